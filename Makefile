@@ -1,0 +1,49 @@
+# etlc: every target sets up what it needs. Python 3.11, a JDK (17) and Maven must be present.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: setup jars demo test unit integration lint format compile clean
+
+setup: $(STAMP) jars
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+jars: $(STAMP)
+	$(BIN)/etlc jars --dest jars
+
+demo: setup
+	$(BIN)/etlc demo
+
+compile: $(STAMP)
+	$(BIN)/etlc compile pipelines/*.json
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/etlc lint pipelines/*.json
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+unit: setup
+	$(BIN)/pytest tests/unit -q
+
+integration: setup
+	$(BIN)/pytest tests/integration -q
+
+# The whole suite: linters, then unit and integration tests with the coverage gate (>= 85%).
+test: setup lint
+	$(BIN)/pytest -q --cov=etlc --cov-report=term --cov-fail-under=85
+
+clean:
+	rm -rf .etlc data/demo out .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,0 +1,42 @@
+"""The strategy interfaces every connector implements: one to read, one to write.
+
+They stay tiny on purpose. The pipeline wraps every failure once, centrally, into the
+framework's error taxonomy with the step named, so connectors raise what they naturally raise.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pyspark.sql import DataFrame, SparkSession
+
+
+class Extractor(ABC):
+    """Reads one dataset. The DataFrame returned is lazy; Spark reads when the stage runs."""
+
+    @abstractmethod
+    def extract(self, spark: SparkSession) -> DataFrame: ...
+
+    def describe(self) -> dict[str, Any]:
+        """Non-secret facts for the logs (system, path or table, format)."""
+        return {}
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    dead_lettered: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Loader(ABC):
+    """Writes one dataset with a write mode from ``modes``."""
+
+    modes: ClassVar[frozenset[str]] = frozenset()
+
+    @abstractmethod
+    def load(self, df: DataFrame, mode: str) -> LoadResult: ...
+
+    def describe(self) -> dict[str, Any]:
+        return {}

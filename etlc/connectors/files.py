@@ -1,0 +1,114 @@
+"""Files on any Hadoop filesystem path (local, hdfs://, s3a://): CSV, JSON, Parquet, Avro."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from etlc.connectors.base import Extractor, Loader, LoadResult
+from etlc.runtime.errors import ConfigurationError, SchemaIncompatibleError
+from etlc.runtime.stage_store import CORRUPT_COLUMN
+
+TEXT_FORMATS = ("csv", "json")
+FORMATS = ("csv", "json", "parquet", "avro")
+
+
+class FilesExtractor(Extractor):
+    def __init__(
+        self, path: str, format: str, schema_ddl: str, options: Mapping[str, str] | None = None
+    ) -> None:
+        if format not in FORMATS:
+            raise ConfigurationError(f"unsupported file format `{format}`")
+        self.path = path
+        self.format = format
+        self.schema = StructType.fromDDL(schema_ddl)
+        self.options = dict(options or {})
+
+    def describe(self) -> dict[str, Any]:
+        return {"system": "files", "path": self.path, "format": self.format}
+
+    def extract(self, spark: SparkSession) -> DataFrame:
+        if self.format in TEXT_FORMATS:
+            return self._read_text(spark)
+        return self._read_self_describing(spark)
+
+    def _read_text(self, spark: SparkSession) -> DataFrame:
+        if self.format == "csv" and self.options.get("header") == "true":
+            self._check_header(spark)
+        schema = StructType([*self.schema.fields]).add(CORRUPT_COLUMN, "string")
+        return (
+            spark.read.format(self.format)
+            .options(**self.options)
+            .option("mode", "PERMISSIVE")
+            .option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
+            .schema(schema)
+            .load(self.path)
+        )
+
+    def _check_header(self, spark: SparkSession) -> None:
+        """Compare the header line with the schema; reads the first line only."""
+        found = spark.read.format("csv").options(**self.options).load(self.path).columns
+        _check_columns(self.path, found, self.schema.fieldNames())
+
+    def _read_self_describing(self, spark: SparkSession) -> DataFrame:
+        df = spark.read.format(self.format).options(**self.options).load(self.path)
+        _check_columns(self.path, df.columns, self.schema.fieldNames())
+        # Spark casts where the file's types differ (e.g. int -> long); validation sees the rest.
+        return df.select(
+            *(F.col(f"`{f.name}`").cast(f.dataType).alias(f.name) for f in self.schema.fields)
+        )
+
+
+def _check_columns(path: str, found: Sequence[str], declared: Sequence[str]) -> None:
+    extra = [c for c in found if c not in declared]
+    missing = [c for c in declared if c not in found]
+    if extra or missing:
+        parts = []
+        if extra:
+            parts.append(f"columns not in the schema: {', '.join(extra)}")
+        if missing:
+            parts.append(f"schema columns missing from the source: {', '.join(missing)}")
+        raise SchemaIncompatibleError(
+            f"source {path} does not match its Avro schema ({'; '.join(parts)}); "
+            "update the .avsc (schema evolution) or the source"
+        )
+
+
+class FilesLoader(Loader):
+    modes: ClassVar[frozenset[str]] = frozenset({"append", "overwrite"})
+
+    def __init__(
+        self,
+        path: str,
+        format: str,
+        options: Mapping[str, str] | None = None,
+        partition_by: Sequence[str] = (),
+        single_file: bool = False,
+    ) -> None:
+        if format not in FORMATS:
+            raise ConfigurationError(f"unsupported file format `{format}`")
+        self.path = path
+        self.format = format
+        self.options = dict(options or {})
+        self.partition_by = tuple(partition_by)
+        self.single_file = single_file
+
+    def describe(self) -> dict[str, Any]:
+        return {"system": "files", "path": self.path, "format": self.format}
+
+    def load(self, df: DataFrame, mode: str) -> LoadResult:
+        if mode not in self.modes:
+            raise ConfigurationError(f"files sinks support {sorted(self.modes)}, not `{mode}`")
+        out = df.coalesce(1) if self.single_file else df
+        writer = out.write.format(self.format).mode(mode).options(**self.options)
+        if self.partition_by:
+            # Overwrite replaces only the partitions this run writes, never the whole table.
+            writer = writer.partitionBy(*self.partition_by).option(
+                "partitionOverwriteMode", "dynamic"
+            )
+        writer.save(self.path)
+        return LoadResult()

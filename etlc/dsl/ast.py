@@ -1,0 +1,258 @@
+"""The definition AST: frozen dataclasses that keep the source span of every value.
+
+Nodes are built from the positioned JSON tree *after* JSON-Schema validation, so the builder
+only converts; the schema (``schemas/pipeline.schema.json``) stays the single source of truth
+for shape. Each step kind's options are a typed dataclass, one per ``(role, type)``.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from functools import cache
+from typing import Any, ClassVar, TypeVar
+
+from etlc.dsl.diagnostics import Span
+from etlc.dsl.tree import JArray, JObject, JScalar, JValue
+
+
+@dataclass(frozen=True)
+class Name:
+    """A string value with its position (ids, references, paths, formats...)."""
+
+    value: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Expr:
+    """A Spark SQL expression string as written, with the span of its JSON string token."""
+
+    text: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Number:
+    value: int | float
+    span: Span
+
+
+@dataclass(frozen=True)
+class Flag:
+    value: bool
+    span: Span
+
+
+Scalar = Name | Number | Flag
+
+
+@dataclass(frozen=True, kw_only=True)
+class Step:
+    role: ClassVar[str] = ""
+    id: Name
+    type: Name
+    span: Span
+
+    def inputs(self) -> list[Name]:
+        return []
+
+
+@dataclass(frozen=True, kw_only=True)
+class FilesExtract(Step):
+    role: ClassVar[str] = "extract"
+    path: Name
+    format: Name
+    schema: Name
+    options: Mapping[str, Scalar] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FilesLoad(Step):
+    role: ClassVar[str] = "load"
+    input: Name
+    path: Name
+    format: Name
+    mode: Name
+    partition_by: tuple[Name, ...] = ()
+    keys: tuple[Name, ...] = ()
+    options: Mapping[str, Scalar] | None = None
+
+    def inputs(self) -> list[Name]:
+        return [self.input]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Filter(Step):
+    role: ClassVar[str] = "transform"
+    input: Name
+    condition: Expr
+
+    def inputs(self) -> list[Name]:
+        return [self.input]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Select(Step):
+    role: ClassVar[str] = "transform"
+    input: Name
+    columns: Mapping[str, Expr]
+
+    def inputs(self) -> list[Name]:
+        return [self.input]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Derive(Select):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class Aggregate(Step):
+    role: ClassVar[str] = "transform"
+    input: Name
+    aggregates: Mapping[str, Expr]
+    group_by: tuple[Name, ...] = ()
+
+    def inputs(self) -> list[Name]:
+        return [self.input]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Join(Step):
+    role: ClassVar[str] = "transform"
+    left: Name
+    right: Name
+    on: tuple[Name, ...] = ()
+    condition: Expr | None = None
+    how: Name | None = None
+
+    def inputs(self) -> list[Name]:
+        return [self.left, self.right]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimeWindow:
+    column: Name
+    size: Name
+    span: Span
+    slide: Name | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RowWindow:
+    order_by: tuple[Name, ...]
+    size: Number
+    span: Span
+
+
+@dataclass(frozen=True, kw_only=True)
+class Window(Step):
+    role: ClassVar[str] = "transform"
+    input: Name
+    aggregates: Mapping[str, Expr]
+    group_by: tuple[Name, ...] = ()
+    time: TimeWindow | None = None
+    rows: RowWindow | None = None
+
+    def inputs(self) -> list[Name]:
+        return [self.input]
+
+
+@dataclass(frozen=True)
+class Retry:
+    max_retries: int = 3
+    delay_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    file: str
+    name: Name
+    mode: str
+    extracts: tuple[Step, ...]
+    transforms: tuple[Step, ...]
+    loads: tuple[Step, ...]
+    retry: Retry
+    span: Span
+
+    def steps(self) -> tuple[Step, ...]:
+        return self.extracts + self.transforms + self.loads
+
+
+# (role, type) -> node class; a new step kind adds one class and one row here.
+STEP_NODES: dict[tuple[str, str], type[Step]] = {
+    ("extract", "files"): FilesExtract,
+    ("load", "files"): FilesLoad,
+    ("transform", "filter"): Filter,
+    ("transform", "select"): Select,
+    ("transform", "derive"): Derive,
+    ("transform", "aggregate"): Aggregate,
+    ("transform", "join"): Join,
+    ("transform", "window"): Window,
+}
+
+
+# --- building nodes from the positioned tree ------------------------------------------
+
+N = TypeVar("N")
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def build_node(cls: type[N], obj: JObject, **extra: Any) -> N:
+    """Convert a schema-valid object into ``cls`` by its field annotations."""
+    hints = _hints(cls)
+    kwargs: dict[str, Any] = dict(extra)
+    for f in fields(cls):  # type: ignore[arg-type]
+        if f.name in kwargs:
+            continue
+        if f.name == "span":
+            kwargs["span"] = obj.span
+            continue
+        value = obj.get(f.name)
+        if value is not None:
+            kwargs[f.name] = _convert(hints[f.name], value)
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, node: JValue) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        non_none = [a for a in args if a is not type(None)]
+        if non_none == [Name, Number, Flag] or set(non_none) == {Name, Number, Flag}:
+            return _scalar(node)
+        return _convert(non_none[0], node)
+    if origin is tuple:
+        assert isinstance(node, JArray)
+        return tuple(_convert(args[0], item) for item in node.items)
+    if origin in (Mapping, dict) or hint is Mapping:
+        assert isinstance(node, JObject)
+        return {m.key: _convert(args[1], m.value) for m in node.members}
+    if hint is Name:
+        assert isinstance(node, JScalar)
+        return Name(str(node.value), node.span)
+    if hint is Expr:
+        assert isinstance(node, JScalar)
+        return Expr(str(node.value), node.span)
+    if hint is Number:
+        assert isinstance(node, JScalar) and isinstance(node.value, int | float)
+        return Number(node.value, node.span)
+    if isinstance(hint, type) and isinstance(node, JObject):
+        return build_node(hint, node)
+    raise TypeError(f"no conversion for {hint!r}")  # a schema/AST mismatch: a bug, not input
+
+
+def _scalar(node: JValue) -> Scalar:
+    assert isinstance(node, JScalar)
+    if isinstance(node.value, bool):
+        return Flag(node.value, node.span)
+    if isinstance(node.value, int | float):
+        return Number(node.value, node.span)
+    return Name(str(node.value), node.span)

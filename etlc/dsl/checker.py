@@ -1,0 +1,836 @@
+"""The checker: from a positioned tree to a typed plan, collecting every diagnostic.
+
+Stages, each adding diagnostics and never stopping the others: JSON-Schema shape, literal
+credentials, AST building, the dataset graph (ids, references, cycles), then per-step typing in
+topological order, which propagates an Avro schema through every dataset and lowers each step
+to the arguments its runtime implementation takes. A step whose input failed is skipped
+quietly, so one mistake yields one diagnostic, not a cascade.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from etlc.dsl import ast
+from etlc.dsl.diagnostics import Diagnostic, Span, diag, did_you_mean
+from etlc.dsl.expressions import CheckedExpr, Context, Scope, check_expression
+from etlc.dsl.parse import parse_file
+from etlc.dsl.plan import EnvString, Plan, PlannedStep
+from etlc.dsl.resources import schema_path
+from etlc.dsl.schema_validation import validate
+from etlc.dsl.tree import JArray, JObject, JScalar, JValue
+from etlc.dsl.types import (
+    AvroSchemaError,
+    DataType,
+    RecordSchema,
+    common_type,
+    derived_record,
+    parse_avro_schema,
+)
+from etlc.plugins import CORE_ARTIFACTS, PluginSpec, PluginTable, plugin_table
+
+_CREDENTIAL_KEY = re.compile(
+    r"(pass(word|wd)?|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credentials?)$",
+    re.IGNORECASE,
+)
+_URL_USERINFO = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@\s:]+:[^/@\s]+@", re.IGNORECASE)
+_VAULT_REF = re.compile(r"^vault://[A-Za-z0-9_.\-/]+#[A-Za-z0-9_.\-]+$")
+_ENV_VAR = re.compile(r"\$\{([^}]*)\}")
+_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DURATION = re.compile(r"^(\d+) (second|minute|hour|day|week)s?$")
+_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
+
+# Spark reader/writer option names for the DSL's snake_case file options.
+_SPARK_FILE_OPTIONS = {
+    "header": "header",
+    "delimiter": "sep",
+    "quote": "quote",
+    "escape": "escape",
+    "encoding": "encoding",
+    "null_value": "nullValue",
+    "date_format": "dateFormat",
+    "timestamp_format": "timestampFormat",
+    "multiline": "multiLine",
+    "recursive": "recursiveFileLookup",
+    "compression": "compression",
+}
+
+
+@dataclass
+class CheckResult:
+    file: str
+    source: str | None
+    diagnostics: list[Diagnostic]
+    plan: Plan | None
+
+    @property
+    def ok(self) -> bool:
+        return self.plan is not None and not any(d.is_error for d in self.diagnostics)
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    schema_dirs: tuple[Path, ...] = ()  # where `.avsc` files are looked up, in order
+    env_dir: Path | None = None  # pipelines/env: every file there must define each ${var}
+
+
+@cache
+def definition_schema() -> dict[str, Any]:
+    """The JSON Schema of definitions, with third-party plugins' step types merged in."""
+    schema: dict[str, Any] = json.loads(schema_path().read_text(encoding="utf-8"))
+    for spec in plugin_table().third_party():
+        if spec.options_schema is None:
+            continue
+        ref = f"{spec.role}_{spec.type}"
+        schema["$defs"][ref] = dict(spec.options_schema)
+        step = schema["$defs"][f"{spec.role}_step"]
+        step["properties"]["type"]["enum"].append(spec.type)
+        step["allOf"].append(
+            {
+                "if": {"properties": {"type": {"const": spec.type}}},
+                "then": {"$ref": f"#/$defs/{ref}"},
+            }
+        )
+    return schema
+
+
+def check_file(path: str | Path, options: CheckOptions | None = None) -> CheckResult:
+    path = Path(path)
+    tree, source, diagnostics = parse_file(path)
+    if tree is None:
+        return CheckResult(str(path), source, diagnostics, None)
+    opts = options or default_options(path)
+    checker = _Checker(str(path), tree, opts, plugin_table())
+    plan = checker.run()
+    diagnostics.extend(checker.diagnostics)
+    diagnostics.sort(key=lambda d: (d.span.line, d.span.col, d.code))
+    has_error = any(d.is_error for d in diagnostics)
+    return CheckResult(str(path), source, diagnostics, None if has_error else plan)
+
+
+def default_options(definition: Path) -> CheckOptions:
+    """Look for ``schemas/avro`` and ``env/`` next to the definition's config module."""
+    here = definition.resolve().parent
+    dirs = [here, here.parent / "schemas" / "avro", Path.cwd() / "schemas" / "avro"]
+    env_dir = here / "env"
+    return CheckOptions(
+        schema_dirs=tuple(dict.fromkeys(dirs)),
+        env_dir=env_dir if env_dir.is_dir() else None,
+    )
+
+
+@dataclass
+class _Dataset:
+    schema: RecordSchema | None  # None: the producing step failed; skip dependants quietly
+
+
+@dataclass
+class _Checker:
+    file: str
+    tree: JValue
+    options: CheckOptions
+    plugins: PluginTable
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    datasets: dict[str, _Dataset] = field(default_factory=dict)
+    variables: set[str] = field(default_factory=set)
+
+    def error(self, code: str, message: str, span: Span, hint: str = "", **params: Any) -> None:
+        self.diagnostics.append(diag(code, message, span, hint, **params))
+
+    # --- driver -------------------------------------------------------------------------
+
+    def run(self) -> Plan | None:
+        shape = validate(self.tree, definition_schema(), self.file)
+        credential_spans = self._check_credentials(self.tree)
+        self.diagnostics.extend(
+            d for d in shape if not (d.code == "E101" and d.span in credential_spans)
+        )
+        if not isinstance(self.tree, JObject):
+            return None
+        broken = {self._step_path(d.span) for d in shape}
+        pipeline = self._build(self.tree, broken)
+        order = self._graph(pipeline)
+        steps = [s for s in (self._check_step(step, pipeline) for step in order) if s]
+        self._check_variables()
+        if pipeline.name.value == "" or len(steps) != len(order):
+            return None
+        used = {s.type for s in steps}
+        artifacts = set(CORE_ARTIFACTS)
+        for s in steps:
+            spec = self.plugins.get(s.role, s.type)  # type: ignore[arg-type]
+            if spec:
+                artifacts.update(spec.artifacts)
+        del used
+        return Plan(
+            name=pipeline.name.value,
+            mode=pipeline.mode,
+            source=self.file,
+            steps=tuple(steps),
+            max_retries=pipeline.retry.max_retries,
+            delay_seconds=pipeline.retry.delay_seconds,
+            artifacts=tuple(sorted(artifacts)),
+            variables=tuple(sorted(self.variables)),
+        )
+
+    # --- stage: literal credentials -----------------------------------------------------
+
+    def _check_credentials(self, node: JValue, key: str = "") -> set[Span]:
+        """Only ``vault://`` references may stand where a credential goes."""
+        spans: set[Span] = set()
+        if isinstance(node, JObject):
+            for m in node.members:
+                if _CREDENTIAL_KEY.search(m.key) and isinstance(m.value, JScalar):
+                    spans.add(m.key_span)
+                    value = m.value.value
+                    if not (isinstance(value, str) and value.startswith("vault://")):
+                        self.error(
+                            "E501",
+                            f"literal credential in `{m.key}`",
+                            m.value.span,
+                            "store it in the vault and write `vault://<path>#<key>`",
+                            key=m.key,
+                        )
+                spans |= self._check_credentials(m.value, m.key)
+        elif isinstance(node, JArray):
+            for item in node.items:
+                spans |= self._check_credentials(item, key)
+        elif isinstance(node.value, str):
+            text = node.value
+            if text.startswith("vault://") and not _VAULT_REF.match(text):
+                self.error(
+                    "E502",
+                    "malformed vault reference",
+                    node.span,
+                    "write `vault://<path>#<key>`, e.g. `vault://db/crm#password`",
+                )
+            elif _URL_USERINFO.match(text):
+                self.error(
+                    "E501",
+                    "a URL with an embedded password",
+                    node.span,
+                    "remove the user:password@ part; credentials come from the vault",
+                    key=key,
+                )
+        return spans
+
+    # --- stage: AST ---------------------------------------------------------------------
+
+    def _step_path(self, span: Span) -> tuple[str, int] | None:
+        """Which step (section, index) a span falls in, to skip building broken steps."""
+        assert isinstance(self.tree, JObject)
+        for section in ("extract", "transform", "load"):
+            arr = self.tree.get(section)
+            if isinstance(arr, JArray):
+                for i, item in enumerate(arr.items):
+                    if _contains(item.span, span):
+                        return (section, i)
+        return None
+
+    def _build(self, root: JObject, broken: set[tuple[str, int] | None]) -> ast.Pipeline:
+        name_node = root.get("name")
+        name = (
+            ast.Name(name_node.value, name_node.span)
+            if isinstance(name_node, JScalar) and isinstance(name_node.value, str)
+            else ast.Name("", root.span)
+        )
+        retry_node = root.get("retry")
+        retry = ast.Retry()
+        if isinstance(retry_node, JObject) and ("retry", 0) not in broken:
+            raw = {m.key: m.value for m in retry_node.members}
+            retries = raw.get("max_retries")
+            delay = raw.get("delay_seconds")
+            retry = ast.Retry(
+                int(retries.value) if isinstance(retries, JScalar) and _is_num(retries) else 3,
+                float(delay.value) if isinstance(delay, JScalar) and _is_num(delay) else 5.0,
+            )
+        mode_node = root.get("mode")
+        mode = str(mode_node.value) if isinstance(mode_node, JScalar) else "batch"
+        sections: dict[str, list[ast.Step]] = {"extract": [], "transform": [], "load": []}
+        for section, steps in sections.items():
+            arr = root.get(section)
+            if not isinstance(arr, JArray):
+                continue
+            for i, item in enumerate(arr.items):
+                if not isinstance(item, JObject):
+                    continue
+                if (section, i) in broken:
+                    self._reserve_id(item)
+                    continue
+                steps.append(self._build_step(section, i, item))
+        return ast.Pipeline(
+            self.file,
+            name,
+            mode,
+            tuple(sections["extract"]),
+            tuple(sections["transform"]),
+            tuple(sections["load"]),
+            retry,
+            root.span,
+        )
+
+    def _reserve_id(self, item: JObject) -> None:
+        """A step with shape errors still defines its id, so references to it don't cascade."""
+        node = item.get("id")
+        if isinstance(node, JScalar) and isinstance(node.value, str):
+            self.datasets.setdefault(node.value, _Dataset(None))
+
+    def _build_step(self, section: str, index: int, item: JObject) -> ast.Step:
+        type_node = item.get("type")
+        assert isinstance(type_node, JScalar)
+        cls = ast.STEP_NODES[(section, str(type_node.value))]
+        extra: dict[str, Any] = {}
+        if item.get("id") is None:  # loads may leave their id out
+            inp = item.get("input")
+            default = f"load_{index + 1}_{inp.value if isinstance(inp, JScalar) else ''}"
+            extra["id"] = ast.Name(default, item.span)
+        return ast.build_node(cls, item, **extra)
+
+    # --- stage: graph -------------------------------------------------------------------
+
+    def _graph(self, pipeline: ast.Pipeline) -> list[ast.Step]:
+        producers: dict[str, ast.Step] = {}
+        for step in pipeline.steps():
+            sid = step.id.value
+            if sid in producers or (sid in self.datasets and step.role != "load"):
+                first = producers.get(sid)
+                self.error(
+                    "E201",
+                    f"duplicate id `{sid}`",
+                    step.id.span,
+                    f"first defined at line {first.id.span.line}; ids must be unique"
+                    if first
+                    else "ids must be unique",
+                    id=sid,
+                )
+                continue
+            producers[sid] = step
+        known = set(producers) | set(self.datasets)
+        for step in pipeline.steps():
+            for ref in step.inputs():
+                if ref.value not in known:
+                    self.error(
+                        "E202",
+                        f"`{ref.value}` is not a dataset of this pipeline",
+                        ref.span,
+                        did_you_mean(ref.value, [s for s, p in producers.items() if p.role != "load"]),
+                        ref=ref.value,
+                    )
+                elif ref.value in producers and producers[ref.value].role == "load":
+                    self.error(
+                        "E202",
+                        f"`{ref.value}` is a load step; loads produce no dataset",
+                        ref.span,
+                        "reference an extract or transform id",
+                        ref=ref.value,
+                    )
+        return self._topological(pipeline, producers)
+
+    def _topological(self, pipeline: ast.Pipeline, producers: dict[str, ast.Step]) -> list[ast.Step]:
+        order: list[ast.Step] = []
+        state: dict[str, int] = {}  # 1 visiting, 2 done
+
+        def visit(step: ast.Step, trail: list[str]) -> None:
+            sid = step.id.value
+            if state.get(sid) == 2:
+                return
+            if state.get(sid) == 1:
+                cycle = [*trail[trail.index(sid) :], sid]
+                self.error(
+                    "E203",
+                    "cycle: " + " -> ".join(cycle),
+                    step.id.span,
+                    "a dataset cannot depend on itself; break the loop",
+                    cycle=",".join(cycle),
+                )
+                return
+            state[sid] = 1
+            for ref in step.inputs():
+                upstream = producers.get(ref.value)
+                if upstream is not None and upstream.role != "load":
+                    visit(upstream, [*trail, sid])
+            state[sid] = 2
+            order.append(step)
+
+        for step in pipeline.steps():
+            if producers.get(step.id.value) is step:
+                visit(step, [])
+        if any(d.code == "E203" for d in self.diagnostics):
+            return []
+        return order
+
+    # --- stage: per-step typing ------------------------------------------------------------
+
+    def _check_step(self, step: ast.Step, pipeline: ast.Pipeline) -> PlannedStep | None:
+        spec = self.plugins.get(step.role, step.type.value)  # type: ignore[arg-type]
+        if spec is None:  # shape validation already reported it
+            return None
+        if pipeline.mode == "streaming" and not spec.streaming:
+            self.error(
+                "E402",
+                f"`{step.type.value}` {step.role} steps cannot run in a streaming pipeline",
+                step.type.span,
+                "use a streaming source such as Kafka, or set \"mode\": \"batch\"",
+                type=step.type.value,
+            )
+        inputs: list[RecordSchema] = []
+        for ref in step.inputs():
+            ds = self.datasets.get(ref.value)
+            if ds is None or ds.schema is None:
+                self.datasets.setdefault(step.id.value, _Dataset(None))
+                return None
+            inputs.append(ds.schema)
+        handler: Callable[..., _Lowered | None] = getattr(self, f"_check_{type(step).__name__.lower()}")
+        before = len(self.diagnostics)
+        lowered = handler(step, *inputs)
+        failed = lowered is None or any(d.is_error for d in self.diagnostics[before:])
+        if step.role != "load":
+            self.datasets[step.id.value] = _Dataset(None if failed or lowered is None else lowered.schema)
+        if failed or lowered is None:
+            return None
+        return PlannedStep(
+            id=step.id.value,
+            role=step.role,
+            type=step.type.value,
+            impl=spec.impl,
+            args=tuple(lowered.args.items()),
+            inputs=tuple(r.value for r in step.inputs()),
+            schema=lowered.schema,
+            span=step.span,
+            mode=lowered.mode,
+            rules=lowered.rules,
+        )
+
+    def _namespace(self) -> str:
+        assert isinstance(self.tree, JObject)
+        name = self.tree.get("name")
+        return f"etlc.{name.value}" if isinstance(name, JScalar) else "etlc"
+
+    def _derived(self, step: ast.Step, columns: Mapping[str, DataType]) -> RecordSchema:
+        return derived_record(step.id.value, columns, self._namespace())
+
+    def _expr(
+        self,
+        expr: ast.Expr,
+        scope: Scope,
+        context: Context,
+        group_keys: Iterable[str] = (),
+    ) -> CheckedExpr | None:
+        checked, found = check_expression(
+            expr.text, scope, expr.span, context, frozenset(group_keys)
+        )
+        self.diagnostics.extend(found)
+        return checked
+
+    def _columns_exist(self, names: Sequence[ast.Name], schema: RecordSchema, what: str) -> bool:
+        ok = True
+        for n in names:
+            if schema.field(n.value) is None:
+                ok = False
+                self.error(
+                    "E302",
+                    f"unknown column `{n.value}` in {what}",
+                    n.span,
+                    did_you_mean(n.value, schema.names()),
+                    column=n.value,
+                )
+        return ok
+
+    def _text(self, name: ast.Name) -> str | EnvString:
+        refs = _ENV_VAR.findall(name.value)
+        if not refs:
+            return name.value
+        for ref in refs:
+            if not _VAR_NAME.match(ref):
+                self.error(
+                    "E207",
+                    f"`${{{ref}}}` is not a valid variable reference",
+                    name.span,
+                    "variable names are letters, digits and `_`",
+                    variable=ref,
+                )
+            else:
+                self.variables.add(ref)
+        return EnvString(name.value)
+
+    def _check_variables(self) -> None:
+        env_dir = self.options.env_dir
+        if not self.variables:
+            return
+        files = sorted(env_dir.glob("*.json")) if env_dir else []
+        if not files:
+            self.diagnostics.append(
+                diag(
+                    "E207",
+                    "the definition uses ${...} variables but no environment file was found",
+                    Span.point(self.file),
+                    "add pipelines/env/<env>.json with a `variables` object",
+                )
+            )
+            return
+        for env_file in files:
+            try:
+                doc = json.loads(env_file.read_text(encoding="utf-8"))
+                defined = set(doc.get("variables", {}))
+            except (OSError, ValueError, AttributeError):
+                defined = set()
+            for var in sorted(self.variables - defined):
+                self.diagnostics.append(
+                    diag(
+                        "E207",
+                        f"variable `{var}` is not defined in {env_file.name}",
+                        self._first_use(var),
+                        f"add \"{var}\" to `variables` in {env_file}",
+                        variable=var,
+                        env=env_file.name,
+                    )
+                )
+
+    def _first_use(self, var: str) -> Span:
+        found: list[Span] = []
+
+        def walk(node: JValue) -> None:
+            if isinstance(node, JObject):
+                for m in node.members:
+                    walk(m.value)
+            elif isinstance(node, JArray):
+                for item in node.items:
+                    walk(item)
+            elif isinstance(node.value, str) and "${" + var + "}" in node.value:
+                found.append(node.span)
+
+        walk(self.tree)
+        return min(found) if found else Span.point(self.file)
+
+    # --- step kinds (dispatched by node class name) ----------------------------------------
+
+    def _check_filesextract(self, step: ast.FilesExtract) -> _Lowered | None:
+        schema = self._load_avro(step.schema)
+        if schema is None:
+            return None
+        rules = self._validation_rules(schema, step.schema)
+        options = _spark_options(step.options)
+        return _Lowered(
+            {
+                "path": self._text(step.path),
+                "format": step.format.value,
+                "schema_ddl": schema.spark_ddl(),
+                "options": options,
+            },
+            schema,
+            rules=rules,
+        )
+
+    def _check_filesload(self, step: ast.FilesLoad, schema: RecordSchema) -> _Lowered | None:
+        mode = step.mode.value
+        spec = self.plugins.get("load", step.type.value)
+        assert spec is not None
+        self._check_write_mode(spec, step.mode, step.keys)
+        self._columns_exist(step.partition_by, schema, "partition_by")
+        self._columns_exist(step.keys, schema, "keys")
+        options = _spark_options(step.options)
+        single = options.pop("single_file", None)
+        args: dict[str, Any] = {
+            "path": self._text(step.path),
+            "format": step.format.value,
+            "options": options,
+        }
+        if step.partition_by:
+            args["partition_by"] = tuple(n.value for n in step.partition_by)
+        if single == "true":
+            args["single_file"] = True
+        return _Lowered(args, schema, mode=mode)
+
+    def _check_write_mode(self, spec: PluginSpec, mode: ast.Name, keys: Sequence[ast.Name]) -> None:
+        if mode.value not in spec.write_modes:
+            self.error(
+                "E401",
+                f"a `{spec.type}` sink does not support write mode `{mode.value}`",
+                mode.span,
+                spec.write_mode_notes.get(mode.value)
+                or "supported: " + ", ".join(sorted(spec.write_modes)),
+                sink=spec.type,
+                mode=mode.value,
+            )
+        elif mode.value == "upsert" and not keys:
+            self.error(
+                "E403",
+                "upsert needs the key columns it matches on",
+                mode.span,
+                'add "keys": ["<column>", ...]',
+            )
+
+    def _check_filter(self, step: ast.Filter, schema: RecordSchema) -> _Lowered | None:
+        checked = self._expr(step.condition, Scope(schema.columns()), Context.PREDICATE)
+        if checked is None:
+            return None
+        out = self._derived(step, schema.columns())
+        return _Lowered({"condition": checked.sql}, out)
+
+    def _check_select(self, step: ast.Select, schema: RecordSchema) -> _Lowered | None:
+        scope = Scope(schema.columns())
+        sqls: dict[str, str] = {}
+        types: dict[str, DataType] = {}
+        for name, expr in step.columns.items():
+            checked = self._expr(expr, scope, Context.ROW)
+            if checked is not None:
+                sqls[name] = checked.sql
+                types[name] = checked.type
+        if len(sqls) != len(step.columns):
+            return None
+        if isinstance(step, ast.Derive):
+            merged = dict(schema.columns())
+            merged.update(types)
+            return _Lowered({"columns": sqls}, self._derived(step, merged))
+        return _Lowered({"columns": sqls}, self._derived(step, types))
+
+    _check_derive = _check_select
+
+    def _check_aggregate(self, step: ast.Aggregate, schema: RecordSchema) -> _Lowered | None:
+        keys_ok = self._columns_exist(step.group_by, schema, "group_by")
+        aggs = self._aggregates(step.aggregates, schema, step.group_by)
+        if not keys_ok or aggs is None:
+            return None
+        sqls, types = aggs
+        columns = {k.value: schema.columns()[k.value] for k in step.group_by}
+        if not self._no_clash(columns, types, step.aggregates):
+            return None
+        columns.update(types)
+        args = {"group_by": tuple(k.value for k in step.group_by), "aggregates": sqls}
+        return _Lowered(args, self._derived(step, columns))
+
+    def _aggregates(
+        self, aggregates: Mapping[str, ast.Expr], schema: RecordSchema, keys: Sequence[ast.Name]
+    ) -> tuple[dict[str, str], dict[str, DataType]] | None:
+        scope = Scope(schema.columns())
+        sqls: dict[str, str] = {}
+        types: dict[str, DataType] = {}
+        for name, expr in aggregates.items():
+            checked = self._expr(expr, scope, Context.AGGREGATE, (k.value for k in keys))
+            if checked is not None:
+                sqls[name] = checked.sql
+                types[name] = checked.type
+        return (sqls, types) if len(sqls) == len(aggregates) else None
+
+    def _no_clash(
+        self, columns: Mapping[str, DataType], added: Mapping[str, Any], where: Mapping[str, ast.Expr]
+    ) -> bool:
+        clashes = [n for n in added if n in columns]
+        for n in clashes:
+            self.error(
+                "E208",
+                f"output column `{n}` is defined twice",
+                where[n].span,
+                "give the aggregate another name",
+                column=n,
+            )
+        return not clashes
+
+    def _check_join(self, step: ast.Join, left: RecordSchema, right: RecordSchema) -> _Lowered | None:
+        how = step.how.value if step.how else "inner"
+        if bool(step.on) == (step.condition is not None):
+            self.error(
+                "E210",
+                "a join needs exactly one of `on` or `condition`",
+                step.span,
+                'use "on": ["key"] for equi-joins, "condition" for anything else',
+            )
+            return None
+        lcols, rcols = left.columns(), right.columns()
+        args: dict[str, Any] = {"how": how}
+        columns: dict[str, DataType] = {}
+        if step.on:
+            ok = self._columns_exist(step.on, left, f"`on` (left side `{step.left.value}`)")
+            ok = self._columns_exist(step.on, right, f"`on` (right side `{step.right.value}`)") and ok
+            if not ok:
+                return None
+            keys = [k.value for k in step.on]
+            for k in step.on:
+                joined = common_type(lcols[k.value], rcols[k.value])
+                if joined is None:
+                    self.error(
+                        "E304",
+                        f"join key `{k.value}` is {lcols[k.value].describe()} on the left and "
+                        f"{rcols[k.value].describe()} on the right",
+                        k.span,
+                        "cast one side in a derive step first",
+                        column=k.value,
+                    )
+                    return None
+                columns[k.value] = _join_nullability(joined, how, "key")
+            args["on"] = tuple(keys)
+            lrest = {n: t for n, t in lcols.items() if n not in keys}
+            rrest = {n: t for n, t in rcols.items() if n not in keys}
+        else:
+            assert step.condition is not None
+            scope = Scope({}, {"left": lcols, "right": rcols})
+            checked = self._expr(step.condition, scope, Context.PREDICATE)
+            if checked is None:
+                return None
+            args["condition"] = checked.sql
+            lrest, rrest = dict(lcols), dict(rcols)
+        columns.update({n: _join_nullability(t, how, "left") for n, t in lrest.items()})
+        if how not in ("semi", "anti"):
+            for n, t in rrest.items():
+                if n in columns:
+                    self.error(
+                        "E208",
+                        f"column `{n}` exists on both sides of the join",
+                        step.right.span,
+                        "rename it in a select/derive step first, or join `on` it",
+                        column=n,
+                    )
+                    return None
+                columns[n] = _join_nullability(t, how, "right")
+        return _Lowered(args, self._derived(step, columns))
+
+    def _check_window(self, step: ast.Window, schema: RecordSchema) -> _Lowered | None:
+        if (step.time is None) == (step.rows is None):
+            self.error(
+                "E210",
+                "a window needs exactly one of `time` or `rows`",
+                step.span,
+                'use "time": {"column": ..., "size": "10 minutes"} or "rows": {"order_by": ..., "size": N}',
+            )
+            return None
+        keys_ok = self._columns_exist(step.group_by, schema, "group_by")
+        columns: dict[str, DataType] = {}
+        args: dict[str, Any] = {"group_by": tuple(k.value for k in step.group_by)}
+        if step.time is not None:
+            t = step.time
+            if not self._columns_exist([t.column], schema, "window time column"):
+                return None
+            ctype = schema.columns()[t.column.value]
+            if ctype.kind != "timestamp":
+                self.error(
+                    "E304",
+                    f"window time column `{t.column.value}` is {ctype.describe()}, not a timestamp",
+                    t.column.span,
+                    "derive a timestamp first, e.g. to_timestamp(...)",
+                    column=t.column.value,
+                )
+                return None
+            size = _seconds(t.size.value)
+            if t.slide is not None and _seconds(t.slide.value) > size:
+                self.error(
+                    "E209",
+                    "the slide is longer than the window",
+                    t.slide.span,
+                    "a sliding window's slide must be at most its size",
+                )
+                return None
+            args.update(time_column=t.column.value, size=t.size.value)
+            if t.slide is not None and t.slide.value != t.size.value:
+                args["slide"] = t.slide.value
+            columns["window_start"] = DataType("timestamp", nullable=False)
+            columns["window_end"] = DataType("timestamp", nullable=False)
+        else:
+            assert step.rows is not None
+            if not self._columns_exist(step.rows.order_by, schema, "window order_by"):
+                return None
+            args.update(order_by=tuple(n.value for n in step.rows.order_by), rows=int(step.rows.size.value))
+            columns["window_index"] = DataType("long", nullable=False)
+        aggs = self._aggregates(step.aggregates, schema, step.group_by)
+        if not keys_ok or aggs is None:
+            return None
+        sqls, types = aggs
+        columns.update({k.value: schema.columns()[k.value] for k in step.group_by})
+        if not self._no_clash(columns, types, step.aggregates):
+            return None
+        columns.update(types)
+        args["aggregates"] = sqls
+        return _Lowered(args, self._derived(step, columns))
+
+    # --- Avro schema files -------------------------------------------------------------------
+
+    def _load_avro(self, ref: ast.Name) -> RecordSchema | None:
+        candidates = [d / ref.value for d in self.options.schema_dirs]
+        found = next((p for p in candidates if p.is_file()), None)
+        if found is None:
+            self.error(
+                "E204",
+                f"schema file `{ref.value}` not found",
+                ref.span,
+                "looked in " + ", ".join(str(d) for d in self.options.schema_dirs),
+                schema=ref.value,
+            )
+            return None
+        try:
+            return parse_avro_schema(json.loads(found.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            self.error("E205", f"cannot read Avro schema {found}: {exc}", ref.span)
+        except AvroSchemaError as exc:
+            self.error(
+                "E205",
+                f"invalid Avro schema {found} at {exc.path}: {exc}",
+                ref.span,
+                "see the Avro specification; etlc supports flat records",
+            )
+        return None
+
+    def _validation_rules(self, schema: RecordSchema, ref: ast.Name) -> tuple[tuple[str, str], ...]:
+        """Lower the schema into record checks: nullability, enum symbols, declared rules."""
+        rules: list[tuple[str, str]] = []
+        for f in schema:
+            col = f"`{f.name}`"
+            if not f.type.nullable:
+                rules.append((f"not_null:{f.name}", f"{col} IS NOT NULL"))
+            if f.type.symbols:
+                symbols = ", ".join("'" + s.replace("'", "\\'") + "'" for s in f.type.symbols)
+                rules.append((f"enum:{f.name}", f"{col} IS NULL OR {col} IN ({symbols})"))
+        for name, text in schema.rules:
+            checked, found = check_expression(text, Scope(schema.columns()), ref.span, Context.PREDICATE)
+            for d in found:
+                self.error(
+                    d.code,
+                    f"in rule `{name}` of {ref.value}: {d.message}",
+                    ref.span,
+                    d.hint,
+                    rule=name,
+                )
+            if checked is not None:
+                rules.append((f"rule:{name}", f"({checked.sql}) IS NOT FALSE"))
+        return tuple(rules)
+
+
+@dataclass
+class _Lowered:
+    args: dict[str, Any]
+    schema: RecordSchema
+    mode: str = ""
+    rules: tuple[tuple[str, str], ...] = ()
+
+
+def _spark_options(options: Mapping[str, ast.Scalar] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in sorted((options or {}).items()):
+        text = str(value.value).lower() if isinstance(value, ast.Flag) else str(value.value)
+        out[_SPARK_FILE_OPTIONS.get(key, key)] = text
+    return out
+
+
+def _join_nullability(t: DataType, how: str, side: str) -> DataType:
+    outer = {"left": ("right", "full"), "right": ("left", "full"), "key": ("full",)}
+    return t.with_nullable(True) if how in outer[side] else t
+
+
+def _seconds(duration: str) -> int:
+    m = _DURATION.match(duration)
+    assert m is not None  # the schema's pattern guarantees the shape
+    return int(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+
+
+def _is_num(node: JScalar) -> bool:
+    return isinstance(node.value, int | float) and not isinstance(node.value, bool)
+
+
+def _contains(outer: Span, inner: Span) -> bool:
+    return (outer.line, outer.col) <= (inner.line, inner.col) and (inner.end_line, inner.end_col) <= (
+        outer.end_line,
+        outer.end_col,
+    )

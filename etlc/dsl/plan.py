@@ -1,0 +1,54 @@
+"""The typed plan: what the checker hands to codegen.
+
+Every step is lowered to the implementation it binds (from the plugin table), keyword
+arguments that are plain literals, and the Avro schema of the dataset it produces. Codegen
+only lays these out; it makes no decisions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from etlc.dsl.diagnostics import Span
+from etlc.dsl.types import RecordSchema
+from etlc.plugins import MavenArtifact
+
+
+@dataclass(frozen=True)
+class EnvString:
+    """A string holding ``${var}`` references, resolved from the environment file at run time."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    id: str
+    role: str  # extract | transform | load
+    type: str
+    impl: str  # "module:attribute" from the plugin table
+    args: tuple[tuple[str, Any], ...]
+    inputs: tuple[str, ...]
+    schema: RecordSchema
+    span: Span
+    mode: str = ""  # write mode of a load
+    rules: tuple[tuple[str, str], ...] = ()  # extract validation: (rule name, SQL predicate)
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    mode: str
+    source: str  # the definition file, as given to the compiler
+    steps: tuple[PlannedStep, ...]  # topological order: extracts, transforms, loads
+    max_retries: int
+    delay_seconds: float
+    artifacts: tuple[MavenArtifact, ...]
+    variables: tuple[str, ...]  # environment variables the driver reads
+
+    def step(self, step_id: str) -> PlannedStep:
+        return next(s for s in self.steps if s.id == step_id)
+
+    def by_role(self, role: str) -> tuple[PlannedStep, ...]:
+        return tuple(s for s in self.steps if s.role == role)

@@ -1,0 +1,259 @@
+"""JSON-Schema validation of a positioned tree, one diagnostic per problem, at its source span.
+
+jsonschema reports errors against JSON paths; the tree maps each path back to a span. Every
+error is reported (``iter_errors``), not just the first, so one run shows all shape mistakes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from etlc.dsl.diagnostics import Diagnostic, Span, diag, did_you_mean, sort_key
+from etlc.dsl.tree import JObject, JValue, key_span, locate, to_python
+
+Path = tuple[str | int, ...]
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_TYPE_NAMES = {
+    "object": "an object",
+    "array": "an array",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean",
+    "null": "null",
+}
+_BOUNDS = {
+    "minimum": "at least",
+    "maximum": "at most",
+    "exclusiveMinimum": "greater than",
+    "exclusiveMaximum": "less than",
+    "multipleOf": "a multiple of",
+}
+_SIZES = {  # keyword: (at least/at most, unit)
+    "minLength": ("at least", "character"),
+    "maxLength": ("at most", "character"),
+    "minItems": ("at least", "item"),
+    "maxItems": ("at most", "item"),
+    "minProperties": ("at least", "key"),
+    "maxProperties": ("at most", "key"),
+}
+
+
+def validate(root: JValue, schema: Mapping[str, Any], file: str) -> list[Diagnostic]:
+    """Every way ``root`` breaks ``schema`` (Draft 2020-12), sorted by position."""
+    try:
+        errors = list(Draft202012Validator(schema).iter_errors(to_python(root)))
+    except RecursionError:
+        return [diag("E106", "the document is nested too deeply to validate", root.span)]
+    converter = _Converter(root, file, _step_type_schemas(schema))
+    found: dict[tuple[str, Span, str], tuple[Path, Diagnostic]] = {}
+    for error in errors:
+        for path, d in converter.convert(error):
+            # Several subschemas (allOf branches, a $ref and its user) can flag the same thing.
+            found.setdefault((d.code, d.span, d.message), (path, d))
+    # A step whose type is unknown has no known keys: reporting them all would only be noise.
+    bad_steps = [path for path, d in found.values() if d.code == "E105"]
+    kept = [
+        d
+        for path, d in found.values()
+        if not (d.code == "E101" and any(path[: len(s)] == s for s in bad_steps))
+    ]
+    return sorted(kept, key=sort_key)
+
+
+def json_path(path: Sequence[str | int]) -> str:
+    """``transform[1].group_by``; keys that are not identifiers are quoted: ``columns["a b"]``."""
+    out = ""
+    for step in path:
+        if isinstance(step, int):
+            out += f"[{step}]"
+        elif _IDENTIFIER.match(step):
+            out += f".{step}" if out else step
+        else:
+            out += f"[{json.dumps(step)}]"
+    return out
+
+
+def _subject(path: Sequence[str | int]) -> str:
+    return f"`{json_path(path)}`" if path else "the document"
+
+
+def _where(path: Sequence[str | int]) -> str:
+    return f"in `{json_path(path)}`" if path else "at the top level"
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if value is None:
+        return "null"
+    return "object" if isinstance(value, dict) else "array"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return _TYPE_NAMES[_json_type(value)]
+    text = value if isinstance(value, str) else json.dumps(value)
+    return f"`{text[:60]}...`" if len(text) > 60 else f"`{text}`"
+
+
+def _dig(node: Any, *keys: str) -> Any:
+    for key in keys:
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return node
+
+
+def _step_type_schemas(schema: Mapping[str, Any]) -> list[Any]:
+    """The ``type`` property schemas of step objects: objects whose ``allOf`` picks a branch
+    with ``if: {properties: {type: {const: ...}}}``."""
+    found: list[Any] = []
+    stack: list[Any] = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            branches = node.get("allOf")
+            if isinstance(branches, list) and any(
+                _dig(b, "if", "properties", "type", "const") is not None for b in branches
+            ):
+                found.append(_dig(node, "properties", "type"))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+class _Converter:
+    def __init__(self, root: JValue, file: str, step_types: list[Any]) -> None:
+        self.root = root
+        self.file = file
+        self.step_types = step_types
+
+    def at(self, path: Sequence[str | int]) -> Span:
+        node = locate(self.root, path)
+        return (node or self.root).span
+
+    def at_key(self, path: Sequence[str | int], key: str) -> Span:
+        return key_span(self.root, path, key) or self.at(path)
+
+    def convert(self, error: ValidationError) -> Iterator[tuple[Path, Diagnostic]]:
+        """(path of the object or value concerned, diagnostic) for each problem in ``error``."""
+        if error.context:  # anyOf/oneOf: the branch that came closest says the most
+            error = best_match([error])
+        path: Path = tuple(error.absolute_path)
+        keyword, expected, value = error.validator, error.validator_value, error.instance
+        subject = _subject(path)
+
+        if keyword is None and path and isinstance(path[-1], str):  # a `false` subschema
+            yield path[:-1], self.unknown_key(path[:-1], path[-1], {}, {})
+        elif keyword == "additionalProperties" and isinstance(value, dict):
+            allowed = error.schema.get("properties", {})
+            patterns = error.schema.get("patternProperties", {})
+            for key in value:
+                if key not in allowed and not any(re.search(p, key) for p in patterns):
+                    yield path, self.unknown_key(path, key, allowed, value)
+        elif keyword == "required" and isinstance(value, dict):
+            for key in expected:
+                if key not in value:
+                    yield path, self.missing_key(path, key)
+        elif keyword == "type":
+            types = [expected] if isinstance(expected, str) else list(expected)
+            wanted = " or ".join(_TYPE_NAMES.get(t, t) for t in types)
+            message = f"{subject} must be {wanted}, got {_json_type(value)}"
+            yield path, diag("E102", message, self.at(path), path=json_path(path))
+        elif keyword in ("enum", "const"):
+            choices = list(expected) if keyword == "enum" else [expected]
+            yield path[:-1], self.bad_choice(path, value, choices, error.schema)
+        elif "propertyNames" in error.absolute_schema_path and isinstance(value, str):
+            # The key itself is the instance; the path stops at its object.
+            message = f"key `{value}` {_where(path)} is not allowed: {self.readable(error)}"
+            yield path, diag("E106", message, self.at_key(path, value), path=json_path(path))
+        elif keyword == "uniqueItems" and isinstance(value, list):
+            index = _first_repeat(value)
+            message = f"{subject} lists {_show(value[index])} more than once"
+            span = self.at([*path, index])
+            yield path, diag("E106", message, span, "remove the repeat", path=json_path(path))
+        else:
+            message = f"{subject} {self.readable(error)}"
+            yield path, diag("E106", message, self.at(path), path=json_path(path))
+
+    def unknown_key(
+        self, path: Path, key: str, allowed: Mapping[str, Any], present: Mapping[str, Any]
+    ) -> Diagnostic:
+        # Keys already present are valid and wanted; suggesting one would be a bad hint.
+        candidates = [k for k in allowed if k not in present]
+        return diag(
+            "E101",
+            f"unknown key `{key}` {_where(path)}",
+            self.at_key(path, key),
+            did_you_mean(key, candidates) or "remove it",
+            key=key,
+            path=json_path(path),
+        )
+
+    def missing_key(self, path: Path, key: str) -> Diagnostic:
+        return diag(
+            "E103",
+            f"missing required key `{key}` {_where(path)}",
+            self.at(path),
+            f'add "{key}"',
+            key=key,
+            path=json_path(path),
+        )
+
+    def bad_choice(self, path: Path, value: Any, choices: list[Any], schema: Any) -> Diagnostic:
+        words = [c if isinstance(c, str) else json.dumps(c) for c in choices]
+        got = value if isinstance(value, str) else _show(value)
+        hint = did_you_mean(got, words)
+        span = self.at(path)
+        parent = locate(self.root, path[:-1])
+        if path and path[-1] == "type" and isinstance(parent, JObject) and schema in self.step_types:
+            message = f"unknown step type {_show(value)}"
+            return diag("E105", message, span, hint, type=got, path=json_path(path[:-1]))
+        shown = ", ".join(f"`{w}`" for w in words)
+        wanted = f"one of {shown}" if len(words) > 1 else shown
+        message = f"{_subject(path)} must be {wanted}, got {_show(value)}"
+        return diag("E104", message, span, hint, value=got, path=json_path(path))
+
+    def readable(self, error: ValidationError) -> str:
+        """The rest of a sentence about the value (after its path), for other keywords."""
+        keyword, expected, value = error.validator, error.validator_value, error.instance
+        if keyword in _BOUNDS:
+            return f"must be {_BOUNDS[keyword]} {expected}, got {_show(value)}"
+        if keyword in _SIZES:
+            bound, unit = _SIZES[keyword]
+            if keyword.startswith("min") and expected == 1:
+                return "must not be empty"
+            return f"must have {bound} {expected} {unit}{'' if expected == 1 else 's'}"
+        if keyword == "pattern":
+            return f"must match the pattern `{expected}`, got {_show(value)}"
+        if keyword in ("anyOf", "oneOf"):
+            return "does not match any of the allowed forms"
+        if keyword == "not":
+            return f"must not be {_show(value)} here"
+        # jsonschema's own message starts with the value's repr, which may be long.
+        message = str(error.message)
+        return "is invalid: " + (message if len(message) <= 120 else message[:117] + "...")
+
+
+def _first_repeat(items: list[Any]) -> int:
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        # A canonical text: equal JSON values get equal keys whatever their key order.
+        text = json.dumps(item, sort_keys=True)
+        if text in seen:
+            return i
+        seen.add(text)
+    return 0

@@ -1,0 +1,290 @@
+"""The checker's type system: Avro record schemas and the column types derived from them.
+
+Every dataset in a plan has a :class:`RecordSchema`. Declared schemas are parsed from ``.avsc``
+files; the checker derives the others. From a schema the compiler lowers what the runtime needs
+(the Avro JSON, a Spark DDL string, validation predicates), so the runtime never parses Avro.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+NUMERIC_RANK = {"int": 1, "long": 2, "decimal": 3, "float": 4, "double": 5}
+PRIMITIVES = ("boolean", "int", "long", "float", "double", "string", "bytes")
+_AVRO_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class AvroSchemaError(ValueError):
+    """An ``.avsc`` document that etlc cannot use; ``path`` is a JSON path inside it."""
+
+    def __init__(self, message: str, path: str = "$") -> None:
+        super().__init__(message)
+        self.path = path
+
+
+@dataclass(frozen=True)
+class DataType:
+    """A column type. ``kind`` is one of boolean, int, long, float, double, decimal, string,
+    bytes, date, timestamp, null; enums are strings with ``symbols``."""
+
+    kind: str
+    nullable: bool = True
+    precision: int = 0
+    scale: int = 0
+    symbols: tuple[str, ...] = ()
+    logical: str = ""
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.kind in NUMERIC_RANK
+
+    @property
+    def is_integral(self) -> bool:
+        return self.kind in ("int", "long")
+
+    @property
+    def is_temporal(self) -> bool:
+        return self.kind in ("date", "timestamp")
+
+    @property
+    def is_enum(self) -> bool:
+        return bool(self.symbols)
+
+    def with_nullable(self, nullable: bool) -> DataType:
+        return replace(self, nullable=nullable)
+
+    def describe(self) -> str:
+        if self.kind == "decimal":
+            base = f"decimal({self.precision},{self.scale})"
+        elif self.symbols:
+            base = "enum"
+        else:
+            base = self.kind
+        return base if not self.nullable else f"{base}?"
+
+    def spark_sql(self) -> str:
+        if self.kind == "decimal":
+            return f"DECIMAL({self.precision},{self.scale})"
+        return _SPARK_SQL[self.kind]
+
+    def avro(self) -> Any:
+        base: Any
+        if self.kind == "decimal":
+            base = {
+                "type": "bytes",
+                "logicalType": "decimal",
+                "precision": self.precision,
+                "scale": self.scale,
+            }
+        elif self.kind == "date":
+            base = {"type": "int", "logicalType": "date"}
+        elif self.kind == "timestamp":
+            base = {"type": "long", "logicalType": self.logical or "timestamp-micros"}
+        elif self.kind == "null":
+            return "null"
+        else:
+            base = self.kind
+        return ["null", base] if self.nullable else base
+
+
+_SPARK_SQL = {
+    "boolean": "BOOLEAN",
+    "int": "INT",
+    "long": "BIGINT",
+    "float": "FLOAT",
+    "double": "DOUBLE",
+    "string": "STRING",
+    "bytes": "BINARY",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+    "null": "VOID",
+}
+
+BOOLEAN = DataType("boolean", nullable=False)
+LONG = DataType("long", nullable=False)
+DOUBLE = DataType("double")
+STRING = DataType("string")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: DataType
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class RecordSchema:
+    """An Avro record with flat fields. ``rules`` are declared record checks
+    (``name -> boolean expression``) from the ``etlc.rules`` attribute."""
+
+    name: str
+    fields: tuple[Field, ...]
+    namespace: str = ""
+    rules: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.namespace}.{self.name}" if self.namespace else self.name
+
+    def field(self, name: str) -> Field | None:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        return None
+
+    def names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    def columns(self) -> dict[str, DataType]:
+        return {f.name: f.type for f in self.fields}
+
+    def __iter__(self) -> Iterator[Field]:
+        return iter(self.fields)
+
+    def to_avro(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "record", "name": self.name}
+        if self.namespace:
+            out["namespace"] = self.namespace
+        out["fields"] = [_field_json(f) for f in self.fields]
+        return out
+
+    def spark_ddl(self) -> str:
+        """The read schema for Spark; every column nullable so bad records reach validation."""
+        return ", ".join(f"`{f.name}` {f.type.spark_sql()}" for f in self.fields)
+
+
+def _field_json(f: Field) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": f.name, "type": f.type.avro()}
+    if f.type.symbols:
+        enum = {"type": "enum", "name": f"{f.name}_enum", "symbols": list(f.type.symbols)}
+        out["type"] = ["null", enum] if f.type.nullable else enum
+    if f.type.nullable:
+        out["default"] = None
+    if f.doc:
+        out["doc"] = f.doc
+    return out
+
+
+def derived_record(name: str, columns: Mapping[str, DataType], namespace: str) -> RecordSchema:
+    return RecordSchema(
+        name=_avro_safe(name),
+        namespace=namespace,
+        fields=tuple(Field(n, t) for n, t in columns.items()),
+    )
+
+
+def _avro_safe(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    return cleaned if _AVRO_NAME.match(cleaned) else f"_{cleaned}"
+
+
+# --- parsing .avsc ---------------------------------------------------------------------
+
+
+def parse_avro_schema(doc: Any) -> RecordSchema:
+    """Parse an ``.avsc`` document (already JSON-decoded) into a :class:`RecordSchema`."""
+    if not isinstance(doc, dict) or doc.get("type") != "record":
+        raise AvroSchemaError("the top-level schema must be an Avro record", "$.type")
+    name = doc.get("name")
+    if not isinstance(name, str) or not _AVRO_NAME.match(name.rsplit(".", 1)[-1]):
+        raise AvroSchemaError("a record needs a valid `name`", "$.name")
+    namespace = doc.get("namespace", "")
+    if "." in name:
+        namespace, name = name.rsplit(".", 1)
+    raw_fields = doc.get("fields")
+    if not isinstance(raw_fields, list) or not raw_fields:
+        raise AvroSchemaError("a record needs a non-empty `fields` list", "$.fields")
+    fields: list[Field] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(raw_fields):
+        path = f"$.fields[{i}]"
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+            raise AvroSchemaError("each field needs a `name`", path)
+        fname = raw["name"]
+        if not _AVRO_NAME.match(fname):
+            raise AvroSchemaError(f"`{fname}` is not a valid Avro field name", path + ".name")
+        if fname in seen:
+            raise AvroSchemaError(f"field `{fname}` is declared twice", path + ".name")
+        seen.add(fname)
+        fields.append(Field(fname, _parse_type(raw.get("type"), path + ".type"), raw.get("doc", "")))
+    rules = doc.get("etlc.rules", {})
+    if not isinstance(rules, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in rules.items()
+    ):
+        raise AvroSchemaError("`etlc.rules` must map rule names to expressions", "$.etlc.rules")
+    return RecordSchema(name, tuple(fields), str(namespace or ""), tuple(rules.items()))
+
+
+def _parse_type(t: Any, path: str) -> DataType:
+    if isinstance(t, list):
+        branches = [b for b in t if b != "null"]
+        if len(branches) != 1 or len(t) > 2:
+            raise AvroSchemaError(
+                "only unions of `null` and one other type are supported", path
+            )
+        return _parse_type(branches[0], path).with_nullable(True)
+    if isinstance(t, str):
+        if t in PRIMITIVES:
+            return DataType(t, nullable=False)
+        if t == "null":
+            return DataType("null", nullable=True)
+        raise AvroSchemaError(f"unsupported Avro type `{t}`", path)
+    if isinstance(t, dict):
+        logical = t.get("logicalType")
+        base = t.get("type")
+        if base == "enum":
+            symbols = t.get("symbols")
+            if not isinstance(symbols, list) or not symbols:
+                raise AvroSchemaError("an enum needs a non-empty `symbols` list", path)
+            return DataType("string", nullable=False, symbols=tuple(str(s) for s in symbols))
+        if logical == "date" and base == "int":
+            return DataType("date", nullable=False)
+        if logical in ("timestamp-millis", "timestamp-micros") and base == "long":
+            return DataType("timestamp", nullable=False, logical=str(logical))
+        if logical == "decimal" and base in ("bytes", "fixed"):
+            precision, scale = t.get("precision"), t.get("scale", 0)
+            if not isinstance(precision, int) or not isinstance(scale, int):
+                raise AvroSchemaError("a decimal needs integer `precision` and `scale`", path)
+            return DataType("decimal", nullable=False, precision=precision, scale=scale)
+        if isinstance(base, str) and base in PRIMITIVES:
+            return DataType(base, nullable=False)
+        raise AvroSchemaError(
+            f"unsupported Avro type `{base}`"
+            + (f" with logicalType `{logical}`" if logical else "")
+            + " (records, arrays and maps are not supported as column types yet)",
+            path,
+        )
+    raise AvroSchemaError("a field type must be a name, a union or an object", path)
+
+
+# --- type algebra used by the checker ---------------------------------------------------
+
+
+def common_type(a: DataType, b: DataType) -> DataType | None:
+    """The type both sides widen to (for comparisons, joins, CASE, COALESCE), or None."""
+    nullable = a.nullable or b.nullable
+    if a.kind == "null":
+        return b.with_nullable(True)
+    if b.kind == "null":
+        return a.with_nullable(True)
+    if a.kind == b.kind and a.kind != "decimal":
+        symbols = a.symbols if a.symbols == b.symbols else ()
+        return DataType(a.kind, nullable, symbols=symbols, logical=a.logical)
+    if a.is_numeric and b.is_numeric:
+        if "double" in (a.kind, b.kind) or "float" in (a.kind, b.kind):
+            return DataType("double", nullable)
+        if a.kind == b.kind == "decimal":
+            return DataType(
+                "decimal", nullable, precision=max(a.precision, b.precision), scale=max(a.scale, b.scale)
+            )
+        if "decimal" in (a.kind, b.kind):
+            dec = a if a.kind == "decimal" else b
+            return DataType("decimal", nullable, precision=max(dec.precision, 20), scale=dec.scale)
+        return DataType("long" if "long" in (a.kind, b.kind) else "int", nullable)
+    if {a.kind, b.kind} == {"date", "timestamp"}:
+        return DataType("timestamp", nullable)
+    return None

@@ -1,0 +1,79 @@
+"""The entry point of every generated driver: arguments, environment, session, run, exit code."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from etlc.runtime import faults
+from etlc.runtime.environment import Environment
+from etlc.runtime.errors import EtlcError, classify
+from etlc.runtime.graph import PipelineGraph
+from etlc.runtime.logs import EventLog, RunContext, configure
+from etlc.runtime.pipeline import BatchPipeline
+from etlc.runtime.report import EXIT_FAILED
+from etlc.runtime.retry import RetryingPipeline, RetryPolicy
+from etlc.runtime.session import create_session
+
+Build = Callable[[Environment], PipelineGraph]
+SessionFactory = Callable[[str, Environment], SparkSession]
+
+
+def parse_args(pipeline: str, argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog=f"{pipeline}.py",
+        description=f"Run the etlc pipeline `{pipeline}` (submit it with spark-submit).",
+        epilog="Exit codes: 0 success, 1 failed, 2 records failed validation, 3 partial.",
+    )
+    parser.add_argument(
+        "--env",
+        default=os.environ.get("ETLC_ENV", "local"),
+        help="environment name: reads pipelines/env/<env>.json (default: $ETLC_ENV or local)",
+    )
+    parser.add_argument(
+        "--env-file",
+        default=os.environ.get("ETLC_ENV_FILE"),
+        help="explicit environment file path (overrides --env)",
+    )
+    parser.add_argument("--run-id", default=None, help="run id for the logs (default: random)")
+    return parser.parse_args(argv)
+
+
+def run_driver(
+    build: Build,
+    *,
+    pipeline: str,
+    mode: str,
+    max_retries: int,
+    delay_seconds: float,
+    argv: Sequence[str] | None = None,
+    session_factory: SessionFactory = create_session,
+) -> int:
+    args = parse_args(pipeline, argv)
+    configure()
+    context = RunContext(pipeline)
+    if args.run_id:
+        context.run_id = args.run_id
+    log = EventLog(context)
+    env_path = Path(args.env_file or f"pipelines/env/{args.env}.json")
+    try:
+        env = Environment.load(env_path)
+        graph = faults.inject(build(env), os.environ.get(faults.ENV_VAR))
+        log.info("run_started", mode=mode, env=env.name, env_file=str(env_path))
+        spark = session_factory(f"etlc:{pipeline}", env)
+    except Exception as exc:  # configuration problems end the run before Spark starts
+        error = exc if isinstance(exc, EtlcError) else classify(exc, None)
+        log.error("run_finished", status="FAILED", error=str(error), error_kind=error.kind)
+        return EXIT_FAILED
+    inner = BatchPipeline(graph, spark, env, log)
+    runner = RetryingPipeline(inner, RetryPolicy(max_retries, delay_seconds), log)
+    report = runner.run()
+    emit = log.info if report.exit_code == 0 else log.error
+    emit("run_finished", **report.as_log())
+    sys.stdout.flush()
+    return report.exit_code

@@ -1,0 +1,132 @@
+"""The runtime's error taxonomy: transient errors are retried, terminal ones are not.
+
+Retries look at exception *types* (Python classes, and Java classes along a JVM error's cause
+chain), never at message text. Every error that leaves a step names the step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+# Java exception classes (anywhere in the cause chain) that mean "try again later".
+TRANSIENT_JAVA = frozenset(
+    {
+        "java.net.ConnectException",
+        "java.net.SocketTimeoutException",
+        "java.net.SocketException",
+        "java.net.NoRouteToHostException",
+        "java.io.InterruptedIOException",
+        "java.util.concurrent.TimeoutException",
+        "java.sql.SQLTransientException",
+        "java.sql.SQLTransientConnectionException",
+        "java.sql.SQLRecoverableException",
+        "java.sql.SQLTimeoutException",
+        "java.sql.SQLTransactionRollbackException",
+        "org.apache.kafka.common.errors.TimeoutException",
+        "org.apache.kafka.common.errors.NetworkException",
+        "org.apache.kafka.common.errors.RetriableException",
+        "software.amazon.awssdk.core.exception.SdkClientException",
+        "org.apache.hadoop.fs.s3a.AWSServiceThrottledException",
+        "org.apache.hadoop.fs.s3a.AWSStatus500Exception",
+    }
+)
+TRANSIENT_PYTHON = (ConnectionError, TimeoutError)
+MAX_CAUSES = 32
+
+
+class EtlcError(Exception):
+    """An error the framework understands: one line of text, the step, retryable or not."""
+
+    transient = False
+    kind = "error"
+
+    def __init__(self, message: str, step: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.step = step
+
+    def __str__(self) -> str:
+        where = f"step `{self.step}`: " if self.step else ""
+        return f"{where}{self.message}"
+
+    def at(self, step: str) -> EtlcError:
+        if self.step is None:
+            self.step = step
+        return self
+
+
+class TransientError(EtlcError):
+    transient = True
+    kind = "transient"
+
+
+class TerminalError(EtlcError):
+    kind = "terminal"
+
+
+class ConfigurationError(TerminalError):
+    kind = "configuration"
+
+
+class AuthenticationError(TerminalError):
+    kind = "authentication"
+
+
+class SchemaIncompatibleError(TerminalError):
+    kind = "schema_incompatible"
+
+
+class ValidationFailedError(TerminalError):
+    """Records violated their Avro schema; carries the per-rule counts and a sample."""
+
+    kind = "validation"
+
+    def __init__(
+        self,
+        message: str,
+        step: str,
+        violations: dict[str, int],
+        sample: list[dict[str, Any]],
+    ) -> None:
+        super().__init__(message, step)
+        self.violations = violations
+        self.sample = sample
+
+
+def java_classes(exc: BaseException) -> Iterator[str]:
+    """Class names along the Java cause chain of a Py4J / PySpark captured exception."""
+    origin = getattr(exc, "_origin", None) or getattr(exc, "java_exception", None)
+    seen = 0
+    while origin is not None and seen < MAX_CAUSES:
+        try:
+            yield str(origin.getClass().getName())
+            origin = origin.getCause()
+        except Exception:  # a dead gateway cannot tell us more
+            return
+        seen += 1
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, EtlcError):
+        return exc.transient
+    if isinstance(exc, TRANSIENT_PYTHON):
+        return True
+    return any(name in TRANSIENT_JAVA for name in java_classes(exc))
+
+
+def summary(exc: BaseException) -> str:
+    """The first line of an error's own description, without the JVM stack trace."""
+    text = getattr(exc, "_desc", None) or str(exc) or type(exc).__name__
+    first = str(text).strip().splitlines()[0] if str(text).strip() else type(exc).__name__
+    return first[:500]
+
+
+def classify(exc: BaseException, step: str | None) -> EtlcError:
+    """Wrap any exception into the taxonomy, once, with the step named."""
+    if isinstance(exc, EtlcError):
+        return exc.at(step) if step else exc
+    cls: type[EtlcError] = TransientError if is_transient(exc) else TerminalError
+    err = cls(f"{type(exc).__name__}: {summary(exc)}", step)
+    err.__cause__ = exc
+    return err

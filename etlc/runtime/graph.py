@@ -1,0 +1,52 @@
+"""What a generated driver builds: the pipeline's steps, bound to their strategies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame
+
+from etlc.connectors.base import Extractor, Loader
+
+Transform = Callable[..., DataFrame]
+
+
+@dataclass(frozen=True)
+class DatasetSchema:
+    """A dataset's Avro schema (JSON text) and the same schema as a Spark DDL string."""
+
+    avro: str
+    ddl: str
+
+
+@dataclass(frozen=True)
+class ExtractStep:
+    id: str
+    extractor: Extractor
+    schema: DatasetSchema
+    rules: tuple[tuple[str, str], ...] = ()  # (rule name, SQL predicate true for good records)
+
+
+@dataclass(frozen=True)
+class TransformStep:
+    id: str
+    inputs: tuple[str, ...]
+    fn: Transform
+    schema: DatasetSchema
+
+
+@dataclass(frozen=True)
+class LoadStep:
+    id: str
+    input: str
+    loader: Loader
+    mode: str
+
+
+@dataclass(frozen=True)
+class PipelineGraph:
+    name: str
+    extracts: tuple[ExtractStep, ...]
+    transforms: tuple[TransformStep, ...]  # in dependency order
+    loads: tuple[LoadStep, ...]

@@ -1,0 +1,184 @@
+"""Pipelines: the ``Pipeline`` interface and the batch implementation.
+
+``BatchPipeline.run`` extracts every source into the stage store (validating each record),
+builds the transforms lazily on the valid records, and runs one Spark job per load. Counts come
+from ``DataFrame.observe`` on the work Spark already does, never from an extra pass.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from etlc.runtime.avro_boundary import through_avro
+from etlc.runtime.environment import Environment
+from etlc.runtime.errors import EtlcError, ValidationFailedError, classify
+from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph, TransformStep
+from etlc.runtime.logs import EventLog
+from etlc.runtime.report import RunReport, Status, StepMetrics
+from etlc.runtime.stage_store import StageStore
+
+
+class Pipeline(ABC):
+    @abstractmethod
+    def run(self) -> RunReport: ...
+
+
+Clock = Callable[[], float]
+
+
+class BatchPipeline(Pipeline):
+    def __init__(
+        self,
+        graph: PipelineGraph,
+        spark: SparkSession,
+        env: Environment,
+        log: EventLog,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.graph = graph
+        self.spark = spark
+        self.env = env
+        self.log = log
+        self.clock = clock
+
+    def run(self) -> RunReport:
+        ctx = self.log.context
+        started = self.clock()
+        report = RunReport(self.graph.name, ctx.run_id, Status.SUCCESS, attempts=ctx.attempt)
+        store = StageStore(self.spark, self.env.settings.stage_dir, ctx.run_id, ctx.attempt)
+        self.log.info("attempt_started", max_attempts=ctx.max_attempts)
+        try:
+            frames: dict[str, DataFrame] = {}
+            for ex in self.graph.extracts:
+                frames[ex.id] = self._extract(ex, store, report)
+            observed = {}
+            for tr in self.graph.transforms:
+                frames[tr.id], observed[tr.id] = self._transform(tr, frames)
+            dead_lettered = 0
+            for ld in self.graph.loads:
+                dead_lettered += self._load(ld, frames[ld.input], report)
+            self._transform_metrics(observed, report)
+            if dead_lettered:
+                report.status = Status.PARTIAL
+        except Exception as exc:  # every failure becomes one classified error in the report
+            report.status = Status.FAILED
+            report.error = exc if isinstance(exc, EtlcError) else classify(exc, None)
+        finally:
+            report.duration_ms = int((self.clock() - started) * 1000)
+            # Records that failed validation stay in the stage store for inspection.
+            if not (self.env.settings.keep_stage or isinstance(report.error, ValidationFailedError)):
+                store.cleanup()
+        return report
+
+    # --- stages ---------------------------------------------------------------------------
+
+    def _extract(self, step: ExtractStep, store: StageStore, report: RunReport) -> DataFrame:
+        started = self.clock()
+        try:
+            result = store.write_validated(step.id, step.extractor.extract(self.spark), step.rules)
+        except Exception as exc:
+            raise classify(exc, step.id) from exc
+        metrics = StepMetrics(
+            step.id,
+            "extract",
+            records_in=result.records,
+            records_out=result.records - result.invalid,
+            duration_ms=int((self.clock() - started) * 1000),
+            extra={"validation": {"invalid": result.invalid, "violations": result.violations}},
+        )
+        report.steps.append(metrics)
+        self.log.info(
+            "step_finished",
+            stage="extract",
+            step=step.id,
+            records_in=metrics.records_in,
+            records_out=metrics.records_out,
+            duration_ms=metrics.duration_ms,
+            validation={"passed": result.invalid == 0, "invalid": result.invalid},
+            **step.extractor.describe(),
+        )
+        if result.invalid:
+            sample = store.sample_invalid(step.id, self.env.settings.sample_size)
+            self.log.error(
+                "validation_failed",
+                stage="extract",
+                step=step.id,
+                records=result.records,
+                invalid=result.invalid,
+                violations=result.violations,
+                sample=sample,
+                stage_path=store.path(step.id),
+            )
+            rules = ", ".join(f"{rule} ({n})" for rule, n in sorted(result.violations.items()))
+            raise ValidationFailedError(
+                f"{result.invalid} of {result.records} records violate the schema: {rules}",
+                step.id,
+                result.violations,
+                sample,
+            )
+        return store.read_valid(step.id, StructType.fromDDL(step.schema.ddl))
+
+    def _transform(
+        self, step: TransformStep, frames: dict[str, DataFrame]
+    ) -> tuple[DataFrame, Observation]:
+        try:
+            out = step.fn(*(frames[i] for i in step.inputs))
+            if self.env.settings.avro_boundary:
+                out = through_avro(out, step.schema.avro)
+            observation = Observation(f"etlc_{step.id}")
+            return out.observe(observation, F.count(F.lit(1)).alias("records")), observation
+        except Exception as exc:
+            raise classify(exc, step.id) from exc
+
+    def _load(self, step: LoadStep, df: DataFrame, report: RunReport) -> int:
+        started = self.clock()
+        observation = Observation(f"etlc_load_{step.id}")
+        try:
+            result = step.loader.load(
+                df.observe(observation, F.count(F.lit(1)).alias("records")), step.mode
+            )
+            records = int(observation.get["records"])
+        except Exception as exc:
+            raise classify(exc, step.id) from exc
+        metrics = StepMetrics(
+            step.id,
+            "load",
+            records_in=records,
+            records_out=records - result.dead_lettered,
+            duration_ms=int((self.clock() - started) * 1000),
+        )
+        report.steps.append(metrics)
+        self.log.info(
+            "step_finished",
+            stage="load",
+            step=step.id,
+            mode=step.mode,
+            records_in=metrics.records_in,
+            records_out=metrics.records_out,
+            dead_lettered=result.dead_lettered or None,
+            duration_ms=metrics.duration_ms,
+            **step.loader.describe(),
+        )
+        return result.dead_lettered
+
+    def _transform_metrics(self, observed: dict[str, Observation], report: RunReport) -> None:
+        """Transform counts, observed while the loads ran (transforms are lazy)."""
+        produced = {m.step: m.records_out for m in report.steps}
+        for tr in self.graph.transforms:
+            records_out = int(observed[tr.id].get["records"])
+            produced[tr.id] = records_out
+            records_in = sum(produced.get(i) or 0 for i in tr.inputs)
+            report.steps.append(StepMetrics(tr.id, "transform", records_in, records_out))
+            self.log.info(
+                "step_finished",
+                stage="transform",
+                step=tr.id,
+                records_in=records_in,
+                records_out=records_out,
+            )

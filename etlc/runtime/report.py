@@ -1,0 +1,68 @@
+"""The run report: what a run did, its status and the exit code that goes with it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from etlc.runtime.errors import EtlcError, ValidationFailedError
+
+
+class Status(str, Enum):
+    SUCCESS = "SUCCESS"
+    PARTIAL = "PARTIAL"
+    FAILED = "FAILED"
+
+
+# Exit codes of a driver; the README documents them.
+EXIT_SUCCESS = 0
+EXIT_FAILED = 1
+EXIT_VALIDATION = 2
+EXIT_PARTIAL = 3
+
+
+@dataclass
+class StepMetrics:
+    step: str
+    stage: str  # extract | transform | load
+    records_in: int | None = None
+    records_out: int | None = None
+    duration_ms: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunReport:
+    pipeline: str
+    run_id: str
+    status: Status
+    attempts: int = 1
+    duration_ms: int = 0
+    steps: list[StepMetrics] = field(default_factory=list)
+    error: EtlcError | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.status is Status.SUCCESS:
+            return EXIT_SUCCESS
+        if self.status is Status.PARTIAL:
+            return EXIT_PARTIAL
+        if isinstance(self.error, ValidationFailedError):
+            return EXIT_VALIDATION
+        return EXIT_FAILED
+
+    def as_log(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "status": self.status.value,
+            "attempts": self.attempts,
+            "duration_ms": self.duration_ms,
+            "exit_code": self.exit_code,
+            "steps": [
+                {k: v for k, v in vars(s).items() if v not in (None, {})} for s in self.steps
+            ],
+        }
+        if self.error is not None:
+            out["error"] = str(self.error)
+            out["error_kind"] = self.error.kind
+        return out

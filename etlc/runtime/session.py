@@ -1,0 +1,14 @@
+"""The SparkSession a driver runs on: whatever spark-submit set up, plus the environment's conf."""
+
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+
+from etlc.runtime.environment import Environment
+
+
+def create_session(app_name: str, env: Environment) -> SparkSession:
+    builder = SparkSession.builder.appName(app_name)
+    for key, value in sorted(env.spark_conf.items()):
+        builder = builder.config(key, value)
+    return builder.getOrCreate()

@@ -1,0 +1,96 @@
+"""The stage store: each extract's output, validated, lands here as Avro files.
+
+One pass over the source does everything: each record is checked against the rules lowered
+from its Avro schema, the per-rule violation counts are observed on the way (no extra pass),
+and the records are written partitioned by validity. Transforms then read only the valid
+partition, so no transform ever runs on data that failed validation.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+# Text readers put a record that does not fit the schema into this column.
+CORRUPT_COLUMN = "_etlc_corrupt"
+VALID = "_etlc_valid"
+VIOLATION = "_etlc_violation"
+PARSE_RULE = ("parse", f"`{CORRUPT_COLUMN}` IS NULL")
+
+
+@dataclass(frozen=True)
+class StageResult:
+    records: int
+    invalid: int
+    violations: dict[str, int]  # rule -> records failing it (a record may fail several)
+
+
+class StageStore:
+    def __init__(self, spark: SparkSession, root: str, run_id: str, attempt: int) -> None:
+        self.spark = spark
+        self.base = f"{root.rstrip('/')}/{run_id}/attempt-{attempt}"
+
+    def path(self, step: str) -> str:
+        return f"{self.base}/{step}"
+
+    def write_validated(
+        self, step: str, df: DataFrame, rules: tuple[tuple[str, str], ...]
+    ) -> StageResult:
+        if CORRUPT_COLUMN in df.columns:
+            rules = (PARSE_RULE, *rules)
+        failing = [(name, ~F.expr(predicate)) for name, predicate in rules]
+        violation: Column = F.lit(None).cast("string")
+        for name, failed in reversed(failing):
+            violation = F.when(failed, F.lit(name)).otherwise(violation)
+        observation = Observation(f"etlc_validate_{step}")
+        metrics = [
+            F.count(F.lit(1)).alias("records"),
+            F.count_if(F.col(VIOLATION).isNotNull()).alias("invalid"),
+        ]
+        metrics += [F.count_if(failed).alias(name) for name, failed in failing]
+        annotated = df.withColumn(VIOLATION, violation).withColumn(VALID, F.col(VIOLATION).isNull())
+        observed = annotated.observe(observation, *metrics)
+        observed.write.format("avro").mode("overwrite").partitionBy(VALID).save(self.path(step))
+        values = observation.get
+        records = int(values.pop("records"))
+        invalid = int(values.pop("invalid"))
+        violations = {k: int(v) for k, v in values.items() if v}
+        return StageResult(records, invalid, violations)
+
+    def read_valid(self, step: str, schema: StructType) -> DataFrame:
+        path = f"{self.path(step)}/{VALID}=true"
+        if not self._exists(path):
+            return self.spark.createDataFrame([], schema)
+        df = self.spark.read.format("avro").load(path)
+        return df.select(*(F.col(f"`{f.name}`") for f in schema.fields))
+
+    def sample_invalid(self, step: str, size: int) -> list[dict[str, Any]]:
+        """A bounded sample of offending records (with the rule each one failed)."""
+        path = f"{self.path(step)}/{VALID}=false"
+        if size <= 0 or not self._exists(path):
+            return []
+        rows = self.spark.read.format("avro").load(path).limit(size).collect()
+        return [row.asDict(recursive=True) for row in rows]
+
+    def _exists(self, path: str) -> bool:
+        jvm = self.spark.sparkContext._jvm
+        assert jvm is not None
+        hpath = jvm.org.apache.hadoop.fs.Path(path)
+        fs = hpath.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
+        return bool(fs.exists(hpath))
+
+    def cleanup(self) -> None:
+        parsed = urlparse(self.base)
+        if parsed.scheme in ("", "file"):
+            shutil.rmtree(parsed.path if parsed.scheme else self.base, ignore_errors=True)
+            return
+        jvm = self.spark.sparkContext._jvm
+        assert jvm is not None
+        hpath = jvm.org.apache.hadoop.fs.Path(self.base)
+        hpath.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration()).delete(hpath, True)

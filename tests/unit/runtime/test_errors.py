@@ -1,0 +1,90 @@
+"""The error taxonomy decides retries by type, including along Java cause chains."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from etlc.runtime.errors import (
+    ConfigurationError,
+    TerminalError,
+    TransientError,
+    classify,
+    is_transient,
+    java_classes,
+    summary,
+)
+
+
+class FakeJavaClass:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def getName(self) -> str:  # noqa: N802 - mirrors the Java API
+        return self.name
+
+
+class FakeJavaException:
+    def __init__(self, name: str, cause: Any = None) -> None:
+        self.cls = FakeJavaClass(name)
+        self.cause = cause
+
+    def getClass(self) -> FakeJavaClass:  # noqa: N802
+        return self.cls
+
+    def getCause(self) -> Any:  # noqa: N802
+        return self.cause
+
+
+class CapturedLike(Exception):
+    """Shaped like pyspark's captured exceptions: the JVM exception in ``_origin``."""
+
+    def __init__(self, origin: Any, desc: str) -> None:
+        super().__init__(desc)
+        self._origin = origin
+        self._desc = desc
+
+
+def test_java_cause_chain_decides_transience() -> None:
+    chain = FakeJavaException(
+        "org.apache.spark.SparkException", FakeJavaException("java.net.ConnectException")
+    )
+    exc = CapturedLike(chain, "Job aborted\n\tat org.apache...")
+    assert list(java_classes(exc)) == ["org.apache.spark.SparkException", "java.net.ConnectException"]
+    assert is_transient(exc)
+    err = classify(exc, "orders")
+    assert isinstance(err, TransientError)
+    assert err.step == "orders"
+    assert str(err) == "step `orders`: CapturedLike: Job aborted"
+    assert err.__cause__ is exc
+
+
+def test_unknown_java_errors_are_terminal() -> None:
+    exc = CapturedLike(FakeJavaException("org.apache.spark.sql.AnalysisException"), "PATH_NOT_FOUND")
+    assert not is_transient(exc)
+    assert isinstance(classify(exc, "x"), TerminalError)
+
+
+def test_python_network_errors_are_transient() -> None:
+    assert isinstance(classify(ConnectionRefusedError("refused"), None), TransientError)
+    assert isinstance(classify(TimeoutError(), None), TransientError)
+    assert isinstance(classify(KeyError("k"), None), TerminalError)
+
+
+def test_etlc_errors_pass_through_and_keep_their_first_step() -> None:
+    err = ConfigurationError("missing variable")
+    assert classify(err, "a") is err
+    assert classify(err, "b").step == "a"
+    assert str(err) == "step `a`: missing variable"
+
+
+def test_summary_is_the_first_line_only() -> None:
+    assert summary(ValueError("first\nsecond")) == "first"
+    assert summary(ValueError("")) == "ValueError"
+
+
+def test_a_dead_gateway_ends_the_chain() -> None:
+    class Broken:
+        def getClass(self) -> Any:  # noqa: N802
+            raise RuntimeError("gateway closed")
+
+    assert list(java_classes(CapturedLike(Broken(), "x"))) == []

@@ -1,0 +1,162 @@
+"""BatchPipeline on local files: stage store validation, Avro boundary, metrics, reports."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from etlc.connectors.files import FilesExtractor, FilesLoader
+from etlc.runtime.environment import Environment, Settings
+from etlc.runtime.errors import SchemaIncompatibleError, ValidationFailedError
+from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
+from etlc.runtime.logs import EventLog, RunContext, configure
+from etlc.runtime.pipeline import BatchPipeline
+from etlc.runtime.report import EXIT_VALIDATION, Status
+from etlc.transforms.derive import derive_columns
+from etlc.transforms.filter import filter_rows
+
+AVRO = json.dumps(
+    {
+        "type": "record",
+        "name": "item",
+        "fields": [
+            {"name": "id", "type": "long"},
+            {"name": "kind", "type": {"type": "enum", "name": "kind_enum", "symbols": ["A", "B"]}},
+            {"name": "qty", "type": ["null", "int"], "default": None},
+        ],
+    }
+)
+SCHEMA = DatasetSchema(AVRO, "`id` BIGINT, `kind` STRING, `qty` INT")
+RULES = (
+    ("not_null:id", "`id` IS NOT NULL"),
+    ("not_null:kind", "`kind` IS NOT NULL"),
+    ("enum:kind", "`kind` IS NULL OR `kind` IN ('A', 'B')"),
+    ("rule:qty_positive", "(qty > 0) IS NOT FALSE"),
+)
+
+
+@pytest.fixture
+def log_stream() -> io.StringIO:
+    stream = io.StringIO()
+    configure(stream, logging.INFO)
+    return stream
+
+
+def events(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def graph(source: Path, out: Path, transforms: tuple[TransformStep, ...] = ()) -> PipelineGraph:
+    last = transforms[-1].id if transforms else "items"
+    return PipelineGraph(
+        name="items",
+        extracts=(
+            ExtractStep(
+                "items",
+                FilesExtractor(str(source), "csv", SCHEMA.ddl, {"header": "true"}),
+                SCHEMA,
+                RULES,
+            ),
+        ),
+        transforms=transforms,
+        loads=(LoadStep("out", last, FilesLoader(str(out), "parquet"), "overwrite"),),
+    )
+
+
+def env(tmp_path: Path, **settings: Any) -> Environment:
+    return Environment("test", "test.json", settings=Settings(stage_dir=str(tmp_path / "stage"), **settings))
+
+
+def run(spark: Any, g: PipelineGraph, e: Environment) -> Any:
+    return BatchPipeline(g, spark, e, EventLog(RunContext("items", run_id="run1"))).run()
+
+
+def test_valid_records_flow_through_with_observed_counts(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    src = tmp_path / "items.csv"
+    src.write_text("id,kind,qty\n1,A,3\n2,B,\n3,A,7\n", encoding="utf-8")
+    big = TransformStep("big", ("items",), filter_rows("qty > 2"), SCHEMA)
+    report = run(spark, graph(src, tmp_path / "out", (big,)), env(tmp_path))
+    assert report.status is Status.SUCCESS, report.error
+    assert sorted(r.id for r in spark.read.parquet(str(tmp_path / "out")).collect()) == [1, 3]
+    counts = {(m.stage, m.step): (m.records_in, m.records_out) for m in report.steps}
+    assert counts == {("extract", "items"): (3, 3), ("load", "out"): (2, 2), ("transform", "big"): (3, 2)}
+    finished = [e for e in events(log_stream) if e["event"] == "step_finished"]
+    assert {e["step"] for e in finished} == {"items", "big", "out"}
+    assert all(e["run_id"] == "run1" and e["pipeline"] == "items" for e in finished)
+    assert not (tmp_path / "stage" / "run1").exists() or not any((tmp_path / "stage" / "run1").iterdir())
+
+
+def test_invalid_records_halt_before_any_transform(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    src = tmp_path / "items.csv"
+    src.write_text("id,kind,qty\n1,A,3\n,B,1\n3,C,1\n4,A,-5\nx,A,1\n", encoding="utf-8")
+    calls: list[int] = []
+
+    def spy(df: Any) -> Any:
+        calls.append(1)
+        return df
+
+    step = TransformStep("spy", ("items",), spy, SCHEMA)
+    report = run(spark, graph(src, tmp_path / "out", (step,)), env(tmp_path))
+    assert report.status is Status.FAILED
+    assert report.exit_code == EXIT_VALIDATION
+    assert isinstance(report.error, ValidationFailedError)
+    assert report.error.violations == {
+        "parse": 1,
+        "not_null:id": 2,
+        "enum:kind": 1,
+        "rule:qty_positive": 1,
+    }
+    assert calls == []  # no transform was even built
+    assert not (tmp_path / "out").exists()
+    failed = next(e for e in events(log_stream) if e["event"] == "validation_failed")
+    assert failed["invalid"] == 4 and failed["records"] == 5
+    assert sorted(r["_etlc_violation"] for r in failed["sample"]) == [
+        "enum:kind",
+        "not_null:id",
+        "parse",
+        "rule:qty_positive",
+    ]
+
+
+def test_sample_is_bounded(spark: Any, tmp_path: Path, log_stream: io.StringIO) -> None:
+    src = tmp_path / "items.csv"
+    src.write_text("id,kind,qty\n" + "".join(f"{i},Z,1\n" for i in range(50)), encoding="utf-8")
+    report = run(spark, graph(src, tmp_path / "out"), env(tmp_path, sample_size=3))
+    assert isinstance(report.error, ValidationFailedError)
+    assert report.error.violations == {"enum:kind": 50}
+    assert len(report.error.sample) == 3
+
+
+def test_source_with_unknown_columns_is_an_incompatibility(spark: Any, tmp_path: Path) -> None:
+    src = tmp_path / "items.csv"
+    src.write_text("id,kind,qty,colour\n1,A,3,red\n", encoding="utf-8")
+    report = run(spark, graph(src, tmp_path / "out"), env(tmp_path))
+    assert isinstance(report.error, SchemaIncompatibleError)
+    assert "colour" in str(report.error) and report.error.step == "items"
+
+
+def test_avro_boundary_rejects_records_its_schema_does_not_admit(spark: Any, tmp_path: Path) -> None:
+    src = tmp_path / "items.csv"
+    src.write_text("id,kind,qty\n1,A,3\n", encoding="utf-8")
+    bad = TransformStep("bad", ("items",), derive_columns({"kind": "'Q'"}), SCHEMA)
+    report = run(spark, graph(src, tmp_path / "out", (bad,)), env(tmp_path))
+    assert report.status is Status.FAILED
+    assert report.error is not None and report.error.step == "out"
+    assert not report.error.transient
+    off = run(spark, graph(src, tmp_path / "out2", (bad,)), env(tmp_path, avro_boundary=False))
+    assert off.status is Status.SUCCESS
+
+
+def test_missing_source_is_a_terminal_error_naming_the_step(spark: Any, tmp_path: Path) -> None:
+    report = run(spark, graph(tmp_path / "nope.csv", tmp_path / "out"), env(tmp_path))
+    assert report.status is Status.FAILED
+    assert report.error is not None and report.error.step == "items" and not report.error.transient
