@@ -6,6 +6,7 @@ compiled driver to spark-submit in a separate process).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -140,14 +141,23 @@ def run(
     result = check_file(file)
     assert result.plan is not None
     submit = out / f"{result.plan.name}.submit.sh"
-    environ = dict(os.environ, SPARK_MASTER=master, ETLC_ENV=env)
-    if "SPARK_SUBMIT" not in environ:
-        local = Path(sys.executable).parent / "spark-submit"
-        if local.exists():
-            environ["SPARK_SUBMIT"] = str(local)
-    code = subprocess.call(["bash", str(submit)], env=environ)
+    code = subprocess.call(["bash", str(submit)], env=local_submit_env(master, env))
     if code:
         raise typer.Exit(code)
+
+
+def local_submit_env(master: str, env: str) -> dict[str, str]:
+    """spark-submit from the pyspark next to this interpreter, running drivers with it too."""
+    bin_dir = Path(sys.executable).parent
+    environ = dict(os.environ, SPARK_MASTER=master, ETLC_ENV=env)
+    environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    environ["PATH"] = f"{bin_dir}{os.pathsep}{environ.get('PATH', '')}"
+    spec = importlib.util.find_spec("pyspark")  # locates pyspark without importing it
+    if "SPARK_HOME" not in environ and spec and spec.submodule_search_locations:
+        environ["SPARK_HOME"] = spec.submodule_search_locations[0]
+    if "SPARK_SUBMIT" not in environ and (bin_dir / "spark-submit").exists():
+        environ["SPARK_SUBMIT"] = str(bin_dir / "spark-submit")
+    return environ
 
 
 @app.command()

@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 
 import etlc
-from etlc.codegen.literals import INDENT, literal, string
+from etlc.codegen.literals import INDENT, LINE_LENGTH, literal, string
 from etlc.dsl.plan import EnvString, Plan, PlannedStep
 
 _RUNTIME_IMPORTS = {
@@ -30,13 +30,11 @@ _RUNTIME_IMPORTS = {
 _RUNTIME_PACKAGES = ("etlc/runtime", "etlc/connectors", "etlc/transforms")
 _RUNTIME_MODULES = ("etlc/__init__.py", "etlc/plugins.py")
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-LINE_LENGTH = 100
 
 # Spark settings every driver is submitted with (the environment file adds its own).
 BASE_CONF = (
     "spark.sql.session.timeZone=UTC",
     "spark.ui.showConsoleProgress=false",
-    "spark.sql.sources.partitionOverwriteMode=dynamic",
 )
 
 
@@ -52,6 +50,8 @@ def _env() -> jinja2.Environment:
         loader=jinja2.PackageLoader("etlc.codegen", "templates"),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
         autoescape=False,
     )
 
@@ -161,7 +161,7 @@ def _call(func: str, kwargs: list[tuple[str, str]], level: int) -> str:
 
 
 def _kwargs(args: tuple[tuple[str, Any], ...], level: int) -> list[tuple[str, str]]:
-    return [(k, literal(v, level + 1, _custom)) for k, v in args]
+    return [(k, literal(v, level + 1, _custom, len(k) + 1)) for k, v in args]
 
 
 def _schema_entry(step: PlannedStep) -> str:
@@ -182,10 +182,10 @@ def _step_call(step: PlannedStep) -> str:
     fields: list[tuple[str, str]] = [("id", string(step.id))]
     if step.role == "extract":
         fields += [("extractor", strategy), ("schema", schema_ref)]
-        fields.append(("rules", literal(step.rules, level + 1)))
+        fields.append(("rules", literal(step.rules, level + 1, prefix=len("rules="))))
     elif step.role == "transform":
         fields += [
-            ("inputs", literal(step.inputs, level + 1)),
+            ("inputs", literal(step.inputs, level + 1, prefix=len("inputs="))),
             ("fn", strategy),
             ("schema", schema_ref),
         ]

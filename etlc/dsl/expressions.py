@@ -27,7 +27,7 @@ from sqlglot import exp
 from sqlglot.dialects.spark import Spark
 from sqlglot.errors import ErrorLevel, ParseError, SqlglotError, TokenError
 from sqlglot.parsers.spark import SparkParser
-from sqlglot.tokens import Token, TokenType
+from sqlglot.tokenizer_core import Token, TokenType
 
 from etlc.dsl.diagnostics import Diagnostic, Span, diag, did_you_mean
 from etlc.dsl.types import BOOLEAN, LONG, NUMERIC_RANK, DataType, common_type
@@ -193,11 +193,12 @@ class Fn:
     variadic: bool = False
     """The last parameter repeats without limit."""
     aggregate: bool = False
-    nullable: NullRule = _any_nullable
+    nullable: NullRule | None = _any_nullable
+    """Whether the result may be NULL, from the argument types; None: ``returns`` decides."""
 
     @property
     def min_args(self) -> int:
-        return len(self.params) - self.optional - (1 if self.variadic and self.optional else 0)
+        return len(self.params) - self.optional
 
     @property
     def max_args(self) -> int | None:
@@ -334,7 +335,9 @@ FUNCTIONS: Mapping[str, Fn] = {
     "substring": Fn((STR, INTEGRAL, INTEGRAL), _fixed(_STRING), optional=1),
     "substr": Fn((STR, INTEGRAL, INTEGRAL), _fixed(_STRING), optional=1),
     "concat": Fn((ANY,), _fixed(_STRING), variadic=True),
-    "concat_ws": Fn((STR, ANY), _fixed(_STRING), optional=1, variadic=True, nullable=_null_by_first),
+    "concat_ws": Fn(
+        (STR, ANY), _fixed(_STRING), optional=1, variadic=True, nullable=_null_by_first
+    ),
     "replace": Fn((STR, STR, STR), _fixed(_STRING), optional=1),
     "regexp_replace": Fn((STR, STR, STR, INTEGRAL), _fixed(_STRING), optional=1),
     "regexp_extract": Fn((STR, STR, INTEGRAL), _fixed(_STRING), optional=1),
@@ -344,8 +347,8 @@ FUNCTIONS: Mapping[str, Fn] = {
     "sha2": Fn((BIN, INTEGRAL), _fixed(_STRING)),
     "hash": Fn((ANY,), _fixed(_INT), variadic=True, nullable=_never_null),
     # casts
-    "cast": Fn((ANY,), _cast, nullable=_never_null),
-    "try_cast": Fn((ANY,), _cast, nullable=_never_null),
+    "cast": Fn((ANY,), _cast, nullable=None),
+    "try_cast": Fn((ANY,), _cast, nullable=None),
     # dates and times
     "to_date": Fn((DATELIKE, STR), _fixed(_DATE), optional=1, nullable=_null_when_parsing),
     "to_timestamp": Fn(
@@ -364,9 +367,7 @@ FUNCTIONS: Mapping[str, Fn] = {
     "datediff": Fn((DATELIKE, DATELIKE), _fixed(_INT)),
     "current_date": Fn((), _fixed(_DATE)),
     "current_timestamp": Fn((), _fixed(_TIMESTAMP)),
-    "unix_timestamp": Fn(
-        (DATELIKE, STR), _fixed(LONG), optional=2, nullable=_null_when_parsing
-    ),
+    "unix_timestamp": Fn((DATELIKE, STR), _fixed(LONG), optional=2, nullable=_null_when_parsing),
     "from_unixtime": Fn((INTEGRAL, STR), _fixed(_STRING), optional=1),
 }
 """The allow-list: Spark function name (as written, case-insensitive) -> signature."""
@@ -392,7 +393,7 @@ _CASTABLE: Mapping[str, frozenset[str]] = {
     **{k: _NUMERIC_KINDS | {"boolean", "string", "timestamp"} for k in NUMERIC_RANK},
 }
 
-_SQL_TYPES: Mapping[exp.DataType.Type, str] = {
+_SQL_TYPES: Mapping[exp.DType, str] = {
     exp.DataType.Type.BOOLEAN: "boolean",
     exp.DataType.Type.INT: "int",
     exp.DataType.Type.BIGINT: "long",
@@ -466,6 +467,15 @@ class _PositionedParser(SparkParser):
             result.update_positions(name)
         return result
 
+    def build_cast(self, strict: bool, **kwargs: Any) -> exp.Expr:
+        # 1.5BD becomes CAST('1.5' AS DECIMAL(2, 1)) around a fresh literal: keep its position.
+        written = kwargs.get("this")
+        cast = super().build_cast(strict, **kwargs)
+        value = cast.args.get("this")
+        if isinstance(written, exp.Expr) and isinstance(value, exp.Expr) and value is not written:
+            value.update_positions(written)
+        return cast
+
 
 def _parse(text: str, tokens: list[Token]) -> list[exp.Expr | None]:
     parser = _PositionedParser(dialect=_DIALECT, error_level=ErrorLevel.RAISE)
@@ -478,6 +488,9 @@ _PREFIXES: Mapping[type[exp.Expr], tuple[frozenset[TokenType], ...]] = {
     exp.Not: (frozenset((TokenType.NOT,)),),
     exp.Neg: (frozenset((TokenType.DASH,)),),
     exp.Paren: (frozenset((TokenType.L_PAREN,)),),
+    exp.Subquery: (frozenset((TokenType.L_PAREN,)),),
+    exp.Tuple: (frozenset((TokenType.L_PAREN,)),),
+    exp.Select: (frozenset((TokenType.SELECT,)),),
     exp.Case: (frozenset((TokenType.WHEN,)), frozenset((TokenType.CASE,))),
     exp.Distinct: (frozenset((TokenType.DISTINCT,)),),
     exp.Cast: (
@@ -502,7 +515,10 @@ class _Source:
         self.text = text
         self.tokens = tokens
         self.span = span
-        self._by_start = {tok.start: i for i, tok in enumerate(tokens)}
+        # Suffixed numbers (100L) become three tokens on one offset range: NUMBER :: BIGINT.
+        self._by_start: dict[int, int] = {}
+        for i, tok in enumerate(tokens):
+            self._by_start.setdefault(tok.start, i)
         self._by_end = {tok.end: i for i, tok in enumerate(tokens)}
         # Offsets map to columns only if the JSON token is the text plus two quotes on one
         # line; escapes (\n, \", \u...) would shift every column after them.
@@ -518,6 +534,11 @@ class _Source:
     def of(self, node: exp.Expr) -> Span:
         ext = self.extent(node)
         return self.span if ext is None else self.at(*ext)
+
+    def text_of(self, node: exp.Expr) -> str:
+        """The node as the user wrote it (sqlglot may render it differently)."""
+        ext = self.extent(node)
+        return self.text[ext[0] : ext[1] + 1] if ext else _sql(node)
 
     def name_of(self, node: exp.Expr) -> Span:
         """The span of a function's name, or of the whole node."""
@@ -548,8 +569,10 @@ class _Source:
         for kinds in _PREFIXES.get(type(node), ()):
             if i > 0 and self.tokens[i - 1].token_type in kinds:
                 i -= 1
-        if isinstance(node, _CALLS) and node.meta_get("start") == lo:
-            j = max(j, i)
+        toks = self.tokens
+        called = i + 1 < len(toks) and toks[i + 1].token_type is TokenType.L_PAREN
+        if called and isinstance(node, _CALLS) and node.meta_get("start") == lo:
+            j = max(j, i + 1)  # a call without arguments: take in its parentheses
         j = self._close(i, j, isinstance(node, exp.Case))
         return self.tokens[i].start, self.tokens[j].end
 
@@ -564,16 +587,14 @@ class _Source:
             depth += _PAREN_DELTA.get(toks[j].token_type, 0)
         if case:
             nested = 0
-            while j + 1 < len(toks) and not (
-                toks[j].token_type is TokenType.END and nested == 0 and j > i
-            ):
-                j += 1
-                tt = toks[j].token_type
+            for k in range(j + 1, len(toks)):
+                tt = toks[k].token_type
                 if tt is TokenType.CASE:
                     nested += 1
-                elif tt is TokenType.END and nested:
+                elif tt is TokenType.END:
+                    if not nested:
+                        return k
                     nested -= 1
-                    j += 0
         return j
 
     def call_arity(self, node: exp.Expr) -> int:
@@ -605,7 +626,12 @@ class _Source:
         return node.sql_name().lower() if isinstance(node, exp.Func) else node.key
 
 
-_PAREN_DELTA = {TokenType.L_PAREN: 1, TokenType.R_PAREN: -1}
+_PAREN_DELTA = {
+    TokenType.L_PAREN: 1,
+    TokenType.R_PAREN: -1,
+    TokenType.L_BRACKET: 1,
+    TokenType.R_BRACKET: -1,
+}
 
 
 def _syntax_error(src: _Source, err: ParseError) -> Diagnostic:
@@ -616,7 +642,8 @@ def _syntax_error(src: _Source, err: ParseError) -> Diagnostic:
         if tok.line == line and tok.col == col:
             where = src.at(tok.start, tok.end)
             break
-    message = str(info.get("description") or "invalid expression")
+    # "missing for <class 'sqlglot.expressions.core.Add'>" reads better as "missing for Add".
+    message = re.sub(r"<class '(?:\w+\.)*(\w+)'>", r"\1", str(info.get("description") or ""))
     return diag("E301", f"syntax error: {message}", where)
 
 
@@ -691,6 +718,8 @@ class _Checker:
         self.columns: set[str] = set()
         self.is_aggregate = False
         self.agg_depth = 0
+        self.opaque_depth = 0
+        """Inside a rejected function: whether it aggregates is unknown, so no E305 there."""
 
     def error(self, code: str, message: str, at: exp.Expr | Span, hint: str = "") -> None:
         where = at if isinstance(at, Span) else self.src.of(at)
@@ -701,13 +730,13 @@ class _Checker:
         rule = _NODE_RULES.get(type(node))
         if rule is not None:
             return rule(self, node)
-        if isinstance(node, exp.Func):
-            return self.call(node)
         if isinstance(node, exp.Query):
             self.error("E301", "subqueries are not allowed in expressions", node)
             return None
-        hint = _UNSUPPORTED.get(type(node), "")
-        self.error("E306", f"unsupported construct `{_sql(node)}`", node, hint)
+        hint = _UNSUPPORTED.get(type(node))
+        if hint is None and isinstance(node, exp.Func):
+            return self.call(node)
+        self.error("E306", f"unsupported construct `{self.src.text_of(node)}`", node, hint or "")
         return None
 
     # leaves
@@ -718,7 +747,12 @@ class _Checker:
             return None
         name, table = node.name, node.table
         if node.args.get("db") is not None:
-            self.error("E302", f"unknown column `{_sql(node)}`", node, "use `name` or `side.name`")
+            self.error(
+                "E302",
+                f"unknown column `{self.src.text_of(node)}`",
+                node,
+                "use `name` or `side.name`",
+            )
             return None
         if table:
             return self._qualified(node, table, name)
@@ -732,7 +766,10 @@ class _Checker:
             self.error("E302", f"column `{name}` is ambiguous", node, f"qualify it: {options}")
             return None
         if not sides:
-            names = [*self.scope.columns, *(c for cols in self.scope.qualified.values() for c in cols)]
+            names = [
+                *self.scope.columns,
+                *(c for cols in self.scope.qualified.values() for c in cols),
+            ]
             self.error("E302", f"unknown column `{name}`", node, did_you_mean(name, names))
             return None
         # Qualify it in the output: Spark then resolves exactly the column that was checked.
@@ -759,7 +796,8 @@ class _Checker:
 
     def _use(self, node: exp.Column, ref: str, t: DataType) -> DataType:
         self.columns.add(ref)
-        if self.context is Context.AGGREGATE and not self.agg_depth and ref not in self.group_keys:
+        grouped = self.agg_depth or self.opaque_depth or ref in self.group_keys
+        if self.context is Context.AGGREGATE and not grouped:
             self.error(
                 "E305",
                 f"column `{ref}` must be aggregated or be a group key",
@@ -824,19 +862,20 @@ class _Checker:
     def compare(self, node: exp.Binary) -> DataType:
         a, b = self.infer(node.left), self.infer(node.right)
         if a is not None and b is not None:
-            self._comparable(node, node.left, a, node.right, b, isinstance(node, _EQUALITY))
+            equality = isinstance(node, _EQUALITY)
+            self._comparable(node, (node.left, a), (node.right, b), equality=equality)
         null_safe = isinstance(node, (exp.NullSafeEQ, exp.NullSafeNEQ))
         return BOOLEAN.with_nullable(not null_safe and _maybe_null(a, b))
 
     def _comparable(
         self,
         parent: exp.Expr,
-        left: exp.Expr,
-        a: DataType,
-        right: exp.Expr,
-        b: DataType,
+        lhs: tuple[exp.Expr, DataType],
+        rhs: tuple[exp.Expr, DataType],
+        *,
         equality: bool,
     ) -> None:
+        (left, a), (right, b) = lhs, rhs
         for column_type, other in ((a, right), (b, left)):
             literal = _string_literal(other)
             if literal is None:
@@ -876,7 +915,7 @@ class _Checker:
             t = self.infer(item)
             types.append(t)
             if a is not None and t is not None:
-                self._comparable(node, node.this, a, item, t, equality=True)
+                self._comparable(node, (node.this, a), (item, t), equality=True)
         return BOOLEAN.with_nullable(_maybe_null(*types))
 
     def between(self, node: exp.Between) -> DataType:
@@ -886,7 +925,7 @@ class _Checker:
             t = self.infer(bound)
             types.append(t)
             if a is not None and t is not None:
-                self._comparable(bound, node.this, a, bound, t, equality=False)
+                self._comparable(bound, (node.this, a), (bound, t), equality=False)
         return BOOLEAN.with_nullable(_maybe_null(*types))
 
     def like(self, node: exp.Binary) -> DataType:
@@ -915,7 +954,7 @@ class _Checker:
             if base is not None:
                 t = self.infer(cond)
                 if base_type is not None and t is not None:
-                    self._comparable(cond, base, base_type, cond, t, equality=True)
+                    self._comparable(cond, (base, base_type), (cond, t), equality=True)
             else:
                 self._boolean(cond, "CASE WHEN")
             values.append(branch.args["true"])
@@ -938,7 +977,7 @@ class _Checker:
         # FIRST(x, true) parses as FIRST(x) IGNORE NULLS; only first/last take the option.
         inner = node.this
         if not isinstance(inner, (exp.First, exp.Last)):
-            self.error("E306", f"unsupported construct `{_sql(node)}`", node)
+            self.error("E306", f"unsupported construct `{self.src.text_of(node)}`", node)
             return None
         return self.infer(inner)
 
@@ -951,17 +990,18 @@ class _Checker:
         if fn is None:
             hint = _REJECTED.get(name) or did_you_mean(name, FUNCTIONS)
             self.error("E303", f"function `{name}` is not allowed", self.src.name_of(node), hint)
+            self.opaque_depth += 1
             for arg in args:
-                self.infer(arg)
+                self._columns_in(arg)
+            self.opaque_depth -= 1
             return None
         count = max(len(args), self.src.call_arity(node))
-        arity_ok = fn.min_args <= count and (fn.max_args is None or count <= fn.max_args)
-        if not arity_ok:
-            self.error(
-                "E304",
-                f"`{name}` takes {fn.arity()}, got {count}",
-                self.src.name_of(node),
-            )
+        if count < fn.min_args or (fn.max_args is not None and count > fn.max_args):
+            where = self.src.name_of(node)
+            self.error("E304", f"`{name}` takes {fn.arity()}, got {count}", where)
+            for arg in args:
+                self._arg(name, arg)
+            return None
         if fn.aggregate:
             self.is_aggregate = True
             if self.context is not Context.AGGREGATE:
@@ -978,7 +1018,7 @@ class _Checker:
             types = [self._arg(name, arg) for arg in args]
         finally:
             self.agg_depth -= fn.aggregate
-        ok = arity_ok
+        ok = True
         for i, (arg, t) in enumerate(zip(args, types, strict=True)):
             if t is None:
                 ok = False
@@ -997,7 +1037,15 @@ class _Checker:
         except _RuleError as err:
             self.error(err.code, err.message, err.at or node, err.hint)
             return None
-        return base.with_nullable(fn.nullable(known))
+        return base if fn.nullable is None else base.with_nullable(fn.nullable(known))
+
+    def _columns_in(self, node: exp.Expr) -> None:
+        """Check only the column references under a rejected call: its typing is unknown."""
+        if isinstance(node, exp.Column):
+            self.column(node)
+        elif not isinstance(node, (exp.Lambda, exp.Query)):
+            for child in node.iter_expressions():
+                self._columns_in(child)
 
     def _arg(self, name: str, arg: exp.Expr) -> DataType | None:
         if isinstance(arg, exp.Star) and name == "count":
@@ -1048,7 +1096,6 @@ _NODE_RULES: Mapping[type[exp.Expr], _NodeRule] = {
     exp.Case: _Checker.case,
     exp.IgnoreNulls: _Checker.nulls_option,
     exp.RespectNulls: _Checker.nulls_option,
-    exp.Subquery: lambda c, n: c.infer(n.this),
     **dict.fromkeys((exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod), _Checker.arith),
     **dict.fromkeys(
         (exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE, exp.NullSafeEQ, exp.NullSafeNEQ),
@@ -1132,7 +1179,9 @@ def _fold_common(args: Sequence[exp.Expr], types: Sequence[DataType], what: str)
         joined = common_type(result, t)
         if joined is None:
             raise _RuleError(
-                "E304", f"{what} have no common type: {result.describe()} and {t.describe()}", at=arg
+                "E304",
+                f"{what} have no common type: {result.describe()} and {t.describe()}",
+                at=arg,
             )
         result = joined
     return result
@@ -1202,14 +1251,15 @@ def _valid_temporal(text: str, kind: str) -> bool:
 
 
 # Spark's ANSI-mode reserved words: quoted, a column named like one parses in any mode.
-_RESERVED = frozenset(
-    """all and any as authorization both case cast check collate column constraint create
-    cross current current_date current_time current_timestamp current_user distinct else end
-    escape except false fetch filter for foreign from full grant group having in inner intersect
-    interval into is join lateral leading left natural not null of offset on only or order outer
-    overlaps primary references right select session_user some table then time to trailing true
-    union unique unknown user using when where with""".split()
-)
+_RESERVED_WORDS = """
+    all and any as authorization both case cast check collate column constraint create cross
+    current current_date current_time current_timestamp current_user distinct else end escape
+    except false fetch filter for foreign from full grant group having in inner intersect interval
+    into is join lateral leading left natural not null of offset on only or order outer overlaps
+    primary references right select session_user some table then time to trailing true union
+    unique unknown user using when where with
+"""
+_RESERVED = frozenset(_RESERVED_WORDS.split())
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 

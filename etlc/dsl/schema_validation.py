@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from etlc.dsl.diagnostics import Diagnostic, Span, diag, did_you_mean, sort_key
-from etlc.dsl.tree import JObject, JValue, key_span, locate, to_python
+from etlc.dsl.tree import JValue, key_span, locate, to_python
 
 Path = tuple[str | int, ...]
 
@@ -47,25 +48,42 @@ _SIZES = {  # keyword: (at least/at most, unit)
 
 
 def validate(root: JValue, schema: Mapping[str, Any], file: str) -> list[Diagnostic]:
-    """Every way ``root`` breaks ``schema`` (Draft 2020-12), sorted by position."""
+    """Every way ``root`` breaks ``schema`` (Draft 2020-12), sorted by position.
+
+    Spans come from the tree; ``file`` only names the file when no node matches a path.
+    """
     try:
         errors = list(Draft202012Validator(schema).iter_errors(to_python(root)))
     except RecursionError:
         return [diag("E106", "the document is nested too deeply to validate", root.span)]
     converter = _Converter(root, file, _step_type_schemas(schema))
-    found: dict[tuple[str, Span, str], tuple[Path, Diagnostic]] = {}
+    found: dict[tuple[str, Span, str], _Found] = {}
     for error in errors:
-        for path, d in converter.convert(error):
+        for f in converter.convert(error):
             # Several subschemas (allOf branches, a $ref and its user) can flag the same thing.
-            found.setdefault((d.code, d.span, d.message), (path, d))
-    # A step whose type is unknown has no known keys: reporting them all would only be noise.
-    bad_steps = [path for path, d in found.values() if d.code == "E105"]
-    kept = [
-        d
-        for path, d in found.values()
-        if not (d.code == "E101" and any(path[: len(s)] == s for s in bad_steps))
-    ]
+            found.setdefault((f.diagnostic.code, f.diagnostic.span, f.diagnostic.message), f)
+    untyped = [(f.path, f.step_schema) for f in found.values() if f.step_schema is not None]
+    kept = [f.diagnostic for f in found.values() if not any(f.follows(*u) for u in untyped)]
     return sorted(kept, key=sort_key)
+
+
+@dataclass(frozen=True)
+class _Found:
+    diagnostic: Diagnostic
+    path: Path  # the object's for unknown keys and step types, else the value's
+    schema_path: tuple[Any, ...]
+    # On an unknown or missing step type: where the step's schema is in the schema.
+    step_schema: tuple[Any, ...] | None = None
+
+    def follows(self, step: Path, step_schema: tuple[Any, ...]) -> bool:
+        """Whether this only follows from the type of the step at ``step`` being unknown: an
+        unknown key, or a complaint from a type's branch (``then``) of the step schema."""
+        if self.path[: len(step)] != step:
+            return False
+        if self.diagnostic.code == "E101":
+            return True
+        n = len(step_schema)
+        return self.schema_path[:n] == step_schema and "then" in self.schema_path[n:]
 
 
 def json_path(path: Sequence[str | int]) -> str:
@@ -125,10 +143,13 @@ def _step_type_schemas(schema: Mapping[str, Any]) -> list[Any]:
         node = stack.pop()
         if isinstance(node, Mapping):
             branches = node.get("allOf")
-            if isinstance(branches, list) and any(
-                _dig(b, "if", "properties", "type", "const") is not None for b in branches
+            type_schema = _dig(node, "properties", "type")
+            if (
+                isinstance(type_schema, Mapping)
+                and isinstance(branches, list)
+                and any(_dig(b, "if", "properties", "type", "const") is not None for b in branches)
             ):
-                found.append(_dig(node, "properties", "type"))
+                found.append(type_schema)
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
@@ -143,51 +164,64 @@ class _Converter:
 
     def at(self, path: Sequence[str | int]) -> Span:
         node = locate(self.root, path)
-        return (node or self.root).span
+        return Span.point(self.file) if node is None else node.span
 
     def at_key(self, path: Sequence[str | int], key: str) -> Span:
         return key_span(self.root, path, key) or self.at(path)
 
-    def convert(self, error: ValidationError) -> Iterator[tuple[Path, Diagnostic]]:
-        """(path of the object or value concerned, diagnostic) for each problem in ``error``."""
+    def convert(self, error: ValidationError) -> Iterator[_Found]:
         if error.context:  # anyOf/oneOf: the branch that came closest says the most
             error = best_match([error])
         path: Path = tuple(error.absolute_path)
+        where: tuple[Any, ...] = tuple(error.absolute_schema_path)
         keyword, expected, value = error.validator, error.validator_value, error.instance
         subject = _subject(path)
 
         if keyword is None and path and isinstance(path[-1], str):  # a `false` subschema
-            yield path[:-1], self.unknown_key(path[:-1], path[-1], {}, {})
+            yield _Found(self.unknown_key(path[:-1], path[-1], {}, {}), path[:-1], where)
         elif keyword == "additionalProperties" and isinstance(value, dict):
             allowed = error.schema.get("properties", {})
             patterns = error.schema.get("patternProperties", {})
             for key in value:
                 if key not in allowed and not any(re.search(p, key) for p in patterns):
-                    yield path, self.unknown_key(path, key, allowed, value)
+                    yield _Found(self.unknown_key(path, key, allowed, value), path, where)
         elif keyword == "required" and isinstance(value, dict):
+            type_schema = _dig(error.schema, "properties", "type")
             for key in expected:
-                if key not in value:
-                    yield path, self.missing_key(path, key)
+                if key in value:
+                    continue
+                if key == "type" and type_schema in self.step_types:
+                    kinds = ", ".join(f"`{c}`" for c in type_schema.get("enum", []))
+                    d = self.missing_key(path, key, f'add "type": one of {kinds}')
+                    yield _Found(d, path, where, step_schema=where[:-1])
+                else:
+                    yield _Found(self.missing_key(path, key, f'add "{key}"'), path, where)
         elif keyword == "type":
             types = [expected] if isinstance(expected, str) else list(expected)
             wanted = " or ".join(_TYPE_NAMES.get(t, t) for t in types)
             message = f"{subject} must be {wanted}, got {_json_type(value)}"
-            yield path, diag("E102", message, self.at(path), path=json_path(path))
+            yield _Found(diag("E102", message, self.at(path), path=json_path(path)), path, where)
         elif keyword in ("enum", "const"):
             choices = list(expected) if keyword == "enum" else [expected]
-            yield path[:-1], self.bad_choice(path, value, choices, error.schema)
-        elif "propertyNames" in error.absolute_schema_path and isinstance(value, str):
+            d = self.bad_choice(path, value, choices, error.schema)
+            if d.code == "E105":  # where[-3:] is ("properties", "type", "enum")
+                yield _Found(d, path[:-1], where, step_schema=where[:-3])
+            else:
+                yield _Found(d, path, where)
+        elif "propertyNames" in where and isinstance(value, str):
             # The key itself is the instance; the path stops at its object.
             message = f"key `{value}` {_where(path)} is not allowed: {self.readable(error)}"
-            yield path, diag("E106", message, self.at_key(path, value), path=json_path(path))
+            span = self.at_key(path, value)
+            yield _Found(diag("E106", message, span, path=json_path(path)), path, where)
         elif keyword == "uniqueItems" and isinstance(value, list):
             index = _first_repeat(value)
             message = f"{subject} lists {_show(value[index])} more than once"
             span = self.at([*path, index])
-            yield path, diag("E106", message, span, "remove the repeat", path=json_path(path))
+            d = diag("E106", message, span, "remove the repeat", path=json_path(path))
+            yield _Found(d, path, where)
         else:
             message = f"{subject} {self.readable(error)}"
-            yield path, diag("E106", message, self.at(path), path=json_path(path))
+            yield _Found(diag("E106", message, self.at(path), path=json_path(path)), path, where)
 
     def unknown_key(
         self, path: Path, key: str, allowed: Mapping[str, Any], present: Mapping[str, Any]
@@ -203,23 +237,22 @@ class _Converter:
             path=json_path(path),
         )
 
-    def missing_key(self, path: Path, key: str) -> Diagnostic:
+    def missing_key(self, path: Path, key: str, hint: str) -> Diagnostic:
         return diag(
             "E103",
             f"missing required key `{key}` {_where(path)}",
             self.at(path),
-            f'add "{key}"',
+            hint,
             key=key,
             path=json_path(path),
         )
 
     def bad_choice(self, path: Path, value: Any, choices: list[Any], schema: Any) -> Diagnostic:
         words = [c if isinstance(c, str) else json.dumps(c) for c in choices]
-        got = value if isinstance(value, str) else _show(value)
+        got = value if isinstance(value, str) else json.dumps(value)
         hint = did_you_mean(got, words)
         span = self.at(path)
-        parent = locate(self.root, path[:-1])
-        if path and path[-1] == "type" and isinstance(parent, JObject) and schema in self.step_types:
+        if path and path[-1] == "type" and schema in self.step_types:
             message = f"unknown step type {_show(value)}"
             return diag("E105", message, span, hint, type=got, path=json_path(path[:-1]))
         shown = ", ".join(f"`{w}`" for w in words)
@@ -239,6 +272,8 @@ class _Converter:
             return f"must have {bound} {expected} {unit}{'' if expected == 1 else 's'}"
         if keyword == "pattern":
             return f"must match the pattern `{expected}`, got {_show(value)}"
+        if keyword == "oneOf" and not error.context:
+            return "matches more than one of the allowed forms"
         if keyword in ("anyOf", "oneOf"):
             return "does not match any of the allowed forms"
         if keyword == "not":

@@ -63,9 +63,10 @@ def run_driver(
     env_path = Path(args.env_file or f"pipelines/env/{args.env}.json")
     try:
         env = Environment.load(env_path)
-        graph = faults.inject(build(env), os.environ.get(faults.ENV_VAR))
         log.info("run_started", mode=mode, env=env.name, env_file=str(env_path))
+        # Steps parse their schemas through Spark, so the session comes first.
         spark = session_factory(f"etlc:{pipeline}", env)
+        graph = faults.inject(build(env), os.environ.get(faults.ENV_VAR))
     except Exception as exc:  # configuration problems end the run before Spark starts
         error = exc if isinstance(exc, EtlcError) else classify(exc, None)
         log.error("run_finished", status="FAILED", error=str(error), error_kind=error.kind)

@@ -25,6 +25,7 @@ class Settings:
     avro_boundary: bool = True  # serialize every transform output through its Avro schema
     sample_size: int = 20  # offending records logged when validation fails
     keep_stage: bool = False  # keep the stage files after a successful run (debugging)
+    spark_log_level: str = "WARN"  # Spark's own log level; etlc's JSON lines are separate
 
 
 @dataclass(frozen=True)

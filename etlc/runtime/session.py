@@ -11,4 +11,6 @@ def create_session(app_name: str, env: Environment) -> SparkSession:
     builder = SparkSession.builder.appName(app_name)
     for key, value in sorted(env.spark_conf.items()):
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(env.settings.spark_log_level)
+    return spark

@@ -1,0 +1,166 @@
+"""End-to-end fixtures: compiled drivers, generated data, spark-submit, a standalone cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from etlc import demo
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+SUBMIT_TIMEOUT = 600
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@dataclass
+class Workspace:
+    root: Path
+    generated: Path
+    data: Path
+    out: Path
+    env_file: Path
+    data_set: demo.DemoData
+
+    def write_env(self, name: str, variables: dict[str, str], **settings: Any) -> Path:
+        path = self.root / f"{name}.json"
+        doc = {
+            "variables": variables,
+            "spark": {"spark.sql.shuffle.partitions": "4"},
+            "etlc": {"stage_dir": str(self.root / "stage"), **settings},
+        }
+        path.write_text(json.dumps(doc), encoding="utf-8")
+        return path
+
+
+@dataclass
+class Submission:
+    returncode: int
+    events: list[dict[str, Any]]
+    stderr: str
+
+    def event(self, name: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e.get("event") == name]
+
+
+def compile_definitions(paths: list[Path], out: Path) -> None:
+    done = subprocess.run(
+        [str(BIN / "etlc"), "compile", *map(str, paths), "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(scope="session")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    root = tmp_path_factory.mktemp("e2e")
+    generated = root / "generated"
+    compile_definitions(sorted((ROOT / "pipelines").glob("*.json")), generated)
+    data_set = demo.generate(orders=20_000, customers=500, seed=7)
+    data = root / "data"
+    demo.write(data_set, data, files=3)
+    ws = Workspace(root, generated, data, root / "out", root / "env.json", data_set)
+    ws.env_file = ws.write_env("env", {"data_dir": str(data), "out_dir": str(root / "out")})
+    return ws
+
+
+def submit(
+    driver: Path,
+    env_file: Path,
+    master: str = "local[2]",
+    extra_env: dict[str, str] | None = None,
+) -> Submission:
+    """Run a generated submit script exactly as a user would, and parse its JSON log lines."""
+    environ = dict(
+        os.environ,
+        SPARK_SUBMIT=str(BIN / "spark-submit"),
+        SPARK_MASTER=master,
+        ETLC_JARS_DIR=str(ROOT / "jars"),
+        SPARK_LOCAL_IP="127.0.0.1",
+        PYSPARK_PYTHON=sys.executable,
+        **(extra_env or {}),
+    )
+    script = driver.with_suffix(".submit.sh")
+    done = subprocess.run(
+        ["bash", str(script), "--env-file", str(env_file)],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=SUBMIT_TIMEOUT,
+        check=False,
+    )
+    events = []
+    for line in done.stdout.splitlines():
+        if line.startswith("{"):
+            events.append(json.loads(line))
+    return Submission(done.returncode, events, done.stderr)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def standalone_master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Spark standalone cluster of one master and one worker on 127.0.0.1."""
+    work = tmp_path_factory.mktemp("cluster")
+    port, ui = _free_port(), _free_port()
+    environ = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", SPARK_LOG_DIR=str(work))
+    spark_class = str(BIN / "spark-class")
+    master = subprocess.Popen(
+        [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+         "--port", str(port), "--webui-port", str(ui)],
+        env=environ, stdout=(work / "master.log").open("w"), stderr=subprocess.STDOUT,
+    )
+    url = f"spark://127.0.0.1:{port}"
+    worker = subprocess.Popen(
+        [spark_class, "org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1",
+         "--cores", "2", "--memory", "3g", "--webui-port", str(_free_port()),
+         "--work-dir", str(work / "work")],
+        env=environ, stdout=(work / "worker.log").open("w"), stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{ui}/json/", timeout=2) as resp:
+                    state = json.load(resp)
+                if state.get("aliveworkers", 0) >= 1:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or master.poll() is not None or worker.poll() is not None:
+                logs = (work / "master.log").read_text() + (work / "worker.log").read_text()
+                pytest.fail(f"standalone cluster did not come up:\n{logs[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        for proc in (worker, master):
+            proc.terminate()
+        for proc in (worker, master):
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()

@@ -1,0 +1,154 @@
+"""Compiled drivers through pyspark's own spark-submit, locally and on a standalone cluster."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from etlc import demo
+from tests.integration.conftest import Workspace, submit
+
+
+def assert_success(run: Any) -> dict[str, Any]:
+    finished = run.event("run_finished")
+    assert run.returncode == 0, (run.events[-5:], run.stderr[-3000:])
+    assert finished and finished[-1]["status"] == "SUCCESS"
+    return dict(finished[-1])
+
+
+def test_demo_driver_runs_locally_and_matches_the_expected_rows(workspace: Workspace) -> None:
+    run = submit(workspace.generated / "orders_by_country.py", workspace.env_file)
+    summary = assert_success(run)
+    expected = demo.expected_by_country(workspace.data_set)
+    assert demo.read_by_country(workspace.out / "orders_by_country") == expected
+    steps = {s["step"]: s for s in summary["steps"]}
+    assert steps["orders"]["records_in"] == len(workspace.data_set.orders)
+    assert steps["customers"]["records_in"] == len(workspace.data_set.customers)
+    assert steps["load_1_by_country"]["records_out"] == len(expected)
+    live = sum(1 for o in workspace.data_set.orders if o.status != "CANCELLED")
+    assert steps["live_orders"]["records_out"] == live
+
+
+def test_demo_driver_runs_unmodified_on_a_standalone_cluster(
+    workspace: Workspace, standalone_master: str
+) -> None:
+    out = workspace.root / "cluster-out"
+    env_file = workspace.write_env(
+        "cluster", {"data_dir": str(workspace.data), "out_dir": str(out)}
+    )
+    run = submit(workspace.generated / "orders_by_country.py", env_file, master=standalone_master)
+    assert_success(run)
+    assert demo.read_by_country(out / "orders_by_country") == demo.expected_by_country(workspace.data_set)
+
+
+def _expected_counts(data: demo.DemoData) -> dict[str, dict[str, int]]:
+    known = {c.customer_id for c in data.customers}
+    business = {c.customer_id for c in data.customers if c.segment == "BUSINESS"}
+    orders = data.orders
+    return {
+        "filter_orders": {
+            "large_paid": sum(1 for o in orders if o.status == "PAID" and o.amount >= Decimal(500))
+        },
+        "select_orders": {"slim": len(orders)},
+        "derive_orders": {"sized": len(orders)},
+        "aggregate_customers": {"per_customer": len({o.customer_id for o in orders})},
+        "join_segments": {
+            "business_orders": sum(
+                1 for o in orders if o.customer_id in business and o.status != "CANCELLED"
+            ),
+            "orders_without_customer": sum(1 for o in orders if o.customer_id not in known),
+        },
+        "window_orders": {
+            "hourly": len({(o.ordered_at.replace(minute=0, second=0), o.status) for o in orders}),
+            "every_100": math.ceil(len(orders) / 100),
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    "pipeline",
+    ["filter_orders", "select_orders", "derive_orders", "aggregate_customers", "join_segments", "window_orders"],
+)
+def test_each_transform_example_runs(workspace: Workspace, spark: Any, pipeline: str) -> None:
+    run = submit(workspace.generated / f"{pipeline}.py", workspace.env_file)
+    summary = assert_success(run)
+    produced = {s["step"]: s["records_out"] for s in summary["steps"]}
+    for step, count in _expected_counts(workspace.data_set)[pipeline].items():
+        assert produced[step] == count, step
+    # Read one output back: what landed is what the log counted.
+    load = next(s for s in summary["steps"] if s["stage"] == "load")
+    out_dirs = sorted(p for p in (workspace.out / pipeline).rglob("_SUCCESS"))
+    assert out_dirs, "no committed output"
+    first = out_dirs[0].parent
+    fmt = {"aggregate_customers": "json", "select_orders": "avro"}.get(pipeline, "parquet")
+    landed = spark.read.format(fmt).load(str(first)).count()
+    counts = {s["step"]: s["records_out"] for s in summary["steps"] if s["stage"] == "load"}
+    assert landed in counts.values()
+    assert load["records_in"] == load["records_out"]
+
+
+def test_records_violating_the_schema_halt_the_run_before_any_transform(
+    workspace: Workspace,
+) -> None:
+    bad = workspace.root / "bad-data"
+    demo.write(workspace.data_set, bad, files=1)
+    csv = bad / "orders" / "part-000.csv"
+    lines = csv.read_text(encoding="utf-8").splitlines()
+    fields = lines[5].split(",")
+    fields[3] = "REFUNDED"  # not a symbol of the status enum
+    lines[5] = ",".join(fields)
+    lines[6] = "not-a-number," + lines[6].split(",", 1)[1]
+    csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = workspace.root / "bad-out"
+    env_file = workspace.write_env("bad", {"data_dir": str(bad), "out_dir": str(out)})
+    run = submit(workspace.generated / "orders_by_country.py", env_file)
+    assert run.returncode == 2
+    failed = run.event("validation_failed")
+    assert len(failed) == 1 and failed[0]["step"] == "orders"
+    assert failed[0]["invalid"] == 2
+    # The unparseable id also leaves order_id null: every rule a record fails is counted.
+    assert failed[0]["violations"] == {"parse": 1, "not_null:order_id": 1, "enum:status": 1}
+    assert {r["_etlc_violation"] for r in failed[0]["sample"]} == {"enum:status", "parse"}
+    attempts = run.event("attempt_failed")
+    assert [(e["attempt"], e["error_kind"]) for e in attempts] == [(1, "validation")]
+    assert "retrying_in_s" not in attempts[0]
+    assert len(run.event("attempt_started")) == 1  # not retried
+    assert not any(e.get("stage") == "transform" for e in run.events)
+    assert not out.exists()
+
+
+def test_a_transient_extract_failure_is_retried_and_logged(workspace: Workspace) -> None:
+    out = workspace.root / "retry-out"
+    env_file = workspace.write_env("retry", {"data_dir": str(workspace.data), "out_dir": str(out)})
+    run = submit(
+        workspace.generated / "orders_by_country.py",
+        env_file,
+        extra_env={"ETLC_INJECT_FAULTS": "extract:customers:2"},
+    )
+    summary = assert_success(run)
+    assert summary["attempts"] == 3
+    failed = run.event("attempt_failed")
+    assert [(e["attempt"], e["of"], e["step"], e["error_kind"], e["retrying_in_s"]) for e in failed] == [
+        (1, 4, "customers", "transient", 5.0),
+        (2, 4, "customers", "transient", 5.0),
+    ]
+    assert demo.read_by_country(out / "orders_by_country") == demo.expected_by_country(workspace.data_set)
+
+
+def test_a_driver_with_a_missing_environment_variable_fails_clearly(workspace: Workspace) -> None:
+    env_file = workspace.write_env("empty", {})
+    run = submit(workspace.generated / "filter_orders.py", env_file)
+    assert run.returncode == 1
+    finished = run.event("run_finished")[-1]
+    assert finished["error_kind"] == "configuration"
+    assert "data_dir" in finished["error"] and "empty.json" in finished["error"]
+    assert "Traceback" not in run.stderr
+
+
+def test_submit_script_help_answers_the_question(workspace: Workspace) -> None:
+    text = Path(workspace.generated / "orders_by_country.submit.sh").read_text()
+    assert "--jars" in text and "--packages" in text and "--py-files" in text
