@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from sqlglot import exp
 from sqlglot.dialects.spark import Spark
@@ -98,9 +98,11 @@ def check_expression(
         return _check(src, scope, context, group_keys)
     except ParseError as err:
         return None, [_syntax_error(src, err)]
-    except (SqlglotError, RecursionError) as err:
-        # Deep nesting or a sqlglot failure outside parsing: still a diagnostic, never a crash.
-        return None, [diag("E301", f"cannot parse expression: {type(err).__name__}", span)]
+    except RecursionError:
+        # sqlglot's parser recurses ~20 frames per nesting level: ~45 levels exhaust the stack.
+        return None, [diag("E301", "expression is nested too deeply", span)]
+    except SqlglotError as err:
+        return None, [diag("E301", f"cannot parse expression: {err}", span)]
 
 
 # --- the allow-list -----------------------------------------------------------------------
@@ -116,6 +118,8 @@ class Param:
 
     desc: str
     kinds: frozenset[str]
+    parses_strings: bool = False
+    """A string here is parsed (as a date...); unparseable text gives NULL."""
 
     def accepts(self, t: DataType) -> bool:
         return t.kind == "null" or t.kind in self.kinds
@@ -126,7 +130,9 @@ INTEGRAL = Param("an integer", frozenset(("int", "long")))
 STR = Param("a string", frozenset(("string",)))
 BIN = Param("a string or binary", frozenset(("string", "bytes")))
 BOOL = Param("boolean", frozenset(("boolean",)))
-DATELIKE = Param("a date, timestamp or date string", frozenset(("date", "timestamp", "string")))
+DATELIKE = Param(
+    "a date, timestamp or date string", frozenset(("date", "timestamp", "string")), True
+)
 ANY = Param("a value", _KINDS)
 
 
@@ -138,6 +144,8 @@ class _Call:
     node: exp.Expr
     args: Sequence[exp.Expr]
     types: Sequence[DataType]
+    written: int
+    """How many arguments were separated by commas in the source."""
 
 
 class _RuleError(Exception):
@@ -175,11 +183,6 @@ def _null_by_first(types: Sequence[DataType]) -> bool:
 
 def _null_by_branches(types: Sequence[DataType]) -> bool:
     return any(t.nullable for t in types[1:])
-
-
-def _null_when_parsing(types: Sequence[DataType]) -> bool:
-    # Parsing a string (to_date('junk')) yields NULL, so string input makes the result nullable.
-    return any(t.nullable or t.kind == "string" for t in types[:1]) or _any_nullable(types)
 
 
 @dataclass(frozen=True)
@@ -250,6 +253,32 @@ def _avg(call: _Call) -> DataType:
     return DataType("double")
 
 
+def _round(call: _Call) -> DataType:
+    t = call.types[0]
+    if t.kind != "decimal":
+        return t
+    digits = _int_literal(call.args[1]) if len(call.args) > 1 else 0
+    if digits is None or digits >= t.scale:
+        return t
+    # Spark keeps one more integer digit for the carry: round(9.99, 1) is 10.0.
+    scale = max(digits, 0)
+    precision, scale = _bounded(t.precision - t.scale + scale + 1, scale)
+    return DataType("decimal", precision=precision, scale=scale)
+
+
+def _trim(call: _Call) -> DataType:
+    if call.written == 2:
+        raise _RuleError(
+            "E304",
+            f"`{call.name}(a, b)` trims the characters of `a` from `b` in Spark",
+            f"write TRIM({_TRIM_SIDE[call.name]} 'chars' FROM column)",
+        )
+    return _STRING
+
+
+_TRIM_SIDE = {"trim": "BOTH", "ltrim": "LEADING", "rtrim": "TRAILING"}
+
+
 def _floor_ceil(call: _Call) -> DataType:
     t = call.types[0]
     if t.kind == "decimal":
@@ -283,8 +312,20 @@ def _cast(call: _Call) -> DataType:
     if literal is not None and target.is_numeric and not _numeric_text(literal):
         raise _RuleError("E304", f"'{literal}' is not a number", at=call.args[0])
     safe = bool(node.args.get("safe"))
-    parses = source.kind == "string" and target.kind != "string" and literal is None
-    return target.with_nullable(safe or parses or source.nullable)
+    return target.with_nullable(safe or source.nullable or _cast_may_fail(source, target))
+
+
+def _cast_may_fail(source: DataType, target: DataType) -> bool:
+    """Whether Spark marks the cast nullable: parsing text, or a value that may not fit."""
+    if source.kind == "string":
+        return target.kind != "string"
+    if target.kind == "decimal":
+        if source.kind == "decimal":
+            whole = source.precision - source.scale
+        else:
+            whole = _INTEGRAL_AS_DECIMAL.get(source.kind, (_MAX_PRECISION + 1, 0))[0]
+        return whole > target.precision - target.scale
+    return target.is_integral and source.kind in ("float", "double", "decimal")
 
 
 _STRING = DataType("string", nullable=False)
@@ -308,17 +349,19 @@ FUNCTIONS: Mapping[str, Fn] = {
     "last": Fn((ANY, BOOL), _same(), optional=1, aggregate=True, nullable=_always_null),
     # math
     "abs": Fn((NUM,), _same()),
-    "round": Fn((NUM, INTEGRAL), _same(), optional=1),
-    "floor": Fn((NUM,), _floor_ceil),
-    "ceil": Fn((NUM,), _floor_ceil),
-    "sqrt": Fn((NUM,), _fixed(_DOUBLE)),
+    # Spark marks rounding and logarithms nullable whatever the input (overflow, log(0)).
+    "round": Fn((NUM, INTEGRAL), _round, optional=1, nullable=_always_null),
+    "floor": Fn((NUM,), _floor_ceil, nullable=_always_null),
+    "ceil": Fn((NUM,), _floor_ceil, nullable=_always_null),
+    "sqrt": Fn((NUM,), _fixed(_DOUBLE), nullable=_always_null),
     "pow": Fn((NUM, NUM), _fixed(_DOUBLE)),
     "power": Fn((NUM, NUM), _fixed(_DOUBLE)),
-    "exp": Fn((NUM,), _fixed(_DOUBLE)),
-    "ln": Fn((NUM,), _fixed(_DOUBLE)),
-    "log10": Fn((NUM,), _fixed(_DOUBLE)),
-    "greatest": Fn((ANY, ANY), _common(), variadic=True),
-    "least": Fn((ANY, ANY), _common(), variadic=True),
+    "exp": Fn((NUM,), _fixed(_DOUBLE), nullable=_always_null),
+    "ln": Fn((NUM,), _fixed(_DOUBLE), nullable=_always_null),
+    "log10": Fn((NUM,), _fixed(_DOUBLE), nullable=_always_null),
+    # greatest/least skip NULLs: the result is NULL only if every argument is.
+    "greatest": Fn((ANY, ANY), _common(), variadic=True, nullable=_null_if_all_null),
+    "least": Fn((ANY, ANY), _common(), variadic=True, nullable=_null_if_all_null),
     # conditionals
     "coalesce": Fn((ANY,), _common(), variadic=True, nullable=_null_if_all_null),
     "nullif": Fn((ANY, ANY), _nullif, nullable=_always_null),
@@ -328,9 +371,9 @@ FUNCTIONS: Mapping[str, Fn] = {
     # strings
     "lower": Fn((STR,), _fixed(_STRING)),
     "upper": Fn((STR,), _fixed(_STRING)),
-    "trim": Fn((STR, STR), _fixed(_STRING), optional=1),
-    "ltrim": Fn((STR, STR), _fixed(_STRING), optional=1),
-    "rtrim": Fn((STR, STR), _fixed(_STRING), optional=1),
+    "trim": Fn((STR, STR), _trim, optional=1),
+    "ltrim": Fn((STR, STR), _trim, optional=1),
+    "rtrim": Fn((STR, STR), _trim, optional=1),
     "length": Fn((BIN,), _fixed(_INT)),
     "substring": Fn((STR, INTEGRAL, INTEGRAL), _fixed(_STRING), optional=1),
     "substr": Fn((STR, INTEGRAL, INTEGRAL), _fixed(_STRING), optional=1),
@@ -344,16 +387,14 @@ FUNCTIONS: Mapping[str, Fn] = {
     "lpad": Fn((ANY, INTEGRAL, STR), _fixed(_STRING), optional=1),
     "rpad": Fn((ANY, INTEGRAL, STR), _fixed(_STRING), optional=1),
     "md5": Fn((BIN,), _fixed(_STRING)),
-    "sha2": Fn((BIN, INTEGRAL), _fixed(_STRING)),
+    "sha2": Fn((BIN, INTEGRAL), _fixed(_STRING), nullable=_always_null),
     "hash": Fn((ANY,), _fixed(_INT), variadic=True, nullable=_never_null),
     # casts
     "cast": Fn((ANY,), _cast, nullable=None),
     "try_cast": Fn((ANY,), _cast, nullable=None),
     # dates and times
-    "to_date": Fn((DATELIKE, STR), _fixed(_DATE), optional=1, nullable=_null_when_parsing),
-    "to_timestamp": Fn(
-        (DATELIKE, STR), _fixed(_TIMESTAMP), optional=1, nullable=_null_when_parsing
-    ),
+    "to_date": Fn((DATELIKE, STR), _fixed(_DATE), optional=1),
+    "to_timestamp": Fn((DATELIKE, STR), _fixed(_TIMESTAMP), optional=1),
     "date_format": Fn((DATELIKE, STR), _fixed(_STRING)),
     "year": Fn((DATELIKE,), _fixed(_INT)),
     "month": Fn((DATELIKE,), _fixed(_INT)),
@@ -367,8 +408,8 @@ FUNCTIONS: Mapping[str, Fn] = {
     "datediff": Fn((DATELIKE, DATELIKE), _fixed(_INT)),
     "current_date": Fn((), _fixed(_DATE)),
     "current_timestamp": Fn((), _fixed(_TIMESTAMP)),
-    "unix_timestamp": Fn((DATELIKE, STR), _fixed(LONG), optional=2, nullable=_null_when_parsing),
-    "from_unixtime": Fn((INTEGRAL, STR), _fixed(_STRING), optional=1),
+    "unix_timestamp": Fn((DATELIKE, STR), _fixed(LONG), optional=2),
+    "from_unixtime": Fn((INTEGRAL, STR), _fixed(_STRING), optional=1, nullable=_always_null),
 }
 """The allow-list: Spark function name (as written, case-insensitive) -> signature."""
 
@@ -426,9 +467,31 @@ def _from_sql_type(node: exp.DataType) -> DataType | None:
 _DIALECT = Spark()
 _E = TypeVar("_E", bound=exp.Expr)
 
+# Calls sqlglot would rewrite: date formats round-trip through strftime, which is lossy ('d/M/y'
+# comes back as 'd/M/yyyy'); date_sub(d, n) becomes DATE_ADD(d, n * -1), log10(x) LOG(10, x).
+# Parsed as plain calls, they are generated exactly as written.
+_VERBATIM = (
+    "DATE_FORMAT",
+    "TO_DATE",
+    "TO_TIMESTAMP",
+    "UNIX_TIMESTAMP",
+    "FROM_UNIXTIME",
+    "DATE_SUB",
+    "LOG10",
+)
+
+
+def _verbatim(name: str) -> Callable[[list[exp.Expr]], exp.Expr]:
+    return lambda args: exp.Anonymous(this=name, expressions=args)
+
 
 class _PositionedParser(SparkParser):
     """Spark's parser, recording source positions on the nodes stock sqlglot leaves unplaced."""
+
+    FUNCTIONS: ClassVar[dict[str, Callable[..., Any]]] = {
+        **SparkParser.FUNCTIONS,
+        **{name: _verbatim(name) for name in _VERBATIM},
+    }
 
     def expression(
         self, instance: _E, token: Token | None = None, comments: list[str] | None = None
@@ -703,7 +766,7 @@ _UNSUPPORTED: Mapping[type[exp.Expr], str] = {
     exp.Tuple: "row values are not supported",
 }
 # sqlglot-invented wrappers around a user argument, e.g. YEAR(d) is Year(TsOrDsToDate(d)).
-_WRAPPERS = (exp.TsOrDsToDate, exp.TimeStrToTime, exp.First, exp.Last)
+_WRAPPERS = (exp.TsOrDsToDate, exp.First, exp.Last)
 
 
 class _Checker:
@@ -836,7 +899,7 @@ class _Checker:
         (_, a), (_, b) = sides
         if a is None or b is None or not ok:
             return None
-        return _arith_type(type(node), a, b)
+        return _arith_type(type(node), (node.left, a), (node.right, b))
 
     def neg(self, node: exp.Neg) -> DataType | None:
         t = self.infer(node.this)
@@ -865,7 +928,7 @@ class _Checker:
             equality = isinstance(node, _EQUALITY)
             self._comparable(node, (node.left, a), (node.right, b), equality=equality)
         null_safe = isinstance(node, (exp.NullSafeEQ, exp.NullSafeNEQ))
-        return BOOLEAN.with_nullable(not null_safe and _maybe_null(a, b))
+        return BOOLEAN.with_nullable(not null_safe and (_maybe_null(a, b) or _parses(a, b)))
 
     def _comparable(
         self,
@@ -916,7 +979,7 @@ class _Checker:
             types.append(t)
             if a is not None and t is not None:
                 self._comparable(node, (node.this, a), (item, t), equality=True)
-        return BOOLEAN.with_nullable(_maybe_null(*types))
+        return BOOLEAN.with_nullable(_maybe_null(*types) or _parses(*types))
 
     def between(self, node: exp.Between) -> DataType:
         a = self.infer(node.this)
@@ -926,7 +989,7 @@ class _Checker:
             types.append(t)
             if a is not None and t is not None:
                 self._comparable(bound, (node.this, a), (bound, t), equality=False)
-        return BOOLEAN.with_nullable(_maybe_null(*types))
+        return BOOLEAN.with_nullable(_maybe_null(*types) or _parses(*types))
 
     def like(self, node: exp.Binary) -> DataType:
         op = _OPERATORS[type(node)]
@@ -995,7 +1058,8 @@ class _Checker:
                 self._columns_in(arg)
             self.opaque_depth -= 1
             return None
-        count = max(len(args), self.src.call_arity(node))
+        written = self.src.call_arity(node)
+        count = max(len(args), written)
         if count < fn.min_args or (fn.max_args is not None and count > fn.max_args):
             where = self.src.name_of(node)
             self.error("E304", f"`{name}` takes {fn.arity()}, got {count}", where)
@@ -1033,11 +1097,14 @@ class _Checker:
             return None
         known = [t for t in types if t is not None]
         try:
-            base = fn.returns(_Call(name, node, args, known))
+            base = fn.returns(_Call(name, node, args, known, written))
         except _RuleError as err:
             self.error(err.code, err.message, err.at or node, err.hint)
             return None
-        return base if fn.nullable is None else base.with_nullable(fn.nullable(known))
+        if fn.nullable is None:
+            return base
+        parsed = any(fn.param(i).parses_strings and t.kind == "string" for i, t in enumerate(known))
+        return base.with_nullable(parsed or fn.nullable(known))
 
     def _columns_in(self, node: exp.Expr) -> None:
         """Check only the column references under a rejected call: its typing is unknown."""
@@ -1070,8 +1137,6 @@ class _Checker:
                 yield from self._unwrap(item)
         elif isinstance(node, _WRAPPERS) and node.meta_get("start") is None:
             yield from self._unwrap(node.this)
-        elif isinstance(node, exp.Mul) and self.src.extent(node.expression) is None:
-            yield from self._unwrap(node.this)  # date_sub(d, n) is DATE_ADD(d, n * -1)
         else:
             yield node
 
@@ -1153,9 +1218,13 @@ _DECIMAL_RESULT: Mapping[type[exp.Expr], Callable[[int, int, int, int], tuple[in
 _INTEGRAL_AS_DECIMAL = {"int": (10, 0), "long": (20, 0)}
 
 
-def _arith_type(op: type[exp.Expr], a: DataType, b: DataType) -> DataType:
-    # Division and modulo by zero yield NULL (or fail), so their results are always nullable.
-    nullable = a.nullable or b.nullable or op in (exp.Div, exp.Mod)
+def _arith_type(
+    op: type[exp.Expr], lhs: tuple[exp.Expr, DataType], rhs: tuple[exp.Expr, DataType]
+) -> DataType:
+    (left, a), (right, b) = lhs, rhs
+    # Division and modulo by zero yield NULL (or fail), so their results are always nullable;
+    # so are decimal results, which Spark marks nullable for overflow.
+    nullable = a.nullable or b.nullable or op in (exp.Div, exp.Mod) or "decimal" in (a.kind, b.kind)
     if a.kind == "null" or b.kind == "null":
         known = b if a.kind == "null" else a
         return known.with_nullable(True)
@@ -1164,13 +1233,24 @@ def _arith_type(op: type[exp.Expr], a: DataType, b: DataType) -> DataType:
         both_float = kinds == {"float"} and op is not exp.Div
         return DataType("float" if both_float else "double", nullable)
     if "decimal" in kinds:
-        p1, s1 = _INTEGRAL_AS_DECIMAL.get(a.kind, (a.precision, a.scale))
-        p2, s2 = _INTEGRAL_AS_DECIMAL.get(b.kind, (b.precision, b.scale))
+        p1, s1 = _as_decimal(left, a)
+        p2, s2 = _as_decimal(right, b)
         precision, scale = _bounded(*_DECIMAL_RESULT[op](p1, s1, p2, s2))
         return DataType("decimal", nullable, precision=precision, scale=scale)
     if op is exp.Div:
         return DataType("double", nullable)
     return DataType("long" if "long" in kinds else "int", nullable)
+
+
+def _as_decimal(node: exp.Expr, t: DataType) -> tuple[int, int]:
+    """(precision, scale) of an operand in decimal arithmetic."""
+    if t.kind == "decimal":
+        return t.precision, t.scale
+    # Spark narrows an integer literal to its digits: price * 2 is decimal(p + 2, s).
+    value = _int_literal(node)
+    if value is not None:
+        return len(str(abs(value))), 0
+    return _INTEGRAL_AS_DECIMAL[t.kind]
 
 
 def _fold_common(args: Sequence[exp.Expr], types: Sequence[DataType], what: str) -> DataType:
@@ -1189,6 +1269,12 @@ def _fold_common(args: Sequence[exp.Expr], types: Sequence[DataType], what: str)
 
 def _maybe_null(*types: DataType | None) -> bool:
     return any(t is None or t.nullable for t in types)
+
+
+def _parses(*types: DataType | None) -> bool:
+    """Whether comparing these makes Spark parse a string (d > '2024-01-01'): may give NULL."""
+    kinds = {t.kind for t in types if t is not None} - {"null"}
+    return "string" in kinds and len(kinds) > 1
 
 
 def _number_type(text: str) -> DataType:
@@ -1211,6 +1297,16 @@ def _unparen(node: exp.Expr) -> exp.Expr:
     while isinstance(node, exp.Paren):
         node = node.this
     return node
+
+
+def _int_literal(node: exp.Expr) -> int | None:
+    node = _unparen(node)
+    negative = isinstance(node, exp.Neg)
+    if negative:
+        node = _unparen(node.this)
+    if isinstance(node, exp.Literal) and not node.is_string and str(node.this).isdigit():
+        return -int(node.this) if negative else int(node.this)
+    return None
 
 
 def _string_literal(node: exp.Expr) -> str | None:

@@ -62,7 +62,7 @@ def parse_file(path: str | Path) -> tuple[JValue | None, str | None, list[Diagno
 
 
 def parse_text(text: str, file: str, fmt: Format) -> tuple[JValue | None, list[Diagnostic]]:
-    """The tree of ``text`` (None after a syntax error) and its diagnostics."""
+    """The tree of ``text`` (None unless it is a usable document) and its diagnostics."""
     if fmt == "json":
         return _parse_json(text, file)
     return _parse_yaml(text, file)
@@ -160,9 +160,8 @@ def _expected(names: set[str]) -> str:
     any_value = names >= _VALUE_START
     words = ["a value"] if any_value else []
     words += [w for n, w in _WORDS.items() if n in names and not (any_value and n in _VALUE_START)]
-    if not words:
-        return "nothing more"
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+    *rest, last = words or ["something else"]
+    return f"{', '.join(rest)} or {last}" if rest else last
 
 
 def _json_syntax_error(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
@@ -392,6 +391,7 @@ class _YamlBuilder:
         self.done: dict[int, JValue] = {}
         self.sizes: dict[int, int] = {}
         self.active: set[int] = set()
+        self.failed: set[int] = set()  # already reported: an alias must not report it again
 
     def span(self, node: yaml.Node) -> Span:
         start, end = node.start_mark, node.end_mark
@@ -404,8 +404,8 @@ class _YamlBuilder:
         """The node's value, or None after reporting why it has none (conversion goes on
         elsewhere, so one run reports every problem)."""
         ident = id(node)
-        if ident in self.done:
-            return self.done[ident]
+        if ident in self.done or ident in self.failed:
+            return self.done.get(ident)
         if ident in self.active:
             self.error(node, "an alias refers to a value that contains it", "remove the cycle")
             return None
@@ -417,6 +417,7 @@ class _YamlBuilder:
         finally:
             self.active.discard(ident)
         if converted is None:
+            self.failed.add(ident)
             return None
         size = 1 + sum(self.sizes[id(child)] for child in _child_values(converted))
         if size > MAX_YAML_VALUES:

@@ -30,6 +30,16 @@ _TYPE_NAMES = {
     "boolean": "a boolean",
     "null": "null",
 }
+# bool before int: True is an int to Python but not to JSON Schema.
+_JSON_TYPES: tuple[tuple[str, type], ...] = (
+    ("boolean", bool),
+    ("integer", int),
+    ("number", float),
+    ("string", str),
+    ("object", dict),
+    ("array", list),
+)
+_CLOSED = ("additionalProperties", "unevaluatedProperties")  # when `false`: no other keys
 _BOUNDS = {
     "minimum": "at least",
     "maximum": "at most",
@@ -108,17 +118,7 @@ def _where(path: Sequence[str | int]) -> str:
 
 
 def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if value is None:
-        return "null"
-    return "object" if isinstance(value, dict) else "array"
+    return next((name for name, kind in _JSON_TYPES if isinstance(value, kind)), "null")
 
 
 def _show(value: Any) -> str:
@@ -177,14 +177,10 @@ class _Converter:
         keyword, expected, value = error.validator, error.validator_value, error.instance
         subject = _subject(path)
 
-        if keyword is None and path and isinstance(path[-1], str):  # a `false` subschema
-            yield _Found(self.unknown_key(path[:-1], path[-1], {}, {}), path[:-1], where)
-        elif keyword == "additionalProperties" and isinstance(value, dict):
+        if keyword in _CLOSED and expected is False and isinstance(value, dict):
             allowed = error.schema.get("properties", {})
-            patterns = error.schema.get("patternProperties", {})
-            for key in value:
-                if key not in allowed and not any(re.search(p, key) for p in patterns):
-                    yield _Found(self.unknown_key(path, key, allowed, value), path, where)
+            for key in _unexpected_keys(error, allowed, value):
+                yield _Found(self.unknown_key(path, key, allowed, value), path, where)
         elif keyword == "required" and isinstance(value, dict):
             type_schema = _dig(error.schema, "properties", "type")
             for key in expected:
@@ -215,8 +211,11 @@ class _Converter:
             yield _Found(diag("E106", message, span, path=json_path(path)), path, where)
         elif keyword == "uniqueItems" and isinstance(value, list):
             index = _first_repeat(value)
-            message = f"{subject} lists {_show(value[index])} more than once"
-            span = self.at([*path, index])
+            if index is None:  # jsonschema also equates 1 and 1.0; the JSON texts differ
+                message, span = f"{subject} has repeated items", self.at(path)
+            else:
+                message = f"{subject} lists {_show(value[index])} more than once"
+                span = self.at([*path, index])
             d = diag("E106", message, span, "remove the repeat", path=json_path(path))
             yield _Found(d, path, where)
         else:
@@ -283,7 +282,17 @@ class _Converter:
         return "is invalid: " + (message if len(message) <= 120 else message[:117] + "...")
 
 
-def _first_repeat(items: list[Any]) -> int:
+def _unexpected_keys(
+    error: ValidationError, allowed: Mapping[str, Any], obj: Mapping[str, Any]
+) -> list[str]:
+    if error.validator == "additionalProperties":
+        patterns = error.schema.get("patternProperties", {})
+        return [k for k in obj if k not in allowed and not any(re.search(p, k) for p in patterns)]
+    # Which keys no subschema evaluated, jsonschema only says in its message (as reprs).
+    return [k for k in obj if repr(k) in str(error.message)]
+
+
+def _first_repeat(items: list[Any]) -> int | None:
     seen: set[str] = set()
     for i, item in enumerate(items):
         # A canonical text: equal JSON values get equal keys whatever their key order.
@@ -291,4 +300,4 @@ def _first_repeat(items: list[Any]) -> int:
         if text in seen:
             return i
         seen.add(text)
-    return 0
+    return None

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from etlc import demo
+from etlc.cli import local_submit_env
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -90,15 +91,8 @@ def submit(
     extra_env: dict[str, str] | None = None,
 ) -> Submission:
     """Run a generated submit script exactly as a user would, and parse its JSON log lines."""
-    environ = dict(
-        os.environ,
-        SPARK_SUBMIT=str(BIN / "spark-submit"),
-        SPARK_MASTER=master,
-        ETLC_JARS_DIR=str(ROOT / "jars"),
-        SPARK_LOCAL_IP="127.0.0.1",
-        PYSPARK_PYTHON=sys.executable,
-        **(extra_env or {}),
-    )
+    environ = local_submit_env(master, "local")
+    environ.update(ETLC_JARS_DIR=str(ROOT / "jars"), SPARK_LOCAL_IP="127.0.0.1", **(extra_env or {}))
     script = driver.with_suffix(".submit.sh")
     done = subprocess.run(
         ["bash", str(script), "--env-file", str(env_file)],
@@ -127,7 +121,8 @@ def standalone_master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     """A real Spark standalone cluster of one master and one worker on 127.0.0.1."""
     work = tmp_path_factory.mktemp("cluster")
     port, ui = _free_port(), _free_port()
-    environ = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", SPARK_LOG_DIR=str(work))
+    environ = local_submit_env("", "local")
+    environ.update(SPARK_LOCAL_IP="127.0.0.1", SPARK_LOG_DIR=str(work))
     spark_class = str(BIN / "spark-class")
     master = subprocess.Popen(
         [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
