@@ -83,9 +83,7 @@ def _report(results: list[CheckResult], fmt: str) -> int:
 @app.command()
 def lint(
     files: Files,
-    fmt: Annotated[
-        str, typer.Option("--format", help="text (compiler style) or json.")
-    ] = "text",
+    fmt: Annotated[str, typer.Option("--format", help="text (compiler style) or json.")] = "text",
 ) -> None:
     """Check definitions without Spark or Java: shape, graph, schemas, types, capabilities.
 
@@ -167,7 +165,9 @@ def explain(file: Annotated[Path, typer.Argument(help="The definition to explain
     if result.plan is None:
         raise typer.Exit(_report([result], "text"))
     plan = result.plan
-    typer.echo(f"pipeline {plan.name} ({plan.mode}), retries: {plan.max_retries} x {plan.delay_seconds:g}s")
+    typer.echo(
+        f"pipeline {plan.name} ({plan.mode}), retries: {plan.max_retries} x {plan.delay_seconds:g}s"
+    )
     for step in plan.steps:
         arrow = f" <- {', '.join(step.inputs)}" if step.inputs else ""
         mode = f" [{step.mode}]" if step.mode else ""
@@ -184,9 +184,9 @@ def explain(file: Annotated[Path, typer.Argument(help="The definition to explain
 @app.command()
 def jars(
     dest: Annotated[Path, typer.Option(help="Folder the jars are copied into.")] = Path("jars"),
-    checksums: Annotated[
-        Path, typer.Option(help="Pinned sha256 of every jar.")
-    ] = Path("jvm/jars.sha256"),
+    checksums: Annotated[Path, typer.Option(help="Pinned sha256 of every jar.")] = Path(
+        "jvm/jars.sha256"
+    ),
 ) -> None:
     """Resolve every connector jar (exact versions) from Maven into --dest and verify it."""
     from etlc.jars import JarResolutionError, all_artifacts, read_checksums, resolve

@@ -23,8 +23,8 @@ class JarResolutionError(RuntimeError):
 def all_artifacts() -> list[MavenArtifact]:
     found = set(CORE_ARTIFACTS)
     for role in ("extract", "transform", "load"):
-        for type_ in plugin_table().types(role):  # type: ignore[arg-type]
-            spec = plugin_table().get(role, type_)  # type: ignore[arg-type]
+        for type_ in plugin_table().types(role):
+            spec = plugin_table().get(role, type_)
             if spec:
                 found.update(spec.artifacts)
     return sorted(found)

@@ -18,7 +18,7 @@ SCHEMAS = {
         ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
     ),
     "slim": DatasetSchema(
-        avro='{"type": "record", "name": "slim", "namespace": "etlc.select_orders", "fields": [{"name": "id", "type": "long"}, {"name": "cents", "type": "long"}, {"name": "day", "type": {"type": "int", "logicalType": "date"}}, {"name": "has_coupon", "type": "boolean"}]}',
+        avro='{"type": "record", "name": "slim", "namespace": "etlc.select_orders", "fields": [{"name": "id", "type": "long"}, {"name": "cents", "type": ["null", "long"], "default": null}, {"name": "day", "type": {"type": "int", "logicalType": "date"}}, {"name": "has_coupon", "type": "boolean"}]}',
         ddl="`id` BIGINT, `cents` BIGINT, `day` DATE, `has_coupon` BOOLEAN",
     ),
 }

@@ -16,7 +16,9 @@ LINE_LENGTH = 100
 
 def string(value: str) -> str:
     """A string literal quoted as ruff prefers: double quotes unless that needs escapes."""
-    body = value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    body = (
+        value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    )
     if '"' in value and "'" not in value:
         return "'" + body + "'"
     return '"' + body.replace('"', '\\"') + '"'

@@ -24,7 +24,13 @@ from etlc.dsl.plan import EnvString, Plan, PlannedStep
 _RUNTIME_IMPORTS = {
     "etlc.runtime.driver": ["run_driver"],
     "etlc.runtime.environment": ["Environment"],
-    "etlc.runtime.graph": ["DatasetSchema", "ExtractStep", "LoadStep", "PipelineGraph", "TransformStep"],
+    "etlc.runtime.graph": [
+        "DatasetSchema",
+        "ExtractStep",
+        "LoadStep",
+        "PipelineGraph",
+        "TransformStep",
+    ],
 }
 # What generated drivers import: shipped to the cluster with --py-files.
 _RUNTIME_PACKAGES = ("etlc/runtime", "etlc/connectors", "etlc/transforms")
@@ -71,6 +77,12 @@ def render(plan: Plan, out_dir: Path) -> list[Output]:
     ]
 
 
+def _source(plan: Plan) -> str:
+    """The definition as ``<config module>/<file>``, the same wherever compile was run from."""
+    path = Path(plan.source).resolve()
+    return path.relative_to(path.parent.parent).as_posix()
+
+
 def render_driver(plan: Plan, out_dir: Path) -> str:
     imports: dict[str, set[str]] = defaultdict(set)
     for module, names in _RUNTIME_IMPORTS.items():
@@ -81,7 +93,7 @@ def render_driver(plan: Plan, out_dir: Path) -> str:
     context = {
         "name": plan.name,
         "version": etlc.__version__,
-        "source": Path(plan.source).as_posix(),
+        "source": _source(plan),
         "submit": (out_dir / f"{plan.name}.submit.sh").as_posix(),
         "datasets": ", ".join(s.id for s in plan.steps if s.role != "load"),
         "imports": [_import_line(m, n) for m, n in sorted(imports.items())],
@@ -100,7 +112,7 @@ def render_submit(plan: Plan) -> str:
     context = {
         "name": plan.name,
         "version": etlc.__version__,
-        "source": Path(plan.source).as_posix(),
+        "source": _source(plan),
         "driver": f"{plan.name}.py",
         "driver_file": f"{plan.name}.py",
         "packages": ",".join(a.coordinate for a in plan.artifacts),

@@ -11,6 +11,7 @@ from pyspark.sql.types import StructType
 
 from etlc.connectors.base import Extractor, Loader, LoadResult
 from etlc.runtime.errors import ConfigurationError, SchemaIncompatibleError
+from etlc.runtime.graph import struct_from_ddl
 from etlc.runtime.stage_store import CORRUPT_COLUMN
 
 TEXT_FORMATS = ("csv", "json")
@@ -25,7 +26,7 @@ class FilesExtractor(Extractor):
             raise ConfigurationError(f"unsupported file format `{format}`")
         self.path = path
         self.format = format
-        self.schema = StructType.fromDDL(schema_ddl)
+        self.schema = struct_from_ddl(schema_ddl)
         self.options = dict(options or {})
 
     def describe(self) -> dict[str, Any]:

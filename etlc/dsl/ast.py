@@ -11,7 +11,6 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from functools import cache
 from typing import Any, ClassVar, TypeVar
 
 from etlc.dsl.diagnostics import Span
@@ -200,9 +199,13 @@ STEP_NODES: dict[tuple[str, str], type[Step]] = {
 N = TypeVar("N")
 
 
-@cache
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
 def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
 
 
 def build_node(cls: type[N], obj: JObject, **extra: Any) -> N:

@@ -93,7 +93,7 @@ def definition_schema() -> dict[str, Any]:
         step["properties"]["type"]["enum"].append(spec.type)
         step["allOf"].append(
             {
-                "if": {"properties": {"type": {"const": spec.type}}},
+                "if": {"required": ["type"], "properties": {"type": {"const": spec.type}}},
                 "then": {"$ref": f"#/$defs/{ref}"},
             }
         )
@@ -243,11 +243,11 @@ class _Checker:
         retry = ast.Retry()
         if isinstance(retry_node, JObject) and ("retry", 0) not in broken:
             raw = {m.key: m.value for m in retry_node.members}
-            retries = raw.get("max_retries")
-            delay = raw.get("delay_seconds")
+            retries = _number(raw.get("max_retries"))
+            delay = _number(raw.get("delay_seconds"))
             retry = ast.Retry(
-                int(retries.value) if isinstance(retries, JScalar) and _is_num(retries) else 3,
-                float(delay.value) if isinstance(delay, JScalar) and _is_num(delay) else 5.0,
+                int(retries) if retries is not None else 3,
+                float(delay) if delay is not None else 5.0,
             )
         mode_node = root.get("mode")
         mode = str(mode_node.value) if isinstance(mode_node, JScalar) else "batch"
@@ -318,7 +318,9 @@ class _Checker:
                         "E202",
                         f"`{ref.value}` is not a dataset of this pipeline",
                         ref.span,
-                        did_you_mean(ref.value, [s for s, p in producers.items() if p.role != "load"]),
+                        did_you_mean(
+                            ref.value, [s for s, p in producers.items() if p.role != "load"]
+                        ),
                         ref=ref.value,
                     )
                 elif ref.value in producers and producers[ref.value].role == "load":
@@ -331,7 +333,9 @@ class _Checker:
                     )
         return self._topological(pipeline, producers)
 
-    def _topological(self, pipeline: ast.Pipeline, producers: dict[str, ast.Step]) -> list[ast.Step]:
+    def _topological(
+        self, pipeline: ast.Pipeline, producers: dict[str, ast.Step]
+    ) -> list[ast.Step]:
         order: list[ast.Step] = []
         state: dict[str, int] = {}  # 1 visiting, 2 done
 
@@ -370,14 +374,7 @@ class _Checker:
         spec = self.plugins.get(step.role, step.type.value)  # type: ignore[arg-type]
         if spec is None:  # shape validation already reported it
             return None
-        if pipeline.mode == "streaming" and not spec.streaming:
-            self.error(
-                "E402",
-                f"`{step.type.value}` {step.role} steps cannot run in a streaming pipeline",
-                step.type.span,
-                "use a streaming source such as Kafka, or set \"mode\": \"batch\"",
-                type=step.type.value,
-            )
+        self._check_capabilities(step, spec, pipeline.mode)
         inputs: list[RecordSchema] = []
         for ref in step.inputs():
             ds = self.datasets.get(ref.value)
@@ -385,12 +382,16 @@ class _Checker:
                 self.datasets.setdefault(step.id.value, _Dataset(None))
                 return None
             inputs.append(ds.schema)
-        handler: Callable[..., _Lowered | None] = getattr(self, f"_check_{type(step).__name__.lower()}")
+        handler: Callable[..., _Lowered | None] = getattr(
+            self, f"_check_{type(step).__name__.lower()}"
+        )
         before = len(self.diagnostics)
         lowered = handler(step, *inputs)
         failed = lowered is None or any(d.is_error for d in self.diagnostics[before:])
         if step.role != "load":
-            self.datasets[step.id.value] = _Dataset(None if failed or lowered is None else lowered.schema)
+            self.datasets[step.id.value] = _Dataset(
+                None if failed or lowered is None else lowered.schema
+            )
         if failed or lowered is None:
             return None
         return PlannedStep(
@@ -405,6 +406,20 @@ class _Checker:
             mode=lowered.mode,
             rules=lowered.rules,
         )
+
+    def _check_capabilities(self, step: ast.Step, spec: PluginSpec, mode: str) -> None:
+        """What the plugin table says a step can do; independent of its inputs' health."""
+        if mode == "streaming" and not spec.streaming:
+            self.error(
+                "E402",
+                f"`{step.type.value}` {step.role} steps cannot run in a streaming pipeline",
+                step.type.span,
+                'use a streaming source such as Kafka, or set "mode": "batch"',
+                type=step.type.value,
+            )
+        write_mode = getattr(step, "mode", None)
+        if isinstance(write_mode, ast.Name):
+            self._check_write_mode(spec, write_mode, getattr(step, "keys", ()))
 
     def _namespace(self) -> str:
         assert isinstance(self.tree, JObject)
@@ -485,7 +500,7 @@ class _Checker:
                         "E207",
                         f"variable `{var}` is not defined in {env_file.name}",
                         self._first_use(var),
-                        f"add \"{var}\" to `variables` in {env_file}",
+                        f'add "{var}" to `variables` in {env_file}',
                         variable=var,
                         env=env_file.name,
                     )
@@ -528,9 +543,6 @@ class _Checker:
 
     def _check_filesload(self, step: ast.FilesLoad, schema: RecordSchema) -> _Lowered | None:
         mode = step.mode.value
-        spec = self.plugins.get("load", step.type.value)
-        assert spec is not None
-        self._check_write_mode(spec, step.mode, step.keys)
         self._columns_exist(step.partition_by, schema, "partition_by")
         self._columns_exist(step.keys, schema, "keys")
         options = _spark_options(step.options)
@@ -618,7 +630,10 @@ class _Checker:
         return (sqls, types) if len(sqls) == len(aggregates) else None
 
     def _no_clash(
-        self, columns: Mapping[str, DataType], added: Mapping[str, Any], where: Mapping[str, ast.Expr]
+        self,
+        columns: Mapping[str, DataType],
+        added: Mapping[str, Any],
+        where: Mapping[str, ast.Expr],
     ) -> bool:
         clashes = [n for n in added if n in columns]
         for n in clashes:
@@ -631,7 +646,9 @@ class _Checker:
             )
         return not clashes
 
-    def _check_join(self, step: ast.Join, left: RecordSchema, right: RecordSchema) -> _Lowered | None:
+    def _check_join(
+        self, step: ast.Join, left: RecordSchema, right: RecordSchema
+    ) -> _Lowered | None:
         how = step.how.value if step.how else "inner"
         if bool(step.on) == (step.condition is not None):
             self.error(
@@ -646,7 +663,10 @@ class _Checker:
         columns: dict[str, DataType] = {}
         if step.on:
             ok = self._columns_exist(step.on, left, f"`on` (left side `{step.left.value}`)")
-            ok = self._columns_exist(step.on, right, f"`on` (right side `{step.right.value}`)") and ok
+            ok = (
+                self._columns_exist(step.on, right, f"`on` (right side `{step.right.value}`)")
+                and ok
+            )
             if not ok:
                 return None
             keys = [k.value for k in step.on]
@@ -695,7 +715,8 @@ class _Checker:
                 "E210",
                 "a window needs exactly one of `time` or `rows`",
                 step.span,
-                'use "time": {"column": ..., "size": "10 minutes"} or "rows": {"order_by": ..., "size": N}',
+                'use "time": {"column": ..., "size": "10 minutes"} '
+                'or "rows": {"order_by": [...], "size": N}',
             )
             return None
         keys_ok = self._columns_exist(step.group_by, schema, "group_by")
@@ -733,7 +754,9 @@ class _Checker:
             assert step.rows is not None
             if not self._columns_exist(step.rows.order_by, schema, "window order_by"):
                 return None
-            args.update(order_by=tuple(n.value for n in step.rows.order_by), rows=int(step.rows.size.value))
+            args.update(
+                order_by=tuple(n.value for n in step.rows.order_by), rows=int(step.rows.size.value)
+            )
             columns["window_index"] = DataType("long", nullable=False)
         aggs = self._aggregates(step.aggregates, schema, step.group_by)
         if not keys_ok or aggs is None:
@@ -784,7 +807,9 @@ class _Checker:
                 symbols = ", ".join("'" + s.replace("'", "\\'") + "'" for s in f.type.symbols)
                 rules.append((f"enum:{f.name}", f"{col} IS NULL OR {col} IN ({symbols})"))
         for name, text in schema.rules:
-            checked, found = check_expression(text, Scope(schema.columns()), ref.span, Context.PREDICATE)
+            checked, found = check_expression(
+                text, Scope(schema.columns()), ref.span, Context.PREDICATE
+            )
             for d in found:
                 self.error(
                     d.code,
@@ -825,12 +850,17 @@ def _seconds(duration: str) -> int:
     return int(m.group(1)) * _UNIT_SECONDS[m.group(2)]
 
 
-def _is_num(node: JScalar) -> bool:
-    return isinstance(node.value, int | float) and not isinstance(node.value, bool)
+def _number(node: JValue | None) -> int | float | None:
+    if isinstance(node, JScalar) and isinstance(node.value, int | float):
+        return None if isinstance(node.value, bool) else node.value
+    return None
 
 
 def _contains(outer: Span, inner: Span) -> bool:
-    return (outer.line, outer.col) <= (inner.line, inner.col) and (inner.end_line, inner.end_col) <= (
+    return (outer.line, outer.col) <= (inner.line, inner.col) and (
+        inner.end_line,
+        inner.end_col,
+    ) <= (
         outer.end_line,
         outer.end_col,
     )

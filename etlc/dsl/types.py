@@ -210,7 +210,9 @@ def parse_avro_schema(doc: Any) -> RecordSchema:
         if fname in seen:
             raise AvroSchemaError(f"field `{fname}` is declared twice", path + ".name")
         seen.add(fname)
-        fields.append(Field(fname, _parse_type(raw.get("type"), path + ".type"), raw.get("doc", "")))
+        fields.append(
+            Field(fname, _parse_type(raw.get("type"), path + ".type"), raw.get("doc", ""))
+        )
     rules = doc.get("etlc.rules", {})
     if not isinstance(rules, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in rules.items()
@@ -223,9 +225,7 @@ def _parse_type(t: Any, path: str) -> DataType:
     if isinstance(t, list):
         branches = [b for b in t if b != "null"]
         if len(branches) != 1 or len(t) > 2:
-            raise AvroSchemaError(
-                "only unions of `null` and one other type are supported", path
-            )
+            raise AvroSchemaError("only unions of `null` and one other type are supported", path)
         return _parse_type(branches[0], path).with_nullable(True)
     if isinstance(t, str):
         if t in PRIMITIVES:
@@ -279,7 +279,10 @@ def common_type(a: DataType, b: DataType) -> DataType | None:
             return DataType("double", nullable)
         if a.kind == b.kind == "decimal":
             return DataType(
-                "decimal", nullable, precision=max(a.precision, b.precision), scale=max(a.scale, b.scale)
+                "decimal",
+                nullable,
+                precision=max(a.precision, b.precision),
+                scale=max(a.scale, b.scale),
             )
         if "decimal" in (a.kind, b.kind):
             dec = a if a.kind == "decimal" else b

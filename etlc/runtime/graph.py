@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
+from pyspark.sql.types import StructType
 
 from etlc.connectors.base import Extractor, Loader
 
@@ -18,6 +19,17 @@ class DatasetSchema:
 
     avro: str
     ddl: str
+
+    def struct(self) -> StructType:
+        return struct_from_ddl(self.ddl)
+
+
+def struct_from_ddl(ddl: str) -> StructType:
+    """A Spark struct from a DDL column list (needs an active SparkSession)."""
+    parsed = StructType.fromDDL(ddl)
+    if not isinstance(parsed, StructType):  # a single bare type, never what codegen emits
+        raise TypeError(f"not a column list: {ddl!r}")
+    return parsed
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
 
 from etlc.runtime.avro_boundary import through_avro
 from etlc.runtime.environment import Environment
@@ -72,7 +71,9 @@ class BatchPipeline(Pipeline):
         finally:
             report.duration_ms = int((self.clock() - started) * 1000)
             # Records that failed validation stay in the stage store for inspection.
-            if not (self.env.settings.keep_stage or isinstance(report.error, ValidationFailedError)):
+            if not (
+                self.env.settings.keep_stage or isinstance(report.error, ValidationFailedError)
+            ):
                 store.cleanup()
         return report
 
@@ -122,7 +123,7 @@ class BatchPipeline(Pipeline):
                 result.violations,
                 sample,
             )
-        return store.read_valid(step.id, StructType.fromDDL(step.schema.ddl))
+        return store.read_valid(step.id, step.schema.struct())
 
     def _transform(
         self, step: TransformStep, frames: dict[str, DataFrame]

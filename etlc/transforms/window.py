@@ -15,6 +15,7 @@ from etlc.transforms import Transform
 
 
 def window(
+    *,
     group_by: Sequence[str],
     aggregates: Mapping[str, str],
     time_column: str | None = None,
@@ -46,7 +47,9 @@ def window(
         numbered = df.withColumn("window_index", index)
         grouped = numbered.groupBy("window_index", *keys).agg(*measures)
         return grouped.select(
-            "window_index", *(F.col(f"`{k}`") for k in group_by), *(F.col(f"`{m}`") for m in aggregates)
+            "window_index",
+            *(F.col(f"`{k}`") for k in group_by),
+            *(F.col(f"`{m}`") for m in aggregates),
         )
 
     return by_time if time_column is not None else by_rows

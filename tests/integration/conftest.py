@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -92,7 +91,9 @@ def submit(
 ) -> Submission:
     """Run a generated submit script exactly as a user would, and parse its JSON log lines."""
     environ = local_submit_env(master, "local")
-    environ.update(ETLC_JARS_DIR=str(ROOT / "jars"), SPARK_LOCAL_IP="127.0.0.1", **(extra_env or {}))
+    environ.update(
+        ETLC_JARS_DIR=str(ROOT / "jars"), SPARK_LOCAL_IP="127.0.0.1", **(extra_env or {})
+    )
     script = driver.with_suffix(".submit.sh")
     done = subprocess.run(
         ["bash", str(script), "--env-file", str(env_file)],
@@ -125,16 +126,40 @@ def standalone_master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     environ.update(SPARK_LOCAL_IP="127.0.0.1", SPARK_LOG_DIR=str(work))
     spark_class = str(BIN / "spark-class")
     master = subprocess.Popen(
-        [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-         "--port", str(port), "--webui-port", str(ui)],
-        env=environ, stdout=(work / "master.log").open("w"), stderr=subprocess.STDOUT,
+        [
+            spark_class,
+            "org.apache.spark.deploy.master.Master",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--webui-port",
+            str(ui),
+        ],
+        env=environ,
+        stdout=(work / "master.log").open("w"),
+        stderr=subprocess.STDOUT,
     )
     url = f"spark://127.0.0.1:{port}"
     worker = subprocess.Popen(
-        [spark_class, "org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1",
-         "--cores", "2", "--memory", "3g", "--webui-port", str(_free_port()),
-         "--work-dir", str(work / "work")],
-        env=environ, stdout=(work / "worker.log").open("w"), stderr=subprocess.STDOUT,
+        [
+            spark_class,
+            "org.apache.spark.deploy.worker.Worker",
+            url,
+            "--host",
+            "127.0.0.1",
+            "--cores",
+            "2",
+            "--memory",
+            "3g",
+            "--webui-port",
+            str(_free_port()),
+            "--work-dir",
+            str(work / "work"),
+        ],
+        env=environ,
+        stdout=(work / "worker.log").open("w"),
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 120
@@ -146,7 +171,11 @@ def standalone_master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
                     break
             except OSError:
                 pass
-            if time.monotonic() > deadline or master.poll() is not None or worker.poll() is not None:
+            if (
+                time.monotonic() > deadline
+                or master.poll() is not None
+                or worker.poll() is not None
+            ):
                 logs = (work / "master.log").read_text() + (work / "worker.log").read_text()
                 pytest.fail(f"standalone cluster did not come up:\n{logs[-3000:]}")
             time.sleep(0.5)

@@ -42,7 +42,9 @@ def test_demo_driver_runs_unmodified_on_a_standalone_cluster(
     )
     run = submit(workspace.generated / "orders_by_country.py", env_file, master=standalone_master)
     assert_success(run)
-    assert demo.read_by_country(out / "orders_by_country") == demo.expected_by_country(workspace.data_set)
+    assert demo.read_by_country(out / "orders_by_country") == demo.expected_by_country(
+        workspace.data_set
+    )
 
 
 def _expected_counts(data: demo.DemoData) -> dict[str, dict[str, int]]:
@@ -71,7 +73,14 @@ def _expected_counts(data: demo.DemoData) -> dict[str, dict[str, int]]:
 
 @pytest.mark.parametrize(
     "pipeline",
-    ["filter_orders", "select_orders", "derive_orders", "aggregate_customers", "join_segments", "window_orders"],
+    [
+        "filter_orders",
+        "select_orders",
+        "derive_orders",
+        "aggregate_customers",
+        "join_segments",
+        "window_orders",
+    ],
 )
 def test_each_transform_example_runs(workspace: Workspace, spark: Any, pipeline: str) -> None:
     run = submit(workspace.generated / f"{pipeline}.py", workspace.env_file)
@@ -128,11 +137,15 @@ def test_a_transient_extract_failure_is_retried_and_logged(workspace: Workspace)
     summary = assert_success(run)
     assert summary["attempts"] == 3
     failed = run.event("attempt_failed")
-    assert [(e["attempt"], e["of"], e["step"], e["error_kind"], e["retrying_in_s"]) for e in failed] == [
+    assert [
+        (e["attempt"], e["of"], e["step"], e["error_kind"], e["retrying_in_s"]) for e in failed
+    ] == [
         (1, 4, "customers", "transient", 5.0),
         (2, 4, "customers", "transient", 5.0),
     ]
-    assert demo.read_by_country(out / "orders_by_country") == demo.expected_by_country(workspace.data_set)
+    assert demo.read_by_country(out / "orders_by_country") == demo.expected_by_country(
+        workspace.data_set
+    )
 
 
 def test_a_driver_with_a_missing_environment_variable_fails_clearly(workspace: Workspace) -> None:

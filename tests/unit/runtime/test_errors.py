@@ -35,7 +35,7 @@ class FakeJavaException:
         return self.cause
 
 
-class CapturedLike(Exception):
+class CapturedLikeError(Exception):
     """Shaped like pyspark's captured exceptions: the JVM exception in ``_origin``."""
 
     def __init__(self, origin: Any, desc: str) -> None:
@@ -48,18 +48,23 @@ def test_java_cause_chain_decides_transience() -> None:
     chain = FakeJavaException(
         "org.apache.spark.SparkException", FakeJavaException("java.net.ConnectException")
     )
-    exc = CapturedLike(chain, "Job aborted\n\tat org.apache...")
-    assert list(java_classes(exc)) == ["org.apache.spark.SparkException", "java.net.ConnectException"]
+    exc = CapturedLikeError(chain, "Job aborted\n\tat org.apache...")
+    assert list(java_classes(exc)) == [
+        "org.apache.spark.SparkException",
+        "java.net.ConnectException",
+    ]
     assert is_transient(exc)
     err = classify(exc, "orders")
     assert isinstance(err, TransientError)
     assert err.step == "orders"
-    assert str(err) == "step `orders`: CapturedLike: Job aborted"
+    assert str(err) == "step `orders`: CapturedLikeError: Job aborted"
     assert err.__cause__ is exc
 
 
 def test_unknown_java_errors_are_terminal() -> None:
-    exc = CapturedLike(FakeJavaException("org.apache.spark.sql.AnalysisException"), "PATH_NOT_FOUND")
+    exc = CapturedLikeError(
+        FakeJavaException("org.apache.spark.sql.AnalysisException"), "PATH_NOT_FOUND"
+    )
     assert not is_transient(exc)
     assert isinstance(classify(exc, "x"), TerminalError)
 
@@ -87,4 +92,4 @@ def test_a_dead_gateway_ends_the_chain() -> None:
         def getClass(self) -> Any:  # noqa: N802
             raise RuntimeError("gateway closed")
 
-    assert list(java_classes(CapturedLike(Broken(), "x"))) == []
+    assert list(java_classes(CapturedLikeError(Broken(), "x"))) == []

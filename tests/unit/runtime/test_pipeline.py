@@ -69,7 +69,9 @@ def graph(source: Path, out: Path, transforms: tuple[TransformStep, ...] = ()) -
 
 
 def env(tmp_path: Path, **settings: Any) -> Environment:
-    return Environment("test", "test.json", settings=Settings(stage_dir=str(tmp_path / "stage"), **settings))
+    return Environment(
+        "test", "test.json", settings=Settings(stage_dir=str(tmp_path / "stage"), **settings)
+    )
 
 
 def run(spark: Any, g: PipelineGraph, e: Environment) -> Any:
@@ -86,11 +88,17 @@ def test_valid_records_flow_through_with_observed_counts(
     assert report.status is Status.SUCCESS, report.error
     assert sorted(r.id for r in spark.read.parquet(str(tmp_path / "out")).collect()) == [1, 3]
     counts = {(m.stage, m.step): (m.records_in, m.records_out) for m in report.steps}
-    assert counts == {("extract", "items"): (3, 3), ("load", "out"): (2, 2), ("transform", "big"): (3, 2)}
+    assert counts == {
+        ("extract", "items"): (3, 3),
+        ("load", "out"): (2, 2),
+        ("transform", "big"): (3, 2),
+    }
     finished = [e for e in events(log_stream) if e["event"] == "step_finished"]
     assert {e["step"] for e in finished} == {"items", "big", "out"}
     assert all(e["run_id"] == "run1" and e["pipeline"] == "items" for e in finished)
-    assert not (tmp_path / "stage" / "run1").exists() or not any((tmp_path / "stage" / "run1").iterdir())
+    assert not (tmp_path / "stage" / "run1").exists() or not any(
+        (tmp_path / "stage" / "run1").iterdir()
+    )
 
 
 def test_invalid_records_halt_before_any_transform(
@@ -144,7 +152,9 @@ def test_source_with_unknown_columns_is_an_incompatibility(spark: Any, tmp_path:
     assert "colour" in str(report.error) and report.error.step == "items"
 
 
-def test_avro_boundary_rejects_records_its_schema_does_not_admit(spark: Any, tmp_path: Path) -> None:
+def test_avro_boundary_rejects_records_its_schema_does_not_admit(
+    spark: Any, tmp_path: Path
+) -> None:
     src = tmp_path / "items.csv"
     src.write_text("id,kind,qty\n1,A,3\n", encoding="utf-8")
     bad = TransformStep("bad", ("items",), derive_columns({"kind": "'Q'"}), SCHEMA)

@@ -60,7 +60,9 @@ def test_transient_failures_are_retried_with_the_delay(captured: io.StringIO) ->
 def test_retries_stop_after_max_retries(captured: io.StringIO) -> None:
     inner = Scripted([TransientError("down")] * 10)
     sleeps: list[float] = []
-    report = RetryingPipeline(inner, RetryPolicy(3, 5.0), EventLog(RunContext("p")), sleeps.append).run()
+    report = RetryingPipeline(
+        inner, RetryPolicy(3, 5.0), EventLog(RunContext("p")), sleeps.append
+    ).run()
     assert report.status is Status.FAILED
     assert inner.calls == 4
     assert sleeps == [5.0, 5.0, 5.0]
@@ -77,7 +79,9 @@ def test_retries_stop_after_max_retries(captured: io.StringIO) -> None:
 def test_terminal_failures_are_not_retried(captured: io.StringIO, error: Exception) -> None:
     inner = Scripted([error])
     sleeps: list[float] = []
-    report = RetryingPipeline(inner, RetryPolicy(3, 5.0), EventLog(RunContext("p")), sleeps.append).run()
+    report = RetryingPipeline(
+        inner, RetryPolicy(3, 5.0), EventLog(RunContext("p")), sleeps.append
+    ).run()
     assert inner.calls == 1
     assert sleeps == []
     assert report.status is Status.FAILED

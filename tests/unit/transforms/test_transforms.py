@@ -34,7 +34,9 @@ def orders(spark: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def customers(spark: Any) -> Any:
-    return spark.createDataFrame([(10, "DE"), (20, "FR"), (40, "NL")], "customer_id long, country string")
+    return spark.createDataFrame(
+        [(10, "DE"), (20, "FR"), (40, "NL")], "customer_id long, country string"
+    )
 
 
 def test_filter_keeps_matching_rows(orders: Any) -> None:
@@ -71,7 +73,10 @@ def test_aggregate_groups_and_measures(orders: Any) -> None:
             "buyers": "count(DISTINCT customer_id)",
         },
     )(orders)
-    assert rows(out) == [("NEW", 1, 15.0, 15.0, 15.0, 15.0, 1), ("PAID", 3, 65.0, 65 / 3, 5.0, 35.0, 3)]
+    assert rows(out) == [
+        ("NEW", 1, 15.0, 15.0, 15.0, 15.0, 1),
+        ("PAID", 3, 65.0, 65 / 3, 5.0, 35.0, 3),
+    ]
 
 
 def test_aggregate_without_keys_is_a_global_aggregate(orders: Any) -> None:
@@ -105,9 +110,10 @@ def test_semi_and_anti_joins_keep_left_columns_only(orders: Any, customers: Any)
 
 def test_join_on_condition_projects_both_sides_unqualified(orders: Any, spark: Any) -> None:
     limits = spark.createDataFrame([(10, 10.0), (20, 30.0)], "cid long, max_amount double")
-    out = join(how="inner", condition="`left`.customer_id = `right`.cid AND `left`.amount <= `right`.max_amount")(
-        orders, limits
-    )
+    out = join(
+        how="inner",
+        condition="`left`.customer_id = `right`.cid AND `left`.amount <= `right`.max_amount",
+    )(orders, limits)
     assert out.columns == [*orders.columns, "cid", "max_amount"]
     assert sorted(r.order_id for r in out.collect()) == [1, 3]
 
@@ -120,7 +126,9 @@ def test_join_needs_exactly_one_of_on_or_condition() -> None:
 
 
 def test_tumbling_time_window(orders: Any) -> None:
-    out = window(group_by=["status"], aggregates={"n": "count(*)"}, time_column="ts", size="1 hour")(orders)
+    out = window(
+        group_by=["status"], aggregates={"n": "count(*)"}, time_column="ts", size="1 hour"
+    )(orders)
     assert out.columns == ["window_start", "window_end", "status", "n"]
     got = rows(out)
     assert got == [
@@ -132,14 +140,18 @@ def test_tumbling_time_window(orders: Any) -> None:
 
 
 def test_sliding_time_window_counts_each_row_in_every_window_it_falls_in(orders: Any) -> None:
-    out = window(group_by=[], aggregates={"n": "count(*)"}, time_column="ts", size="2 hours", slide="1 hour")(orders)
+    out = window(
+        group_by=[], aggregates={"n": "count(*)"}, time_column="ts", size="2 hours", slide="1 hour"
+    )(orders)
     by_start = {r.window_start.hour if r.window_start.day == 1 else -1: r.n for r in out.collect()}
     # 00:00-02:00 holds orders 1, 2, 3; 01:00-03:00 holds 3, 4; 02:00-04:00 holds 4.
     assert by_start == {-1: 2, 0: 3, 1: 2, 2: 1}
 
 
 def test_count_window_cuts_every_n_rows_per_group(orders: Any) -> None:
-    out = window(group_by=[], aggregates={"first": "min(order_id)", "n": "count(*)"}, order_by=["ts"], rows=3)(orders)
+    out = window(
+        group_by=[], aggregates={"first": "min(order_id)", "n": "count(*)"}, order_by=["ts"], rows=3
+    )(orders)
     assert out.columns == ["window_index", "first", "n"]
     assert rows(out) == [(0, 1, 3), (1, 4, 1)]
 

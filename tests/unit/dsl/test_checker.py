@@ -1,0 +1,370 @@
+"""The checker: every rule it enforces, asserted by code and position, plus the typed plan."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from etlc.dsl.checker import CheckOptions, check_file
+from etlc.dsl.diagnostics import Diagnostic
+from etlc.dsl.plan import EnvString
+
+ROOT = Path(__file__).resolve().parents[3]
+AVRO_DIR = ROOT / "schemas" / "avro"
+
+ORDERS = {
+    "id": "orders",
+    "type": "files",
+    "path": "${data_dir}/orders.csv",
+    "format": "csv",
+    "schema": "order.avsc",
+    "options": {"header": True},
+}
+CUSTOMERS = {
+    "id": "customers",
+    "type": "files",
+    "path": "/data/c.json",
+    "format": "json",
+    "schema": "customer.avsc",
+}
+
+
+def definition(**overrides: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "name": "t",
+        "extract": [ORDERS, CUSTOMERS],
+        "transform": [],
+        "load": [
+            {
+                "input": "orders",
+                "type": "files",
+                "path": "/out",
+                "format": "parquet",
+                "mode": "overwrite",
+            }
+        ],
+    }
+    doc.update(overrides)
+    return doc
+
+
+@pytest.fixture
+def env_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "env"
+    d.mkdir()
+    (d / "dev.json").write_text(json.dumps({"variables": {"data_dir": "/d"}}))
+    return d
+
+
+def check(
+    tmp_path: Path, env_dir: Path, doc: Any, text: str | None = None, name: str = "p.json"
+) -> Any:
+    path = tmp_path / name
+    path.write_text(text if text is not None else json.dumps(doc, indent=2), encoding="utf-8")
+    return check_file(path, CheckOptions(schema_dirs=(AVRO_DIR,), env_dir=env_dir))
+
+
+def codes(result: Any) -> list[str]:
+    return [d.code for d in result.diagnostics]
+
+
+def only(result: Any, code: str) -> Diagnostic:
+    found = [d for d in result.diagnostics if d.code == code]
+    assert len(found) == 1, result.diagnostics
+    return found[0]
+
+
+def transform(*steps: dict[str, Any], load_input: str | None = None) -> dict[str, Any]:
+    last = load_input or steps[-1]["id"]
+    return definition(
+        transform=list(steps),
+        load=[
+            {"input": last, "type": "files", "path": "/out", "format": "parquet", "mode": "append"}
+        ],
+    )
+
+
+def test_a_valid_definition_gives_a_typed_plan(tmp_path: Path, env_dir: Path) -> None:
+    result = check(
+        tmp_path,
+        env_dir,
+        transform(
+            {"id": "paid", "type": "filter", "input": "orders", "condition": "status = 'PAID'"},
+            {
+                "id": "j",
+                "type": "join",
+                "left": "paid",
+                "right": "customers",
+                "on": ["customer_id"],
+                "how": "left",
+            },
+            {
+                "id": "agg",
+                "type": "aggregate",
+                "input": "j",
+                "group_by": ["country"],
+                "aggregates": {"revenue": "sum(amount)", "n": "count(*)"},
+            },
+        ),
+    )
+    assert result.ok, result.diagnostics
+    plan = result.plan
+    assert [s.id for s in plan.steps] == ["orders", "customers", "paid", "j", "agg", "load_1_agg"]
+    assert plan.variables == ("data_dir",)
+    assert dict(plan.step("orders").args)["path"] == EnvString("${data_dir}/orders.csv")
+    agg = plan.step("agg").schema
+    assert [(f.name, f.type.describe()) for f in agg.fields] == [
+        ("country", "string?"),  # a left join makes the right side nullable
+        ("revenue", "decimal(22,2)?"),
+        ("n", "long"),
+    ]
+    rules = dict(plan.step("orders").rules)
+    assert (
+        rules["enum:status"]
+        == "`status` IS NULL OR `status` IN ('NEW', 'PAID', 'SHIPPED', 'CANCELLED')"
+    )
+    assert rules["rule:amount_not_negative"] == "(amount >= 0) IS NOT FALSE"
+    assert "not_null:coupon" not in rules
+    assert [a.coordinate for a in plan.artifacts] == ["org.apache.spark:spark-avro_2.13:4.2.0"]
+
+
+def test_three_mistakes_give_three_diagnostics_with_positions(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    text = """{
+  "name": "three",
+  "extract": [
+    {"id": "orders", "type": "filez", "path": "/x", "format": "csv", "schema": "order.avsc"}
+  ],
+  "transform": [
+    {"id": "f", "type": "filter", "input": "orderz", "condition": "amount > 1"}
+  ],
+  "load": [
+    {"input": "f", "type": "files", "path": "/o", "format": "csv", "mode": "upsert", "keys": ["order_id"]}
+  ]
+}
+"""
+    result = check(tmp_path, env_dir, None, text=text)
+    got = [(d.code, d.span.line, d.span.col) for d in result.diagnostics]
+    assert got == [("E105", 4, 30), ("E202", 7, 44), ("E401", 10, 76)]
+    assert result.plan is None
+
+
+def test_write_mode_the_sink_does_not_support(tmp_path: Path, env_dir: Path) -> None:
+    doc = definition(
+        load=[
+            {
+                "input": "orders",
+                "type": "files",
+                "path": "/o",
+                "format": "csv",
+                "mode": "upsert",
+                "keys": ["order_id"],
+            }
+        ]
+    )
+    d = only(check(tmp_path, env_dir, doc), "E401")
+    assert d.param("mode") == "upsert" and "table format" in d.hint
+
+
+def test_unknown_key_and_wrong_type(tmp_path: Path, env_dir: Path) -> None:
+    doc = definition(retry={"max_retries": "3", "delay": 5})
+    result = check(tmp_path, env_dir, doc)
+    assert sorted(codes(result)) == ["E101", "E102"]
+
+
+def test_duplicate_and_dangling_ids(tmp_path: Path, env_dir: Path) -> None:
+    doc = transform(
+        {"id": "orders", "type": "filter", "input": "orders", "condition": "amount > 1"},
+        {"id": "g", "type": "filter", "input": "nothing", "condition": "amount > 1"},
+    )
+    result = check(tmp_path, env_dir, doc)
+    assert only(result, "E201").param("id") == "orders"
+    assert only(result, "E202").param("ref") == "nothing"
+
+
+def test_cycles_are_reported(tmp_path: Path, env_dir: Path) -> None:
+    doc = transform(
+        {"id": "a", "type": "filter", "input": "b", "condition": "amount > 1"},
+        {"id": "b", "type": "filter", "input": "a", "condition": "amount > 1"},
+    )
+    d = only(check(tmp_path, env_dir, doc), "E203")
+    assert d.param("cycle") in ("a,b,a", "b,a,b")
+
+
+def test_missing_and_invalid_schema_files(tmp_path: Path, env_dir: Path) -> None:
+    bad = dict(ORDERS, schema="nope.avsc")
+    assert (
+        only(check(tmp_path, env_dir, definition(extract=[bad])), "E204").param("schema")
+        == "nope.avsc"
+    )
+    (tmp_path / "broken.avsc").write_text(
+        '{"type": "record", "name": "x", "fields": [{"name": "a", "type": "uuidz"}]}'
+    )
+    result = check_file(
+        _write(tmp_path, definition(extract=[dict(ORDERS, schema="broken.avsc")])),
+        CheckOptions(schema_dirs=(tmp_path,), env_dir=env_dir),
+    )
+    assert "E205" in codes(result)
+
+
+def _write(tmp_path: Path, doc: Any) -> Path:
+    p = tmp_path / "w.json"
+    p.write_text(json.dumps(doc, indent=2))
+    return p
+
+
+@pytest.mark.parametrize(
+    ("step", "code"),
+    [
+        ({"id": "x", "type": "filter", "input": "orders", "condition": "amont > 1"}, "E302"),
+        (
+            {
+                "id": "x",
+                "type": "aggregate",
+                "input": "orders",
+                "group_by": ["status"],
+                "aggregates": {"s": "sum(status)"},
+            },
+            "E304",
+        ),
+        (
+            {
+                "id": "x",
+                "type": "aggregate",
+                "input": "orders",
+                "group_by": ["statuz"],
+                "aggregates": {"s": "sum(amount)"},
+            },
+            "E302",
+        ),
+        (
+            {
+                "id": "x",
+                "type": "aggregate",
+                "input": "orders",
+                "group_by": ["status"],
+                "aggregates": {"status": "count(*)"},
+            },
+            "E208",
+        ),
+        ({"id": "x", "type": "select", "input": "orders", "columns": {"a": "sum(amount)"}}, "E305"),
+        ({"id": "x", "type": "filter", "input": "orders", "condition": "amount + 1"}, "E304"),
+        (
+            {
+                "id": "x",
+                "type": "window",
+                "input": "orders",
+                "time": {"column": "status", "size": "1 hour"},
+                "aggregates": {"n": "count(*)"},
+            },
+            "E304",
+        ),
+        (
+            {
+                "id": "x",
+                "type": "window",
+                "input": "orders",
+                "time": {"column": "ordered_at", "size": "1 hour", "slide": "2 hours"},
+                "aggregates": {"n": "count(*)"},
+            },
+            "E209",
+        ),
+        ({"id": "x", "type": "window", "input": "orders", "aggregates": {"n": "count(*)"}}, "E210"),
+        ({"id": "x", "type": "join", "left": "orders", "right": "customers"}, "E210"),
+    ],
+)
+def test_step_errors(tmp_path: Path, env_dir: Path, step: dict[str, Any], code: str) -> None:
+    assert code in codes(check(tmp_path, env_dir, transform(step)))
+
+
+def test_join_key_type_mismatch(tmp_path: Path, env_dir: Path) -> None:
+    doc = transform(
+        {
+            "id": "names",
+            "type": "select",
+            "input": "customers",
+            "columns": {"customer_id": "name", "country": "country"},
+        },
+        {"id": "j", "type": "join", "left": "orders", "right": "names", "on": ["customer_id"]},
+    )
+    d = only(check(tmp_path, env_dir, doc), "E304")
+    assert d.param("column") == "customer_id"
+
+
+def test_condition_join_with_clashing_columns(tmp_path: Path, env_dir: Path) -> None:
+    doc = transform(
+        {
+            "id": "j",
+            "type": "join",
+            "left": "orders",
+            "right": "customers",
+            "condition": "left.customer_id = right.customer_id",
+        }
+    )
+    assert only(check(tmp_path, env_dir, doc), "E208").param("column") == "customer_id"
+
+
+def test_literal_credentials_are_rejected(tmp_path: Path, env_dir: Path) -> None:
+    doc = definition()
+    doc["extract"][0] = dict(ORDERS, options={"header": True, "password": "hunter2"})
+    doc["load"][0]["path"] = "s3a://user:secret@bucket/out"
+    result = check(tmp_path, env_dir, doc)
+    e501 = [d for d in result.diagnostics if d.code == "E501"]
+    assert len(e501) == 2
+    assert "E101" not in codes(result)  # the credential diagnostic replaces "unknown key"
+    assert all("hunter2" not in d.message and "secret" not in d.message for d in result.diagnostics)
+
+
+def test_vault_references_must_be_well_formed(tmp_path: Path, env_dir: Path) -> None:
+    doc = definition()
+    doc["extract"][0] = dict(ORDERS, options={"header": True, "token": "vault://bad ref"})
+    assert "E502" in codes(check(tmp_path, env_dir, doc))
+
+
+def test_undefined_environment_variables(tmp_path: Path, env_dir: Path) -> None:
+    doc = definition(extract=[dict(ORDERS, path="${root}/x/${data_dir}"), CUSTOMERS])
+    d = only(check(tmp_path, env_dir, doc), "E207")
+    assert (d.param("variable"), d.param("env")) == ("root", "dev.json")
+
+
+def test_variables_without_any_environment_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, definition())
+    result = check_file(path, CheckOptions(schema_dirs=(AVRO_DIR,), env_dir=None))
+    assert codes(result) == ["E207"]
+
+
+def test_yaml_definitions_are_accepted(tmp_path: Path, env_dir: Path) -> None:
+    text = """
+name: from_yaml
+extract:
+  - {id: orders, type: files, path: "${data_dir}/o.csv", format: csv, schema: order.avsc}
+load:
+  - {input: orders, type: files, path: /out, format: avro, mode: append}
+"""
+    result = check(tmp_path, env_dir, None, text=text, name="p.yaml")
+    assert result.ok, result.diagnostics
+    assert result.plan.name == "from_yaml"
+
+
+def test_malformed_input_is_a_diagnostic(tmp_path: Path, env_dir: Path) -> None:
+    assert codes(check(tmp_path, env_dir, None, text='{"name": ')) == ["E002"]
+    assert codes(check_file(tmp_path / "missing.json")) == ["E001"]
+
+
+def test_streaming_mode_rejects_batch_only_steps(tmp_path: Path, env_dir: Path) -> None:
+    result = check(tmp_path, env_dir, definition(mode="streaming"))
+    assert "E402" in codes(result)
+
+
+def test_every_example_lints_clean_and_fast() -> None:
+    files = sorted((ROOT / "pipelines").glob("*.json"))
+    started = time.perf_counter()
+    results = [check_file(f) for f in files]
+    elapsed = time.perf_counter() - started
+    assert [r.diagnostics for r in results] == [[] for _ in files]
+    assert elapsed < 5  # generous on a loaded CI machine; typical is well under 1 s
