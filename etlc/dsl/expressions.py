@@ -1227,10 +1227,11 @@ def _arith_type(
     # Division and modulo by zero yield NULL (or fail), so their results are always nullable;
     # so are decimal results, which Spark marks nullable for overflow.
     nullable = a.nullable or b.nullable or op in (exp.Div, exp.Mod) or "decimal" in (a.kind, b.kind)
-    # An untyped NULL takes the other operand's type (NULL / 2 is a double, like 1 / 2).
+    # An untyped NULL takes the other operand's type (NULL / 2 is a double, like 1 / 2);
+    # Spark types NULL + NULL as a double.
     a, b = (b, b) if a.kind == "null" else (a, a) if b.kind == "null" else (a, b)
     if a.kind == "null":
-        return _NULL
+        return DataType("double")
     kinds = {a.kind, b.kind}
     if kinds & {"float", "double"}:
         both_float = kinds == {"float"} and op is not exp.Div

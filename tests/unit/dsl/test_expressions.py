@@ -90,6 +90,7 @@ VALID = [
     ("(((qty)))", ROW, "(((qty)))", "int"),
     ("NULL + 1", ROW, "NULL + 1", "int?"),
     ("NULL / 2", ROW, "NULL / 2", "double?"),
+    ("NULL + NULL", ROW, "NULL + NULL", "double?"),
     ("price * NULL", ROW, "price * NULL", "decimal(21,4)?"),
     # literals
     ("1.5", ROW, "1.5", "decimal(2,1)"),

@@ -1,0 +1,176 @@
+"""run_driver in process: arguments, environment, faults, the final report and exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from etlc.connectors.files import FilesExtractor, FilesLoader
+from etlc.runtime import driver, faults
+from etlc.runtime.environment import Environment
+from etlc.runtime.errors import ConfigurationError, TransientError
+from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph
+from etlc.runtime.report import RunReport, Status, StepMetrics
+
+SCHEMA = DatasetSchema(
+    '{"type": "record", "name": "r", "fields": [{"name": "id", "type": "long"}]}', "`id` BIGINT"
+)
+
+
+def build(env: Environment) -> PipelineGraph:
+    return PipelineGraph(
+        "tiny",
+        (
+            ExtractStep(
+                "src",
+                FilesExtractor(env.interpolate("${src}"), "csv", SCHEMA.ddl, {"header": "true"}),
+                SCHEMA,
+                (("not_null:id", "`id` IS NOT NULL"),),
+            ),
+        ),
+        (),
+        (LoadStep("out", "src", FilesLoader(env.interpolate("${out}"), "json"), "append"),),
+    )
+
+
+class Captured:
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self.capsys = capsys
+
+    def getvalue(self) -> str:
+        return self.capsys.readouterr().out
+
+
+@pytest.fixture
+def stdout(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Captured:
+    monkeypatch.delenv(faults.ENV_VAR, raising=False)
+    return Captured(capsys)
+
+
+def env_file(tmp_path: Path, src: Path) -> Path:
+    path = tmp_path / "env.json"
+    path.write_text(
+        json.dumps(
+            {
+                "variables": {"src": str(src), "out": str(tmp_path / "out")},
+                "etlc": {"stage_dir": str(tmp_path / "stage")},
+            }
+        )
+    )
+    return path
+
+
+def run(spark: Any, argv: list[str], retries: int = 0) -> int:
+    return driver.run_driver(
+        build,
+        pipeline="tiny",
+        mode="batch",
+        max_retries=retries,
+        delay_seconds=0.0,
+        argv=argv,
+        session_factory=lambda name, env: spark,
+    )
+
+
+def events(stream: Captured) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+
+
+def test_a_successful_run_exits_zero_and_reports(
+    spark: Any, tmp_path: Path, stdout: Captured
+) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text("id\n1\n2\n")
+    assert run(spark, ["--env-file", str(env_file(tmp_path, src)), "--run-id", "abc"]) == 0
+    finished = events(stdout)[-1]
+    assert (finished["event"], finished["status"], finished["run_id"]) == (
+        "run_finished",
+        "SUCCESS",
+        "abc",
+    )
+    assert {s["step"]: s["records_out"] for s in finished["steps"]} == {"src": 2, "out": 2}
+
+
+def test_validation_failure_exits_two(spark: Any, tmp_path: Path, stdout: Captured) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text("id\n1\nx\n")
+    assert run(spark, ["--env-file", str(env_file(tmp_path, src))], retries=3) == 2
+    names = [e["event"] for e in events(stdout)]
+    assert names.count("attempt_started") == 1 and "validation_failed" in names
+
+
+def test_injected_faults_are_retried(
+    spark: Any, tmp_path: Path, stdout: Captured, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text("id\n1\n")
+    monkeypatch.setenv(faults.ENV_VAR, "extract:src:1")
+    assert run(spark, ["--env-file", str(env_file(tmp_path, src))], retries=1) == 0
+    failed = [e for e in events(stdout) if e["event"] == "attempt_failed"]
+    assert [(e["attempt"], e["error_kind"]) for e in failed] == [(1, "transient")]
+
+
+def test_missing_environment_file_exits_one_before_spark(tmp_path: Path, stdout: Captured) -> None:
+    def no_spark(name: str, env: Environment) -> Any:
+        raise AssertionError("Spark must not start")
+
+    code = driver.run_driver(
+        build,
+        pipeline="tiny",
+        mode="batch",
+        max_retries=3,
+        delay_seconds=5.0,
+        argv=["--env", "nope"],
+        session_factory=no_spark,
+    )
+    assert code == 1
+    last = events(stdout)[-1]
+    assert last["error_kind"] == "configuration" and "pipelines/env/nope.json" in last["error"]
+
+
+def test_fault_spec_must_be_well_formed() -> None:
+    graph = PipelineGraph("g", (), (), ())
+    assert faults.inject(graph, None) is graph
+    with pytest.raises(ConfigurationError, match="extract:<step>:<count>"):
+        faults.inject(graph, "load:x:1")
+    with pytest.raises(ConfigurationError, match="no extract step"):
+        faults.inject(graph, "extract:x:1")
+
+
+def test_flaky_extractor_fails_then_delegates() -> None:
+    class Inner(FilesExtractor):
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def describe(self) -> dict[str, Any]:
+            return {"system": "inner"}
+
+        def extract(self, spark: Any) -> Any:
+            self.calls += 1
+            return "frame"
+
+    inner = Inner()
+    flaky = faults.FlakyExtractor(inner, 2)
+    for _ in range(2):
+        with pytest.raises(TransientError):
+            flaky.extract(None)  # type: ignore[arg-type]
+    assert flaky.extract(None) == "frame"  # type: ignore[arg-type]
+    assert flaky.describe() == {"system": "inner"} and inner.calls == 1
+
+
+def test_report_exit_codes_and_log_shape() -> None:
+    ok = RunReport("p", "r", Status.SUCCESS, steps=[StepMetrics("s", "extract", 1, 1)])
+    assert ok.exit_code == 0 and ok.as_log()["steps"] == [
+        {"step": "s", "stage": "extract", "records_in": 1, "records_out": 1}
+    ]
+    partial = RunReport("p", "r", Status.PARTIAL)
+    assert partial.exit_code == 3
+    failed = RunReport("p", "r", Status.FAILED, error=TransientError("down", "s"))
+    assert failed.exit_code == 1
+    assert (
+        failed.as_log()["error"] == "step `s`: down"
+        and failed.as_log()["error_kind"] == "transient"
+    )
