@@ -277,17 +277,19 @@ def common_type(a: DataType, b: DataType) -> DataType | None:
     if a.is_numeric and b.is_numeric:
         if "double" in (a.kind, b.kind) or "float" in (a.kind, b.kind):
             return DataType("double", nullable)
-        if a.kind == b.kind == "decimal":
-            return DataType(
-                "decimal",
-                nullable,
-                precision=max(a.precision, b.precision),
-                scale=max(a.scale, b.scale),
-            )
         if "decimal" in (a.kind, b.kind):
-            dec = a if a.kind == "decimal" else b
-            return DataType("decimal", nullable, precision=max(dec.precision, 20), scale=dec.scale)
+            # Spark's widening: integers act as decimal(10,0) / decimal(20,0).
+            (p1, s1), (p2, s2) = _as_decimal(a), _as_decimal(b)
+            scale = max(s1, s2)
+            precision = min(38, max(p1 - s1, p2 - s2) + scale)
+            return DataType("decimal", nullable, precision=precision, scale=scale)
         return DataType("long" if "long" in (a.kind, b.kind) else "int", nullable)
     if {a.kind, b.kind} == {"date", "timestamp"}:
         return DataType("timestamp", nullable)
     return None
+
+
+def _as_decimal(t: DataType) -> tuple[int, int]:
+    if t.kind == "decimal":
+        return (t.precision, t.scale)
+    return (10, 0) if t.kind == "int" else (20, 0)
