@@ -153,7 +153,9 @@ class _Checker:
         )
         if not isinstance(self.tree, JObject):
             return None
-        broken = {self._step_path(d.span) for d in shape}
+        # An unknown key leaves the step buildable (the key is ignored), so checking goes on
+        # into its expressions; any other shape error makes the step unusable.
+        broken = {self._step_path(d.span) for d in shape if d.code != "E101"}
         pipeline = self._build(self.tree, broken)
         order = self._graph(pipeline)
         steps = [s for s in (self._check_step(step, pipeline) for step in order) if s]

@@ -161,3 +161,24 @@ def test_a_driver_with_a_missing_environment_variable_fails_clearly(workspace: W
 def test_submit_script_help_answers_the_question(workspace: Workspace) -> None:
     text = Path(workspace.generated / "orders_by_country.submit.sh").read_text()
     assert "--jars" in text and "--packages" in text and "--py-files" in text
+
+
+def test_the_readme_demo_command_succeeds(tmp_path: Path) -> None:
+    """`etlc demo` (what `make demo` runs): generate, compile, submit, compare."""
+    import subprocess
+    import sys
+
+    from etlc.cli import local_submit_env
+
+    environ = local_submit_env("local[2]", "local")
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "etlc"), "demo", "--orders", "5000"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "demo: OK - 8 rows equal the expected result" in done.stdout

@@ -154,6 +154,13 @@ def test_three_mistakes_give_three_diagnostics_with_positions(
     assert result.plan is None
 
 
+def test_an_unknown_key_does_not_hide_errors_further_down(tmp_path: Path, env_dir: Path) -> None:
+    doc = transform({"id": "big", "type": "filter", "input": "orders", "condition": "amont > 100"})
+    doc["extract"][0] = dict(ORDERS, options={"heder": True})
+    doc["load"][0]["mode"] = "upsert"
+    assert codes(check(tmp_path, env_dir, doc)) == ["E101", "E302", "E401"]
+
+
 def test_write_mode_the_sink_does_not_support(tmp_path: Path, env_dir: Path) -> None:
     doc = definition(
         load=[
