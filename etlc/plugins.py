@@ -55,6 +55,9 @@ class PluginSpec:
     write_mode_notes: Mapping[str, str] = field(default_factory=dict)
     artifacts: tuple[MavenArtifact, ...] = ()
     options_schema: Mapping[str, Any] | None = None
+    # A third-party transform's output: "input" keeps its input's schema (e.g. a dedupe),
+    # "declared" takes the step's own `schema` (.avsc).
+    output: Literal["input", "declared"] = "declared"
 
     @property
     def module(self) -> str:

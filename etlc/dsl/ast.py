@@ -10,11 +10,11 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
 
 from etlc.dsl.diagnostics import Span
-from etlc.dsl.tree import JArray, JObject, JScalar, JValue
+from etlc.dsl.tree import JArray, JObject, JScalar, JValue, to_python
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,57 @@ class Window(Step):
 
     def inputs(self) -> list[Name]:
         return [self.input]
+
+
+# Keys the framework reads on a third-party step; the rest are the plugin's own options.
+PLUGIN_KEYS = frozenset({"id", "type", "input", "inputs", "schema", "mode", "keys"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class PluginStep(Step):
+    """A step of a type registered by an installed plugin (``etlc.plugins`` entry point)."""
+
+    role_name: str
+    input_refs: tuple[Name, ...] = ()
+    schema: Name | None = None
+    mode: Name | None = None
+    keys: tuple[Name, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
+    option_spans: Mapping[str, Span] = field(default_factory=dict)
+
+    @property
+    def role(self) -> str:  # type: ignore[override]
+        return self.role_name
+
+    def inputs(self) -> list[Name]:
+        return list(self.input_refs)
+
+
+def build_plugin_step(role: str, obj: JObject, step_id: Name) -> PluginStep:
+    """A plugin step: framework keys typed, everything else kept as the plugin's options."""
+    type_node = obj.get("type")
+    assert isinstance(type_node, JScalar)
+    refs: list[Name] = []
+    for key in ("input", "inputs"):
+        node = obj.get(key)
+        if isinstance(node, JScalar):
+            refs.append(Name(str(node.value), node.span))
+        elif isinstance(node, JArray):
+            refs.extend(Name(str(i.value), i.span) for i in node.items if isinstance(i, JScalar))
+    schema, mode = obj.get("schema"), obj.get("mode")
+    keys = obj.get("keys")
+    return PluginStep(
+        id=step_id,
+        type=Name(str(type_node.value), type_node.span),
+        span=obj.span,
+        role_name=role,
+        input_refs=tuple(refs),
+        schema=Name(str(schema.value), schema.span) if isinstance(schema, JScalar) else None,
+        mode=Name(str(mode.value), mode.span) if isinstance(mode, JScalar) else None,
+        keys=tuple(_convert(tuple[Name, ...], keys)) if isinstance(keys, JArray) else (),
+        options={m.key: to_python(m.value) for m in obj.members if m.key not in PLUGIN_KEYS},
+        option_spans={m.key: m.value.span for m in obj.members if m.key not in PLUGIN_KEYS},
+    )
 
 
 @dataclass(frozen=True)

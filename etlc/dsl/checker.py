@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from etlc.dsl import ast
-from etlc.dsl.diagnostics import Diagnostic, Span, diag, did_you_mean
+from etlc.dsl.diagnostics import Diagnostic, Severity, Span, diag, did_you_mean
 from etlc.dsl.expressions import CheckedExpr, Context, Scope, check_expression
 from etlc.dsl.parse import parse_file
 from etlc.dsl.plan import EnvString, Plan, PlannedStep
@@ -285,12 +285,18 @@ class _Checker:
     def _build_step(self, section: str, index: int, item: JObject) -> ast.Step:
         type_node = item.get("type")
         assert isinstance(type_node, JScalar)
-        cls = ast.STEP_NODES[(section, str(type_node.value))]
         extra: dict[str, Any] = {}
         if item.get("id") is None:  # loads may leave their id out
             inp = item.get("input")
             default = f"load_{index + 1}_{inp.value if isinstance(inp, JScalar) else ''}"
             extra["id"] = ast.Name(default, item.span)
+        cls = ast.STEP_NODES.get((section, str(type_node.value)))
+        if cls is None:  # the schema admitted it, so an installed plugin registered this type
+            id_node = item.get("id")
+            step_id = extra.get("id") or ast.Name(
+                str(id_node.value) if isinstance(id_node, JScalar) else "", item.span
+            )
+            return ast.build_plugin_step(section, item, step_id)
         return ast.build_node(cls, item, **extra)
 
     # --- stage: graph -------------------------------------------------------------------
@@ -333,6 +339,19 @@ class _Checker:
                         "reference an extract or transform id",
                         ref=ref.value,
                     )
+        consumed = {ref.value for step in pipeline.steps() for ref in step.inputs()}
+        for sid, step in producers.items():
+            if step.role != "load" and sid not in consumed:
+                self.diagnostics.append(
+                    diag(
+                        "W201",
+                        f"dataset `{sid}` is never used",
+                        step.id.span,
+                        "load it, use it in a transform, or remove the step",
+                        Severity.WARNING,
+                        id=sid,
+                    )
+                )
         return self._topological(pipeline, producers)
 
     def _topological(
@@ -770,6 +789,52 @@ class _Checker:
         columns.update(types)
         args["aggregates"] = sqls
         return _Lowered(args, self._derived(step, columns))
+
+    # --- third-party steps -------------------------------------------------------------------
+
+    def _check_pluginstep(self, step: ast.PluginStep, *inputs: RecordSchema) -> _Lowered | None:
+        spec = self.plugins.get(step.role, step.type.value)  # type: ignore[arg-type]
+        assert spec is not None
+        args: dict[str, Any] = {k: self._plugin_value(v) for k, v in sorted(step.options.items())}
+        declared = step.role == "extract" or (
+            step.role == "transform" and spec.output == "declared"
+        )
+        if declared:
+            if step.schema is None:
+                self.error(
+                    "E103",
+                    f"a `{step.type.value}` step needs a `schema` (.avsc)",
+                    step.span,
+                    'add "schema": "<name>.avsc"',
+                )
+                return None
+            schema = self._load_avro(step.schema)
+            if schema is None:
+                return None
+            args["schema_ddl"] = schema.spark_ddl()
+        elif not inputs:
+            return None
+        else:
+            schema = inputs[0]
+        if step.keys and self._columns_exist(step.keys, schema, "keys"):
+            args["keys"] = tuple(n.value for n in step.keys)
+        if step.role == "load":
+            return _Lowered(args, schema, mode=step.mode.value if step.mode else "append")
+        if step.role == "extract" and step.schema is not None:
+            return _Lowered(args, schema, rules=self._validation_rules(schema, step.schema))
+        return _Lowered(args, self._derived(step, schema.columns()))
+
+    def _plugin_value(self, value: Any) -> Any:
+        if isinstance(value, str) and _ENV_VAR.search(value):
+            for ref in _ENV_VAR.findall(value):
+                if _VAR_NAME.match(ref):
+                    self.variables.add(ref)
+            return EnvString(value)
+        if isinstance(value, dict):
+            return {k: self._plugin_value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return tuple(self._plugin_value(v) for v in value)
+        return value
 
     # --- Avro schema files -------------------------------------------------------------------
 

@@ -62,3 +62,15 @@ class PipelineGraph:
     extracts: tuple[ExtractStep, ...]
     transforms: tuple[TransformStep, ...]  # in dependency order
     loads: tuple[LoadStep, ...]
+
+    def loaded(self) -> set[str]:
+        """Ids of the datasets some load depends on; only these are ever computed."""
+        inputs = {t.id: t.inputs for t in self.transforms}
+        needed: set[str] = set()
+        pending = [ld.input for ld in self.loads]
+        while pending:
+            current = pending.pop()
+            if current not in needed:
+                needed.add(current)
+                pending.extend(inputs.get(current, ()))
+        return needed

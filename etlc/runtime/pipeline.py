@@ -57,7 +57,9 @@ class BatchPipeline(Pipeline):
             for ex in self.graph.extracts:
                 frames[ex.id] = self._extract(ex, store, report)
             observed = {}
-            for tr in self.graph.transforms:
+            loaded = self.graph.loaded()
+            # A transform no load depends on is never run; waiting on its metrics would hang.
+            for tr in (t for t in self.graph.transforms if t.id in loaded):
                 frames[tr.id], observed[tr.id] = self._transform(tr, frames)
             dead_lettered = 0
             for ld in self.graph.loads:
@@ -171,7 +173,7 @@ class BatchPipeline(Pipeline):
     def _transform_metrics(self, observed: dict[str, Observation], report: RunReport) -> None:
         """Transform counts, observed while the loads ran (transforms are lazy)."""
         produced = {m.step: m.records_out for m in report.steps}
-        for tr in self.graph.transforms:
+        for tr in (t for t in self.graph.transforms if t.id in observed):
             records_out = int(observed[tr.id].get["records"])
             produced[tr.id] = records_out
             records_in = sum(produced.get(i) or 0 for i in tr.inputs)

@@ -69,7 +69,8 @@ def check(
 
 
 def codes(result: Any) -> list[str]:
-    return [d.code for d in result.diagnostics]
+    """Error codes only; warnings (W...) are asserted on their own."""
+    return [d.code for d in result.diagnostics if d.is_error]
 
 
 def only(result: Any, code: str) -> Diagnostic:
@@ -192,6 +193,13 @@ def test_duplicate_and_dangling_ids(tmp_path: Path, env_dir: Path) -> None:
     result = check(tmp_path, env_dir, doc)
     assert only(result, "E201").param("id") == "orders"
     assert only(result, "E202").param("ref") == "nothing"
+
+
+def test_unused_datasets_are_a_warning_not_an_error(tmp_path: Path, env_dir: Path) -> None:
+    result = check(tmp_path, env_dir, definition())
+    assert result.ok  # customers is extracted but never used
+    warning = only(result, "W201")
+    assert warning.param("id") == "customers" and not warning.is_error
 
 
 def test_cycles_are_reported(tmp_path: Path, env_dir: Path) -> None:

@@ -1,0 +1,99 @@
+"""Third-party step types, registered through the `etlc.plugins` entry point group."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from etlc import plugins
+from etlc.codegen.render import render_driver
+from etlc.dsl import checker
+from etlc.dsl.checker import CheckOptions, check_file
+from tests.unit import plugin_example
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class FakeEntryPoint:
+    name = "example"
+
+    def load(self) -> Any:
+        return plugin_example.SPECS
+
+
+@pytest.fixture
+def with_plugin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(plugins, "entry_points", lambda group: [FakeEntryPoint()])
+    plugins.plugin_table.cache_clear()
+    checker.definition_schema.cache_clear()
+    yield
+    plugins.plugin_table.cache_clear()
+    checker.definition_schema.cache_clear()
+
+
+def write(tmp_path: Path, doc: dict[str, Any]) -> Path:
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(doc, indent=2))
+    return path
+
+
+DOC = {
+    "name": "plugged",
+    "extract": [{"id": "orders", "type": "memory", "schema": "order.avsc", "label": "${tag}"}],
+    "transform": [{"id": "unique", "type": "dedupe", "input": "orders", "keys": ["order_id"]}],
+    "load": [
+        {"input": "unique", "type": "files", "path": "/o", "format": "parquet", "mode": "append"}
+    ],
+}
+
+
+def options(tmp_path: Path) -> CheckOptions:
+    env = tmp_path / "env"
+    env.mkdir(exist_ok=True)
+    (env / "dev.json").write_text('{"variables": {"tag": "x"}}')
+    return CheckOptions(schema_dirs=(ROOT / "schemas" / "avro",), env_dir=env)
+
+
+def test_plugin_steps_are_checked_and_compiled(with_plugin: None, tmp_path: Path) -> None:
+    assert plugins.plugin_table().get("transform", "dedupe") is not None
+    assert [s.type for s in plugins.plugin_table().third_party()] == ["memory", "dedupe"]
+    result = check_file(write(tmp_path, DOC), options(tmp_path))
+    assert result.ok, result.diagnostics
+    plan = result.plan
+    assert plan.step("unique").schema.names() == plan.step("orders").schema.names()
+    assert plan.variables == ("tag",)
+    driver = render_driver(plan, Path("generated"))
+    assert "from tests.unit.plugin_example import MemoryExtractor, dedupe" in driver
+    assert 'label=env.interpolate("${tag}")' in driver
+    assert 'keys=("order_id",)' in driver
+    compile(driver, "plugged.py", "exec")
+
+
+def test_plugin_options_are_validated_by_the_plugin_schema(
+    with_plugin: None, tmp_path: Path
+) -> None:
+    doc = json.loads(json.dumps(DOC))
+    doc["transform"][0]["kees"] = ["order_id"]
+    result = check_file(write(tmp_path, doc), options(tmp_path))
+    assert [d.code for d in result.diagnostics if d.is_error] == ["E101"]
+
+
+def test_plugin_extract_needs_a_schema(with_plugin: None, tmp_path: Path) -> None:
+    doc = json.loads(json.dumps(DOC))
+    doc["extract"][0]["schema"] = "missing.avsc"
+    result = check_file(write(tmp_path, doc), options(tmp_path))
+    assert "E204" in [d.code for d in result.diagnostics]
+
+
+def test_without_the_plugin_the_type_is_unknown(tmp_path: Path) -> None:
+    result = check_file(write(tmp_path, DOC), options(tmp_path))
+    assert {d.code for d in result.diagnostics if d.is_error} == {"E105"}
+
+
+def test_the_plugin_transform_runs(spark: Any) -> None:
+    df = spark.createDataFrame([(1, "a"), (1, "b"), (2, "c")], "order_id long, x string")
+    assert plugin_example.dedupe(["order_id"])(df).count() == 2
