@@ -45,6 +45,9 @@ class BatchPipeline(Pipeline):
         self.env = env
         self.log = log
         self.clock = clock
+        # Loads that committed in an earlier attempt of this run: a retry must not write
+        # them again (an append would duplicate), so they are skipped.
+        self.committed: dict[str, StepMetrics] = {}
 
     def run(self) -> RunReport:
         ctx = self.log.context
@@ -140,6 +143,11 @@ class BatchPipeline(Pipeline):
             raise classify(exc, step.id) from exc
 
     def _load(self, step: LoadStep, df: DataFrame, report: RunReport) -> int:
+        if step.id in self.committed:
+            done = self.committed[step.id]
+            report.steps.append(done)
+            self.log.info("step_skipped", stage="load", step=step.id, reason="committed earlier")
+            return (done.records_in or 0) - (done.records_out or 0)
         started = self.clock()
         observation = Observation(f"etlc_load_{step.id}")
         try:
@@ -156,6 +164,7 @@ class BatchPipeline(Pipeline):
             records_out=records - result.dead_lettered,
             duration_ms=int((self.clock() - started) * 1000),
         )
+        self.committed[step.id] = metrics
         report.steps.append(metrics)
         self.log.info(
             "step_finished",

@@ -170,3 +170,41 @@ def test_missing_source_is_a_terminal_error_naming_the_step(spark: Any, tmp_path
     report = run(spark, graph(tmp_path / "nope.csv", tmp_path / "out"), env(tmp_path))
     assert report.status is Status.FAILED
     assert report.error is not None and report.error.step == "items" and not report.error.transient
+
+
+def test_a_retry_does_not_repeat_loads_committed_by_an_earlier_attempt(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    src = tmp_path / "items.csv"
+    src.write_text("id,kind,qty\n1,A,3\n2,B,4\n", encoding="utf-8")
+
+    class FailOnce(FilesLoader):
+        failures = 1
+
+        def load(self, df: Any, mode: str) -> Any:
+            if FailOnce.failures:
+                FailOnce.failures -= 1
+                raise ConnectionError("sink unreachable")
+            return super().load(df, mode)
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    g = graph(src, first)
+    g = PipelineGraph(
+        g.name,
+        g.extracts,
+        (),
+        (
+            LoadStep("first", "items", FilesLoader(str(first), "json"), "append"),
+            LoadStep("second", "items", FailOnce(str(second), "json"), "append"),
+        ),
+    )
+    pipeline = BatchPipeline(g, spark, env(tmp_path), EventLog(RunContext("items")))
+    failed = pipeline.run()
+    assert failed.error is not None and failed.error.transient and failed.error.step == "second"
+    retried = pipeline.run()
+    assert retried.status is Status.SUCCESS
+    # `first` appended once, in the first attempt, and was not appended again.
+    assert spark.read.json(str(first)).count() == 2
+    assert spark.read.json(str(second)).count() == 2
+    skipped = [e for e in events(log_stream) if e["event"] == "step_skipped"]
+    assert [e["step"] for e in skipped] == ["first"]
