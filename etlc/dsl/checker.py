@@ -107,7 +107,18 @@ def check_file(path: str | Path, options: CheckOptions | None = None) -> CheckRe
         return CheckResult(str(path), source, diagnostics, None)
     opts = options or default_options(path)
     checker = _Checker(str(path), tree, opts, plugin_table())
-    plan = checker.run()
+    try:
+        plan = checker.run()
+    except Exception as exc:  # a checker bug must still name the file, never dump a traceback
+        plan = None
+        checker.diagnostics.append(
+            diag(
+                "E000",
+                f"internal error while checking this file ({type(exc).__name__}: {exc})",
+                Span.point(str(path)),
+                "this is a bug in etlc; please report it with the definition",
+            )
+        )
     diagnostics.extend(checker.diagnostics)
     diagnostics.sort(key=lambda d: (d.span.line, d.span.col, d.code))
     has_error = any(d.is_error for d in diagnostics)

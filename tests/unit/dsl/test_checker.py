@@ -366,6 +366,19 @@ load:
     assert result.plan.name == "from_yaml"
 
 
+def test_a_checker_bug_is_reported_as_a_diagnostic(
+    tmp_path: Path, env_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from etlc.dsl import checker as module
+
+    def boom(*args: Any) -> Any:
+        raise RuntimeError("kaput")
+
+    monkeypatch.setattr(module._Checker, "_graph", boom)
+    result = check(tmp_path, env_dir, definition())
+    assert codes(result) == ["E000"] and result.plan is None
+
+
 def test_malformed_input_is_a_diagnostic(tmp_path: Path, env_dir: Path) -> None:
     assert codes(check(tmp_path, env_dir, None, text='{"name": ')) == ["E002"]
     assert codes(check_file(tmp_path / "missing.json")) == ["E001"]
