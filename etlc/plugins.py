@@ -40,6 +40,9 @@ def spark_module(name: str) -> MavenArtifact:
     return MavenArtifact("org.apache.spark", f"{name}_{SCALA_BINARY}", SPARK_VERSION)
 
 
+POSTGRES_JDBC = MavenArtifact("org.postgresql", "postgresql", "42.7.14")
+MARIADB_JDBC = MavenArtifact("org.mariadb.jdbc", "mariadb-java-client", "3.5.11")
+
 # Every driver needs spark-avro: data crosses each stage boundary as Avro.
 CORE_ARTIFACTS: tuple[MavenArtifact, ...] = (spark_module("spark-avro"),)
 
@@ -81,6 +84,32 @@ BUILTINS: tuple[PluginSpec, ...] = (
         "etlc.connectors.files:FilesLoader",
         write_modes=frozenset({"append", "overwrite"}),
         write_mode_notes={"upsert": _FILE_UPSERT},
+    ),
+    PluginSpec(
+        "postgres",
+        "extract",
+        "etlc.connectors.postgres:PostgresExtractor",
+        artifacts=(POSTGRES_JDBC,),
+    ),
+    PluginSpec(
+        "postgres",
+        "load",
+        "etlc.connectors.postgres:PostgresLoader",
+        write_modes=frozenset({"append", "overwrite", "upsert"}),
+        artifacts=(POSTGRES_JDBC,),
+    ),
+    PluginSpec(
+        "mysql",
+        "extract",
+        "etlc.connectors.mysql:MySqlExtractor",
+        artifacts=(MARIADB_JDBC,),
+    ),
+    PluginSpec(
+        "mysql",
+        "load",
+        "etlc.connectors.mysql:MySqlLoader",
+        write_modes=frozenset({"append", "overwrite", "upsert"}),
+        artifacts=(MARIADB_JDBC,),
     ),
     PluginSpec("filter", "transform", "etlc.transforms.filter:filter_rows", streaming=True),
     PluginSpec("select", "transform", "etlc.transforms.select:select_columns", streaming=True),

@@ -19,7 +19,7 @@ import jinja2
 
 import etlc
 from etlc.codegen.literals import INDENT, LINE_LENGTH, literal, string
-from etlc.dsl.plan import EnvString, Plan, PlannedStep
+from etlc.dsl.plan import EnvConnection, EnvString, Plan, PlannedStep
 
 _RUNTIME_IMPORTS = {
     "etlc.runtime.driver": ["run_driver"],
@@ -163,6 +163,8 @@ def _import_line(module: str, names: set[str]) -> str:
 def _custom(value: Any) -> str | None:
     if isinstance(value, EnvString):
         return f"env.interpolate({string(value.text)})"
+    if isinstance(value, EnvConnection):
+        return f"env.connection({string(value.name)})"
     return None
 
 

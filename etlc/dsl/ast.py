@@ -84,6 +84,41 @@ class FilesLoad(Step):
 
 
 @dataclass(frozen=True, kw_only=True)
+class JdbcPartition:
+    column: Name
+    lower: Scalar
+    upper: Scalar
+    partitions: Number
+    span: Span
+
+
+@dataclass(frozen=True, kw_only=True)
+class JdbcExtract(Step):
+    role: ClassVar[str] = "extract"
+    connection: Name
+    schema: Name
+    table: Name | None = None
+    query: Name | None = None
+    partition: JdbcPartition | None = None
+    fetch_size: Number | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class JdbcLoad(Step):
+    role: ClassVar[str] = "load"
+    input: Name
+    connection: Name
+    table: Name
+    mode: Name
+    keys: tuple[Name, ...] = ()
+    batch_size: Number | None = None
+    parallelism: Number | None = None
+
+    def inputs(self) -> list[Name]:
+        return [self.input]
+
+
+@dataclass(frozen=True, kw_only=True)
 class Filter(Step):
     role: ClassVar[str] = "transform"
     input: Name
@@ -236,6 +271,10 @@ class Pipeline:
 STEP_NODES: dict[tuple[str, str], type[Step]] = {
     ("extract", "files"): FilesExtract,
     ("load", "files"): FilesLoad,
+    ("extract", "postgres"): JdbcExtract,
+    ("extract", "mysql"): JdbcExtract,
+    ("load", "postgres"): JdbcLoad,
+    ("load", "mysql"): JdbcLoad,
     ("transform", "filter"): Filter,
     ("transform", "select"): Select,
     ("transform", "derive"): Derive,

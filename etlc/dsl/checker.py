@@ -21,7 +21,7 @@ from etlc.dsl import ast
 from etlc.dsl.diagnostics import Diagnostic, Severity, Span, diag, did_you_mean
 from etlc.dsl.expressions import CheckedExpr, Context, Scope, check_expression
 from etlc.dsl.parse import parse_file
-from etlc.dsl.plan import EnvString, Plan, PlannedStep
+from etlc.dsl.plan import EnvConnection, EnvString, Plan, PlannedStep
 from etlc.dsl.resources import schema_path
 from etlc.dsl.schema_validation import validate
 from etlc.dsl.tree import JArray, JObject, JScalar, JValue
@@ -150,6 +150,7 @@ class _Checker:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     datasets: dict[str, _Dataset] = field(default_factory=dict)
     variables: set[str] = field(default_factory=set)
+    connections: dict[str, tuple[str, Span]] = field(default_factory=dict)  # name -> system
 
     def error(self, code: str, message: str, span: Span, hint: str = "", **params: Any) -> None:
         self.diagnostics.append(diag(code, message, span, hint, **params))
@@ -171,6 +172,7 @@ class _Checker:
         order = self._graph(pipeline)
         steps = [s for s in (self._check_step(step, pipeline) for step in order) if s]
         self._check_variables()
+        self._check_connections()
         if pipeline.name.value == "" or len(steps) != len(order):
             return None
         used = {s.type for s in steps}
@@ -538,6 +540,55 @@ class _Checker:
                     )
                 )
 
+    def _connection(self, name: ast.Name, system: str) -> EnvConnection:
+        self.connections.setdefault(name.value, (system, name.span))
+        return EnvConnection(name.value)
+
+    def _check_connections(self) -> None:
+        """Every profile a step names must exist, for its system, in every environment file."""
+        if not self.connections:
+            return
+        env_dir = self.options.env_dir
+        files = sorted(env_dir.glob("*.json")) if env_dir else []
+        if not files:
+            name, (_, span) = next(iter(sorted(self.connections.items())))
+            self.error(
+                "E211",
+                f"connection `{name}` needs an environment file with `connections`",
+                span,
+                "add pipelines/env/<env>.json with a `connections` object",
+                connection=name,
+            )
+            return
+        for env_file in files:
+            try:
+                profiles = json.loads(env_file.read_text(encoding="utf-8")).get("connections", {})
+            except (OSError, ValueError, AttributeError):
+                profiles = {}
+            for name, (system, span) in sorted(self.connections.items()):
+                profile = profiles.get(name) if isinstance(profiles, dict) else None
+                if not isinstance(profile, dict):
+                    self.error(
+                        "E211",
+                        f"connection `{name}` is not defined in {env_file.name}",
+                        span,
+                        did_you_mean(name, profiles)
+                        if isinstance(profiles, dict) and profiles
+                        else f'add "{name}": {{"system": "{system}", "host": ...}} under `connections`',
+                        connection=name,
+                        env=env_file.name,
+                    )
+                elif profile.get("system") != system:
+                    self.error(
+                        "E211",
+                        f"connection `{name}` in {env_file.name} is a `{profile.get('system')}` "
+                        f"profile, but this step is `{system}`",
+                        span,
+                        "use a profile of the same system",
+                        connection=name,
+                        env=env_file.name,
+                    )
+
     def _first_use(self, var: str) -> Span:
         found: list[Span] = []
 
@@ -800,6 +851,66 @@ class _Checker:
         columns.update(types)
         args["aggregates"] = sqls
         return _Lowered(args, self._derived(step, columns))
+
+    # --- databases ----------------------------------------------------------------------------
+
+    def _check_jdbcextract(self, step: ast.JdbcExtract) -> _Lowered | None:
+        if (step.table is None) == (step.query is None):
+            self.error(
+                "E210",
+                "a database extract needs exactly one of `table` or `query`",
+                step.span,
+                'name a table ("table": "schema.table") or give a SELECT ("query")',
+            )
+            return None
+        connection = self._connection(step.connection, step.type.value)
+        schema = self._load_avro(step.schema)
+        if schema is None:
+            return None
+        args: dict[str, Any] = {"connection": connection}
+        if step.table is not None:
+            args["table"] = step.table.value
+        else:
+            assert step.query is not None
+            args["query"] = step.query.value
+        args["schema_ddl"] = schema.spark_ddl()
+        if step.partition is not None:
+            p = step.partition
+            if not self._columns_exist([p.column], schema, "partition"):
+                return None
+            ctype = schema.columns()[p.column.value]
+            if not (ctype.is_integral or ctype.is_temporal):
+                self.error(
+                    "E304",
+                    f"partition column `{p.column.value}` is {ctype.describe()}; "
+                    "parallel reads need an integer, date or timestamp column",
+                    p.column.span,
+                    "pick a numeric or date key, or drop `partition`",
+                    column=p.column.value,
+                )
+                return None
+            args["partition"] = {
+                "column": p.column.value,
+                "lower": str(p.lower.value),
+                "upper": str(p.upper.value),
+                "partitions": int(p.partitions.value),
+            }
+        if step.fetch_size is not None:
+            args["fetch_size"] = int(step.fetch_size.value)
+        return _Lowered(args, schema, rules=self._validation_rules(schema, step.schema))
+
+    def _check_jdbcload(self, step: ast.JdbcLoad, schema: RecordSchema) -> _Lowered | None:
+        connection = self._connection(step.connection, step.type.value)
+        if not self._columns_exist(step.keys, schema, "keys"):
+            return None
+        args: dict[str, Any] = {"connection": connection, "table": step.table.value}
+        if step.keys:
+            args["keys"] = tuple(k.value for k in step.keys)
+        if step.batch_size is not None:
+            args["batch_size"] = int(step.batch_size.value)
+        if step.parallelism is not None:
+            args["parallelism"] = int(step.parallelism.value)
+        return _Lowered(args, schema, mode=step.mode.value)
 
     # --- third-party steps -------------------------------------------------------------------
 

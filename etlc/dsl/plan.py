@@ -23,6 +23,13 @@ class EnvString:
 
 
 @dataclass(frozen=True)
+class EnvConnection:
+    """A connection profile from the environment file, looked up by name at run time."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class PlannedStep:
     id: str
     role: str  # extract | transform | load

@@ -119,15 +119,21 @@ def test_jars_verifies_pinned_checksums(tmp_path: Path) -> None:
 
 
 def test_jars_accepts_matching_checksums(tmp_path: Path) -> None:
+    from etlc.jars import all_artifacts
+
     dest = tmp_path / "jars"
     dest.mkdir()
-    jar = dest / "spark-avro_2.13-4.2.0.jar"
-    jar.write_bytes(b"stand-in")
+    lines = []
+    for artifact in all_artifacts():
+        content = f"stand-in for {artifact.coordinate}".encode()
+        (dest / artifact.jar_name).write_bytes(content)
+        lines.append(f"{hashlib.sha256(content).hexdigest()}  {artifact.jar_name}\n")
     sums = tmp_path / "sums"
-    sums.write_text(hashlib.sha256(b"stand-in").hexdigest() + "  spark-avro_2.13-4.2.0.jar\n")
+    sums.write_text("".join(lines))
     result = runner.invoke(app, ["jars", "--dest", str(dest), "--checksums", str(sums)])
     assert result.exit_code == 0, result.output
-    assert str(jar) in result.output
+    assert str(dest / "spark-avro_2.13-4.2.0.jar") in result.output
+    assert len(result.output.splitlines()) == len(all_artifacts())
 
 
 def test_jars_without_a_pinned_checksum_is_refused(tmp_path: Path) -> None:
