@@ -574,7 +574,7 @@ class _Checker:
                         span,
                         did_you_mean(name, profiles)
                         if isinstance(profiles, dict) and profiles
-                        else f'add "{name}": {{"system": "{system}", "host": ...}} under `connections`',
+                        else f'add "{name}": {{"system": "{system}", ...}} to `connections`',
                         connection=name,
                         env=env_file.name,
                     )
