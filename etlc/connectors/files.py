@@ -6,11 +6,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from etlc.connectors.base import Extractor, Loader, LoadResult
-from etlc.runtime.errors import ConfigurationError, SchemaIncompatibleError
+from etlc.connectors.conform import check_columns, conform
+from etlc.runtime.errors import ConfigurationError
 from etlc.runtime.graph import struct_from_ddl
 from etlc.runtime.stage_store import CORRUPT_COLUMN
 
@@ -53,30 +53,11 @@ class FilesExtractor(Extractor):
     def _check_header(self, spark: SparkSession) -> None:
         """Compare the header line with the schema; reads the first line only."""
         found = spark.read.format("csv").options(**self.options).load(self.path).columns
-        _check_columns(self.path, found, self.schema.fieldNames())
+        check_columns(self.path, found, self.schema.fieldNames())
 
     def _read_self_describing(self, spark: SparkSession) -> DataFrame:
         df = spark.read.format(self.format).options(**self.options).load(self.path)
-        _check_columns(self.path, df.columns, self.schema.fieldNames())
-        # Spark casts where the file's types differ (e.g. int -> long); validation sees the rest.
-        return df.select(
-            *(F.col(f"`{f.name}`").cast(f.dataType).alias(f.name) for f in self.schema.fields)
-        )
-
-
-def _check_columns(path: str, found: Sequence[str], declared: Sequence[str]) -> None:
-    extra = [c for c in found if c not in declared]
-    missing = [c for c in declared if c not in found]
-    if extra or missing:
-        parts = []
-        if extra:
-            parts.append(f"columns not in the schema: {', '.join(extra)}")
-        if missing:
-            parts.append(f"schema columns missing from the source: {', '.join(missing)}")
-        raise SchemaIncompatibleError(
-            f"source {path} does not match its Avro schema ({'; '.join(parts)}); "
-            "update the .avsc (schema evolution) or the source"
-        )
+        return conform(self.path, df, self.schema)
 
 
 class FilesLoader(Loader):

@@ -2,21 +2,28 @@
 
 The same driver runs in dev and prod; only this file changes. It holds the values of the
 ``${var}`` references in the definition, Spark settings, and etlc's own settings.
+
+Credentials are never values here: a variable may hold a ``vault://<path>#<key>`` reference,
+which :meth:`Environment.secret` resolves (once per run, on the driver) through the backend
+the file's ``vault`` object names (``{"backend": "file", "path": ...}`` by default).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from etlc.runtime.errors import ConfigurationError
+from etlc.runtime.errors import ConfigurationError, VaultAccessError
+from etlc.vault import FileVault, Reference, Secret, SecretBackend, VaultError, open_backend
+from etlc.vault.reference import CREDENTIAL_NAME, is_reference
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_KNOWN_KEYS = {"$schema", "description", "variables", "spark", "etlc"}
+_KNOWN_KEYS = {"$schema", "description", "variables", "spark", "etlc", "vault"}
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,7 @@ class Settings:
     sample_size: int = 20  # offending records logged when validation fails
     keep_stage: bool = False  # keep the stage files after a successful run (debugging)
     spark_log_level: str = "WARN"  # Spark's own log level; etlc's JSON lines are separate
+    dead_letter_dir: str = ".etlc/dead-letter"  # <dir>/<pipeline>/<run id>.jsonl
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,11 @@ class Environment:
     variables: Mapping[str, str] = field(default_factory=dict)
     spark_conf: Mapping[str, str] = field(default_factory=dict)
     settings: Settings = Settings()
+    vault: SecretBackend = field(
+        default_factory=lambda: FileVault.configure({}, os.environ), compare=False, repr=False
+    )
+    # Secrets resolved so far in this run, by reference: each is fetched once, on the driver.
+    _secrets: dict[str, Secret] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def interpolate(self, text: str) -> str:
         def value(match: re.Match[str]) -> str:
@@ -43,12 +56,40 @@ class Environment:
                 raise ConfigurationError(
                     f"variable `{var}` is not defined in {self.path} (add it under `variables`)"
                 )
+            if is_reference(self.variables[var]):
+                # Spliced into a URL, a path or a query, a secret would leave as plain text.
+                raise ConfigurationError(
+                    f"variable `{var}` in {self.path} is a vault reference and cannot be "
+                    "interpolated into text; pass it to the step as a secret"
+                )
             return self.variables[var]
 
         return _VAR.sub(value, text)
 
+    def secret(self, name_or_ref: str) -> Secret:
+        """The secret named by a ``vault://`` reference, or by a variable that holds one."""
+        if is_reference(name_or_ref):
+            ref, what = name_or_ref, "a vault reference"
+        elif name_or_ref in self.variables and is_reference(self.variables[name_or_ref]):
+            ref, what = self.variables[name_or_ref], f"variable `{name_or_ref}`"
+        else:
+            raise ConfigurationError(
+                f"`{name_or_ref}` is neither a vault reference nor a variable in {self.path} "
+                "that holds one (vault://<path>#<key>)"
+            )
+        cached = self._secrets.get(ref)
+        if cached is not None:
+            return cached
+        try:
+            secret = self.vault.resolve(ref)
+        except VaultError as exc:
+            raise VaultAccessError(f"{what}: {exc}") from exc
+        self._secrets[ref] = secret
+        return secret
+
     @classmethod
-    def load(cls, path: str | Path) -> Environment:
+    def load(cls, path: str | Path, environ: Mapping[str, str] = os.environ) -> Environment:
+        """Read an environment file; ``environ`` feeds the vault backend (master key, paths)."""
         p = Path(path)
         try:
             doc = json.loads(p.read_text(encoding="utf-8"))
@@ -65,13 +106,44 @@ class Environment:
         unknown = sorted(set(doc) - _KNOWN_KEYS)
         if unknown:
             raise ConfigurationError(f"{p}: unknown keys {unknown}; known: {sorted(_KNOWN_KEYS)}")
+        variables = _strings(doc.get("variables", {}), p, "variables")
+        _check_credentials(variables, p)
         return cls(
             name=p.stem,
             path=str(p),
-            variables=_strings(doc.get("variables", {}), p, "variables"),
+            variables=variables,
             spark_conf=_strings(doc.get("spark", {}), p, "spark"),
             settings=_settings(doc.get("etlc", {}), p),
+            vault=_vault(doc.get("vault", {}), p, environ),
         )
+
+
+def _check_credentials(variables: Mapping[str, str], path: Path) -> None:
+    """References must parse, and a credential is never a literal. Errors name the variable,
+    never its value: a malformed reference may well be the password itself."""
+    for name, value in sorted(variables.items()):
+        if is_reference(value):
+            try:
+                Reference.parse(value, str(path))
+            except VaultError:
+                raise ConfigurationError(
+                    f"{path}: variable `{name}` is a malformed vault reference "
+                    "(write vault://<path>#<key>)"
+                ) from None
+        elif CREDENTIAL_NAME.search(name):
+            raise ConfigurationError(
+                f"{path}: variable `{name}` holds a literal credential; store it with "
+                "`etlc vault put <path>#<key>` and write vault://<path>#<key>"
+            )
+
+
+def _vault(obj: Any, path: Path, environ: Mapping[str, str]) -> SecretBackend:
+    if not isinstance(obj, dict) or not all(isinstance(v, str) for v in obj.values()):
+        raise ConfigurationError(f"{path}: `vault` must be an object of strings")
+    try:
+        return open_backend(obj, environ)
+    except VaultError as exc:
+        raise ConfigurationError(f"{path}: `vault`: {exc.detail}") from None
 
 
 def _strings(obj: Any, path: Path, key: str) -> dict[str, str]:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from typing import Any
 
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from etlc.runtime.avro_boundary import through_avro
+from etlc.runtime.dead_letter import DeadLetterLog
 from etlc.runtime.environment import Environment
 from etlc.runtime.errors import EtlcError, ValidationFailedError, classify
 from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph, TransformStep
@@ -157,6 +159,8 @@ class BatchPipeline(Pipeline):
             records = int(observation.get["records"])
         except Exception as exc:
             raise classify(exc, step.id) from exc
+        if result.dead_lettered:
+            self._dead_letters(step, result.details.get("dead_letters", []))
         metrics = StepMetrics(
             step.id,
             "load",
@@ -178,6 +182,20 @@ class BatchPipeline(Pipeline):
             **step.loader.describe(),
         )
         return result.dead_lettered
+
+    def _dead_letters(self, step: LoadStep, records: list[dict[str, Any]]) -> None:
+        ctx = self.log.context
+        sink = DeadLetterLog(self.env.settings.dead_letter_dir, ctx.pipeline, ctx.run_id)
+        sink.write(step.id, records)
+        for record in records:
+            self.log.warning("dead_letter", stage="load", step=step.id, **record)
+        self.log.warning(
+            "dead_letters_written",
+            stage="load",
+            step=step.id,
+            count=len(records),
+            path=str(sink.path),
+        )
 
     def _transform_metrics(self, observed: dict[str, Observation], report: RunReport) -> None:
         """Transform counts, observed while the loads ran (transforms are lazy)."""

@@ -208,3 +208,42 @@ def test_a_retry_does_not_repeat_loads_committed_by_an_earlier_attempt(
     assert spark.read.json(str(second)).count() == 2
     skipped = [e for e in events(log_stream) if e["event"] == "step_skipped"]
     assert [e["step"] for e in skipped] == ["first"]
+
+
+def test_rejected_rows_make_the_run_partial_and_land_in_the_dead_letter_log(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    from etlc.connectors.base import Loader, LoadResult
+
+    class Rejecting(Loader):
+        modes = frozenset({"append"})
+
+        def load(self, df: Any, mode: str) -> LoadResult:
+            df.count()
+            letters = [{"key": {"id": 2}, "sqlstate": "23505", "constraint": "items_pkey"}]
+            return LoadResult(dead_lettered=1, details={"dead_letters": letters})
+
+    src = tmp_path / "items.csv"
+    src.write_text("id,kind,qty\n1,A,3\n2,B,4\n", encoding="utf-8")
+    g = graph(src, tmp_path / "out")
+    g = PipelineGraph(g.name, g.extracts, (), (LoadStep("db", "items", Rejecting(), "append"),))
+    e = env(tmp_path, dead_letter_dir=str(tmp_path / "dlq"))
+    report = run(spark, g, e)
+    assert report.status is Status.PARTIAL and report.exit_code == 3
+    load = next(m for m in report.steps if m.step == "db")
+    assert (load.records_in, load.records_out) == (2, 1)
+    letters = [
+        json.loads(x) for x in (tmp_path / "dlq" / "items" / "run1.jsonl").read_text().splitlines()
+    ]
+    assert letters == [
+        {
+            "constraint": "items_pkey",
+            "key": {"id": 2},
+            "pipeline": "items",
+            "run_id": "run1",
+            "sqlstate": "23505",
+            "step": "db",
+        }
+    ]
+    logged = [x for x in events(log_stream) if x["event"] == "dead_letter"]
+    assert logged[0]["key"] == {"id": 2} and logged[0]["step"] == "db"

@@ -1,0 +1,468 @@
+"""What PostgreSQL and MySQL share: reads through Spark's JDBC source, and transactional loads.
+
+A load never writes the target directly. Spark writes the rows in parallel to a staging table
+private to this attempt; then one transaction on the driver moves them into the target
+(``INSERT ... SELECT`` for append, ``DELETE`` + ``INSERT`` for overwrite, the dialect's upsert
+for upsert) and commits. A failed attempt leaves the target as it was, so a retry never
+duplicates, and a concurrent reader sees the old rows or the new ones, never a mix.
+
+When the target rejects rows (SQLSTATE class 23: unique, foreign key, not null, check), the
+failing range of staging rows is split in halves under savepoints until each rejected row is
+isolated; those rows are dead-lettered (key, SQLSTATE and constraint only, never the other
+values) and the rest commit.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from etlc.connectors.base import Extractor, Loader, LoadResult
+from etlc.connectors.conform import conform
+from etlc.runtime.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    TerminalError,
+    TransientError,
+    java_classes,
+)
+from etlc.runtime.graph import struct_from_ddl
+
+ROW_ID = "_etlc_row"
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+MAX_DEAD_LETTERS = 10_000  # past this, the load fails: that many rejects is not "a few bad rows"
+
+
+class Secret(Protocol):
+    def reveal(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A connection profile from the environment file; the password stays a Secret."""
+
+    name: str
+    system: str
+    host: str
+    port: int
+    database: str
+    user: str
+    password: Secret = field(repr=False)
+    properties: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    key: dict[str, Any]
+    sqlstate: str
+    constraint: str
+
+
+class Dialect(ABC):
+    system: ClassVar[str]
+    driver: ClassVar[str]
+    quote_char: ClassVar[str]
+    # URL properties that make the driver send batched inserts as multi-row statements.
+    batch_properties: ClassVar[Mapping[str, str]] = {}
+
+    @abstractmethod
+    def url(self, c: Connection) -> str: ...
+
+    def quote(self, identifier: str) -> str:
+        """Quote a (possibly schema-qualified) name; anything but plain identifiers is refused."""
+        parts = identifier.split(".")
+        if len(parts) > 2 or not all(_IDENTIFIER.match(p) for p in parts):
+            raise ConfigurationError(f"`{identifier}` is not a valid table or column name")
+        q = self.quote_char
+        return ".".join(f"{q}{p}{q}" for p in parts)
+
+    def columns(self, names: Sequence[str]) -> str:
+        return ", ".join(self.quote(n) for n in names)
+
+    def insert_select(self, target: str, staging: str, names: Sequence[str], where: str) -> str:
+        cols = self.columns(names)
+        return f"INSERT INTO {self.quote(target)} ({cols}) SELECT {cols} FROM {staging}{where}"
+
+    @abstractmethod
+    def upsert(
+        self, target: str, staging: str, names: Sequence[str], keys: Sequence[str], where: str
+    ) -> str: ...
+
+    def constraint(self, error: Any) -> str:
+        """The violated constraint's name, from the driver's exception (never its values)."""
+        return ""
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+class JdbcExtractor(Extractor):
+    dialect: ClassVar[Dialect]
+
+    def __init__(
+        self,
+        connection: Connection,
+        schema_ddl: str,
+        *,
+        table: str | None = None,
+        query: str | None = None,
+        partition: Mapping[str, Any] | None = None,
+        fetch_size: int = 10_000,
+    ) -> None:
+        if (table is None) == (query is None):
+            raise ConfigurationError("a database extract takes exactly one of `table` or `query`")
+        self.connection = connection
+        self.schema: StructType = struct_from_ddl(schema_ddl)
+        self.table = table
+        self.query = query
+        self.partition = dict(partition or {})
+        self.fetch_size = fetch_size
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "system": self.dialect.system,
+            "connection": self.connection.name,
+            "table": self.table or "(query)",
+        }
+
+    def extract(self, spark: SparkSession) -> DataFrame:
+        reader = spark.read.format("jdbc").options(**_jdbc_options(self.dialect, self.connection))
+        reader = reader.option("fetchsize", str(self.fetch_size))
+        if self.table is not None:
+            reader = reader.option("dbtable", self.dialect.quote(self.table))
+        else:
+            assert self.query is not None
+            reader = reader.option("dbtable", f"({self.query}) etlc_query")
+        if self.partition:
+            reader = (
+                reader.option("partitionColumn", self.dialect.quote(self.partition["column"]))
+                .option("lowerBound", self.partition["lower"])
+                .option("upperBound", self.partition["upper"])
+                .option("numPartitions", str(self.partition["partitions"]))
+            )
+        source = f"{self.connection.name}:{self.table or '(query)'}"
+        return conform(source, translate_errors(reader.load, self.connection), self.schema)
+
+
+def _jdbc_options(dialect: Dialect, c: Connection) -> dict[str, str]:
+    # The password is revealed here, in the options of the Spark call that needs it, and
+    # nowhere else; Spark redacts it in plans (spark.redaction.regex covers `password`).
+    return {
+        "url": dialect.url(c),
+        "driver": dialect.driver,
+        "user": c.user,
+        "password": c.password.reveal(),
+    }
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+class JdbcLoader(Loader):
+    dialect: ClassVar[Dialect]
+    modes: ClassVar[frozenset[str]] = frozenset({"append", "overwrite", "upsert"})
+
+    def __init__(
+        self,
+        connection: Connection,
+        table: str,
+        *,
+        keys: Sequence[str] = (),
+        batch_size: int = 5_000,
+        parallelism: int | None = None,
+    ) -> None:
+        self.dialect.quote(table)  # refuse a bad name before anything runs
+        self.connection = connection
+        self.table = table
+        self.keys = tuple(keys)
+        self.batch_size = batch_size
+        self.parallelism = parallelism
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "system": self.dialect.system,
+            "connection": self.connection.name,
+            "table": self.table,
+        }
+
+    def load(self, df: DataFrame, mode: str) -> LoadResult:
+        if mode not in self.modes:
+            raise ConfigurationError(f"{self.dialect.system} sinks support {sorted(self.modes)}")
+        if mode == "upsert" and not self.keys:
+            raise ConfigurationError("upsert needs `keys`")
+        spark = df.sparkSession
+        names = list(df.columns)
+        rows = _last_per_key(df, self.keys) if mode == "upsert" else df
+        staging_name = f"etlc_stage_{uuid.uuid4().hex[:16]}"
+        schema_prefix = self.table.rsplit(".", 1)[0] + "." if "." in self.table else ""
+        staging = self.dialect.quote(schema_prefix + staging_name)
+        with _session(spark, self.dialect, self.connection) as sql:
+            sql.require_table(self.table)
+            try:
+                self._write_staging(
+                    rows.withColumn(ROW_ID, F.monotonically_increasing_id()), staging
+                )
+                dead = self._move(sql, staging, names, mode)
+            finally:
+                sql.drop(staging)
+        return LoadResult(
+            dead_lettered=len(dead),
+            details={"dead_letters": [vars(d) for d in dead]} if dead else {},
+        )
+
+    def _write_staging(self, df: DataFrame, staging: str) -> None:
+        out = df if self.parallelism is None else df.coalesce(self.parallelism)
+        options = _jdbc_options(self.dialect, self.connection)
+        translate_errors(
+            lambda: (
+                out.write.format("jdbc")
+                .options(**options)
+                .option("dbtable", staging)
+                .option("batchsize", str(self.batch_size))
+                .option("isolationLevel", "NONE")
+                .mode("overwrite")
+                .save()
+            ),
+            self.connection,
+        )
+
+    def _statement(self, staging: str, names: Sequence[str], mode: str, where: str) -> str:
+        if mode == "upsert":
+            return self.dialect.upsert(self.table, staging, names, self.keys, where)
+        return self.dialect.insert_select(self.table, staging, names, where)
+
+    def _move(self, sql: _Sql, staging: str, names: Sequence[str], mode: str) -> list[DeadLetter]:
+        """One transaction: everything lands, or the rejected rows are isolated and the rest do."""
+        if mode == "overwrite":
+            sql.execute(f"DELETE FROM {self.dialect.quote(self.table)}")
+        try:
+            sql.savepoint("etlc_all")
+            sql.execute(self._statement(staging, names, mode, ""))
+        except _RejectedError:
+            sql.rollback_to("etlc_all")
+            dead = self._isolate(sql, staging, names, mode)
+        else:
+            dead = []
+        sql.commit()
+        return dead
+
+    def _isolate(
+        self, sql: _Sql, staging: str, names: Sequence[str], mode: str
+    ) -> list[DeadLetter]:
+        dead: list[DeadLetter] = []
+        row = self.dialect.quote(ROW_ID)
+        lo, hi = sql.bounds(staging, row)
+        pending = [(lo, hi)] if lo is not None and hi is not None else []
+        while pending:
+            lo, hi = pending.pop()
+            where = f" WHERE {row} BETWEEN {lo} AND {hi}"
+            try:
+                sql.savepoint("etlc_range")
+                sql.execute(self._statement(staging, names, mode, where))
+                continue
+            except _RejectedError as rejected:
+                sql.rollback_to("etlc_range")
+                error = rejected
+            first, last = sql.bounds(staging, row, where)
+            if first is None or last is None:
+                continue
+            if first == last:
+                dead.append(self._dead_letter(sql, staging, row, first, error))
+                if len(dead) > MAX_DEAD_LETTERS:
+                    raise TerminalError(
+                        f"more than {MAX_DEAD_LETTERS} rows rejected by {self.table}; "
+                        "not loading a batch that bad"
+                    )
+                continue
+            middle = (first + last) // 2
+            pending.extend([(middle + 1, last), (first, middle)])
+        return dead
+
+    def _dead_letter(
+        self, sql: _Sql, staging: str, row: str, row_id: int, error: _RejectedError
+    ) -> DeadLetter:
+        key_columns = list(self.keys)
+        key: dict[str, Any] = {ROW_ID: row_id}
+        if key_columns:
+            values = sql.query_row(
+                f"SELECT {self.dialect.columns(key_columns)} FROM {staging} WHERE {row} = {row_id}",
+                len(key_columns),
+            )
+            key = dict(zip(key_columns, values, strict=True))
+        return DeadLetter(key, error.sqlstate, error.constraint)
+
+
+def _last_per_key(df: DataFrame, keys: Sequence[str]) -> DataFrame:
+    """One row per key, the last one in input order (upserts must not hit a key twice)."""
+    order = "_etlc_order"
+    numbered = df.withColumn(order, F.monotonically_increasing_id())
+    spec = Window.partitionBy(*(F.col(f"`{k}`") for k in keys)).orderBy(F.col(order).desc())
+    ranked = numbered.withColumn("_etlc_rank", F.row_number().over(spec))
+    return ranked.where(F.col("_etlc_rank") == 1).drop(order, "_etlc_rank")
+
+
+# --- SQL on the driver, through the JVM's JDBC driver ---------------------------------------
+
+
+class _RejectedError(Exception):
+    """The target refused rows (integrity constraint violation, SQLSTATE class 23)."""
+
+    def __init__(self, sqlstate: str, constraint: str) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+        self.constraint = constraint
+
+
+class _Sql:
+    def __init__(self, jdbc: Any, dialect: Dialect, connection: Connection) -> None:
+        self.jdbc = jdbc
+        self.dialect = dialect
+        self.connection = connection
+        self.savepoints: dict[str, Any] = {}
+
+    def execute(self, statement: str) -> None:
+        stmt = self.jdbc.createStatement()
+        try:
+            stmt.execute(statement)
+        except Exception as exc:
+            raise _classify_sql(exc, self.dialect, self.connection) from None
+        finally:
+            stmt.close()
+
+    def query_row(self, statement: str, width: int) -> list[Any]:
+        stmt = self.jdbc.createStatement()
+        try:
+            result = stmt.executeQuery(statement)
+            if not result.next():
+                return [None] * width
+            return [result.getObject(i) for i in range(1, width + 1)]
+        finally:
+            stmt.close()
+
+    def bounds(self, staging: str, row: str, where: str = "") -> tuple[int | None, int | None]:
+        low, high = self.query_row(f"SELECT MIN({row}), MAX({row}) FROM {staging}{where}", 2)
+        return (None if low is None else int(low), None if high is None else int(high))
+
+    def savepoint(self, name: str) -> None:
+        self.savepoints[name] = self.jdbc.setSavepoint(name)
+
+    def rollback_to(self, name: str) -> None:
+        self.jdbc.rollback(self.savepoints.pop(name))
+
+    def commit(self) -> None:
+        self.jdbc.commit()
+
+    def require_table(self, table: str) -> None:
+        stmt = self.jdbc.createStatement()
+        try:
+            stmt.executeQuery(f"SELECT 1 FROM {self.dialect.quote(table)} WHERE 1 = 0").close()
+        except Exception:
+            self.jdbc.rollback()
+            raise TerminalError(
+                f"table {table} does not exist on connection `{self.connection.name}` "
+                "(or this user cannot read it); create it before loading"
+            ) from None
+        finally:
+            stmt.close()
+
+    def drop(self, staging: str) -> None:
+        try:
+            self.jdbc.rollback()
+            self.jdbc.setAutoCommit(True)
+            stmt = self.jdbc.createStatement()
+            try:
+                stmt.execute(f"DROP TABLE IF EXISTS {staging}")
+            finally:
+                stmt.close()
+        except Exception:  # the load's own outcome matters more than a leftover staging table
+            return
+
+
+@contextmanager
+def _session(spark: SparkSession, dialect: Dialect, connection: Connection) -> Iterator[_Sql]:
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    # Registering through Spark makes the driver jar (shipped with --jars) visible to
+    # java.sql.DriverManager, which only sees drivers of the system class loader otherwise.
+    jvm.org.apache.spark.sql.execution.datasources.jdbc.DriverRegistry.register(dialect.driver)
+    props = jvm.java.util.Properties()
+    props.setProperty("user", connection.user)
+    props.setProperty("password", connection.password.reveal())
+    try:
+        jdbc = jvm.java.sql.DriverManager.getConnection(dialect.url(connection), props)
+    except Exception as exc:
+        raise _classify_sql(exc, dialect, connection) from None
+    jdbc.setAutoCommit(False)
+    try:
+        yield _Sql(jdbc, dialect, connection)
+    finally:
+        jdbc.close()
+
+
+# SQLSTATE classes: 08 connection, 28 authorization, 40 rollback (deadlock, serialization),
+# 53 insufficient resources, 57 operator intervention (e.g. server shutting down).
+_TRANSIENT_STATES = ("08", "40", "53", "57")
+_AUTH_STATES = ("28",)
+
+
+def _sqlstate(exc: BaseException) -> str:
+    origin = getattr(exc, "_origin", None) or getattr(exc, "java_exception", None)
+    seen = 0
+    while origin is not None and seen < 16:
+        try:
+            state = origin.getSQLState() if hasattr(origin, "getSQLState") else None
+        except Exception:
+            state = None
+        if state:
+            return str(state)
+        try:
+            origin = origin.getCause()
+        except Exception:
+            return ""
+        seen += 1
+    return ""
+
+
+def _classify_sql(exc: BaseException, dialect: Dialect, connection: Connection) -> Exception:
+    """Map a JDBC failure by SQLSTATE (and exception type), never echoing the driver's text."""
+    state = _sqlstate(exc)
+    where = f"{dialect.system} connection `{connection.name}`"
+    if state.startswith("23"):
+        origin = getattr(exc, "_origin", None) or getattr(exc, "java_exception", None)
+        return _RejectedError(state, dialect.constraint(origin))
+    if state.startswith(_AUTH_STATES):
+        return AuthenticationError(
+            f"{where}: authentication failed (SQLSTATE {state}); check the user and the vault entry"
+        )
+    if state.startswith(_TRANSIENT_STATES) or any(
+        name in ("java.net.ConnectException", "java.net.SocketTimeoutException")
+        for name in java_classes(exc)
+    ):
+        return TransientError(f"{where}: unavailable (SQLSTATE {state or 'none'})")
+    return TerminalError(f"{where}: statement failed (SQLSTATE {state or 'none'})")
+
+
+def translate_errors(call: Any, connection: Connection) -> Any:
+    """Run a Spark JDBC call; connection and authentication failures become typed errors."""
+    try:
+        return call()
+    except Exception as exc:
+        state = _sqlstate(exc)
+        if state.startswith(_AUTH_STATES):
+            raise AuthenticationError(
+                f"connection `{connection.name}`: authentication failed (SQLSTATE {state})"
+            ) from None
+        if state.startswith(("08", "57")):
+            raise TransientError(
+                f"connection `{connection.name}`: unavailable (SQLSTATE {state})"
+            ) from None
+        raise

@@ -1,0 +1,58 @@
+"""PostgreSQL: reads through Spark's JDBC source; loads through a staging table and one
+transaction, upserting with ``INSERT ... ON CONFLICT (keys) DO UPDATE``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from etlc.connectors.jdbc import Connection, Dialect, JdbcExtractor, JdbcLoader
+
+
+class PostgresDialect(Dialect):
+    system: ClassVar[str] = "postgres"
+    driver: ClassVar[str] = "org.postgresql.Driver"
+    quote_char: ClassVar[str] = '"'
+    batch_properties: ClassVar[Mapping[str, str]] = {"reWriteBatchedInserts": "true"}
+
+    def url(self, c: Connection) -> str:
+        # Credentials travel as driver properties, never in the URL.
+        props = {**self.batch_properties, **c.properties}
+        query = "&".join(f"{quote(k)}={quote(str(v))}" for k, v in sorted(props.items()))
+        return f"jdbc:postgresql://{c.host}:{c.port}/{quote(c.database)}?{query}"
+
+    def upsert(
+        self, target: str, staging: str, names: Sequence[str], keys: Sequence[str], where: str
+    ) -> str:
+        updates = [n for n in names if n not in keys]
+        action = (
+            "DO UPDATE SET "
+            + ", ".join(f"{self.quote(n)} = EXCLUDED.{self.quote(n)}" for n in updates)
+            if updates
+            else "DO NOTHING"
+        )
+        return (
+            f"{self.insert_select(target, staging, names, where)} "
+            f"ON CONFLICT ({self.columns(keys)}) {action}"
+        )
+
+    def constraint(self, error: Any) -> str:
+        try:
+            message = error.getServerErrorMessage()
+            if message is None:
+                return ""
+            if message.getConstraint():
+                return str(message.getConstraint())
+            # A NOT NULL violation has no constraint name; the column identifies it.
+            return f"not null: {message.getColumn()}" if message.getColumn() else ""
+        except Exception:  # not a PSQLException, or no detail from the server
+            return ""
+
+
+class PostgresExtractor(JdbcExtractor):
+    dialect: ClassVar[Dialect] = PostgresDialect()
+
+
+class PostgresLoader(JdbcLoader):
+    dialect: ClassVar[Dialect] = PostgresDialect()

@@ -1,0 +1,170 @@
+"""JDBC connectors without a server: SQL per dialect, quoting, URLs, error mapping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from etlc.connectors.jdbc import (
+    Connection,
+    _classify_sql,
+    _RejectedError,
+    _sqlstate,
+    translate_errors,
+)
+from etlc.connectors.mysql import MySqlDialect, MySqlLoader
+from etlc.connectors.postgres import PostgresDialect, PostgresLoader
+from etlc.runtime.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    TerminalError,
+    TransientError,
+)
+
+
+class Hidden:
+    def reveal(self) -> str:
+        return "s3cret"
+
+    def __repr__(self) -> str:
+        return "[hidden]"
+
+
+CONN = Connection(
+    "crm", "postgres", "127.0.0.1", 5432, "shop db", "etl", Hidden(), {"sslmode": "disable"}
+)
+
+
+def test_urls_carry_no_credentials_and_enable_batching() -> None:
+    pg = PostgresDialect().url(CONN)
+    assert (
+        pg
+        == "jdbc:postgresql://127.0.0.1:5432/shop%20db?reWriteBatchedInserts=true&sslmode=disable"
+    )
+    my = MySqlDialect().url(CONN)
+    assert my.startswith("jdbc:mysql://127.0.0.1:5432/shop%20db?")
+    assert "permitMysqlScheme=true" in my and "rewriteBatchedStatements=true" in my
+    assert "s3cret" not in pg + my and "etl" not in pg.split("?")[0].split("/")[-1]
+    assert "s3cret" not in repr(CONN)
+
+
+@pytest.mark.parametrize("name", ["orders; DROP TABLE x", 'a"b', "a.b.c", "1abc", "", "a`b"])
+def test_bad_identifiers_are_refused_never_spliced(name: str) -> None:
+    with pytest.raises(ConfigurationError):
+        PostgresDialect().quote(name)
+    with pytest.raises(ConfigurationError):
+        MySqlLoader(CONN, name)
+
+
+def test_quoting_per_dialect() -> None:
+    assert PostgresDialect().quote("public.orders") == '"public"."orders"'
+    assert MySqlDialect().quote("orders") == "`orders`"
+
+
+def test_upsert_statements() -> None:
+    pg = PostgresDialect().upsert("t", '"stg"', ["id", "v"], ["id"], " WHERE x")
+    assert pg == (
+        'INSERT INTO "t" ("id", "v") SELECT "id", "v" FROM "stg" WHERE x '
+        'ON CONFLICT ("id") DO UPDATE SET "v" = EXCLUDED."v"'
+    )
+    assert PostgresDialect().upsert("t", "s", ["id"], ["id"], "").endswith("DO NOTHING")
+    my = MySqlDialect().upsert("t", "`stg`", ["id", "v"], ["id"], "")
+    assert (
+        my
+        == "INSERT INTO `t` (`id`, `v`) SELECT `id`, `v` FROM `stg` ON DUPLICATE KEY UPDATE `v` = VALUES(`v`)"
+    )
+
+
+class FakeJava:
+    def __init__(
+        self,
+        state: str | None,
+        message: str = "",
+        cause: Any = None,
+        cls: str = "java.sql.SQLException",
+    ) -> None:
+        self.state, self.message, self.cause, self.cls = state, message, cause, cls
+
+    def getSQLState(self) -> str | None:  # noqa: N802 - mirrors JDBC
+        return self.state
+
+    def getCause(self) -> Any:  # noqa: N802
+        return self.cause
+
+    def getMessage(self) -> str:  # noqa: N802
+        return self.message
+
+    def getClass(self) -> Any:  # noqa: N802
+        name = self.cls
+
+        class C:
+            def getName(self) -> str:  # noqa: N802
+                return name
+
+        return C()
+
+
+class CapturedError(Exception):
+    def __init__(self, origin: Any) -> None:
+        super().__init__("password=s3cret in driver text")
+        self._origin = origin
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        ("28P01", AuthenticationError),
+        ("28000", AuthenticationError),
+        ("08001", TransientError),
+        ("40001", TransientError),
+        ("57P01", TransientError),
+        ("42P01", TerminalError),
+    ],
+)
+def test_sqlstate_decides_the_error_class(state: str, expected: type) -> None:
+    err = _classify_sql(
+        CapturedError(FakeJava(None, cause=FakeJava(state))), PostgresDialect(), CONN
+    )
+    assert type(err) is expected
+    assert "s3cret" not in str(err) and "crm" in str(err)
+
+
+def test_constraint_violations_are_rejections_with_the_constraint_name() -> None:
+    java = FakeJava("23000", "Duplicate entry 'secret-value' for key 'PRIMARY'")
+    err = _classify_sql(CapturedError(java), MySqlDialect(), CONN)
+    assert isinstance(err, _RejectedError)
+    assert (err.sqlstate, err.constraint) == ("23000", "PRIMARY")
+    check = FakeJava("23000", "CONSTRAINT `qty_pos` failed for `db`.`t`")
+    assert MySqlDialect().constraint(check) == "qty_pos"
+
+
+def test_a_refused_connection_is_transient_even_without_sqlstate() -> None:
+    java = FakeJava(None, cls="java.net.ConnectException")
+    assert isinstance(_classify_sql(CapturedError(java), PostgresDialect(), CONN), TransientError)
+    assert _sqlstate(ValueError()) == ""
+
+
+def test_translate_errors_maps_auth_and_outages_and_passes_the_rest() -> None:
+    def fail(state: str) -> Any:
+        def call() -> None:
+            raise CapturedError(FakeJava(state))
+
+        return call
+
+    with pytest.raises(AuthenticationError):
+        translate_errors(fail("28P01"), CONN)
+    with pytest.raises(TransientError):
+        translate_errors(fail("08006"), CONN)
+    with pytest.raises(CapturedError):
+        translate_errors(fail("42P01"), CONN)
+    assert translate_errors(lambda: 7, CONN) == 7
+
+
+def test_loader_refuses_bad_modes_before_touching_spark() -> None:
+    loader = PostgresLoader(CONN, "t")
+    with pytest.raises(ConfigurationError, match="upsert needs"):
+        loader.load(None, "upsert")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError):
+        loader.load(None, "merge")  # type: ignore[arg-type]
+    assert loader.describe() == {"system": "postgres", "connection": "crm", "table": "t"}
