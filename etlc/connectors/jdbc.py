@@ -19,8 +19,9 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from urllib.parse import quote
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -28,6 +29,7 @@ from pyspark.sql.types import StructType
 
 from etlc.connectors.base import Extractor, Loader, LoadResult
 from etlc.connectors.conform import conform
+from etlc.runtime.connections import Connection
 from etlc.runtime.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -42,24 +44,6 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 MAX_DEAD_LETTERS = 10_000  # past this, the load fails: that many rejects is not "a few bad rows"
 
 
-class Secret(Protocol):
-    def reveal(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class Connection:
-    """A connection profile from the environment file; the password stays a Secret."""
-
-    name: str
-    system: str
-    host: str
-    port: int
-    database: str
-    user: str
-    password: Secret = field(repr=False)
-    properties: Mapping[str, str] = field(default_factory=dict)
-
-
 @dataclass(frozen=True)
 class DeadLetter:
     key: dict[str, Any]
@@ -71,11 +55,18 @@ class Dialect(ABC):
     system: ClassVar[str]
     driver: ClassVar[str]
     quote_char: ClassVar[str]
+    default_port: ClassVar[str]
     # URL properties that make the driver send batched inserts as multi-row statements.
     batch_properties: ClassVar[Mapping[str, str]] = {}
 
-    @abstractmethod
-    def url(self, c: Connection) -> str: ...
+    scheme: ClassVar[str]
+
+    def url(self, c: Connection) -> str:
+        # Credentials travel as driver properties, never in the URL.
+        props = {**self.batch_properties, **c.properties()}
+        query = "&".join(f"{quote(k)}={quote(str(v))}" for k, v in sorted(props.items()))
+        host, port = c.setting("host"), c.setting("port", self.default_port)
+        return f"{self.scheme}://{host}:{port}/{quote(c.setting('database'))}?{query}"
 
     def quote(self, identifier: str) -> str:
         """Quote a (possibly schema-qualified) name; anything but plain identifiers is refused."""
@@ -159,8 +150,8 @@ def _jdbc_options(dialect: Dialect, c: Connection) -> dict[str, str]:
     return {
         "url": dialect.url(c),
         "driver": dialect.driver,
-        "user": c.user,
-        "password": c.password.reveal(),
+        "user": c.setting("user"),
+        "password": c.secret("password").reveal(),
     }
 
 
@@ -395,8 +386,8 @@ def _session(spark: SparkSession, dialect: Dialect, connection: Connection) -> I
     # java.sql.DriverManager, which only sees drivers of the system class loader otherwise.
     jvm.org.apache.spark.sql.execution.datasources.jdbc.DriverRegistry.register(dialect.driver)
     props = jvm.java.util.Properties()
-    props.setProperty("user", connection.user)
-    props.setProperty("password", connection.password.reveal())
+    props.setProperty("user", connection.setting("user"))
+    props.setProperty("password", connection.secret("password").reveal())
     try:
         jdbc = jvm.java.sql.DriverManager.getConnection(dialect.url(connection), props)
     except Exception as exc:

@@ -6,9 +6,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
-from urllib.parse import quote
 
-from etlc.connectors.jdbc import Connection, Dialect, JdbcExtractor, JdbcLoader
+from etlc.connectors.jdbc import Dialect, JdbcExtractor, JdbcLoader
 
 # MySQL reports the violated key only inside its message; take the name, never the values.
 _KEY_NAME = re.compile(r"for key '([^']+)'|CONSTRAINT `([^`]+)`")
@@ -17,6 +16,8 @@ _KEY_NAME = re.compile(r"for key '([^']+)'|CONSTRAINT `([^`]+)`")
 class MySqlDialect(Dialect):
     system: ClassVar[str] = "mysql"
     driver: ClassVar[str] = "org.mariadb.jdbc.Driver"
+    scheme: ClassVar[str] = "jdbc:mysql"
+    default_port: ClassVar[str] = "3306"
     quote_char: ClassVar[str] = "`"
     # rewriteBatchedStatements: multi-row inserts for MySQL Connector/J (MariaDB's driver
     # batches by default). permitMysqlScheme lets MariaDB's driver accept a jdbc:mysql URL,
@@ -25,11 +26,6 @@ class MySqlDialect(Dialect):
         "rewriteBatchedStatements": "true",
         "permitMysqlScheme": "true",
     }
-
-    def url(self, c: Connection) -> str:
-        props = {**self.batch_properties, **c.properties}
-        query = "&".join(f"{quote(k)}={quote(str(v))}" for k, v in sorted(props.items()))
-        return f"jdbc:mysql://{c.host}:{c.port}/{quote(c.database)}?{query}"
 
     def upsert(
         self, target: str, staging: str, names: Sequence[str], keys: Sequence[str], where: str

@@ -5,22 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
-from urllib.parse import quote
 
-from etlc.connectors.jdbc import Connection, Dialect, JdbcExtractor, JdbcLoader
+from etlc.connectors.jdbc import Dialect, JdbcExtractor, JdbcLoader
 
 
 class PostgresDialect(Dialect):
     system: ClassVar[str] = "postgres"
     driver: ClassVar[str] = "org.postgresql.Driver"
+    scheme: ClassVar[str] = "jdbc:postgresql"
+    default_port: ClassVar[str] = "5432"
     quote_char: ClassVar[str] = '"'
     batch_properties: ClassVar[Mapping[str, str]] = {"reWriteBatchedInserts": "true"}
-
-    def url(self, c: Connection) -> str:
-        # Credentials travel as driver properties, never in the URL.
-        props = {**self.batch_properties, **c.properties}
-        query = "&".join(f"{quote(k)}={quote(str(v))}" for k, v in sorted(props.items()))
-        return f"jdbc:postgresql://{c.host}:{c.port}/{quote(c.database)}?{query}"
 
     def upsert(
         self, target: str, staging: str, names: Sequence[str], keys: Sequence[str], where: str

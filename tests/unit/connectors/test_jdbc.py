@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from etlc.connectors.jdbc import (
-    Connection,
     _classify_sql,
     _RejectedError,
     _sqlstate,
@@ -15,6 +14,7 @@ from etlc.connectors.jdbc import (
 )
 from etlc.connectors.mysql import MySqlDialect, MySqlLoader
 from etlc.connectors.postgres import PostgresDialect, PostgresLoader
+from etlc.runtime.connections import Connection
 from etlc.runtime.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -31,8 +31,19 @@ class Hidden:
         return "[hidden]"
 
 
-CONN = Connection(
-    "crm", "postgres", "127.0.0.1", 5432, "shop db", "etl", Hidden(), {"sslmode": "disable"}
+CONN = Connection.from_profile(
+    "crm",
+    {
+        "system": "postgres",
+        "host": "127.0.0.1",
+        "port": 5432,
+        "database": "shop db",
+        "user": "etl",
+        "password": "vault://db/crm#password",
+        "properties": {"sslmode": "disable"},
+    },
+    "dev.json",
+    lambda ref: Hidden(),
 )
 
 
