@@ -19,6 +19,7 @@ import typer
 from etlc.codegen.render import render, write
 from etlc.dsl.checker import CheckResult, check_file
 from etlc.dsl.diagnostics import render as render_diagnostic
+from etlc.vault.cli import app as vault_app
 
 app = typer.Typer(
     name="etlc",
@@ -27,6 +28,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(vault_app, name="vault")
 
 Files = Annotated[
     list[Path],

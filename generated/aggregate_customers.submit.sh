@@ -21,4 +21,6 @@ exec "${SPARK_SUBMIT:-spark-submit}" \
   --py-files "$here/etlc-runtime-0.1.0.zip" \
   --conf "spark.sql.session.timeZone=UTC" \
   --conf "spark.ui.showConsoleProgress=false" \
+  --conf "spark.redaction.regex=(?i)secret|password|token|access[.]?key|key|credential|vault|jaas" \
+  --conf "spark.sql.redaction.options.regex=(?i)url|password|secret|token|key|credential|vault|jaas" \
   "$here/aggregate_customers.py" "$@"

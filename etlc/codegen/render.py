@@ -20,6 +20,7 @@ import jinja2
 import etlc
 from etlc.codegen.literals import INDENT, LINE_LENGTH, literal, string
 from etlc.dsl.plan import EnvConnection, EnvString, Plan, PlannedStep
+from etlc.vault.redaction import SPARK_REDACTION_CONF
 
 _RUNTIME_IMPORTS = {
     "etlc.runtime.driver": ["run_driver"],
@@ -33,14 +34,17 @@ _RUNTIME_IMPORTS = {
     ],
 }
 # What generated drivers import: shipped to the cluster with --py-files.
-_RUNTIME_PACKAGES = ("etlc/runtime", "etlc/connectors", "etlc/transforms")
+_RUNTIME_PACKAGES = ("etlc/runtime", "etlc/connectors", "etlc/transforms", "etlc/vault")
 _RUNTIME_MODULES = ("etlc/__init__.py", "etlc/plugins.py")
+_NOT_RUNTIME = ("etlc/vault/cli.py",)  # the `etlc vault` command, not needed by drivers
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 # Spark settings every driver is submitted with (the environment file adds its own).
 BASE_CONF = (
     "spark.sql.session.timeZone=UTC",
     "spark.ui.showConsoleProgress=false",
+    # Spark's own logs, UI and plans hide credentials too (Spark's defaults, extended).
+    *(f"{key}={value}" for key, value in SPARK_REDACTION_CONF),
 )
 
 
@@ -129,6 +133,7 @@ def runtime_zip() -> bytes:
     files = [root / m for m in _RUNTIME_MODULES]
     for pkg in _RUNTIME_PACKAGES:
         files.extend(sorted((root / pkg).rglob("*.py")))
+    files = [f for f in files if f.relative_to(root).as_posix() not in _NOT_RUNTIME]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(set(files)):

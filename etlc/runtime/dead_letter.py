@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from etlc.runtime.errors import TerminalError
+from etlc.vault.redaction import scrub_value
 
 
 class DeadLetterLog:
@@ -25,7 +26,10 @@ class DeadLetterLog:
     def write(self, step: str, records: Iterable[Mapping[str, Any]]) -> int:
         lines = [
             json.dumps(
-                {"pipeline": self.pipeline, "run_id": self.run_id, "step": step, **record},
+                # A key column can hold anything, even a value the run resolved as a secret.
+                scrub_value(
+                    {"pipeline": self.pipeline, "run_id": self.run_id, "step": step, **record}
+                ),
                 default=str,
                 sort_keys=True,
             )

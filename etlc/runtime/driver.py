@@ -19,6 +19,7 @@ from etlc.runtime.pipeline import BatchPipeline
 from etlc.runtime.report import EXIT_FAILED
 from etlc.runtime.retry import RetryingPipeline, RetryPolicy
 from etlc.runtime.session import create_session
+from etlc.vault.redaction import install_excepthook
 
 Build = Callable[[Environment], PipelineGraph]
 SessionFactory = Callable[[str, Environment], SparkSession]
@@ -56,6 +57,7 @@ def run_driver(
 ) -> int:
     args = parse_args(pipeline, argv)
     configure()
+    install_excepthook()
     context = RunContext(pipeline)
     if args.run_id:
         context.run_id = args.run_id

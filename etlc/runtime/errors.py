@@ -1,13 +1,18 @@
 """The runtime's error taxonomy: transient errors are retried, terminal ones are not.
 
 Retries look at exception *types* (Python classes, and Java classes along a JVM error's cause
-chain), never at message text. Every error that leaves a step names the step.
+chain), never at message text. Every error that leaves a step names the step, and its text is
+scrubbed of every secret value the run has resolved (a driver's message may quote the
+connection string it was given).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+
+from etlc.vault import redaction
+from etlc.vault.errors import VaultError
 
 # Java exception classes (anywhere in the cause chain) that mean "try again later".
 TRANSIENT_JAVA = frozenset(
@@ -42,13 +47,15 @@ class EtlcError(Exception):
     kind = "error"
 
     def __init__(self, message: str, step: str | None = None) -> None:
+        message = redaction.scrub(message)
         super().__init__(message)
         self.message = message
         self.step = step
 
     def __str__(self) -> str:
         where = f"step `{self.step}`: " if self.step else ""
-        return f"{where}{self.message}"
+        # Scrubbed again: a secret resolved after this error was made is hidden too.
+        return redaction.scrub(f"{where}{self.message}")
 
     def at(self, step: str) -> EtlcError:
         if self.step is None:
@@ -71,6 +78,12 @@ class ConfigurationError(TerminalError):
 
 class AuthenticationError(TerminalError):
     kind = "authentication"
+
+
+class VaultAccessError(TerminalError):
+    """A secret could not be had from the vault (wrong key, damaged file, missing entry)."""
+
+    kind = "vault"
 
 
 class SchemaIncompatibleError(TerminalError):
@@ -126,6 +139,10 @@ def classify(exc: BaseException, step: str | None) -> EtlcError:
     """Wrap any exception into the taxonomy, once, with the step named."""
     if isinstance(exc, EtlcError):
         return exc.at(step) if step else exc
+    if isinstance(exc, VaultError):
+        vault_error = VaultAccessError(str(exc), step)
+        vault_error.__cause__ = exc
+        return vault_error
     cls: type[EtlcError] = TransientError if is_transient(exc) else TerminalError
     err = cls(f"{type(exc).__name__}: {summary(exc)}", step)
     err.__cause__ = exc

@@ -1,7 +1,8 @@
 """Structured logs: one JSON object per line, the only place metrics go.
 
 Every record carries the run id, pipeline and attempt from the :class:`RunContext`; events add
-stage, step, counts and durations as fields.
+stage, step, counts and durations as fields. No secret value leaves in a line: the handler's
+redaction filter and the formatter both scrub every value the run has resolved.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import IO, Any
+
+from etlc.vault.redaction import RedactingFilter, scrub_value
 
 LOGGER_NAME = "etlc"
 
@@ -36,7 +39,8 @@ class JsonFormatter(logging.Formatter):
         payload.update(getattr(record, "etlc", {}))
         if record.exc_info and record.exc_info[1] is not None:
             payload["exception"] = type(record.exc_info[1]).__name__
-        return json.dumps(payload, default=str, ensure_ascii=False)
+        # The one place every event passes, whatever handler or filter is in front of it.
+        return json.dumps(scrub_value(payload), default=str, ensure_ascii=False)
 
 
 class EventLog:
@@ -74,5 +78,6 @@ def configure(stream: IO[str] | None = None, level: int = logging.INFO) -> loggi
         logger.removeHandler(handler)
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(RedactingFilter())
     logger.addHandler(handler)
     return logger

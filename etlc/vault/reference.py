@@ -1,0 +1,62 @@
+"""``vault://<path>#<key>`` references, as they stand in environment files and definitions."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from etlc.vault.errors import Problem, VaultError
+
+SCHEME = "vault://"
+# The same shape the compiler's lint rule E502 accepts.
+_PATH = r"[A-Za-z0-9_.\-/]+"
+_KEY = r"[A-Za-z0-9_.\-]+"
+REFERENCE = re.compile(rf"^vault://({_PATH})#({_KEY})$")
+_NAME = re.compile(rf"^(?:vault://)?({_PATH})#({_KEY})$")
+MAX_NAME_LENGTH = 256
+
+# Names under which a value must be a vault reference, never a literal (lint rule E501).
+CREDENTIAL_NAME = re.compile(
+    r"(pass(word|wd)?|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credentials?)$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, order=True)
+class Reference:
+    path: str  # e.g. db/crm
+    key: str  # e.g. password
+
+    @property
+    def name(self) -> str:
+        """The entry name in a vault file: ``db/crm#password``."""
+        return f"{self.path}#{self.key}"
+
+    def __str__(self) -> str:
+        return f"{SCHEME}{self.name}"
+
+    @classmethod
+    def parse(cls, text: str, vault: str) -> Reference:
+        """A full ``vault://path#key`` reference; the text is not echoed if it is malformed."""
+        return cls._match(REFERENCE, text, vault)
+
+    @classmethod
+    def entry(cls, text: str, vault: str) -> Reference:
+        """An entry name as the CLI takes it: ``path#key`` or a full reference."""
+        return cls._match(_NAME, text, vault)
+
+    @classmethod
+    def _match(cls, pattern: re.Pattern[str], text: str, vault: str) -> Reference:
+        match = pattern.match(text) if len(text) <= MAX_NAME_LENGTH else None
+        if match is None:
+            raise VaultError(
+                Problem.BAD_REFERENCE,
+                vault,
+                "malformed vault reference: write vault://<path>#<key> "
+                "(letters, digits, `_.-/` in the path; letters, digits, `_.-` in the key)",
+            )
+        return cls(match.group(1), match.group(2))
+
+
+def is_reference(text: str) -> bool:
+    return text.startswith(SCHEME)
