@@ -13,15 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from etlc.runtime.errors import ConfigurationError
-
-VAULT_PREFIX = "vault://"
-
-
-class Secret(Protocol):
-    def reveal(self) -> str: ...
+from etlc.vault import Secret
+from etlc.vault.reference import is_reference
 
 
 @dataclass(frozen=True)
@@ -53,7 +48,7 @@ class Connection:
         settings: dict[str, str] = {}
         secrets: dict[str, Secret] = {}
         for key, value in profile.items():
-            if isinstance(value, str) and value.startswith(VAULT_PREFIX):
+            if isinstance(value, str) and is_reference(value):
                 secrets[key] = resolve(value)
             elif isinstance(value, bool):
                 settings[key] = str(value).lower()

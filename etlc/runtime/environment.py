@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from etlc.runtime.connections import Connection
 from etlc.runtime.errors import ConfigurationError, VaultAccessError
 from etlc.vault import FileVault, Reference, Secret, SecretBackend, VaultError, open_backend
 from etlc.vault.reference import CREDENTIAL_NAME, is_reference
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_KNOWN_KEYS = {"$schema", "description", "variables", "spark", "etlc", "vault"}
+_KNOWN_KEYS = {"$schema", "description", "variables", "spark", "etlc", "vault", "connections"}
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Environment:
     variables: Mapping[str, str] = field(default_factory=dict)
     spark_conf: Mapping[str, str] = field(default_factory=dict)
     settings: Settings = Settings()
+    profiles: Mapping[str, Any] = field(default_factory=dict, repr=False)
     vault: SecretBackend = field(
         default_factory=lambda: FileVault.configure({}, os.environ), compare=False, repr=False
     )
@@ -87,6 +89,15 @@ class Environment:
         self._secrets[ref] = secret
         return secret
 
+    def connection(self, name: str) -> Connection:
+        """A connection profile from `connections`, its vault references resolved as secrets."""
+        if name not in self.profiles:
+            known = ", ".join(sorted(self.profiles)) or "none"
+            raise ConfigurationError(
+                f"connection `{name}` is not defined in {self.path} (defined: {known})"
+            )
+        return Connection.from_profile(name, self.profiles[name], self.path, self.secret)
+
     @classmethod
     def load(cls, path: str | Path, environ: Mapping[str, str] = os.environ) -> Environment:
         """Read an environment file; ``environ`` feeds the vault backend (master key, paths)."""
@@ -114,6 +125,7 @@ class Environment:
             variables=variables,
             spark_conf=_strings(doc.get("spark", {}), p, "spark"),
             settings=_settings(doc.get("etlc", {}), p),
+            profiles=_profiles(doc.get("connections", {}), p),
             vault=_vault(doc.get("vault", {}), p, environ),
         )
 
@@ -135,6 +147,20 @@ def _check_credentials(variables: Mapping[str, str], path: Path) -> None:
                 f"{path}: variable `{name}` holds a literal credential; store it with "
                 "`etlc vault put <path>#<key>` and write vault://<path>#<key>"
             )
+
+
+def _profiles(obj: Any, path: Path) -> dict[str, Any]:
+    """Connection profiles; credential-named fields must be vault references."""
+    if not isinstance(obj, dict) or not all(isinstance(v, dict) for v in obj.values()):
+        raise ConfigurationError(f"{path}: `connections` must map names to objects")
+    for name, profile in sorted(obj.items()):
+        for key, value in sorted(profile.items()):
+            if CREDENTIAL_NAME.search(key) and not (isinstance(value, str) and is_reference(value)):
+                raise ConfigurationError(
+                    f"{path}: `connections.{name}.{key}` holds a literal credential; store it "
+                    "with `etlc vault put <path>#<key>` and write vault://<path>#<key>"
+                )
+    return obj
 
 
 def _vault(obj: Any, path: Path, environ: Mapping[str, str]) -> SecretBackend:
