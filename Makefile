@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: setup jars demo test unit integration lint format compile clean
+.PHONY: setup jars demo test unit integration lint format compile clean services-up services-down
 
 setup: $(STAMP) jars
 
@@ -38,12 +38,21 @@ format: $(STAMP)
 unit: setup
 	$(BIN)/pytest tests/unit -q
 
-integration: setup
+integration: setup services-up
 	$(BIN)/pytest tests/integration -q
 
-# The whole suite: linters, then unit and integration tests with the coverage gate (>= 85%).
-test: setup lint
+# The whole suite: linters, the local services, then unit and integration tests with the
+# coverage gate (>= 85%).
+test: setup lint services-up
 	$(BIN)/pytest -q --cov=etlc --cov-report=term --cov-fail-under=85
 
 clean:
 	rm -rf .etlc data/demo out .pytest_cache .mypy_cache .ruff_cache .coverage
+
+# Local PostgreSQL, MariaDB, Kafka (KRaft) and S3 (moto) on 127.0.0.1 for the integration tests;
+# state, logs and passwords (0600) in .services/. `scripts/services.sh status|env` tells the rest.
+services-up: $(STAMP)
+	scripts/services.sh up
+
+services-down:
+	scripts/services.sh down

@@ -1,0 +1,104 @@
+"""Test access to the local PostgreSQL and MariaDB started by `scripts/services.sh up`.
+
+Credentials come from `.services/credentials.json`; the tests put them into a vault of their
+own, exactly as an operator would, and the drivers read them from there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+START_HINT = "start the services with `make services-up` (logs in .services/)"
+
+
+def credentials() -> dict[str, Any]:
+    path = Path(
+        os.environ.get("ETLC_SERVICES_CREDENTIALS", ROOT / ".services" / "credentials.json")
+    )
+    if not path.is_file():
+        pytest.fail(f"no credentials file at {path}: {START_HINT}", pytrace=False)
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+@contextmanager
+def postgres(creds: dict[str, Any]) -> Iterator[Any]:
+    import psycopg
+
+    pg = creds["postgres"]
+    with psycopg.connect(
+        host=pg["host"],
+        port=int(pg["port"]),
+        user=pg["user"],
+        password=pg["password"],
+        dbname=pg["database"],
+        autocommit=True,
+    ) as conn:
+        yield conn
+
+
+@contextmanager
+def mysql(creds: dict[str, Any]) -> Iterator[Any]:
+    import pymysql
+
+    my = creds["mysql"]
+    conn = pymysql.connect(
+        host=my["host"],
+        port=int(my["port"]),
+        user=my["user"],
+        password=my["password"],
+        database=my["database"],
+        autocommit=True,
+    )
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def pg_rows(creds: dict[str, Any], sql: str) -> list[tuple[Any, ...]]:
+    with postgres(creds) as conn:
+        return [tuple(r) for r in conn.execute(sql).fetchall()]
+
+
+def my_execute(
+    creds: dict[str, Any],
+    statements: Sequence[str],
+    rows: Sequence[tuple[Any, ...]] = (),
+    insert: str = "",
+) -> None:
+    with mysql(creds) as conn, conn.cursor() as cur:
+        for s in statements:
+            cur.execute(s)
+        if rows:
+            cur.executemany(insert, rows)
+
+
+def profiles(creds: dict[str, Any]) -> dict[str, Any]:
+    """Connection profiles for an environment file, passwords as vault references."""
+    pg, my = creds["postgres"], creds["mysql"]
+    return {
+        "crm": {
+            "system": "mysql",
+            "host": my["host"],
+            "port": int(my["port"]),
+            "database": my["database"],
+            "user": my["user"],
+            "password": "vault://services/mysql#password",
+        },
+        "warehouse": {
+            "system": "postgres",
+            "host": pg["host"],
+            "port": int(pg["port"]),
+            "database": pg["database"],
+            "user": pg["user"],
+            "password": "vault://services/postgres#password",
+        },
+    }
