@@ -67,6 +67,7 @@ def resolve(
                 f"-Dartifact={artifact.coordinate}",
                 f"-DoutputDirectory={dest}",
                 "-Dtransitive=false",
+                "-Dmdep.prependGroupId=true",
             ]
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if done.returncode != 0 or not target.is_file():

@@ -12,7 +12,7 @@ jars_dir="${ETLC_JARS_DIR:-$here/../jars}"
 if [[ "${ETLC_USE_PACKAGES:-0}" == 1 ]]; then
   deps=(--packages "org.apache.spark:spark-avro_2.13:4.2.0,org.mariadb.jdbc:mariadb-java-client:3.5.11,org.postgresql:postgresql:42.7.14")
 else
-  deps=(--jars "$jars_dir/spark-avro_2.13-4.2.0.jar,$jars_dir/mariadb-java-client-3.5.11.jar,$jars_dir/postgresql-42.7.14.jar")
+  deps=(--jars "$jars_dir/org.apache.spark.spark-avro_2.13-4.2.0.jar,$jars_dir/org.mariadb.jdbc.mariadb-java-client-3.5.11.jar,$jars_dir/org.postgresql.postgresql-42.7.14.jar")
 fi
 exec "${SPARK_SUBMIT:-spark-submit}" \
   --master "${SPARK_MASTER:-local[2]}" \

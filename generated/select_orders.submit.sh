@@ -12,7 +12,7 @@ jars_dir="${ETLC_JARS_DIR:-$here/../jars}"
 if [[ "${ETLC_USE_PACKAGES:-0}" == 1 ]]; then
   deps=(--packages "org.apache.spark:spark-avro_2.13:4.2.0")
 else
-  deps=(--jars "$jars_dir/spark-avro_2.13-4.2.0.jar")
+  deps=(--jars "$jars_dir/org.apache.spark.spark-avro_2.13-4.2.0.jar")
 fi
 exec "${SPARK_SUBMIT:-spark-submit}" \
   --master "${SPARK_MASTER:-local[2]}" \

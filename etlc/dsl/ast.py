@@ -84,6 +84,40 @@ class FilesLoad(Step):
 
 
 @dataclass(frozen=True, kw_only=True)
+class S3Extract(FilesExtract):
+    connection: Name
+
+
+@dataclass(frozen=True, kw_only=True)
+class S3Load(FilesLoad):
+    connection: Name
+
+
+@dataclass(frozen=True, kw_only=True)
+class KafkaExtract(Step):
+    role: ClassVar[str] = "extract"
+    connection: Name
+    topic: Name
+    schema: Name
+    starting_offsets: Name | None = None
+    ending_offsets: Name | None = None
+    confluent_framing: Flag | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class KafkaLoad(Step):
+    role: ClassVar[str] = "load"
+    input: Name
+    connection: Name
+    topic: Name
+    mode: Name
+    keys: tuple[Name, ...] = ()
+
+    def inputs(self) -> list[Name]:
+        return [self.input]
+
+
+@dataclass(frozen=True, kw_only=True)
 class JdbcPartition:
     column: Name
     lower: Scalar
@@ -271,6 +305,10 @@ class Pipeline:
 STEP_NODES: dict[tuple[str, str], type[Step]] = {
     ("extract", "files"): FilesExtract,
     ("load", "files"): FilesLoad,
+    ("extract", "s3"): S3Extract,
+    ("load", "s3"): S3Load,
+    ("extract", "kafka"): KafkaExtract,
+    ("load", "kafka"): KafkaLoad,
     ("extract", "postgres"): JdbcExtract,
     ("extract", "mysql"): JdbcExtract,
     ("load", "postgres"): JdbcLoad,
@@ -334,6 +372,9 @@ def _convert(hint: Any, node: JValue) -> Any:
     if hint is Expr:
         assert isinstance(node, JScalar)
         return Expr(str(node.value), node.span)
+    if hint is Flag:
+        assert isinstance(node, JScalar)
+        return Flag(bool(node.value), node.span)
     if hint is Number:
         assert isinstance(node, JScalar) and isinstance(node.value, int | float)
         return Number(node.value, node.span)

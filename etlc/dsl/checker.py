@@ -852,6 +852,52 @@ class _Checker:
         args["aggregates"] = sqls
         return _Lowered(args, self._derived(step, columns))
 
+    # --- S3 and Kafka -------------------------------------------------------------------------
+
+    def _check_s3extract(self, step: ast.S3Extract) -> _Lowered | None:
+        lowered = self._check_filesextract(step)
+        if lowered is not None:
+            lowered.args = {"connection": self._connection(step.connection, "s3"), **lowered.args}
+        return lowered
+
+    def _check_s3load(self, step: ast.S3Load, schema: RecordSchema) -> _Lowered | None:
+        lowered = self._check_filesload(step, schema)
+        if lowered is not None:
+            lowered.args = {"connection": self._connection(step.connection, "s3"), **lowered.args}
+        return lowered
+
+    def _check_kafkaextract(self, step: ast.KafkaExtract) -> _Lowered | None:
+        connection = self._connection(step.connection, "kafka")
+        schema = self._load_avro(step.schema)
+        if schema is None:
+            return None
+        args: dict[str, Any] = {
+            "connection": connection,
+            "topic": step.topic.value,
+            "schema_ddl": schema.spark_ddl(),
+            "avro_schema": json.dumps(schema.to_avro(), ensure_ascii=False),
+        }
+        if step.starting_offsets is not None:
+            args["starting_offsets"] = step.starting_offsets.value
+        if step.ending_offsets is not None:
+            args["ending_offsets"] = step.ending_offsets.value
+        if step.confluent_framing is not None and step.confluent_framing.value:
+            args["confluent_framing"] = True
+        return _Lowered(args, schema, rules=self._validation_rules(schema, step.schema))
+
+    def _check_kafkaload(self, step: ast.KafkaLoad, schema: RecordSchema) -> _Lowered | None:
+        connection = self._connection(step.connection, "kafka")
+        if not self._columns_exist(step.keys, schema, "keys"):
+            return None
+        args: dict[str, Any] = {
+            "connection": connection,
+            "topic": step.topic.value,
+            "avro_schema": json.dumps(schema.to_avro(), ensure_ascii=False),
+        }
+        if step.keys:
+            args["keys"] = tuple(k.value for k in step.keys)
+        return _Lowered(args, schema, mode=step.mode.value)
+
     # --- databases ----------------------------------------------------------------------------
 
     def _check_jdbcextract(self, step: ast.JdbcExtract) -> _Lowered | None:

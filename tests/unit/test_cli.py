@@ -107,15 +107,16 @@ def test_every_command_has_help(command: str) -> None:
 
 
 def test_jars_verifies_pinned_checksums(tmp_path: Path) -> None:
+    from etlc.jars import JarResolutionError, resolve
+    from etlc.plugins import CORE_ARTIFACTS
+
     dest = tmp_path / "jars"
     dest.mkdir()
-    jar = dest / "spark-avro_2.13-4.2.0.jar"
+    jar = dest / "org.apache.spark.spark-avro_2.13-4.2.0.jar"
     jar.write_bytes(b"not the real jar")
-    sums = tmp_path / "sums"
-    sums.write_text("# pinned\n" + "0" * 64 + "  spark-avro_2.13-4.2.0.jar\n")
-    result = runner.invoke(app, ["jars", "--dest", str(dest), "--checksums", str(sums)])
-    assert result.exit_code == 1
-    assert "sha256 mismatch" in result.output
+    sums = {jar.name: "0" * 64}
+    with pytest.raises(JarResolutionError, match="sha256 mismatch"):
+        resolve(CORE_ARTIFACTS, dest, sums)
     assert not jar.exists()  # a bad jar is removed, never run
 
 
@@ -133,18 +134,19 @@ def test_jars_accepts_matching_checksums(tmp_path: Path) -> None:
     sums.write_text("".join(lines))
     result = runner.invoke(app, ["jars", "--dest", str(dest), "--checksums", str(sums)])
     assert result.exit_code == 0, result.output
-    assert str(dest / "spark-avro_2.13-4.2.0.jar") in result.output
+    assert str(dest / "org.apache.spark.spark-avro_2.13-4.2.0.jar") in result.output
     assert len(result.output.splitlines()) == len(all_artifacts())
 
 
 def test_jars_without_a_pinned_checksum_is_refused(tmp_path: Path) -> None:
+    from etlc.jars import JarResolutionError, resolve
+    from etlc.plugins import CORE_ARTIFACTS
+
     dest = tmp_path / "jars"
     dest.mkdir()
-    (dest / "spark-avro_2.13-4.2.0.jar").write_bytes(b"x")
-    result = runner.invoke(
-        app, ["jars", "--dest", str(dest), "--checksums", str(tmp_path / "none")]
-    )
-    assert result.exit_code == 1 and "no pinned sha256" in result.output
+    (dest / "org.apache.spark.spark-avro_2.13-4.2.0.jar").write_bytes(b"x")
+    with pytest.raises(JarResolutionError, match="no pinned sha256"):
+        resolve(CORE_ARTIFACTS, dest, {})
 
 
 def test_lint_runs_without_pyspark_or_java(tmp_path: Path) -> None:

@@ -96,7 +96,7 @@ def test_drivers_import_only_the_runtime(compiled: Path) -> None:
 def test_submit_command_ships_jars_or_packages_and_the_runtime(compiled: Path) -> None:
     text = (compiled / "orders_by_country.submit.sh").read_text()
     assert '--packages "org.apache.spark:spark-avro_2.13:4.2.0"' in text
-    assert '--jars "$jars_dir/spark-avro_2.13-4.2.0.jar"' in text
+    assert '--jars "$jars_dir/org.apache.spark.spark-avro_2.13-4.2.0.jar"' in text
     assert f'--py-files "$here/{runtime_zip_name()}"' in text
     assert (
         subprocess.run(
