@@ -1,0 +1,517 @@
+"""Kafka topics in batch: Avro record values in, Avro record values out.
+
+Reading takes a topic from its starting to its ending offsets with Spark's Kafka source and
+decodes each value with ``from_avro`` under the step's schema, all inside the plan. A value the
+schema does not admit never crashes the job: ``from_avro`` runs in PERMISSIVE mode with a reader
+schema that adds one field, defaulted to ``true`` by Avro's schema resolution, so that field is
+true exactly for the records that decoded; for the others the extract emits
+:data:`CORRUPT_COLUMN` (partition, offset, length and the first bytes in hex) and the stage
+store's ``parse`` rule halts the run with counts and a sample. A null value (a tombstone) is not
+a record either and fails the same rule. Avro binary carries no length, so trailing bytes after
+a complete record go unnoticed (as in every Avro decoder).
+
+With ``confluent_framing`` the Confluent wire-format header (magic byte 0 and a 4-byte schema
+id) is checked and cut off in the plan (``substring`` on the binary value); the schema id is
+not looked up: values are decoded with the step's schema.
+
+Before Spark plans a read, one metadata call on the driver (the Kafka Admin client, bounded by
+``default.api.timeout.ms``) checks that the broker answers, the credentials are accepted and the
+topic exists, so a down broker fails in bounded time with a :class:`TransientError` naming the
+connection and topic, instead of Spark's own retries of its offset lookups.
+
+Writing produces ``to_avro(struct(all columns))`` as the value. The key (see :func:`record_key`):
+no ``keys``, a null key; one key column, its value cast to a string (``42``, ``PAID``); several,
+``to_json`` of a struct of the key columns in the declared order, nulls kept
+(``{"order_id":42,"line":1}``). Both are UTF-8 text that any consumer or compaction can compare.
+``upsert`` needs keys and produces one record per key (the last in input order), so a compacted
+topic keeps exactly the latest row per key; ``append`` produces every row, keyed when keys are
+given. ``overwrite`` is refused: a topic is an append-only log.
+
+Connection profile (``connections.<name>`` in the environment file)::
+
+    {"system": "kafka", "bootstrap_servers": "broker1:9092,broker2:9092",
+     "security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512",
+     "username": "etl", "password": "vault://kafka/prod#password",
+     "properties": {"ssl.endpoint.identification.algorithm": "https"}}
+
+``properties`` become Kafka client settings (Spark's ``kafka.<name>`` options) and may override
+the timeouts below; they may not carry credentials or the settings the profile's own fields own.
+The password is revealed only while building ``sasl.jaas.config``, in the options of the Spark
+call (and the Admin client) that need it; Spark redacts ``jaas`` options in plans and logs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any, ClassVar, TypeVar
+
+from py4j.java_gateway import JavaClass
+from pyspark.errors import IllegalArgumentException
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql.avro.functions import from_avro, to_avro
+from pyspark.sql.types import StringType, StructField, StructType
+
+from etlc.connectors.base import Extractor, Loader, LoadResult
+from etlc.connectors.conform import conform
+from etlc.runtime.connections import Connection
+from etlc.runtime.errors import (
+    MAX_CAUSES,
+    TRANSIENT_JAVA,
+    AuthenticationError,
+    ConfigurationError,
+    TerminalError,
+    TransientError,
+    summary,
+)
+from etlc.runtime.graph import struct_from_ddl
+from etlc.runtime.stage_store import CORRUPT_COLUMN
+from etlc.vault.reference import CREDENTIAL_NAME, is_reference
+
+SYSTEM = "kafka"
+TIMEOUT_MS = 15_000  # request and API-call timeouts: a down broker fails in bounded time
+PROTOCOLS = frozenset({"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"})
+SASL_LOGIN_MODULES = {
+    "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
+    "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
+    "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
+}
+PROFILE_KEYS = frozenset(
+    {
+        "system",
+        "description",
+        "bootstrap_servers",
+        "security_protocol",
+        "sasl_mechanism",
+        "username",
+    }
+)
+# Client settings the profile's own fields own; `properties` may not set them.
+OWNED_SETTINGS = frozenset(
+    {"bootstrap.servers", "security.protocol", "sasl.mechanism", "sasl.jaas.config"}
+)
+CONSUMER_DEFAULTS = {
+    "request.timeout.ms": str(TIMEOUT_MS),
+    "default.api.timeout.ms": str(TIMEOUT_MS),
+}
+PRODUCER_DEFAULTS = {
+    "request.timeout.ms": str(TIMEOUT_MS),
+    "max.block.ms": str(TIMEOUT_MS),  # waiting for metadata (broker down, topic missing)
+}
+CONFLUENT_HEADER = 5  # magic byte 0 + 4-byte schema id
+DECODED = "_etlc_decoded"  # the reader-schema field that is true for every decoded record
+SAMPLE_BYTES = 64  # of a corrupt value, shown in hex in the validation sample
+V1_SOURCES = "spark.sql.sources.useV1SourceList"
+
+_RECORD = "_etlc_record"
+_ORDER = "_etlc_order"
+_RANK = "_etlc_rank"
+
+_ERRORS = "org.apache.kafka.common.errors."
+AUTH_JAVA = frozenset(
+    {
+        _ERRORS + "AuthenticationException",
+        _ERRORS + "SaslAuthenticationException",
+        _ERRORS + "SslAuthenticationException",
+        _ERRORS + "IllegalSaslStateException",
+        _ERRORS + "AuthorizationException",
+        _ERRORS + "TopicAuthorizationException",
+        _ERRORS + "GroupAuthorizationException",
+        _ERRORS + "ClusterAuthorizationException",
+    }
+)
+MISSING_TOPIC_JAVA = frozenset(
+    {_ERRORS + "UnknownTopicOrPartitionException", _ERRORS + "InvalidTopicException"}
+)
+CONFIG_JAVA = frozenset({"org.apache.kafka.common.config.ConfigException"})
+# Kafka marks every error worth retrying with RetriableException (timeouts, disconnects,
+# leader elections); the base classes are seen because superclasses are walked too.
+KAFKA_TRANSIENT_JAVA = TRANSIENT_JAVA | {
+    _ERRORS + "RetriableException",
+    _ERRORS + "TimeoutException",
+    _ERRORS + "NetworkException",
+    _ERRORS + "DisconnectException",
+    _ERRORS + "InterruptException",
+}
+
+T = TypeVar("T")
+
+
+# --- the client configuration -----------------------------------------------------------
+
+
+def check_profile(c: Connection) -> None:
+    """Refuse a profile that cannot work, before anything runs; reveals no secret."""
+    unknown = sorted(
+        k for k in c.settings if k not in PROFILE_KEYS and not k.startswith("properties.")
+    )
+    unknown += sorted(k for k in c.secrets if k not in ("username", "password"))
+    if unknown:
+        raise ConfigurationError(
+            f"kafka connection `{c.name}` has unknown fields: {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(PROFILE_KEYS | {'password', 'properties'}))})"
+        )
+    c.setting("bootstrap_servers")
+    protocol = c.setting("security_protocol", "PLAINTEXT").upper()
+    if protocol not in PROTOCOLS:
+        raise ConfigurationError(
+            f"kafka connection `{c.name}`: security_protocol must be one of "
+            f"{', '.join(sorted(PROTOCOLS))}"
+        )
+    sasl = protocol.startswith("SASL_")
+    if sasl:
+        mechanism = c.setting("sasl_mechanism", "").upper()
+        if mechanism not in SASL_LOGIN_MODULES:
+            raise ConfigurationError(
+                f"kafka connection `{c.name}` uses {protocol}: set `sasl_mechanism` to one of "
+                f"{', '.join(SASL_LOGIN_MODULES)}"
+            )
+        if "username" not in c.secrets:
+            c.setting("username")
+        c.secret("password")
+    elif {"username", "sasl_mechanism"} & set(c.settings) or c.secrets:
+        raise ConfigurationError(
+            f"kafka connection `{c.name}`: username, password and sasl_mechanism need "
+            "security_protocol SASL_SSL or SASL_PLAINTEXT"
+        )
+    for key, value in c.properties().items():
+        if key in OWNED_SETTINGS:
+            raise ConfigurationError(
+                f"kafka connection `{c.name}`: set `{key}` through the profile's fields, "
+                "not `properties`"
+            )
+        if CREDENTIAL_NAME.search(key) or is_reference(value):
+            raise ConfigurationError(
+                f"kafka connection `{c.name}`: `properties.{key}` cannot carry a credential "
+                "(properties are plain text; only `password` is read from the vault)"
+            )
+
+
+def client_config(c: Connection, defaults: dict[str, str]) -> dict[str, str]:
+    """Kafka client settings for the profile (without Spark's ``kafka.`` prefix).
+
+    Holds the revealed password inside ``sasl.jaas.config`` when the profile uses SASL: build
+    it only for the call that needs it and never log it.
+    """
+    check_profile(c)
+    config = {**defaults, **c.properties(), "bootstrap.servers": c.setting("bootstrap_servers")}
+    protocol = c.setting("security_protocol", "PLAINTEXT").upper()
+    config["security.protocol"] = protocol
+    if protocol.startswith("SASL_"):
+        mechanism = c.setting("sasl_mechanism").upper()
+        config["sasl.mechanism"] = mechanism
+        config["sasl.jaas.config"] = (
+            f"{SASL_LOGIN_MODULES[mechanism]} required "
+            f"username={_jaas_quote(_username(c))} "
+            f"password={_jaas_quote(c.secret('password').reveal())};"
+        )
+    return config
+
+
+def _username(c: Connection) -> str:
+    """The SASL username: plain text, or a vault reference like the password."""
+    return c.secrets["username"].reveal() if "username" in c.secrets else c.setting("username")
+
+
+def spark_options(config: dict[str, str]) -> dict[str, str]:
+    return {f"kafka.{k}": v for k, v in config.items()}
+
+
+def _jaas_quote(value: str) -> str:
+    """A JAAS option value: double-quoted, with backslashes and quotes escaped."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+def _java_causes(exc: BaseException) -> Iterator[tuple[str, ...]]:
+    """For each Java exception along the cause chain of ``exc``: its class name, then the
+    names of its superclasses (so a subclass of a known type is recognised)."""
+    origin = getattr(exc, "_origin", None) or getattr(exc, "java_exception", None)
+    seen = 0
+    while origin is not None and seen < MAX_CAUSES:
+        try:
+            names: list[str] = []
+            cls = origin.getClass()
+            while cls is not None and len(names) < MAX_CAUSES:
+                names.append(str(cls.getName()))
+                cls = cls.getSuperclass() if hasattr(cls, "getSuperclass") else None
+            yield tuple(names)
+            origin = origin.getCause()
+        except Exception:  # a dead gateway cannot tell us more
+            return
+        seen += 1
+
+
+def _java_message(exc: BaseException, names: frozenset[str]) -> str:
+    origin = getattr(exc, "_origin", None) or getattr(exc, "java_exception", None)
+    seen = 0
+    while origin is not None and seen < MAX_CAUSES:
+        try:
+            if str(origin.getClass().getName()) in names:
+                return str(origin.getMessage() or "")
+            origin = origin.getCause()
+        except Exception:
+            return ""
+        seen += 1
+    return ""
+
+
+def classify_kafka(exc: BaseException, connection: Connection, topic: str) -> Exception | None:
+    """The framework error for a Kafka failure, judged by Java exception types; ``None`` when
+    the failure is not Kafka's to explain. Messages name the connection and topic only."""
+    causes = list(_java_causes(exc))
+    types = {name for cause in causes for name in cause}
+    where = f"kafka connection `{connection.name}`, topic `{topic}`"
+    if types & AUTH_JAVA:
+        return AuthenticationError(
+            f"{where}: authentication or authorization failed; check the username, the vault "
+            "entry of the password, the SASL mechanism and the topic's ACLs"
+        )
+    if types & MISSING_TOPIC_JAVA:
+        return TerminalError(
+            f"{where}: the topic does not exist (or its name is not valid); "
+            "create it or fix the name"
+        )
+    if types & CONFIG_JAVA:
+        detail = _java_message(exc, CONFIG_JAVA)
+        return ConfigurationError(
+            f"{where}: the client configuration was refused" + (f": {detail}" if detail else "")
+        )
+    if types & KAFKA_TRANSIENT_JAVA:
+        seen = [c[0].rsplit(".", 1)[-1] for c in causes if KAFKA_TRANSIENT_JAVA.intersection(c)]
+        return TransientError(
+            f"{where}: the broker did not answer in time or the connection failed "
+            f"({', '.join(dict.fromkeys(seen))}); is it up and reachable?"
+        )
+    return None
+
+
+def translate_errors(call: Callable[[], T], connection: Connection, topic: str) -> T:
+    """Run a Kafka call; what Kafka's exception types explain becomes a typed error."""
+    try:
+        return call()
+    except IllegalArgumentException as exc:  # Spark's Kafka source refused an option
+        raise ConfigurationError(
+            f"kafka connection `{connection.name}`, topic `{topic}`: {summary(exc)}"
+        ) from None
+    except Exception as exc:
+        mapped = classify_kafka(exc, connection, topic)
+        if mapped is None:
+            raise
+        raise mapped from None
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def reader_schema(avro_schema: str) -> str:
+    """The writer schema plus a boolean field defaulted to true (see the module's docstring)."""
+    schema = json.loads(avro_schema)
+    if not isinstance(schema, dict) or schema.get("type") != "record":
+        raise ConfigurationError("a kafka extract's schema must be an Avro record")
+    if any(f.get("name") == DECODED for f in schema.get("fields", [])):
+        raise ConfigurationError(f"`{DECODED}` is a reserved field name")
+    fields = [*schema.get("fields", []), {"name": DECODED, "type": "boolean", "default": True}]
+    return json.dumps({**schema, "fields": fields})
+
+
+class KafkaExtractor(Extractor):
+    def __init__(
+        self,
+        connection: Connection,
+        schema_ddl: str,
+        avro_schema: str,
+        topic: str,
+        *,
+        starting_offsets: str = "earliest",
+        ending_offsets: str = "latest",
+        confluent_framing: bool = False,
+    ) -> None:
+        if starting_offsets.strip().lower() == "latest":
+            raise ConfigurationError(
+                f"topic `{topic}`: a batch read cannot start at `latest` (it would read nothing)"
+            )
+        if ending_offsets.strip().lower() == "earliest":
+            raise ConfigurationError(f"topic `{topic}`: a batch read cannot end at `earliest`")
+        check_profile(connection)
+        self.connection = connection
+        self.schema: StructType = struct_from_ddl(schema_ddl)
+        self.avro_schema = avro_schema
+        self.reader_schema = reader_schema(avro_schema)
+        self.topic = topic
+        self.starting_offsets = starting_offsets
+        self.ending_offsets = ending_offsets
+        self.confluent_framing = confluent_framing
+
+    def describe(self) -> dict[str, Any]:
+        return {"system": SYSTEM, "connection": self.connection.name, "topic": self.topic}
+
+    def extract(self, spark: SparkSession) -> DataFrame:
+        config = client_config(self.connection, CONSUMER_DEFAULTS)
+        translate_errors(
+            lambda: _check_topic(spark, config, self.topic), self.connection, self.topic
+        )
+        reader = (
+            spark.read.format("kafka")
+            .options(**spark_options(config))
+            .option("subscribe", self.topic)
+            .option("startingOffsets", self.starting_offsets)
+            .option("endingOffsets", self.ending_offsets)
+        )
+        raw = translate_errors(reader.load, self.connection, self.topic)
+        return self.decode(raw)
+
+    def decode(self, raw: DataFrame) -> DataFrame:
+        """Kafka rows (``value``, ``partition``, ``offset``) -> the declared columns plus
+        :data:`CORRUPT_COLUMN`, set for every value that is not a record of the schema."""
+        value = F.col("value")
+        body: Column = value
+        if self.confluent_framing:
+            framed = (F.length(value) >= CONFLUENT_HEADER) & (
+                value.substr(1, 1) == F.lit(bytearray(1))
+            )
+            body = F.when(
+                framed,
+                value.substr(F.lit(CONFLUENT_HEADER + 1), F.length(value) - CONFLUENT_HEADER),
+            )
+        options = {"mode": "PERMISSIVE", "avroSchema": self.reader_schema}
+        decoded = raw.select(
+            from_avro(body, self.avro_schema, options).alias(_RECORD),
+            "value",
+            "partition",
+            "offset",
+        )
+        record = F.col(_RECORD)
+        names = [str(f["name"]) for f in json.loads(self.avro_schema)["fields"]]
+        corrupt = F.when(record.getField(DECODED).isNull(), _describe_value())
+        flat = decoded.select(
+            *(record.getField(n).alias(n) for n in names), corrupt.alias(CORRUPT_COLUMN)
+        )
+        declared = StructType([*self.schema.fields, StructField(CORRUPT_COLUMN, StringType())])
+        source = f"kafka topic {self.topic} (connection `{self.connection.name}`)"
+        return conform(source, flat, declared)
+
+
+def _describe_value() -> Column:
+    """Where a bad value is and how it starts: ``partition 0 offset 7: 15 bytes 6E6F74...``."""
+    value = F.col("value")
+    where = F.format_string("partition %d offset %d: ", F.col("partition"), F.col("offset"))
+    head = F.concat(
+        F.format_string("%d bytes ", F.length(value)),
+        F.hex(value.substr(1, SAMPLE_BYTES)),
+        F.when(F.length(value) > SAMPLE_BYTES, F.lit("...")).otherwise(F.lit("")),
+    )
+    return F.concat(where, F.when(value.isNull(), F.lit("null value (tombstone)")).otherwise(head))
+
+
+def _check_topic(spark: SparkSession, config: dict[str, str], topic: str) -> None:
+    """One bounded metadata call on the driver: broker up, credentials good, topic there."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    admin_class = jvm.org.apache.kafka.clients.admin.Admin
+    if not isinstance(admin_class, JavaClass):  # a JavaPackage: the class was not found
+        raise ConfigurationError(
+            "the Kafka client (kafka-clients jar) is not on the driver's classpath; submit with "
+            "the generated .submit.sh, which ships the Kafka jars"
+        )
+    props = jvm.java.util.Properties()
+    for key, value in config.items():
+        props.setProperty(key, value)
+    wait_ms = int(config.get("default.api.timeout.ms", TIMEOUT_MS)) + 5_000
+    admin = admin_class.create(props)
+    try:
+        admin.describeTopics(jvm.java.util.List.of(topic)).allTopicNames().get(
+            wait_ms, jvm.java.util.concurrent.TimeUnit.MILLISECONDS
+        )
+    finally:
+        # The answer (or the error) matters more than a clean close.
+        with suppress(Exception):
+            admin.close(jvm.java.time.Duration.ofSeconds(5))
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def record_key(keys: Sequence[str]) -> Column:
+    """The Kafka key of a row: null, the single key as text, or JSON of several keys."""
+    if not keys:
+        return F.lit(None).cast("string")
+    if len(keys) == 1:
+        return F.col(f"`{keys[0]}`").cast("string")
+    columns = [F.col(f"`{k}`").alias(k) for k in keys]
+    return F.to_json(F.struct(*columns), {"ignoreNullFields": "false"})
+
+
+def last_per_key(df: DataFrame, keys: Sequence[str]) -> DataFrame:
+    """One row per key, the last one in input order."""
+    numbered = df.withColumn(_ORDER, F.monotonically_increasing_id())
+    spec = Window.partitionBy(*(F.col(f"`{k}`") for k in keys)).orderBy(F.col(_ORDER).desc())
+    ranked = numbered.withColumn(_RANK, F.row_number().over(spec))
+    return ranked.where(F.col(_RANK) == 1).drop(_ORDER, _RANK)
+
+
+@contextmanager
+def _through_data_source_v2(spark: SparkSession) -> Iterator[None]:
+    """Let Spark write to Kafka through its DataSource V2 path for the duration of one write.
+
+    Spark's default (V1) Kafka batch writer runs its input through a bare RDD job, outside any
+    SQL execution, so ``DataFrame.observe`` metrics on that input (the pipeline's record counts)
+    are never delivered and ``Observation.get`` waits forever. The V2 writer runs the input as
+    part of the write's own plan; the records produced are the same.
+    """
+    before = spark.conf.get(V1_SOURCES) or ""
+    v1 = [s for s in before.split(",") if s.strip().lower() != SYSTEM]
+    spark.conf.set(V1_SOURCES, ",".join(v1))
+    try:
+        yield
+    finally:
+        spark.conf.set(V1_SOURCES, before)
+
+
+class KafkaLoader(Loader):
+    modes: ClassVar[frozenset[str]] = frozenset({"append", "upsert"})
+
+    def __init__(
+        self, connection: Connection, topic: str, avro_schema: str, *, keys: Sequence[str] = ()
+    ) -> None:
+        check_profile(connection)
+        self.connection = connection
+        self.topic = topic
+        self.avro_schema = avro_schema
+        self.keys = tuple(keys)
+
+    def describe(self) -> dict[str, Any]:
+        return {"system": SYSTEM, "connection": self.connection.name, "topic": self.topic}
+
+    def load(self, df: DataFrame, mode: str) -> LoadResult:
+        if mode not in self.modes:
+            raise ConfigurationError(
+                f"kafka sinks support {sorted(self.modes)}, not `{mode}`: a topic is an "
+                "append-only log and cannot be replaced"
+            )
+        if mode == "upsert" and not self.keys:
+            raise ConfigurationError(f"upsert into topic `{self.topic}` needs `keys`")
+        missing = [k for k in self.keys if k not in df.columns]
+        if missing:
+            raise ConfigurationError(f"keys not among the columns: {', '.join(missing)}")
+        rows = last_per_key(df, self.keys) if mode == "upsert" else df
+        out = self.records(rows)
+        config = client_config(self.connection, PRODUCER_DEFAULTS)
+        writer = (
+            out.write.format("kafka")
+            .mode("append")
+            .options(**spark_options(config))
+            .option("topic", self.topic)
+        )
+        with _through_data_source_v2(df.sparkSession):
+            translate_errors(writer.save, self.connection, self.topic)
+        return LoadResult()
+
+    def records(self, df: DataFrame) -> DataFrame:
+        """``key`` and ``value`` columns for Spark's Kafka sink."""
+        value = to_avro(F.struct(*(F.col(f"`{c}`") for c in df.columns)), self.avro_schema)
+        return df.select(record_key(self.keys).alias("key"), value.alias("value"))

@@ -1,0 +1,514 @@
+"""The Kafka connector without a broker: client settings, keys, Avro decoding, error mapping."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from etlc.connectors.kafka import (
+    CONSUMER_DEFAULTS,
+    DECODED,
+    PRODUCER_DEFAULTS,
+    V1_SOURCES,
+    KafkaExtractor,
+    KafkaLoader,
+    _through_data_source_v2,
+    check_profile,
+    classify_kafka,
+    client_config,
+    last_per_key,
+    reader_schema,
+    record_key,
+    spark_options,
+    translate_errors,
+)
+from etlc.runtime.connections import Connection
+from etlc.runtime.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    SchemaIncompatibleError,
+    TerminalError,
+    TransientError,
+)
+from etlc.runtime.stage_store import CORRUPT_COLUMN, StageStore
+
+SECRET = 'pa"ss\\word-LEAK'
+
+AVRO = json.dumps(
+    {
+        "type": "record",
+        "name": "Order",
+        "namespace": "etlc.examples",
+        "fields": [
+            {"name": "order_id", "type": "long"},
+            {
+                "name": "amount",
+                "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2},
+            },
+            {
+                "name": "status",
+                "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID"]},
+            },
+            {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+            {"name": "coupon", "type": ["null", "string"], "default": None},
+        ],
+    }
+)
+DDL = (
+    "`order_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, "
+    "`coupon` STRING"
+)
+COLUMNS = ["order_id", "amount", "status", "ordered_at", "coupon"]
+ROWS = [
+    (1, Decimal("12.50"), "NEW", datetime(2026, 1, 1, 10, 0, tzinfo=UTC), None),
+    (2, Decimal("0.99"), "PAID", datetime(2026, 1, 2, 11, 30, tzinfo=UTC), "SPRING"),
+    (3, Decimal("1000.00"), "PAID", datetime(2026, 1, 3, 12, 45, tzinfo=UTC), "WELCOME"),
+]
+KAFKA_ROWS = "value binary, partition int, offset long"
+
+
+class Hidden:
+    def __init__(self, value: str = SECRET) -> None:
+        self.value = value
+
+    def reveal(self) -> str:
+        return self.value
+
+    def __repr__(self) -> str:
+        return "[hidden]"
+
+
+def connection(**profile: Any) -> Connection:
+    doc = {"system": "kafka", "bootstrap_servers": "b1:9092,b2:9092", **profile}
+    return Connection.from_profile("events", doc, "dev.json", lambda ref: Hidden())
+
+
+SASL = {
+    "security_protocol": "SASL_SSL",
+    "sasl_mechanism": "SCRAM-SHA-512",
+    "username": "etl",
+    "password": "vault://kafka/prod#password",
+}
+
+
+# --- client settings ------------------------------------------------------------------------
+
+
+def test_a_plain_profile_gives_bootstrap_servers_and_bounded_timeouts() -> None:
+    config = client_config(connection(), CONSUMER_DEFAULTS)
+    assert config == {
+        "bootstrap.servers": "b1:9092,b2:9092",
+        "security.protocol": "PLAINTEXT",
+        "request.timeout.ms": "15000",
+        "default.api.timeout.ms": "15000",
+    }
+    assert spark_options(config)["kafka.bootstrap.servers"] == "b1:9092,b2:9092"
+    producer = client_config(connection(), PRODUCER_DEFAULTS)
+    assert producer["max.block.ms"] == "15000" and "default.api.timeout.ms" not in producer
+
+
+def test_properties_pass_through_and_may_override_the_timeouts() -> None:
+    c = connection(properties={"default.api.timeout.ms": 3000, "client.id": "etl"})
+    options = spark_options(client_config(c, CONSUMER_DEFAULTS))
+    assert options["kafka.default.api.timeout.ms"] == "3000"
+    assert options["kafka.client.id"] == "etl"
+
+
+def test_sasl_puts_the_secret_only_into_the_jaas_config() -> None:
+    c = connection(**SASL)
+    config = client_config(c, CONSUMER_DEFAULTS)
+    assert config["security.protocol"] == "SASL_SSL"
+    assert config["sasl.mechanism"] == "SCRAM-SHA-512"
+    # Quotes and backslashes in the password are escaped for the JAAS parser.
+    assert config["sasl.jaas.config"] == (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        'username="etl" password="pa\\"ss\\\\word-LEAK";'
+    )
+    assert [k for k, v in config.items() if "LEAK" in v] == ["sasl.jaas.config"]
+    loader = KafkaLoader(c, "orders", AVRO, keys=("order_id",))
+    texts = [repr(c), repr(loader), repr(vars(loader)), json.dumps(loader.describe())]
+    assert not any("LEAK" in t for t in texts)
+    assert loader.describe() == {"system": "kafka", "connection": "events", "topic": "orders"}
+
+
+def test_plain_mechanism_and_a_username_from_the_vault() -> None:
+    c = connection(**{**SASL, "sasl_mechanism": "PLAIN", "username": "vault://kafka/prod#user"})
+    jaas = client_config(c, {})["sasl.jaas.config"]
+    assert jaas.startswith("org.apache.kafka.common.security.plain.PlainLoginModule required ")
+
+
+@pytest.mark.parametrize(
+    ("profile", "fragment"),
+    [
+        ({"security_protocol": "SASL_SSL", "username": "u", "password": "vault://k#p"}, "sasl_"),
+        ({"security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN", "username": "u"}, "secret"),
+        ({"username": "u", "password": "vault://k#p"}, "SASL_SSL"),
+        ({"security_protocol": "TLS"}, "security_protocol"),
+        ({"bootstrap": "x"}, "unknown fields: bootstrap"),
+        ({"properties": {"sasl.jaas.config": "x"}}, "sasl.jaas.config"),
+        ({"properties": {"bootstrap.servers": "x"}}, "bootstrap.servers"),
+        ({"properties": {"ssl.truststore.password": "x"}}, "credential"),
+        ({"properties": {"ssl.truststore.type": "vault://k#p"}}, "credential"),
+    ],
+)
+def test_profiles_that_cannot_work_are_refused(profile: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(ConfigurationError) as err:
+        check_profile(connection(**profile))
+    assert fragment in str(err.value) and "events" in str(err.value)
+    assert "LEAK" not in str(err.value)
+
+
+def test_a_profile_without_bootstrap_servers_is_refused() -> None:
+    c = Connection.from_profile("events", {"system": "kafka"}, "dev.json", lambda ref: Hidden())
+    with pytest.raises(ConfigurationError, match="bootstrap_servers"):
+        KafkaLoader(c, "orders", AVRO)
+
+
+# --- keys and values ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def orders(spark: Any) -> Any:
+    return spark.createDataFrame(ROWS, DDL)
+
+
+def test_the_key_is_null_the_single_key_as_text_or_json_of_several(spark: Any, orders: Any) -> None:
+    got = orders.select(
+        record_key(()).alias("none"),
+        record_key(("order_id",)).alias("one"),
+        record_key(("status",)).alias("text"),
+        record_key(("order_id", "coupon")).alias("several"),
+    ).collect()
+    assert [tuple(r) for r in got] == [
+        (None, "1", "NEW", '{"order_id":1,"coupon":null}'),
+        (None, "2", "PAID", '{"order_id":2,"coupon":"SPRING"}'),
+        (None, "3", "PAID", '{"order_id":3,"coupon":"WELCOME"}'),
+    ]
+
+
+def test_upsert_keeps_the_last_row_per_key(spark: Any) -> None:
+    df = spark.createDataFrame([(1, "a"), (2, "b"), (1, "c")], "id long, v string").coalesce(1)
+    assert sorted(tuple(r) for r in last_per_key(df, ["id"]).collect()) == [(1, "c"), (2, "b")]
+
+
+def test_records_are_avro_values_that_decode_back(spark: Any, orders: Any) -> None:
+    from pyspark.sql import functions as F
+    from pyspark.sql.avro.functions import from_avro
+
+    records = KafkaLoader(connection(), "orders", AVRO, keys=("order_id",)).records(orders)
+    assert records.columns == ["key", "value"]
+    back = records.select("key", from_avro("value", AVRO).alias("r")).select("key", "r.*")
+    assert sorted(tuple(r) for r in back.collect()) == sorted(
+        (str(r[0]), *r) for r in orders.collect()
+    )
+    assert records.where(F.col("value").isNull()).count() == 0
+
+
+@pytest.mark.parametrize(
+    ("keys", "mode", "fragment"),
+    [
+        (("order_id",), "overwrite", "append-only"),
+        ((), "upsert", "needs `keys`"),
+        (("nope",), "append", "nope"),
+    ],
+)
+def test_loads_refuse_what_kafka_cannot_do(
+    orders: Any, keys: tuple[str, ...], mode: str, fragment: str
+) -> None:
+    with pytest.raises(ConfigurationError) as err:
+        KafkaLoader(connection(), "orders", AVRO, keys=keys).load(orders, mode)
+    assert fragment in str(err.value)
+
+
+# --- decoding -------------------------------------------------------------------------------
+
+
+def extractor(**kwargs: Any) -> KafkaExtractor:
+    return KafkaExtractor(connection(), DDL, AVRO, "orders", **kwargs)
+
+
+def kafka_rows(spark: Any, orders: Any, header: bytes = b"") -> Any:
+    """``orders`` as Kafka would hand them over: Avro values (after ``header``), offsets."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.avro.functions import to_avro
+
+    value = to_avro(F.struct(*COLUMNS), AVRO)
+    if header:
+        value = F.concat(F.lit(bytearray(header)), value)
+    return orders.select(
+        value.alias("value"),
+        F.lit(0).alias("partition"),
+        (F.col("order_id") + 100).cast("long").alias("offset"),
+    )
+
+
+def test_values_decode_into_the_declared_columns(spark: Any, orders: Any) -> None:
+    df = extractor().decode(kafka_rows(spark, orders))
+    assert df.columns == [*COLUMNS, CORRUPT_COLUMN]
+    assert df.dtypes[:4] == [
+        ("order_id", "bigint"),
+        ("amount", "decimal(12,2)"),
+        ("status", "string"),
+        ("ordered_at", "timestamp"),
+    ]
+    assert sorted(tuple(r) for r in df.collect()) == sorted((*r, None) for r in orders.collect())
+
+
+def test_confluent_framing_is_cut_off_in_the_plan(spark: Any, orders: Any) -> None:
+    framed = kafka_rows(spark, orders, header=b"\x00\x00\x00\x01\x2a")  # schema id 298
+    df = extractor(confluent_framing=True).decode(framed)
+    assert sorted(tuple(r) for r in df.collect()) == sorted((*r, None) for r in orders.collect())
+    plan = df._jdf.queryExecution().optimizedPlan().toString()
+    assert "PythonUDF" not in plan and "BatchEvalPython" not in plan
+    # Unframed values in a framed topic are not records.
+    unframed = extractor(confluent_framing=True).decode(kafka_rows(spark, orders))
+    assert unframed.where(f"{CORRUPT_COLUMN} IS NULL").count() == 0
+
+
+GARBAGE = [
+    (bytearray(b"\xff" * 11), 0, 7),  # not even a valid long
+    (bytearray(b"\x02"), 1, 8),  # a record cut short
+    (None, 0, 9),  # a tombstone
+]
+
+
+def test_values_that_are_not_records_get_the_corrupt_marker(spark: Any, orders: Any) -> None:
+    bad = spark.createDataFrame(GARBAGE, KAFKA_ROWS)
+    df = extractor().decode(kafka_rows(spark, orders).unionByName(bad))
+    marks = sorted(
+        r[0] for r in df.where(f"{CORRUPT_COLUMN} IS NOT NULL").select(CORRUPT_COLUMN).collect()
+    )
+    assert marks == [
+        "partition 0 offset 7: 11 bytes FFFFFFFFFFFFFFFFFFFFFF",
+        "partition 0 offset 9: null value (tombstone)",
+        "partition 1 offset 8: 1 bytes 02",
+    ]
+    assert df.where(f"{CORRUPT_COLUMN} IS NULL").count() == len(ROWS)
+
+
+def test_framed_values_with_a_wrong_magic_byte_or_too_short_are_corrupt(
+    spark: Any, orders: Any
+) -> None:
+    good = kafka_rows(spark, orders, header=b"\x00\x00\x00\x00\x01")
+    bad = kafka_rows(spark, orders.limit(1), header=b"\x01\x00\x00\x00\x01").unionByName(
+        spark.createDataFrame([(bytearray(b"\x00\x00"), 0, 1)], KAFKA_ROWS)
+    )
+    df = extractor(confluent_framing=True).decode(good.unionByName(bad))
+    assert df.where(f"{CORRUPT_COLUMN} IS NOT NULL").count() == 2
+    assert df.where(f"{CORRUPT_COLUMN} IS NULL").count() == len(ROWS)
+
+
+def test_a_long_corrupt_value_is_shown_by_its_first_bytes(spark: Any) -> None:
+    bad = spark.createDataFrame([(bytearray(b"\xff" * 100), 2, 5)], KAFKA_ROWS)
+    mark = extractor().decode(bad).collect()[0][CORRUPT_COLUMN]
+    assert mark == "partition 2 offset 5: 100 bytes " + "FF" * 64 + "..."
+
+
+def test_corrupt_values_fail_the_parse_rule_of_the_stage_store(
+    spark: Any, orders: Any, tmp_path: Path
+) -> None:
+    bad = spark.createDataFrame(GARBAGE[:1], KAFKA_ROWS)
+    df = extractor().decode(kafka_rows(spark, orders).unionByName(bad))
+    store = StageStore(spark, str(tmp_path), "run", 1)
+    result = store.write_validated("orders", df, (("not_null:order_id", "`order_id` IS NOT NULL"),))
+    assert (result.records, result.invalid) == (len(ROWS) + 1, 1)
+    assert result.violations == {"parse": 1, "not_null:order_id": 1}
+    sample = store.sample_invalid("orders", 5)
+    assert sample[0]["_etlc_violation"] == "parse"
+    assert sample[0][CORRUPT_COLUMN].startswith("partition 0 offset 7:")
+
+
+def test_a_schema_ddl_that_disagrees_with_the_avro_schema_is_an_incompatibility(
+    spark: Any, orders: Any
+) -> None:
+    ex = KafkaExtractor(connection(), DDL + ", `channel` STRING", AVRO, "orders")
+    with pytest.raises(SchemaIncompatibleError, match="channel"):
+        ex.decode(kafka_rows(spark, orders))
+
+
+def test_the_reader_schema_adds_a_defaulted_marker_field() -> None:
+    fields = json.loads(reader_schema(AVRO))["fields"]
+    assert fields[-1] == {"name": DECODED, "type": "boolean", "default": True}
+    assert [f["name"] for f in fields[:-1]] == COLUMNS
+    with pytest.raises(ConfigurationError, match="reserved"):
+        reader_schema(json.dumps({"type": "record", "name": "R", "fields": fields}))
+
+
+def test_extractor_arguments(spark: Any) -> None:
+    assert extractor().describe() == {"system": "kafka", "connection": "events", "topic": "orders"}
+    with pytest.raises(ConfigurationError, match="latest"):
+        extractor(starting_offsets="latest")
+    with pytest.raises(ConfigurationError, match="earliest"):
+        extractor(ending_offsets="earliest")
+    sasl = KafkaExtractor(connection(**SASL), DDL, AVRO, "orders")
+    assert "LEAK" not in repr(vars(sasl)) + json.dumps(sasl.describe())
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+ERR = "org.apache.kafka.common.errors."
+
+
+class FakeClass:
+    def __init__(self, name: str, parents: tuple[str, ...] = ()) -> None:
+        self.name, self.parents = name, parents
+
+    def getName(self) -> str:  # noqa: N802 - mirrors java.lang.Class
+        return self.name
+
+    def getSuperclass(self) -> FakeClass | None:  # noqa: N802
+        if not self.parents:
+            return None
+        return FakeClass(self.parents[0], self.parents[1:])
+
+
+class FakeJava:
+    def __init__(
+        self, cls: str, parents: tuple[str, ...] = (), cause: Any = None, message: str = ""
+    ) -> None:
+        self.cls, self.parents, self.cause, self.message = cls, parents, cause, message
+
+    def getClass(self) -> FakeClass:  # noqa: N802
+        return FakeClass(self.cls, self.parents)
+
+    def getCause(self) -> Any:  # noqa: N802
+        return self.cause
+
+    def getMessage(self) -> str:  # noqa: N802
+        return self.message
+
+
+class CapturedError(Exception):
+    def __init__(self, origin: Any) -> None:
+        super().__init__(f"sasl.jaas.config password={SECRET} in driver text")
+        self.java_exception = origin
+
+
+def wrapped(java: FakeJava) -> CapturedError:
+    return CapturedError(FakeJava("java.util.concurrent.ExecutionException", cause=java))
+
+
+@pytest.mark.parametrize(
+    ("java", "expected", "fragment"),
+    [
+        (FakeJava(ERR + "SaslAuthenticationException"), AuthenticationError, "authentication"),
+        (
+            FakeJava(ERR + "TopicAuthorizationException", (ERR + "AuthorizationException",)),
+            AuthenticationError,
+            "authorization",
+        ),
+        (
+            FakeJava(
+                ERR + "UnknownTopicOrPartitionException",
+                (ERR + "InvalidMetadataException", ERR + "RetriableException"),
+            ),
+            TerminalError,
+            "does not exist",
+        ),
+        (FakeJava(ERR + "TimeoutException"), TransientError, "did not answer"),
+        (FakeJava("java.net.ConnectException"), TransientError, "did not answer"),
+        (
+            FakeJava(ERR + "NotLeaderOrFollowerException", (ERR + "RetriableException",)),
+            TransientError,
+            "NotLeaderOrFollowerException",
+        ),
+        (
+            FakeJava("org.apache.kafka.common.config.ConfigException", message="bad value"),
+            ConfigurationError,
+            "bad value",
+        ),
+    ],
+)
+def test_kafka_failures_are_classified_by_java_type(
+    java: FakeJava, expected: type, fragment: str
+) -> None:
+    spark_failure = CapturedError(FakeJava("org.apache.spark.SparkException", cause=java))
+    for exc in (wrapped(java), spark_failure):
+        err = classify_kafka(exc, connection(**SASL), "orders")
+        assert type(err) is expected
+        text = str(err)
+        assert fragment in text and "`events`" in text and "`orders`" in text
+        assert "LEAK" not in text
+
+
+def test_unknown_failures_are_left_to_the_pipeline() -> None:
+    exc = wrapped(FakeJava("java.lang.IllegalStateException"))
+    assert classify_kafka(exc, connection(), "orders") is None
+
+    def fail() -> None:
+        raise exc
+
+    with pytest.raises(CapturedError):
+        translate_errors(fail, connection(), "orders")
+
+    def time_out() -> None:
+        raise wrapped(FakeJava(ERR + "TimeoutException"))
+
+    with pytest.raises(TransientError):
+        translate_errors(time_out, connection(), "orders")
+
+
+def test_options_spark_refuses_are_configuration_errors(spark: Any) -> None:
+    reader = (
+        spark.read.format("kafka")
+        .option("kafka.bootstrap.servers", "127.0.0.1:9")
+        .option("subscribe", "orders")
+        .option("endingOffsets", "earliest")
+    )
+    with pytest.raises(ConfigurationError) as err:
+        translate_errors(reader.load, connection(), "orders")
+    assert "`events`" in str(err.value) and "earliest" in str(err.value)
+
+
+def unreachable(**timeouts: int) -> Connection:
+    """A profile pointing at a port nobody listens on, with short timeouts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    profile = {"system": "kafka", "bootstrap_servers": f"127.0.0.1:{port}", "properties": timeouts}
+    return Connection.from_profile("events", profile, "dev.json", lambda ref: Hidden())
+
+
+def test_an_unreachable_broker_fails_an_extract_in_bounded_time_as_transient(spark: Any) -> None:
+    """The real Admin client and its real exceptions; no broker needed."""
+    c = unreachable(**{"default.api.timeout.ms": 1500, "request.timeout.ms": 1000})
+    started = time.monotonic()
+    with pytest.raises(TransientError) as err:
+        KafkaExtractor(c, DDL, AVRO, "orders").extract(spark)
+    assert time.monotonic() - started < 15
+    assert "`events`" in str(err.value) and "`orders`" in str(err.value)
+    assert "TimeoutException" in str(err.value)
+
+
+def test_an_unreachable_broker_fails_a_load_in_bounded_time_as_transient(
+    spark: Any, orders: Any
+) -> None:
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    before = spark.conf.get(V1_SOURCES)
+    c = unreachable(**{"max.block.ms": 1500, "request.timeout.ms": 1000})
+    observed = orders.observe(Observation("kafka_load"), F.count(F.lit(1)).alias("records"))
+    started = time.monotonic()
+    with pytest.raises(TransientError) as err:
+        KafkaLoader(c, "orders", AVRO).load(observed, "append")
+    assert time.monotonic() - started < 30
+    assert "`events`" in str(err.value) and "`orders`" in str(err.value)
+    assert spark.conf.get(V1_SOURCES) == before  # the write path switch is undone
+
+
+def test_writes_take_the_v2_path_so_observed_counts_arrive(spark: Any) -> None:
+    """Spark's V1 Kafka writer never delivers `observe` metrics; the pipeline waits on them."""
+    before = spark.conf.get(V1_SOURCES)
+    assert "kafka" in before.split(",")
+    with _through_data_source_v2(spark):
+        assert "kafka" not in spark.conf.get(V1_SOURCES).split(",")
+        assert "parquet" in spark.conf.get(V1_SOURCES).split(",")
+    assert spark.conf.get(V1_SOURCES) == before
