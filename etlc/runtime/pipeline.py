@@ -21,6 +21,7 @@ from etlc.runtime.environment import Environment
 from etlc.runtime.errors import EtlcError, ValidationFailedError, classify
 from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph, TransformStep
 from etlc.runtime.logs import EventLog
+from etlc.runtime.observed import observed_metrics
 from etlc.runtime.report import RunReport, Status, StepMetrics
 from etlc.runtime.stage_store import StageStore
 
@@ -156,7 +157,7 @@ class BatchPipeline(Pipeline):
             result = step.loader.load(
                 df.observe(observation, F.count(F.lit(1)).alias("records")), step.mode
             )
-            records = int(observation.get["records"])
+            records = int(observed_metrics(observation, step.id)["records"])
         except Exception as exc:
             raise classify(exc, step.id) from exc
         if result.dead_lettered:
@@ -201,7 +202,7 @@ class BatchPipeline(Pipeline):
         """Transform counts, observed while the loads ran (transforms are lazy)."""
         produced = {m.step: m.records_out for m in report.steps}
         for tr in (t for t in self.graph.transforms if t.id in observed):
-            records_out = int(observed[tr.id].get["records"])
+            records_out = int(observed_metrics(observed[tr.id], tr.id)["records"])
             produced[tr.id] = records_out
             records_in = sum(produced.get(i) or 0 for i in tr.inputs)
             report.steps.append(StepMetrics(tr.id, "transform", records_in, records_out))

@@ -17,6 +17,8 @@ from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from etlc.runtime.observed import observed_metrics
+
 # Text readers put a record that does not fit the schema into this column.
 CORRUPT_COLUMN = "_etlc_corrupt"
 VALID = "_etlc_valid"
@@ -57,7 +59,7 @@ class StageStore:
         annotated = df.withColumn(VIOLATION, violation).withColumn(VALID, F.col(VIOLATION).isNull())
         observed = annotated.observe(observation, *metrics)
         observed.write.format("avro").mode("overwrite").partitionBy(VALID).save(self.path(step))
-        values = observation.get
+        values = observed_metrics(observation, step)
         records = int(values.pop("records"))
         invalid = int(values.pop("invalid"))
         violations = {k: int(v) for k, v in values.items() if v}

@@ -1,0 +1,41 @@
+"""Reading ``DataFrame.observe`` metrics without ever waiting forever.
+
+Spark fills an observation when the SQL execution that carries it ends, reported through the
+listener bus. A writer that moves data outside an SQL execution never fills it, and
+``Observation.get`` would then block the driver for good; here the wait is bounded and its end
+is an error naming the step.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pyspark.sql import Observation
+
+from etlc.runtime.errors import TerminalError
+
+METRICS_TIMEOUT_S = 120.0
+
+
+def observed_metrics(
+    observation: Observation,
+    step: str,
+    timeout_s: float = METRICS_TIMEOUT_S,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    # pyspark exposes no timed get; the JVM Observation's future tells whether metrics arrived.
+    java = getattr(observation, "_jo", None)
+    if java is not None:
+        deadline = clock() + timeout_s
+        while not java.future().isCompleted():
+            if clock() > deadline:
+                raise TerminalError(
+                    f"no record counts arrived within {timeout_s:g} s: the step's data moved "
+                    "outside a Spark SQL execution, so its metrics cannot be observed",
+                    step,
+                )
+            sleep(0.02)
+    return dict(observation.get)
