@@ -175,13 +175,11 @@ class _Checker:
         self._check_connections()
         if pipeline.name.value == "" or len(steps) != len(order):
             return None
-        used = {s.type for s in steps}
         artifacts = set(CORE_ARTIFACTS)
         for s in steps:
             spec = self.plugins.get(s.role, s.type)  # type: ignore[arg-type]
             if spec:
                 artifacts.update(spec.artifacts)
-        del used
         return Plan(
             name=pipeline.name.value,
             mode=pipeline.mode,
