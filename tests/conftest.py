@@ -12,6 +12,16 @@ ROOT = Path(__file__).resolve().parent.parent
 JARS = ROOT / "jars"
 
 
+@pytest.fixture(autouse=True)
+def _forget_revealed_secrets() -> Iterator[None]:
+    """Redaction is process-wide; each test starts without the secrets earlier tests revealed."""
+    from etlc.vault.redaction import REDACTOR
+
+    REDACTOR.clear()
+    yield
+    REDACTOR.clear()
+
+
 @pytest.fixture(scope="session")
 def spark() -> Iterator[object]:
     from pyspark.sql import SparkSession

@@ -95,6 +95,14 @@ class Redactor:
     def active(self) -> bool:
         return self._pattern is not None
 
+    def clear(self) -> None:
+        """Forget every value. A driver runs one pipeline per process and never needs this;
+        a test session runs many, and one test's secrets must not blank another's text."""
+        with self._lock:
+            self._values.clear()
+            self._forms.clear()
+            self._pattern = None
+
     def scrub(self, text: str) -> str:
         pattern = self._pattern
         if pattern is None:

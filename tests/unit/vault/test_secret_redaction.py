@@ -154,3 +154,13 @@ def test_the_canary_helper_finds_every_form() -> None:
     with pytest.raises(AssertionError, match="raw of vault://db#password"):
         assert_no_leak([f"x{canary.value}x"], [canary])
     assert_no_leak(["clean", b"bytes too"], [canary])
+
+
+def test_clear_forgets_every_value() -> None:
+    from etlc.vault.redaction import Redactor
+
+    redactor = Redactor()
+    redactor.register("test")
+    assert redactor.scrub("latest") == "la[hidden]"
+    redactor.clear()
+    assert not redactor.active and redactor.scrub("latest") == "latest"
