@@ -151,6 +151,7 @@ class _Checker:
     datasets: dict[str, _Dataset] = field(default_factory=dict)
     variables: set[str] = field(default_factory=set)
     connections: dict[str, tuple[str, Span]] = field(default_factory=dict)  # name -> system
+    _env_cache: list[tuple[Path, Any]] | None = None
 
     def error(self, code: str, message: str, span: Span, hint: str = "", **params: Any) -> None:
         self.diagnostics.append(diag(code, message, span, hint, **params))
@@ -505,11 +506,23 @@ class _Checker:
                 self.variables.add(ref)
         return EnvString(name.value)
 
+    def _env_docs(self) -> list[tuple[Path, Any]]:
+        """Every environment file with its parsed content (None when unreadable), read once."""
+        if self._env_cache is None:
+            env_dir = self.options.env_dir
+            self._env_cache = []
+            for env_file in sorted(env_dir.glob("*.json")) if env_dir else []:
+                try:
+                    doc: Any = json.loads(env_file.read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    doc = None
+                self._env_cache.append((env_file, doc))
+        return self._env_cache
+
     def _check_variables(self) -> None:
-        env_dir = self.options.env_dir
         if not self.variables:
             return
-        files = sorted(env_dir.glob("*.json")) if env_dir else []
+        files = self._env_docs()
         if not files:
             self.diagnostics.append(
                 diag(
@@ -520,11 +533,10 @@ class _Checker:
                 )
             )
             return
-        for env_file in files:
+        for env_file, doc in files:
             try:
-                doc = json.loads(env_file.read_text(encoding="utf-8"))
                 defined = set(doc.get("variables", {}))
-            except (OSError, ValueError, AttributeError):
+            except (ValueError, AttributeError, TypeError):
                 defined = set()
             for var in sorted(self.variables - defined):
                 self.diagnostics.append(
@@ -546,8 +558,7 @@ class _Checker:
         """Every profile a step names must exist, for its system, in every environment file."""
         if not self.connections:
             return
-        env_dir = self.options.env_dir
-        files = sorted(env_dir.glob("*.json")) if env_dir else []
+        files = self._env_docs()
         if not files:
             name, (_, span) = next(iter(sorted(self.connections.items())))
             self.error(
@@ -558,10 +569,10 @@ class _Checker:
                 connection=name,
             )
             return
-        for env_file in files:
+        for env_file, doc in files:
             try:
-                profiles = json.loads(env_file.read_text(encoding="utf-8")).get("connections", {})
-            except (OSError, ValueError, AttributeError):
+                profiles = doc.get("connections", {})
+            except AttributeError:
                 profiles = {}
             for name, (system, span) in sorted(self.connections.items()):
                 profile = profiles.get(name) if isinstance(profiles, dict) else None
