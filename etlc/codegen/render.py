@@ -118,7 +118,6 @@ def render_submit(plan: Plan) -> str:
         "version": etlc.__version__,
         "source": _source(plan),
         "driver": f"{plan.name}.py",
-        "driver_file": f"{plan.name}.py",
         "packages": ",".join(a.coordinate for a in plan.artifacts),
         "jars": ",".join(f"$jars_dir/{a.jar_name}" for a in plan.artifacts),
         "runtime_zip": runtime_zip_name(),
