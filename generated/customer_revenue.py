@@ -131,6 +131,7 @@ def build(env: Environment) -> PipelineGraph:
                     table="customer_revenue",
                     keys=("customer_id",),
                     batch_size=5000,
+                    sequence_by="last_order",
                 ),
                 mode="upsert",
             ),

@@ -71,6 +71,7 @@ def build(env: Environment) -> PipelineGraph:
                     topic="etlc.orders",
                     avro_schema='{"type": "record", "name": "live", "namespace": "etlc.orders_to_kafka", "fields": [{"name": "order_id", "type": "long"}, {"name": "customer_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}]}',
                     keys=("order_id",),
+                    sequence_by="ordered_at",
                 ),
                 mode="upsert",
             ),

@@ -7,13 +7,16 @@
 #                                own JVM, from the jars jvm/kafka/pom.xml pins (resolved by Maven)
 #   S3 (moto)    127.0.0.1:9000  moto's server from the venv; S3A talks to it with path-style access
 #
-# Usage: scripts/services.sh up|down|status|env
+# Usage: scripts/services.sh up [SERVICE]|down|status|env|crash SERVICE
 #   up      start what is not running (reusing servers that already are), wait until each answers,
-#           create the `etlc` users and databases; safe to run again
+#           create the `etlc` users and databases; safe to run again. With SERVICE (postgres or
+#           mariadb), only that one
 #   down    stop what `up` started; servers that were running before `up` are left alone
 #   status  one line per service; exit 1 if any is down
 #   env     `export` lines for the tests (hosts, ports, names, users); passwords live only in
 #           .services/credentials.json (mode 0600), never on stdout
+#   crash   stop SERVICE (postgres or mariadb) the way a crash does: no clean shutdown, open
+#           transactions lost; the failure tests use it, `up SERVICE` brings it back
 #
 # State, logs and Kafka's data live in .services/ beside this checkout's scripts/ folder.
 # Needs root for the database servers (apt-get, pg_ctlcluster, mariadbd), a JDK 17+ and Maven for
@@ -591,6 +594,34 @@ cmd_up() {
 	say "all services ready in $((SECONDS - t0))s; \`scripts/services.sh env\` prints their settings"
 }
 
+cmd_up_one() {
+	ensure_venv
+	ensure_credentials
+	case $1 in
+	postgres) pg_up ;;
+	mariadb) mysql_up ;;
+	*) die "up: unknown service '$1' (postgres or mariadb)" ;;
+	esac
+}
+
+cmd_crash() {
+	case ${1:-} in
+	postgres)
+		local ver name
+		read -r ver name _ < <(pg_cluster) || die "crash: no PostgreSQL cluster"
+		pg_ctlcluster --skip-systemctl-redirect "$ver" "$name" stop -m immediate >/dev/null 2>&1 ||
+			die "crash: PostgreSQL $ver/$name did not stop"
+		;;
+	mariadb)
+		pkill -KILL -x mariadbd || die "crash: MariaDB is not running"
+		local deadline=$((SECONDS + 30))
+		while pgrep -x mariadbd >/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+		;;
+	*) die "crash: unknown service '${1:-}' (postgres or mariadb)" ;;
+	esac
+	say "$1 crashed (stopped without a clean shutdown)"
+}
+
 cmd_down() {
 	kafka_down
 	moto_down
@@ -635,12 +666,16 @@ EOF
 main() {
 	mkdir -p "$STATE"
 	case ${1:-} in
-	up | down)
+	up | down | crash)
 		# Serialises concurrent up/down; every server started below gets `9>&-` so none of
 		# them keeps holding the lock after this script exits.
 		exec 9>"$STATE/.lock"
 		flock -w 300 9 || die "another services.sh $1 holds $STATE/.lock"
-		"cmd_$1"
+		if [[ $1 == up && -n ${2:-} ]]; then
+			cmd_up_one "$2"
+		else
+			"cmd_$1" "${@:2}"
+		fi
 		;;
 	status) cmd_status ;;
 	env) cmd_env ;;

@@ -27,6 +27,8 @@ class Extractor(ABC):
 @dataclass(frozen=True)
 class LoadResult:
     dead_lettered: int = 0
+    # Rows replaced by a later row of the same key before writing (upsert keeps the last).
+    superseded: int = 0
     details: dict[str, Any] = field(default_factory=dict)
 
 

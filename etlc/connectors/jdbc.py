@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from etlc.connectors.base import Extractor, Loader, LoadResult
 from etlc.connectors.conform import conform
+from etlc.connectors.dedupe import latest_per_key, none_superseded
 from etlc.runtime.connections import Connection
 from etlc.runtime.errors import (
     AuthenticationError,
@@ -168,6 +169,7 @@ class JdbcLoader(Loader):
         table: str,
         *,
         keys: Sequence[str] = (),
+        sequence_by: str | None = None,
         batch_size: int = 5_000,
         parallelism: int | None = None,
     ) -> None:
@@ -175,6 +177,7 @@ class JdbcLoader(Loader):
         self.connection = connection
         self.table = table
         self.keys = tuple(keys)
+        self.sequence_by = sequence_by
         self.batch_size = batch_size
         self.parallelism = parallelism
 
@@ -192,8 +195,11 @@ class JdbcLoader(Loader):
             raise ConfigurationError("upsert needs `keys`")
         spark = df.sparkSession
         names = list(df.columns)
-        rows = _last_per_key(df, self.keys) if mode == "upsert" else df
         staging_name = f"etlc_stage_{uuid.uuid4().hex[:16]}"
+        superseded = none_superseded
+        rows = df
+        if mode == "upsert":
+            rows, superseded = latest_per_key(df, self.keys, self.sequence_by)
         schema_prefix = self.table.rsplit(".", 1)[0] + "." if "." in self.table else ""
         staging = self.dialect.quote(schema_prefix + staging_name)
         with _session(spark, self.dialect, self.connection) as sql:
@@ -207,6 +213,7 @@ class JdbcLoader(Loader):
                 sql.drop(staging)
         return LoadResult(
             dead_lettered=len(dead),
+            superseded=superseded(),
             details={"dead_letters": [vars(d) for d in dead]} if dead else {},
         )
 
@@ -290,15 +297,6 @@ class JdbcLoader(Loader):
             )
             key = dict(zip(key_columns, values, strict=True))
         return DeadLetter(key, error.sqlstate, error.constraint)
-
-
-def _last_per_key(df: DataFrame, keys: Sequence[str]) -> DataFrame:
-    """One row per key, the last one in input order (upserts must not hit a key twice)."""
-    order = "_etlc_order"
-    numbered = df.withColumn(order, F.monotonically_increasing_id())
-    spec = Window.partitionBy(*(F.col(f"`{k}`") for k in keys)).orderBy(F.col(order).desc())
-    ranked = numbered.withColumn("_etlc_rank", F.row_number().over(spec))
-    return ranked.where(F.col("_etlc_rank") == 1).drop(order, "_etlc_rank")
 
 
 # --- SQL on the driver, through the JVM's JDBC driver ---------------------------------------

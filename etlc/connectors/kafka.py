@@ -49,13 +49,14 @@ from typing import Any, ClassVar, TypeVar
 
 from py4j.java_gateway import JavaClass
 from pyspark.errors import IllegalArgumentException
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.avro.functions import from_avro, to_avro
 from pyspark.sql.types import StringType, StructField, StructType
 
 from etlc.connectors.base import Extractor, Loader, LoadResult
 from etlc.connectors.conform import conform
+from etlc.connectors.dedupe import latest_per_key, none_superseded
 from etlc.runtime.connections import Connection
 from etlc.runtime.errors import (
     MAX_CAUSES,
@@ -106,8 +107,6 @@ SAMPLE_BYTES = 64  # of a corrupt value, shown in hex in the validation sample
 V1_SOURCES = "spark.sql.sources.useV1SourceList"
 
 _RECORD = "_etlc_record"
-_ORDER = "_etlc_order"
-_RANK = "_etlc_rank"
 
 _ERRORS = "org.apache.kafka.common.errors."
 AUTH_JAVA = frozenset(
@@ -446,14 +445,6 @@ def record_key(keys: Sequence[str]) -> Column:
     return F.to_json(F.struct(*columns), {"ignoreNullFields": "false"})
 
 
-def last_per_key(df: DataFrame, keys: Sequence[str]) -> DataFrame:
-    """One row per key, the last one in input order."""
-    numbered = df.withColumn(_ORDER, F.monotonically_increasing_id())
-    spec = Window.partitionBy(*(F.col(f"`{k}`") for k in keys)).orderBy(F.col(_ORDER).desc())
-    ranked = numbered.withColumn(_RANK, F.row_number().over(spec))
-    return ranked.where(F.col(_RANK) == 1).drop(_ORDER, _RANK)
-
-
 @contextmanager
 def _through_data_source_v2(spark: SparkSession) -> Iterator[None]:
     """Let Spark write to Kafka through its DataSource V2 path for the duration of one write.
@@ -476,13 +467,20 @@ class KafkaLoader(Loader):
     modes: ClassVar[frozenset[str]] = frozenset({"append", "upsert"})
 
     def __init__(
-        self, connection: Connection, topic: str, avro_schema: str, *, keys: Sequence[str] = ()
+        self,
+        connection: Connection,
+        topic: str,
+        avro_schema: str,
+        *,
+        keys: Sequence[str] = (),
+        sequence_by: str | None = None,
     ) -> None:
         check_profile(connection)
         self.connection = connection
         self.topic = topic
         self.avro_schema = avro_schema
         self.keys = tuple(keys)
+        self.sequence_by = sequence_by
 
     def describe(self) -> dict[str, Any]:
         return {"system": SYSTEM, "connection": self.connection.name, "topic": self.topic}
@@ -498,7 +496,10 @@ class KafkaLoader(Loader):
         missing = [k for k in self.keys if k not in df.columns]
         if missing:
             raise ConfigurationError(f"keys not among the columns: {', '.join(missing)}")
-        rows = last_per_key(df, self.keys) if mode == "upsert" else df
+        superseded = none_superseded
+        rows = df
+        if mode == "upsert":
+            rows, superseded = latest_per_key(df, self.keys, self.sequence_by)
         out = self.records(rows)
         config = client_config(self.connection, PRODUCER_DEFAULTS)
         writer = (
@@ -509,7 +510,7 @@ class KafkaLoader(Loader):
         )
         with _through_data_source_v2(df.sparkSession):
             translate_errors(writer.save, self.connection, self.topic)
-        return LoadResult()
+        return LoadResult(superseded=superseded())
 
     def records(self, df: DataFrame) -> DataFrame:
         """``key`` and ``value`` columns for Spark's Kafka sink."""

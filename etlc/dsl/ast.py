@@ -112,6 +112,7 @@ class KafkaLoad(Step):
     topic: Name
     mode: Name
     keys: tuple[Name, ...] = ()
+    sequence_by: Name | None = None
 
     def inputs(self) -> list[Name]:
         return [self.input]
@@ -145,6 +146,7 @@ class JdbcLoad(Step):
     table: Name
     mode: Name
     keys: tuple[Name, ...] = ()
+    sequence_by: Name | None = None
     batch_size: Number | None = None
     parallelism: Number | None = None
 

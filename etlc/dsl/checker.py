@@ -139,6 +139,8 @@ def default_options(definition: Path) -> CheckOptions:
 @dataclass
 class _Dataset:
     schema: RecordSchema | None  # None: the producing step failed; skip dependants quietly
+    # Columns no two rows share a value combination of (an aggregate's group_by), if known.
+    unique_by: frozenset[str] | None = None
 
 
 @dataclass
@@ -423,7 +425,10 @@ class _Checker:
         failed = lowered is None or any(d.is_error for d in self.diagnostics[before:])
         if step.role != "load":
             self.datasets[step.id.value] = _Dataset(
-                None if failed or lowered is None else lowered.schema
+                None if failed or lowered is None else lowered.schema,
+                frozenset(g.value for g in step.group_by)
+                if isinstance(step, ast.Aggregate)
+                else None,
             )
         if failed or lowered is None:
             return None
@@ -905,7 +910,53 @@ class _Checker:
         }
         if step.keys:
             args["keys"] = tuple(k.value for k in step.keys)
+        if not self._sequence(step, schema, args):
+            return None
         return _Lowered(args, schema, mode=step.mode.value)
+
+    def _sequence(
+        self, step: ast.KafkaLoad | ast.JdbcLoad, schema: RecordSchema, args: dict[str, Any]
+    ) -> bool:
+        """Which row an upsert keeps when its input repeats a key; False if that is wrong."""
+        seq = step.sequence_by
+        if seq is None:
+            unique = self.datasets.get(step.input.value, _Dataset(None)).unique_by
+            keys = {k.value for k in step.keys}
+            if step.mode.value == "upsert" and not (unique is not None and unique <= keys):
+                self.diagnostics.append(
+                    diag(
+                        "W202",
+                        "upsert without `sequence_by`: if the input repeats a key, which of "
+                        "its rows is written is not defined (joins and shuffles reorder rows)",
+                        step.mode.span,
+                        'add "sequence_by": "<column>" (e.g. an update timestamp); the row '
+                        "with the greatest value wins",
+                        Severity.WARNING,
+                    )
+                )
+            return True
+        if step.mode.value != "upsert":
+            self.error(
+                "E404",
+                "`sequence_by` only applies to upsert",
+                seq.span,
+                'remove it, or use "mode": "upsert"',
+            )
+            return False
+        if not self._columns_exist([seq], schema, "sequence_by"):
+            return False
+        ctype = schema.columns()[seq.value]
+        if not (ctype.is_numeric or ctype.is_temporal or ctype.kind == "string"):
+            self.error(
+                "E404",
+                f"`sequence_by` column `{seq.value}` is {ctype.describe()}; "
+                "it must be a number, date, timestamp or string",
+                seq.span,
+                "order updates by a version number or an update timestamp",
+            )
+            return False
+        args["sequence_by"] = seq.value
+        return True
 
     # --- databases ----------------------------------------------------------------------------
 
@@ -965,6 +1016,8 @@ class _Checker:
             args["batch_size"] = int(step.batch_size.value)
         if step.parallelism is not None:
             args["parallelism"] = int(step.parallelism.value)
+        if not self._sequence(step, schema, args):
+            return None
         return _Lowered(args, schema, mode=step.mode.value)
 
     # --- third-party steps -------------------------------------------------------------------

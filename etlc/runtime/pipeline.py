@@ -150,7 +150,7 @@ class BatchPipeline(Pipeline):
             done = self.committed[step.id]
             report.steps.append(done)
             self.log.info("step_skipped", stage="load", step=step.id, reason="committed earlier")
-            return (done.records_in or 0) - (done.records_out or 0)
+            return int(done.extra.get("dead_lettered", 0))
         started = self.clock()
         observation = Observation(f"etlc_load_{step.id}")
         try:
@@ -162,12 +162,21 @@ class BatchPipeline(Pipeline):
             raise classify(exc, step.id) from exc
         if result.dead_lettered:
             self._dead_letters(step, result.details.get("dead_letters", []))
+        # input = written + dead-lettered + superseded (an upsert writes the last row per key).
         metrics = StepMetrics(
             step.id,
             "load",
             records_in=records,
-            records_out=records - result.dead_lettered,
+            records_out=records - result.dead_lettered - result.superseded,
             duration_ms=int((self.clock() - started) * 1000),
+            extra={
+                k: v
+                for k, v in (
+                    ("dead_lettered", result.dead_lettered),
+                    ("superseded", result.superseded),
+                )
+                if v
+            },
         )
         self.committed[step.id] = metrics
         report.steps.append(metrics)
@@ -179,6 +188,7 @@ class BatchPipeline(Pipeline):
             records_in=metrics.records_in,
             records_out=metrics.records_out,
             dead_lettered=result.dead_lettered or None,
+            superseded=result.superseded or None,
             duration_ms=metrics.duration_ms,
             **step.loader.describe(),
         )

@@ -6,9 +6,11 @@ import json
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,27 +90,61 @@ def submit(
     env_file: Path,
     master: str = "local[2]",
     extra_env: dict[str, str] | None = None,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> Submission:
-    """Run a generated submit script exactly as a user would, and parse its JSON log lines."""
+    """Run a generated submit script exactly as a user would, and parse its JSON log lines.
+
+    ``on_event`` sees each log event as the driver writes it, so a test can act mid-run
+    (crash a server once an attempt has failed, say).
+    """
     environ = local_submit_env(master, "local")
     environ.update(
         ETLC_JARS_DIR=str(ROOT / "jars"), SPARK_LOCAL_IP="127.0.0.1", **(extra_env or {})
     )
     script = driver.with_suffix(".submit.sh")
-    done = subprocess.run(
-        ["bash", str(script), "--env-file", str(env_file)],
-        cwd=ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=SUBMIT_TIMEOUT,
-        check=False,
-    )
-    events = []
-    for line in done.stdout.splitlines():
-        if line.startswith("{"):
-            events.append(json.loads(line))
-    return Submission(done.returncode, events, done.stderr)
+    events: list[dict[str, Any]] = []
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as stderr:
+        proc = subprocess.Popen(
+            ["bash", str(script), "--env-file", str(env_file)],
+            cwd=ROOT,
+            env=environ,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+        watchdog = threading.Timer(SUBMIT_TIMEOUT, proc.kill)
+        watchdog.start()
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if line.startswith("{"):
+                    events.append(json.loads(line))
+                    if on_event is not None:
+                        on_event(events[-1])
+            returncode = proc.wait()
+        finally:
+            watchdog.cancel()
+            proc.kill()
+        stderr.seek(0)
+        return Submission(returncode, events, stderr.read())
+
+
+def compile_variant(tmp: Path, doc: dict[str, Any], check_env: dict[str, Any]) -> Path:
+    """Compile the definition ``doc`` beside ``check_env`` (the environment file the checker
+    reads for variables and connection profiles); return the generated driver."""
+    defs = tmp / "defs"
+    (defs / "env").mkdir(parents=True, exist_ok=True)
+    (defs / "env" / "check.json").write_text(json.dumps(check_env), encoding="utf-8")
+    path = defs / f"{doc['name']}.json"
+    path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    compile_definitions([path], tmp / "generated")
+    return tmp / "generated" / f"{doc['name']}.py"
+
+
+def example(name: str) -> dict[str, Any]:
+    """An example definition from pipelines/, as a document a test can vary."""
+    doc: dict[str, Any] = json.loads((ROOT / "pipelines" / f"{name}.json").read_text("utf-8"))
+    return doc
 
 
 def _free_port() -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,9 +64,45 @@ def mysql(creds: dict[str, Any]) -> Iterator[Any]:
         conn.close()
 
 
+def seed_vault(path: Path, creds: dict[str, Any]) -> str:
+    """A vault at ``path`` holding both database passwords; returns its master password."""
+    from etlc.vault import FileVault, MasterKey, Reference, Secret
+    from tests.leak_canary import FAST_KDF
+
+    password = secrets.token_urlsafe(16)
+    store = FileVault.create(path, MasterKey.from_password(password), FAST_KDF)
+    for system in ("mysql", "postgres"):
+        store.put(
+            Reference.entry(f"services/{system}#password", str(path)),
+            Secret(creds[system]["password"]),
+        )
+    return password
+
+
+def env_file(
+    path: Path, creds: dict[str, Any], vault: Path, variables: dict[str, str], **settings: Any
+) -> Path:
+    """An environment file with both database profiles, passwords read from ``vault``."""
+    doc = {
+        "variables": variables,
+        "spark": {"spark.sql.shuffle.partitions": "4"},
+        "etlc": settings,
+        "vault": {"backend": "file", "path": str(vault)},
+        "connections": profiles(creds),
+    }
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
 def pg_rows(creds: dict[str, Any], sql: str) -> list[tuple[Any, ...]]:
     with postgres(creds) as conn:
         return [tuple(r) for r in conn.execute(sql).fetchall()]
+
+
+def my_rows(creds: dict[str, Any], sql: str) -> list[tuple[Any, ...]]:
+    with mysql(creds) as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        return [tuple(r) for r in cur.fetchall()]
 
 
 def my_execute(

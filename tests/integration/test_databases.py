@@ -35,14 +35,7 @@ def creds() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def vault(tmp_path_factory: pytest.TempPathFactory, creds: dict[str, Any]) -> tuple[Path, str]:
     path = tmp_path_factory.mktemp("vault") / "vault.json"
-    password = secrets.token_urlsafe(16)
-    store = FileVault.create(path, MasterKey.from_password(password), FAST_KDF)
-    for system in ("mysql", "postgres"):
-        store.put(
-            Reference.entry(f"services/{system}#password", str(path)),
-            Secret(creds[system]["password"]),
-        )
-    return path, password
+    return path, db.seed_vault(path, creds)
 
 
 def seed(
@@ -88,16 +81,14 @@ def landed(creds: dict[str, Any]) -> dict[int, tuple[Any, ...]]:
 
 
 def env_for(ws: Workspace, creds: dict[str, Any], vault: Path, name: str) -> Path:
-    path = ws.write_env(
-        name,
+    return db.env_file(
+        ws.root / f"{name}.json",
+        creds,
+        vault,
         {"data_dir": str(ws.data), "out_dir": str(ws.out)},
+        stage_dir=str(ws.root / "stage"),
         dead_letter_dir=str(ws.root / "dead-letter"),
     )
-    doc = json.loads(path.read_text())
-    doc["connections"] = db.profiles(creds)
-    doc["vault"] = {"backend": "file", "path": str(vault)}
-    path.write_text(json.dumps(doc))
-    return path
 
 
 def test_upsert_from_mysql_and_files_into_postgres(

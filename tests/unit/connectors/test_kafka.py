@@ -23,7 +23,6 @@ from etlc.connectors.kafka import (
     check_profile,
     classify_kafka,
     client_config,
-    last_per_key,
     reader_schema,
     record_key,
     spark_options,
@@ -191,11 +190,6 @@ def test_the_key_is_null_the_single_key_as_text_or_json_of_several(spark: Any, o
         (None, "2", "PAID", '{"order_id":2,"coupon":"SPRING"}'),
         (None, "3", "PAID", '{"order_id":3,"coupon":"WELCOME"}'),
     ]
-
-
-def test_upsert_keeps_the_last_row_per_key(spark: Any) -> None:
-    df = spark.createDataFrame([(1, "a"), (2, "b"), (1, "c")], "id long, v string").coalesce(1)
-    assert sorted(tuple(r) for r in last_per_key(df, ["id"]).collect()) == [(1, "c"), (2, "b")]
 
 
 def test_records_are_avro_values_that_decode_back(spark: Any, orders: Any) -> None:

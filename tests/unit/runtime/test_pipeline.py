@@ -247,3 +247,54 @@ def test_rejected_rows_make_the_run_partial_and_land_in_the_dead_letter_log(
     ]
     logged = [x for x in events(log_stream) if x["event"] == "dead_letter"]
     assert logged[0]["key"] == {"id": 2} and logged[0]["step"] == "db"
+
+
+def test_superseded_rows_are_counted_apart_and_a_retry_keeps_earlier_dead_letters(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    from etlc.connectors.base import Loader, LoadResult
+
+    class Upserting(Loader):
+        modes = frozenset({"upsert"})
+
+        def load(self, df: Any, mode: str) -> LoadResult:
+            df.count()
+            letters = [{"key": {"id": 3}, "sqlstate": "23514", "constraint": "qty_check"}]
+            return LoadResult(dead_lettered=1, superseded=1, details={"dead_letters": letters})
+
+    class FailOnce(FilesLoader):
+        failures = 1
+
+        def load(self, df: Any, mode: str) -> Any:
+            if FailOnce.failures:
+                FailOnce.failures -= 1
+                raise ConnectionError("sink unreachable")
+            return super().load(df, mode)
+
+    src = tmp_path / "items.csv"
+    src.write_text("id,kind,qty\n1,A,3\n1,B,4\n3,A,5\n", encoding="utf-8")
+    g = graph(src, tmp_path / "out")
+    g = PipelineGraph(
+        g.name,
+        g.extracts,
+        (),
+        (
+            LoadStep("db", "items", Upserting(), "upsert"),
+            LoadStep("files", "items", FailOnce(str(tmp_path / "files"), "json"), "append"),
+        ),
+    )
+    e = env(tmp_path, dead_letter_dir=str(tmp_path / "dlq"))
+    pipeline = BatchPipeline(g, spark, e, EventLog(RunContext("items")))
+    assert pipeline.run().status is Status.FAILED
+    report = pipeline.run()
+    # The upsert committed in the first attempt with a dead letter: the run stays PARTIAL.
+    assert report.status is Status.PARTIAL
+    db = next(m for m in report.steps if m.step == "db")
+    # input = written + dead-lettered + superseded
+    assert (db.records_in, db.records_out) == (3, 1)
+    assert db.extra == {"dead_lettered": 1, "superseded": 1}
+    finished = [x for x in events(log_stream) if x["event"] == "step_finished"]
+    assert [(x["step"], x.get("superseded")) for x in finished if x["stage"] == "load"] == [
+        ("db", 1),
+        ("files", None),
+    ]
