@@ -147,19 +147,19 @@ def test_rows_the_target_rejects_go_to_the_dead_letter_log(
     assert len(dlq) == 1 and len(dlq[0].read_text().splitlines()) == len(bad)
 
 
+@pytest.mark.parametrize(("system", "connection"), [("postgres", "warehouse"), ("mysql", "crm")])
 def test_a_wrong_password_fails_at_once_and_never_leaks(
-    workspace: Workspace, creds: dict[str, Any], tmp_path: Path
+    workspace: Workspace, creds: dict[str, Any], tmp_path: Path, system: str, connection: str
 ) -> None:
     seed(creds, workspace.data_set)
     path = tmp_path / "vault.json"
     master = secrets.token_urlsafe(16)
     store = FileVault.create(path, MasterKey.from_password(master), FAST_KDF)
     wrong = "LEAK_CANARY_" + secrets.token_hex(8)
-    store.put(
-        Reference.entry("services/mysql#password", str(path)), Secret(creds["mysql"]["password"])
-    )
-    store.put(Reference.entry("services/postgres#password", str(path)), Secret(wrong))
-    env_file = env_for(workspace, creds, path, "wrongpw")
+    for other in ("mysql", "postgres"):
+        value = wrong if other == system else creds[other]["password"]
+        store.put(Reference.entry(f"services/{other}#password", str(path)), Secret(value))
+    env_file = env_for(workspace, creds, path, f"wrongpw-{system}")
     run = submit(
         workspace.generated / "customer_revenue.py",
         env_file,
@@ -167,9 +167,10 @@ def test_a_wrong_password_fails_at_once_and_never_leaks(
     )
     assert run.returncode == 1
     finished = run.event("run_finished")[-1]
-    assert finished["error_kind"] == "authentication"
-    assert "warehouse" in finished["error"]
+    assert finished["error_kind"] == "authentication", finished
+    assert f"`{connection}`" in finished["error"]
     assert len(run.event("attempt_started")) == 1  # authentication failures are not retried
     texts = [json.dumps(e) for e in run.events] + [run.stderr]
     texts += [c.decode("utf-8", "replace") for c in files(workspace.generated).values()]
-    assert_no_leak(texts, [Canary("vault://services/postgres#password", wrong)])
+    texts += [c.decode("utf-8", "replace") for c in files(workspace.root / "stage").values()]
+    assert_no_leak(texts, [Canary(f"vault://services/{system}#password", wrong)])
