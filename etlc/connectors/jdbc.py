@@ -17,10 +17,10 @@ from __future__ import annotations
 import re
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 from pyspark.sql import DataFrame, SparkSession
@@ -30,6 +30,7 @@ from pyspark.sql.types import StructType
 from etlc.connectors.base import Extractor, Loader, LoadResult
 from etlc.connectors.conform import conform
 from etlc.connectors.dedupe import latest_per_key, none_superseded
+from etlc.connectors.failures import translated
 from etlc.runtime.connections import Connection
 from etlc.runtime.errors import (
     AuthenticationError,
@@ -40,6 +41,7 @@ from etlc.runtime.errors import (
 )
 from etlc.runtime.graph import struct_from_ddl
 
+T = TypeVar("T")
 ROW_ID = "_etlc_row"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 MAX_DEAD_LETTERS = 10_000  # past this, the load fails: that many rejects is not "a few bad rows"
@@ -440,18 +442,17 @@ def _classify_sql(exc: BaseException, dialect: Dialect, connection: Connection) 
     return TerminalError(f"{where}: statement failed (SQLSTATE {state or 'none'})")
 
 
-def translate_errors(call: Any, connection: Connection) -> Any:
+def translate_errors(call: Callable[[], T], connection: Connection) -> T:
     """Run a Spark JDBC call; connection and authentication failures become typed errors."""
-    try:
-        return call()
-    except Exception as exc:
+
+    def classify(exc: Exception) -> Exception | None:
         state = _sqlstate(exc)
         if state.startswith(_AUTH_STATES):
-            raise AuthenticationError(
+            return AuthenticationError(
                 f"connection `{connection.name}`: authentication failed (SQLSTATE {state})"
-            ) from None
+            )
         if state.startswith(("08", "57")):
-            raise TransientError(
-                f"connection `{connection.name}`: unavailable (SQLSTATE {state})"
-            ) from None
-        raise
+            return TransientError(f"connection `{connection.name}`: unavailable (SQLSTATE {state})")
+        return None
+
+    return translated(call, classify)

@@ -57,6 +57,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 from etlc.connectors.base import Extractor, Loader, LoadResult
 from etlc.connectors.conform import conform
 from etlc.connectors.dedupe import latest_per_key, none_superseded
+from etlc.connectors.failures import translated
 from etlc.runtime.connections import Connection
 from etlc.runtime.errors import (
     MAX_CAUSES,
@@ -291,17 +292,15 @@ def classify_kafka(exc: BaseException, connection: Connection, topic: str) -> Ex
 
 def translate_errors(call: Callable[[], T], connection: Connection, topic: str) -> T:
     """Run a Kafka call; what Kafka's exception types explain becomes a typed error."""
-    try:
-        return call()
-    except IllegalArgumentException as exc:  # Spark's Kafka source refused an option
-        raise ConfigurationError(
-            f"kafka connection `{connection.name}`, topic `{topic}`: {summary(exc)}"
-        ) from None
-    except Exception as exc:
-        mapped = classify_kafka(exc, connection, topic)
-        if mapped is None:
-            raise
-        raise mapped from None
+
+    def classify(exc: Exception) -> Exception | None:
+        if isinstance(exc, IllegalArgumentException):  # Spark's Kafka source refused an option
+            return ConfigurationError(
+                f"kafka connection `{connection.name}`, topic `{topic}`: {summary(exc)}"
+            )
+        return classify_kafka(exc, connection, topic)
+
+    return translated(call, classify)
 
 
 # --- reading ------------------------------------------------------------------------------

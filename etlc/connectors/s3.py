@@ -79,6 +79,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 from pyspark.sql import DataFrame, SparkSession
 
 from etlc.connectors.base import LoadResult
+from etlc.connectors.failures import translated
 from etlc.connectors.files import FilesExtractor, FilesLoader
 from etlc.runtime.connections import Connection
 from etlc.runtime.errors import (
@@ -399,15 +400,7 @@ def classify_error(exc: BaseException, connection: Connection, path: str) -> Etl
 
 def translate_errors(call: Callable[[], T], connection: Connection, path: str) -> T:
     """Run an S3A call; failures S3 explains become typed errors, with etlc's own text."""
-    try:
-        return call()
-    except EtlcError:
-        raise
-    except Exception as exc:
-        mapped = classify_error(exc, connection, path)
-        if mapped is None:
-            raise
-        raise mapped from None
+    return translated(call, lambda exc: classify_error(exc, connection, path))
 
 
 # --- the connectors -----------------------------------------------------------------------

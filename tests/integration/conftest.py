@@ -19,6 +19,7 @@ import pytest
 
 from etlc import demo
 from etlc.cli import local_submit_env
+from tests.integration import databases
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -70,6 +71,19 @@ def compile_definitions(paths: list[Path], out: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(scope="session")
+def creds() -> dict[str, Any]:
+    """The local services' settings and passwords (``.services/credentials.json``)."""
+    return databases.credentials()
+
+
+@pytest.fixture(scope="session")
+def vault(tmp_path_factory: pytest.TempPathFactory, creds: dict[str, Any]) -> tuple[Path, str]:
+    """A vault holding the services' secrets, and its master password."""
+    path = tmp_path_factory.mktemp("vault") / "vault.json"
+    return path, databases.seed_vault(path, creds)
 
 
 @pytest.fixture(scope="session")

@@ -65,17 +65,21 @@ def mysql(creds: dict[str, Any]) -> Iterator[Any]:
 
 
 def seed_vault(path: Path, creds: dict[str, Any]) -> str:
-    """A vault at ``path`` holding both database passwords; returns its master password."""
+    """A vault at ``path`` holding the services' secrets, as an operator would keep them
+    (``services/<system>#<key>``); returns its master password."""
     from etlc.vault import FileVault, MasterKey, Reference, Secret
     from tests.leak_canary import FAST_KDF
 
     password = secrets.token_urlsafe(16)
     store = FileVault.create(path, MasterKey.from_password(password), FAST_KDF)
-    for system in ("mysql", "postgres"):
-        store.put(
-            Reference.entry(f"services/{system}#password", str(path)),
-            Secret(creds[system]["password"]),
-        )
+    entries = {
+        "services/mysql#password": creds["mysql"]["password"],
+        "services/postgres#password": creds["postgres"]["password"],
+        "services/s3#access_key": creds["s3"]["access_key"],
+        "services/s3#secret_key": creds["s3"]["secret_key"],
+    }
+    for name, value in entries.items():
+        store.put(Reference.entry(name, str(path)), Secret(value))
     return password
 
 

@@ -69,17 +69,6 @@ class Target:
         return sorted(self.query(f"SELECT {COLUMNS} FROM {TABLE}"))
 
 
-@pytest.fixture(scope="module")
-def creds() -> dict[str, Any]:
-    return db.credentials()
-
-
-@pytest.fixture(scope="module")
-def vault(tmp_path_factory: pytest.TempPathFactory, creds: dict[str, Any]) -> tuple[Path, str]:
-    path = tmp_path_factory.mktemp("vault") / "vault.json"
-    return path, db.seed_vault(path, creds)
-
-
 def as_row(o: demo.Order) -> Row:
     return (
         o.order_id,

@@ -27,17 +27,6 @@ REVENUE_DDL = (
 )
 
 
-@pytest.fixture(scope="module")
-def creds() -> dict[str, Any]:
-    return db.credentials()
-
-
-@pytest.fixture(scope="module")
-def vault(tmp_path_factory: pytest.TempPathFactory, creds: dict[str, Any]) -> tuple[Path, str]:
-    path = tmp_path_factory.mktemp("vault") / "vault.json"
-    return path, db.seed_vault(path, creds)
-
-
 def seed(
     creds: dict[str, Any], data: demo.DemoData, countries: dict[int, str] | None = None
 ) -> None:

@@ -45,17 +45,6 @@ def servers() -> str:
     return events.bootstrap()
 
 
-@pytest.fixture(scope="module")
-def creds() -> dict[str, Any]:
-    return db.credentials()
-
-
-@pytest.fixture(scope="module")
-def vault(tmp_path_factory: pytest.TempPathFactory, creds: dict[str, Any]) -> tuple[Path, str]:
-    path = tmp_path_factory.mktemp("vault") / "vault.json"
-    return path, db.seed_vault(path, creds)
-
-
 def connections(servers: str, creds: dict[str, Any]) -> dict[str, Any]:
     return {
         "events": {"system": "kafka", "bootstrap_servers": servers},

@@ -63,31 +63,10 @@ Row = tuple[int, int, Decimal, str]
 
 
 @pytest.fixture(scope="module")
-def creds() -> dict[str, Any]:
-    return db.credentials()
-
-
-@pytest.fixture(scope="module")
 def s3(creds: dict[str, Any]) -> Any:
     client = store.connect(creds)
     store.ensure_buckets(client, RAW, CURATED)
     return client
-
-
-@pytest.fixture(scope="module")
-def vault(tmp_path_factory: pytest.TempPathFactory, creds: dict[str, Any]) -> tuple[Path, str]:
-    path = tmp_path_factory.mktemp("vault") / "vault.json"
-    password = secrets.token_urlsafe(16)
-    vault = FileVault.create(path, MasterKey.from_password(password), FAST_KDF)
-    entries = {
-        "services/mysql#password": creds["mysql"]["password"],
-        "services/postgres#password": creds["postgres"]["password"],
-        "services/s3#access_key": creds["s3"]["access_key"],
-        "services/s3#secret_key": creds["s3"]["secret_key"],
-    }
-    for name, value in entries.items():
-        vault.put(Reference.entry(name, str(path)), Secret(value))
-    return path, password
 
 
 @pytest.fixture(scope="module")

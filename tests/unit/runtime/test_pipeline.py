@@ -172,20 +172,25 @@ def test_missing_source_is_a_terminal_error_naming_the_step(spark: Any, tmp_path
     assert report.error is not None and report.error.step == "items" and not report.error.transient
 
 
+class FailsOnce(FilesLoader):
+    """A file sink whose first write finds the target unreachable."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.failures = 1
+
+    def load(self, df: Any, mode: str) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("sink unreachable")
+        return super().load(df, mode)
+
+
 def test_a_retry_does_not_repeat_loads_committed_by_an_earlier_attempt(
     spark: Any, tmp_path: Path, log_stream: io.StringIO
 ) -> None:
     src = tmp_path / "items.csv"
     src.write_text("id,kind,qty\n1,A,3\n2,B,4\n", encoding="utf-8")
-
-    class FailOnce(FilesLoader):
-        failures = 1
-
-        def load(self, df: Any, mode: str) -> Any:
-            if FailOnce.failures:
-                FailOnce.failures -= 1
-                raise ConnectionError("sink unreachable")
-            return super().load(df, mode)
 
     first, second = tmp_path / "first", tmp_path / "second"
     g = graph(src, first)
@@ -195,7 +200,7 @@ def test_a_retry_does_not_repeat_loads_committed_by_an_earlier_attempt(
         (),
         (
             LoadStep("first", "items", FilesLoader(str(first), "json"), "append"),
-            LoadStep("second", "items", FailOnce(str(second), "json"), "append"),
+            LoadStep("second", "items", FailsOnce(str(second), "json"), "append"),
         ),
     )
     pipeline = BatchPipeline(g, spark, env(tmp_path), EventLog(RunContext("items")))
@@ -262,15 +267,6 @@ def test_superseded_rows_are_counted_apart_and_a_retry_keeps_earlier_dead_letter
             letters = [{"key": {"id": 3}, "sqlstate": "23514", "constraint": "qty_check"}]
             return LoadResult(dead_lettered=1, superseded=1, details={"dead_letters": letters})
 
-    class FailOnce(FilesLoader):
-        failures = 1
-
-        def load(self, df: Any, mode: str) -> Any:
-            if FailOnce.failures:
-                FailOnce.failures -= 1
-                raise ConnectionError("sink unreachable")
-            return super().load(df, mode)
-
     src = tmp_path / "items.csv"
     src.write_text("id,kind,qty\n1,A,3\n1,B,4\n3,A,5\n", encoding="utf-8")
     g = graph(src, tmp_path / "out")
@@ -280,7 +276,7 @@ def test_superseded_rows_are_counted_apart_and_a_retry_keeps_earlier_dead_letter
         (),
         (
             LoadStep("db", "items", Upserting(), "upsert"),
-            LoadStep("files", "items", FailOnce(str(tmp_path / "files"), "json"), "append"),
+            LoadStep("files", "items", FailsOnce(str(tmp_path / "files"), "json"), "append"),
         ),
     )
     e = env(tmp_path, dead_letter_dir=str(tmp_path / "dlq"))
