@@ -24,6 +24,17 @@ class Extractor(ABC):
         return {}
 
 
+class StreamExtractor(ABC):
+    """Reads one dataset as an unbounded stream (Structured Streaming)."""
+
+    @abstractmethod
+    def stream(self, spark: SparkSession) -> DataFrame:
+        """Decoded records plus ``_etlc_position`` (where each came from, for messages)."""
+
+    def describe(self) -> dict[str, Any]:
+        return {}
+
+
 @dataclass(frozen=True)
 class LoadResult:
     dead_lettered: int = 0
@@ -42,3 +53,20 @@ class Loader(ABC):
 
     def describe(self) -> dict[str, Any]:
         return {}
+
+
+@dataclass(frozen=True)
+class BatchMarker:
+    """Which micro-batch a streaming write is: a checkpoint's epoch and Spark's batch id."""
+
+    pipeline: str
+    epoch: str  # new for every fresh checkpoint, so its batch ids start over safely
+    batch_id: int
+
+
+class ExactlyOnceLoader(ABC):
+    """A sink that commits a micro-batch and its marker atomically (streaming, exactly once)."""
+
+    @abstractmethod
+    def load_batch(self, df: DataFrame, mode: str, marker: BatchMarker) -> LoadResult | None:
+        """Write the batch; None when ``marker`` shows it was committed before (skipped)."""

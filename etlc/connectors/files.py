@@ -12,7 +12,7 @@ from etlc.connectors.base import Extractor, Loader, LoadResult
 from etlc.connectors.conform import check_columns, conform
 from etlc.runtime.errors import ConfigurationError
 from etlc.runtime.graph import struct_from_ddl
-from etlc.runtime.stage_store import CORRUPT_COLUMN
+from etlc.runtime.rules import CORRUPT_COLUMN
 
 TEXT_FORMATS = ("csv", "json")
 FORMATS = ("csv", "json", "parquet", "avro")

@@ -27,7 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from etlc.connectors.base import Extractor, Loader, LoadResult
+from etlc.connectors.base import BatchMarker, ExactlyOnceLoader, Extractor, Loader, LoadResult
 from etlc.connectors.conform import conform
 from etlc.connectors.dedupe import latest_per_key, none_superseded
 from etlc.connectors.failures import translated
@@ -45,6 +45,10 @@ T = TypeVar("T")
 ROW_ID = "_etlc_row"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 MAX_DEAD_LETTERS = 10_000  # past this, the load fails: that many rejects is not "a few bad rows"
+
+
+# Streaming loads record each committed micro-batch here, in the same transaction as its rows.
+MARKER_TABLE = "etlc_stream_batches"
 
 
 @dataclass(frozen=True)
@@ -161,7 +165,7 @@ def _jdbc_options(dialect: Dialect, c: Connection) -> dict[str, str]:
 # --- writing ------------------------------------------------------------------------------
 
 
-class JdbcLoader(Loader):
+class JdbcLoader(Loader, ExactlyOnceLoader):
     dialect: ClassVar[Dialect]
     modes: ClassVar[frozenset[str]] = frozenset({"append", "overwrite", "upsert"})
 
@@ -191,6 +195,16 @@ class JdbcLoader(Loader):
         }
 
     def load(self, df: DataFrame, mode: str) -> LoadResult:
+        result = self._load(df, mode, None)
+        assert result is not None  # only a marked batch can have been committed before
+        return result
+
+    def load_batch(self, df: DataFrame, mode: str, marker: BatchMarker) -> LoadResult | None:
+        """Write one micro-batch exactly once: its rows and ``marker`` commit together, and a
+        batch whose marker is already there (a replay after a restart) is skipped (None)."""
+        return self._load(df, mode, marker)
+
+    def _load(self, df: DataFrame, mode: str, marker: BatchMarker | None) -> LoadResult | None:
         if mode not in self.modes:
             raise ConfigurationError(f"{self.dialect.system} sinks support {sorted(self.modes)}")
         if mode == "upsert" and not self.keys:
@@ -206,11 +220,13 @@ class JdbcLoader(Loader):
         staging = self.dialect.quote(schema_prefix + staging_name)
         with _session(spark, self.dialect, self.connection) as sql:
             sql.require_table(self.table)
+            if marker is not None and sql.marked(self.dialect, marker):
+                return None
             try:
                 self._write_staging(
                     rows.withColumn(ROW_ID, F.monotonically_increasing_id()), staging
                 )
-                dead = self._move(sql, staging, names, mode)
+                dead = self._move(sql, staging, names, mode, marker)
             finally:
                 sql.drop(staging)
         return LoadResult(
@@ -240,7 +256,14 @@ class JdbcLoader(Loader):
             return self.dialect.upsert(self.table, staging, names, self.keys, where)
         return self.dialect.insert_select(self.table, staging, names, where)
 
-    def _move(self, sql: _Sql, staging: str, names: Sequence[str], mode: str) -> list[DeadLetter]:
+    def _move(
+        self,
+        sql: _Sql,
+        staging: str,
+        names: Sequence[str],
+        mode: str,
+        marker: BatchMarker | None = None,
+    ) -> list[DeadLetter]:
         """One transaction: everything lands, or the rejected rows are isolated and the rest do."""
         if mode == "overwrite":
             sql.execute(f"DELETE FROM {self.dialect.quote(self.table)}")
@@ -252,6 +275,8 @@ class JdbcLoader(Loader):
             dead = self._isolate(sql, staging, names, mode)
         else:
             dead = []
+        if marker is not None:
+            sql.mark(self.dialect, marker)
         sql.commit()
         return dead
 
@@ -342,6 +367,42 @@ class _Sql:
     def bounds(self, staging: str, row: str, where: str = "") -> tuple[int | None, int | None]:
         low, high = self.query_row(f"SELECT MIN({row}), MAX({row}) FROM {staging}{where}", 2)
         return (None if low is None else int(low), None if high is None else int(high))
+
+    def marked(self, dialect: Dialect, marker: BatchMarker) -> bool:
+        """Whether ``marker``'s batch committed before; creates the marker table if needed."""
+        table = dialect.quote(MARKER_TABLE)
+        self.execute(
+            f"CREATE TABLE IF NOT EXISTS {table} (pipeline VARCHAR(200) NOT NULL, "
+            "epoch VARCHAR(64) NOT NULL, batch_id BIGINT NOT NULL, committed_at TIMESTAMP NULL, "
+            "PRIMARY KEY (pipeline, epoch, batch_id))"
+        )
+        self.commit()  # MySQL commits DDL implicitly; PostgreSQL must be told
+        stmt = self.jdbc.prepareStatement(
+            f"SELECT 1 FROM {table} WHERE pipeline = ? AND epoch = ? AND batch_id = ?"
+        )
+        try:
+            stmt.setString(1, marker.pipeline)
+            stmt.setString(2, marker.epoch)
+            stmt.setLong(3, marker.batch_id)
+            found = bool(stmt.executeQuery().next())
+        finally:
+            stmt.close()
+        return found
+
+    def mark(self, dialect: Dialect, marker: BatchMarker) -> None:
+        stmt = self.jdbc.prepareStatement(
+            f"INSERT INTO {dialect.quote(MARKER_TABLE)} (pipeline, epoch, batch_id, committed_at) "
+            "VALUES (?, ?, ?, CURRENT_TIMESTAMP)"
+        )
+        try:
+            stmt.setString(1, marker.pipeline)
+            stmt.setString(2, marker.epoch)
+            stmt.setLong(3, marker.batch_id)
+            stmt.executeUpdate()
+        except Exception as exc:
+            raise _classify_sql(exc, self.dialect, self.connection) from None
+        finally:
+            stmt.close()
 
     def savepoint(self, name: str) -> None:
         self.savepoints[name] = self.jdbc.setSavepoint(name)

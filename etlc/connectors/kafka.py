@@ -52,9 +52,9 @@ from pyspark.errors import IllegalArgumentException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.avro.functions import from_avro, to_avro
-from pyspark.sql.types import StringType, StructField, StructType
+from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
-from etlc.connectors.base import Extractor, Loader, LoadResult
+from etlc.connectors.base import Extractor, Loader, LoadResult, StreamExtractor
 from etlc.connectors.conform import conform
 from etlc.connectors.dedupe import latest_per_key, none_superseded
 from etlc.connectors.failures import translated
@@ -69,7 +69,7 @@ from etlc.runtime.errors import (
     summary,
 )
 from etlc.runtime.graph import struct_from_ddl
-from etlc.runtime.stage_store import CORRUPT_COLUMN
+from etlc.runtime.rules import CORRUPT_COLUMN, EVENT_TIME_COLUMN, POSITION_COLUMN
 from etlc.vault.reference import CREDENTIAL_NAME, is_reference
 
 SYSTEM = "kafka"
@@ -317,7 +317,7 @@ def reader_schema(avro_schema: str) -> str:
     return json.dumps({**schema, "fields": fields})
 
 
-class KafkaExtractor(Extractor):
+class KafkaExtractor(Extractor, StreamExtractor):
     def __init__(
         self,
         connection: Connection,
@@ -328,13 +328,9 @@ class KafkaExtractor(Extractor):
         starting_offsets: str = "earliest",
         ending_offsets: str = "latest",
         confluent_framing: bool = False,
+        max_offsets_per_trigger: int | None = None,
+        fail_on_data_loss: bool = True,
     ) -> None:
-        if starting_offsets.strip().lower() == "latest":
-            raise ConfigurationError(
-                f"topic `{topic}`: a batch read cannot start at `latest` (it would read nothing)"
-            )
-        if ending_offsets.strip().lower() == "earliest":
-            raise ConfigurationError(f"topic `{topic}`: a batch read cannot end at `earliest`")
         check_profile(connection)
         self.connection = connection
         self.schema: StructType = struct_from_ddl(schema_ddl)
@@ -344,15 +340,20 @@ class KafkaExtractor(Extractor):
         self.starting_offsets = starting_offsets
         self.ending_offsets = ending_offsets
         self.confluent_framing = confluent_framing
+        self.max_offsets_per_trigger = max_offsets_per_trigger
+        self.fail_on_data_loss = fail_on_data_loss
 
     def describe(self) -> dict[str, Any]:
         return {"system": SYSTEM, "connection": self.connection.name, "topic": self.topic}
 
     def extract(self, spark: SparkSession) -> DataFrame:
-        config = client_config(self.connection, CONSUMER_DEFAULTS)
-        translate_errors(
-            lambda: _check_topic(spark, config, self.topic), self.connection, self.topic
-        )
+        if self.starting_offsets.strip().lower() == "latest":
+            raise ConfigurationError(
+                f"topic `{self.topic}`: a batch read cannot start at `latest` (it reads nothing)"
+            )
+        if self.ending_offsets.strip().lower() == "earliest":
+            raise ConfigurationError(f"topic `{self.topic}`: a batch read cannot end at `earliest`")
+        config = self._checked_config(spark)
         reader = (
             spark.read.format("kafka")
             .options(**spark_options(config))
@@ -363,9 +364,34 @@ class KafkaExtractor(Extractor):
         raw = translate_errors(reader.load, self.connection, self.topic)
         return self.decode(raw)
 
-    def decode(self, raw: DataFrame) -> DataFrame:
+    def stream(self, spark: SparkSession) -> DataFrame:
+        """The topic as a stream; ``starting_offsets`` applies to a fresh checkpoint only."""
+        config = self._checked_config(spark)
+        reader = (
+            spark.readStream.format("kafka")
+            .options(**spark_options(config))
+            .option("subscribe", self.topic)
+            .option("startingOffsets", self.starting_offsets)
+            .option("failOnDataLoss", str(self.fail_on_data_loss).lower())
+        )
+        if self.max_offsets_per_trigger is not None:
+            # The backpressure bound: a slow sink makes batches wait, never grow.
+            reader = reader.option("maxOffsetsPerTrigger", str(self.max_offsets_per_trigger))
+        raw = translate_errors(reader.load, self.connection, self.topic)
+        return self.decode(raw, positions=True)
+
+    def _checked_config(self, spark: SparkSession) -> dict[str, str]:
+        config = client_config(self.connection, CONSUMER_DEFAULTS)
+        translate_errors(
+            lambda: _check_topic(spark, config, self.topic), self.connection, self.topic
+        )
+        return config
+
+    def decode(self, raw: DataFrame, positions: bool = False) -> DataFrame:
         """Kafka rows (``value``, ``partition``, ``offset``) -> the declared columns plus
-        :data:`CORRUPT_COLUMN`, set for every value that is not a record of the schema."""
+        :data:`CORRUPT_COLUMN`, set for every value that is not a record of the schema. With
+        ``positions``, also :data:`POSITION_COLUMN` (where each record is) and
+        :data:`EVENT_TIME_COLUMN` (the record's Kafka timestamp), for streams."""
         value = F.col("value")
         body: Column = value
         if self.confluent_framing:
@@ -377,19 +403,22 @@ class KafkaExtractor(Extractor):
                 value.substr(F.lit(CONFLUENT_HEADER + 1), F.length(value) - CONFLUENT_HEADER),
             )
         options = {"mode": "PERMISSIVE", "avroSchema": self.reader_schema}
-        decoded = raw.select(
-            from_avro(body, self.avro_schema, options).alias(_RECORD),
-            "value",
-            "partition",
-            "offset",
-        )
+        kept = ["value", "partition", "offset", *(["timestamp"] if positions else [])]
+        decoded = raw.select(from_avro(body, self.avro_schema, options).alias(_RECORD), *kept)
         record = F.col(_RECORD)
         names = [str(f["name"]) for f in json.loads(self.avro_schema)["fields"]]
         corrupt = F.when(record.getField(DECODED).isNull(), _describe_value())
-        flat = decoded.select(
-            *(record.getField(n).alias(n) for n in names), corrupt.alias(CORRUPT_COLUMN)
-        )
-        declared = StructType([*self.schema.fields, StructField(CORRUPT_COLUMN, StringType())])
+        extra = [StructField(CORRUPT_COLUMN, StringType())]
+        columns = [*(record.getField(n).alias(n) for n in names), corrupt.alias(CORRUPT_COLUMN)]
+        if positions:
+            where = F.format_string("partition %d offset %d", F.col("partition"), F.col("offset"))
+            columns += [where.alias(POSITION_COLUMN), F.col("timestamp").alias(EVENT_TIME_COLUMN)]
+            extra += [
+                StructField(POSITION_COLUMN, StringType()),
+                StructField(EVENT_TIME_COLUMN, TimestampType()),
+            ]
+        flat = decoded.select(*columns)
+        declared = StructType([*self.schema.fields, *extra])
         source = f"kafka topic {self.topic} (connection `{self.connection.name}`)"
         return conform(source, flat, declared)
 

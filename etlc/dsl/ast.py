@@ -102,6 +102,8 @@ class KafkaExtract(Step):
     starting_offsets: Name | None = None
     ending_offsets: Name | None = None
     confluent_framing: Flag | None = None
+    max_offsets_per_trigger: Number | None = None  # streaming only
+    fail_on_data_loss: Flag | None = None  # streaming only
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -209,6 +211,7 @@ class TimeWindow:
     size: Name
     span: Span
     slide: Name | None = None
+    watermark: Name | None = None  # streaming only
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -46,6 +46,16 @@ _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DURATION = re.compile(r"^(\d+) (second|minute|hour|day|week)s?$")
 _UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
 
+# Extract types whose dataset is unbounded in a streaming pipeline; other extracts are static.
+_STREAM_SOURCES = frozenset({"kafka"})
+# Stream-static join types by the side the stream is on. The static side may never be the one
+# whose unmatched rows are kept or whose rows are tested for a match: deciding that needs the
+# whole stream, which never ends (Spark's supported stream-static outer joins).
+_STREAM_STATIC_JOINS = {
+    "left": frozenset({"inner", "left", "semi", "anti"}),
+    "right": frozenset({"inner", "right"}),
+}
+
 # Spark reader/writer option names for the DSL's snake_case file options.
 _SPARK_FILE_OPTIONS = {
     "header": "header",
@@ -141,6 +151,9 @@ class _Dataset:
     schema: RecordSchema | None  # None: the producing step failed; skip dependants quietly
     # Columns no two rows share a value combination of (an aggregate's group_by), if known.
     unique_by: frozenset[str] | None = None
+    # Unbounded: a Kafka extract of a streaming pipeline or derived from one. Kept even when
+    # the producing step failed, so the streaming rules downstream still apply.
+    stream: bool = False
 
 
 @dataclass
@@ -153,6 +166,7 @@ class _Checker:
     datasets: dict[str, _Dataset] = field(default_factory=dict)
     variables: set[str] = field(default_factory=set)
     connections: dict[str, tuple[str, Span]] = field(default_factory=dict)  # name -> system
+    streaming: bool = False
     _env_cache: list[tuple[Path, Any]] | None = None
 
     def error(self, code: str, message: str, span: Span, hint: str = "", **params: Any) -> None:
@@ -172,8 +186,11 @@ class _Checker:
         # into its expressions; any other shape error makes the step unusable.
         broken = {self._step_path(d.span) for d in shape if d.code != "E101"}
         pipeline = self._build(self.tree, broken)
+        self.streaming = pipeline.mode == "streaming"
         order = self._graph(pipeline)
         steps = [s for s in (self._check_step(step, pipeline) for step in order) if s]
+        if self.streaming:
+            self._check_stream_source(self.tree)
         self._check_variables()
         self._check_connections()
         if pipeline.name.value == "" or len(steps) != len(order):
@@ -410,11 +427,17 @@ class _Checker:
         if spec is None:  # shape validation already reported it
             return None
         self._check_capabilities(step, spec, pipeline.mode)
+        stream = self.streaming and (
+            (step.role == "extract" and step.type.value in _STREAM_SOURCES)
+            or any(self.datasets.get(r.value, _Dataset(None)).stream for r in step.inputs())
+        )
+        if self.streaming:
+            self._check_streaming(step)
         inputs: list[RecordSchema] = []
         for ref in step.inputs():
             ds = self.datasets.get(ref.value)
             if ds is None or ds.schema is None:
-                self.datasets.setdefault(step.id.value, _Dataset(None))
+                self.datasets.setdefault(step.id.value, _Dataset(None, stream=stream))
                 return None
             inputs.append(ds.schema)
         handler: Callable[..., _Lowered | None] = getattr(
@@ -429,6 +452,7 @@ class _Checker:
                 frozenset(g.value for g in step.group_by)
                 if isinstance(step, ast.Aggregate)
                 else None,
+                stream,
             )
         if failed or lowered is None:
             return None
@@ -457,7 +481,131 @@ class _Checker:
             )
         write_mode = getattr(step, "mode", None)
         if isinstance(write_mode, ast.Name):
-            self._check_write_mode(spec, write_mode, getattr(step, "keys", ()))
+            self._check_write_mode(step, spec, write_mode, getattr(step, "keys", ()))
+
+    # --- stage: streaming rules -------------------------------------------------------------
+
+    def _check_streaming(self, step: ast.Step) -> None:
+        """Structured Streaming's limits beyond the plugin table's yes/no, per step kind."""
+        rule: Callable[[Any], None] | None = getattr(
+            self, f"_streaming_{type(step).__name__.lower()}", None
+        )
+        if rule is not None:
+            rule(step)
+
+    def _stream_input(self, step: ast.Step) -> ast.Name | None:
+        return next(
+            (r for r in step.inputs() if self.datasets.get(r.value, _Dataset(None)).stream), None
+        )
+
+    def _check_stream_source(self, root: JObject) -> None:
+        # Read from the tree, not the AST, so a Kafka extract with a shape error still counts.
+        extracts = root.get("extract")
+        items = extracts.items if isinstance(extracts, JArray) else ()
+        if any(
+            isinstance(item, JObject)
+            and isinstance(kind := item.get("type"), JScalar)
+            and kind.value in _STREAM_SOURCES
+            for item in items
+        ):
+            return
+        mode = root.get("mode")
+        self.error(
+            "E408",
+            "a streaming pipeline needs a Kafka extract: there is nothing to stream from",
+            mode.span if mode is not None else root.span,
+            'add a `kafka` extract, or set "mode": "batch"',
+        )
+
+    def _streaming_kafkaextract(self, step: ast.KafkaExtract) -> None:
+        if step.ending_offsets is not None:
+            self.error(
+                "E408",
+                f"kafka extract `{step.id.value}` sets `ending_offsets`, but a stream has no end",
+                step.ending_offsets.span,
+                'remove `ending_offsets`, or set "mode": "batch" to read a fixed range',
+            )
+
+    def _streaming_window(self, step: ast.Window) -> None:
+        source = self._stream_input(step)
+        if source is None or (step.time is None) == (step.rows is None):
+            return  # a static side behaves as in batch; the exactly-one-of error comes later
+        if step.rows is not None:
+            self.error(
+                "E405",
+                f"window `{step.id.value}` counts rows, which needs a total order over the "
+                f"stream `{source.value}`; count-based windows are batch-only",
+                step.rows.span,
+                'use an event-time window ("time" with a "watermark"), or set "mode": "batch"',
+            )
+        elif step.time is not None and step.time.watermark is None:
+            self.error(
+                "E406",
+                f"window `{step.id.value}` over the stream `{source.value}` has no `watermark`: "
+                "Spark would keep every window's state forever and append mode never emits",
+                step.time.span,
+                'add "watermark": "<duration>" to `time`, how late an event may arrive '
+                '(e.g. "10 minutes")',
+            )
+
+    def _streaming_aggregate(self, step: ast.Aggregate) -> None:
+        source = self._stream_input(step)
+        if source is not None:
+            self.error(
+                "E406",
+                f"aggregate `{step.id.value}` over the stream `{source.value}` has no event time "
+                "to bound its state: Spark would keep every group forever",
+                step.type.span,
+                'use a `window` step with "time": {"column": ..., "size": ..., "watermark": ...}',
+            )
+
+    def _streaming_join(self, step: ast.Join) -> None:
+        left, right = (self.datasets.get(r.value) for r in (step.left, step.right))
+        if left is None or right is None or left.schema is None or right.schema is None:
+            return  # an input failed and said why; which side streams may be unknown
+        if left.stream and right.stream:
+            self.error(
+                "E407",
+                f"join `{step.id.value}`: `{step.left.value}` and `{step.right.value}` are both "
+                "streams; stream-stream joins are not supported yet",
+                step.right.span,
+                "join the stream with a static dataset (a database table or files)",
+            )
+            return
+        if not (left.stream or right.stream):
+            return
+        side, stream = ("left", step.left) if left.stream else ("right", step.right)
+        how = step.how.value if step.how is not None else "inner"
+        if how in _STREAM_STATIC_JOINS[side]:
+            return
+        self.error(
+            "E407",
+            f"join `{step.id.value}`: a `{how}` join with the stream `{stream.value}` on the "
+            f"{side} needs the whole stream to decide the static side's rows, and it never ends",
+            step.how.span if step.how is not None else step.span,
+            "with the stream on the left use inner, left, semi or anti"
+            if side == "left"
+            else "with the stream on the right use inner or right, "
+            "or swap `left` and `right` to put the stream on the left",
+            how=how,
+            stream=stream.value,
+        )
+
+    def _batch_ignores(self, step: ast.Step, option: str, value: ast.Scalar | None) -> None:
+        """A streaming-only option in a batch pipeline: harmless, so a warning, not lowered."""
+        if value is None:
+            return
+        self.diagnostics.append(
+            diag(
+                "W203",
+                f"`{option}` of {step.type.value} `{step.id.value}` only applies to streaming; "
+                "a batch pipeline ignores it",
+                value.span,
+                'remove it, or set "mode": "streaming"',
+                Severity.WARNING,
+                option=option,
+            )
+        )
 
     def _namespace(self) -> str:
         assert isinstance(self.tree, JObject)
@@ -655,8 +803,22 @@ class _Checker:
             args["single_file"] = True
         return _Lowered(args, schema, mode=mode)
 
-    def _check_write_mode(self, spec: PluginSpec, mode: ast.Name, keys: Sequence[ast.Name]) -> None:
-        if mode.value not in spec.write_modes:
+    def _check_write_mode(
+        self, step: ast.Step, spec: PluginSpec, mode: ast.Name, keys: Sequence[ast.Name]
+    ) -> None:
+        if self.streaming and spec.streaming and mode.value == "overwrite":
+            # Before the sink's own modes: whatever the sink, the stream is the real reason.
+            self.error(
+                "E409",
+                f"load `{step.id.value}` cannot overwrite in a streaming pipeline: a stream only "
+                "appends or upserts (each micro-batch would replace the one before)",
+                mode.span,
+                'use "mode": "append"'
+                + (', or "upsert" with `keys`' if "upsert" in spec.write_modes else ""),
+                sink=spec.type,
+                mode=mode.value,
+            )
+        elif mode.value not in spec.write_modes:
             self.error(
                 "E401",
                 f"a `{spec.type}` sink does not support write mode `{mode.value}`",
@@ -845,6 +1007,10 @@ class _Checker:
             args.update(time_column=t.column.value, size=t.size.value)
             if t.slide is not None and t.slide.value != t.size.value:
                 args["slide"] = t.slide.value
+            if self.streaming and t.watermark is not None:
+                args["watermark"] = t.watermark.value
+            else:
+                self._batch_ignores(step, "watermark", t.watermark)
             columns["window_start"] = DataType("timestamp", nullable=False)
             columns["window_end"] = DataType("timestamp", nullable=False)
         else:
@@ -881,6 +1047,9 @@ class _Checker:
         return lowered
 
     def _check_kafkaextract(self, step: ast.KafkaExtract) -> _Lowered | None:
+        if not self.streaming:
+            self._batch_ignores(step, "max_offsets_per_trigger", step.max_offsets_per_trigger)
+            self._batch_ignores(step, "fail_on_data_loss", step.fail_on_data_loss)
         connection = self._connection(step.connection, "kafka")
         schema = self._load_avro(step.schema)
         if schema is None:
@@ -897,6 +1066,12 @@ class _Checker:
             args["ending_offsets"] = step.ending_offsets.value
         if step.confluent_framing is not None and step.confluent_framing.value:
             args["confluent_framing"] = True
+        if self.streaming:
+            if step.max_offsets_per_trigger is not None:
+                args["max_offsets_per_trigger"] = int(step.max_offsets_per_trigger.value)
+            # Only the departure from the default (Spark's too), as for confluent_framing.
+            if step.fail_on_data_loss is not None and not step.fail_on_data_loss.value:
+                args["fail_on_data_loss"] = False
         return _Lowered(args, schema, rules=self._validation_rules(schema, step.schema))
 
     def _check_kafkaload(self, step: ast.KafkaLoad, schema: RecordSchema) -> _Lowered | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,10 +16,11 @@ from etlc.runtime.environment import Environment
 from etlc.runtime.errors import EtlcError, classify
 from etlc.runtime.graph import PipelineGraph
 from etlc.runtime.logs import EventLog, RunContext, configure
-from etlc.runtime.pipeline import BatchPipeline
+from etlc.runtime.pipeline import BatchPipeline, Pipeline
 from etlc.runtime.report import EXIT_FAILED
 from etlc.runtime.retry import RetryingPipeline, RetryPolicy
 from etlc.runtime.session import create_session
+from etlc.runtime.streaming import StopSignal, StreamingPipeline
 from etlc.vault.redaction import install_excepthook
 
 Build = Callable[[Environment], PipelineGraph]
@@ -29,7 +31,8 @@ def parse_args(pipeline: str, argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog=f"{pipeline}.py",
         description=f"Run the etlc pipeline `{pipeline}` (submit it with spark-submit).",
-        epilog="Exit codes: 0 success, 1 failed, 2 records failed validation, 3 partial.",
+        epilog="Exit codes: 0 success (a stream: stopped by SIGTERM/SIGINT), 1 failed, "
+        "2 records failed validation, 3 partial.",
     )
     parser.add_argument(
         "--env",
@@ -65,7 +68,8 @@ def run_driver(
     env_path = Path(args.env_file or f"pipelines/env/{args.env}.json")
     try:
         env = Environment.load(env_path)
-        log.info("run_started", mode=mode, env=env.name, env_file=str(env_path))
+        # The pid lets an operator (or a test) signal this driver itself, not spark-submit.
+        log.info("run_started", mode=mode, env=env.name, env_file=str(env_path), pid=os.getpid())
         # Steps parse their schemas through Spark, so the session comes first.
         spark = session_factory(f"etlc:{pipeline}", env)
         graph = faults.inject(build(env), os.environ.get(faults.ENV_VAR))
@@ -73,7 +77,15 @@ def run_driver(
         error = exc if isinstance(exc, EtlcError) else classify(exc, None)
         log.error("run_finished", status="FAILED", error=str(error), error_kind=error.kind)
         return EXIT_FAILED
-    inner = BatchPipeline(graph, spark, env, log)
+    inner: Pipeline
+    if mode == "streaming":
+        stop = StopSignal()
+        # SIGTERM (what a scheduler or `kill` sends) stops after the running micro-batch.
+        signal.signal(signal.SIGTERM, lambda *_: stop.request())
+        signal.signal(signal.SIGINT, lambda *_: stop.request())
+        inner = StreamingPipeline(graph, spark, env, log, stop)
+    else:
+        inner = BatchPipeline(graph, spark, env, log)
     runner = RetryingPipeline(inner, RetryPolicy(max_retries, delay_seconds), log)
     report = runner.run()
     emit = log.info if report.exit_code == 0 else log.error

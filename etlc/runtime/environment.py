@@ -35,6 +35,11 @@ class Settings:
     keep_stage: bool = False  # keep the stage files after a successful run (debugging)
     spark_log_level: str = "WARN"  # Spark's own log level; etlc's JSON lines are separate
     dead_letter_dir: str = ".etlc/dead-letter"  # <dir>/<pipeline>/<run id>.jsonl
+    # Streaming: each load's query checkpoints under <dir>/<pipeline>/<load id>.
+    checkpoint_dir: str = ".etlc/checkpoints"
+    trigger_interval: str = "1 second"  # how often a micro-batch starts
+    # A micro-batch that leaves more of the driver's heap in use than this logs a warning.
+    memory_warning_fraction: float = 0.8
 
 
 @dataclass(frozen=True)

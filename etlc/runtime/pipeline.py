@@ -34,7 +34,10 @@ class Pipeline(ABC):
 Clock = Callable[[], float]
 
 
-class BatchPipeline(Pipeline):
+class SparkPipeline(Pipeline):
+    """What batch and streaming pipelines share: validated extracts into the stage store,
+    transforms crossing the Avro boundary, and the dead-letter log."""
+
     def __init__(
         self,
         graph: PipelineGraph,
@@ -48,44 +51,15 @@ class BatchPipeline(Pipeline):
         self.env = env
         self.log = log
         self.clock = clock
-        # Loads that committed in an earlier attempt of this run: a retry must not write
-        # them again (an append would duplicate), so they are skipped.
-        self.committed: dict[str, StepMetrics] = {}
 
-    def run(self) -> RunReport:
-        ctx = self.log.context
-        started = self.clock()
-        report = RunReport(self.graph.name, ctx.run_id, Status.SUCCESS, attempts=ctx.attempt)
-        store = StageStore(self.spark, self.env.settings.stage_dir, ctx.run_id, ctx.attempt)
-        self.log.info("attempt_started", max_attempts=ctx.max_attempts)
+    def _apply(self, step: TransformStep, frames: dict[str, DataFrame]) -> DataFrame:
         try:
-            frames: dict[str, DataFrame] = {}
-            for ex in self.graph.extracts:
-                frames[ex.id] = self._extract(ex, store, report)
-            observed = {}
-            loaded = self.graph.loaded()
-            # A transform no load depends on is never run; waiting on its metrics would hang.
-            for tr in (t for t in self.graph.transforms if t.id in loaded):
-                frames[tr.id], observed[tr.id] = self._transform(tr, frames)
-            dead_lettered = 0
-            for ld in self.graph.loads:
-                dead_lettered += self._load(ld, frames[ld.input], report)
-            self._transform_metrics(observed, report)
-            if dead_lettered:
-                report.status = Status.PARTIAL
-        except Exception as exc:  # every failure becomes one classified error in the report
-            report.status = Status.FAILED
-            report.error = exc if isinstance(exc, EtlcError) else classify(exc, None)
-        finally:
-            report.duration_ms = int((self.clock() - started) * 1000)
-            # Records that failed validation stay in the stage store for inspection.
-            if not (
-                self.env.settings.keep_stage or isinstance(report.error, ValidationFailedError)
-            ):
-                store.cleanup()
-        return report
-
-    # --- stages ---------------------------------------------------------------------------
+            out = step.fn(*(frames[i] for i in step.inputs))
+            if self.env.settings.avro_boundary:
+                out = through_avro(out, step.schema.avro)
+            return out
+        except Exception as exc:
+            raise classify(exc, step.id) from exc
 
     def _extract(self, step: ExtractStep, store: StageStore, report: RunReport) -> DataFrame:
         started = self.clock()
@@ -133,17 +107,76 @@ class BatchPipeline(Pipeline):
             )
         return store.read_valid(step.id, step.schema.struct())
 
+    def _dead_letters(self, step: LoadStep, records: list[dict[str, Any]]) -> None:
+        ctx = self.log.context
+        sink = DeadLetterLog(self.env.settings.dead_letter_dir, ctx.pipeline, ctx.run_id)
+        sink.write(step.id, records)
+        for record in records:
+            self.log.warning("dead_letter", stage="load", step=step.id, **record)
+        self.log.warning(
+            "dead_letters_written",
+            stage="load",
+            step=step.id,
+            count=len(records),
+            path=str(sink.path),
+        )
+
+
+class BatchPipeline(SparkPipeline):
+    def __init__(
+        self,
+        graph: PipelineGraph,
+        spark: SparkSession,
+        env: Environment,
+        log: EventLog,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        super().__init__(graph, spark, env, log, clock)
+        # Loads that committed in an earlier attempt of this run: a retry must not write
+        # them again (an append would duplicate), so they are skipped.
+        self.committed: dict[str, StepMetrics] = {}
+
+    def run(self) -> RunReport:
+        ctx = self.log.context
+        started = self.clock()
+        report = RunReport(self.graph.name, ctx.run_id, Status.SUCCESS, attempts=ctx.attempt)
+        store = StageStore(self.spark, self.env.settings.stage_dir, ctx.run_id, ctx.attempt)
+        self.log.info("attempt_started", max_attempts=ctx.max_attempts)
+        try:
+            frames: dict[str, DataFrame] = {}
+            for ex in self.graph.extracts:
+                frames[ex.id] = self._extract(ex, store, report)
+            observed = {}
+            loaded = self.graph.loaded()
+            # A transform no load depends on is never run; waiting on its metrics would hang.
+            for tr in (t for t in self.graph.transforms if t.id in loaded):
+                frames[tr.id], observed[tr.id] = self._transform(tr, frames)
+            dead_lettered = 0
+            for ld in self.graph.loads:
+                dead_lettered += self._load(ld, frames[ld.input], report)
+            self._transform_metrics(observed, report)
+            if dead_lettered:
+                report.status = Status.PARTIAL
+        except Exception as exc:  # every failure becomes one classified error in the report
+            report.status = Status.FAILED
+            report.error = exc if isinstance(exc, EtlcError) else classify(exc, None)
+        finally:
+            report.duration_ms = int((self.clock() - started) * 1000)
+            # Records that failed validation stay in the stage store for inspection.
+            if not (
+                self.env.settings.keep_stage or isinstance(report.error, ValidationFailedError)
+            ):
+                store.cleanup()
+        return report
+
+    # --- stages ---------------------------------------------------------------------------
+
     def _transform(
         self, step: TransformStep, frames: dict[str, DataFrame]
     ) -> tuple[DataFrame, Observation]:
-        try:
-            out = step.fn(*(frames[i] for i in step.inputs))
-            if self.env.settings.avro_boundary:
-                out = through_avro(out, step.schema.avro)
-            observation = Observation(f"etlc_{step.id}")
-            return out.observe(observation, F.count(F.lit(1)).alias("records")), observation
-        except Exception as exc:
-            raise classify(exc, step.id) from exc
+        out = self._apply(step, frames)
+        observation = Observation(f"etlc_{step.id}")
+        return out.observe(observation, F.count(F.lit(1)).alias("records")), observation
 
     def _load(self, step: LoadStep, df: DataFrame, report: RunReport) -> int:
         if step.id in self.committed:
@@ -193,20 +226,6 @@ class BatchPipeline(Pipeline):
             **step.loader.describe(),
         )
         return result.dead_lettered
-
-    def _dead_letters(self, step: LoadStep, records: list[dict[str, Any]]) -> None:
-        ctx = self.log.context
-        sink = DeadLetterLog(self.env.settings.dead_letter_dir, ctx.pipeline, ctx.run_id)
-        sink.write(step.id, records)
-        for record in records:
-            self.log.warning("dead_letter", stage="load", step=step.id, **record)
-        self.log.warning(
-            "dead_letters_written",
-            stage="load",
-            step=step.id,
-            count=len(records),
-            path=str(sink.path),
-        )
 
     def _transform_metrics(self, observed: dict[str, Observation], report: RunReport) -> None:
         """Transform counts, observed while the loads ran (transforms are lazy)."""

@@ -13,17 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from pyspark.sql import Column, DataFrame, Observation, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from etlc.runtime.observed import observed_metrics
+from etlc.runtime.rules import failing, first_violation
 
-# Text readers put a record that does not fit the schema into this column.
-CORRUPT_COLUMN = "_etlc_corrupt"
 VALID = "_etlc_valid"
 VIOLATION = "_etlc_violation"
-PARSE_RULE = ("parse", f"`{CORRUPT_COLUMN}` IS NULL")
 
 
 @dataclass(frozen=True)
@@ -44,18 +42,14 @@ class StageStore:
     def write_validated(
         self, step: str, df: DataFrame, rules: tuple[tuple[str, str], ...]
     ) -> StageResult:
-        if CORRUPT_COLUMN in df.columns:
-            rules = (PARSE_RULE, *rules)
-        failing = [(name, ~F.expr(predicate)) for name, predicate in rules]
-        violation: Column = F.lit(None).cast("string")
-        for name, failed in reversed(failing):
-            violation = F.when(failed, F.lit(name)).otherwise(violation)
+        broken = failing(df.columns, rules)
+        violation = first_violation(broken)
         observation = Observation(f"etlc_validate_{step}")
         metrics = [
             F.count(F.lit(1)).alias("records"),
             F.count_if(F.col(VIOLATION).isNotNull()).alias("invalid"),
         ]
-        metrics += [F.count_if(failed).alias(name) for name, failed in failing]
+        metrics += [F.count_if(failed).alias(name) for name, failed in broken]
         annotated = df.withColumn(VIOLATION, violation).withColumn(VALID, F.col(VIOLATION).isNull())
         observed = annotated.observe(observation, *metrics)
         observed.write.format("avro").mode("overwrite").partitionBy(VALID).save(self.path(step))

@@ -1,7 +1,8 @@
 """window: aggregates over event-time windows (tumbling or sliding) or count-based windows.
 
 Count-based windows number each group's rows in ``order_by`` order and cut every ``rows``
-records; they need a total order, so they are batch-only (the checker enforces it).
+records; they need a total order, so they are batch-only (the checker enforces it). An
+event-time window in a stream needs a ``watermark``: how late an event may be and still count.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ def window(
     slide: str | None = None,
     order_by: Sequence[str] = (),
     rows: int | None = None,
+    watermark: str | None = None,
 ) -> Transform:
     if (time_column is None) == (rows is None):
         raise ValueError("a window is either event-time (`time_column`) or count-based (`rows`)")
@@ -31,6 +33,10 @@ def window(
 
     def by_time(df: DataFrame) -> DataFrame:
         assert time_column is not None and size is not None
+        if watermark is not None:
+            # In a stream, state older than the watermark is dropped and its windows emitted;
+            # on a batch DataFrame Spark ignores it.
+            df = df.withWatermark(time_column, watermark)
         bucket = F.window(F.col(f"`{time_column}`"), size, slide or size)
         grouped = df.groupBy(bucket.alias("_etlc_window"), *keys).agg(*measures)
         return grouped.select(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -141,6 +144,67 @@ def submit(
             proc.kill()
         stderr.seek(0)
         return Submission(returncode, events, stderr.read())
+
+
+class Background:
+    """A generated submit script running in the background, as a scheduler would run a stream."""
+
+    def __init__(
+        self, driver: Path, env_file: Path, log: Path, extra_env: dict[str, str] | None = None
+    ) -> None:
+        environ = local_submit_env("local[2]", "local")
+        environ.update(
+            ETLC_JARS_DIR=str(ROOT / "jars"), SPARK_LOCAL_IP="127.0.0.1", **(extra_env or {})
+        )
+        self.log = log
+        with log.open("w", encoding="utf-8") as out:
+            self.proc = subprocess.Popen(
+                ["bash", str(driver.with_suffix(".submit.sh")), "--env-file", str(env_file)],
+                cwd=ROOT,
+                env=environ,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, to crash it as a whole
+            )
+
+    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        found = []
+        for line in self.log.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("{"):
+                try:
+                    found.append(json.loads(line))
+                except json.JSONDecodeError:  # a line still being written
+                    continue
+        return [e for e in found if name is None or e.get("event") == name]
+
+    def wait_for(self, what: str, done: Callable[[], bool], timeout: float = 240) -> None:
+        deadline = time.monotonic() + timeout
+        while not done():
+            if self.proc.poll() is not None:
+                pytest.fail(
+                    f"the driver exited ({self.proc.returncode}) before {what}:\n"
+                    + self.log.read_text()[-4000:]
+                )
+            if time.monotonic() > deadline:
+                self.crash()
+                pytest.fail(f"no {what} within {timeout:.0f} s:\n" + self.log.read_text()[-4000:])
+            time.sleep(0.5)
+
+    def stop(self, timeout: float = 180) -> int:
+        """SIGTERM to the Python driver itself (its pid is in `run_started`), then wait."""
+        [started] = self.events("run_started")
+        os.kill(int(started["pid"]), signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.crash()
+            raise
+
+    def crash(self) -> None:
+        """SIGKILL to every process of the submission: no shutdown hook runs."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(60)
 
 
 def compile_variant(tmp: Path, doc: dict[str, Any], check_env: dict[str, Any]) -> Path:

@@ -89,6 +89,25 @@ def test_plugin_extract_needs_a_schema(with_plugin: None, tmp_path: Path) -> Non
     assert "E204" in [d.code for d in result.diagnostics]
 
 
+def test_batch_only_plugin_steps_are_rejected_in_streaming(
+    with_plugin: None, tmp_path: Path
+) -> None:
+    doc = {**json.loads(json.dumps(DOC)), "mode": "streaming"}
+    result = check_file(write(tmp_path, doc), options(tmp_path))
+    rejected = [d for d in result.diagnostics if d.code == "E402"]
+    assert [d.param("type") for d in rejected] == ["memory", "dedupe"]
+
+
+def test_every_builtin_connector_can_run_in_a_streaming_pipeline() -> None:
+    table = plugins.PluginTable(plugins.BUILTINS)
+    for role in ("extract", "load"):
+        for system in ("files", "s3", "kafka", "postgres", "mysql"):
+            spec = table.get(role, system)
+            assert spec is not None and spec.streaming, (role, system)
+    aggregate = table.get("transform", "aggregate")
+    assert aggregate is not None and aggregate.streaming  # the checker's E406 says why not
+
+
 def test_without_the_plugin_the_type_is_unknown(tmp_path: Path) -> None:
     result = check_file(write(tmp_path, DOC), options(tmp_path))
     assert {d.code for d in result.diagnostics if d.is_error} == {"E105"}

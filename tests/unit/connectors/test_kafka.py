@@ -36,7 +36,8 @@ from etlc.runtime.errors import (
     TerminalError,
     TransientError,
 )
-from etlc.runtime.stage_store import CORRUPT_COLUMN, StageStore
+from etlc.runtime.rules import CORRUPT_COLUMN, EVENT_TIME_COLUMN, POSITION_COLUMN
+from etlc.runtime.stage_store import StageStore
 
 SECRET = 'pa"ss\\word-LEAK'
 
@@ -255,6 +256,17 @@ def test_values_decode_into_the_declared_columns(spark: Any, orders: Any) -> Non
     assert sorted(tuple(r) for r in df.collect()) == sorted((*r, None) for r in orders.collect())
 
 
+def test_a_stream_keeps_each_record_position_and_source_time(spark: Any, orders: Any) -> None:
+    from pyspark.sql import functions as F
+
+    rows = kafka_rows(spark, orders).withColumn("timestamp", F.timestamp_seconds(F.col("offset")))
+    df = extractor().decode(rows, positions=True)
+    assert df.columns == [*COLUMNS, CORRUPT_COLUMN, POSITION_COLUMN, EVENT_TIME_COLUMN]
+    first = df.orderBy("order_id").first()
+    assert first is not None
+    assert first[POSITION_COLUMN] == f"partition 0 offset {first['order_id'] + 100}"
+
+
 def test_confluent_framing_is_cut_off_in_the_plan(spark: Any, orders: Any) -> None:
     framed = kafka_rows(spark, orders, header=b"\x00\x00\x00\x01\x2a")  # schema id 298
     df = extractor(confluent_framing=True).decode(framed)
@@ -337,10 +349,12 @@ def test_the_reader_schema_adds_a_defaulted_marker_field() -> None:
 
 def test_extractor_arguments(spark: Any) -> None:
     assert extractor().describe() == {"system": "kafka", "connection": "events", "topic": "orders"}
+    # A batch read refuses a range that reads nothing, before it contacts the broker; a
+    # stream may start at `latest`.
     with pytest.raises(ConfigurationError, match="latest"):
-        extractor(starting_offsets="latest")
+        extractor(starting_offsets="latest").extract(spark)
     with pytest.raises(ConfigurationError, match="earliest"):
-        extractor(ending_offsets="earliest")
+        extractor(ending_offsets="earliest").extract(spark)
     sasl = KafkaExtractor(connection(**SASL), DDL, AVRO, "orders")
     assert "LEAK" not in repr(vars(sasl)) + json.dumps(sasl.describe())
 

@@ -384,11 +384,6 @@ def test_malformed_input_is_a_diagnostic(tmp_path: Path, env_dir: Path) -> None:
     assert codes(check_file(tmp_path / "missing.json")) == ["E001"]
 
 
-def test_streaming_mode_rejects_batch_only_steps(tmp_path: Path, env_dir: Path) -> None:
-    result = check(tmp_path, env_dir, definition(mode="streaming"))
-    assert "E402" in codes(result)
-
-
 def test_every_example_lints_clean_and_fast() -> None:
     files = sorted((ROOT / "pipelines").glob("*.json"))
     started = time.perf_counter()

@@ -1,0 +1,108 @@
+"""Streaming progress as log lines: one JSON line per micro-batch, from Spark's own progress.
+
+Rates, durations, state size and the watermark come from ``StreamingQueryProgress``, which
+Spark computes anyway; nothing here touches the data. A batch that takes longer than its
+trigger interval, or that leaves more of the driver's heap in use than the configured
+fraction, also logs a ``resource_warning``: intake stays bounded (``maxOffsetsPerTrigger``),
+so falling behind shows as longer batches, not as unbounded memory.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pyspark.sql import SparkSession
+from pyspark.sql.streaming.listener import StreamingQueryListener
+
+from etlc.runtime.errors import ConfigurationError
+from etlc.runtime.logs import EventLog
+
+_DURATION = re.compile(
+    r"^\s*(\d+(?:\.\d+)?)\s*(ms|milliseconds?|s|seconds?|min|minutes?|h|hours?)\s*$", re.I
+)
+
+
+def duration_ms(text: str) -> int:
+    """``"1 second"``, ``"500 ms"``, ``"2 minutes"`` in milliseconds."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ConfigurationError(
+            f'`{text}` is not a duration: write e.g. "1 second", "500 milliseconds"'
+        )
+    unit = match.group(2).lower()
+    if unit.startswith("mi") and not unit.startswith("mil"):
+        scale = 60_000
+    elif unit.startswith("m"):
+        scale = 1
+    elif unit.startswith("s"):
+        scale = 1_000
+    else:
+        scale = 3_600_000
+    return int(float(match.group(1)) * scale)
+
+
+def progress_fields(progress: Any) -> dict[str, Any]:
+    """The log fields of one ``StreamingQueryProgress``."""
+    durations = dict(progress.durationMs or {})
+    event_time = dict(progress.eventTime or {})
+    state_rows = sum(int(op.numRowsTotal) for op in progress.stateOperators or [])
+    return {
+        "query": progress.name,
+        "batch_id": progress.batchId,
+        "input_rows": progress.numInputRows,
+        "input_rows_per_s": round(float(progress.inputRowsPerSecond or 0.0), 1),
+        "processed_rows_per_s": round(float(progress.processedRowsPerSecond or 0.0), 1),
+        "batch_duration_ms": progress.batchDuration,
+        "trigger_ms": durations.get("triggerExecution"),
+        "state_rows": state_rows,
+        "watermark": event_time.get("watermark"),
+    }
+
+
+class ProgressLog(StreamingQueryListener):
+    def __init__(
+        self,
+        log: EventLog,
+        spark: SparkSession,
+        trigger_ms: int,
+        memory_warning_fraction: float,
+    ) -> None:
+        self.log = log
+        self.spark = spark
+        self.trigger_ms = trigger_ms
+        self.memory_warning_fraction = memory_warning_fraction
+
+    def onQueryStarted(self, event: Any) -> None:  # noqa: N802 - Spark's listener API
+        pass
+
+    def onQueryIdle(self, event: Any) -> None:  # noqa: N802
+        pass
+
+    def onQueryTerminated(self, event: Any) -> None:  # noqa: N802
+        self.log.info("query_terminated", epoch=str(event.id), failed=event.exception is not None)
+
+    def onQueryProgress(self, event: Any) -> None:  # noqa: N802
+        fields = progress_fields(event.progress)
+        self.log.info("batch_progress", **fields)
+        heap = self._heap_used()
+        slow = int(fields["batch_duration_ms"] or 0) > self.trigger_ms
+        full = heap is not None and heap > self.memory_warning_fraction
+        if slow or full:
+            self.log.warning(
+                "resource_warning",
+                query=fields["query"],
+                batch_id=fields["batch_id"],
+                batch_duration_ms=fields["batch_duration_ms"],
+                trigger_ms=self.trigger_ms,
+                heap_used_fraction=None if heap is None else round(heap, 3),
+                reason="batch slower than its trigger" if slow else "driver heap nearly full",
+            )
+
+    def _heap_used(self) -> float | None:
+        try:
+            runtime = self.spark.sparkContext._jvm.java.lang.Runtime.getRuntime()  # type: ignore[union-attr]
+            used = runtime.totalMemory() - runtime.freeMemory()
+            return float(used) / float(runtime.maxMemory())
+        except Exception:  # the measurement must never break the stream it watches
+            return None

@@ -1,0 +1,296 @@
+"""Streaming pipelines on Structured Streaming: one query per load, until stopped.
+
+A stream source (Kafka) is decoded and validated in the plan: the first record that breaks a
+rule fails its micro-batch through ``raise_error`` with the step, the rule and the record's
+partition and offset, so the query halts before anything of that batch is written, and the
+error names what to look at. Static sides (databases, files) are extracted and validated once,
+as in batch. Each load is a query with its own checkpoint under
+``<checkpoint_dir>/<pipeline>/<load id>``; it writes every micro-batch through
+``foreachBatch``. A sink that can commit a batch together with a marker (PostgreSQL, MySQL)
+does so, and skips a batch whose marker is already there, so a replay after a crash or a
+restart writes nothing twice; the marker's epoch is the query id, which a checkpoint keeps
+and a fresh checkpoint renews. Other sinks write at least once.
+
+``run`` returns when a stop is requested (SIGTERM: the current batch finishes first) or a
+query fails; a failed query is restarted from its checkpoint by the retry wrapper when its
+error is transient.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.streaming.query import StreamingQuery
+
+from etlc.connectors.base import BatchMarker, ExactlyOnceLoader, StreamExtractor
+from etlc.runtime.environment import Environment
+from etlc.runtime.errors import EtlcError, TerminalError, ValidationFailedError, classify
+from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph
+from etlc.runtime.logs import EventLog
+from etlc.runtime.pipeline import Clock, SparkPipeline
+from etlc.runtime.progress import ProgressLog, duration_ms
+from etlc.runtime.report import RunReport, Status
+from etlc.runtime.rules import CORRUPT_COLUMN, POSITION_COLUMN, failing, first_violation
+from etlc.runtime.stage_store import StageStore
+
+HALT = "ETLC_INVALID_RECORD"
+# Strict: the failed query's text also quotes the plan, whose filter holds the unfilled template.
+_HALTED = re.compile(
+    HALT + r' (\{"step": "[^"]*", "rule": "[^"]*", "at": "[^"]*", "detail": "[^"]*"\})END'
+)
+STOP_WAIT_S = 120.0  # how long a stop waits for the running micro-batch to finish
+EPOCH_WAIT_S = 60.0
+
+
+class StopSignal:
+    """Set from a signal handler; the pipeline polls it between micro-batches."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def request(self) -> None:
+        self._event.set()
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+
+def halt_on_invalid(df: DataFrame, step: str, rules: tuple[tuple[str, str], ...]) -> DataFrame:
+    """``df`` that fails its micro-batch at the first record breaking a rule."""
+    violation = first_violation(failing(df.columns, rules))
+    detail = F.coalesce(F.col(CORRUPT_COLUMN), F.lit("")) if CORRUPT_COLUMN in df.columns else None
+    fields = [
+        F.lit(f'{HALT} {{"step": {json.dumps(step)}, "rule": "'),
+        violation,
+        F.lit('", "at": "'),
+        F.col(POSITION_COLUMN),
+        F.lit('", "detail": "'),
+        F.regexp_replace(detail, r'["\\]', "") if detail is not None else F.lit(""),
+        F.lit('"}END'),
+    ]
+    # A filter, not a projected column: the optimizer may prune a column nobody reads.
+    ok = F.when(violation.isNull(), F.lit(True)).otherwise(F.raise_error(F.concat(*fields)))
+    return df.where(ok)
+
+
+def halted(exc: BaseException) -> ValidationFailedError | None:
+    """The validation failure a query died of, read back from its error text."""
+    match = _HALTED.search(str(exc))
+    if match is None:
+        return None
+    found = json.loads(match.group(1))
+    rule = str(found["rule"])
+    sample = [{"_etlc_violation": rule, "position": found["at"], CORRUPT_COLUMN: found["detail"]}]
+    return ValidationFailedError(
+        f"a record at {found['at']} violates the schema: {rule}",
+        str(found["step"]),
+        {rule: 1},
+        sample,
+    )
+
+
+class _Epoch:
+    """The query id, known once ``start`` returns; the first batch may ask for it sooner."""
+
+    def __init__(self) -> None:
+        self._value = ""
+        self._known = threading.Event()
+
+    def set(self, value: str) -> None:
+        self._value = value
+        self._known.set()
+
+    def get(self) -> str:
+        if not self._known.wait(EPOCH_WAIT_S):
+            raise TerminalError("the streaming query did not start")
+        return self._value
+
+
+class BatchWriter:
+    """The ``foreachBatch`` function of one load."""
+
+    def __init__(self, pipeline: str, step: LoadStep, log: EventLog) -> None:
+        self.pipeline = pipeline
+        self.step = step
+        self.log = log
+        self.epoch = _Epoch()
+        # The error a batch failed with: the query only reports it as Python text.
+        self.failure: EtlcError | None = None
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        loader, mode = self.step.loader, self.step.mode
+        try:
+            if isinstance(loader, ExactlyOnceLoader):
+                marker = BatchMarker(self.pipeline, self.epoch.get(), batch_id)
+                result = loader.load_batch(batch, mode, marker)
+                if result is None:
+                    self.log.info(
+                        "batch_skipped",
+                        step=self.step.id,
+                        batch_id=batch_id,
+                        reason="committed before (replayed after a restart)",
+                    )
+                    return
+            else:
+                result = loader.load(batch, mode)
+        except Exception as exc:
+            # The batch's rows are computed here, so a record that breaks a rule fails here.
+            self.failure = halted(exc) or classify(exc, self.step.id)
+            raise
+        self.log.info(
+            "batch_committed",
+            stage="load",
+            step=self.step.id,
+            batch_id=batch_id,
+            mode=mode,
+            dead_lettered=result.dead_lettered or None,
+            superseded=result.superseded or None,
+            **loader.describe(),
+        )
+
+
+class StreamingPipeline(SparkPipeline):
+    def __init__(
+        self,
+        graph: PipelineGraph,
+        spark: SparkSession,
+        env: Environment,
+        log: EventLog,
+        stop: StopSignal,
+        *,
+        clock: Clock = time.monotonic,
+        poll_s: float = 0.5,
+    ) -> None:
+        super().__init__(graph, spark, env, log, clock)
+        self.stop = stop
+        self.poll_s = poll_s
+        self.listener: ProgressLog | None = None
+
+    def run(self) -> RunReport:
+        ctx = self.log.context
+        started = self.clock()
+        report = RunReport(self.graph.name, ctx.run_id, Status.SUCCESS, attempts=ctx.attempt)
+        store = StageStore(self.spark, self.env.settings.stage_dir, ctx.run_id, ctx.attempt)
+        self.log.info("attempt_started", max_attempts=ctx.max_attempts, mode="streaming")
+        self._listen()
+        queries: list[tuple[StreamingQuery, BatchWriter]] = []
+        try:
+            frames: dict[str, DataFrame] = {}
+            for ex in self.graph.extracts:
+                if isinstance(ex.extractor, StreamExtractor):
+                    frames[ex.id] = self._stream(ex)
+                else:  # the static side of a stream-static join: read and validated once
+                    frames[ex.id] = self._extract(ex, store, report)
+            loaded = self.graph.loaded()
+            for tr in (t for t in self.graph.transforms if t.id in loaded):
+                frames[tr.id] = self._apply(tr, frames)
+            for ld in self.graph.loads:
+                queries.append(self._start(ld, frames[ld.input]))
+            self._await(queries)
+        except Exception as exc:
+            report.status = Status.FAILED
+            report.error = self._explain(exc, queries)
+            if isinstance(report.error, ValidationFailedError):
+                self.log.error(
+                    "validation_failed",
+                    stage="extract",
+                    step=report.error.step,
+                    violations=report.error.violations,
+                    sample=report.error.sample,
+                )
+        finally:
+            for query, _ in queries:
+                if query.isActive:
+                    query.stop()
+            report.duration_ms = int((self.clock() - started) * 1000)
+            if not self.env.settings.keep_stage:
+                store.cleanup()
+        return report
+
+    def _listen(self) -> None:
+        if self.listener is None:  # once per session, not per attempt
+            interval = duration_ms(self.env.settings.trigger_interval)
+            self.listener = ProgressLog(
+                self.log, self.spark, interval, self.env.settings.memory_warning_fraction
+            )
+            self.spark.streams.addListener(self.listener)
+
+    def _stream(self, step: ExtractStep) -> DataFrame:
+        assert isinstance(step.extractor, StreamExtractor)
+        try:
+            raw = step.extractor.stream(self.spark)
+            checked = halt_on_invalid(raw, step.id, step.rules)
+            columns = [F.col(f"`{f.name}`") for f in step.schema.struct().fields]
+            self.log.info(
+                "stream_opened", stage="extract", step=step.id, **step.extractor.describe()
+            )
+            return checked.select(*columns)
+        except Exception as exc:
+            raise classify(exc, step.id) from exc
+
+    def _start(self, step: LoadStep, df: DataFrame) -> tuple[StreamingQuery, BatchWriter]:
+        settings = self.env.settings
+        checkpoint = f"{settings.checkpoint_dir.rstrip('/')}/{self.graph.name}/{step.id}"
+        writer = BatchWriter(self.graph.name, step, self.log)
+        # An upsert sink takes every changed row (update mode: an aggregate's row may change
+        # in several batches); an append sink only rows that are final.
+        output = "update" if step.mode == "upsert" else "append"
+        try:
+            query = (
+                df.writeStream.queryName(f"{self.graph.name}.{step.id}")
+                .option("checkpointLocation", checkpoint)
+                .trigger(processingTime=settings.trigger_interval)
+                .outputMode(output)
+                .foreachBatch(writer)
+                .start()
+            )
+        except Exception as exc:
+            raise classify(exc, step.id) from exc
+        writer.epoch.set(str(query.id))
+        self.log.info(
+            "query_started",
+            stage="load",
+            step=step.id,
+            query=query.name,
+            epoch=str(query.id),
+            checkpoint=checkpoint,
+            output_mode=output,
+            trigger=settings.trigger_interval,
+        )
+        return query, writer
+
+    def _await(self, queries: list[tuple[StreamingQuery, BatchWriter]]) -> None:
+        while not self.stop.requested:
+            for query, _ in queries:
+                if not query.isActive:
+                    failure = query.exception()
+                    if failure is not None:
+                        raise failure
+                    raise TerminalError(f"query {query.name} stopped by itself")
+            time.sleep(self.poll_s)
+        self.log.info("stop_requested", queries=len(queries))
+        for query, _ in queries:
+            deadline = self.clock() + STOP_WAIT_S
+            # Let the running micro-batch commit; the next one never starts.
+            while query.isActive and query.status["isTriggerActive"] and self.clock() < deadline:
+                time.sleep(0.05)
+            query.stop()
+        self.log.info("queries_stopped", queries=len(queries))
+
+    def _explain(
+        self, exc: Exception, queries: list[tuple[StreamingQuery, BatchWriter]]
+    ) -> EtlcError:
+        """The error a query died of, as precisely as it can be known."""
+        for _, writer in queries:
+            if writer.failure is not None:
+                return writer.failure
+        invalid = halted(exc)
+        if invalid is not None:
+            return invalid
+        return exc if isinstance(exc, EtlcError) else classify(exc, None)

@@ -1,0 +1,382 @@
+"""Streaming pipelines: what Structured Streaming can run, checked at compile time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.unit.dsl.test_checker import CUSTOMERS, ORDERS, check, codes, only
+
+PROFILES = {
+    "warehouse": {
+        "system": "postgres",
+        "host": "db",
+        "database": "dw",
+        "user": "etl",
+        "password": "vault://db/dw#password",
+    },
+    "events": {"system": "kafka", "bootstrap_servers": "k:9092"},
+}
+
+EVENTS = {
+    "id": "events",
+    "type": "kafka",
+    "connection": "events",
+    "topic": "etlc.orders",
+    "schema": "order.avsc",
+}
+STATIC_CUSTOMERS = {
+    "id": "customers",
+    "type": "postgres",
+    "connection": "warehouse",
+    "table": "customers",
+    "schema": "customer.avsc",
+}
+LIVE = {"id": "live", "type": "filter", "input": "events", "condition": "status <> 'CANCELLED'"}
+WINDOW_TIME = {"column": "ordered_at", "size": "1 minute", "watermark": "10 minutes"}
+
+
+@pytest.fixture
+def env_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "env"
+    d.mkdir()
+    env = {"variables": {"data_dir": "/d"}, "connections": PROFILES}
+    (d / "dev.json").write_text(json.dumps(env))
+    return d
+
+
+def window(input_: str = "live", **overrides: Any) -> dict[str, Any]:
+    step = {
+        "id": "per_minute",
+        "type": "window",
+        "input": input_,
+        "time": WINDOW_TIME,
+        "group_by": ["customer_id"],
+        "aggregates": {"revenue": "sum(amount)", "orders": "count(*)"},
+    }
+    step.update(overrides)
+    return {k: v for k, v in step.items() if v is not None}  # None: leave the key out
+
+
+def join(left: str, right: str, how: str = "inner", on: str = "customer_id") -> dict[str, Any]:
+    return {"id": "joined", "type": "join", "left": left, "right": right, "on": [on], "how": how}
+
+
+def streaming(
+    *transforms: dict[str, Any],
+    extract: list[dict[str, Any]] | None = None,
+    load_input: str | None = None,
+    mode: str = "append",
+    sink: dict[str, Any] | None = None,
+    pipeline_mode: str = "streaming",
+) -> dict[str, Any]:
+    target = sink or {"type": "postgres", "connection": "warehouse", "table": "out"}
+    last = load_input or (transforms[-1]["id"] if transforms else "events")
+    return {
+        "name": "s",
+        "mode": pipeline_mode,
+        "extract": extract if extract is not None else [EVENTS],
+        "transform": list(transforms),
+        "load": [{"input": last, **target, "mode": mode}],
+    }
+
+
+def args(result: Any, step_id: str) -> dict[str, Any]:
+    return dict(result.plan.step(step_id).args)
+
+
+# --- a valid streaming pipeline ------------------------------------------------------------
+
+
+def test_a_stream_static_pipeline_lowers_the_streaming_options(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    events = {**EVENTS, "max_offsets_per_trigger": 5000, "fail_on_data_loss": False}
+    doc = streaming(
+        LIVE,
+        window(),
+        join("per_minute", "customers", how="left"),
+        extract=[events, STATIC_CUSTOMERS],
+    )
+    result = check(tmp_path, env_dir, doc)
+    assert result.diagnostics == []
+    plan = result.plan
+    assert plan.mode == "streaming"
+    source = args(result, "events")
+    assert source["max_offsets_per_trigger"] == 5000
+    assert isinstance(source["max_offsets_per_trigger"], int)
+    assert source["fail_on_data_loss"] is False
+    assert "ending_offsets" not in source
+    assert args(result, "per_minute") == {
+        "group_by": ("customer_id",),
+        "time_column": "ordered_at",
+        "size": "1 minute",
+        "watermark": "10 minutes",
+        "aggregates": {"revenue": "SUM(amount)", "orders": "COUNT(*)"},
+    }
+    assert args(result, "joined")["how"] == "left"
+    [load] = plan.by_role("load")
+    assert load.mode == "append"
+    assert [f.name for f in plan.step("joined").schema.fields][:3] == [
+        "customer_id",
+        "window_start",
+        "window_end",
+    ]
+
+
+def test_fail_on_data_loss_is_lowered_only_when_it_departs_from_the_default(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    for value in (True, None):
+        events = dict(EVENTS) if value is None else {**EVENTS, "fail_on_data_loss": value}
+        result = check(tmp_path, env_dir, streaming(LIVE, extract=[events]))
+        assert result.diagnostics == []
+        assert "fail_on_data_loss" not in args(result, "events")
+        assert "max_offsets_per_trigger" not in args(result, "events")
+
+
+@pytest.mark.parametrize("mode", ["append", "upsert"])
+@pytest.mark.parametrize(
+    "sink",
+    [
+        {"type": "postgres", "connection": "warehouse", "table": "out"},
+        {"type": "mysql", "connection": "warehouse", "table": "out"},
+        {"type": "kafka", "connection": "events", "topic": "out"},
+    ],
+)
+def test_databases_and_kafka_take_appends_and_upserts(
+    tmp_path: Path, env_dir: Path, sink: dict[str, Any], mode: str
+) -> None:
+    if sink["type"] == "mysql":
+        profiles = {**PROFILES, "warehouse": {**PROFILES["warehouse"], "system": "mysql"}}
+        (env_dir / "dev.json").write_text(json.dumps({"connections": profiles}))
+    load: dict[str, Any] = {**sink}
+    if mode == "upsert":
+        load.update(keys=["order_id"], sequence_by="ordered_at")
+    result = check(tmp_path, env_dir, streaming(LIVE, sink=load, mode=mode))
+    assert result.diagnostics == []
+
+
+@pytest.mark.parametrize(
+    "sink",
+    [
+        {"type": "files", "path": "/out", "format": "parquet"},
+        {"type": "s3", "connection": "lake", "path": "s3a://curated/out/", "format": "parquet"},
+    ],
+)
+def test_files_and_s3_take_appends(tmp_path: Path, env_dir: Path, sink: dict[str, Any]) -> None:
+    profiles = {**PROFILES, "lake": {"system": "s3", "endpoint": "http://s3:9000"}}
+    (env_dir / "dev.json").write_text(json.dumps({"connections": profiles}))
+    result = check(tmp_path, env_dir, streaming(LIVE, sink=sink))
+    assert result.diagnostics == []
+
+
+def test_the_static_side_is_checked_as_in_batch(tmp_path: Path, env_dir: Path) -> None:
+    # An aggregate and a full join are fine on data read once; only the stream is restricted.
+    orders_per_customer = {
+        "id": "orders_per_customer",
+        "type": "aggregate",
+        "input": "customers",
+        "group_by": ["customer_id"],
+        "aggregates": {"n": "count(*)"},
+    }
+    profile = {**join("customers", "orders_per_customer", "full"), "id": "profile"}
+    doc = streaming(
+        LIVE,
+        orders_per_customer,
+        profile,
+        join("live", "profile", "left"),
+        extract=[EVENTS, STATIC_CUSTOMERS],
+    )
+    result = check(tmp_path, env_dir, doc)
+    assert result.diagnostics == []
+    assert args(result, "profile")["how"] == "full"
+
+
+# --- E405 / E406: windows and aggregates over a stream --------------------------------------
+
+
+def test_a_count_based_window_over_a_stream_is_rejected(tmp_path: Path, env_dir: Path) -> None:
+    step = window(time=None, rows={"order_by": ["ordered_at"], "size": 100})
+    d = only(check(tmp_path, env_dir, streaming(LIVE, step)), "E405")
+    assert "total order" in d.message and "per_minute" in d.message and "live" in d.message
+    assert "time" in d.hint
+
+
+def test_an_event_time_window_over_a_stream_needs_a_watermark(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    step = window(time={"column": "ordered_at", "size": "1 minute"})
+    result = check(tmp_path, env_dir, streaming(LIVE, step))
+    d = only(result, "E406")
+    assert "watermark" in d.message and "forever" in d.message and "per_minute" in d.message
+    assert '"watermark"' in d.hint
+    assert result.plan is None
+
+
+def test_an_aggregate_over_a_stream_is_rejected(tmp_path: Path, env_dir: Path) -> None:
+    step = {
+        "id": "totals",
+        "type": "aggregate",
+        "input": "live",
+        "group_by": ["customer_id"],
+        "aggregates": {"revenue": "sum(amount)"},
+    }
+    result = check(tmp_path, env_dir, streaming(LIVE, step))
+    assert codes(result) == ["E406"]  # not E402: the table lets it through to say why
+    d = only(result, "E406")
+    assert "event time" in d.message and "totals" in d.message
+    assert "window" in d.hint and "watermark" in d.hint
+
+
+def test_a_stream_stays_a_stream_through_a_failed_step(tmp_path: Path, env_dir: Path) -> None:
+    broken = {**LIVE, "condition": "statos <> 'CANCELLED'"}
+    step = window(time={"column": "ordered_at", "size": "1 minute"})
+    assert codes(check(tmp_path, env_dir, streaming(broken, step))) == ["E302", "E406"]
+
+
+# --- E407: joins -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "how"),
+    [
+        ("live", "customers", "inner"),
+        ("live", "customers", "left"),
+        ("live", "customers", "semi"),
+        ("live", "customers", "anti"),
+        ("customers", "live", "inner"),
+        ("customers", "live", "right"),
+    ],
+)
+def test_stream_static_joins_spark_can_run(
+    tmp_path: Path, env_dir: Path, left: str, right: str, how: str
+) -> None:
+    doc = streaming(LIVE, join(left, right, how), extract=[EVENTS, STATIC_CUSTOMERS])
+    result = check(tmp_path, env_dir, doc)
+    assert result.diagnostics == []
+    assert args(result, "joined")["how"] == how
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "how"),
+    [
+        ("live", "customers", "right"),
+        ("live", "customers", "full"),
+        ("customers", "live", "left"),
+        ("customers", "live", "full"),
+        ("customers", "live", "semi"),
+        ("customers", "live", "anti"),
+    ],
+)
+def test_a_stream_on_the_wrong_side_of_a_join_is_rejected(
+    tmp_path: Path, env_dir: Path, left: str, right: str, how: str
+) -> None:
+    side = "left" if left == "live" else "right"
+    doc = streaming(LIVE, join(left, right, how), extract=[EVENTS, STATIC_CUSTOMERS])
+    result = check(tmp_path, env_dir, doc)
+    d = only(result, "E407")
+    assert d.param("how") == how and d.param("stream") == "live"
+    assert f"on the {side}" in d.message and "whole stream" in d.message
+    assert "joined" in d.message
+    assert result.plan is None
+
+
+def test_stream_stream_joins_are_not_supported_yet(tmp_path: Path, env_dir: Path) -> None:
+    payments = {**EVENTS, "id": "payments", "topic": "etlc.payments"}
+    doc = streaming(join("events", "payments", on="order_id"), extract=[EVENTS, payments])
+    d = only(check(tmp_path, env_dir, doc), "E407")
+    assert "stream-stream joins are not supported yet" in d.message
+
+
+# --- E408: something to stream from, and no end to it -----------------------------------------
+
+
+def test_a_streaming_pipeline_needs_a_kafka_extract(tmp_path: Path, env_dir: Path) -> None:
+    orders = {**ORDERS, "path": "/d/orders.csv"}
+    doc = streaming(extract=[orders, CUSTOMERS], load_input="orders")
+    doc["transform"] = []
+    result = check(tmp_path, env_dir, doc)
+    d = only(result, "E408")
+    assert "nothing to stream from" in d.message
+    assert (d.span.line, d.span.col) == (3, 11)  # the "streaming" of "mode"
+    assert codes(result) == ["E408"]  # unused `customers` is only a warning
+
+
+def test_a_stream_has_no_ending_offsets(tmp_path: Path, env_dir: Path) -> None:
+    events = {**EVENTS, "ending_offsets": "latest"}
+    d = only(check(tmp_path, env_dir, streaming(LIVE, extract=[events])), "E408")
+    assert "ending_offsets" in d.message and "no end" in d.message
+
+
+# --- E409: a stream never overwrites ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sink", "hint_upsert"),
+    [
+        ({"type": "postgres", "connection": "warehouse", "table": "out"}, True),
+        ({"type": "files", "path": "/out", "format": "parquet"}, False),
+        ({"type": "kafka", "connection": "events", "topic": "out"}, True),
+    ],
+)
+def test_overwrite_is_rejected_in_streaming(
+    tmp_path: Path, env_dir: Path, sink: dict[str, Any], hint_upsert: bool
+) -> None:
+    result = check(tmp_path, env_dir, streaming(LIVE, sink=sink, mode="overwrite"))
+    assert codes(result) == ["E409"]  # for Kafka too: the stream is the reason, not the sink
+    d = only(result, "E409")
+    assert "appends or upserts" in d.message and "load_1_live" in d.message
+    assert ("upsert" in d.hint) is hint_upsert
+
+
+def test_upsert_on_plain_files_is_still_the_sinks_error(tmp_path: Path, env_dir: Path) -> None:
+    sink = {"type": "files", "path": "/out", "format": "parquet", "keys": ["order_id"]}
+    result = check(tmp_path, env_dir, streaming(LIVE, sink=sink, mode="upsert"))
+    assert codes(result) == ["E401"]
+
+
+# --- W203: streaming options in a batch pipeline --------------------------------------------------
+
+
+def test_streaming_options_in_batch_are_warned_about_and_ignored(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    events = {
+        **EVENTS,
+        "ending_offsets": "latest",
+        "max_offsets_per_trigger": 100,
+        "fail_on_data_loss": False,
+    }
+    doc = streaming(LIVE, window(), extract=[events], pipeline_mode="batch")
+    result = check(tmp_path, env_dir, doc)
+    warnings = [d for d in result.diagnostics if d.code == "W203"]
+    assert sorted(d.param("option") for d in warnings) == [
+        "fail_on_data_loss",
+        "max_offsets_per_trigger",
+        "watermark",
+    ]
+    assert all(not d.is_error and "batch" in d.message for d in warnings)
+    assert result.diagnostics == warnings
+    assert result.plan is not None  # a warning does not stop compilation
+    source = args(result, "events")
+    assert "max_offsets_per_trigger" not in source and "fail_on_data_loss" not in source
+    assert source["ending_offsets"] == "latest"
+    assert "watermark" not in args(result, "per_minute")
+
+
+def test_batch_rules_are_unchanged_for_batch_pipelines(tmp_path: Path, env_dir: Path) -> None:
+    step = window(time=None, rows={"order_by": ["ordered_at"], "size": 100})
+    totals = {
+        "id": "totals",
+        "type": "aggregate",
+        "input": "per_minute",
+        "aggregates": {"n": "count(*)"},
+    }
+    doc = streaming(LIVE, step, totals, sink={"type": "files", "path": "/o", "format": "csv"})
+    doc["mode"] = "batch"
+    doc["load"][0]["mode"] = "overwrite"
+    assert check(tmp_path, env_dir, doc).diagnostics == []

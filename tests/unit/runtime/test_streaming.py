@@ -1,0 +1,255 @@
+"""StreamingPipeline on a file stream: micro-batches, markers, restarts, halts, stops."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from etlc.connectors.base import BatchMarker, ExactlyOnceLoader, Loader, LoadResult, StreamExtractor
+from etlc.runtime.environment import Environment, Settings
+from etlc.runtime.errors import ConfigurationError, TransientError, ValidationFailedError
+from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
+from etlc.runtime.logs import EventLog, RunContext, configure
+from etlc.runtime.progress import duration_ms, progress_fields
+from etlc.runtime.report import RunReport, Status
+from etlc.runtime.rules import CORRUPT_COLUMN, POSITION_COLUMN
+from etlc.runtime.streaming import StopSignal, StreamingPipeline, halted
+from etlc.transforms.filter import filter_rows
+
+AVRO = json.dumps(
+    {
+        "type": "record",
+        "name": "item",
+        "fields": [
+            {"name": "id", "type": "long"},
+            {"name": "qty", "type": ["null", "int"], "default": None},
+        ],
+    }
+)
+SCHEMA = DatasetSchema(AVRO, "`id` BIGINT, `qty` INT")
+RULES = (("not_null:id", "`id` IS NOT NULL"), ("rule:qty_positive", "(qty > 0) IS NOT FALSE"))
+WAIT_S = 90.0
+
+
+class DirectoryStream(StreamExtractor):
+    """JSON files dropped into a directory, each record tagged with its file."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def stream(self, spark: SparkSession) -> DataFrame:
+        raw = (
+            spark.readStream.schema(f"{SCHEMA.ddl}, `{CORRUPT_COLUMN}` STRING")
+            .option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
+            .option("maxFilesPerTrigger", 1)
+            .json(str(self.directory))
+        )
+        return raw.withColumn(POSITION_COLUMN, F.input_file_name())
+
+
+class Collecting(Loader, ExactlyOnceLoader):
+    """Keeps each committed batch by marker, as a transactional sink would."""
+
+    modes = frozenset({"append"})
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.batches: dict[tuple[str, int], list[tuple[Any, ...]]] = {}
+        self.fail_first = fail_first
+
+    def load(self, df: DataFrame, mode: str) -> LoadResult:
+        raise AssertionError("a streaming load goes through load_batch")
+
+    def load_batch(self, df: DataFrame, mode: str, marker: BatchMarker) -> LoadResult | None:
+        if self.fail_first:
+            self.fail_first -= 1
+            raise ConnectionError("sink unreachable")
+        if (marker.epoch, marker.batch_id) in self.batches:
+            return None
+        self.batches[(marker.epoch, marker.batch_id)] = [tuple(r) for r in df.collect()]
+        return LoadResult()
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        return sorted(r for batch in self.batches.values() for r in batch)
+
+
+@pytest.fixture
+def log_stream() -> io.StringIO:
+    stream = io.StringIO()
+    configure(stream, logging.INFO)
+    return stream
+
+
+def events(stream: io.StringIO, name: str) -> list[dict[str, Any]]:
+    found = [json.loads(line) for line in stream.getvalue().splitlines()]
+    return [e for e in found if e["event"] == name]
+
+
+def drop(directory: Path, name: str, rows: list[dict[str, Any]]) -> None:
+    staged = directory.parent / f".{name}"
+    staged.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    staged.rename(directory / name)  # whole files only: the stream never sees a partial one
+
+
+def pipeline(spark: Any, tmp: Path, sink: Collecting) -> StreamingPipeline:
+    source = tmp / "in"
+    source.mkdir(exist_ok=True)
+    big = TransformStep("big", ("items",), filter_rows(condition="qty > 1"), SCHEMA)
+    g = PipelineGraph(
+        "items_stream",
+        (ExtractStep("items", DirectoryStream(source), SCHEMA, RULES),),
+        (big,),
+        (LoadStep("sink", "big", sink, "append"),),
+    )
+    settings = Settings(
+        stage_dir=str(tmp / "stage"),
+        checkpoint_dir=str(tmp / "checkpoints"),
+        trigger_interval="200 milliseconds",
+    )
+    e = Environment("test", "test.json", settings=settings)
+    return StreamingPipeline(
+        g, spark, e, EventLog(RunContext("items_stream")), StopSignal(), poll_s=0.1
+    )
+
+
+class Running:
+    """A pipeline's ``run`` in a thread, as the driver's main thread would run it."""
+
+    def __init__(self, p: StreamingPipeline) -> None:
+        self.pipeline = p
+        self.report: RunReport | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        self.report = self.pipeline.run()
+
+    def until(self, done: Any) -> None:
+        deadline = time.monotonic() + WAIT_S
+        while not done():
+            assert self.thread.is_alive(), self.report
+            assert time.monotonic() < deadline, "the stream did not deliver in time"
+            time.sleep(0.1)
+
+    def stop(self) -> RunReport:
+        self.pipeline.stop.request()
+        self.thread.join(WAIT_S)
+        assert self.report is not None
+        return self.report
+
+    def finished(self) -> RunReport:
+        self.thread.join(WAIT_S)
+        assert self.report is not None
+        return self.report
+
+
+def test_micro_batches_flow_through_and_a_restart_resumes_from_the_checkpoint(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    sink = Collecting()
+    running = Running(pipeline(spark, tmp_path, sink))
+    drop(tmp_path / "in", "a.json", [{"id": 1, "qty": 5}, {"id": 2, "qty": 1}])
+    drop(tmp_path / "in", "b.json", [{"id": 3, "qty": 7}])
+    # Progress reaches the listener asynchronously, after the batch's commit.
+    running.until(lambda: sum(p["input_rows"] for p in events(log_stream, "batch_progress")) == 3)
+    report = running.stop()
+    assert report.status is Status.SUCCESS, report.error
+    assert sink.rows() == [(1, 5), (3, 7)]
+    [started] = events(log_stream, "query_started")
+    assert started["checkpoint"] == str(tmp_path / "checkpoints" / "items_stream" / "sink")
+    assert started["output_mode"] == "append"
+    progress = events(log_stream, "batch_progress")
+    assert all(p["query"] == "items_stream.sink" for p in progress)
+    assert events(log_stream, "stop_requested") and events(log_stream, "queries_stopped")
+
+    # Same checkpoint, a new file: only its rows arrive, under the same epoch.
+    again = Running(pipeline(spark, tmp_path, sink))
+    drop(tmp_path / "in", "c.json", [{"id": 4, "qty": 9}])
+    again.until(lambda: len(sink.rows()) == 3)
+    assert again.stop().status is Status.SUCCESS
+    assert sink.rows() == [(1, 5), (3, 7), (4, 9)]
+    assert len({epoch for epoch, _ in sink.batches}) == 1
+
+
+def test_a_record_that_breaks_a_rule_halts_the_stream_naming_rule_and_position(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    sink = Collecting()
+    running = Running(pipeline(spark, tmp_path, sink))
+    drop(tmp_path / "in", "bad.json", [{"id": 1, "qty": 5}, {"id": 2, "qty": -3}])
+    report = running.finished()
+    assert report.status is Status.FAILED
+    error = report.error
+    assert isinstance(error, ValidationFailedError), error
+    assert error.step == "items" and error.violations == {"rule:qty_positive": 1}
+    assert "bad.json" in str(error)
+    assert sink.rows() == []  # nothing of the failing batch was written
+    [logged] = events(log_stream, "validation_failed")
+    assert logged["step"] == "items" and "bad.json" in logged["sample"][0]["position"]
+
+
+def test_a_sink_failure_keeps_its_type_for_the_retry_policy(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    sink = Collecting(fail_first=1)
+    running = Running(pipeline(spark, tmp_path, sink))
+    drop(tmp_path / "in", "a.json", [{"id": 1, "qty": 5}])
+    report = running.finished()
+    assert isinstance(report.error, TransientError) and report.error.step == "sink"
+    # The retry starts from the checkpoint: the batch that failed is delivered then.
+    again = Running(pipeline(spark, tmp_path, sink))
+    again.until(lambda: sink.rows() == [(1, 5)])
+    assert again.stop().status is Status.SUCCESS
+
+
+def test_halted_reads_the_failure_back_and_ignores_other_errors() -> None:
+    text = (
+        'org.apache.spark.SparkRuntimeException: ETLC_INVALID_RECORD {"step": "orders", '
+        '"rule": "parse", "at": "partition 0 offset 7", "detail": "15 bytes 6E6F74"}END'
+    )
+    error = halted(RuntimeError(text))
+    assert error is not None and error.step == "orders" and error.violations == {"parse": 1}
+    assert error.sample[0]["position"] == "partition 0 offset 7"
+    assert halted(RuntimeError("connection refused")) is None
+
+
+def test_durations_and_progress_fields() -> None:
+    assert [duration_ms(t) for t in ("1 second", "250 ms", "2 minutes", "1 hour")] == [
+        1_000,
+        250,
+        120_000,
+        3_600_000,
+    ]
+    with pytest.raises(ConfigurationError, match="not a duration"):
+        duration_ms("soon")
+    progress = SimpleNamespace(
+        name="p.load_1",
+        batchId=4,
+        numInputRows=1000,
+        inputRowsPerSecond=512.04,
+        processedRowsPerSecond=800.0,
+        batchDuration=1250,
+        durationMs={"triggerExecution": 1250},
+        stateOperators=[SimpleNamespace(numRowsTotal=10), SimpleNamespace(numRowsTotal=5)],
+        eventTime={"watermark": "2026-11-28T10:00:00.000Z"},
+    )
+    assert progress_fields(progress) == {
+        "query": "p.load_1",
+        "batch_id": 4,
+        "input_rows": 1000,
+        "input_rows_per_s": 512.0,
+        "processed_rows_per_s": 800.0,
+        "batch_duration_ms": 1250,
+        "trigger_ms": 1250,
+        "state_rows": 15,
+        "watermark": "2026-11-28T10:00:00.000Z",
+    }
