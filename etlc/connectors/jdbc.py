@@ -371,12 +371,16 @@ class _Sql:
     def marked(self, dialect: Dialect, marker: BatchMarker) -> bool:
         """Whether ``marker``'s batch committed before; creates the marker table if needed."""
         table = dialect.quote(MARKER_TABLE)
-        self.execute(
-            f"CREATE TABLE IF NOT EXISTS {table} (pipeline VARCHAR(200) NOT NULL, "
-            "epoch VARCHAR(64) NOT NULL, batch_id BIGINT NOT NULL, committed_at TIMESTAMP NULL, "
-            "PRIMARY KEY (pipeline, epoch, batch_id))"
-        )
-        self.commit()  # MySQL commits DDL implicitly; PostgreSQL must be told
+        try:
+            self.execute(
+                f"CREATE TABLE IF NOT EXISTS {table} (pipeline VARCHAR(200) NOT NULL, "
+                "epoch VARCHAR(64) NOT NULL, batch_id BIGINT NOT NULL, "
+                "committed_at TIMESTAMP NULL, PRIMARY KEY (pipeline, epoch, batch_id))"
+            )
+            self.commit()  # MySQL commits DDL implicitly; PostgreSQL must be told
+        except (_RejectedError, TerminalError):
+            # Two loads creating it at the same moment: one wins, the other finds it below.
+            self.jdbc.rollback()
         stmt = self.jdbc.prepareStatement(
             f"SELECT 1 FROM {table} WHERE pipeline = ? AND epoch = ? AND batch_id = ?"
         )

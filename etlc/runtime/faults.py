@@ -1,17 +1,22 @@
 """Fault injection, for testing retries through a real driver.
 
 ``ETLC_INJECT_FAULTS="extract:<step>:<n>"`` makes the first ``n`` extractions of ``<step>``
-fail with a transient error, exactly as an unreachable source would. Unset, nothing changes.
+fail with a transient error, exactly as an unreachable source would.
+``ETLC_INJECT_FAULTS="crash-after-commit:<load step>:<batch id>"`` kills the streaming driver
+the moment that micro-batch has committed to its sink, before Spark records it as done: the
+worst moment for exactly-once. Unset, nothing changes.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import replace
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from etlc.connectors.base import Extractor
+from etlc.connectors.base import BatchMarker, ExactlyOnceLoader, Extractor, Loader, LoadResult
 from etlc.runtime.errors import ConfigurationError, TransientError
 from etlc.runtime.graph import PipelineGraph
 
@@ -33,17 +38,53 @@ class FlakyExtractor(Extractor):
         return self.inner.extract(spark)
 
 
+class CrashAfterCommit(Loader, ExactlyOnceLoader):
+    modes = frozenset({"append", "overwrite", "upsert"})  # the inner loader decides
+
+    def __init__(self, inner: Loader, batch_id: int) -> None:
+        if not isinstance(inner, ExactlyOnceLoader):
+            raise ConfigurationError(f"{ENV_VAR}: the load does not commit batches with markers")
+        self.inner = inner
+        self.batch_id = batch_id
+
+    def describe(self) -> dict[str, Any]:
+        return self.inner.describe()
+
+    def load(self, df: DataFrame, mode: str) -> LoadResult:
+        return self.inner.load(df, mode)
+
+    def load_batch(self, df: DataFrame, mode: str, marker: BatchMarker) -> LoadResult | None:
+        assert isinstance(self.inner, ExactlyOnceLoader)
+        result = self.inner.load_batch(df, mode, marker)
+        if result is not None and marker.batch_id == self.batch_id:
+            sys.stdout.flush()
+            os._exit(137)  # as SIGKILL would: no cleanup, no checkpoint commit
+        return result
+
+
 def inject(graph: PipelineGraph, spec: str | None) -> PipelineGraph:
     if not spec:
         return graph
     parts = spec.split(":")
-    if len(parts) != 3 or parts[0] != "extract" or not parts[2].isdigit():
-        raise ConfigurationError(f"{ENV_VAR} must look like extract:<step>:<count>, got {spec!r}")
-    _, step_id, count = parts
+    kinds = ("extract", "crash-after-commit")
+    if len(parts) != 3 or parts[0] not in kinds or not parts[2].isdigit():
+        raise ConfigurationError(
+            f"{ENV_VAR} must look like extract:<step>:<count> or "
+            f"crash-after-commit:<load step>:<batch id>, got {spec!r}"
+        )
+    kind, step_id, number = parts
+    if kind == "crash-after-commit":
+        if step_id not in {ld.id for ld in graph.loads}:
+            raise ConfigurationError(f"{ENV_VAR}: no load step `{step_id}`")
+        loads = tuple(
+            replace(ld, loader=CrashAfterCommit(ld.loader, int(number))) if ld.id == step_id else ld
+            for ld in graph.loads
+        )
+        return replace(graph, loads=loads)
     if step_id not in {e.id for e in graph.extracts}:
         raise ConfigurationError(f"{ENV_VAR}: no extract step `{step_id}`")
     extracts = tuple(
-        replace(e, extractor=FlakyExtractor(e.extractor, int(count))) if e.id == step_id else e
+        replace(e, extractor=FlakyExtractor(e.extractor, int(number))) if e.id == step_id else e
         for e in graph.extracts
     )
     return replace(graph, extracts=extracts)

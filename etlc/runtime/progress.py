@@ -42,6 +42,24 @@ def duration_ms(text: str) -> int:
     return int(float(match.group(1)) * scale)
 
 
+LAG_METRIC = "etlc_source_lag_"  # + the extract step's id: observed per micro-batch
+
+
+def latency_ms(progress: Any) -> dict[str, int] | None:
+    """End-to-end latency over the batch's records: each record's wait before the batch
+    began (observed in the plan) plus the batch's duration, the time to the sink's commit."""
+    observed = dict(progress.observedMetrics or {})
+    lags = [row for name, row in observed.items() if name.startswith(LAG_METRIC)]
+    rows = [r for r in lags if r is not None and r["lag_max_ms"] is not None]
+    if not rows:
+        return None  # a batch without new records
+    batch = int(progress.batchDuration or 0)
+    p50 = max(int(r["lag_ms"][0]) for r in rows)
+    p95 = max(int(r["lag_ms"][1]) for r in rows)
+    top = max(int(r["lag_max_ms"]) for r in rows)
+    return {"p50": p50 + batch, "p95": p95 + batch, "max": top + batch}
+
+
 def progress_fields(progress: Any) -> dict[str, Any]:
     """The log fields of one ``StreamingQueryProgress``."""
     durations = dict(progress.durationMs or {})
@@ -57,6 +75,7 @@ def progress_fields(progress: Any) -> dict[str, Any]:
         "trigger_ms": durations.get("triggerExecution"),
         "state_rows": state_rows,
         "watermark": event_time.get("watermark"),
+        "latency_ms": latency_ms(progress),
     }
 
 

@@ -33,9 +33,15 @@ from etlc.runtime.errors import EtlcError, TerminalError, ValidationFailedError,
 from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph
 from etlc.runtime.logs import EventLog
 from etlc.runtime.pipeline import Clock, SparkPipeline
-from etlc.runtime.progress import ProgressLog, duration_ms
+from etlc.runtime.progress import LAG_METRIC, ProgressLog, duration_ms
 from etlc.runtime.report import RunReport, Status
-from etlc.runtime.rules import CORRUPT_COLUMN, POSITION_COLUMN, failing, first_violation
+from etlc.runtime.rules import (
+    CORRUPT_COLUMN,
+    EVENT_TIME_COLUMN,
+    POSITION_COLUMN,
+    failing,
+    first_violation,
+)
 from etlc.runtime.stage_store import StageStore
 
 HALT = "ETLC_INVALID_RECORD"
@@ -77,6 +83,23 @@ def halt_on_invalid(df: DataFrame, step: str, rules: tuple[tuple[str, str], ...]
     # A filter, not a projected column: the optimizer may prune a column nobody reads.
     ok = F.when(violation.isNull(), F.lit(True)).otherwise(F.raise_error(F.concat(*fields)))
     return df.where(ok)
+
+
+def with_source_lag(df: DataFrame, step: str) -> DataFrame:
+    """``df`` observing, per micro-batch, how long its records waited before the batch began.
+
+    Spark's ``current_timestamp()`` is the batch's start; a record's wait plus the batch's
+    duration is its end-to-end latency at the sink's commit. Percentiles are aggregated in the
+    plan (``observe``) and read from the batch's progress, never from collected records.
+    """
+    if EVENT_TIME_COLUMN not in df.columns:
+        return df
+    lag = F.unix_millis(F.current_timestamp()) - F.unix_millis(F.col(EVENT_TIME_COLUMN))
+    return df.observe(
+        f"{LAG_METRIC}{step}",
+        F.percentile_approx(lag, [0.5, 0.95], 1000).alias("lag_ms"),
+        F.max(lag).alias("lag_max_ms"),
+    )
 
 
 def halted(exc: BaseException) -> ValidationFailedError | None:
@@ -225,7 +248,7 @@ class StreamingPipeline(SparkPipeline):
         assert isinstance(step.extractor, StreamExtractor)
         try:
             raw = step.extractor.stream(self.spark)
-            checked = halt_on_invalid(raw, step.id, step.rules)
+            checked = with_source_lag(halt_on_invalid(raw, step.id, step.rules), step.id)
             columns = [F.col(f"`{f.name}`") for f in step.schema.struct().fields]
             self.log.info(
                 "stream_opened", stage="extract", step=step.id, **step.extractor.describe()

@@ -138,6 +138,17 @@ def test_fault_spec_must_be_well_formed() -> None:
         faults.inject(graph, "load:x:1")
     with pytest.raises(ConfigurationError, match="no extract step"):
         faults.inject(graph, "extract:x:1")
+    with pytest.raises(ConfigurationError, match="no load step"):
+        faults.inject(graph, "crash-after-commit:x:1")
+
+
+def test_a_crash_can_only_follow_a_marked_commit() -> None:
+    from etlc.connectors.files import FilesLoader
+    from etlc.runtime.graph import LoadStep
+
+    graph = PipelineGraph("g", (), (), (LoadStep("out", "x", FilesLoader("/o", "json"), "append"),))
+    with pytest.raises(ConfigurationError, match="does not commit batches with markers"):
+        faults.inject(graph, "crash-after-commit:out:3")
 
 
 def test_flaky_extractor_fails_then_delegates() -> None:

@@ -22,7 +22,7 @@ from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGra
 from etlc.runtime.logs import EventLog, RunContext, configure
 from etlc.runtime.progress import duration_ms, progress_fields
 from etlc.runtime.report import RunReport, Status
-from etlc.runtime.rules import CORRUPT_COLUMN, POSITION_COLUMN
+from etlc.runtime.rules import CORRUPT_COLUMN, EVENT_TIME_COLUMN, POSITION_COLUMN
 from etlc.runtime.streaming import StopSignal, StreamingPipeline, halted
 from etlc.transforms.filter import filter_rows
 
@@ -54,7 +54,9 @@ class DirectoryStream(StreamExtractor):
             .option("maxFilesPerTrigger", 1)
             .json(str(self.directory))
         )
-        return raw.withColumn(POSITION_COLUMN, F.input_file_name())
+        # Every record reached "the source" two seconds before its batch began.
+        arrived = F.current_timestamp() - F.expr("INTERVAL 2 SECONDS")
+        return raw.withColumns({POSITION_COLUMN: F.input_file_name(), EVENT_TIME_COLUMN: arrived})
 
 
 class Collecting(Loader, ExactlyOnceLoader):
@@ -169,6 +171,14 @@ def test_micro_batches_flow_through_and_a_restart_resumes_from_the_checkpoint(
     assert started["output_mode"] == "append"
     progress = events(log_stream, "batch_progress")
     assert all(p["query"] == "items_stream.sink" for p in progress)
+    timed = [p for p in progress if p["input_rows"]]
+    assert timed and all(
+        2_000 + p["batch_duration_ms"]
+        == p["latency_ms"]["p50"]
+        == p["latency_ms"]["p95"]
+        == p["latency_ms"]["max"]
+        for p in timed
+    ), timed
     assert events(log_stream, "stop_requested") and events(log_stream, "queries_stopped")
 
     # Same checkpoint, a new file: only its rows arrive, under the same epoch.
@@ -241,6 +251,7 @@ def test_durations_and_progress_fields() -> None:
         durationMs={"triggerExecution": 1250},
         stateOperators=[SimpleNamespace(numRowsTotal=10), SimpleNamespace(numRowsTotal=5)],
         eventTime={"watermark": "2026-11-28T10:00:00.000Z"},
+        observedMetrics={"etlc_source_lag_orders": {"lag_ms": [40, 900], "lag_max_ms": 1200}},
     )
     assert progress_fields(progress) == {
         "query": "p.load_1",
@@ -252,4 +263,5 @@ def test_durations_and_progress_fields() -> None:
         "trigger_ms": 1250,
         "state_rows": 15,
         "watermark": "2026-11-28T10:00:00.000Z",
+        "latency_ms": {"p50": 1290, "p95": 2150, "max": 2450},
     }

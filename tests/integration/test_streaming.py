@@ -1,0 +1,295 @@
+"""Streaming drivers against the local broker and PostgreSQL, run in the background.
+
+Each test has a topic and a checkpoint of its own. The events carry event times in a fixed
+past range, so which windows close when is decided by the data (the watermark), not by the
+wall clock.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections import Counter, defaultdict
+from dataclasses import asdict, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from etlc import demo
+from tests.integration import databases as db
+from tests.integration import events
+from tests.integration.conftest import ROOT, Background, compile_variant, example
+from tests.integration.test_database_loads import services
+
+ORDER_SCHEMA = json.loads((ROOT / "schemas" / "avro" / "order.avsc").read_text(encoding="utf-8"))
+BASE = datetime(2026, 1, 1, tzinfo=UTC)
+WINDOWS_DDL = (
+    "CREATE TABLE order_revenue_per_minute (window_start TIMESTAMP NOT NULL, "
+    "window_end TIMESTAMP NOT NULL, status TEXT NOT NULL, orders BIGINT NOT NULL, "
+    "revenue NUMERIC(22, 2))"
+)
+EVENTS_DDL = (
+    "CREATE TABLE order_events (order_id BIGINT NOT NULL, customer_id BIGINT NOT NULL, "
+    "amount NUMERIC(12, 2) NOT NULL, status TEXT NOT NULL, ordered_at TIMESTAMP NOT NULL, "
+    "coupon TEXT)"
+)
+
+
+@pytest.fixture(scope="module")
+def servers() -> str:
+    return events.bootstrap()
+
+
+def reset(creds: dict[str, Any], table: str, ddl: str) -> None:
+    with db.postgres(creds) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+        conn.execute(ddl)
+
+
+def count(creds: dict[str, Any], table: str) -> int:
+    return int(db.pg_rows(creds, f"SELECT COUNT(*) FROM {table}")[0][0])
+
+
+def orders_between(n: int, seed: int, first_id: int, start: datetime, seconds: int) -> list[Any]:
+    """``n`` orders whose event times fall in [start, start + seconds)."""
+    made = demo.generate(orders=n, customers=100, seed=seed).orders
+    return [
+        replace(
+            o,
+            order_id=first_id + i,
+            ordered_at=start + timedelta(seconds=(o.order_id * 7919) % seconds),
+        )
+        for i, o in enumerate(made)
+    ]
+
+
+def produce(servers: str, topic: str, orders: list[Any]) -> None:
+    events.produce(servers, topic, [events.encode(ORDER_SCHEMA, asdict(o)) for o in orders])
+
+
+def stream_env(
+    tmp: Path, servers: str, creds: dict[str, Any], vault: Path, trigger: str = "1 second"
+) -> Path:
+    path = db.env_file(
+        tmp / "env.json",
+        creds,
+        vault,
+        {},
+        stage_dir=str(tmp / "stage"),
+        checkpoint_dir=str(tmp / "checkpoints"),
+        trigger_interval=trigger,
+    )
+    doc = json.loads(path.read_text())
+    doc["connections"]["events"] = {"system": "kafka", "bootstrap_servers": servers}
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def variant(
+    tmp: Path, name: str, topic: str, servers: str, creds: dict[str, Any], **kafka: Any
+) -> Path:
+    doc = example(name)
+    doc["extract"][0].update(topic=topic, **kafka)
+    profiles = {**db.profiles(creds), "events": {"system": "kafka", "bootstrap_servers": servers}}
+    return compile_variant(tmp, doc, {"connections": profiles})
+
+
+def per_minute(orders: list[Any]) -> Counter[tuple[Any, ...]]:
+    acc: dict[tuple[datetime, str], list[Any]] = defaultdict(lambda: [0, Decimal(0)])
+    for o in orders:
+        if o.status == "CANCELLED":
+            continue
+        start = o.ordered_at.replace(second=0, microsecond=0, tzinfo=None)
+        acc[(start, o.status)][0] += 1
+        acc[(start, o.status)][1] += o.amount
+    return Counter(
+        (start, start + timedelta(minutes=1), status, n, revenue)
+        for (start, status), (n, revenue) in acc.items()
+    )
+
+
+def test_windowed_revenue_lands_once_per_closed_window_and_sigterm_stops_cleanly(
+    servers: str, creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path
+) -> None:
+    reset(creds, "order_revenue_per_minute", WINDOWS_DDL)
+    topic = events.fresh_topic("stream-windows")
+    events.create_topic(servers, topic, partitions=2)
+    orders = orders_between(3_000, 41, 1, BASE, 300)  # five one-minute windows
+    # One later event moves the watermark past the five windows (it stays open itself).
+    flush = replace(
+        orders[0], order_id=999_999, status="NEW", ordered_at=BASE + timedelta(minutes=10)
+    )
+    produce(servers, topic, orders)
+    produce(servers, topic, [flush])
+    driver = variant(tmp_path, "order_revenue_stream", topic, servers, creds)
+    want = per_minute(orders)
+    run = Background(
+        driver,
+        stream_env(tmp_path, servers, creds, vault[0]),
+        tmp_path / "driver.log",
+        {"ETLC_VAULT_PASSWORD": vault[1]},
+    )
+    run.wait_for(
+        "every closed window in PostgreSQL",
+        lambda: count(creds, "order_revenue_per_minute") >= sum(want.values()),
+    )
+    assert run.stop() == 0, run.log.read_text()[-3000:]
+    rows = db.pg_rows(
+        creds,
+        "SELECT window_start, window_end, status, orders, revenue FROM order_revenue_per_minute",
+    )
+    assert Counter(rows) == want  # each window once, exact counts and sums
+    [started] = run.events("query_started")
+    assert started["output_mode"] == "append" and started["trigger"] == "1 second"
+    progress = run.events("batch_progress")
+    assert sum(p["input_rows"] for p in progress) == len(orders) + 1
+    assert all(
+        {"batch_id", "input_rows_per_s", "batch_duration_ms", "state_rows"} <= set(p)
+        for p in progress
+    )
+    assert any(p["watermark"] not in (None, "1970-01-01T00:00:00.000Z") for p in progress)
+    assert run.events("stop_requested") and run.events("queries_stopped")
+    finished = run.events("run_finished")[-1]
+    assert finished["status"] == "SUCCESS"
+
+
+def test_a_crashed_driver_restarts_from_its_checkpoint_and_every_event_lands_exactly_once(
+    servers: str, creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path
+) -> None:
+    reset(creds, "order_events", EVENTS_DDL)
+    topic = events.fresh_topic("stream-once")
+    events.create_topic(servers, topic, partitions=2)
+    orders = orders_between(12_000, 43, 1, BASE, 3_600)
+    produce(servers, topic, orders)
+    # Small batches, so the crash lands between commits of a run that has more to do.
+    driver = variant(
+        tmp_path, "order_events_stream", topic, servers, creds, max_offsets_per_trigger=1_000
+    )
+    env = stream_env(tmp_path, servers, creds, vault[0], trigger="200 milliseconds")
+    extra = {"ETLC_VAULT_PASSWORD": vault[1]}
+    live = sorted(o.order_id for o in orders if o.status != "CANCELLED")
+
+    first = Background(driver, env, tmp_path / "first.log", extra)
+    first.wait_for("two committed batches", lambda: len(first.events("batch_committed")) >= 2)
+    first.crash()
+    landed_before = count(creds, "order_events")
+    assert 0 < landed_before < len(live)
+
+    second = Background(driver, env, tmp_path / "second.log", extra)
+    second.wait_for("every event", lambda: count(creds, "order_events") >= len(live))
+    more = orders_between(500, 44, 100_000, BASE, 3_600)
+    produce(servers, topic, more)
+    live += sorted(o.order_id for o in more if o.status != "CANCELLED")
+    second.wait_for("the later events", lambda: count(creds, "order_events") >= len(live))
+    assert second.stop() == 0
+    ids = [r[0] for r in db.pg_rows(creds, "SELECT order_id FROM order_events")]
+    assert sorted(ids) == sorted(live)  # none lost, none twice
+    epochs = {e["epoch"] for e in first.events("query_started") + second.events("query_started")}
+    assert len(epochs) == 1  # the restart resumed the same checkpoint
+
+    # A deleted checkpoint starts a new epoch: its batch ids start over, and none of them is
+    # mistaken for a batch of the old epoch (nothing is skipped).
+    shutil.rmtree(tmp_path / "checkpoints")
+    reset(creds, "order_events", EVENTS_DDL)
+    third = Background(driver, env, tmp_path / "third.log", extra)
+    third.wait_for("a full replay", lambda: count(creds, "order_events") >= len(live))
+    assert third.stop() == 0
+    assert sorted(r[0] for r in db.pg_rows(creds, "SELECT order_id FROM order_events")) == sorted(
+        live
+    )
+    [new_epoch] = {e["epoch"] for e in third.events("query_started")}
+    assert new_epoch not in epochs
+    assert not third.events("batch_skipped")
+
+
+def test_a_batch_committed_just_before_a_crash_is_skipped_on_replay(
+    servers: str, creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path
+) -> None:
+    """The worst moment: the rows and the marker are committed, Spark has not recorded the
+    batch as done. The restarted query replays the batch; the marker makes it a no-op."""
+    reset(creds, "order_events", EVENTS_DDL)
+    topic = events.fresh_topic("stream-replay")
+    events.create_topic(servers, topic, partitions=1)
+    orders = orders_between(3_000, 46, 1, BASE, 3_600)
+    produce(servers, topic, orders)
+    driver = variant(
+        tmp_path, "order_events_stream", topic, servers, creds, max_offsets_per_trigger=1_000
+    )
+    env = stream_env(tmp_path, servers, creds, vault[0], trigger="200 milliseconds")
+    extra = {"ETLC_VAULT_PASSWORD": vault[1]}
+    crashing = Background(
+        driver,
+        env,
+        tmp_path / "first.log",
+        {**extra, "ETLC_INJECT_FAULTS": "crash-after-commit:load_1_live:1"},
+    )
+    assert crashing.proc.wait(240) != 0
+    # Batch 1 reached the database; the driver died before it could even log that.
+    assert [e["batch_id"] for e in crashing.events("batch_committed")] == [0]
+    live = sorted(o.order_id for o in orders if o.status != "CANCELLED")
+    restarted = Background(driver, env, tmp_path / "second.log", extra)
+    restarted.wait_for("every event", lambda: count(creds, "order_events") >= len(live))
+    assert restarted.stop() == 0
+    assert [e["batch_id"] for e in restarted.events("batch_skipped")] == [1]
+    assert sorted(r[0] for r in db.pg_rows(creds, "SELECT order_id FROM order_events")) == live
+
+
+def test_postgresql_down_for_ten_seconds_is_retried_and_the_stream_catches_up(
+    servers: str, creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path
+) -> None:
+    reset(creds, "order_events", EVENTS_DDL)
+    topic = events.fresh_topic("stream-outage")
+    events.create_topic(servers, topic, partitions=2)
+    first = orders_between(1_000, 47, 1, BASE, 600)
+    produce(servers, topic, first)
+    driver = variant(tmp_path, "order_events_stream", topic, servers, creds)
+    env = stream_env(tmp_path, servers, creds, vault[0])
+    run = Background(driver, env, tmp_path / "driver.log", {"ETLC_VAULT_PASSWORD": vault[1]})
+    live = sorted(o.order_id for o in first if o.status != "CANCELLED")
+    run.wait_for("the first events", lambda: count(creds, "order_events") >= len(live))
+    services("crash", "postgres")
+    try:
+        later = orders_between(1_000, 48, 10_000, BASE, 600)
+        produce(servers, topic, later)
+        live += sorted(o.order_id for o in later if o.status != "CANCELLED")
+        run.wait_for("a failed attempt", lambda: bool(run.events("attempt_failed")))
+        time.sleep(10)
+    finally:
+        services("up", "postgres")
+    run.wait_for(
+        "the events produced during the outage", lambda: count(creds, "order_events") >= len(live)
+    )
+    assert run.stop() == 0
+    failed = run.events("attempt_failed")
+    assert failed and all(e["error_kind"] == "transient" for e in failed)
+    assert sorted(r[0] for r in db.pg_rows(creds, "SELECT order_id FROM order_events")) == live
+
+
+def test_a_record_that_is_not_avro_halts_the_stream_with_its_offset(
+    servers: str, creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path
+) -> None:
+    reset(creds, "order_events", EVENTS_DDL)
+    topic = events.fresh_topic("stream-garbage")
+    events.create_topic(servers, topic, partitions=1)
+    good = orders_between(200, 45, 1, BASE, 600)
+    values = [events.encode(ORDER_SCHEMA, asdict(o)) for o in good]
+    values.insert(150, b"not avro at all")
+    events.produce(servers, topic, values)
+    driver = variant(tmp_path, "order_events_stream", topic, servers, creds)
+    run = Background(
+        driver,
+        stream_env(tmp_path, servers, creds, vault[0]),
+        tmp_path / "driver.log",
+        {"ETLC_VAULT_PASSWORD": vault[1]},
+    )
+    assert run.proc.wait(240) == 2, run.log.read_text()[-3000:]
+    [failed] = run.events("validation_failed")
+    assert failed["step"] == "orders" and failed["violations"] == {"parse": 1}
+    assert failed["sample"][0]["position"] == "partition 0 offset 150"
+    assert run.events("run_finished")[-1]["error_kind"] == "validation"
+    assert len(run.events("attempt_started")) == 1  # a bad record is not retried
+    assert count(creds, "order_events") == 0  # the batch holding it wrote nothing
