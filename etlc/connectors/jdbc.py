@@ -92,8 +92,17 @@ class Dialect(ABC):
 
     @abstractmethod
     def upsert(
-        self, target: str, staging: str, names: Sequence[str], keys: Sequence[str], where: str
-    ) -> str: ...
+        self,
+        target: str,
+        staging: str,
+        names: Sequence[str],
+        keys: Sequence[str],
+        where: str,
+        *,
+        sequence_by: str | None = None,
+    ) -> str:
+        """The upsert statement; with ``sequence_by`` a row never replaces a newer one (a
+        late or replayed row whose sequence is below the target's leaves the target as is)."""
 
     def constraint(self, error: Any) -> str:
         """The violated constraint's name, from the driver's exception (never its values)."""
@@ -253,7 +262,9 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
 
     def _statement(self, staging: str, names: Sequence[str], mode: str, where: str) -> str:
         if mode == "upsert":
-            return self.dialect.upsert(self.table, staging, names, self.keys, where)
+            return self.dialect.upsert(
+                self.table, staging, names, self.keys, where, sequence_by=self.sequence_by
+            )
         return self.dialect.insert_select(self.table, staging, names, where)
 
     def _move(

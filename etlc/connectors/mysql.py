@@ -28,12 +28,31 @@ class MySqlDialect(Dialect):
     }
 
     def upsert(
-        self, target: str, staging: str, names: Sequence[str], keys: Sequence[str], where: str
+        self,
+        target: str,
+        staging: str,
+        names: Sequence[str],
+        keys: Sequence[str],
+        where: str,
+        *,
+        sequence_by: str | None = None,
     ) -> str:
         updates = [n for n in names if n not in keys] or list(keys)
-        assignments = ", ".join(f"{self.quote(n)} = VALUES({self.quote(n)})" for n in updates)
+        if sequence_by is None:
+            assignments = [f"{self.quote(n)} = VALUES({self.quote(n)})" for n in updates]
+        else:
+            # MySQL assigns left to right, each seeing the ones before: the sequence column
+            # goes last, so every other column compares against the target's old sequence.
+            seq = self.quote(sequence_by)
+            newer = f"(VALUES({seq}) >= {seq} OR {seq} IS NULL)"
+            assignments = [
+                f"{self.quote(n)} = IF({newer}, VALUES({self.quote(n)}), {self.quote(n)})"
+                for n in updates
+                if n != sequence_by
+            ]
+            assignments.append(f"{seq} = IF({newer}, VALUES({seq}), {seq})")
         insert = self.insert_select(target, staging, names, where)
-        return f"{insert} ON DUPLICATE KEY UPDATE {assignments}"
+        return f"{insert} ON DUPLICATE KEY UPDATE {', '.join(assignments)}"
 
     def constraint(self, error: Any) -> str:
         try:

@@ -8,6 +8,8 @@ from typing import Any, ClassVar
 
 from etlc.connectors.jdbc import Dialect, JdbcExtractor, JdbcLoader
 
+_TARGET = '"etlc_target"'  # the upsert target's alias, for the sequence condition
+
 
 class PostgresDialect(Dialect):
     system: ClassVar[str] = "postgres"
@@ -18,18 +20,29 @@ class PostgresDialect(Dialect):
     batch_properties: ClassVar[Mapping[str, str]] = {"reWriteBatchedInserts": "true"}
 
     def upsert(
-        self, target: str, staging: str, names: Sequence[str], keys: Sequence[str], where: str
+        self,
+        target: str,
+        staging: str,
+        names: Sequence[str],
+        keys: Sequence[str],
+        where: str,
+        *,
+        sequence_by: str | None = None,
     ) -> str:
         updates = [n for n in names if n not in keys]
-        action = (
-            "DO UPDATE SET "
-            + ", ".join(f"{self.quote(n)} = EXCLUDED.{self.quote(n)}" for n in updates)
-            if updates
-            else "DO NOTHING"
-        )
+        if not updates:
+            action = "DO NOTHING"
+        else:
+            action = "DO UPDATE SET " + ", ".join(
+                f"{self.quote(n)} = EXCLUDED.{self.quote(n)}" for n in updates
+            )
+            if sequence_by is not None:
+                seq = self.quote(sequence_by)
+                action += f" WHERE {_TARGET}.{seq} IS NULL OR {_TARGET}.{seq} <= EXCLUDED.{seq}"
+        cols = self.columns(names)
         return (
-            f"{self.insert_select(target, staging, names, where)} "
-            f"ON CONFLICT ({self.columns(keys)}) {action}"
+            f"INSERT INTO {self.quote(target)} AS {_TARGET} ({cols}) SELECT {cols} "
+            f"FROM {staging}{where} ON CONFLICT ({self.columns(keys)}) {action}"
         )
 
     def constraint(self, error: Any) -> str:

@@ -269,6 +269,107 @@ def test_postgresql_down_for_ten_seconds_is_retried_and_the_stream_catches_up(
     assert sorted(r[0] for r in db.pg_rows(creds, "SELECT order_id FROM order_events")) == live
 
 
+CUSTOMERS_DDL = (
+    "CREATE TABLE customers (customer_id BIGINT PRIMARY KEY, name TEXT NOT NULL, "
+    "country TEXT NOT NULL, segment TEXT NOT NULL)"
+)
+ENRICHED_DDL = (
+    "CREATE TABLE enriched_orders (order_id BIGINT PRIMARY KEY, customer_id BIGINT NOT NULL, "
+    "country TEXT NOT NULL, segment TEXT NOT NULL, amount NUMERIC(12, 2) NOT NULL, "
+    "status TEXT NOT NULL, ordered_at TIMESTAMP NOT NULL)"
+)
+
+
+def enriched(orders: list[Any], customers: list[Any]) -> dict[int, tuple[Any, ...]]:
+    """Per live order with a known customer, its latest event (greatest ordered_at)."""
+    known = {c.customer_id: c for c in customers}
+    latest: dict[int, Any] = {}
+    for o in orders:
+        if o.status == "CANCELLED" or o.customer_id not in known:
+            continue
+        if o.order_id not in latest or o.ordered_at >= latest[o.order_id].ordered_at:
+            latest[o.order_id] = o
+    return {
+        k: (
+            o.customer_id,
+            known[o.customer_id].country,
+            known[o.customer_id].segment,
+            o.amount,
+            o.status,
+            o.ordered_at.replace(tzinfo=None),
+        )
+        for k, o in latest.items()
+    }
+
+
+def landed_enriched(creds: dict[str, Any]) -> dict[int, tuple[Any, ...]]:
+    rows = db.pg_rows(
+        creds,
+        "SELECT order_id, customer_id, country, segment, amount, status, ordered_at "
+        "FROM enriched_orders",
+    )
+    return {r[0]: tuple(r[1:]) for r in rows}
+
+
+def test_events_enriched_with_postgresql_are_upserted_and_a_later_event_wins(
+    servers: str, creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path
+) -> None:
+    customers = demo.generate(orders=1, customers=90, seed=49).customers  # ids 1..90
+    with db.postgres(creds) as conn:
+        for table, ddl in (("customers", CUSTOMERS_DDL), ("enriched_orders", ENRICHED_DDL)):
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+            conn.execute(ddl)
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO customers VALUES (%s, %s, %s, %s)",
+                [(c.customer_id, c.name, c.country, c.segment) for c in customers],
+            )
+    topic = events.fresh_topic("stream-enrich")
+    events.create_topic(servers, topic, partitions=2)
+    orders = orders_between(2_000, 50, 1, BASE, 3_600)  # customers 1..102: some unknown
+    produce(servers, topic, orders)
+    driver = variant(tmp_path, "order_enrichment_stream", topic, servers, creds)
+    run = Background(
+        driver,
+        stream_env(tmp_path, servers, creds, vault[0]),
+        tmp_path / "driver.log",
+        {"ETLC_VAULT_PASSWORD": vault[1]},
+    )
+    want = enriched(orders, customers)
+    run.wait_for("the enriched orders", lambda: count(creds, "enriched_orders") >= len(want))
+    # Later events for landed orders (a day later), and a stale one (a day earlier) that
+    # must not overwrite what is there.
+    landed_ids = sorted(want)
+    updates = [
+        replace(
+            o, status="SHIPPED", amount=o.amount + 1, ordered_at=o.ordered_at + timedelta(days=1)
+        )
+        for o in orders
+        if o.order_id in set(landed_ids[:40])
+    ]
+    stale = [
+        replace(
+            o, status="NEW", amount=Decimal("0.01"), ordered_at=o.ordered_at - timedelta(days=1)
+        )
+        for o in orders
+        if o.order_id in set(landed_ids[40:50])
+    ]
+    produce(servers, topic, updates + stale)
+    want = enriched(orders + updates + stale, customers)
+    produced = len(orders) + len(updates) + len(stale)
+    # Every event consumed and its batch committed (progress follows the commit).
+    run.wait_for(
+        "every event",
+        lambda: sum(p["input_rows"] for p in run.events("batch_progress")) >= produced,
+    )
+    assert run.stop() == 0
+    assert landed_enriched(creds) == want
+    [started] = run.events("query_started")
+    assert started["output_mode"] == "update"
+    customers_step = next(e for e in run.events("step_finished") if e["step"] == "customers")
+    assert customers_step["records_in"] == len(customers)
+
+
 def test_a_record_that_is_not_avro_halts_the_stream_with_its_offset(
     servers: str, creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path
 ) -> None:

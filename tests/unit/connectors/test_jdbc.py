@@ -76,8 +76,23 @@ def test_quoting_per_dialect() -> None:
 def test_upsert_statements() -> None:
     pg = PostgresDialect().upsert("t", '"stg"', ["id", "v"], ["id"], " WHERE x")
     assert pg == (
-        'INSERT INTO "t" ("id", "v") SELECT "id", "v" FROM "stg" WHERE x '
+        'INSERT INTO "t" AS "etlc_target" ("id", "v") SELECT "id", "v" FROM "stg" WHERE x '
         'ON CONFLICT ("id") DO UPDATE SET "v" = EXCLUDED."v"'
+    )
+    sequenced = PostgresDialect().upsert(
+        "t", '"stg"', ["id", "v", "at"], ["id"], "", sequence_by="at"
+    )
+    assert sequenced.endswith(
+        'DO UPDATE SET "v" = EXCLUDED."v", "at" = EXCLUDED."at" '
+        'WHERE "etlc_target"."at" IS NULL OR "etlc_target"."at" <= EXCLUDED."at"'
+    )
+    my_sequenced = MySqlDialect().upsert(
+        "t", "`stg`", ["id", "at", "v"], ["id"], "", sequence_by="at"
+    )
+    newer = "(VALUES(`at`) >= `at` OR `at` IS NULL)"
+    assert my_sequenced.endswith(
+        f"ON DUPLICATE KEY UPDATE `v` = IF({newer}, VALUES(`v`), `v`), "
+        f"`at` = IF({newer}, VALUES(`at`), `at`)"
     )
     assert PostgresDialect().upsert("t", "s", ["id"], ["id"], "").endswith("DO NOTHING")
     my = MySqlDialect().upsert("t", "`stg`", ["id", "v"], ["id"], "")
