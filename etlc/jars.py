@@ -27,6 +27,8 @@ def all_artifacts() -> list[MavenArtifact]:
             spec = plugin_table().get(role, type_)
             if spec:
                 found.update(spec.artifacts)
+                for extra in spec.format_artifacts.values():
+                    found.update(extra)
     return sorted(found)
 
 

@@ -119,6 +119,9 @@ class PluginSpec:
     write_mode_notes: Mapping[str, str] = field(default_factory=dict)
     artifacts: tuple[MavenArtifact, ...] = ()
     options_schema: Mapping[str, Any] | None = None
+    # What a format of a files/s3 step adds: write modes, jars and session conf (Delta Lake).
+    format_write_modes: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    format_artifacts: Mapping[str, tuple[MavenArtifact, ...]] = field(default_factory=dict)
     # A third-party transform's output: "input" keeps its input's schema (e.g. a dedupe),
     # "declared" takes the step's own `schema` (.avsc).
     output: Literal["input", "declared"] = "declared"
@@ -132,13 +135,34 @@ class PluginSpec:
         return self.impl.split(":", 1)[1]
 
 
+# Delta Lake 4.4.0 is built against Spark 4.2.0 (Iceberg has no runtime for Spark 4.2 yet).
+DELTA: tuple[MavenArtifact, ...] = (
+    MavenArtifact("io.delta", "delta-spark_2.13", "4.4.0"),
+    MavenArtifact("io.delta", "delta-storage", "4.4.0"),
+)
+# Delta's SQL extension and catalog: MERGE and Delta's table API need them at session start.
+FORMAT_CONF: Mapping[str, tuple[str, ...]] = {
+    "delta": (
+        "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    )
+}
+_DELTA_MODES: Mapping[str, frozenset[str]] = {"delta": frozenset({"upsert"})}
+_DELTA_JARS: Mapping[str, tuple[MavenArtifact, ...]] = {"delta": DELTA}
+
 _FILE_UPSERT = (
-    "plain files have no MERGE; upsert needs a table format (Delta Lake or Iceberg) "
-    "- use `append` or `overwrite`"
+    'plain files have no MERGE; upsert needs a table format: write "format": "delta" '
+    "(Delta Lake), or use `append` or `overwrite`"
 )
 
 BUILTINS: tuple[PluginSpec, ...] = (
-    PluginSpec("files", "extract", "etlc.connectors.files:FilesExtractor", streaming=True),
+    PluginSpec(
+        "files",
+        "extract",
+        "etlc.connectors.files:FilesExtractor",
+        streaming=True,
+        format_artifacts=_DELTA_JARS,
+    ),
     PluginSpec(
         "files",
         "load",
@@ -146,8 +170,17 @@ BUILTINS: tuple[PluginSpec, ...] = (
         streaming=True,
         write_modes=frozenset({"append", "overwrite"}),
         write_mode_notes={"upsert": _FILE_UPSERT},
+        format_write_modes=_DELTA_MODES,
+        format_artifacts=_DELTA_JARS,
     ),
-    PluginSpec("s3", "extract", "etlc.connectors.s3:S3Extractor", streaming=True, artifacts=S3A),
+    PluginSpec(
+        "s3",
+        "extract",
+        "etlc.connectors.s3:S3Extractor",
+        streaming=True,
+        artifacts=S3A,
+        format_artifacts=_DELTA_JARS,
+    ),
     PluginSpec(
         "s3",
         "load",
@@ -156,6 +189,8 @@ BUILTINS: tuple[PluginSpec, ...] = (
         write_modes=frozenset({"append", "overwrite"}),
         write_mode_notes={"upsert": _FILE_UPSERT},
         artifacts=S3A,
+        format_write_modes=_DELTA_MODES,
+        format_artifacts=_DELTA_JARS,
     ),
     PluginSpec(
         "kafka",

@@ -121,7 +121,7 @@ def render_submit(plan: Plan) -> str:
         "packages": ",".join(a.coordinate for a in plan.artifacts),
         "jars": ",".join(f"$jars_dir/{a.jar_name}" for a in plan.artifacts),
         "runtime_zip": runtime_zip_name(),
-        "conf": BASE_CONF,
+        "conf": (*BASE_CONF, *plan.spark_conf),
     }
     return _env().get_template("submit.sh.j2").render(context)
 

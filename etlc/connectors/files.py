@@ -1,4 +1,5 @@
-"""Files on any Hadoop filesystem path (local, hdfs://, s3a://): CSV, JSON, Parquet, Avro."""
+"""Files on any Hadoop filesystem path (local, hdfs://, s3a://): CSV, JSON, Parquet, Avro, and
+Delta Lake tables (the one format here with upsert)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any, ClassVar
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
+from etlc.connectors import delta
 from etlc.connectors.base import Extractor, Loader, LoadResult
 from etlc.connectors.conform import check_columns, conform
 from etlc.runtime.errors import ConfigurationError
@@ -15,7 +17,7 @@ from etlc.runtime.graph import struct_from_ddl
 from etlc.runtime.rules import CORRUPT_COLUMN
 
 TEXT_FORMATS = ("csv", "json")
-FORMATS = ("csv", "json", "parquet", "avro")
+FORMATS = ("csv", "json", "parquet", "avro", delta.FORMAT)
 
 
 class FilesExtractor(Extractor):
@@ -70,6 +72,9 @@ class FilesLoader(Loader):
         options: Mapping[str, str] | None = None,
         partition_by: Sequence[str] = (),
         single_file: bool = False,
+        *,
+        keys: Sequence[str] = (),
+        sequence_by: str | None = None,
     ) -> None:
         if format not in FORMATS:
             raise ConfigurationError(f"unsupported file format `{format}`")
@@ -78,13 +83,34 @@ class FilesLoader(Loader):
         self.options = dict(options or {})
         self.partition_by = tuple(partition_by)
         self.single_file = single_file
+        self.keys = tuple(keys)
+        self.sequence_by = sequence_by
+
+    def supported(self, mode: str) -> None:
+        allowed = self.modes | ({"upsert"} if self.format == delta.FORMAT else set())
+        if mode not in allowed:
+            raise ConfigurationError(
+                f"{self.format} files support {sorted(allowed)}, not `{mode}`"
+                + ("" if self.format == delta.FORMAT else " (upsert needs format `delta`)")
+            )
+
+    def write_delta(self, df: DataFrame, mode: str) -> LoadResult:
+        return delta.write(
+            df,
+            self.path,
+            mode,
+            partition_by=self.partition_by,
+            keys=self.keys,
+            sequence_by=self.sequence_by,
+        )
 
     def describe(self) -> dict[str, Any]:
         return {"system": "files", "path": self.path, "format": self.format}
 
     def load(self, df: DataFrame, mode: str) -> LoadResult:
-        if mode not in self.modes:
-            raise ConfigurationError(f"files sinks support {sorted(self.modes)}, not `{mode}`")
+        self.supported(mode)
+        if self.format == delta.FORMAT:
+            return self.write_delta(df, mode)
         out = df.coalesce(1) if self.single_file else df
         writer = out.write.format(self.format).mode(mode).options(**self.options)
         if self.partition_by:

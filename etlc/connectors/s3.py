@@ -78,6 +78,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from pyspark.sql import DataFrame, SparkSession
 
+from etlc.connectors import delta
 from etlc.connectors.base import LoadResult
 from etlc.connectors.failures import translated
 from etlc.connectors.files import FilesExtractor, FilesLoader
@@ -446,8 +447,18 @@ class S3Loader(FilesLoader):
         options: Mapping[str, str] | None = None,
         partition_by: Sequence[str] = (),
         single_file: bool = False,
+        keys: Sequence[str] = (),
+        sequence_by: str | None = None,
     ) -> None:
-        super().__init__(path, format, options, partition_by, single_file)
+        super().__init__(
+            path,
+            format,
+            options,
+            partition_by,
+            single_file,
+            keys=keys,
+            sequence_by=sequence_by,
+        )
         self.bucket = bucket_of(path)
         bucket_options(connection, self.bucket)
         self.connection = connection
@@ -467,11 +478,13 @@ class S3Loader(FilesLoader):
         return out
 
     def load(self, df: DataFrame, mode: str) -> LoadResult:
-        if mode not in self.modes:
-            raise ConfigurationError(f"s3 sinks support {sorted(self.modes)}, not `{mode}`")
+        self.supported(mode)
         spark = df.sparkSession
         conf = _hadoop_conf(spark)
         configure_bucket(conf, self.connection, self.bucket)
+        if self.format == delta.FORMAT:
+            # Delta commits through its own log, not through an output committer.
+            return translate_errors(lambda: self.write_delta(df, mode), self.connection, self.path)
         partitioned = bool(self.partition_by)
         available = s3a_committers_available(spark)
         staging = (

@@ -77,6 +77,7 @@ class FilesLoad(Step):
     mode: Name
     partition_by: tuple[Name, ...] = ()
     keys: tuple[Name, ...] = ()
+    sequence_by: Name | None = None
     options: Mapping[str, Scalar] | None = None
 
     def inputs(self) -> list[Name]:

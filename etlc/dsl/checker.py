@@ -33,7 +33,7 @@ from etlc.dsl.types import (
     derived_record,
     parse_avro_schema,
 )
-from etlc.plugins import CORE_ARTIFACTS, PluginSpec, PluginTable, plugin_table
+from etlc.plugins import CORE_ARTIFACTS, FORMAT_CONF, PluginSpec, PluginTable, plugin_table
 
 _CREDENTIAL_KEY = re.compile(
     r"(pass(word|wd)?|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credentials?)$",
@@ -196,10 +196,14 @@ class _Checker:
         if pipeline.name.value == "" or len(steps) != len(order):
             return None
         artifacts = set(CORE_ARTIFACTS)
+        conf: list[str] = []
         for s in steps:
             spec = self.plugins.get(s.role, s.type)  # type: ignore[arg-type]
+            fmt = dict(s.args).get("format")
             if spec:
                 artifacts.update(spec.artifacts)
+                artifacts.update(spec.format_artifacts.get(str(fmt), ()))
+            conf += [c for c in FORMAT_CONF.get(str(fmt), ()) if c not in conf]
         return Plan(
             name=pipeline.name.value,
             mode=pipeline.mode,
@@ -209,6 +213,7 @@ class _Checker:
             delay_seconds=pipeline.retry.delay_seconds,
             artifacts=tuple(sorted(artifacts)),
             variables=tuple(sorted(self.variables)),
+            spark_conf=tuple(conf),
         )
 
     # --- stage: literal credentials -----------------------------------------------------
@@ -801,6 +806,10 @@ class _Checker:
             args["partition_by"] = tuple(n.value for n in step.partition_by)
         if single == "true":
             args["single_file"] = True
+        if mode == "upsert" and step.keys:
+            args["keys"] = tuple(k.value for k in step.keys)
+        if not self._sequence(step, schema, args):
+            return None
         return _Lowered(args, schema, mode=mode)
 
     def _check_write_mode(
@@ -818,7 +827,9 @@ class _Checker:
                 sink=spec.type,
                 mode=mode.value,
             )
-        elif mode.value not in spec.write_modes:
+        elif mode.value not in spec.write_modes | spec.format_write_modes.get(
+            _format_of(step), frozenset()
+        ):
             self.error(
                 "E401",
                 f"a `{spec.type}` sink does not support write mode `{mode.value}`",
@@ -1090,7 +1101,10 @@ class _Checker:
         return _Lowered(args, schema, mode=step.mode.value)
 
     def _sequence(
-        self, step: ast.KafkaLoad | ast.JdbcLoad, schema: RecordSchema, args: dict[str, Any]
+        self,
+        step: ast.KafkaLoad | ast.JdbcLoad | ast.FilesLoad,
+        schema: RecordSchema,
+        args: dict[str, Any],
     ) -> bool:
         """Which row an upsert keeps when its input repeats a key; False if that is wrong."""
         seq = step.sequence_by
@@ -1336,3 +1350,9 @@ def _contains(outer: Span, inner: Span) -> bool:
         outer.end_line,
         outer.end_col,
     )
+
+
+def _format_of(step: ast.Step) -> str:
+    """A files/s3 step's format (which can add write modes, jars and conf); else empty."""
+    fmt = getattr(step, "format", None)
+    return fmt.value if isinstance(fmt, ast.Name) else ""

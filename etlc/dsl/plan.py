@@ -53,6 +53,7 @@ class Plan:
     delay_seconds: float
     artifacts: tuple[MavenArtifact, ...]
     variables: tuple[str, ...]  # environment variables the driver reads
+    spark_conf: tuple[str, ...] = ()  # "key=value" a format needs at session start (Delta)
 
     def step(self, step_id: str) -> PlannedStep:
         return next(s for s in self.steps if s.id == step_id)

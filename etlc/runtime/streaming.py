@@ -200,7 +200,12 @@ class StreamingPipeline(SparkPipeline):
         started = self.clock()
         report = RunReport(self.graph.name, ctx.run_id, Status.SUCCESS, attempts=ctx.attempt)
         store = StageStore(self.spark, self.env.settings.stage_dir, ctx.run_id, ctx.attempt)
-        self.log.info("attempt_started", max_attempts=ctx.max_attempts, mode="streaming")
+        self.log.info(
+            "attempt_started",
+            max_attempts=ctx.max_attempts,
+            mode="streaming",
+            shuffle_partitions=self._size_shuffle(),
+        )
         self._listen()
         queries: list[tuple[StreamingQuery, BatchWriter]] = []
         try:
@@ -235,6 +240,16 @@ class StreamingPipeline(SparkPipeline):
             if not self.env.settings.keep_stage:
                 store.cleanup()
         return report
+
+    def _size_shuffle(self) -> int:
+        """Spark's default of 200 shuffle partitions makes every stateful micro-batch run 200
+        tasks; unless the environment says otherwise, use one per core. (A checkpoint keeps
+        the number its state was written with; this only sizes a fresh one.)"""
+        key = "spark.sql.shuffle.partitions"
+        if key not in self.env.spark_conf:
+            cores = max(1, int(self.spark.sparkContext.defaultParallelism))
+            self.spark.conf.set(key, str(cores))
+        return int(self.spark.conf.get(key) or 0)
 
     def _listen(self) -> None:
         if self.listener is None:  # once per session, not per attempt

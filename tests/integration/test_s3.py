@@ -19,6 +19,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -261,6 +262,56 @@ def test_orders_joined_with_mysql_overwrite_only_the_partitions_they_write(
     committer_checked(s3, prefix, "partitioned", replaced)
     for k, objects in untouched.items():
         assert set(store.data_files(s3, CURATED, f"{prefix}country={k}/")) == objects
+
+
+def test_upsert_into_a_delta_table_merges_by_key_and_keeps_the_latest_row(
+    workspace: Workspace, lake: Lake, spark: Any
+) -> None:
+    creds, s3 = lake.creds, lake.s3
+    orders = demo.generate(orders=2_000, customers=50, seed=61).orders
+    store.clear(s3, CURATED, "orders_delta/")
+    store.put_orders(s3, RAW, "order_updates/", orders)
+    driver = workspace.generated / "orders_s3_delta_upsert.py"
+    env_file = lake.env(workspace, "s3_delta")
+    first = lake.run(driver, env_file)
+    assert first.returncode == 0, failure(first)
+
+    # The second delivery: later versions of 100 orders, 100 new ones, and 50 stale versions
+    # (older than what the table holds) that must not replace anything.
+    live = [o for o in orders if o.status != "CANCELLED"]
+    later = [
+        replace(
+            o, status="SHIPPED", amount=o.amount + 1, ordered_at=o.ordered_at + timedelta(hours=1)
+        )
+        for o in live[:100]
+    ]
+    stale = [
+        replace(
+            o, status="NEW", amount=Decimal("0.01"), ordered_at=o.ordered_at - timedelta(hours=1)
+        )
+        for o in live[100:150]
+    ]
+    new = [replace(o, order_id=o.order_id + 100_000, status="PAID") for o in orders[:100]]
+    store.put_orders(s3, RAW, "order_updates/", later + stale + new)
+    second = lake.run(driver, env_file)
+    assert second.returncode == 0, failure(second)
+    [load] = load_events(second)
+    assert (load["format"], load["mode"], load["records_in"]) == ("delta", "upsert", 250)
+
+    want = {o.order_id: o for o in live}
+    want.update({o.order_id: o for o in later + new})
+    store.point_spark_at(spark, creds, CURATED)
+    table = spark.read.format("delta").load(f"s3a://{CURATED}/orders_delta/")
+    got = {
+        r["order_id"]: (r["status"], r["amount"], r["ordered_at"].replace(tzinfo=None))
+        for r in table.collect()
+    }
+    assert table.count() == len(got)  # one row per key
+    assert got == {
+        k: (o.status, o.amount, o.ordered_at.replace(tzinfo=None)) for k, o in want.items()
+    }
+    history = spark.sql(f"DESCRIBE HISTORY delta.`s3a://{CURATED}/orders_delta/`").collect()
+    assert [h["operation"] for h in history] == ["MERGE", "WRITE"]
 
 
 def test_appending_twice_doubles_and_each_run_commits_its_own_files(

@@ -84,3 +84,30 @@ def test_a_wrong_sequence_by_is_an_error(
     errors = [d for d in result.diagnostics if d.is_error]
     assert len(errors) == 1 and fragment in errors[0].message, result.diagnostics
     assert result.plan is None
+
+
+def test_files_upsert_needs_delta_which_brings_its_jars_and_conf(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    step = {
+        "input": "orders",
+        "type": "files",
+        "path": "/lake/orders",
+        "mode": "upsert",
+        "keys": ["order_id"],
+        "sequence_by": "ordered_at",
+    }
+    plain = check(
+        tmp_path, env_dir, definition(extract=[ORDERS], load=[{**step, "format": "parquet"}])
+    )
+    d = only(plain, "E401")
+    assert '"format": "delta"' in d.hint
+    result = check(
+        tmp_path, env_dir, definition(extract=[ORDERS], load=[{**step, "format": "delta"}])
+    )
+    assert result.diagnostics == []
+    [load] = [s for s in result.plan.steps if s.role == "load"]
+    assert dict(load.args)["keys"] == ("order_id",)
+    assert dict(load.args)["sequence_by"] == "ordered_at"
+    assert {a.artifact for a in result.plan.artifacts} >= {"delta-spark_2.13", "delta-storage"}
+    assert "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension" in result.plan.spark_conf

@@ -166,6 +166,8 @@ def test_micro_batches_flow_through_and_a_restart_resumes_from_the_checkpoint(
     report = running.stop()
     assert report.status is Status.SUCCESS, report.error
     assert sink.rows() == [(1, 5), (3, 7)]
+    [attempt] = events(log_stream, "attempt_started")
+    assert attempt["shuffle_partitions"] == spark.sparkContext.defaultParallelism
     [started] = events(log_stream, "query_started")
     assert started["checkpoint"] == str(tmp_path / "checkpoints" / "items_stream" / "sink")
     assert started["output_mode"] == "append"
