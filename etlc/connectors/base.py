@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.streaming.readwriter import DataStreamWriter
 
 
 class Extractor(ABC):
@@ -70,3 +71,12 @@ class ExactlyOnceLoader(ABC):
     @abstractmethod
     def load_batch(self, df: DataFrame, mode: str, marker: BatchMarker) -> LoadResult | None:
         """Write the batch; None when ``marker`` shows it was committed before (skipped)."""
+
+
+class StreamSink(ABC):
+    """A sink Spark writes a stream to itself, exactly once through its own commit log (files:
+    Spark's file sink), instead of micro-batch by micro-batch through ``foreachBatch``."""
+
+    @abstractmethod
+    def sink(self, spark: SparkSession, writer: DataStreamWriter) -> DataStreamWriter:
+        """``writer`` with the sink's format, path and options set."""

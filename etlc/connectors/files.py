@@ -7,10 +7,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.streaming.readwriter import DataStreamWriter
 from pyspark.sql.types import StructType
 
 from etlc.connectors import delta
-from etlc.connectors.base import Extractor, Loader, LoadResult
+from etlc.connectors.base import Extractor, Loader, LoadResult, StreamSink
 from etlc.connectors.conform import check_columns, conform
 from etlc.runtime.errors import ConfigurationError
 from etlc.runtime.graph import struct_from_ddl
@@ -62,7 +63,7 @@ class FilesExtractor(Extractor):
         return conform(self.path, df, self.schema)
 
 
-class FilesLoader(Loader):
+class FilesLoader(Loader, StreamSink):
     modes: ClassVar[frozenset[str]] = frozenset({"append", "overwrite"})
 
     def __init__(
@@ -93,6 +94,12 @@ class FilesLoader(Loader):
                 f"{self.format} files support {sorted(allowed)}, not `{mode}`"
                 + ("" if self.format == delta.FORMAT else " (upsert needs format `delta`)")
             )
+
+    def sink(self, spark: SparkSession, writer: DataStreamWriter) -> DataStreamWriter:
+        """Spark's file sink: each micro-batch's files become visible in one commit of the
+        sink's log (``_spark_metadata``, or Delta's log), so a replay writes nothing twice."""
+        out = writer.format(self.format).options(**self.options).option("path", self.path)
+        return out.partitionBy(*self.partition_by) if self.partition_by else out
 
     def write_delta(self, df: DataFrame, mode: str) -> LoadResult:
         return delta.write(

@@ -77,6 +77,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.streaming.readwriter import DataStreamWriter
 
 from etlc.connectors import delta
 from etlc.connectors.base import LoadResult
@@ -476,6 +477,10 @@ class S3Loader(FilesLoader):
         if self.committer is not None:
             out["committer"] = self.committer
         return out
+
+    def sink(self, spark: SparkSession, writer: DataStreamWriter) -> DataStreamWriter:
+        configure_bucket(_hadoop_conf(spark), self.connection, self.bucket)
+        return super().sink(spark, writer)
 
     def load(self, df: DataFrame, mode: str) -> LoadResult:
         self.supported(mode)

@@ -27,7 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming.query import StreamingQuery
 
-from etlc.connectors.base import BatchMarker, ExactlyOnceLoader, StreamExtractor
+from etlc.connectors.base import BatchMarker, ExactlyOnceLoader, StreamExtractor, StreamSink
 from etlc.runtime.environment import Environment
 from etlc.runtime.errors import EtlcError, TerminalError, ValidationFailedError, classify
 from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph
@@ -280,14 +280,17 @@ class StreamingPipeline(SparkPipeline):
         # in several batches); an append sink only rows that are final.
         output = "update" if step.mode == "upsert" else "append"
         try:
-            query = (
+            stream = (
                 df.writeStream.queryName(f"{self.graph.name}.{step.id}")
                 .option("checkpointLocation", checkpoint)
                 .trigger(processingTime=settings.trigger_interval)
                 .outputMode(output)
-                .foreachBatch(writer)
-                .start()
             )
+            if isinstance(step.loader, StreamSink) and step.mode == "append":
+                stream = step.loader.sink(self.spark, stream)  # Spark's own exactly-once sink
+            else:
+                stream = stream.foreachBatch(writer)
+            query = stream.start()
         except Exception as exc:
             raise classify(exc, step.id) from exc
         writer.epoch.set(str(query.id))

@@ -370,6 +370,47 @@ def test_events_enriched_with_postgresql_are_upserted_and_a_later_event_wins(
     assert customers_step["records_in"] == len(customers)
 
 
+def test_a_stream_produced_to_kafka_carries_every_live_event_keyed_by_order(
+    servers: str, creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path
+) -> None:
+    source, target = events.fresh_topic("stream-in"), events.fresh_topic("stream-out")
+    events.create_topic(servers, source, partitions=2)
+    events.create_topic(servers, target, partitions=2)
+    orders = orders_between(1_500, 51, 1, BASE, 600)
+    produce(servers, source, orders)
+    doc = example("order_events_stream")
+    doc["extract"][0]["topic"] = source
+    doc["load"] = [
+        {
+            "input": "live",
+            "type": "kafka",
+            "connection": "events",
+            "topic": target,
+            "mode": "append",
+            "keys": ["order_id"],
+        }
+    ]
+    kafka = {"system": "kafka", "bootstrap_servers": servers}
+    driver = compile_variant(
+        tmp_path, doc, {"connections": {**db.profiles(creds), "events": kafka}}
+    )
+    run = Background(
+        driver,
+        stream_env(tmp_path, servers, creds, vault[0]),
+        tmp_path / "driver.log",
+        {"ETLC_VAULT_PASSWORD": vault[1]},
+    )
+    live = {o.order_id: asdict(o) for o in orders if o.status != "CANCELLED"}
+    run.wait_for(
+        "every live event in the target topic",
+        lambda: sum(e.get("input_rows", 0) for e in run.events("batch_progress")) >= len(orders),
+    )
+    assert run.stop() == 0
+    records = events.consume(servers, target)
+    got = {int(k.decode()): events.decode_all(ORDER_SCHEMA, v) for k, v, _, _ in records}
+    assert len(records) == len(live) and got == live
+
+
 def test_a_record_that_is_not_avro_halts_the_stream_with_its_offset(
     servers: str, creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path
 ) -> None:

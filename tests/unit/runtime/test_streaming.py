@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from etlc.connectors.base import BatchMarker, ExactlyOnceLoader, Loader, LoadResult, StreamExtractor
+from etlc.connectors.files import FilesLoader
 from etlc.runtime.environment import Environment, Settings
 from etlc.runtime.errors import ConfigurationError, TransientError, ValidationFailedError
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
@@ -102,7 +103,7 @@ def drop(directory: Path, name: str, rows: list[dict[str, Any]]) -> None:
     staged.rename(directory / name)  # whole files only: the stream never sees a partial one
 
 
-def pipeline(spark: Any, tmp: Path, sink: Collecting) -> StreamingPipeline:
+def pipeline(spark: Any, tmp: Path, sink: Loader) -> StreamingPipeline:
     source = tmp / "in"
     source.mkdir(exist_ok=True)
     big = TransformStep("big", ("items",), filter_rows(condition="qty > 1"), SCHEMA)
@@ -267,3 +268,27 @@ def test_durations_and_progress_fields() -> None:
         "watermark": "2026-11-28T10:00:00.000Z",
         "latency_ms": {"p50": 1290, "p95": 2150, "max": 2450},
     }
+
+
+def test_a_file_sink_is_written_by_spark_once_per_batch_across_restarts(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    out = tmp_path / "out"
+    sink = FilesLoader(str(out), "json")
+
+    def landed() -> list[tuple[Any, ...]]:
+        if not (out / "_spark_metadata").exists():
+            return []
+        rows = spark.read.schema(SCHEMA.ddl).json(str(out)).collect()
+        return sorted(tuple(r) for r in rows)
+
+    running = Running(pipeline(spark, tmp_path, sink))
+    drop(tmp_path / "in", "a.json", [{"id": 1, "qty": 5}, {"id": 2, "qty": 9}])
+    running.until(lambda: len(landed()) == 2)
+    assert running.stop().status is Status.SUCCESS
+    again = Running(pipeline(spark, tmp_path, sink))
+    drop(tmp_path / "in", "b.json", [{"id": 3, "qty": 4}])
+    again.until(lambda: len(landed()) == 3)
+    assert again.stop().status is Status.SUCCESS
+    assert landed() == [(1, 5), (2, 9), (3, 4)]
+    assert not events(log_stream, "batch_committed")  # Spark's sink, not foreachBatch
