@@ -1,4 +1,4 @@
-"""Kafka topics in batch: Avro record values in, Avro record values out.
+"""Kafka topics, in batch and as streams: Avro record values in, Avro record values out.
 
 Reading takes a topic from its starting to its ending offsets with Spark's Kafka source and
 decodes each value with ``from_avro`` under the step's schema, all inside the plan. A value the
@@ -323,8 +323,9 @@ class KafkaExtractor(Extractor, StreamExtractor):
         connection: Connection,
         schema_ddl: str,
         avro_schema: str,
-        topic: str,
+        topic: str | None = None,
         *,
+        topic_pattern: str | None = None,
         starting_offsets: str = "earliest",
         ending_offsets: str = "latest",
         confluent_framing: bool = False,
@@ -336,7 +337,13 @@ class KafkaExtractor(Extractor, StreamExtractor):
         self.schema: StructType = struct_from_ddl(schema_ddl)
         self.avro_schema = avro_schema
         self.reader_schema = reader_schema(avro_schema)
-        self.topic = topic
+        if (topic is None) == (topic_pattern is None):
+            raise ConfigurationError("a kafka extract reads a `topic` or a `topic_pattern`")
+        # What messages name: the topic, or the pattern of topics.
+        self.topic = topic if topic is not None else f"/{topic_pattern}/"
+        self.subscription = (
+            ("subscribe", topic) if topic is not None else ("subscribePattern", str(topic_pattern))
+        )
         self.starting_offsets = starting_offsets
         self.ending_offsets = ending_offsets
         self.confluent_framing = confluent_framing
@@ -357,7 +364,7 @@ class KafkaExtractor(Extractor, StreamExtractor):
         reader = (
             spark.read.format("kafka")
             .options(**spark_options(config))
-            .option("subscribe", self.topic)
+            .option(*self.subscription)
             .option("startingOffsets", self.starting_offsets)
             .option("endingOffsets", self.ending_offsets)
         )
@@ -370,7 +377,7 @@ class KafkaExtractor(Extractor, StreamExtractor):
         reader = (
             spark.readStream.format("kafka")
             .options(**spark_options(config))
-            .option("subscribe", self.topic)
+            .option(*self.subscription)
             .option("startingOffsets", self.starting_offsets)
             .option("failOnDataLoss", str(self.fail_on_data_loss).lower())
         )
@@ -382,9 +389,8 @@ class KafkaExtractor(Extractor, StreamExtractor):
 
     def _checked_config(self, spark: SparkSession) -> dict[str, str]:
         config = client_config(self.connection, CONSUMER_DEFAULTS)
-        translate_errors(
-            lambda: _check_topic(spark, config, self.topic), self.connection, self.topic
-        )
+        topic = self.subscription[1] if self.subscription[0] == "subscribe" else None
+        translate_errors(lambda: _check_topic(spark, config, topic), self.connection, self.topic)
         return config
 
     def decode(self, raw: DataFrame, positions: bool = False) -> DataFrame:
@@ -435,8 +441,9 @@ def _describe_value() -> Column:
     return F.concat(where, F.when(value.isNull(), F.lit("null value (tombstone)")).otherwise(head))
 
 
-def _check_topic(spark: SparkSession, config: dict[str, str], topic: str) -> None:
-    """One bounded metadata call on the driver: broker up, credentials good, topic there."""
+def _check_topic(spark: SparkSession, config: dict[str, str], topic: str | None) -> None:
+    """One bounded metadata call on the driver: broker up, credentials good, topic there (for
+    a pattern, which may match nothing yet, only the first two)."""
     jvm = spark.sparkContext._jvm
     assert jvm is not None
     admin_class = jvm.org.apache.kafka.clients.admin.Admin
@@ -451,9 +458,11 @@ def _check_topic(spark: SparkSession, config: dict[str, str], topic: str) -> Non
     wait_ms = int(config.get("default.api.timeout.ms", TIMEOUT_MS)) + 5_000
     admin = admin_class.create(props)
     try:
-        admin.describeTopics(jvm.java.util.List.of(topic)).allTopicNames().get(
-            wait_ms, jvm.java.util.concurrent.TimeUnit.MILLISECONDS
-        )
+        unit = jvm.java.util.concurrent.TimeUnit.MILLISECONDS
+        if topic is None:
+            admin.listTopics().names().get(wait_ms, unit)
+        else:
+            admin.describeTopics(jvm.java.util.List.of(topic)).allTopicNames().get(wait_ms, unit)
     finally:
         # The answer (or the error) matters more than a clean close.
         with suppress(Exception):

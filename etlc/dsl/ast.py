@@ -98,8 +98,9 @@ class S3Load(FilesLoad):
 class KafkaExtract(Step):
     role: ClassVar[str] = "extract"
     connection: Name
-    topic: Name
     schema: Name
+    topic: Name | None = None
+    topic_pattern: Name | None = None
     starting_offsets: Name | None = None
     ending_offsets: Name | None = None
     confluent_framing: Flag | None = None

@@ -1061,13 +1061,36 @@ class _Checker:
         if not self.streaming:
             self._batch_ignores(step, "max_offsets_per_trigger", step.max_offsets_per_trigger)
             self._batch_ignores(step, "fail_on_data_loss", step.fail_on_data_loss)
+        if (step.topic is None) == (step.topic_pattern is None):
+            self.error(
+                "E210",
+                "a kafka extract needs exactly one of `topic` or `topic_pattern`",
+                step.span,
+                'name the topic ("topic": "orders") or a pattern ("topic_pattern": "orders\\..*")',
+            )
+            return None
+        if step.topic_pattern is not None:
+            try:
+                re.compile(step.topic_pattern.value)
+            except re.error as exc:
+                self.error(
+                    "E106",
+                    f"`topic_pattern` is not a valid regular expression: {exc}",
+                    step.topic_pattern.span,
+                    "escape the dots of topic names: `orders\\..*`",
+                )
+                return None
         connection = self._connection(step.connection, "kafka")
         schema = self._load_avro(step.schema)
         if schema is None:
             return None
-        args: dict[str, Any] = {
-            "connection": connection,
-            "topic": step.topic.value,
+        args: dict[str, Any] = {"connection": connection}
+        if step.topic is not None:
+            args["topic"] = step.topic.value
+        else:
+            assert step.topic_pattern is not None
+            args["topic_pattern"] = step.topic_pattern.value
+        args |= {
             "schema_ddl": schema.spark_ddl(),
             "avro_schema": json.dumps(schema.to_avro(), ensure_ascii=False),
         }

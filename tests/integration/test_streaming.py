@@ -370,16 +370,20 @@ def test_events_enriched_with_postgresql_are_upserted_and_a_later_event_wins(
     assert customers_step["records_in"] == len(customers)
 
 
-def test_a_stream_produced_to_kafka_carries_every_live_event_keyed_by_order(
+def test_a_stream_of_a_topic_pattern_produced_to_kafka_carries_every_live_event(
     servers: str, creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path
 ) -> None:
+    # Two source topics, read through one pattern.
     source, target = events.fresh_topic("stream-in"), events.fresh_topic("stream-out")
-    events.create_topic(servers, source, partitions=2)
+    events.create_topic(servers, f"{source}.eu", partitions=2)
+    events.create_topic(servers, f"{source}.us", partitions=1)
     events.create_topic(servers, target, partitions=2)
     orders = orders_between(1_500, 51, 1, BASE, 600)
-    produce(servers, source, orders)
+    produce(servers, f"{source}.eu", orders[:1_000])
+    produce(servers, f"{source}.us", orders[1_000:])
     doc = example("order_events_stream")
-    doc["extract"][0]["topic"] = source
+    del doc["extract"][0]["topic"]
+    doc["extract"][0]["topic_pattern"] = source.replace("-", "[-]") + r"\.(eu|us)"
     doc["load"] = [
         {
             "input": "live",

@@ -355,6 +355,12 @@ def test_extractor_arguments(spark: Any) -> None:
         extractor(starting_offsets="latest").extract(spark)
     with pytest.raises(ConfigurationError, match="earliest"):
         extractor(ending_offsets="earliest").extract(spark)
+    pattern = KafkaExtractor(connection(), DDL, AVRO, topic_pattern=r"orders\..*")
+    assert pattern.subscription == ("subscribePattern", r"orders\..*")
+    assert pattern.describe()["topic"] == r"/orders\..*/"
+    assert extractor().subscription == ("subscribe", "orders")
+    with pytest.raises(ConfigurationError, match="`topic` or a `topic_pattern`"):
+        KafkaExtractor(connection(), DDL, AVRO)
     sasl = KafkaExtractor(connection(**SASL), DDL, AVRO, "orders")
     assert "LEAK" not in repr(vars(sasl)) + json.dumps(sasl.describe())
 

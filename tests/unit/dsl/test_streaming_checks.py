@@ -380,3 +380,28 @@ def test_batch_rules_are_unchanged_for_batch_pipelines(tmp_path: Path, env_dir: 
     doc["mode"] = "batch"
     doc["load"][0]["mode"] = "overwrite"
     assert check(tmp_path, env_dir, doc).diagnostics == []
+
+
+def test_a_topic_pattern_replaces_the_topic(tmp_path: Path, env_dir: Path) -> None:
+    pattern = {k: v for k, v in EVENTS.items() if k != "topic"} | {"topic_pattern": r"orders\..*"}
+    result = check(tmp_path, env_dir, streaming(LIVE, extract=[pattern]))
+    assert result.diagnostics == []
+    assert args(result, "events")["topic_pattern"] == r"orders\..*"
+    assert "topic" not in args(result, "events")
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "fragment"),
+    [
+        ({"topic_pattern": "orders.*"}, "E210", "exactly one of"),
+        ({"topic": None}, "E210", "exactly one of"),
+        ({"topic": None, "topic_pattern": "orders(["}, "E106", "not a valid regular expression"),
+    ],
+)
+def test_a_kafka_extract_reads_one_topic_or_one_pattern(
+    tmp_path: Path, env_dir: Path, change: dict[str, Any], code: str, fragment: str
+) -> None:
+    step = {k: v for k, v in {**EVENTS, **change}.items() if v is not None}
+    result = check(tmp_path, env_dir, streaming(LIVE, extract=[step]))
+    d = only(result, code)
+    assert fragment in d.message and result.plan is None
