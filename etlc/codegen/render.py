@@ -201,6 +201,8 @@ def _step_call(step: PlannedStep) -> str:
     if step.role == "extract":
         fields += [("extractor", strategy), ("schema", schema_ref)]
         fields.append(("rules", literal(step.rules, level + 1, prefix=len("rules="))))
+        if step.refresh is not None:
+            fields.append(("refresh", string(step.refresh)))
     elif step.role == "transform":
         fields += [
             ("inputs", literal(step.inputs, level + 1, prefix=len("inputs="))),

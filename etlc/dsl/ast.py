@@ -66,6 +66,7 @@ class FilesExtract(Step):
     format: Name
     schema: Name
     options: Mapping[str, Scalar] | None = None
+    refresh: Name | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,6 +141,7 @@ class JdbcExtract(Step):
     query: Name | None = None
     partition: JdbcPartition | None = None
     fetch_size: Number | None = None
+    refresh: Name | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -472,6 +472,7 @@ class _Checker:
             span=step.span,
             mode=lowered.mode,
             rules=lowered.rules,
+            refresh=self._refresh(step),
         )
 
     def _check_capabilities(self, step: ast.Step, spec: PluginSpec, mode: str) -> None:
@@ -595,6 +596,15 @@ class _Checker:
             how=how,
             stream=stream.value,
         )
+
+    def _refresh(self, step: ast.Step) -> str | None:
+        refresh = getattr(step, "refresh", None)
+        if not isinstance(refresh, ast.Name):
+            return None
+        if not self.streaming:
+            self._batch_ignores(step, "refresh", refresh)
+            return None
+        return refresh.value
 
     def _batch_ignores(self, step: ast.Step, option: str, value: ast.Scalar | None) -> None:
         """A streaming-only option in a batch pipeline: harmless, so a warning, not lowered."""

@@ -41,6 +41,7 @@ class PlannedStep:
     span: Span
     mode: str = ""  # write mode of a load
     rules: tuple[tuple[str, str], ...] = ()  # extract validation: (rule name, SQL predicate)
+    refresh: str | None = None  # a static side of a stream: re-read every interval
 
 
 @dataclass(frozen=True)

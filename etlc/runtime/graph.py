@@ -38,6 +38,7 @@ class ExtractStep:
     extractor: Extractor
     schema: DatasetSchema
     rules: tuple[tuple[str, str], ...] = ()  # (rule name, SQL predicate true for good records)
+    refresh: str | None = None  # streaming: re-read this static side every interval
 
 
 @dataclass(frozen=True)

@@ -208,19 +208,28 @@ class StreamingPipeline(SparkPipeline):
         )
         self._listen()
         queries: list[tuple[StreamingQuery, BatchWriter]] = []
+        static: dict[str, DataFrame] = {}
+        read_at: dict[str, float] = {}
         try:
-            frames: dict[str, DataFrame] = {}
-            for ex in self.graph.extracts:
-                if isinstance(ex.extractor, StreamExtractor):
-                    frames[ex.id] = self._stream(ex)
-                else:  # the static side of a stream-static join: read and validated once
-                    frames[ex.id] = self._extract(ex, store, report)
-            loaded = self.graph.loaded()
-            for tr in (t for t in self.graph.transforms if t.id in loaded):
-                frames[tr.id] = self._apply(tr, frames)
-            for ld in self.graph.loads:
-                queries.append(self._start(ld, frames[ld.input]))
-            self._await(queries)
+            while True:
+                frames: dict[str, DataFrame] = {}
+                for ex in self.graph.extracts:
+                    if isinstance(ex.extractor, StreamExtractor):
+                        frames[ex.id] = self._stream(ex)
+                        continue
+                    # A static side of a stream-static join: a validated snapshot, taken at
+                    # start and again whenever its `refresh` interval has passed.
+                    if ex.id not in static or self._due(ex, read_at):
+                        static[ex.id] = self._extract(ex, store, report)
+                        read_at[ex.id] = self.clock()
+                    frames[ex.id] = static[ex.id]
+                loaded = self.graph.loaded()
+                for tr in (t for t in self.graph.transforms if t.id in loaded):
+                    frames[tr.id] = self._apply(tr, frames)
+                queries = [self._start(ld, frames[ld.input]) for ld in self.graph.loads]
+                if not self._await(queries, self._next_refresh(read_at)):
+                    break
+                self.log.info("static_refresh", due=[e.id for e in self._refreshed()])
         except Exception as exc:
             report.status = Status.FAILED
             report.error = self._explain(exc, queries)
@@ -306,7 +315,26 @@ class StreamingPipeline(SparkPipeline):
         )
         return query, writer
 
-    def _await(self, queries: list[tuple[StreamingQuery, BatchWriter]]) -> None:
+    def _refreshed(self) -> list[ExtractStep]:
+        return [e for e in self.graph.extracts if e.refresh is not None]
+
+    def _due(self, step: ExtractStep, read_at: dict[str, float]) -> bool:
+        if step.refresh is None:
+            return False
+        return self.clock() - read_at[step.id] >= duration_ms(step.refresh) / 1000
+
+    def _next_refresh(self, read_at: dict[str, float]) -> float | None:
+        due = [
+            read_at[e.id] + duration_ms(e.refresh) / 1000 for e in self._refreshed() if e.refresh
+        ]
+        return min(due) if due else None
+
+    def _await(
+        self, queries: list[tuple[StreamingQuery, BatchWriter]], refresh_at: float | None
+    ) -> bool:
+        """Wait until a stop is requested (False) or a static side is due (True); either way
+        the queries stop after their running micro-batch."""
+        refresh = False
         while not self.stop.requested:
             for query, _ in queries:
                 if not query.isActive:
@@ -314,15 +342,20 @@ class StreamingPipeline(SparkPipeline):
                     if failure is not None:
                         raise failure
                     raise TerminalError(f"query {query.name} stopped by itself")
+            if refresh_at is not None and self.clock() >= refresh_at:
+                refresh = True
+                break
             time.sleep(self.poll_s)
-        self.log.info("stop_requested", queries=len(queries))
+        if not refresh:
+            self.log.info("stop_requested", queries=len(queries))
         for query, _ in queries:
             deadline = self.clock() + STOP_WAIT_S
             # Let the running micro-batch commit; the next one never starts.
             while query.isActive and query.status["isTriggerActive"] and self.clock() < deadline:
                 time.sleep(0.05)
             query.stop()
-        self.log.info("queries_stopped", queries=len(queries))
+        self.log.info("queries_stopped", queries=len(queries), restart=refresh or None)
+        return refresh
 
     def _explain(
         self, exc: Exception, queries: list[tuple[StreamingQuery, BatchWriter]]

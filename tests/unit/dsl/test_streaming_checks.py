@@ -405,3 +405,27 @@ def test_a_kafka_extract_reads_one_topic_or_one_pattern(
     result = check(tmp_path, env_dir, streaming(LIVE, extract=[step]))
     d = only(result, code)
     assert fragment in d.message and result.plan is None
+
+
+def test_a_static_side_may_be_refreshed_in_a_stream_and_only_there(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    refreshed = {**STATIC_CUSTOMERS, "refresh": "10 minutes"}
+    doc = streaming(LIVE, join("live", "customers"), extract=[EVENTS, refreshed])
+    result = check(tmp_path, env_dir, doc)
+    assert result.diagnostics == []
+    assert result.plan.step("customers").refresh == "10 minutes"
+    assert result.plan.step("events").refresh is None
+    batch = check(tmp_path, env_dir, {**doc, "mode": "batch"})
+    assert only(batch, "W203").param("option") == "refresh"
+    assert batch.plan.step("customers").refresh is None
+
+
+def test_the_driver_carries_the_refresh(tmp_path: Path, env_dir: Path) -> None:
+    from etlc.codegen.render import render_driver
+
+    refreshed = {**STATIC_CUSTOMERS, "refresh": "10 minutes"}
+    result = check(
+        tmp_path, env_dir, streaming(LIVE, join("live", "customers"), extract=[EVENTS, refreshed])
+    )
+    assert 'refresh="10 minutes"' in render_driver(result.plan, tmp_path)

@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from etlc.connectors.base import BatchMarker, ExactlyOnceLoader, Loader, LoadResult, StreamExtractor
-from etlc.connectors.files import FilesLoader
+from etlc.connectors.files import FilesExtractor, FilesLoader
 from etlc.runtime.environment import Environment, Settings
 from etlc.runtime.errors import ConfigurationError, TransientError, ValidationFailedError
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
@@ -26,6 +26,7 @@ from etlc.runtime.report import RunReport, Status
 from etlc.runtime.rules import CORRUPT_COLUMN, EVENT_TIME_COLUMN, POSITION_COLUMN
 from etlc.runtime.streaming import StopSignal, StreamingPipeline, halted
 from etlc.transforms.filter import filter_rows
+from etlc.transforms.join import join
 
 AVRO = json.dumps(
     {
@@ -292,3 +293,70 @@ def test_a_file_sink_is_written_by_spark_once_per_batch_across_restarts(
     assert again.stop().status is Status.SUCCESS
     assert landed() == [(1, 5), (2, 9), (3, 4)]
     assert not events(log_stream, "batch_committed")  # Spark's sink, not foreachBatch
+
+
+LABELS = DatasetSchema(
+    json.dumps(
+        {
+            "type": "record",
+            "name": "label",
+            "fields": [{"name": "id", "type": "long"}, {"name": "label", "type": "string"}],
+        }
+    ),
+    "`id` BIGINT, `label` STRING",
+)
+LABELLED = DatasetSchema(
+    json.dumps(
+        {
+            "type": "record",
+            "name": "labelled",
+            "fields": [
+                {"name": "id", "type": "long"},
+                {"name": "qty", "type": ["null", "int"], "default": None},
+                {"name": "label", "type": "string"},
+            ],
+        }
+    ),
+    "`id` BIGINT, `qty` INT, `label` STRING",
+)
+
+
+def test_a_static_side_with_refresh_is_read_again_and_the_stream_resumes(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    source = tmp_path / "in"
+    source.mkdir()
+    labels = tmp_path / "labels.csv"
+    labels.write_text("id,label\n1,old\n2,old\n", encoding="utf-8")
+    sink = Collecting()
+    g = PipelineGraph(
+        "labelled_stream",
+        (
+            ExtractStep("items", DirectoryStream(source), SCHEMA, RULES),
+            ExtractStep(
+                "labels",
+                FilesExtractor(str(labels), "csv", LABELS.ddl, {"header": "true"}),
+                LABELS,
+                refresh="1 second",
+            ),
+        ),
+        (TransformStep("labelled", ("items", "labels"), join(on=["id"]), LABELLED),),
+        (LoadStep("sink", "labelled", sink, "append"),),
+    )
+    settings = Settings(
+        stage_dir=str(tmp_path / "stage"),
+        checkpoint_dir=str(tmp_path / "checkpoints"),
+        trigger_interval="200 milliseconds",
+    )
+    e = Environment("test", "test.json", settings=settings)
+    p = StreamingPipeline(g, spark, e, EventLog(RunContext("labelled")), StopSignal(), poll_s=0.1)
+    running = Running(p)
+    drop(source, "a.json", [{"id": 1, "qty": 5}])
+    running.until(lambda: sink.rows() == [(1, 5, "old")])
+    labels.write_text("id,label\n1,new\n2,new\n", encoding="utf-8")
+    running.until(lambda: len(events(log_stream, "static_refresh")) >= 1)
+    drop(source, "b.json", [{"id": 2, "qty": 7}])
+    running.until(lambda: len(sink.rows()) == 2)
+    assert running.stop().status is Status.SUCCESS
+    assert sink.rows() == [(1, 5, "old"), (2, 7, "new")]
+    assert len({epoch for epoch, _ in sink.batches}) == 1  # restarted from its checkpoint
