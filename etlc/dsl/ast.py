@@ -197,6 +197,16 @@ class Aggregate(Step):
 
 
 @dataclass(frozen=True, kw_only=True)
+class JoinWithin:
+    left_time: Name
+    right_time: Name
+    after: Name
+    watermark: Name
+    span: Span
+    before: Name | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Join(Step):
     role: ClassVar[str] = "transform"
     left: Name
@@ -204,6 +214,7 @@ class Join(Step):
     on: tuple[Name, ...] = ()
     condition: Expr | None = None
     how: Name | None = None
+    within: JoinWithin | None = None
 
     def inputs(self) -> list[Name]:
         return [self.left, self.right]

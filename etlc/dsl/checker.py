@@ -55,6 +55,8 @@ _STREAM_STATIC_JOINS = {
     "left": frozenset({"inner", "left", "semi", "anti"}),
     "right": frozenset({"inner", "right"}),
 }
+# Time-bounded joins of two streams Spark runs in append mode (watermarks on both sides).
+_STREAM_STREAM_JOINS = ("inner", "left", "right")
 
 # Spark reader/writer option names for the DSL's snake_case file options.
 _SPARK_FILE_OPTIONS = {
@@ -570,13 +572,23 @@ class _Checker:
         if left is None or right is None or left.schema is None or right.schema is None:
             return  # an input failed and said why; which side streams may be unknown
         if left.stream and right.stream:
-            self.error(
-                "E407",
-                f"join `{step.id.value}`: `{step.left.value}` and `{step.right.value}` are both "
-                "streams; stream-stream joins are not supported yet",
-                step.right.span,
-                "join the stream with a static dataset (a database table or files)",
-            )
+            how = step.how.value if step.how is not None else "inner"
+            if step.within is None:
+                self.error(
+                    "E407",
+                    f"join `{step.id.value}`: `{step.left.value}` and `{step.right.value}` are "
+                    "both streams; without a time bound each side's state grows forever",
+                    step.right.span,
+                    'add "within": {"left_time", "right_time", "after", "watermark"}',
+                )
+            elif how not in _STREAM_STREAM_JOINS:
+                self.error(
+                    "E407",
+                    f"join `{step.id.value}`: a `{how}` join of two streams is not supported",
+                    step.how.span if step.how is not None else step.span,
+                    "use " + ", ".join(_STREAM_STREAM_JOINS),
+                    how=how,
+                )
             return
         if not (left.stream or right.stream):
             return
@@ -596,6 +608,39 @@ class _Checker:
             how=how,
             stream=stream.value,
         )
+
+    def _within(
+        self, within: ast.JoinWithin, left: RecordSchema, right: RecordSchema
+    ) -> dict[str, str] | None:
+        ok = True
+        for column, schema, side in (
+            (within.left_time, left, "left"),
+            (within.right_time, right, "right"),
+        ):
+            if not self._columns_exist([column], schema, f"`within` ({side} side)"):
+                ok = False
+                continue
+            ctype = schema.columns()[column.value]
+            if ctype.kind != "timestamp":
+                self.error(
+                    "E304",
+                    f"`within` {side} time `{column.value}` is {ctype.describe()}, not a timestamp",
+                    column.span,
+                    "name an event-time (timestamp) column",
+                    column=column.value,
+                )
+                ok = False
+        if not ok:
+            return None
+        bound = {
+            "left_time": within.left_time.value,
+            "right_time": within.right_time.value,
+            "after": within.after.value,
+            "watermark": within.watermark.value,
+        }
+        if within.before is not None:
+            bound["before"] = within.before.value
+        return bound
 
     def _refresh(self, step: ast.Step) -> str | None:
         refresh = getattr(step, "refresh", None)
@@ -966,8 +1011,21 @@ class _Checker:
             args["on"] = tuple(keys)
             lrest = {n: t for n, t in lcols.items() if n not in keys}
             rrest = {n: t for n, t in rcols.items() if n not in keys}
+            if step.within is not None:
+                bound = self._within(step.within, left, right)
+                if bound is None:
+                    return None
+                args["within"] = bound
         else:
             assert step.condition is not None
+            if step.within is not None:
+                self.error(
+                    "E210",
+                    "a time bound (`within`) needs the join's key columns (`on`)",
+                    step.within.span,
+                    'join "on": ["key"] and give the time bound in `within`',
+                )
+                return None
             scope = Scope({}, {"left": lcols, "right": rcols})
             checked = self._expr(step.condition, scope, Context.PREDICATE)
             if checked is None:

@@ -285,11 +285,67 @@ def test_a_stream_on_the_wrong_side_of_a_join_is_rejected(
     assert result.plan is None
 
 
-def test_stream_stream_joins_are_not_supported_yet(tmp_path: Path, env_dir: Path) -> None:
-    payments = {**EVENTS, "id": "payments", "topic": "etlc.payments"}
-    doc = streaming(join("events", "payments", on="order_id"), extract=[EVENTS, payments])
+PAYMENTS = {**EVENTS, "id": "payments", "topic": "etlc.payments"}
+PAID = {
+    "id": "paid",
+    "type": "select",
+    "input": "payments",
+    "columns": {"order_id": "order_id", "paid_at": "ordered_at", "paid": "amount"},
+}
+WITHIN = {
+    "left_time": "ordered_at",
+    "right_time": "paid_at",
+    "after": "1 hour",
+    "watermark": "10 minutes",
+}
+
+
+def paid_join(how: str = "inner", **within: Any) -> dict[str, Any]:
+    step = {**join("events", "paid", how=how, on="order_id")}
+    if within:
+        step["within"] = within
+    return step
+
+
+def test_a_stream_stream_join_needs_a_time_bound(tmp_path: Path, env_dir: Path) -> None:
+    doc = streaming(PAID, paid_join(), extract=[EVENTS, PAYMENTS])
     d = only(check(tmp_path, env_dir, doc), "E407")
-    assert "stream-stream joins are not supported yet" in d.message
+    assert "without a time bound" in d.message and "within" in d.hint
+
+
+def test_a_time_bounded_stream_stream_join_is_lowered(tmp_path: Path, env_dir: Path) -> None:
+    doc = streaming(PAID, paid_join(**WITHIN, before="5 minutes"), extract=[EVENTS, PAYMENTS])
+    result = check(tmp_path, env_dir, doc)
+    assert result.diagnostics == []
+    assert args(result, "joined")["within"] == {**WITHIN, "before": "5 minutes"}
+    assert [f.name for f in result.plan.step("joined").schema.fields][-2:] == ["paid_at", "paid"]
+
+
+@pytest.mark.parametrize(
+    ("step", "code", "fragment"),
+    [
+        (paid_join("full", **WITHIN), "E407", "`full` join of two streams"),
+        (paid_join(**{**WITHIN, "right_time": "paid"}), "E304", "not a timestamp"),
+        (
+            {
+                "id": "joined",
+                "type": "join",
+                "left": "events",
+                "right": "paid",
+                "condition": "left.order_id = right.order_id",
+                "within": WITHIN,
+            },
+            "E210",
+            "needs the join's key columns",
+        ),
+    ],
+)
+def test_a_wrong_time_bound_is_an_error(
+    tmp_path: Path, env_dir: Path, step: dict[str, Any], code: str, fragment: str
+) -> None:
+    result = check(tmp_path, env_dir, streaming(PAID, step, extract=[EVENTS, PAYMENTS]))
+    d = only(result, code)
+    assert fragment in d.message and result.plan is None
 
 
 # --- E408: something to stream from, and no end to it -----------------------------------------

@@ -46,12 +46,13 @@ WAIT_S = 90.0
 class DirectoryStream(StreamExtractor):
     """JSON files dropped into a directory, each record tagged with its file."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, ddl: str = SCHEMA.ddl) -> None:
         self.directory = directory
+        self.ddl = ddl
 
     def stream(self, spark: SparkSession) -> DataFrame:
         raw = (
-            spark.readStream.schema(f"{SCHEMA.ddl}, `{CORRUPT_COLUMN}` STRING")
+            spark.readStream.schema(f"{self.ddl}, `{CORRUPT_COLUMN}` STRING")
             .option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
             .option("maxFilesPerTrigger", 1)
             .json(str(self.directory))
@@ -360,3 +361,81 @@ def test_a_static_side_with_refresh_is_read_again_and_the_stream_resumes(
     assert running.stop().status is Status.SUCCESS
     assert sink.rows() == [(1, 5, "old"), (2, 7, "new")]
     assert len({epoch for epoch, _ in sink.batches}) == 1  # restarted from its checkpoint
+
+
+def record(name: str, fields: list[tuple[str, str]]) -> DatasetSchema:
+    types = {"long": "long", "timestamp": {"type": "long", "logicalType": "timestamp-micros"}}
+    ddl = {"long": "BIGINT", "timestamp": "TIMESTAMP"}
+    avro = {
+        "type": "record",
+        "name": name,
+        "fields": [{"name": n, "type": types[t]} for n, t in fields],
+    }
+    return DatasetSchema(json.dumps(avro), ", ".join(f"`{n}` {ddl[t]}" for n, t in fields))
+
+
+def test_two_streams_joined_within_a_time_bound(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    orders_schema = record("order", [("id", "long"), ("ordered_at", "timestamp")])
+    paid_schema = record("payment", [("id", "long"), ("paid_at", "timestamp")])
+    joined_schema = record(
+        "paid_order", [("id", "long"), ("ordered_at", "timestamp"), ("paid_at", "timestamp")]
+    )
+    orders_dir, paid_dir = tmp_path / "orders", tmp_path / "paid"
+    orders_dir.mkdir()
+    paid_dir.mkdir()
+    within = {
+        "left_time": "ordered_at",
+        "right_time": "paid_at",
+        "after": "1 hour",
+        "watermark": "10 minutes",
+    }
+    sink = Collecting()
+    g = PipelineGraph(
+        "paid_stream",
+        (
+            ExtractStep("orders", DirectoryStream(orders_dir, orders_schema.ddl), orders_schema),
+            ExtractStep("paid", DirectoryStream(paid_dir, paid_schema.ddl), paid_schema),
+        ),
+        (
+            TransformStep(
+                "joined", ("orders", "paid"), join(on=["id"], within=within), joined_schema
+            ),
+        ),
+        (LoadStep("sink", "joined", sink, "append"),),
+    )
+    settings = Settings(
+        stage_dir=str(tmp_path / "stage"),
+        checkpoint_dir=str(tmp_path / "checkpoints"),
+        trigger_interval="200 milliseconds",
+    )
+    e = Environment("test", "test.json", settings=settings)
+    p = StreamingPipeline(g, spark, e, EventLog(RunContext("paid")), StopSignal(), poll_s=0.1)
+    running = Running(p)
+    drop(
+        orders_dir,
+        "o.json",
+        [
+            {"id": 1, "ordered_at": "2026-01-01T09:00:00"},
+            {"id": 2, "ordered_at": "2026-01-01T09:00:00"},
+        ],
+    )
+    drop(
+        paid_dir,
+        "p.json",
+        [{"id": 1, "paid_at": "2026-01-01T09:10:00"}, {"id": 2, "paid_at": "2026-01-01T12:00:00"}],
+    )
+    # Both sides keep state (until the watermark passes); progress follows the commit.
+    running.until(
+        lambda: (
+            bool(sink.rows()) and any(p["state_rows"] for p in events(log_stream, "batch_progress"))
+        )
+    )
+    assert running.stop().status is Status.SUCCESS
+    [(order_id, ordered_at, paid_at)] = sink.rows()  # order 2 paid too late to match
+    assert (order_id, ordered_at.strftime("%H:%M"), paid_at.strftime("%H:%M")) == (
+        1,
+        "09:00",
+        "09:10",
+    )

@@ -159,3 +159,48 @@ def test_count_window_cuts_every_n_rows_per_group(orders: Any) -> None:
 def test_window_requires_one_kind() -> None:
     with pytest.raises(ValueError, match="either"):
         window(group_by=[], aggregates={}, time_column="ts", size="1 hour", rows=3)
+
+
+@pytest.mark.parametrize(
+    ("how", "expected"),
+    [
+        ("inner", [(1, "09:00", "09:10")]),
+        ("left", [(1, "09:00", "09:10"), (2, "09:00", None)]),
+        ("right", [(1, "09:00", "09:10"), (2, None, "12:00"), (3, None, "08:55")]),
+    ],
+)
+def test_a_time_bounded_join_matches_only_within_the_bound(
+    spark: Any, how: str, expected: list[Any]
+) -> None:
+    from pyspark.sql import functions as F
+
+    orders = spark.createDataFrame(
+        [(1, "2026-01-01 09:00:00"), (2, "2026-01-01 09:00:00")], "id long, at string"
+    ).select("id", F.to_timestamp("at").alias("ordered_at"))
+    paid = spark.createDataFrame(
+        [(1, "2026-01-01 09:10:00"), (2, "2026-01-01 12:00:00"), (3, "2026-01-01 08:55:00")],
+        "id long, at string",
+    ).select("id", F.to_timestamp("at").alias("paid_at"))
+    within = {
+        "left_time": "ordered_at",
+        "right_time": "paid_at",
+        "after": "1 hour",
+        "watermark": "10 minutes",
+    }
+    out = join(how=how, on=["id"], within=within)(orders, paid)
+    assert out.columns == ["id", "ordered_at", "paid_at"]
+    got = sorted(
+        (r[0], r[1] and r[1].strftime("%H:%M"), r[2] and r[2].strftime("%H:%M"))
+        for r in out.collect()
+    )
+    assert got == expected
+    # `before` widens the bound backwards: a payment 5 minutes ahead of its order matches
+    # only with it.
+    ahead = spark.createDataFrame([(2, "2026-01-01 08:55:00")], "id long, at string").select(
+        "id", F.to_timestamp("at").alias("paid_at")
+    )
+    assert join(how="inner", on=["id"], within=within)(orders, ahead).count() == 0
+    early = {**within, "before": "10 minutes"}
+    assert join(how="inner", on=["id"], within=early)(orders, ahead).count() == 1
+    with pytest.raises(ValueError, match="needs key columns"):
+        join(condition="left.id = right.id", within=within)
