@@ -402,6 +402,9 @@ class _Sql:
             found = bool(stmt.executeQuery().next())
         finally:
             stmt.close()
+        # End the read now: MariaDB will not let a transaction whose snapshot predates the
+        # staging table (written next, by Spark) read from it ("insufficient history").
+        self.commit()
         return found
 
     def mark(self, dialect: Dialect, marker: BatchMarker) -> None:

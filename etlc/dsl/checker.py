@@ -169,6 +169,7 @@ class _Checker:
     variables: set[str] = field(default_factory=set)
     connections: dict[str, tuple[str, Span]] = field(default_factory=dict)  # name -> system
     streaming: bool = False
+    stream_aggregates: list[tuple[ast.Aggregate, ast.Name]] = field(default_factory=list)
     _env_cache: list[tuple[Path, Any]] | None = None
 
     def error(self, code: str, message: str, span: Span, hint: str = "", **params: Any) -> None:
@@ -193,6 +194,7 @@ class _Checker:
         steps = [s for s in (self._check_step(step, pipeline) for step in order) if s]
         if self.streaming:
             self._check_stream_source(self.tree)
+            self._check_stream_aggregates(pipeline)
         self._check_variables()
         self._check_connections()
         if pipeline.name.value == "" or len(steps) != len(order):
@@ -557,15 +559,43 @@ class _Checker:
             )
 
     def _streaming_aggregate(self, step: ast.Aggregate) -> None:
+        # Whether Spark can run it depends on the loads downstream (their output mode), which
+        # are checked later: see _check_stream_aggregates.
         source = self._stream_input(step)
         if source is not None:
-            self.error(
-                "E406",
-                f"aggregate `{step.id.value}` over the stream `{source.value}` has no event time "
-                "to bound its state: Spark would keep every group forever",
-                step.type.span,
-                'use a `window` step with "time": {"column": ..., "size": ..., "watermark": ...}',
-            )
+            self.stream_aggregates.append((step, source))
+
+    def _check_stream_aggregates(self, pipeline: ast.Pipeline) -> None:
+        """An aggregate over a stream has no event time to close its groups: append mode
+        would never emit one. Only upsert loads (update mode: each changed group is written
+        every micro-batch) can take it."""
+        consumers: dict[str, list[ast.Step]] = {}
+        for step in pipeline.steps():
+            for ref in step.inputs():
+                consumers.setdefault(ref.value, []).append(step)
+        for step, source in self.stream_aggregates:
+            pending, seen = [step.id.value], set()
+            appends: list[ast.Step] = []
+            while pending:
+                current = pending.pop()
+                for consumer in consumers.get(current, []):
+                    mode = getattr(consumer, "mode", None)
+                    if consumer.role == "load":
+                        if isinstance(mode, ast.Name) and mode.value != "upsert":
+                            appends.append(consumer)
+                    elif consumer.id.value not in seen:
+                        seen.add(consumer.id.value)
+                        pending.append(consumer.id.value)
+            for load in appends:
+                self.error(
+                    "E406",
+                    f"aggregate `{step.id.value}` over the stream `{source.value}` feeds an "
+                    f"append load (`{load.type.value}`): without an event-time watermark no "
+                    "group is ever final, so append mode would never emit one",
+                    step.type.span,
+                    'load it with "mode": "upsert" (each changed group is written every '
+                    'micro-batch), or use a `window` step with a "watermark"',
+                )
 
     def _streaming_join(self, step: ast.Join) -> None:
         left, right = (self.datasets.get(r.value) for r in (step.left, step.right))

@@ -206,18 +206,37 @@ def test_a_crashed_driver_restarts_from_its_checkpoint_and_every_event_lands_exa
     assert not third.events("batch_skipped")
 
 
+MY_EVENTS_DDL = EVENTS_DDL.replace("ordered_at TIMESTAMP", "ordered_at DATETIME(6)").replace(
+    "coupon TEXT", "coupon VARCHAR(16)"
+)
+
+
+def event_ids(creds: dict[str, Any], system: str) -> list[int]:
+    query = "SELECT order_id FROM order_events"
+    rows = db.my_rows(creds, query) if system == "mysql" else db.pg_rows(creds, query)
+    return sorted(int(r[0]) for r in rows)
+
+
+@pytest.mark.parametrize("system", ["postgres", "mysql"])
 def test_a_batch_committed_just_before_a_crash_is_skipped_on_replay(
-    servers: str, creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path
+    servers: str, creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path, system: str
 ) -> None:
     """The worst moment: the rows and the marker are committed, Spark has not recorded the
     batch as done. The restarted query replays the batch; the marker makes it a no-op."""
-    reset(creds, "order_events", EVENTS_DDL)
+    if system == "mysql":
+        db.my_execute(creds, ["DROP TABLE IF EXISTS order_events", MY_EVENTS_DDL])
+    else:
+        reset(creds, "order_events", EVENTS_DDL)
     topic = events.fresh_topic("stream-replay")
     events.create_topic(servers, topic, partitions=1)
     orders = orders_between(3_000, 46, 1, BASE, 3_600)
     produce(servers, topic, orders)
-    driver = variant(
-        tmp_path, "order_events_stream", topic, servers, creds, max_offsets_per_trigger=1_000
+    doc = example("order_events_stream")
+    doc["extract"][0].update(topic=topic, max_offsets_per_trigger=1_000)
+    doc["load"][0].update(type=system, connection="crm" if system == "mysql" else "warehouse")
+    kafka = {"system": "kafka", "bootstrap_servers": servers}
+    driver = compile_variant(
+        tmp_path, doc, {"connections": {**db.profiles(creds), "events": kafka}}
     )
     env = stream_env(tmp_path, servers, creds, vault[0], trigger="200 milliseconds")
     extra = {"ETLC_VAULT_PASSWORD": vault[1]}
@@ -232,10 +251,10 @@ def test_a_batch_committed_just_before_a_crash_is_skipped_on_replay(
     assert [e["batch_id"] for e in crashing.events("batch_committed")] == [0]
     live = sorted(o.order_id for o in orders if o.status != "CANCELLED")
     restarted = Background(driver, env, tmp_path / "second.log", extra)
-    restarted.wait_for("every event", lambda: count(creds, "order_events") >= len(live))
+    restarted.wait_for("every event", lambda: len(event_ids(creds, system)) >= len(live))
     assert restarted.stop() == 0
     assert [e["batch_id"] for e in restarted.events("batch_skipped")] == [1]
-    assert sorted(r[0] for r in db.pg_rows(creds, "SELECT order_id FROM order_events")) == live
+    assert event_ids(creds, system) == live
 
 
 def test_postgresql_down_for_ten_seconds_is_retried_and_the_stream_catches_up(

@@ -217,19 +217,32 @@ def test_an_event_time_window_over_a_stream_needs_a_watermark(
     assert result.plan is None
 
 
-def test_an_aggregate_over_a_stream_is_rejected(tmp_path: Path, env_dir: Path) -> None:
-    step = {
-        "id": "totals",
-        "type": "aggregate",
-        "input": "live",
-        "group_by": ["customer_id"],
-        "aggregates": {"revenue": "sum(amount)"},
-    }
-    result = check(tmp_path, env_dir, streaming(LIVE, step))
+TOTALS = {
+    "id": "totals",
+    "type": "aggregate",
+    "input": "live",
+    "group_by": ["customer_id"],
+    "aggregates": {"revenue": "sum(amount)"},
+}
+
+
+def test_an_aggregate_over_a_stream_into_an_append_load_is_rejected(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    result = check(tmp_path, env_dir, streaming(LIVE, TOTALS))
     assert codes(result) == ["E406"]  # not E402: the table lets it through to say why
     d = only(result, "E406")
-    assert "event time" in d.message and "totals" in d.message
-    assert "window" in d.hint and "watermark" in d.hint
+    assert "event-time watermark" in d.message and "totals" in d.message
+    assert "upsert" in d.hint and "watermark" in d.hint
+
+
+def test_an_aggregate_over_a_stream_may_be_upserted_in_update_mode(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    doc = streaming(LIVE, TOTALS, mode="upsert")
+    doc["load"][0]["keys"] = ["customer_id"]
+    result = check(tmp_path, env_dir, doc)
+    assert result.diagnostics == [] and result.plan is not None
 
 
 def test_a_stream_stays_a_stream_through_a_failed_step(tmp_path: Path, env_dir: Path) -> None:

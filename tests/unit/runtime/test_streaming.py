@@ -439,3 +439,45 @@ def test_two_streams_joined_within_a_time_bound(
         "09:00",
         "09:10",
     )
+
+
+def test_an_aggregate_upserted_from_a_stream_writes_each_changed_group(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    from etlc.transforms.aggregate import aggregate
+
+    totals = record("totals", [("id", "long"), ("total", "long")])
+    source = tmp_path / "in"
+    source.mkdir()
+    sink = Collecting()
+    g = PipelineGraph(
+        "totals_stream",
+        (ExtractStep("items", DirectoryStream(source), SCHEMA, RULES),),
+        (
+            TransformStep(
+                "totals",
+                ("items",),
+                aggregate(group_by=["id"], aggregates={"total": "CAST(SUM(qty) AS BIGINT)"}),
+                totals,
+            ),
+        ),
+        (LoadStep("sink", "totals", sink, "upsert"),),
+    )
+    settings = Settings(
+        stage_dir=str(tmp_path / "stage"),
+        checkpoint_dir=str(tmp_path / "checkpoints"),
+        trigger_interval="200 milliseconds",
+    )
+    e = Environment("test", "test.json", settings=settings)
+    p = StreamingPipeline(g, spark, e, EventLog(RunContext("totals")), StopSignal(), poll_s=0.1)
+    running = Running(p)
+    drop(source, "a.json", [{"id": 1, "qty": 5}, {"id": 2, "qty": 1}])
+    running.until(lambda: len(sink.batches) >= 1)
+    drop(source, "b.json", [{"id": 1, "qty": 4}])
+    running.until(lambda: len(sink.batches) >= 2)
+    assert running.stop().status is Status.SUCCESS
+    first, second = (sorted(b) for _, b in sorted(sink.batches.items(), key=lambda kv: kv[0][1]))
+    assert first == [(1, 5), (2, 1)]
+    assert second == [(1, 9)]  # update mode: only the group that changed, with its new total
+    [started] = events(log_stream, "query_started")
+    assert started["output_mode"] == "update"
