@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.procstat import Sampler
 from etlc import demo
 from tests.integration import databases as db
 from tests.integration import events
@@ -100,15 +101,9 @@ def summarise(progress: list[dict[str, Any]], started: float, warmup: float) -> 
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rate", type=int, default=50_000, help="events per second")
-    parser.add_argument("--seconds", type=float, default=180, help="how long to produce")
-    parser.add_argument("--warmup", type=float, default=30, help="seconds left out of the figures")
-    parser.add_argument("--partitions", type=int, default=2)
-    parser.add_argument("--trigger", default="1 second")
-    args = parser.parse_args(argv)
-
+def run(
+    rate: int, seconds: float, warmup: float, partitions: int = 2, trigger: str = "1 second"
+) -> dict[str, Any]:
     creds = db.credentials()
     servers = events.bootstrap()
     work = Path(tempfile.mkdtemp(prefix="etlc-stream-bench-"))
@@ -118,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         conn.execute("DROP TABLE IF EXISTS order_revenue_per_minute")
         conn.execute(TABLE_DDL)
     topic = events.fresh_topic("bench")
-    events.create_topic(servers, topic, partitions=args.partitions)
+    events.create_topic(servers, topic, partitions=partitions)
     doc = example("order_revenue_stream")
     doc["extract"][0].update(topic=topic, starting_offsets="latest")
     kafka = {"system": "kafka", "bootstrap_servers": servers}
@@ -130,27 +125,46 @@ def main(argv: list[str] | None = None) -> int:
         {},
         stage_dir=str(work / "stage"),
         checkpoint_dir=str(work / "checkpoints"),
-        trigger_interval=args.trigger,
+        trigger_interval=trigger,
     )
     doc_env = json.loads(env.read_text())
     doc_env["connections"]["events"] = kafka
     env.write_text(json.dumps(doc_env))
 
-    run = Background(driver, env, work / "driver.log", {"ETLC_VAULT_PASSWORD": master})
-    run.wait_for("the query to start", lambda: bool(run.events("query_started")), timeout=180)
+    driver_run = Background(driver, env, work / "driver.log", {"ETLC_VAULT_PASSWORD": master})
+    driver_run.wait_for(
+        "the query to start", lambda: bool(driver_run.events("query_started")), timeout=180
+    )
+    sampler = Sampler(driver_run.proc.pid).start()
     started = time.time()
-    produced = produce_steadily(servers, topic, args.rate, args.seconds)
+    produced = produce_steadily(servers, topic, rate, seconds)
     time.sleep(5)  # let the last batches commit
-    code = run.stop()
-    report = {
-        "rate_target": args.rate,
+    usage = sampler.stop()
+    code = driver_run.stop()
+    return {
+        "scenario": "streaming",
+        "rate_target": rate,
         "produced": produced,
         "driver_exit": code,
-        **summarise(run.events("batch_progress"), started, args.warmup),
-        "driver_log": str(run.log),
+        **summarise(driver_run.events("batch_progress"), started, warmup),
+        "driver_usage": usage,
+        "seed_floor_p95_ms": 5_000,
+        "target_p95_ms": 2_000,
+        "driver_log": str(driver_run.log),
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=int, default=50_000, help="events per second")
+    parser.add_argument("--seconds", type=float, default=180, help="how long to produce")
+    parser.add_argument("--warmup", type=float, default=30, help="seconds left out of the figures")
+    parser.add_argument("--partitions", type=int, default=2)
+    parser.add_argument("--trigger", default="1 second")
+    args = parser.parse_args(argv)
+    report = run(args.rate, args.seconds, args.warmup, args.partitions, args.trigger)
     print(json.dumps(report, indent=2))
-    return 0 if code == 0 else 1
+    return 0 if report["driver_exit"] == 0 else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,33 @@
+"""A short smoke of each benchmark scenario (`make bench` runs them full size).
+
+These are not timed unit tests: each asserts only the seed's floor for its scenario, the one
+pass/fail line of the benchmarks, plus that the jobs did what they claim (every record read).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench import compiler, simple_batch, stream_seed
+
+pytestmark = pytest.mark.integration  # spark-submit and the local services
+
+
+def test_simple_batch_stays_above_the_seed_floor(tmp_path: Path) -> None:
+    # etlc alone, large enough that start-up costs do not dominate (`make bench` runs all jobs).
+    result = simple_batch.run(4_000_000, tmp_path, jobs=("etlc",))
+    [etlc] = result["jobs"]
+    assert etlc["records_per_s"] >= result["seed_floor_records_per_s"], result
+
+
+def test_the_compiler_compiles_a_hundred_definitions(tmp_path: Path) -> None:
+    result = compiler.run(100, tmp_path)
+    assert len(list((tmp_path / "generated").glob("*.py"))) == 100, result
+
+
+def test_streaming_stays_under_the_seed_latency_floor() -> None:
+    result = stream_seed.run(rate=20_000, seconds=40, warmup=15)
+    assert result["driver_exit"] == 0 and result["batches"] > 0, result
+    assert result["latency_p95_ms_median"] < result["seed_floor_p95_ms"], result
