@@ -9,17 +9,7 @@ from typing import Any
 import pytest
 
 from tests.unit.dsl.test_checker import CUSTOMERS, ORDERS, check, codes, only
-
-PROFILES = {
-    "warehouse": {
-        "system": "postgres",
-        "host": "db",
-        "database": "dw",
-        "user": "etl",
-        "password": "vault://db/dw#password",
-    },
-    "events": {"system": "kafka", "bootstrap_servers": "k:9092"},
-}
+from tests.unit.dsl.test_upsert_checks import PROFILES
 
 EVENTS = {
     "id": "events",
