@@ -22,6 +22,8 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -138,10 +140,17 @@ class _Epoch:
 class BatchWriter:
     """The ``foreachBatch`` function of one load."""
 
-    def __init__(self, pipeline: str, step: LoadStep, log: EventLog) -> None:
+    def __init__(
+        self,
+        pipeline: str,
+        step: LoadStep,
+        log: EventLog,
+        dead_letters: Callable[[LoadStep, list[dict[str, Any]]], None],
+    ) -> None:
         self.pipeline = pipeline
         self.step = step
         self.log = log
+        self.dead_letters = dead_letters
         self.epoch = _Epoch()
         # The error a batch failed with: the query only reports it as Python text.
         self.failure: EtlcError | None = None
@@ -162,6 +171,10 @@ class BatchWriter:
                     return
             else:
                 result = loader.load(batch, mode)
+            if result.dead_lettered:
+                # Rows the target refused go to the dead-letter log, as in batch; if it cannot
+                # be written, the run fails.
+                self.dead_letters(self.step, result.details.get("dead_letters", []))
         except Exception as exc:
             # The batch's rows are computed here, so a record that breaks a rule fails here.
             self.failure = halted(exc) or classify(exc, self.step.id)
@@ -284,7 +297,7 @@ class StreamingPipeline(SparkPipeline):
     def _start(self, step: LoadStep, df: DataFrame) -> tuple[StreamingQuery, BatchWriter]:
         settings = self.env.settings
         checkpoint = f"{settings.checkpoint_dir.rstrip('/')}/{self.graph.name}/{step.id}"
-        writer = BatchWriter(self.graph.name, step, self.log)
+        writer = BatchWriter(self.graph.name, step, self.log, self._dead_letters)
         # An upsert sink takes every changed row (update mode: an aggregate's row may change
         # in several batches); an append sink only rows that are final.
         output = "update" if step.mode == "upsert" else "append"

@@ -481,3 +481,45 @@ def test_an_aggregate_upserted_from_a_stream_writes_each_changed_group(
     assert second == [(1, 9)]  # update mode: only the group that changed, with its new total
     [started] = events(log_stream, "query_started")
     assert started["output_mode"] == "update"
+
+
+class Refusing(Collecting):
+    """Refuses the row with id 2 of every batch, as a CHECK constraint would."""
+
+    def load_batch(self, df: DataFrame, mode: str, marker: BatchMarker) -> LoadResult | None:
+        rows = [tuple(r) for r in df.collect()]
+        self.batches[(marker.epoch, marker.batch_id)] = [r for r in rows if r[0] != 2]
+        letters = [
+            {"key": {"id": 2}, "sqlstate": "23514", "constraint": "qty_check"}
+            for r in rows
+            if r[0] == 2
+        ]
+        return LoadResult(dead_lettered=len(letters), details={"dead_letters": letters})
+
+
+def test_rows_a_streaming_sink_refuses_go_to_the_dead_letter_log(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    sink = Refusing()
+    p = pipeline(spark, tmp_path, sink)
+    p.env = Environment(
+        "test",
+        "test.json",
+        settings=Settings(
+            stage_dir=str(tmp_path / "stage"),
+            checkpoint_dir=str(tmp_path / "checkpoints"),
+            trigger_interval="200 milliseconds",
+            dead_letter_dir=str(tmp_path / "dlq"),
+        ),
+    )
+    running = Running(p)
+    drop(tmp_path / "in", "a.json", [{"id": 1, "qty": 5}, {"id": 2, "qty": 9}])
+    running.until(lambda: bool(events(log_stream, "dead_letters_written")))
+    assert running.stop().status is Status.SUCCESS
+    assert sink.rows() == [(1, 5)]
+    [letter] = events(log_stream, "dead_letter")
+    assert (letter["step"], letter["key"], letter["constraint"]) == ("sink", {"id": 2}, "qty_check")
+    [path] = (tmp_path / "dlq" / "items_stream").glob("*.jsonl")
+    assert json.loads(path.read_text())["key"] == {"id": 2}
+    [committed] = events(log_stream, "batch_committed")
+    assert committed["dead_lettered"] == 1
