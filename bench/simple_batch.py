@@ -33,10 +33,18 @@ SPARK_CONF = {
 
 
 def generate(records: int) -> Path:
-    """CSV order files with ``records`` rows (deterministic), made once per size."""
+    """CSV order files with ``records`` rows (deterministic), made once per size, by a Spark
+    of its own in a child process: this process's SparkSession (a test's) stays untouched."""
     target = DATA / f"orders-{records}"
-    if (target / "_SUCCESS").exists():
-        return target
+    if not (target / "_SUCCESS").exists():
+        subprocess.run(
+            [sys.executable, "-m", "bench.simple_batch", str(records)], cwd=ROOT, check=True
+        )
+    return target
+
+
+def _write_orders(records: int) -> None:
+    target = DATA / f"orders-{records}"
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
@@ -65,7 +73,6 @@ def generate(records: int) -> Path:
         df.write.mode("overwrite").option("header", True).csv(str(target))
     finally:
         spark.stop()
-    return target
 
 
 def _submit(args: list[str], log: Path) -> tuple[int, dict[str, float], list[dict[str, Any]]]:
@@ -179,3 +186,7 @@ def run(records: int, work: Path, jobs: tuple[str, ...] = JOBS) -> dict[str, Any
         "target_records_per_s": 1_000_000,
         "cores": os.cpu_count(),
     }
+
+
+if __name__ == "__main__":  # the child process of generate()
+    _write_orders(int(sys.argv[1]))
