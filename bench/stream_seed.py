@@ -30,6 +30,7 @@ from etlc import demo
 from tests.integration import databases as db
 from tests.integration import events
 from tests.integration.conftest import Background, compile_variant, example
+from tests.integration.test_streaming import stream_env
 
 ROOT = Path(__file__).resolve().parents[1]
 ORDER_SCHEMA = json.loads((ROOT / "schemas" / "avro" / "order.avsc").read_text(encoding="utf-8"))
@@ -118,18 +119,7 @@ def run(
     doc["extract"][0].update(topic=topic, starting_offsets="latest")
     kafka = {"system": "kafka", "bootstrap_servers": servers}
     driver = compile_variant(work, doc, {"connections": {**db.profiles(creds), "events": kafka}})
-    env = db.env_file(
-        work / "env.json",
-        creds,
-        vault,
-        {},
-        stage_dir=str(work / "stage"),
-        checkpoint_dir=str(work / "checkpoints"),
-        trigger_interval=trigger,
-    )
-    doc_env = json.loads(env.read_text())
-    doc_env["connections"]["events"] = kafka
-    env.write_text(json.dumps(doc_env))
+    env = stream_env(work, servers, creds, vault, trigger)
 
     driver_run = Background(driver, env, work / "driver.log", {"ETLC_VAULT_PASSWORD": master})
     driver_run.wait_for(
