@@ -98,6 +98,7 @@ def build(env: Environment) -> PipelineGraph:
                     condition="status <> 'CANCELLED'",
                 ),
                 schema=SCHEMAS["live"],
+                revalidate=False,
             ),
             TransformStep(
                 id="enriched",

@@ -94,6 +94,7 @@ def build(env: Environment) -> PipelineGraph:
                     condition="segment = 'BUSINESS'",
                 ),
                 schema=SCHEMAS["business_customers"],
+                revalidate=False,
             ),
             TransformStep(
                 id="business",
@@ -120,6 +121,7 @@ def build(env: Environment) -> PipelineGraph:
                     on=("customer_id",),
                 ),
                 schema=SCHEMAS["orders_without_customer"],
+                revalidate=False,
             ),
         ),
         loads=(

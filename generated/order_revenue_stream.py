@@ -67,6 +67,7 @@ def build(env: Environment) -> PipelineGraph:
                     condition="status <> 'CANCELLED'",
                 ),
                 schema=SCHEMAS["live"],
+                revalidate=False,
             ),
             TransformStep(
                 id="per_minute",

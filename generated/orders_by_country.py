@@ -95,6 +95,7 @@ def build(env: Environment) -> PipelineGraph:
                     condition="status <> 'CANCELLED'",
                 ),
                 schema=SCHEMAS["live_orders"],
+                revalidate=False,
             ),
             TransformStep(
                 id="enriched",

@@ -91,6 +91,7 @@ def build(env: Environment) -> PipelineGraph:
                     condition="status <> 'CANCELLED'",
                 ),
                 schema=SCHEMAS["live"],
+                revalidate=False,
             ),
             TransformStep(
                 id="enriched",

@@ -209,6 +209,8 @@ def _step_call(step: PlannedStep) -> str:
             ("fn", strategy),
             ("schema", schema_ref),
         ]
+        if not step.revalidate:
+            fields.append(("revalidate", "False"))
     else:
         fields += [
             ("input", string(step.inputs[0])),

@@ -477,6 +477,7 @@ class _Checker:
             mode=lowered.mode,
             rules=lowered.rules,
             refresh=self._refresh(step),
+            revalidate=lowered.revalidate,
         )
 
     def _check_capabilities(self, step: ast.Step, spec: PluginSpec, mode: str) -> None:
@@ -937,7 +938,8 @@ class _Checker:
         if checked is None:
             return None
         out = self._derived(step, schema.columns())
-        return _Lowered({"condition": checked.sql}, out)
+        # Its rows are input rows, unchanged: they crossed the Avro boundary already.
+        return _Lowered({"condition": checked.sql}, out, revalidate=False)
 
     def _check_select(self, step: ast.Select, schema: RecordSchema) -> _Lowered | None:
         scope = Scope(schema.columns())
@@ -1075,7 +1077,9 @@ class _Checker:
                     )
                     return None
                 columns[n] = _join_nullability(t, how, "right")
-        return _Lowered(args, self._derived(step, columns))
+        # A semi or anti join keeps left rows as they are, unless a key's type was widened.
+        passthrough = how in ("semi", "anti") and columns == lcols
+        return _Lowered(args, self._derived(step, columns), revalidate=not passthrough)
 
     def _check_window(self, step: ast.Window, schema: RecordSchema) -> _Lowered | None:
         if (step.time is None) == (step.rows is None):
@@ -1436,6 +1440,7 @@ class _Lowered:
     schema: RecordSchema
     mode: str = ""
     rules: tuple[tuple[str, str], ...] = ()
+    revalidate: bool = True  # False: every output record is an input record, unchanged
 
 
 def _spark_options(options: Mapping[str, ast.Scalar] | None) -> dict[str, str]:

@@ -42,6 +42,9 @@ class PlannedStep:
     mode: str = ""  # write mode of a load
     rules: tuple[tuple[str, str], ...] = ()  # extract validation: (rule name, SQL predicate)
     refresh: str | None = None  # a static side of a stream: re-read every interval
+    # A transform whose output records all crossed the Avro boundary already, unchanged (a
+    # filter, a semi join): serializing them again could not reject anything.
+    revalidate: bool = True
 
 
 @dataclass(frozen=True)

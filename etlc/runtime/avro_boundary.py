@@ -3,6 +3,10 @@
 A transform's output is serialized with ``to_avro`` under the dataset's declared Avro schema
 and read back with ``from_avro``: a record the schema does not admit (a null in a non-null
 field, a string outside an enum) fails the run at the boundary instead of flowing on.
+
+Only steps that make records cross it: a filter or a semi/anti join passes on records that
+crossed it upstream, unchanged, so the compiler marks them ``revalidate=False`` and the
+round trip, which could reject nothing there, is skipped.
 """
 
 from __future__ import annotations

@@ -47,6 +47,7 @@ class TransformStep:
     inputs: tuple[str, ...]
     fn: Transform
     schema: DatasetSchema
+    revalidate: bool = True  # False: its records crossed the Avro boundary upstream, unchanged
 
 
 @dataclass(frozen=True)

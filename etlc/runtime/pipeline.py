@@ -55,7 +55,7 @@ class SparkPipeline(Pipeline):
     def _apply(self, step: TransformStep, frames: dict[str, DataFrame]) -> DataFrame:
         try:
             out = step.fn(*(frames[i] for i in step.inputs))
-            if self.env.settings.avro_boundary:
+            if self.env.settings.avro_boundary and step.revalidate:
                 out = through_avro(out, step.schema.avro)
             return out
         except Exception as exc:

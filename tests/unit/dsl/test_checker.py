@@ -391,3 +391,28 @@ def test_every_example_lints_clean_and_fast() -> None:
     elapsed = time.perf_counter() - started
     assert [r.diagnostics for r in results] == [[] for _ in files]
     assert elapsed < 5  # generous on a loaded CI machine; typical is well under 1 s
+
+
+def test_only_steps_that_make_records_cross_the_avro_boundary_again(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    transforms = [
+        {"id": "live", "type": "filter", "input": "orders", "condition": "amount > 0"},
+        {"id": "sized", "type": "derive", "input": "live", "columns": {"big": "amount > 100"}},
+        {"id": "known", "type": "join", "how": "semi", "left": "sized", "right": "customers",
+         "on": ["customer_id"]},
+        {"id": "unknown", "type": "join", "how": "anti", "left": "sized", "right": "customers",
+         "on": ["customer_id"]},
+        {"id": "named", "type": "join", "left": "orders", "right": "customers",
+         "on": ["customer_id"]},
+    ]  # fmt: skip
+    result = check(tmp_path, env_dir, definition(transform=transforms))
+    assert codes(result) == []
+    revalidated = {s.id: s.revalidate for s in result.plan.by_role("transform")}
+    assert revalidated == {
+        "live": False,
+        "sized": True,
+        "known": False,
+        "unknown": False,
+        "named": True,
+    }

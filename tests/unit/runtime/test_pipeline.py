@@ -166,6 +166,15 @@ def test_avro_boundary_rejects_records_its_schema_does_not_admit(
     assert off.status is Status.SUCCESS
 
 
+def test_a_step_passing_records_through_skips_the_round_trip(spark: Any, tmp_path: Path) -> None:
+    src = tmp_path / "items.csv"
+    src.write_text("id,kind,qty\n1,A,3\n", encoding="utf-8")
+    # Marked wrongly on purpose: a step that does change values shows the check is skipped.
+    bad = TransformStep("bad", ("items",), derive_columns({"kind": "'Q'"}), SCHEMA, False)
+    report = run(spark, graph(src, tmp_path / "out", (bad,)), env(tmp_path))
+    assert report.status is Status.SUCCESS
+
+
 def test_missing_source_is_a_terminal_error_naming_the_step(spark: Any, tmp_path: Path) -> None:
     report = run(spark, graph(tmp_path / "nope.csv", tmp_path / "out"), env(tmp_path))
     assert report.status is Status.FAILED
