@@ -38,19 +38,26 @@ class MySqlDialect(Dialect):
         sequence_by: str | None = None,
     ) -> str:
         updates = [n for n in names if n not in keys] or list(keys)
+        # The target's columns are qualified: the SELECT's staging table has the same names,
+        # and MySQL refuses an unqualified one there as ambiguous.
+        table = self.quote(target)
+
+        def current(n: str) -> str:
+            return f"{table}.{self.quote(n)}"
+
         if sequence_by is None:
-            assignments = [f"{self.quote(n)} = VALUES({self.quote(n)})" for n in updates]
+            assignments = [f"{current(n)} = VALUES({self.quote(n)})" for n in updates]
         else:
             # MySQL assigns left to right, each seeing the ones before: the sequence column
             # goes last, so every other column compares against the target's old sequence.
-            seq = self.quote(sequence_by)
-            newer = f"(VALUES({seq}) >= {seq} OR {seq} IS NULL)"
+            seq = current(sequence_by)
+            newer = f"(VALUES({self.quote(sequence_by)}) >= {seq} OR {seq} IS NULL)"
             assignments = [
-                f"{self.quote(n)} = IF({newer}, VALUES({self.quote(n)}), {self.quote(n)})"
+                f"{current(n)} = IF({newer}, VALUES({self.quote(n)}), {current(n)})"
                 for n in updates
                 if n != sequence_by
             ]
-            assignments.append(f"{seq} = IF({newer}, VALUES({seq}), {seq})")
+            assignments.append(f"{seq} = IF({newer}, VALUES({self.quote(sequence_by)}), {seq})")
         insert = self.insert_select(target, staging, names, where)
         return f"{insert} ON DUPLICATE KEY UPDATE {', '.join(assignments)}"
 

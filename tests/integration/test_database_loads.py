@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -218,6 +219,52 @@ def test_upsert_keeps_the_last_row_per_key_and_dead_letters_the_refused_row(
         "no_fraud",
     )
     assert "FRAUD" not in str(done.events)  # the refused row's values stay out of the logs
+
+
+@SYSTEMS
+def test_an_upsert_by_sequence_never_replaces_a_newer_row(
+    system: str, creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path
+) -> None:
+    target = Target(system, creds)
+    orders = [o for o in demo.generate(orders=400, customers=20, seed=31).orders]
+    shipped = [o for o in orders if o.status != "CANCELLED"]
+    day = timedelta(days=1)
+    # The table holds 20 of the keys in a newer version than the input's, 20 in an older one.
+    newer = [
+        as_row(replace(o, amount=Decimal("1.11"), ordered_at=o.ordered_at + day))
+        for o in shipped[:20]
+    ]
+    older = [
+        as_row(replace(o, amount=Decimal("2.22"), ordered_at=o.ordered_at - day))
+        for o in shipped[20:40]
+    ]
+    target.reset(newer + older)
+    # A key twice in one batch, the later version first in the file: the greatest ordered_at wins.
+    later = replace(
+        shipped[50], amount=shipped[50].amount + 5, ordered_at=shipped[50].ordered_at + day
+    )
+    batch = [later, *orders]
+    done = run(
+        variant(
+            tmp_path,
+            "orders_to_postgres",
+            system,
+            "upsert",
+            keys=["order_id"],
+            sequence_by="ordered_at",
+        ),
+        tmp_path,
+        batch,
+        creds,
+        vault,
+    )
+    assert done.returncode == 0, failure(done)
+    load = load_event(done)
+    assert (load["records_in"], load["superseded"]) == (len(shipped) + 1, 1)
+    want = {o.order_id: as_row(o) for o in shipped}
+    want |= {r[0]: r for r in newer}  # kept: newer than what came
+    want[later.order_id] = as_row(later)
+    assert target.rows() == sorted(want.values())
 
 
 @contextmanager

@@ -89,16 +89,16 @@ def test_upsert_statements() -> None:
     my_sequenced = MySqlDialect().upsert(
         "t", "`stg`", ["id", "at", "v"], ["id"], "", sequence_by="at"
     )
-    newer = "(VALUES(`at`) >= `at` OR `at` IS NULL)"
+    newer = "(VALUES(`at`) >= `t`.`at` OR `t`.`at` IS NULL)"
     assert my_sequenced.endswith(
-        f"ON DUPLICATE KEY UPDATE `v` = IF({newer}, VALUES(`v`), `v`), "
-        f"`at` = IF({newer}, VALUES(`at`), `at`)"
+        f"ON DUPLICATE KEY UPDATE `t`.`v` = IF({newer}, VALUES(`v`), `t`.`v`), "
+        f"`t`.`at` = IF({newer}, VALUES(`at`), `t`.`at`)"
     )
     assert PostgresDialect().upsert("t", "s", ["id"], ["id"], "").endswith("DO NOTHING")
     my = MySqlDialect().upsert("t", "`stg`", ["id", "v"], ["id"], "")
     assert (
         my
-        == "INSERT INTO `t` (`id`, `v`) SELECT `id`, `v` FROM `stg` ON DUPLICATE KEY UPDATE `v` = VALUES(`v`)"
+        == "INSERT INTO `t` (`id`, `v`) SELECT `id`, `v` FROM `stg` ON DUPLICATE KEY UPDATE `t`.`v` = VALUES(`v`)"
     )
 
 
