@@ -1,8 +1,8 @@
 """`make bench`: run the benchmark scenarios and write the report under bench/results/.
 
-Each run writes ``<UTC time>.json`` and ``<UTC time>.md`` and copies them to ``latest.json``
-and ``latest.md``. Figures are what this run measured on this machine; compare ratios within a
-run, not times across runs. Scenarios not implemented yet are listed as such in the report.
+Each run writes ``<UTC time>.json``, ``<UTC time>.md`` and ``<UTC time>.png`` and copies them
+to ``latest.*``. Figures are what this run measured on this machine; compare ratios within a
+run, not times across runs.
 """
 
 from __future__ import annotations
@@ -15,113 +15,83 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import compiler, simple_batch, stream_seed
+from bench import compiler, complex_batch, report, simple_batch, stream_seed, upsert
 
 RESULTS = Path(__file__).resolve().parent / "results"
-NOT_YET = ["complex_batch (S3 + MySQL join, aggregate, S3 overwrite)", "upsert (1M rows, PG/MySQL)"]
+SCENARIOS = ("simple_batch", "complex_batch", "upsert", "compiler", "streaming", "rate_search")
 
 
-def markdown(report: dict[str, Any]) -> str:
-    lines = [
-        f"# etlc benchmarks, {report['started']}",
-        "",
-        f"Machine: {report['machine']}. Ratios compare jobs of this run only.",
-        "",
-    ]
-    for result in report["scenarios"]:
-        name = result["scenario"]
-        lines.append(f"## {name}")
-        lines.append("")
-        if name == "simple_batch":
-            lines.append(f"{result['records']:,} records; seed floor 100,000 records/s.")
-            lines.append("")
-            lines.append(
-                "| job | seconds | records/s | wall s (with JVM) | CPU avg % | peak RSS MB |"
-            )
-            lines.append("|---|---|---|---|---|---|")
-            for job in result["jobs"]:
-                lines.append(
-                    f"| {job['job']} | {job['seconds']} | {job['records_per_s']:,} | "
-                    f"{job['wall_s']} | {job.get('cpu_avg_pct')} | {job.get('peak_rss_mb')} |"
-                )
-            lines.append("")
-            lines.append(
-                f"etlc / hand-written: {result['etlc_over_handwritten']} (target <= 1.15);"
-            )
-            cost = result["avro_boundary_cost"]
-            lines.append(
-                f"Avro stage boundary cost: {cost:+.1%} (target <= 20%)."
-                if cost is not None
-                else ""
-            )
-        elif name == "compiler":
-            lines.append(
-                f"{result['definitions']} definitions: lint {result['lint_s']} s, compile "
-                f"{result['compile_s']} s, together {result['lint_plus_compile_s']} s "
-                f"(target < {result['target_s']} s)."
-            )
-        elif name == "streaming":
-            usage = result.get("driver_usage", {})
-            produced = result["produced"]
-            lines += [
-                f"{result['rate_target']:,} events/s produced for {produced['seconds']} s "
-                f"({produced['sent']:,} events): {result.get('events_per_s', 0):,} events/s "
-                "consumed after warm-up.",
-                "",
-                "| latency | ms |",
-                "|---|---|",
-                f"| p50 (median of batches) | {result.get('latency_p50_ms_median')} |",
-                f"| p95 (median of batches) | {result.get('latency_p95_ms_median')} |",
-                f"| p95 of the batches' p95 | {result.get('latency_p95_ms_p95')} |",
-                f"| max | {result.get('latency_max_ms')} |",
-                "",
-                f"Driver CPU avg {usage.get('cpu_avg_pct')}%, peak RSS {usage.get('peak_rss_mb')} "
-                "MB. Seed floor: p95 < 5,000 ms; target 2,000 ms.",
-            ]
-        lines.append("")
-    lines.append("Not measured yet: " + "; ".join(report["not_yet"]) + ".")
-    return "\n".join(lines) + "\n"
+def _rates(text: str) -> list[int]:
+    return [int(r) for r in text.split(",") if r.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scenarios", default="simple_batch,compiler,streaming")
+    parser.add_argument(
+        "--scenarios", default=",".join(SCENARIOS), help=f"any of {', '.join(SCENARIOS)}"
+    )
     parser.add_argument("--records", type=int, default=10_000_000, help="simple batch size")
+    parser.add_argument("--complex-records", type=int, default=2_000_000)
+    parser.add_argument("--upsert-records", type=int, default=1_000_000)
     parser.add_argument("--definitions", type=int, default=100)
     parser.add_argument("--rate", type=int, default=50_000, help="streaming events/s")
     parser.add_argument("--seconds", type=float, default=210, help="streaming load time")
     parser.add_argument("--warmup", type=float, default=30)
+    parser.add_argument(
+        "--search-rates",
+        type=_rates,
+        default=[100_000, 150_000, 200_000],
+        help="rates the search tries, ascending, stopping at the first not kept up",
+    )
+    parser.add_argument("--search-seconds", type=float, default=100)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     wanted = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    unknown = sorted(set(wanted) - set(SCENARIOS))
+    if unknown:
+        parser.error(f"unknown scenarios {unknown}; choose from {', '.join(SCENARIOS)}")
     work = Path(tempfile.mkdtemp(prefix="etlc-bench-"))
     stamp = time.strftime("%Y-%m-%dT%H-%M-%SZ", time.gmtime())
-    report: dict[str, Any] = {
+    runs: dict[str, Callable[[], list[dict[str, Any]]]] = {
+        "simple_batch": lambda: [simple_batch.run(args.records, work / "simple_batch")],
+        "complex_batch": lambda: [complex_batch.run(args.complex_records, work / "complex")],
+        "upsert": lambda: [upsert.run(args.upsert_records, work / "upsert")],
+        "compiler": lambda: [compiler.run(args.definitions, work / "compiler")],
+        "streaming": lambda: [
+            stream_seed.run(args.rate, args.seconds, args.warmup, job=job)
+            for job in ("etlc", "handwritten")
+        ],
+        "rate_search": lambda: [
+            stream_seed.rate_search(args.search_rates, args.search_seconds, args.warmup)
+        ],
+    }
+    results: dict[str, Any] = {
         "started": stamp,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}",
         "scenarios": [],
-        "not_yet": NOT_YET,
+        "missing": [s for s in SCENARIOS if s not in wanted],
     }
     for name in wanted:
-        if name == "simple_batch":
-            result = simple_batch.run(args.records, work / name)
-        elif name == "compiler":
-            result = compiler.run(args.definitions, work / name)
-        elif name == "streaming":
-            result = stream_seed.run(args.rate, args.seconds, args.warmup)
-        else:
-            parser.error(f"unknown scenario {name}")
-        report["scenarios"].append(result)
-        print(json.dumps(result), flush=True)
+        for result in runs[name]():
+            result.pop("p95_series", None)
+            results["scenarios"].append(result)
+            print(json.dumps(result), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{stamp}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (args.out / f"{stamp}.md").write_text(markdown(report), encoding="utf-8")
-    shutil.copy(args.out / f"{stamp}.json", args.out / "latest.json")
-    shutil.copy(args.out / f"{stamp}.md", args.out / "latest.md")
+    if report.chart(results, args.out / f"{stamp}.png"):
+        results["chart"] = f"{stamp}.png"
+    (args.out / f"{stamp}.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    (args.out / f"{stamp}.md").write_text(report.markdown(results), encoding="utf-8")
+    for suffix in (".json", ".md", ".png"):
+        if (args.out / f"{stamp}{suffix}").exists():
+            shutil.copy(args.out / f"{stamp}{suffix}", args.out / f"latest{suffix}")
+    # latest.md shows latest.png, not the stamped copy.
+    latest = (args.out / "latest.md").read_text(encoding="utf-8")
+    (args.out / "latest.md").write_text(latest.replace(f"]({stamp}.png)", "](latest.png)"))
     print(f"report: {args.out / 'latest.md'}")
     return 0
 

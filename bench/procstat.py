@@ -44,7 +44,9 @@ def _cpu_and_rss(pids: list[int]) -> tuple[float, int]:
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
             fields = stat[stat.rindex(")") + 2 :].split()
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+            # utime, stime, and cutime, cstime: children that ended and were waited for (a
+            # database's per-connection processes) count in their parent once gone.
+            ticks += sum(int(f) for f in fields[11:15])
             rss += int(fields[21]) * PAGE
         except (OSError, ValueError, IndexError):
             continue  # the process ended between listing and reading
@@ -60,10 +62,11 @@ def total_memory() -> int:
 
 @dataclass
 class Sampler:
-    """Samples the tree under ``pid`` every ``every`` seconds until stopped."""
+    """Samples the tree under ``pid`` (or ``pid`` alone) every ``every`` seconds until stopped."""
 
     pid: int
     every: float = 0.5
+    children: bool = True
     samples: list[tuple[float, float, int]] = field(default_factory=list)  # (t, cpu s, rss)
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -73,7 +76,7 @@ class Sampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            cpu, rss = _cpu_and_rss(tree(self.pid))
+            cpu, rss = _cpu_and_rss(tree(self.pid) if self.children else [self.pid])
             self.samples.append((time.monotonic(), cpu, rss))
             time.sleep(self.every)
 
@@ -88,3 +91,40 @@ class Sampler:
             "peak_rss_mb": round(peak / 2**20, 1),
             "peak_mem_pct": round(100 * peak / max(total_memory(), 1), 1),
         }
+
+
+SERVICES = {  # name -> what its main process's command line contains
+    "postgres": "bin/postgres -D",
+    "mariadb": "mariadbd",
+    "kafka": "kafka.Kafka",
+    "moto": "moto.server",
+}
+
+
+def services() -> dict[str, int]:
+    """The local services' main processes (their children are sampled with them)."""
+    found: dict[str, int] = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        for name, pattern in SERVICES.items():
+            if pattern in cmdline and name not in found:
+                found[name] = int(proc.name)
+    return found
+
+
+class ServiceSamplers:
+    """One sampler per running local service, so a report says which process was busy."""
+
+    def __init__(self) -> None:
+        self.samplers = {name: Sampler(pid) for name, pid in services().items()}
+
+    def start(self) -> ServiceSamplers:
+        for sampler in self.samplers.values():
+            sampler.start()
+        return self
+
+    def stop(self) -> dict[str, dict[str, float]]:
+        return {name: sampler.stop() for name, sampler in self.samplers.items()}

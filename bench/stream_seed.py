@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,14 +27,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import jobs
 from bench.procstat import Sampler
 from etlc import demo
+from etlc.cli import local_submit_env
 from tests.integration import databases as db
 from tests.integration import events
 from tests.integration.conftest import Background, compile_variant, example
 from tests.integration.test_streaming import stream_env
 
 ROOT = Path(__file__).resolve().parents[1]
+DEFINITION = ROOT / "pipelines" / "order_revenue_stream.json"
 ORDER_SCHEMA = json.loads((ROOT / "schemas" / "avro" / "order.avsc").read_text(encoding="utf-8"))
 TABLE_DDL = (
     "CREATE TABLE order_revenue_per_minute (window_start TIMESTAMP NOT NULL, "
@@ -87,7 +92,8 @@ def summarise(progress: list[dict[str, Any]], started: float, warmup: float) -> 
     steady = [p for p in progress if at(p) >= started + warmup and p.get("latency_ms")]
     if not steady:
         return {"batches": 0}
-    p95s = sorted(p["latency_ms"]["p95"] for p in steady)
+    series = [p["latency_ms"]["p95"] for p in steady]
+    p95s = sorted(series)
     rows = sum(p["input_rows"] for p in steady)
     span = at(steady[-1]) - at(steady[0]) or 1.0
     return {
@@ -99,48 +105,143 @@ def summarise(progress: list[dict[str, Any]], started: float, warmup: float) -> 
         "latency_max_ms": max(p["latency_ms"]["max"] for p in steady),
         "batch_duration_ms_median": statistics.median(p["batch_duration_ms"] for p in steady),
         "state_rows_last": steady[-1]["state_rows"],
+        "p95_series": series,
     }
 
 
-def run(
-    rate: int, seconds: float, warmup: float, partitions: int = 2, trigger: str = "1 second"
-) -> dict[str, Any]:
+class HandwrittenStream(Background):
+    """The hand-written streaming job in the background, stopped the way etlc's is."""
+
+    def __init__(self, args: list[str], log: Path, extra_env: dict[str, str]) -> None:
+        environ = local_submit_env("local[2]", "local")
+        environ.update(SPARK_LOCAL_IP="127.0.0.1", **extra_env)
+        self.log = log
+        with log.open("w", encoding="utf-8") as out:
+            self.proc = subprocess.Popen(
+                args,
+                cwd=ROOT,
+                env=environ,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+
+def _handwritten(work: Path, servers: str, topic: str, trigger: str) -> HandwrittenStream:
     creds = db.credentials()
-    servers = events.bootstrap()
-    work = Path(tempfile.mkdtemp(prefix="etlc-stream-bench-"))
+    pg = creds["postgres"]
+    conf = [a for k, v in jobs.SPARK_CONF.items() for a in ("--conf", f"{k}={v}")]
+    shipped = ",".join(str(jobs.JARS / a.jar_name) for a in jobs.artifacts(DEFINITION))
+    args = [
+        str(jobs.BIN / "spark-submit"),
+        "--master",
+        "local[2]",
+        *conf,
+        "--jars",
+        shipped,
+        str(ROOT / "bench" / "handwritten" / "stream_seed.py"),
+        servers,
+        topic,
+        str(work / "checkpoint"),
+        f"{pg['host']}:{pg['port']}/{pg['database']}",
+        pg["user"],
+        trigger,
+    ]
+    log = work / "handwritten.log"
+    return HandwrittenStream(args, log, {"BENCH_PG_PASSWORD": pg["password"]})
+
+
+def _etlc(work: Path, servers: str, topic: str, trigger: str) -> Background:
+    creds = db.credentials()
     vault = work / "vault.json"
     master = db.seed_vault(vault, creds)
-    with db.postgres(creds) as conn:
-        conn.execute("DROP TABLE IF EXISTS order_revenue_per_minute")
-        conn.execute(TABLE_DDL)
-    topic = events.fresh_topic("bench")
-    events.create_topic(servers, topic, partitions=partitions)
     doc = example("order_revenue_stream")
     doc["extract"][0].update(topic=topic, starting_offsets="latest")
     kafka = {"system": "kafka", "bootstrap_servers": servers}
     driver = compile_variant(work, doc, {"connections": {**db.profiles(creds), "events": kafka}})
     env = stream_env(work, servers, creds, vault, trigger)
+    return Background(driver, env, work / "driver.log", {"ETLC_VAULT_PASSWORD": master})
 
-    driver_run = Background(driver, env, work / "driver.log", {"ETLC_VAULT_PASSWORD": master})
+
+def run(
+    rate: int,
+    seconds: float,
+    warmup: float,
+    *,
+    partitions: int = 2,
+    trigger: str = "1 second",
+    job: str = "etlc",
+) -> dict[str, Any]:
+    """``job`` (etlc or handwritten) consuming a fresh topic while ``rate`` events/s are
+    produced for ``seconds``; the figures leave out the first ``warmup`` seconds."""
+    creds = db.credentials()
+    servers = events.bootstrap()
+    work = Path(tempfile.mkdtemp(prefix=f"etlc-stream-bench-{job}-"))
+    with db.postgres(creds) as conn:
+        conn.execute("DROP TABLE IF EXISTS order_revenue_per_minute")
+        conn.execute(TABLE_DDL)
+    topic = events.fresh_topic("bench")
+    events.create_topic(servers, topic, partitions=partitions)
+    start = _etlc if job == "etlc" else _handwritten
+    driver_run = start(work, servers, topic, trigger)
     driver_run.wait_for(
         "the query to start", lambda: bool(driver_run.events("query_started")), timeout=180
     )
     sampler = Sampler(driver_run.proc.pid).start()
+    # The load generator shares the machine; its own process, not the driver it started.
+    producer = Sampler(os.getpid(), children=False).start()
     started = time.time()
     produced = produce_steadily(servers, topic, rate, seconds)
     time.sleep(5)  # let the last batches commit
     usage = sampler.stop()
+    generator = producer.stop()
     code = driver_run.stop()
+    summary = summarise(driver_run.events("batch_progress"), started, warmup)
     return {
         "scenario": "streaming",
+        "job": job,
         "rate_target": rate,
         "produced": produced,
         "driver_exit": code,
-        **summarise(driver_run.events("batch_progress"), started, warmup),
+        **summary,
+        "sustained": sustained(summary, rate),
         "driver_usage": usage,
+        "generator_usage": generator,
         "seed_floor_p95_ms": 5_000,
         "target_p95_ms": 2_000,
         "driver_log": str(driver_run.log),
+    }
+
+
+def sustained(summary: dict[str, Any], rate: int) -> bool:
+    """Kept up: consumed what was produced (within 3%), p95 under the seed's 5 s, and the
+    lag not growing (the last third's median p95 within 1.5x the first third's)."""
+    if not summary.get("batches"):
+        return False
+    p95s = summary["p95_series"]
+    third = max(1, len(p95s) // 3)
+    first, last = statistics.median(p95s[:third]), statistics.median(p95s[-third:])
+    return bool(
+        summary["events_per_s"] >= 0.97 * rate
+        and summary["latency_p95_ms_p95"] < 5_000
+        and last <= 1.5 * max(first, 1)
+    )
+
+
+def rate_search(rates: list[int], seconds: float, warmup: float) -> dict[str, Any]:
+    """etlc at each rate in turn (ascending), stopping after the first it cannot sustain."""
+    steps = []
+    for rate in sorted(rates):
+        result = run(rate, seconds, warmup)
+        steps.append({k: v for k, v in result.items() if k != "p95_series"})
+        if not result["sustained"]:
+            break
+    kept = [s["rate_target"] for s in steps if s["sustained"]]
+    return {
+        "scenario": "streaming_rate_search",
+        "steps": steps,
+        "highest_sustained_rate": max(kept) if kept else None,
+        "target_rate": 150_000,
     }
 
 
@@ -151,8 +252,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=30, help="seconds left out of the figures")
     parser.add_argument("--partitions", type=int, default=2)
     parser.add_argument("--trigger", default="1 second")
+    parser.add_argument("--job", choices=("etlc", "handwritten"), default="etlc")
     args = parser.parse_args(argv)
-    report = run(args.rate, args.seconds, args.warmup, args.partitions, args.trigger)
+    report = run(
+        args.rate,
+        args.seconds,
+        args.warmup,
+        partitions=args.partitions,
+        trigger=args.trigger,
+        job=args.job,
+    )
     print(json.dumps(report, indent=2))
     return 0 if report["driver_exit"] == 0 else 1
 

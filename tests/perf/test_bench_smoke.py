@@ -10,16 +10,29 @@ from pathlib import Path
 
 import pytest
 
-from bench import compiler, simple_batch, stream_seed
+from bench import compiler, complex_batch, simple_batch, stream_seed, upsert
 
 pytestmark = pytest.mark.integration  # spark-submit and the local services
 
 
 def test_simple_batch_stays_above_the_seed_floor(tmp_path: Path) -> None:
     # etlc alone, large enough that start-up costs do not dominate (`make bench` runs all jobs).
-    result = simple_batch.run(4_000_000, tmp_path, jobs=("etlc",))
+    result = simple_batch.run(4_000_000, tmp_path, names=("etlc",))
     [etlc] = result["jobs"]
     assert etlc["records_per_s"] >= result["seed_floor_records_per_s"], result
+
+
+def test_complex_batch_stays_above_the_seed_floor(tmp_path: Path) -> None:
+    result = complex_batch.run(200_000, tmp_path, names=("etlc",))
+    [etlc] = result["jobs"]
+    assert etlc["records_per_s"] >= result["seed_floor_records_per_s"], result
+
+
+def test_upsert_lands_every_row_once_in_both_databases(tmp_path: Path) -> None:
+    # The scenario itself checks both tables after the job: every key once, the input's rows.
+    result = upsert.run(200_000, tmp_path, names=("etlc",))
+    [etlc] = result["jobs"]
+    assert etlc["to_postgres_s"] > 0 and etlc["to_mysql_s"] > 0, result
 
 
 def test_the_compiler_compiles_a_hundred_definitions(tmp_path: Path) -> None:

@@ -1,0 +1,291 @@
+"""The benchmark report: a Markdown table per scenario and one PNG chart, from a run's JSON.
+
+Every figure printed is one the run measured; a scenario the run skipped is said to be
+missing, never filled in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+BATCH = {  # scenario -> (title, seed floor in records/s, target)
+    "simple_batch": (
+        "Simple batch: files -> validate -> filter + derive -> files",
+        100_000,
+        1_000_000,
+    ),
+    "complex_batch": (
+        "Complex batch: CSV in S3 + MySQL -> join, aggregate -> S3 overwrite",
+        10_000,
+        200_000,
+    ),
+    "upsert": ("Upsert: into PostgreSQL and MySQL, half of the rows updates", None, None),
+}
+JOB_ORDER = ("handwritten", "etlc", "etlc_no_avro_boundary")
+
+
+def bound(job: Mapping[str, Any]) -> str:
+    """What held a job back, read off its samples: the cores, a service, or neither."""
+    cpu = job.get("cpu_avg_pct") or 0
+    services = job.get("services_cpu_pct") or {}
+    busiest = max(services.items(), key=lambda kv: kv[1], default=None)
+    if busiest and busiest[1] >= 30 and busiest[1] >= cpu / 2:
+        return f"{busiest[0]} ({busiest[1]}% of the machine) with the job at {cpu}%"
+    if cpu >= 85:
+        return f"CPU: the job's JVM keeps both cores busy ({cpu}%)"
+    return f"neither the cores ({cpu}%) nor one service: waits (I/O, round trips)"
+
+
+def _usage(job: Mapping[str, Any]) -> str:
+    services = job.get("services_cpu_pct") or {}
+    busy = ", ".join(f"{k} {v}%" for k, v in services.items() if v >= 1)
+    return busy or "-"
+
+
+def _batch(result: Mapping[str, Any]) -> list[str]:
+    title, floor, target = BATCH[result["scenario"]]
+    lines = [f"## {title}", ""]
+    size = f"{result['records']:,} records"
+    if result["scenario"] == "upsert":
+        size += f" ({result['updates']:,} of the keys already in each table)"
+    if floor:
+        size += f"; seed floor {floor:,} records/s, target {target:,}"
+    lines += [size + ".", ""]
+    timed = {"wall_s", "records_per_s"}
+    parts = sorted({k for j in result["jobs"] for k in j if k.endswith("_s") and k not in timed})
+    head = [
+        "job",
+        "seconds",
+        "records/s",
+        *(p.replace("_s", " s") for p in parts),
+        "wall s (with JVM)",
+        "CPU avg %",
+        "peak RSS MB",
+    ]
+    head += ["services' CPU", "bound by"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for job in result["jobs"]:
+        cells = [
+            job["job"],
+            job["seconds"],
+            f"{job['records_per_s']:,}",
+            *(job.get(p, "-") for p in parts),
+            job["wall_s"],
+            job.get("cpu_avg_pct"),
+            job.get("peak_rss_mb"),
+            _usage(job),
+            bound(job),
+        ]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    lines.append("")
+    ratio, cost = result.get("etlc_over_handwritten"), result.get("avro_boundary_cost")
+    if ratio is not None:
+        lines.append(f"etlc / hand-written: **{ratio}** (target <= 1.15).")
+    if cost is not None:
+        lines.append(f"Avro stage boundary cost: **{cost:+.1%}** (target <= 20%).")
+    return lines
+
+
+def _streaming(results: list[Mapping[str, Any]]) -> list[str]:
+    first = results[0]
+    lines = [
+        "## Streaming: Kafka -> 1-minute windows per status -> PostgreSQL",
+        "",
+        f"{first['rate_target']:,} events/s produced for {first['produced']['seconds']} s; "
+        "figures after the warm-up. Latency: a record's Kafka timestamp to its batch's commit. "
+        "Seed floor p95 < 5,000 ms; target 2,000 ms.",
+        "",
+        "| job | events/s consumed | p50 ms (median) | p95 ms (median) | p95 of the batches' "
+        "p95 | max ms | batch ms (median) | kept up | driver CPU % | driver RSS MB | "
+        "generator CPU % |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        usage, gen = r.get("driver_usage", {}), r.get("generator_usage", {})
+        cells = [
+            r.get("job", "etlc"),
+            f"{r.get('events_per_s', 0):,}",
+            r.get("latency_p50_ms_median"),
+            r.get("latency_p95_ms_median"),
+            r.get("latency_p95_ms_p95"),
+            r.get("latency_max_ms"),
+            r.get("batch_duration_ms_median"),
+            "yes" if r.get("sustained") else "no",
+            usage.get("cpu_avg_pct"),
+            usage.get("peak_rss_mb"),
+            gen.get("cpu_avg_pct"),
+        ]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    by = {r.get("job", "etlc"): r for r in results}
+    if "etlc" in by and "handwritten" in by:
+        e, h = by["etlc"], by["handwritten"]
+        if e.get("latency_p95_ms_median") and h.get("latency_p95_ms_median"):
+            ratio = e["latency_p95_ms_median"] / h["latency_p95_ms_median"]
+            lines += ["", f"etlc / hand-written, median p95: **{ratio:.3f}**."]
+    return lines
+
+
+def _rate_search(result: Mapping[str, Any]) -> list[str]:
+    lines = [
+        "## Streaming: the highest steady rate (etlc)",
+        "",
+        "Each rate for a fresh topic and driver; kept up = consumed >= 97% of the rate, p95 of "
+        "the batches' p95 < 5 s, and the last third's median p95 within 1.5x the first third's.",
+        "",
+        "| rate | events/s consumed | p95 ms (median) | p95 of p95 ms | kept up | driver CPU % "
+        "| generator CPU % |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in result["steps"]:
+        cells = [
+            f"{s['rate_target']:,}",
+            f"{s.get('events_per_s', 0):,}",
+            s.get("latency_p95_ms_median"),
+            s.get("latency_p95_ms_p95"),
+            "yes" if s.get("sustained") else "no",
+            s.get("driver_usage", {}).get("cpu_avg_pct"),
+            s.get("generator_usage", {}).get("cpu_avg_pct"),
+        ]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    top = result.get("highest_sustained_rate")
+    found = f"**{top:,} events/s**" if top else "none of the rates tried"
+    lines += ["", f"Highest rate kept up: {found} (target {result['target_rate']:,})."]
+    return lines
+
+
+def markdown(report: Mapping[str, Any]) -> str:
+    lines = [
+        f"# etlc benchmarks, {report['started']}",
+        "",
+        f"Machine: {report['machine']}. Every service runs on the same machine. Ratios compare "
+        "jobs of this run only. Each job is timed inside itself, its SparkSession already up; "
+        "the wall time includes JVM start-up. CPU is the job's process tree over the machine's "
+        "cores, sampled from /proc; the services' CPU is each local service's share meanwhile.",
+        "",
+    ]
+    if report.get("chart"):
+        lines += [f"![benchmarks]({report['chart']})", ""]
+    streams = [r for r in report["scenarios"] if r["scenario"] == "streaming"]
+    for result in report["scenarios"]:
+        name = result["scenario"]
+        if name in BATCH:
+            lines += _batch(result)
+        elif name == "compiler":
+            lines += [
+                "## Compiler",
+                "",
+                f"{result['definitions']} definitions: lint {result['lint_s']} s, compile "
+                f"{result['compile_s']} s, together {result['lint_plus_compile_s']} s "
+                f"(target < {result['target_s']} s).",
+            ]
+        elif name == "streaming" and result is streams[0]:
+            lines += _streaming(streams)
+        elif name == "streaming_rate_search":
+            lines += _rate_search(result)
+        else:
+            continue
+        lines.append("")
+    if report.get("missing"):
+        lines.append("Not run in this report: " + ", ".join(report["missing"]) + ".")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+COLOURS = {"handwritten": "#7f7f7f", "etlc": "#1f77b4", "etlc_no_avro_boundary": "#9ecae1"}
+FLOOR_LINE = {"color": "#d62728", "linestyle": "--", "linewidth": 1}
+
+
+def _batch_panel(ax: Any, result: Mapping[str, Any]) -> None:
+    jobs = sorted(result["jobs"], key=lambda j: JOB_ORDER.index(j["job"]))
+    names = [j["job"].replace("_no_avro_boundary", "\nno Avro boundary") for j in jobs]
+    values = [j["records_per_s"] for j in jobs]
+    ax.bar(names, values, color=[COLOURS.get(j["job"], "#333") for j in jobs])
+    _, floor, _ = BATCH[result["scenario"]]
+    if floor:
+        ax.axhline(floor, label="seed floor", **FLOOR_LINE)
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(f"{result['scenario']} ({result['records']:,} records)", fontsize=10)
+    ax.set_ylabel("records/s")
+    for x, v in enumerate(values):
+        ax.annotate(f"{v:,}", (x, v), ha="center", va="bottom", fontsize=8)
+
+
+def _stream_panel(ax: Any, streams: list[Mapping[str, Any]]) -> None:
+    marks = ("latency_p50_ms_median", "latency_p95_ms_median", "latency_max_ms")
+    width = 0.8 / len(streams)
+    for i, r in enumerate(streams):
+        job = r.get("job", "etlc")
+        xs = [k + i * width for k in range(len(marks))]
+        ax.bar(xs, [r.get(m) or 0 for m in marks], width, label=job, color=COLOURS.get(job))
+    ax.set_xticks([k + 0.4 - width / 2 for k in range(len(marks))], ["p50", "p95", "max"])
+    ax.axhline(5_000, label="seed floor p95", **FLOOR_LINE)
+    ax.set_title(f"streaming at {streams[0]['rate_target']:,} events/s", fontsize=10)
+    ax.set_ylabel("end-to-end latency, ms")
+    ax.legend(fontsize=8)
+
+
+def _search_panel(ax: Any, search: Mapping[str, Any]) -> None:
+    steps = search["steps"]
+    rates = [s["rate_target"] for s in steps]
+    ax.plot(rates, [s.get("latency_p95_ms_median") or 0 for s in steps], marker="o", label="p95")
+    ax.axhline(5_000, label="5 s", **FLOOR_LINE)
+    ax.set_xlabel("events/s produced")
+    ax.set_ylabel("p95 latency, ms (median of batches)")
+    consumed = ax.twinx()
+    consumed.plot(rates, [s.get("events_per_s", 0) for s in steps], "s--", color="#2ca02c")
+    consumed.plot(rates, rates, ":", color="#2ca02c", linewidth=0.8)
+    consumed.set_ylabel("events/s consumed (dotted: produced)", color="#2ca02c")
+    ax.set_title("streaming: rate search (etlc)", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+
+
+def _compiler_panel(ax: Any, compiler: Mapping[str, Any]) -> None:
+    ax.bar(["100 definitions"], [compiler["lint_s"]], color="#9ecae1", label="lint")
+    ax.bar(
+        ["100 definitions"],
+        [compiler["compile_s"]],
+        bottom=[compiler["lint_s"]],
+        color=COLOURS["etlc"],
+        label="compile",
+    )
+    ax.axhline(compiler["target_s"], label="target", **FLOOR_LINE)
+    ax.set_title(f"compiler: lint + compile, {compiler['definitions']} definitions", fontsize=10)
+    ax.set_ylabel("seconds")
+    ax.legend(fontsize=8)
+
+
+def chart(report: Mapping[str, Any], path: Path) -> bool:
+    """A PNG of the run's figures; False when the run has nothing to draw."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display here
+    import matplotlib.pyplot as plt
+
+    results = report["scenarios"]
+    streams = [r for r in results if r["scenario"] == "streaming"]
+    panels: list[tuple[Callable[[Any, Any], None], Any]] = [
+        (_batch_panel, r) for r in results if r["scenario"] in BATCH
+    ]
+    if streams:
+        panels.append((_stream_panel, streams))
+    for r in results:
+        if r["scenario"] == "streaming_rate_search":
+            panels.append((_search_panel, r))
+        elif r["scenario"] == "compiler":
+            panels.append((_compiler_panel, r))
+    if not panels:
+        return False
+    cols = min(3, len(panels))
+    rows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.2 * rows), squeeze=False)
+    cells = list(axes.flat)
+    for (draw, data), ax in zip(panels, cells, strict=False):
+        draw(ax, data)
+    for ax in cells[len(panels) :]:
+        ax.axis("off")
+    fig.suptitle(f"etlc benchmarks {report['started']} ({report['machine']})", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True

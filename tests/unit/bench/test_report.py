@@ -1,0 +1,132 @@
+"""The benchmark report: every measured figure reaches the Markdown, the chart is drawn, and
+what bounds a job is read off its samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bench import report
+
+
+def job(name: str, seconds: float, records: int, cpu: float, **extra: Any) -> dict[str, Any]:
+    return {
+        "job": name,
+        "seconds": seconds,
+        "records_per_s": round(records / seconds),
+        "wall_s": seconds + 6,
+        "cpu_avg_pct": cpu,
+        "peak_rss_mb": 1400.0,
+        **extra,
+    }
+
+
+def stream(name: str, p95: int) -> dict[str, Any]:
+    return {
+        "scenario": "streaming",
+        "job": name,
+        "rate_target": 50_000,
+        "produced": {"sent": 10_000_000, "seconds": 210.0},
+        "events_per_s": 49_990,
+        "latency_p50_ms_median": p95 - 400,
+        "latency_p95_ms_median": p95,
+        "latency_p95_ms_p95": p95 + 100,
+        "latency_max_ms": p95 + 500,
+        "batch_duration_ms_median": 900,
+        "sustained": True,
+        "driver_usage": {"cpu_avg_pct": 45.0, "peak_rss_mb": 1400.0},
+        "generator_usage": {"cpu_avg_pct": 40.0},
+    }
+
+
+def sample() -> dict[str, Any]:
+    return {
+        "started": "2026-11-28T12-00-00Z",
+        "machine": "x86_64, 2 cores, Python 3.11.7",
+        "missing": [],
+        "scenarios": [
+            {
+                "scenario": "simple_batch",
+                "records": 10_000_000,
+                "jobs": [
+                    job("handwritten", 27.5, 10_000_000, 92.8),
+                    job("etlc", 31.0, 10_000_000, 94.0),
+                    job("etlc_no_avro_boundary", 28.0, 10_000_000, 93.0),
+                ],
+                "etlc_over_handwritten": 1.127,
+                "avro_boundary_cost": 0.107,
+            },
+            {
+                "scenario": "upsert",
+                "records": 1_000_000,
+                "updates": 500_000,
+                "jobs": [
+                    job(
+                        "handwritten",
+                        90.0,
+                        1_000_000,
+                        40.0,
+                        to_postgres_s=50.0,
+                        services_cpu_pct={"postgres": 48.0, "mariadb": 5.0},
+                    ),
+                    job(
+                        "etlc",
+                        95.0,
+                        1_000_000,
+                        42.0,
+                        to_postgres_s=52.5,
+                        services_cpu_pct={"postgres": 47.0},
+                    ),
+                ],
+                "etlc_over_handwritten": 1.056,
+                "avro_boundary_cost": None,
+            },
+            {
+                "scenario": "compiler",
+                "definitions": 100,
+                "lint_s": 0.5,
+                "compile_s": 1.2,
+                "lint_plus_compile_s": 1.7,
+                "target_s": 2.0,
+            },
+            stream("etlc", 1500),
+            stream("handwritten", 1200),
+            {
+                "scenario": "streaming_rate_search",
+                "steps": [
+                    stream("etlc", 1800) | {"rate_target": 100_000},
+                    stream("etlc", 9000) | {"rate_target": 150_000, "sustained": False},
+                ],
+                "highest_sustained_rate": 100_000,
+                "target_rate": 150_000,
+            },
+        ],
+    }
+
+
+def test_the_markdown_carries_every_figure_and_ratio() -> None:
+    text = report.markdown(sample())
+    assert "| etlc | 31.0 | 322,581 |" in text
+    assert "etlc / hand-written: **1.127** (target <= 1.15)." in text
+    assert "Avro stage boundary cost: **+10.7%**" in text
+    assert "| records/s | to_postgres s | wall s" in text and "| 52.5 |" in text
+    assert "together 1.7 s (target < 2.0 s)" in text
+    assert "etlc / hand-written, median p95: **1.250**." in text
+    assert "Highest rate kept up: **100,000 events/s** (target 150,000)." in text
+    assert "| 150,000 | 49,990 | 9000 |" in text and "| no |" in text
+
+
+def test_what_bounds_a_job_is_read_off_its_samples() -> None:
+    assert report.bound({"cpu_avg_pct": 94.0}).startswith("CPU")
+    held = report.bound({"cpu_avg_pct": 40.0, "services_cpu_pct": {"postgres": 48.0}})
+    assert held.startswith("postgres (48.0% of the machine)")
+    assert report.bound({"cpu_avg_pct": 30.0, "services_cpu_pct": {"moto": 5.0}}).startswith(
+        "neither"
+    )
+
+
+def test_the_chart_is_a_png_with_a_panel_per_scenario(tmp_path: Path) -> None:
+    path = tmp_path / "chart.png"
+    assert report.chart(sample(), path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not report.chart({"scenarios": [], "started": "", "machine": ""}, tmp_path / "x.png")
