@@ -62,11 +62,12 @@ def validate(root: JValue, schema: Mapping[str, Any], file: str) -> list[Diagnos
 
     Spans come from the tree; ``file`` only names the file when no node matches a path.
     """
+    validator, step_types = _prepared(schema)
     try:
-        errors = list(Draft202012Validator(schema).iter_errors(to_python(root)))
+        errors = list(validator.iter_errors(to_python(root)))
     except RecursionError:
         return [diag("E106", "the document is nested too deeply to validate", root.span)]
-    converter = _Converter(root, file, _step_type_schemas(schema))
+    converter = _Converter(root, file, step_types)
     found: dict[tuple[str, Span, str], _Found] = {}
     for error in errors:
         for f in converter.convert(error):
@@ -75,6 +76,20 @@ def validate(root: JValue, schema: Mapping[str, Any], file: str) -> list[Diagnos
     untyped = [(f.path, f.step_schema) for f in found.values() if f.step_schema is not None]
     kept = [f.diagnostic for f in found.values() if not any(f.follows(*u) for u in untyped)]
     return sorted(kept, key=sort_key)
+
+
+# A validator and the step-type schemas per schema object: `etlc lint` of many files checks
+# them all against the one schema, and building both took as long as validating.
+_PREPARED: list[tuple[Mapping[str, Any], Draft202012Validator, list[Any]]] = []
+
+
+def _prepared(schema: Mapping[str, Any]) -> tuple[Draft202012Validator, list[Any]]:
+    for known, validator, step_types in _PREPARED:
+        if known is schema:
+            return validator, step_types
+    prepared = (schema, Draft202012Validator(schema), _step_type_schemas(schema))
+    _PREPARED[:] = [*_PREPARED[-3:], prepared]
+    return prepared[1], prepared[2]
 
 
 @dataclass(frozen=True)
