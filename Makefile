@@ -3,10 +3,14 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# etlc's JVM module (jvm/etlc-jvm), versioned with etlc; the submit commands ship it from jars/.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
+JVM_JAR := jars/etlc-jvm-$(VERSION).jar
+JVM_SRC := jvm/etlc-jvm/pom.xml $(shell find jvm/etlc-jvm/src -type f)
 
-.PHONY: setup jars demo test unit integration lint format compile clean services-up services-down bench
+.PHONY: setup jars jvm demo test unit integration lint format compile clean services-up services-down bench
 
-setup: $(STAMP) jars
+setup: $(STAMP) jars jvm
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +21,14 @@ $(STAMP): pyproject.toml
 
 jars: $(STAMP)
 	$(BIN)/etlc jars --dest jars
+
+# Built (and its Scala unit tests run: `package` runs them) whenever a source changes.
+jvm: $(JVM_JAR)
+
+$(JVM_JAR): $(JVM_SRC)
+	mvn -q -B -f jvm/etlc-jvm/pom.xml package
+	mkdir -p jars
+	cp jvm/etlc-jvm/target/$(notdir $@) $@
 
 demo: setup
 	$(BIN)/etlc demo
@@ -52,7 +64,7 @@ bench: setup services-up
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf .etlc data/demo out .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf .etlc data/demo out .pytest_cache .mypy_cache .ruff_cache .coverage jvm/etlc-jvm/target
 
 # Local PostgreSQL, MariaDB, Kafka (KRaft) and S3 (moto) on 127.0.0.1 for the integration tests;
 # state, logs and passwords (0600) in .services/. `scripts/services.sh status|env` tells the rest.

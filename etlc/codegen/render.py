@@ -7,6 +7,7 @@ files, and the driver is already in ``ruff format`` style.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import zipfile
@@ -39,10 +40,15 @@ _RUNTIME_MODULES = ("etlc/__init__.py", "etlc/plugins.py")
 _NOT_RUNTIME = ("etlc/vault/cli.py",)  # the `etlc vault` command, not needed by drivers
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
+# etlc's JVM module (jvm/etlc-jvm): one JSON line per completed Spark stage, beside the
+# driver's own lines. Built by `make setup`, not published, so always shipped with --jars.
+STAGE_LISTENER = "etlc.jvm.metrics.StageMetricsListener"
+
 # Spark settings every driver is submitted with (the environment file adds its own).
 BASE_CONF = (
     "spark.sql.session.timeZone=UTC",
     "spark.ui.showConsoleProgress=false",
+    f"spark.extraListeners={STAGE_LISTENER}",
     # Spark's own logs, UI and plans hide credentials too (Spark's defaults, extended).
     *(f"{key}={value}" for key, value in SPARK_REDACTION_CONF),
 )
@@ -55,6 +61,7 @@ class Output:
     executable: bool = False
 
 
+@functools.cache  # one environment: Jinja compiles each template once per process, not per plan
 def _env() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.PackageLoader("etlc.codegen", "templates"),
@@ -68,6 +75,11 @@ def _env() -> jinja2.Environment:
 
 def runtime_zip_name() -> str:
     return f"etlc-runtime-{etlc.__version__}.zip"
+
+
+def jvm_jar_name() -> str:
+    """etlc's JVM module, as `make setup` leaves it in the jars folder."""
+    return f"etlc-jvm-{etlc.__version__}.jar"
 
 
 def render(plan: Plan, out_dir: Path) -> list[Output]:
@@ -120,12 +132,14 @@ def render_submit(plan: Plan) -> str:
         "driver": f"{plan.name}.py",
         "packages": ",".join(a.coordinate for a in plan.artifacts),
         "jars": ",".join(f"$jars_dir/{a.jar_name}" for a in plan.artifacts),
+        "jvm_jar": jvm_jar_name(),
         "runtime_zip": runtime_zip_name(),
         "conf": (*BASE_CONF, *plan.spark_conf),
     }
     return _env().get_template("submit.sh.j2").render(context)
 
 
+@functools.cache  # the same bytes for every plan of one `etlc compile`
 def runtime_zip() -> bytes:
     """The runtime side of etlc as a deterministic zip (sorted, fixed timestamps)."""
     root = Path(etlc.__file__).parent.parent

@@ -137,6 +137,18 @@ def check_file(path: str | Path, options: CheckOptions | None = None) -> CheckRe
     return CheckResult(str(path), source, diagnostics, None if has_error else plan)
 
 
+def definition_ast(path: str | Path) -> ast.Pipeline | None:
+    """The AST of a definition that parses and has the schema's shape, before any semantic
+    check (None otherwise): the values the JVM side's configuration classes must read alike."""
+    path = Path(path)
+    tree, _, diagnostics = parse_file(path)
+    if not isinstance(tree, JObject) or any(d.is_error for d in diagnostics):
+        return None
+    if any(d.is_error for d in validate(tree, definition_schema(), str(path))):
+        return None
+    return _Checker(str(path), tree, default_options(path), plugin_table())._build(tree, set())
+
+
 def default_options(definition: Path) -> CheckOptions:
     """Look for ``schemas/avro`` and ``env/`` next to the definition's config module."""
     here = definition.resolve().parent

@@ -17,14 +17,28 @@ from etlc.runtime.errors import EtlcError, classify
 from etlc.runtime.graph import PipelineGraph
 from etlc.runtime.logs import EventLog, RunContext, configure
 from etlc.runtime.pipeline import BatchPipeline, Pipeline
-from etlc.runtime.report import EXIT_FAILED
+from etlc.runtime.report import EXIT_FAILED, RunReport
 from etlc.runtime.retry import RetryingPipeline, RetryPolicy
-from etlc.runtime.session import create_session
+from etlc.runtime.session import create_session, tag_attempt
 from etlc.runtime.streaming import StopSignal, StreamingPipeline
 from etlc.vault.redaction import install_excepthook
 
 Build = Callable[[Environment], PipelineGraph]
-SessionFactory = Callable[[str, Environment], SparkSession]
+SessionFactory = Callable[[str, Environment, RunContext], SparkSession]
+
+
+class AttemptTagged(Pipeline):
+    """Tags the Spark jobs of each attempt with its number (for the JVM stage metrics
+    listener's lines), right before the attempt runs: it sits inside the retry wrapper."""
+
+    def __init__(self, inner: Pipeline, spark: SparkSession, context: RunContext) -> None:
+        self.inner = inner
+        self.spark = spark
+        self.context = context
+
+    def run(self) -> RunReport:
+        tag_attempt(self.spark, self.context)
+        return self.inner.run()
 
 
 def parse_args(pipeline: str, argv: Sequence[str] | None) -> argparse.Namespace:
@@ -71,7 +85,7 @@ def run_driver(
         # The pid lets an operator (or a test) signal this driver itself, not spark-submit.
         log.info("run_started", mode=mode, env=env.name, env_file=str(env_path), pid=os.getpid())
         # Steps parse their schemas through Spark, so the session comes first.
-        spark = session_factory(f"etlc:{pipeline}", env)
+        spark = session_factory(f"etlc:{pipeline}", env, context)
         graph = faults.inject(build(env), os.environ.get(faults.ENV_VAR))
     except Exception as exc:  # configuration problems end the run before Spark starts
         error = exc if isinstance(exc, EtlcError) else classify(exc, None)
@@ -86,7 +100,8 @@ def run_driver(
         inner = StreamingPipeline(graph, spark, env, log, stop)
     else:
         inner = BatchPipeline(graph, spark, env, log)
-    runner = RetryingPipeline(inner, RetryPolicy(max_retries, delay_seconds), log)
+    tagged = AttemptTagged(inner, spark, context)
+    runner = RetryingPipeline(tagged, RetryPolicy(max_retries, delay_seconds), log)
     report = runner.run()
     emit = log.info if report.exit_code == 0 else log.error
     emit("run_finished", **report.as_log())

@@ -5,16 +5,32 @@ from __future__ import annotations
 from pyspark.sql import SparkSession
 
 from etlc.runtime.environment import Environment
+from etlc.runtime.logs import RunContext
 from etlc.vault.redaction import SPARK_REDACTION_CONF
 
+# Read by the JVM stage metrics listener (etlc.jvm.metrics.StageMetricsListener) when Spark
+# constructs it, so its lines carry the same pipeline and run id as the Python side's.
+PIPELINE_CONF = "spark.etlc.pipeline"
+RUN_ID_CONF = "spark.etlc.runId"
+# A job property rather than conf: the attempt changes within one session when a run retries.
+ATTEMPT_PROPERTY = "etlc.attempt"
 
-def create_session(app_name: str, env: Environment) -> SparkSession:
+
+def create_session(app_name: str, env: Environment, context: RunContext) -> SparkSession:
     builder = SparkSession.builder.appName(app_name)
     # Also set by the generated submit command; here for drivers started without it.
     for key, value in SPARK_REDACTION_CONF:
         builder = builder.config(key, value)
     for key, value in sorted(env.spark_conf.items()):
         builder = builder.config(key, value)
+    # Last, so an environment file cannot tag the run with another's identity.
+    builder = builder.config(PIPELINE_CONF, context.pipeline).config(RUN_ID_CONF, context.run_id)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(env.settings.spark_log_level)
     return spark
+
+
+def tag_attempt(spark: SparkSession, context: RunContext) -> None:
+    """Mark the Spark jobs this thread starts from now on (and the threads it starts, such as
+    streaming queries) with the run's current attempt."""
+    spark.sparkContext.setLocalProperty(ATTEMPT_PROPERTY, str(context.attempt))

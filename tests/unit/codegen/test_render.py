@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from etlc.codegen.literals import literal, string
-from etlc.codegen.render import render, runtime_zip, runtime_zip_name, write
+from etlc.codegen.render import (
+    STAGE_LISTENER,
+    jvm_jar_name,
+    render,
+    runtime_zip,
+    runtime_zip_name,
+    write,
+)
 from etlc.dsl.checker import check_file
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -95,14 +102,39 @@ def test_drivers_import_only_the_runtime(compiled: Path) -> None:
 
 def test_submit_command_ships_jars_or_packages_and_the_runtime(compiled: Path) -> None:
     text = (compiled / "orders_by_country.submit.sh").read_text()
-    assert '--packages "org.apache.spark:spark-avro_2.13:4.2.0"' in text
-    assert '--jars "$jars_dir/org.apache.spark.spark-avro_2.13-4.2.0.jar"' in text
+    assert f'etlc_jar="$jars_dir/{jvm_jar_name()}"' in text
+    # etlc's JVM module is shipped in both branches: no cluster can resolve it from Maven.
+    assert '--jars "$etlc_jar" --packages "org.apache.spark:spark-avro_2.13:4.2.0"' in text
+    assert '--jars "$etlc_jar,$jars_dir/org.apache.spark.spark-avro_2.13-4.2.0.jar"' in text
+    assert f'--conf "spark.extraListeners={STAGE_LISTENER}"' in text
     assert f'--py-files "$here/{runtime_zip_name()}"' in text
     assert (
         subprocess.run(
             ["bash", "-n", str(compiled / "orders_by_country.submit.sh")], check=False
         ).returncode
         == 0
+    )
+
+
+@pytest.mark.parametrize("packages", ["0", "1"])
+def test_submit_command_without_the_jvm_jar_says_to_run_setup(
+    compiled: Path, tmp_path: Path, packages: str
+) -> None:
+    done = subprocess.run(
+        ["bash", str(compiled / "orders_by_country.submit.sh")],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "ETLC_JARS_DIR": str(tmp_path),
+            "ETLC_USE_PACKAGES": packages,
+            "SPARK_SUBMIT": "false",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"etlc: {tmp_path}/{jvm_jar_name()} is missing: run `make setup` (it builds jvm/etlc-jvm)"
     )
 
 

@@ -13,7 +13,9 @@ from etlc.runtime import driver, faults
 from etlc.runtime.environment import Environment
 from etlc.runtime.errors import ConfigurationError, TransientError
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph
+from etlc.runtime.logs import RunContext
 from etlc.runtime.report import RunReport, Status, StepMetrics
+from etlc.runtime.session import ATTEMPT_PROPERTY
 
 SCHEMA = DatasetSchema(
     '{"type": "record", "name": "r", "fields": [{"name": "id", "type": "long"}]}', "`id` BIGINT"
@@ -71,7 +73,7 @@ def run(spark: Any, argv: list[str], retries: int = 0) -> int:
         max_retries=retries,
         delay_seconds=0.0,
         argv=argv,
-        session_factory=lambda name, env: spark,
+        session_factory=lambda name, env, context: spark,
     )
 
 
@@ -111,10 +113,12 @@ def test_injected_faults_are_retried(
     assert run(spark, ["--env-file", str(env_file(tmp_path, src))], retries=1) == 0
     failed = [e for e in events(stdout) if e["event"] == "attempt_failed"]
     assert [(e["attempt"], e["error_kind"]) for e in failed] == [(1, "transient")]
+    # Spark jobs carry the attempt they ran in, for the JVM stage metrics listener.
+    assert spark.sparkContext.getLocalProperty(ATTEMPT_PROPERTY) == "2"
 
 
 def test_missing_environment_file_exits_one_before_spark(tmp_path: Path, stdout: Captured) -> None:
-    def no_spark(name: str, env: Environment) -> Any:
+    def no_spark(name: str, env: Environment, context: RunContext) -> Any:
         raise AssertionError("Spark must not start")
 
     code = driver.run_driver(

@@ -143,7 +143,7 @@ def test_a_failed_authentication_leaks_nothing(
         max_retries=3,
         delay_seconds=0.0,
         argv=["--env-file", str(env_path)],
-        session_factory=lambda name, env: spark,
+        session_factory=lambda name, env, context: spark,
     )
     out, err = capfd.readouterr()
 

@@ -1,0 +1,185 @@
+package etlc.jvm.config
+
+import java.io.IOException
+import java.nio.file.{Files, NoSuchFileException, Path}
+
+import scala.collection.immutable.ListMap
+import scala.jdk.CollectionConverters._
+import scala.reflect.ClassTag
+
+import com.fasterxml.jackson.core.{JsonProcessingException, StreamReadFeature}
+import com.fasterxml.jackson.databind.{DeserializationFeature, JsonNode, ObjectMapper}
+import com.fasterxml.jackson.databind.json.JsonMapper
+import com.fasterxml.jackson.databind.node.JsonNodeType
+
+/** A configuration file the JVM side cannot use: the file, the JSON path and what is wrong,
+  * e.g. `pipelines/x.json: $.load[0].mode: expected string, got number`. A message never holds
+  * a value read from the file, so a misplaced secret cannot leak through it.
+  */
+final class ConfigException(val file: String, val path: String, val problem: String)
+    extends RuntimeException(if (path.isEmpty) s"$file: $problem" else s"$file: $path: $problem")
+
+/** Where a value sits in its document, written as the messages show it: `$.load[0].mode`;
+  * keys that are not identifiers are quoted: `$.spark["spark.sql.shuffle.partitions"]`.
+  */
+final case class JsonPath(segments: Vector[Either[String, Int]]) {
+  def /(key: String): JsonPath = JsonPath(segments :+ Left(key))
+  def at(index: Int): JsonPath = JsonPath(segments :+ Right(index))
+
+  override def toString: String = segments.foldLeft("$") {
+    case (out, Right(i))                                 => s"$out[$i]"
+    case (out, Left(k)) if JsonPath.Identifier.matches(k) => s"$out.$k"
+    case (out, Left(k))                                  => out + "[" + Json.quote(k) + "]"
+  }
+}
+
+object JsonPath {
+  val Root: JsonPath = JsonPath(Vector.empty)
+  private val Identifier = "[A-Za-z_][A-Za-z0-9_]*".r
+}
+
+/** A JSON value and where it is; every read checks the JSON type and fails with the path. */
+final class Node private[config] (val file: String, val path: JsonPath, private[config] val json: JsonNode) {
+
+  def fail(problem: String): Nothing = throw new ConfigException(file, path.toString, problem)
+
+  def kind: String = Json.kind(json)
+
+  private def expected(what: String): Nothing = fail(s"expected $what, got $kind")
+
+  def string: String = if (json.isTextual) json.textValue else expected("string")
+
+  def boolean: Boolean = if (json.isBoolean) json.booleanValue else expected("boolean")
+
+  def int: Int = {
+    val n = integral("integer")
+    if (n.isValidInt) n.toInt else fail("integer out of range")
+  }
+
+  def long: Long = {
+    val n = integral("integer")
+    if (n.isValidLong) n.toLong else fail("integer out of range")
+  }
+
+  def double: Double = if (json.isNumber) json.doubleValue else expected("number")
+
+  /** JSON Schema's integer: a number without a fractional part (`5.0` is one too). */
+  private def integral(what: String): BigInt =
+    if (json.isIntegralNumber) BigInt(json.bigIntegerValue)
+    else if (json.isNumber && json.decimalValue.stripTrailingZeros.scale <= 0)
+      BigInt(json.decimalValue.toBigIntegerExact)
+    else expected(what)
+
+  def isString: Boolean = json.isTextual
+
+  def array: Vector[Node] =
+    if (json.isArray) json.elements.asScala.zipWithIndex.map { case (v, i) => child(path.at(i), v) }.toVector
+    else expected("array")
+
+  /** The object's members in document order, whatever their keys (a map such as `spark`). */
+  def members: ListMap[String, Node] =
+    if (json.isObject) ListMap.from(json.properties.asScala.map(e => e.getKey -> child(path / e.getKey, e.getValue)))
+    else expected("object")
+
+  /** The object as the JSON form of case class `A`: a key that is not one of `A`'s fields
+    * (see [[JsonNames]]) is rejected here, before any field is read.
+    */
+  def fields[A](implicit tag: ClassTag[A]): Fields = {
+    val known = JsonNames.fields(tag.runtimeClass)
+    val present = members
+    present.keys.find(k => !known.contains(k)).foreach { key =>
+      fail(s"unknown key ${Json.quote(key)} (known: ${known.mkString(", ")})")
+    }
+    new Fields(this, known.toSet, present)
+  }
+
+  /** A string holding a value of a closed set (a step type, a connection system). */
+  def oneOf(choices: Seq[String], what: String): String = {
+    val value = string
+    if (choices.contains(value)) value
+    else fail(s"unknown $what ${Json.quote(value)} (known: ${choices.mkString(", ")})")
+  }
+
+  private def child(at: JsonPath, value: JsonNode): Node = new Node(file, at, value)
+}
+
+/** The members of one object, read by name; `known` are the JSON names of the target class. */
+final class Fields private[config] (val node: Node, known: Set[String], present: ListMap[String, Node]) {
+
+  private def checked(key: String): String = {
+    // Reading a key that is not a field of the class is a bug in the decoder, not bad input.
+    require(known.contains(key), s"`$key` is not a field of the class decoded at ${node.path}")
+    key
+  }
+
+  def optional(key: String): Option[Node] = present.get(checked(key))
+
+  def required(key: String): Node =
+    present.getOrElse(checked(key), node.fail(s"missing required key ${Json.quote(key)}"))
+
+  def has(key: String): Boolean = present.contains(checked(key))
+
+  def string(key: String): String = required(key).string
+  def optString(key: String): Option[String] = optional(key).map(_.string)
+  def optInt(key: String): Option[Int] = optional(key).map(_.int)
+  def optLong(key: String): Option[Long] = optional(key).map(_.long)
+  def optDouble(key: String): Option[Double] = optional(key).map(_.double)
+  def optBoolean(key: String): Option[Boolean] = optional(key).map(_.boolean)
+
+  /** A list of strings (column names); absent is empty, as on the Python side. */
+  def strings(key: String): Vector[String] = optional(key).map(_.array.map(_.string)).getOrElse(Vector.empty)
+
+  /** An object of strings in document order (named expressions). */
+  def stringMap(key: String): ListMap[String, String] =
+    required(key).members.map { case (k, v) => k -> v.string }
+}
+
+object Json {
+
+  private val mapper: ObjectMapper = JsonMapper
+    .builder()
+    // The Python side rejects a repeated key (E004); so does this one.
+    .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+    .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+    .build()
+
+  /** The document in `file`, as a [[Node]] at `$`. */
+  def read(file: Path): Node = {
+    val name = file.toString
+    val bytes =
+      try Files.readAllBytes(file)
+      catch {
+        case _: NoSuchFileException => throw new ConfigException(name, "", "file not found")
+        case e: IOException         => throw new ConfigException(name, "", s"cannot read: ${e.getClass.getSimpleName}")
+      }
+    parse(bytes, name)
+  }
+
+  /** A document's bytes (UTF-8, a BOM allowed), named `file` in messages. */
+  def parse(bytes: Array[Byte], file: String): Node = {
+    val json =
+      try mapper.readTree(bytes)
+      catch { case e: JsonProcessingException => throw malformed(file, e) }
+    if (json == null || json.isMissingNode) throw new ConfigException(file, "", "the file is empty")
+    new Node(file, JsonPath.Root, json)
+  }
+
+  private def malformed(file: String, e: JsonProcessingException): ConfigException = {
+    val at = Option(e.getLocation).map(l => s"${l.getLineNr}:${l.getColumnNr}: ").getOrElse("")
+    new ConfigException(file, "", s"${at}malformed JSON: ${e.getOriginalMessage.takeWhile(_ != '\n')}")
+  }
+
+  def quote(text: String): String = mapper.writeValueAsString(text)
+
+  def kind(json: JsonNode): String = json.getNodeType match {
+    case JsonNodeType.OBJECT  => "object"
+    case JsonNodeType.ARRAY   => "array"
+    case JsonNodeType.STRING  => "string"
+    case JsonNodeType.NUMBER  => "number"
+    case JsonNodeType.BOOLEAN => "boolean"
+    case JsonNodeType.NULL    => "null"
+    case _                    => "a non-JSON value"
+  }
+
+  def writer: ObjectMapper = mapper
+}

@@ -1,0 +1,95 @@
+package etlc.jvm.metrics
+
+import java.io.PrintStream
+import java.time.Instant
+import java.util.concurrent.{ConcurrentHashMap, TimeUnit}
+
+import scala.util.Try
+import scala.util.control.NonFatal
+
+import org.apache.spark.SparkConf
+import org.apache.spark.scheduler.{
+  SparkListener,
+  SparkListenerStageCompleted,
+  SparkListenerStageSubmitted,
+  SparkListenerTaskEnd,
+  StageInfo
+}
+
+/** Writes one `spark_stage_completed` JSON line per completed Spark stage to the driver's
+  * stdout, the stream the Python driver's own lines reach too (spark-submit copies the Python
+  * process's output to it), so the stages' resource use sits in the same log as the steps.
+  *
+  * Registered by every generated submit command (`spark.extraListeners`); Spark calls the
+  * constructor with its conf. Nothing here may fail a run: every callback drops what it cannot
+  * do, and the constructor reads the conf with defaults only.
+  */
+class StageMetricsListener(conf: SparkConf, out: () => PrintStream) extends SparkListener {
+
+  // What Spark calls. System.out is looked up at each line, in case it is replaced.
+  def this(conf: SparkConf) = this(conf, () => System.out)
+
+  private val tags = Try(RunTags.from(key => conf.getOption(key))).getOrElse(RunTags(None, None))
+
+  // Keyed by (stage id, stage attempt); entries live from submission to completion.
+  private val attempts = new ConcurrentHashMap[(Int, Int), Int]()
+  private val peaks = new ConcurrentHashMap[(Int, Int), java.lang.Long]()
+
+  override def onStageSubmitted(event: SparkListenerStageSubmitted): Unit = guarded {
+    val info = event.stageInfo
+    Option(event.properties)
+      .flatMap(p => Option(p.getProperty(RunTags.AttemptProperty)))
+      .flatMap(_.toIntOption)
+      .foreach(a => attempts.put((info.stageId, info.attemptNumber()), a))
+  }
+
+  override def onTaskEnd(event: SparkListenerTaskEnd): Unit = guarded {
+    Option(event.taskMetrics).foreach { m =>
+      peaks.merge((event.stageId, event.stageAttemptId), m.peakExecutionMemory, (a, b) => math.max(a, b))
+    }
+  }
+
+  override def onStageCompleted(event: SparkListenerStageCompleted): Unit = guarded {
+    val info = event.stageInfo
+    val key = (info.stageId, info.attemptNumber())
+    val attempt = Option(attempts.remove(key))
+    val peak = Option(peaks.remove(key)).map(_.longValue).getOrElse(0L)
+    val line = StageLine.render(tags, attempt, StageMetricsListener.metrics(info, peak), Instant.now())
+    // One println: PrintStream writes it whole, never interleaved with another println.
+    out().println(line)
+  }
+
+  private def guarded(body: => Unit): Unit =
+    try body
+    catch { case NonFatal(_) | _: LinkageError => () }
+}
+
+object StageMetricsListener {
+
+  private[metrics] def metrics(info: StageInfo, peak: Long): StageMetrics = {
+    val m = info.taskMetrics
+    val duration = for (start <- info.submissionTime; end <- info.completionTime) yield end - start
+    StageMetrics(
+      stageId = info.stageId,
+      stageAttempt = info.attemptNumber(),
+      name = info.name,
+      failed = info.failureReason.isDefined,
+      tasks = info.numTasks,
+      durationMs = duration,
+      recordsRead = m.inputMetrics.recordsRead,
+      bytesRead = m.inputMetrics.bytesRead,
+      recordsWritten = m.outputMetrics.recordsWritten,
+      bytesWritten = m.outputMetrics.bytesWritten,
+      shuffleRecordsRead = m.shuffleReadMetrics.recordsRead,
+      shuffleBytesRead = m.shuffleReadMetrics.totalBytesRead,
+      shuffleRecordsWritten = m.shuffleWriteMetrics.recordsWritten,
+      shuffleBytesWritten = m.shuffleWriteMetrics.bytesWritten,
+      memorySpilledBytes = m.memoryBytesSpilled,
+      diskSpilledBytes = m.diskBytesSpilled,
+      peakExecutionMemoryBytes = peak,
+      executorRunTimeMs = m.executorRunTime,
+      executorCpuTimeMs = TimeUnit.NANOSECONDS.toMillis(m.executorCpuTime),
+      jvmGcTimeMs = m.jvmGCTime
+    )
+  }
+}

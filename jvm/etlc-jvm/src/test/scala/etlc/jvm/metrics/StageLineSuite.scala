@@ -1,0 +1,51 @@
+package etlc.jvm.metrics
+
+import java.time.Instant
+
+import scala.jdk.CollectionConverters._
+
+import com.fasterxml.jackson.databind.json.JsonMapper
+
+class StageLineSuite extends munit.FunSuite {
+
+  private val mapper = JsonMapper.builder().build()
+
+  private val metrics = StageMetrics(
+    stageId = 3, stageAttempt = 0, name = "save at NativeMethodAccessorImpl.java:0", failed = false, tasks = 4,
+    durationMs = Some(1200), recordsRead = 20000, bytesRead = 1048576, recordsWritten = 8, bytesWritten = 512,
+    shuffleRecordsRead = 40, shuffleBytesRead = 4096, shuffleRecordsWritten = 40, shuffleBytesWritten = 4096,
+    memorySpilledBytes = 0, diskSpilledBytes = 0, peakExecutionMemoryBytes = 65536, executorRunTimeMs = 900,
+    executorCpuTimeMs = 700, jvmGcTimeMs = 12
+  )
+
+  test("a stage line has the Python EventLog's shape: ts, level, event, tags, then fields") {
+    val line = StageLine.render(RunTags(Some("orders"), Some("abc123")), Some(2), metrics, Instant.parse("2025-01-02T03:04:05.678Z"))
+    assert(!line.contains("\n"))
+    assert(line.startsWith("{\"ts\": \"2025-01-02T03:04:05.678Z\", \"level\": \"info\", "), line)
+    val json = mapper.readTree(line)
+    assertEquals(
+      json.fieldNames.asScala.take(7).toList,
+      List("ts", "level", "event", "run_id", "pipeline", "attempt", "stage_id")
+    )
+    assertEquals(json.get("ts").asText, "2025-01-02T03:04:05.678Z")
+    assertEquals(json.get("level").asText, "info")
+    assertEquals(json.get("event").asText, "spark_stage_completed")
+    assertEquals(json.get("attempt").asInt, 2)
+    assertEquals(json.get("records_read").asLong, 20000L)
+    assertEquals(json.get("executor_cpu_time_ms").asLong, 700L)
+    assertEquals(json.get("status").asText, "succeeded")
+  }
+
+  test("unknown tags are left out, a failed stage is a warning") {
+    val line = StageLine.render(RunTags(None, None), None, metrics.copy(failed = true, durationMs = None), Instant.EPOCH)
+    val json = mapper.readTree(line)
+    Seq("run_id", "pipeline", "attempt", "duration_ms").foreach(k => assert(!json.has(k), k))
+    assertEquals(json.get("level").asText, "warning")
+    assertEquals(json.get("status").asText, "failed")
+  }
+
+  test("tags come from the Spark conf the Python driver sets") {
+    val conf = Map("spark.etlc.pipeline" -> "orders", "spark.etlc.runId" -> "")
+    assertEquals(RunTags.from(conf.get), RunTags(Some("orders"), None))
+  }
+}
