@@ -18,6 +18,7 @@ from typing import Any
 
 from bench.procstat import Sampler, ServiceSamplers
 from etlc.cli import local_submit_env
+from etlc.codegen.render import STAGE_LISTENER, jvm_jar_name
 from etlc.dsl.checker import check_file
 from etlc.plugins import MavenArtifact
 
@@ -108,7 +109,7 @@ def etlc_job(
     read = sum(s["records_in"] for s in report["steps"] if s["stage"] == "extract")
     if read != records:
         raise JobFailedError(f"{name} read {read} records, expected {records}; see {log}")
-    return timed(name, seconds, records) | {"steps": report["steps"]} | usage
+    return timed(name, seconds, records) | {"steps": report["steps"]} | stages(events) | usage
 
 
 def handwritten_job(
@@ -123,8 +124,11 @@ def handwritten_job(
 ) -> dict[str, Any]:
     """spark-submit a plain PySpark script with the same conf and jars; it prints one
     ``handwritten_finished`` JSON line with its seconds."""
-    conf = [a for k, v in SPARK_CONF.items() for a in ("--conf", f"{k}={v}")]
-    shipped = ["--jars", ",".join(str(JARS / a.jar_name) for a in jars)] if jars else []
+    # etlc's stage listener on the hand-written job too: both sides log the same stage lines.
+    listener = {"spark.extraListeners": STAGE_LISTENER}
+    conf = [a for k, v in (SPARK_CONF | listener).items() for a in ("--conf", f"{k}={v}")]
+    paths = [JARS / jvm_jar_name(), *(JARS / a.jar_name for a in jars)]
+    shipped = ["--jars", ",".join(str(p) for p in paths)]
     args = [str(BIN / "spark-submit"), "--master", "local[2]", *conf, *shipped, str(script)]
     log = work / f"{name}.log"
     code, usage, events = submit([*args, *script_args], log, extra_env)
@@ -133,7 +137,23 @@ def handwritten_job(
         raise JobFailedError(f"the hand-written job {name} failed ({code}); see {log}")
     # A script may time its parts too ("<part>_s"), e.g. each target of a two-target load.
     parts = {k: round(v, 2) for k, v in done[-1].items() if k.endswith("_s")}
-    return timed(name, float(done[-1]["seconds"]), records) | parts | usage
+    return timed(name, float(done[-1]["seconds"]), records) | parts | stages(events) | usage
+
+
+def stages(events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What the Spark stages of a job spent, summed from the stage listener's lines: where
+    the time of one job went against another's."""
+    lines = [e for e in events if e.get("event") == "spark_stage_completed"]
+    keys = ("executor_run_time_ms", "executor_cpu_time_ms", "jvm_gc_time_ms")
+    totals = {k: sum(int(e.get(k, 0)) for e in lines) for k in keys}
+    slowest = sorted(lines, key=lambda e: -int(e.get("duration_ms", 0)))[:3]
+    return {
+        "stages": len(lines),
+        **{f"stages_{k}": v for k, v in totals.items()},
+        "slowest_stages": [
+            {"name": e.get("stage_name"), "ms": e.get("duration_ms")} for e in slowest
+        ],
+    }
 
 
 def timed(name: str, seconds: float, records: int) -> dict[str, Any]:

@@ -24,6 +24,11 @@ class Extractor(ABC):
         """Non-secret facts for the logs (system, path or table, format)."""
         return {}
 
+    def explain(self, exc: BaseException) -> Exception | None:
+        """A failure of the read, which surfaces lazily when Spark runs it, in the source's
+        own terms (None: nothing to add to the generic classification)."""
+        return None
+
 
 class StreamExtractor(ABC):
     """Reads one dataset as an unbounded stream (Structured Streaming)."""

@@ -3,6 +3,7 @@ Delta Lake tables (the one format here with upsert)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -12,13 +13,21 @@ from pyspark.sql.types import StructType
 
 from etlc.connectors import delta
 from etlc.connectors.base import Extractor, Loader, LoadResult, StreamSink
-from etlc.connectors.conform import check_columns, conform
-from etlc.runtime.errors import ConfigurationError
+from etlc.connectors.conform import conform
+from etlc.runtime.errors import ConfigurationError, SchemaIncompatibleError
 from etlc.runtime.graph import struct_from_ddl
 from etlc.runtime.rules import CORRUPT_COLUMN
 
 TEXT_FORMATS = ("csv", "json")
 FORMATS = ("csv", "json", "parquet", "avro", delta.FORMAT)
+
+
+# Spark's message when a CSV file's header is not the schema's columns in the schema's order.
+_CSV_HEADER = re.compile(
+    r"(?:CSV header does not conform to the schema\.|Number of column in CSV header is not "
+    r"equal to number of fields in the schema:)(?P<detail>.*?)CSV file: (?P<file>\S+)",
+    re.S,
+)
 
 
 class FilesExtractor(Extractor):
@@ -41,22 +50,43 @@ class FilesExtractor(Extractor):
         return self._read_self_describing(spark)
 
     def _read_text(self, spark: SparkSession) -> DataFrame:
-        if self.format == "csv" and self.options.get("header") == "true":
-            self._check_header(spark)
         schema = StructType([*self.schema.fields]).add(CORRUPT_COLUMN, "string")
+        reader = spark.read.format(self.format).options(**self.options)
+        if self.format == "csv" and self.options.get("header") == "true":
+            # Spark checks every file's header against the schema, names and order, as it
+            # reads it: no extra pass, and a file whose columns are reordered is refused
+            # instead of read by position into the wrong columns.
+            reader = reader.option("enforceSchema", "false")
         return (
-            spark.read.format(self.format)
-            .options(**self.options)
-            .option("mode", "PERMISSIVE")
+            reader.option("mode", "PERMISSIVE")
             .option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
             .schema(schema)
             .load(self.path)
         )
 
-    def _check_header(self, spark: SparkSession) -> None:
-        """Compare the header line with the schema; reads the first line only."""
-        found = spark.read.format("csv").options(**self.options).load(self.path).columns
-        check_columns(self.path, found, self.schema.fieldNames())
+    def explain(self, exc: BaseException) -> Exception | None:
+        found = _CSV_HEADER.search(str(exc))
+        if found is None:
+            return None
+        file = found.group("file")
+        declared = self.schema.fieldNames()
+        try:  # the failure path only: the one offending file's header line, for the names
+            spark = SparkSession.getActiveSession()
+            header = spark.read.options(**self.options).csv(file).columns if spark else []
+        except Exception:
+            header = []
+        extra = [c for c in header if c not in declared]
+        missing = [c for c in declared if header and c not in header]
+        parts = [f"columns not in the schema: {', '.join(extra)}"] if extra else []
+        parts += [f"schema columns missing from the file: {', '.join(missing)}"] if missing else []
+        if header and not parts:
+            parts = [f"columns in another order: {', '.join(header)}; the schema's order is "
+                     f"{', '.join(declared)}"]  # fmt: skip
+        detail = "; ".join(parts) or " ".join(found.group("detail").split())
+        return SchemaIncompatibleError(
+            f"source {self.path}: the CSV header of {file} does not match its Avro schema "
+            f"({detail}); update the .avsc (schema evolution) or the source"
+        )
 
     def _read_self_describing(self, spark: SparkSession) -> DataFrame:
         df = spark.read.format(self.format).options(**self.options).load(self.path)

@@ -66,7 +66,7 @@ class SparkPipeline(Pipeline):
         try:
             result = store.write_validated(step.id, step.extractor.extract(self.spark), step.rules)
         except Exception as exc:
-            raise classify(exc, step.id) from exc
+            raise classify(step.extractor.explain(exc) or exc, step.id) from exc
         metrics = StepMetrics(
             step.id,
             "extract",

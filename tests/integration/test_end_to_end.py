@@ -126,6 +126,28 @@ def test_records_violating_the_schema_halt_the_run_before_any_transform(
     assert not out.exists()
 
 
+def test_a_file_whose_csv_header_is_reordered_fails_naming_it_not_read_by_position(
+    workspace: Workspace,
+) -> None:
+    src = workspace.root / "reordered-data"
+    demo.write(workspace.data_set, src, files=2)
+    csv = sorted((src / "orders").glob("*.csv"))[-1]
+    header, *rows = csv.read_text(encoding="utf-8").splitlines()
+    cols = header.split(",")
+    swap = [1, 0, *range(2, len(cols))]  # customer_id before order_id: both are longs
+    reordered = [",".join(line.split(",")[i] for i in swap) for line in [header, *rows]]
+    csv.write_text("\n".join(reordered) + "\n", encoding="utf-8")
+    out = workspace.root / "reordered-out"
+    env_file = workspace.write_env("reordered", {"data_dir": str(src), "out_dir": str(out)})
+    run = submit(workspace.generated / "orders_by_country.py", env_file)
+    assert run.returncode != 0
+    finished = run.event("run_finished")[-1]
+    assert finished["error_kind"] == "schema_incompatible", finished
+    assert csv.name in finished["error"] and "another order" in finished["error"], finished
+    assert "Traceback" not in run.stderr
+    assert not out.exists()
+
+
 def test_a_transient_extract_failure_is_retried_and_logged(workspace: Workspace) -> None:
     out = workspace.root / "retry-out"
     env_file = workspace.write_env("retry", {"data_dir": str(workspace.data), "out_dir": str(out)})

@@ -46,14 +46,32 @@ def test_json_lines_and_corrupt_records(spark: Any, tmp_path: Path) -> None:
     assert len(rows) == 3 and len(corrupt) == 2
 
 
-def test_csv_delimiter_and_header_check(spark: Any, tmp_path: Path) -> None:
-    path = tmp_path / "in.csv"
-    path.write_text("id;name\n1;ann\n")
-    df = FilesExtractor(str(path), "csv", DDL, {"header": "true", "sep": ";"}).extract(spark)
-    assert [(r.id, r.name) for r in df.collect()] == [(1, "ann")]
-    path.write_text("id;nick\n1;ann\n")
-    with pytest.raises(SchemaIncompatibleError, match="nick"):
-        FilesExtractor(str(path), "csv", DDL, {"header": "true", "sep": ";"}).extract(spark)
+def _header_error(extractor: FilesExtractor, spark: Any) -> Exception | None:
+    """What a read of ``extractor`` fails with, explained in the source's terms."""
+    try:
+        extractor.extract(spark).collect()
+    except Exception as exc:
+        return extractor.explain(exc)
+    return None
+
+
+def test_csv_delimiter_and_every_files_header_checked_in_order(spark: Any, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.csv").write_text("id;name\n1;ann\n")
+    extractor = FilesExtractor(f"{src}/*.csv", "csv", DDL, {"header": "true", "sep": ";"})
+    assert [(r.id, r.name) for r in extractor.extract(spark).collect()] == [(1, "ann")]
+    # A second file with another column, then one with the right columns in another order:
+    # both are refused, naming the file, as Spark reads them (no extra pass over the source).
+    for bad, named in (("id;nick\n2;bo\n", "nick"), ("name;id\nbo;2\n", "name, id")):
+        (src / "b.csv").write_text(bad)
+        error = _header_error(extractor, spark)
+        assert isinstance(error, SchemaIncompatibleError), error
+        assert "b.csv" in str(error) and "does not match its Avro schema" in str(error)
+        assert named in str(error)
+    (src / "b.csv").write_text("id;nick;extra\n2;bo;x\n")
+    assert isinstance(_header_error(extractor, spark), SchemaIncompatibleError)
+    assert extractor.explain(ValueError("unrelated")) is None
 
 
 def test_append_overwrite_and_partitions(spark: Any, people: Any, tmp_path: Path) -> None:
