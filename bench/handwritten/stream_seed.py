@@ -11,8 +11,9 @@ measured as etlc measures it: each record's wait from its Kafka timestamp to its
 start (observed in the plan) plus the batch's duration.
 
 Usage: spark-submit stream_seed.py <bootstrap servers> <topic> <checkpoint dir>
-       <PostgreSQL host:port/db> <user> <trigger, e.g. "1 second">; the password comes from
-       BENCH_PG_PASSWORD. Prints a JSON line per micro-batch; SIGTERM stops it gracefully.
+       <PostgreSQL host:port/db> <user> <trigger, e.g. "1 second"> <max offsets per trigger>;
+       the password comes from BENCH_PG_PASSWORD. Prints a JSON line per micro-batch;
+       SIGTERM stops it gracefully.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ class Sink:
 
 
 def main(argv: list[str]) -> None:
-    servers, topic, checkpoint, pg, user, trigger = argv
+    servers, topic, checkpoint, pg, user, trigger, max_offsets = argv
     spark = SparkSession.builder.appName("handwritten:stream_seed").getOrCreate()
     spark.streams.addListener(Progress())
     emit("run_started", pid=os.getpid())
@@ -137,7 +138,7 @@ def main(argv: list[str]) -> None:
         .option("kafka.bootstrap.servers", servers)
         .option("subscribe", topic)
         .option("startingOffsets", "latest")
-        .option("maxOffsetsPerTrigger", "100000")
+        .option("maxOffsetsPerTrigger", max_offsets)
         .load()
     )
     orders = raw.select(
@@ -184,4 +185,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:7])
+    main(sys.argv[1:8])
