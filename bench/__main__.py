@@ -25,6 +25,11 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SCENARIOS = ("simple_batch", "complex_batch", "upsert", "compiler", "streaming", "rate_search")
 
 
+def _name(result: dict[str, Any]) -> str:
+    """The scenario (as --scenarios names it) a result belongs to."""
+    return "rate_search" if result["scenario"] == "streaming_rate_search" else result["scenario"]
+
+
 def _rates(text: str) -> list[int]:
     return [int(r) for r in text.split(",") if r.strip()]
 
@@ -49,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--search-seconds", type=float, default=100)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        help="an earlier run's JSON: its scenarios this run does not repeat join the report, "
+        "each marked with the run it came from",
+    )
     args = parser.parse_args(argv)
     wanted = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = sorted(set(wanted) - set(SCENARIOS))
@@ -79,8 +90,19 @@ def main(argv: list[str] | None = None) -> int:
     for name in wanted:
         for result in runs[name]():
             result.pop("p95_series", None)
+            result["run"] = stamp
             results["scenarios"].append(result)
             print(json.dumps(result), flush=True)
+    if args.merge:
+        earlier = json.loads(args.merge.read_text(encoding="utf-8"))
+        repeated = {r["scenario"] for r in results["scenarios"]}
+        for result in earlier["scenarios"]:
+            if result["scenario"] not in repeated:
+                result.setdefault("run", earlier["started"])
+                results["scenarios"].append(result)
+        results["missing"] = [
+            s for s in results["missing"] if s not in {_name(r) for r in results["scenarios"]}
+        ]
     args.out.mkdir(parents=True, exist_ok=True)
     if report.chart(results, args.out / f"{stamp}.png"):
         results["chart"] = f"{stamp}.png"

@@ -165,6 +165,13 @@ def markdown(report: Mapping[str, Any]) -> str:
         "cores, sampled from /proc; the services' CPU is each local service's share meanwhile.",
         "",
     ]
+    by_run: dict[str, list[str]] = {}
+    for r in report["scenarios"]:
+        if r.get("run"):
+            by_run.setdefault(r["run"], []).append(r["scenario"])
+    if len(by_run) > 1:
+        each = "; ".join(f"{run}: {', '.join(names)}" for run, names in sorted(by_run.items()))
+        lines += [f"Scenarios from more than one run (each section from one run): {each}.", ""]
     if report.get("chart"):
         lines += [f"![benchmarks]({report['chart']})", ""]
     streams = [r for r in report["scenarios"] if r["scenario"] == "streaming"]
