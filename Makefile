@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # etlc's JVM module (jvm/etlc-jvm), versioned with etlc; the submit commands ship it from jars/.
 VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
 JVM_JAR := jars/etlc-jvm-$(VERSION).jar
-JVM_SRC := jvm/etlc-jvm/pom.xml $(shell find jvm/etlc-jvm/src -type f)
+JVM_SRC := jvm/etlc-jvm/pom.xml $(shell find jvm/etlc-jvm/src schemas/jvm -type f)
 
 .PHONY: setup jars jvm demo test unit integration lint format compile clean services-up services-down bench
 

@@ -125,6 +125,8 @@ class PluginSpec:
     # A third-party transform's output: "input" keeps its input's schema (e.g. a dedupe),
     # "declared" takes the step's own `schema` (.avsc).
     output: Literal["input", "declared"] = "declared"
+    # Why a step that cannot stream cannot, when there is more to say than that it cannot.
+    streaming_note: str = ""
 
     @property
     def module(self) -> str:
@@ -249,6 +251,15 @@ BUILTINS: tuple[PluginSpec, ...] = (
     PluginSpec("aggregate", "transform", "etlc.transforms.aggregate:aggregate", streaming=True),
     PluginSpec("join", "transform", "etlc.transforms.join:join", streaming=True),
     PluginSpec("window", "transform", "etlc.transforms.window:window", streaming=True),
+    # A JVM class is opaque to the checker: whether it keeps state across micro-batches (and
+    # so needs a watermark) cannot be known, so streaming pipelines reject it.
+    PluginSpec(
+        "jvm",
+        "transform",
+        "etlc.transforms.jvm:jvm_transform",
+        streaming_note="a JVM class may keep state the checker cannot see (and so cannot bound "
+        'with a watermark); run it in a batch pipeline ("mode": "batch")',
+    ),
 )
 
 

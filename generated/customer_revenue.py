@@ -98,7 +98,7 @@ def build(env: Environment) -> PipelineGraph:
                     condition="status <> 'CANCELLED'",
                 ),
                 schema=SCHEMAS["live"],
-                revalidate=False,
+                recheck=(),
             ),
             TransformStep(
                 id="enriched",
@@ -108,6 +108,7 @@ def build(env: Environment) -> PipelineGraph:
                     on=("customer_id",),
                 ),
                 schema=SCHEMAS["enriched"],
+                recheck=(),
             ),
             TransformStep(
                 id="revenue",

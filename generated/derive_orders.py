@@ -62,6 +62,7 @@ def build(env: Environment) -> PipelineGraph:
                     },
                 ),
                 schema=SCHEMAS["sized"],
+                recheck=("size_band", "order_month"),
             ),
         ),
         loads=(

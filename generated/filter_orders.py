@@ -59,7 +59,7 @@ def build(env: Environment) -> PipelineGraph:
                     condition="status = 'PAID' AND amount >= 500",
                 ),
                 schema=SCHEMAS["large_paid"],
-                revalidate=False,
+                recheck=(),
             ),
         ),
         loads=(

@@ -94,7 +94,7 @@ def build(env: Environment) -> PipelineGraph:
                     condition="segment = 'BUSINESS'",
                 ),
                 schema=SCHEMAS["business_customers"],
-                revalidate=False,
+                recheck=(),
             ),
             TransformStep(
                 id="business",
@@ -103,6 +103,7 @@ def build(env: Environment) -> PipelineGraph:
                     columns={"business_id": "customer_id", "business_country": "country"},
                 ),
                 schema=SCHEMAS["business"],
+                recheck=(),
             ),
             TransformStep(
                 id="business_orders",
@@ -112,6 +113,7 @@ def build(env: Environment) -> PipelineGraph:
                     condition="`left`.`customer_id` = `right`.`business_id` AND `left`.`status` <> 'CANCELLED'",
                 ),
                 schema=SCHEMAS["business_orders"],
+                recheck=(),
             ),
             TransformStep(
                 id="orders_without_customer",
@@ -121,7 +123,7 @@ def build(env: Environment) -> PipelineGraph:
                     on=("customer_id",),
                 ),
                 schema=SCHEMAS["orders_without_customer"],
-                revalidate=False,
+                recheck=(),
             ),
         ),
         loads=(

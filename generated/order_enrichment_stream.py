@@ -92,7 +92,7 @@ def build(env: Environment) -> PipelineGraph:
                     condition="status <> 'CANCELLED'",
                 ),
                 schema=SCHEMAS["live"],
-                revalidate=False,
+                recheck=(),
             ),
             TransformStep(
                 id="joined",
@@ -102,6 +102,7 @@ def build(env: Environment) -> PipelineGraph:
                     on=("customer_id",),
                 ),
                 schema=SCHEMAS["joined"],
+                recheck=(),
             ),
             TransformStep(
                 id="enriched",
@@ -118,6 +119,7 @@ def build(env: Environment) -> PipelineGraph:
                     },
                 ),
                 schema=SCHEMAS["enriched"],
+                recheck=(),
             ),
         ),
         loads=(

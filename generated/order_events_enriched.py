@@ -99,7 +99,7 @@ def build(env: Environment) -> PipelineGraph:
                     condition="status <> 'CANCELLED'",
                 ),
                 schema=SCHEMAS["live"],
-                revalidate=False,
+                recheck=(),
             ),
             TransformStep(
                 id="joined",
@@ -109,6 +109,7 @@ def build(env: Environment) -> PipelineGraph:
                     on=("customer_id",),
                 ),
                 schema=SCHEMAS["joined"],
+                recheck=(),
             ),
             TransformStep(
                 id="enriched",
@@ -125,6 +126,7 @@ def build(env: Environment) -> PipelineGraph:
                     },
                 ),
                 schema=SCHEMAS["enriched"],
+                recheck=(),
             ),
         ),
         loads=(

@@ -95,7 +95,7 @@ def build(env: Environment) -> PipelineGraph:
                     condition="status <> 'CANCELLED'",
                 ),
                 schema=SCHEMAS["live_orders"],
-                revalidate=False,
+                recheck=(),
             ),
             TransformStep(
                 id="enriched",
@@ -105,6 +105,7 @@ def build(env: Environment) -> PipelineGraph:
                     on=("customer_id",),
                 ),
                 schema=SCHEMAS["enriched"],
+                recheck=(),
             ),
             TransformStep(
                 id="with_vat",
@@ -113,6 +114,7 @@ def build(env: Environment) -> PipelineGraph:
                     columns={"amount_with_vat": "CAST(amount * 1.2 AS DECIMAL(14, 2))"},
                 ),
                 schema=SCHEMAS["with_vat"],
+                recheck=("amount_with_vat",),
             ),
             TransformStep(
                 id="by_country",

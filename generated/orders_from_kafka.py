@@ -67,7 +67,7 @@ def build(env: Environment) -> PipelineGraph:
                     condition="status <> 'CANCELLED'",
                 ),
                 schema=SCHEMAS["live"],
-                revalidate=False,
+                recheck=(),
             ),
             TransformStep(
                 id="by_status",

@@ -60,7 +60,7 @@ def build(env: Environment) -> PipelineGraph:
                     condition="status = 'NEW'",
                 ),
                 schema=SCHEMAS["fresh"],
-                revalidate=False,
+                recheck=(),
             ),
         ),
         loads=(

@@ -91,7 +91,7 @@ def build(env: Environment) -> PipelineGraph:
                     condition="status <> 'CANCELLED'",
                 ),
                 schema=SCHEMAS["live"],
-                revalidate=False,
+                recheck=(),
             ),
             TransformStep(
                 id="enriched",
@@ -101,6 +101,7 @@ def build(env: Environment) -> PipelineGraph:
                     on=("customer_id",),
                 ),
                 schema=SCHEMAS["enriched"],
+                recheck=(),
             ),
             TransformStep(
                 id="revenue",

@@ -60,7 +60,7 @@ def build(env: Environment) -> PipelineGraph:
                     condition="status <> 'CANCELLED'",
                 ),
                 schema=SCHEMAS["live"],
-                revalidate=False,
+                recheck=(),
             ),
         ),
         loads=(

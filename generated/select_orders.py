@@ -64,6 +64,7 @@ def build(env: Environment) -> PipelineGraph:
                     },
                 ),
                 schema=SCHEMAS["slim"],
+                recheck=("cents", "day", "has_coupon"),
             ),
         ),
         loads=(

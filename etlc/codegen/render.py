@@ -135,6 +135,8 @@ def render_submit(plan: Plan) -> str:
         "jvm_jar": jvm_jar_name(),
         "runtime_zip": runtime_zip_name(),
         "conf": (*BASE_CONF, *plan.spark_conf),
+        # JVM steps may name classes from jars of the user's own: ETLC_EXTRA_JARS ships them.
+        "extra_jars": any(s.type == "jvm" for s in plan.steps),
     }
     return _env().get_template("submit.sh.j2").render(context)
 
@@ -223,8 +225,8 @@ def _step_call(step: PlannedStep) -> str:
             ("fn", strategy),
             ("schema", schema_ref),
         ]
-        if not step.revalidate:
-            fields.append(("revalidate", "False"))
+        if step.recheck is not None:
+            fields.append(("recheck", literal(step.recheck, level + 1, prefix=len("recheck="))))
     else:
         fields += [
             ("input", string(step.inputs[0])),

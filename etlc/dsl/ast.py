@@ -7,6 +7,7 @@ for shape. Each step kind's options are a typed dataclass, one per ``(role, type
 
 from __future__ import annotations
 
+import keyword
 import types
 import typing
 from collections.abc import Mapping
@@ -46,6 +47,23 @@ class Flag:
 
 
 Scalar = Name | Number | Flag
+
+
+@dataclass(frozen=True)
+class JsonValue:
+    """A JSON value kept as written (a JVM step's options): plain data, and its positioned
+    tree so that checks against a schema known only later can still point into it."""
+
+    value: Any
+    tree: JValue
+    span: Span
+
+
+def json_key(field_name: str) -> str:
+    """The definition key of an AST field: a Python keyword is escaped with a trailing
+    underscore (`class_` holds `class`), as PEP 8 suggests."""
+    bare = field_name[:-1]
+    return bare if field_name.endswith("_") and keyword.iskeyword(bare) else field_name
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -249,6 +267,20 @@ class Window(Step):
         return [self.input]
 
 
+@dataclass(frozen=True, kw_only=True)
+class JvmStep(Step):
+    """A transform implemented by a JVM class (``etlc.jvm.transform.Transform``)."""
+
+    role: ClassVar[str] = "transform"
+    input: Name
+    class_: Name
+    options: JsonValue | None = None
+    schema: Name | None = None  # absent: the output has the input's schema
+
+    def inputs(self) -> list[Name]:
+        return [self.input]
+
+
 # Keys the framework reads on a third-party step; the rest are the plugin's own options.
 PLUGIN_KEYS = frozenset({"id", "type", "input", "inputs", "schema", "mode", "keys"})
 
@@ -339,6 +371,7 @@ STEP_NODES: dict[tuple[str, str], type[Step]] = {
     ("transform", "aggregate"): Aggregate,
     ("transform", "join"): Join,
     ("transform", "window"): Window,
+    ("transform", "jvm"): JvmStep,
 }
 
 
@@ -366,7 +399,7 @@ def build_node(cls: type[N], obj: JObject, **extra: Any) -> N:
         if f.name == "span":
             kwargs["span"] = obj.span
             continue
-        value = obj.get(f.name)
+        value = obj.get(json_key(f.name))
         if value is not None:
             kwargs[f.name] = _convert(hints[f.name], value)
     return cls(**kwargs)
@@ -398,6 +431,8 @@ def _convert(hint: Any, node: JValue) -> Any:
     if hint is Number:
         assert isinstance(node, JScalar) and isinstance(node.value, int | float)
         return Number(node.value, node.span)
+    if hint is JsonValue:
+        return JsonValue(to_python(node), node, node.span)
     if isinstance(hint, type) and isinstance(node, JObject):
         return build_node(hint, node)
     raise TypeError(f"no conversion for {hint!r}")  # a schema/AST mismatch: a bug, not input

@@ -20,11 +20,19 @@ from typing import Any
 from etlc.dsl import ast
 from etlc.dsl.diagnostics import Diagnostic, Severity, Span, diag, did_you_mean
 from etlc.dsl.expressions import CheckedExpr, Context, Scope, check_expression
+from etlc.dsl.jvm_steps import (
+    ETLC_PACKAGE,
+    OptionsSchema,
+    OptionsSchemaError,
+    load_options_schema,
+    schema_file,
+    shipped_classes,
+)
 from etlc.dsl.parse import parse_file
 from etlc.dsl.plan import EnvConnection, EnvString, Plan, PlannedStep
 from etlc.dsl.resources import schema_path
 from etlc.dsl.schema_validation import validate
-from etlc.dsl.tree import JArray, JObject, JScalar, JValue
+from etlc.dsl.tree import JArray, JMember, JObject, JScalar, JValue, locate
 from etlc.dsl.types import (
     AvroSchemaError,
     DataType,
@@ -90,6 +98,9 @@ class CheckResult:
 class CheckOptions:
     schema_dirs: tuple[Path, ...] = ()  # where `.avsc` files are looked up, in order
     env_dir: Path | None = None  # pipelines/env: every file there must define each ${var}
+    # Where `<class>.json`, the options schema of a JVM step class, is looked up, in order;
+    # etlc's own classes' (schemas/jvm, shipped with etlc) are always looked up last.
+    jvm_schema_dirs: tuple[Path, ...] = ()
 
 
 @cache
@@ -154,9 +165,11 @@ def default_options(definition: Path) -> CheckOptions:
     here = definition.resolve().parent
     dirs = [here, here.parent / "schemas" / "avro", Path.cwd() / "schemas" / "avro"]
     env_dir = here / "env"
+    jvm_dirs = [here.parent / "schemas" / "jvm", Path.cwd() / "schemas" / "jvm"]
     return CheckOptions(
         schema_dirs=tuple(dict.fromkeys(dirs)),
         env_dir=env_dir if env_dir.is_dir() else None,
+        jvm_schema_dirs=tuple(dict.fromkeys(jvm_dirs)),
     )
 
 
@@ -489,7 +502,7 @@ class _Checker:
             mode=lowered.mode,
             rules=lowered.rules,
             refresh=self._refresh(step),
-            revalidate=lowered.revalidate,
+            recheck=lowered.recheck,
         )
 
     def _check_capabilities(self, step: ast.Step, spec: PluginSpec, mode: str) -> None:
@@ -499,7 +512,8 @@ class _Checker:
                 "E402",
                 f"`{step.type.value}` {step.role} steps cannot run in a streaming pipeline",
                 step.type.span,
-                'use a streaming source such as Kafka, or set "mode": "batch"',
+                spec.streaming_note
+                or 'use a streaming source such as Kafka, or set "mode": "batch"',
                 type=step.type.value,
             )
         write_mode = getattr(step, "mode", None)
@@ -951,7 +965,7 @@ class _Checker:
             return None
         out = self._derived(step, schema.columns())
         # Its rows are input rows, unchanged: they crossed the Avro boundary already.
-        return _Lowered({"condition": checked.sql}, out, revalidate=False)
+        return _Lowered({"condition": checked.sql}, out, recheck=())
 
     def _check_select(self, step: ast.Select, schema: RecordSchema) -> _Lowered | None:
         scope = Scope(schema.columns())
@@ -964,11 +978,18 @@ class _Checker:
                 types[name] = checked.type
         if len(sqls) != len(step.columns):
             return None
+        inputs = schema.columns()
+        # A column that only names an input column, of a type admitting it, makes no value.
+        made = tuple(
+            name
+            for name, expr in step.columns.items()
+            if not _admits(types[name], inputs.get(expr.text.strip().strip("`")))
+        )
         if isinstance(step, ast.Derive):
-            merged = dict(schema.columns())
+            merged = dict(inputs)
             merged.update(types)
-            return _Lowered({"columns": sqls}, self._derived(step, merged))
-        return _Lowered({"columns": sqls}, self._derived(step, types))
+            return _Lowered({"columns": sqls}, self._derived(step, merged), recheck=made)
+        return _Lowered({"columns": sqls}, self._derived(step, types), recheck=made)
 
     _check_derive = _check_select
 
@@ -1089,9 +1110,16 @@ class _Checker:
                     )
                     return None
                 columns[n] = _join_nullability(t, how, "right")
-        # A semi or anti join keeps left rows as they are, unless a key's type was widened.
-        passthrough = how in ("semi", "anti") and columns == lcols
-        return _Lowered(args, self._derived(step, columns), revalidate=not passthrough)
+        # A join creates no value: each output column holds values of an input column. Its
+        # records need the Avro round trip again only where a column's type is not one that
+        # admits every value of its source (a key widened from int to long, say).
+        sources: dict[str, list[DataType]] = {n: [t] for n, t in lrest.items()}
+        if how not in ("semi", "anti"):
+            sources.update({n: [t] for n, t in rrest.items()})
+        for k in args.get("on", ()):
+            sources[k] = [lcols[k]] if how in ("semi", "anti") else [lcols[k], rcols[k]]
+        passthrough = all(_admits(columns[n], t) for n, ts in sources.items() for t in ts)
+        return _Lowered(args, self._derived(step, columns), recheck=() if passthrough else None)
 
     def _check_window(self, step: ast.Window, schema: RecordSchema) -> _Lowered | None:
         if (step.time is None) == (step.rows is None):
@@ -1392,6 +1420,120 @@ class _Checker:
             return tuple(self._plugin_value(v) for v in value)
         return value
 
+    # --- JVM steps ----------------------------------------------------------------------------
+
+    def _check_jvmstep(self, step: ast.JvmStep, schema: RecordSchema) -> _Lowered | None:
+        class_name = step.class_.value
+        if not self._jvm_class(step.class_):
+            return None
+        out = schema if step.schema is None else self._load_avro(step.schema)
+        if out is None:
+            return None
+        declared = self._jvm_options_schema(step)
+        if declared is not None and not self._jvm_options(step, declared, schema):
+            return None
+        # The step as the class reads it (etlc.jvm.config.JvmStep), ${var}s resolved at run time.
+        config: dict[str, Any] = {
+            "id": step.id.value,
+            "type": step.type.value,
+            "input": step.input.value,
+            "class": class_name,
+        }
+        if step.options is not None:
+            config["options"] = self._json_value(step.options.value)
+        if step.schema is not None:
+            config["schema"] = step.schema.value
+        return _Lowered(
+            {"class_name": class_name, "step": config}, self._derived(step, out.columns())
+        )
+
+    def _jvm_class(self, ref: ast.Name) -> bool:
+        """A class name the JVM could load: qualified, and one etlc ships if in etlc's package."""
+        name, known = ref.value, shipped_classes()
+        if "." not in name:
+            same = [k for k in known if k.rsplit(".", 1)[-1] == name]
+            self.error(
+                "E212",
+                f"`{name}` is not a fully qualified class name",
+                ref.span,
+                f"did you mean `{same[0]}`?"
+                if same
+                else "write its package too, e.g. `com.example.steps.Dedupe`",
+                class_name=name,
+            )
+            return False
+        if name.startswith(ETLC_PACKAGE) and name not in known:
+            self.error(
+                "E212",
+                f"etlc's JVM module has no step class `{name}`",
+                ref.span,
+                did_you_mean(name, known),
+                class_name=name,
+            )
+            return False
+        return True
+
+    def _jvm_options_schema(self, step: ast.JvmStep) -> OptionsSchema | None:
+        class_name = step.class_.value
+        path = schema_file(class_name, self.options.jvm_schema_dirs)
+        if path is None:
+            if step.options is not None and step.options.value:
+                self.diagnostics.append(
+                    diag(
+                        "W204",
+                        f"the options of `{class_name}` are not checked at compile time: "
+                        f"no options schema `{class_name}.json` was found",
+                        step.options.span,
+                        f"add schemas/jvm/{class_name}.json (`etlc.jvm.transform.StepSchemas "
+                        f"{class_name}` prints the one the class declares)",
+                        Severity.WARNING,
+                        class_name=class_name,
+                    )
+                )
+            return None
+        try:
+            return load_options_schema(path)
+        except OptionsSchemaError as exc:
+            self.error("E205", str(exc), step.class_.span, "fix or remove the file")
+            return None
+
+    def _jvm_options(
+        self, step: ast.JvmStep, declared: OptionsSchema, input_: RecordSchema
+    ) -> bool:
+        """The step's options against the schema its class declares; column names against the
+        input. Each problem is one E213 (E302 for a column) at the option it is about."""
+        class_name = step.class_.value
+        tree: JValue = step.options.tree if step.options is not None else JObject(step.span, ())
+        root = JObject(step.span, (JMember("options", tree.span, tree),))
+        found = validate(root, declared.wrapper, self.file)
+        for d in found:
+            self.error(
+                "E213",
+                f"{d.message} (the options schema of `{class_name}`)",
+                d.span,
+                d.hint,
+                class_name=class_name,
+                rule=d.code,
+            )
+        if found:
+            return False
+        ok = True
+        for option in declared.column_options():
+            node = locate(tree, (option,))
+            items = node.items if isinstance(node, JArray) else (node,) if node else ()
+            names = [ast.Name(str(i.value), i.span) for i in items if isinstance(i, JScalar)]
+            ok = self._columns_exist(names, input_, f"option `{option}`") and ok
+        return ok
+
+    def _json_value(self, value: Any) -> Any:
+        """A JSON value for the driver to hand over as JSON: arrays stay lists, strings with
+        ``${var}`` are resolved at run time."""
+        if isinstance(value, list):
+            return [self._json_value(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self._json_value(v) for k, v in value.items()}
+        return self._plugin_value(value)
+
     # --- Avro schema files -------------------------------------------------------------------
 
     def _load_avro(self, ref: ast.Name) -> RecordSchema | None:
@@ -1452,7 +1594,7 @@ class _Lowered:
     schema: RecordSchema
     mode: str = ""
     rules: tuple[tuple[str, str], ...] = ()
-    revalidate: bool = True  # False: every output record is an input record, unchanged
+    recheck: tuple[str, ...] | None = None  # see PlannedStep.recheck
 
 
 def _spark_options(options: Mapping[str, ast.Scalar] | None) -> dict[str, str]:
@@ -1461,6 +1603,20 @@ def _spark_options(options: Mapping[str, ast.Scalar] | None) -> dict[str, str]:
         text = str(value.value).lower() if isinstance(value, ast.Flag) else str(value.value)
         out[_SPARK_FILE_OPTIONS.get(key, key)] = text
     return out
+
+
+def _admits(out: DataType, source: DataType | None) -> bool:
+    """Whether every value of ``source`` is a value of ``out`` (so it needs no re-check)."""
+    if source is None:
+        return False
+    same = (out.kind, out.precision, out.scale, out.logical) == (
+        source.kind,
+        source.precision,
+        source.scale,
+        source.logical,
+    )
+    symbols = not out.symbols or (bool(source.symbols) and set(source.symbols) <= set(out.symbols))
+    return same and symbols and (out.nullable or not source.nullable)
 
 
 def _join_nullability(t: DataType, how: str, side: str) -> DataType:

@@ -42,9 +42,10 @@ class PlannedStep:
     mode: str = ""  # write mode of a load
     rules: tuple[tuple[str, str], ...] = ()  # extract validation: (rule name, SQL predicate)
     refresh: str | None = None  # a static side of a stream: re-read every interval
-    # A transform whose output records all crossed the Avro boundary already, unchanged (a
-    # filter, a semi join): serializing them again could not reject anything.
-    revalidate: bool = True
+    # The columns whose values a transform makes, the only ones that cross the Avro boundary
+    # again (None: all of them). The others hold input values of a type that admits them:
+    # they crossed it upstream, and serializing them again could not reject anything.
+    recheck: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

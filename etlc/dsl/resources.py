@@ -28,3 +28,8 @@ def grammar_path(name: str) -> Path:
 def schema_path(name: str = "pipeline.schema.json") -> Path:
     """A JSON Schema shipped with etlc; by default the pipeline definition schema."""
     return _find(_PACKAGE / "_data" / "schemas" / name, _CHECKOUT / "schemas" / name)
+
+
+def jvm_steps_path() -> Path:
+    """The options schemas of etlc's own JVM step classes (``schemas/jvm/<class>.json``)."""
+    return _find(_PACKAGE / "_data" / "schemas" / "jvm", _CHECKOUT / "schemas" / "jvm")

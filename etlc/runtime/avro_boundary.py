@@ -4,12 +4,16 @@ A transform's output is serialized with ``to_avro`` under the dataset's declared
 and read back with ``from_avro``: a record the schema does not admit (a null in a non-null
 field, a string outside an enum) fails the run at the boundary instead of flowing on.
 
-Only steps that make records cross it: a filter or a semi/anti join passes on records that
-crossed it upstream, unchanged, so the compiler marks them ``revalidate=False`` and the
-round trip, which could reject nothing there, is skipped.
+Only the values a step makes cross it. A filter's or a join's columns, and the columns a
+derive passes through, hold values that crossed it upstream under a type admitting them (the
+compiler checks that), so serializing them again could reject nothing: the compiler lists
+the columns a step makes (``recheck``) and only those make the round trip, under the part of
+the record's schema that covers them. A record is admitted when each of its fields is.
 """
 
 from __future__ import annotations
+
+import json
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -19,8 +23,22 @@ _PAYLOAD = "_etlc_avro"
 _RECORD = "_etlc_record"
 
 
-def through_avro(df: DataFrame, avro_schema: str) -> DataFrame:
-    columns = [F.col(f"`{c}`") for c in df.columns]
-    encoded = df.select(to_avro(F.struct(*columns), avro_schema).alias(_PAYLOAD))
-    decoded = encoded.select(from_avro(F.col(_PAYLOAD), avro_schema).alias(_RECORD))
-    return decoded.select(f"{_RECORD}.*")
+def through_avro(
+    df: DataFrame, avro_schema: str, recheck: tuple[str, ...] | None = None
+) -> DataFrame:
+    """``df`` with the columns in ``recheck`` (None: all) round-tripped through Avro, in the
+    schema's column order."""
+    record = json.loads(avro_schema)
+    order = [f["name"] for f in record["fields"]]
+    crossing = order if recheck is None else [c for c in order if c in recheck]
+    if not crossing:
+        return df
+    part = dict(record, fields=[f for f in record["fields"] if f["name"] in crossing])
+    text = json.dumps(part)
+    kept = [F.col(f"`{c}`") for c in order if c not in crossing]
+    made = F.struct(*(F.col(f"`{c}`") for c in crossing))
+    encoded = df.select(*kept, to_avro(made, text).alias(_PAYLOAD))
+    decoded = encoded.select(*kept, from_avro(F.col(_PAYLOAD), text).alias(_RECORD))
+    return decoded.select(
+        *(F.col(f"`{_RECORD}`.`{c}`" if c in crossing else f"`{c}`").alias(c) for c in order)
+    )

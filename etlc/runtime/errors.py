@@ -120,6 +120,21 @@ def java_classes(exc: BaseException) -> Iterator[str]:
         seen += 1
 
 
+def java_cause(exc: BaseException, name: str) -> Any | None:
+    """The Java exception of class ``name`` along the cause chain, if any (a py4j object)."""
+    origin = getattr(exc, "_origin", None) or getattr(exc, "java_exception", None)
+    for _ in range(MAX_CAUSES):
+        if origin is None:
+            return None
+        try:
+            if str(origin.getClass().getName()) == name:
+                return origin
+            origin = origin.getCause()
+        except Exception:  # a dead gateway cannot tell us more
+            return None
+    return None
+
+
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, EtlcError):
         return exc.transient
@@ -130,9 +145,19 @@ def is_transient(exc: BaseException) -> bool:
 
 def summary(exc: BaseException) -> str:
     """The first line of an error's own description, without the JVM stack trace."""
-    text = getattr(exc, "_desc", None) or str(exc) or type(exc).__name__
+    text = getattr(exc, "_desc", None) or _java_text(exc) or str(exc) or type(exc).__name__
     first = str(text).strip().splitlines()[0] if str(text).strip() else type(exc).__name__
     return first[:500]
+
+
+def _java_text(exc: BaseException) -> str | None:
+    """A raw py4j error's Java exception (`class: message`); its own text starts with the
+    py4j call that failed, which says nothing to a user."""
+    origin = getattr(exc, "java_exception", None)
+    try:
+        return None if origin is None else str(origin.toString())
+    except Exception:  # a dead gateway
+        return None
 
 
 def classify(exc: BaseException, step: str | None) -> EtlcError:

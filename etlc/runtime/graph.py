@@ -47,7 +47,8 @@ class TransformStep:
     inputs: tuple[str, ...]
     fn: Transform
     schema: DatasetSchema
-    revalidate: bool = True  # False: its records crossed the Avro boundary upstream, unchanged
+    # The columns whose values it makes, the only ones that cross the Avro boundary (None: all).
+    recheck: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

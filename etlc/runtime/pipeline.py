@@ -55,8 +55,8 @@ class SparkPipeline(Pipeline):
     def _apply(self, step: TransformStep, frames: dict[str, DataFrame]) -> DataFrame:
         try:
             out = step.fn(*(frames[i] for i in step.inputs))
-            if self.env.settings.avro_boundary and step.revalidate:
-                out = through_avro(out, step.schema.avro)
+            if self.env.settings.avro_boundary:
+                out = through_avro(out, step.schema.avro, step.recheck)
             return out
         except Exception as exc:
             raise classify(exc, step.id) from exc

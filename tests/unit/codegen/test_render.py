@@ -179,3 +179,9 @@ def test_literals_inline_when_they_fit_and_explode_otherwise() -> None:
     assert literal(()) == "()" and literal({}) == "{}" and literal([]) == "[]"
     with pytest.raises(TypeError):
         literal(object())
+
+
+def test_only_pipelines_with_jvm_steps_ship_extra_jars(compiled: Path) -> None:
+    jvm = (compiled / "orders_latest_jvm.submit.sh").read_text()
+    assert 'etlc_jar="$etlc_jar,$ETLC_EXTRA_JARS"' in jvm
+    assert "ETLC_EXTRA_JARS" not in (compiled / "derive_orders.submit.sh").read_text()

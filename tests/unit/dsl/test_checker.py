@@ -405,14 +405,26 @@ def test_only_steps_that_make_records_cross_the_avro_boundary_again(
          "on": ["customer_id"]},
         {"id": "named", "type": "join", "left": "orders", "right": "customers",
          "on": ["customer_id"]},
+        {"id": "all", "type": "join", "how": "full", "left": "orders", "right": "customers",
+         "on": ["customer_id"]},
+        {"id": "narrow", "type": "derive", "input": "customers",
+         "columns": {"customer_id": "CAST(customer_id AS INT)"}},
+        {"id": "widened", "type": "join", "left": "orders", "right": "narrow",
+         "on": ["customer_id"]},
+        {"id": "per_status", "type": "aggregate", "input": "orders", "group_by": ["status"],
+         "aggregates": {"n": "count(*)"}},
     ]  # fmt: skip
     result = check(tmp_path, env_dir, definition(transform=transforms))
     assert codes(result) == []
-    revalidated = {s.id: s.revalidate for s in result.plan.by_role("transform")}
-    assert revalidated == {
-        "live": False,
-        "sized": True,
-        "known": False,
-        "unknown": False,
-        "named": True,
+    rechecked = {s.id: s.recheck for s in result.plan.by_role("transform")}
+    assert rechecked == {
+        "live": (),
+        "sized": ("big",),  # only the derived column: the others are the input's values
+        "known": (),
+        "unknown": (),
+        "named": (),  # every output value is a value of an input column, of its type
+        "all": (),  # an outer join's nulls land only in columns it made nullable
+        "narrow": ("customer_id",),  # a cast makes a value
+        "widened": None,  # the right side's int key widens to long: all of it again
+        "per_status": None,
     }

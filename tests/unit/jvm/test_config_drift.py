@@ -82,13 +82,15 @@ def ast_values(node: Any) -> Any:
         return node.value
     if isinstance(node, ast.Expr):
         return node.text
+    if isinstance(node, ast.JsonValue):  # a JVM step's options, kept as written
+        return node.value
     if isinstance(node, tuple):
         return [ast_values(v) for v in node]
     if isinstance(node, Mapping):
         return {k: ast_values(v) for k, v in node.items()}
     if dataclasses.is_dataclass(node) and not isinstance(node, type):
         return {
-            f.name: ast_values(getattr(node, f.name))
+            ast.json_key(f.name): ast_values(getattr(node, f.name))
             for f in dataclasses.fields(node)
             if f.name not in ("span", "file")
         }

@@ -10,6 +10,7 @@ from etlc.runtime.errors import (
     TransientError,
     classify,
     is_transient,
+    java_cause,
     java_classes,
     summary,
 )
@@ -93,3 +94,30 @@ def test_a_dead_gateway_ends_the_chain() -> None:
             raise RuntimeError("gateway closed")
 
     assert list(java_classes(CapturedLikeError(Broken(), "x"))) == []
+
+
+class Py4JLikeError(Exception):
+    """Shaped like py4j's Py4JJavaError: the JVM exception in ``java_exception``, and a text
+    that starts with the call that failed."""
+
+    def __init__(self, origin: Any) -> None:
+        super().__init__("An error occurred while calling z:etlc.jvm.transform.JvmSteps.apply.")
+        self.java_exception = origin
+
+
+class FakeJavaThrowable(FakeJavaException):
+    def toString(self) -> str:  # noqa: N802
+        return f"{self.cls.name}: it broke\n\tat somewhere"
+
+
+def test_java_cause_finds_a_class_along_the_chain() -> None:
+    inner = FakeJavaException("etlc.jvm.transform.JvmStepException")
+    exc = Py4JLikeError(FakeJavaException("java.lang.RuntimeException", inner))
+    assert java_cause(exc, "etlc.jvm.transform.JvmStepException") is inner
+    assert java_cause(exc, "java.io.IOException") is None
+    assert java_cause(ValueError("x"), "java.io.IOException") is None
+
+
+def test_a_raw_py4j_error_is_summarized_by_its_java_exception() -> None:
+    exc = Py4JLikeError(FakeJavaThrowable("java.lang.IllegalStateException"))
+    assert summary(exc) == "java.lang.IllegalStateException: it broke"

@@ -170,9 +170,14 @@ def test_a_step_passing_records_through_skips_the_round_trip(spark: Any, tmp_pat
     src = tmp_path / "items.csv"
     src.write_text("id,kind,qty\n1,A,3\n", encoding="utf-8")
     # Marked wrongly on purpose: a step that does change values shows the check is skipped.
-    bad = TransformStep("bad", ("items",), derive_columns({"kind": "'Q'"}), SCHEMA, False)
-    report = run(spark, graph(src, tmp_path / "out", (bad,)), env(tmp_path))
-    assert report.status is Status.SUCCESS
+    bad = TransformStep("bad", ("items",), derive_columns({"kind": "'Q'"}), SCHEMA, ())
+    assert run(spark, graph(src, tmp_path / "out", (bad,)), env(tmp_path)).status is Status.SUCCESS
+    # Only the columns named cross the boundary: `qty` does, `kind` ('Q') does not.
+    bad = TransformStep("bad", ("items",), derive_columns({"kind": "'Q'"}), SCHEMA, ("qty",))
+    assert run(spark, graph(src, tmp_path / "out2", (bad,)), env(tmp_path)).status is Status.SUCCESS
+    caught = TransformStep("bad", ("items",), derive_columns({"kind": "'Q'"}), SCHEMA, ("kind",))
+    failed = run(spark, graph(src, tmp_path / "out3", (caught,)), env(tmp_path))
+    assert failed.status is Status.FAILED and failed.error is not None
 
 
 def test_missing_source_is_a_terminal_error_naming_the_step(spark: Any, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ object Canonical {
     case l: Long              => factory.numberNode(l)
     case d: Double            => factory.numberNode(d)
     case v: JsonScalar        => toJson(v.json)
+    case n: Node              => n.json // a JVM step's options: kept as written
     case m: collection.Map[_, _] =>
       val obj = factory.objectNode
       m.foreach { case (k, v) => obj.set[JsonNode](k.toString, toJson(v)) }

@@ -72,13 +72,19 @@ final class Node private[config] (val file: String, val path: JsonPath, private[
 
   def isString: Boolean = json.isTextual
 
+  /** This node, which must be an object whatever its keys (a JVM step's options). */
+  def anyObject: Node = if (json.isObject) this else expected("object")
+
+  /** The value as compact JSON text. */
+  def text: String = Json.writer.writeValueAsString(json)
+
   def array: Vector[Node] =
     if (json.isArray) json.elements.asScala.zipWithIndex.map { case (v, i) => child(path.at(i), v) }.toVector
     else expected("array")
 
   /** The object's members in document order, whatever their keys (a map such as `spark`). */
   def members: ListMap[String, Node] =
-    if (json.isObject) ListMap.from(json.properties.asScala.map(e => e.getKey -> child(path / e.getKey, e.getValue)))
+    if (json.isObject) ListMap.from(json.properties.asScala.iterator.map(e => e.getKey -> child(path / e.getKey, e.getValue)))
     else expected("object")
 
   /** The object as the JSON form of case class `A`: a key that is not one of `A`'s fields

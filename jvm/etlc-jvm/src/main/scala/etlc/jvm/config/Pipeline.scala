@@ -276,7 +276,8 @@ object TransformStep {
     "derive" -> Derive.read,
     "aggregate" -> Aggregate.read,
     "join" -> Join.read,
-    "window" -> Window.read
+    "window" -> Window.read,
+    "jvm" -> JvmStep.read
   )
 
   val types: Vector[String] = kinds.keys.toVector
@@ -423,6 +424,52 @@ object Window {
       aggregates = f.stringMap("aggregates")
     )
   }
+}
+
+/** A transform implemented by a JVM class (`etlc.jvm.transform.Transform`): its typed
+  * configuration, which the class receives. `options` are the class's own, as written (a JSON
+  * object; read them through [[option]] and [[Node]], whose errors carry the JSON path);
+  * without `schema` the output has the input's schema.
+  */
+final case class JvmStep(
+    id: String,
+    `type`: String,
+    input: String,
+    `class`: String,
+    options: Option[Node],
+    schema: Option[String]
+) extends TransformStep {
+  override def inputs: Vector[String] = Vector(input)
+
+  /** The option `key`, if the step sets it. */
+  def option(key: String): Option[Node] = options.flatMap(_.members.get(key))
+
+  /** The option `key`; its absence fails with the options' path. */
+  def requiredOption(key: String): Node = option(key).getOrElse {
+    val problem = s"missing required key ${Json.quote(key)}"
+    options.fold(throw new ConfigException(JvmStep.Source, "$.options", problem))(_.fail(problem))
+  }
+}
+
+object JvmStep {
+
+  /** How messages name a step's configuration handed over by the driver (not a file). */
+  val Source = "the step's configuration"
+
+  def read(node: Node): JvmStep = {
+    val f = node.fields[JvmStep]
+    JvmStep(
+      id = f.string("id"),
+      `type` = f.string("type"),
+      input = f.string("input"),
+      `class` = f.string("class"),
+      options = f.optional("options").map(_.anyObject),
+      schema = f.optString("schema")
+    )
+  }
+
+  /** The configuration the driver hands over: the step's JSON object, as in the definition. */
+  def parse(json: String): JvmStep = read(Json.parse(json.getBytes(java.nio.charset.StandardCharsets.UTF_8), Source))
 }
 
 // --- load -------------------------------------------------------------------------------

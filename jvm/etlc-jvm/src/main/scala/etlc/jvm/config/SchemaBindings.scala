@@ -13,7 +13,15 @@ object SchemaBindings {
 
   private val extracts = Seq(classOf[FilesExtract], classOf[S3Extract], classOf[JdbcExtract], classOf[KafkaExtract])
   private val transforms =
-    Seq(classOf[Filter], classOf[Select], classOf[Derive], classOf[Aggregate], classOf[Join], classOf[Window])
+    Seq(
+      classOf[Filter],
+      classOf[Select],
+      classOf[Derive],
+      classOf[Aggregate],
+      classOf[Join],
+      classOf[Window],
+      classOf[JvmStep]
+    )
   private val loads = Seq(classOf[FilesLoad], classOf[S3Load], classOf[JdbcLoad], classOf[KafkaLoad])
 
   val all: ListMap[String, Seq[Class[_]]] = ListMap(
@@ -38,6 +46,7 @@ object SchemaBindings {
     "#/$defs/window" -> Seq(classOf[Window]),
     "#/$defs/window/properties/time" -> Seq(classOf[TimeWindow]),
     "#/$defs/window/properties/rows" -> Seq(classOf[RowWindow]),
+    "#/$defs/jvm" -> Seq(classOf[JvmStep]),
     "#/$defs/files_load" -> Seq(classOf[FilesLoad]),
     "#/$defs/files_load/properties/options" -> Seq(classOf[WriteOptions]),
     "#/$defs/s3_load" -> Seq(classOf[S3Load]),
