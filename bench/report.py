@@ -233,7 +233,7 @@ def _stream_panel(ax: Any, streams: list[Mapping[str, Any]]) -> None:
 
 
 def _search_panel(ax: Any, search: Mapping[str, Any]) -> None:
-    steps = search["steps"]
+    steps = sorted(search["steps"], key=lambda s: s["rate_target"])  # tried out of order
     rates = [s["rate_target"] for s in steps]
     ax.plot(rates, [s.get("latency_p95_ms_median") or 0 for s in steps], marker="o", label="p95")
     ax.axhline(5_000, label="5 s", **FLOOR_LINE)
