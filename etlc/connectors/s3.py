@@ -70,8 +70,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -92,6 +91,7 @@ from etlc.runtime.errors import (
     TerminalError,
     TransientError,
 )
+from etlc.runtime.session import session_conf
 
 T = TypeVar("T")
 
@@ -305,21 +305,6 @@ def staging_path(spark: SparkSession, conf: HadoopConf) -> str | None:
     )
 
 
-@contextmanager
-def _session_conf(spark: SparkSession, conf: Mapping[str, str]) -> Iterator[None]:
-    previous = {key: spark.conf.get(key, None) for key in conf}
-    for key, value in conf.items():
-        spark.conf.set(key, value)
-    try:
-        yield
-    finally:
-        for key, old in previous.items():
-            if old is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, old)
-
-
 # --- errors -------------------------------------------------------------------------------
 
 AUTH_JAVA = frozenset(
@@ -506,6 +491,6 @@ class S3Loader(FilesLoader):
         )
         if self.partition_by:
             writer = writer.partitionBy(*self.partition_by)
-        with _session_conf(spark, plan.session_conf):
+        with session_conf(spark, plan.session_conf):
             translate_errors(lambda: writer.save(self.path), self.connection, self.path)
         return LoadResult(details={"committer": plan.committer})

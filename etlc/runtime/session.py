@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
 from pyspark.sql import SparkSession
 
 from etlc.runtime.environment import Environment
@@ -28,6 +31,22 @@ def create_session(app_name: str, env: Environment, context: RunContext) -> Spar
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(env.settings.spark_log_level)
     return spark
+
+
+@contextmanager
+def session_conf(spark: SparkSession, conf: Mapping[str, str]) -> Iterator[None]:
+    """``conf`` set on the session while a write is planned and run, then as it was."""
+    previous = {key: spark.conf.get(key, None) for key in conf}
+    for key, value in conf.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, old in previous.items():
+            if old is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, old)
 
 
 def tag_attempt(spark: SparkSession, context: RunContext) -> None:

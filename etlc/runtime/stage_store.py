@@ -9,8 +9,6 @@ partition, so no transform ever runs on data that failed validation.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -21,6 +19,7 @@ from pyspark.sql.types import StructType
 
 from etlc.runtime.observed import observed_metrics
 from etlc.runtime.rules import failing, first_violation
+from etlc.runtime.session import session_conf
 
 VALID = "_etlc_valid"
 VIOLATION = "_etlc_violation"
@@ -58,7 +57,7 @@ class StageStore:
         metrics += [F.count_if(failed).alias(name) for name, failed in broken]
         annotated = df.withColumn(VIOLATION, violation).withColumn(VALID, F.col(VIOLATION).isNull())
         observed = annotated.observe(observation, *metrics)
-        with _session_conf(self.spark, _WRITERS, "2"):
+        with session_conf(self.spark, {_WRITERS: "2"}):
             writer = observed.write.format("avro").mode("overwrite").partitionBy(VALID)
             writer.save(self.path(step))
         values = observed_metrics(observation, step)
@@ -98,17 +97,3 @@ class StageStore:
         assert jvm is not None
         hpath = jvm.org.apache.hadoop.fs.Path(self.base)
         hpath.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration()).delete(hpath, True)
-
-
-@contextmanager
-def _session_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
-    """``key`` set to ``value`` while a write is planned and run, then as it was."""
-    before = spark.conf.get(key, None)
-    spark.conf.set(key, value)
-    try:
-        yield
-    finally:
-        if before is None:
-            spark.conf.unset(key)
-        else:
-            spark.conf.set(key, before)

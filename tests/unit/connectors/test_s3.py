@@ -27,6 +27,7 @@ from etlc.runtime.errors import (
     TerminalError,
     TransientError,
 )
+from etlc.runtime.session import session_conf
 from etlc.vault import Secret
 
 ACCESS = "AKIA_CANARY_ACCESS"
@@ -307,7 +308,7 @@ def test_session_conf_is_set_for_the_write_and_restored_even_on_failure() -> Non
         "spark.sql.parquet.output.committer.class": "new",
         "spark.sql.sources.commitProtocolClass": "proto",
     }
-    with pytest.raises(RuntimeError), s3._session_conf(spark, conf):
+    with pytest.raises(RuntimeError), session_conf(spark, conf):
         assert spark.conf.values["spark.sql.sources.commitProtocolClass"] == "proto"
         raise RuntimeError("write failed")
     assert spark.conf.values == {"spark.sql.parquet.output.committer.class": "old"}
