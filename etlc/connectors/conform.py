@@ -16,15 +16,21 @@ from pyspark.sql.types import StructType
 from etlc.runtime.errors import SchemaIncompatibleError
 
 
-def check_columns(source: str, found: Sequence[str], declared: Sequence[str]) -> None:
+def column_differences(
+    found: Sequence[str], declared: Sequence[str], where: str = "source"
+) -> list[str]:
+    """What tells ``found`` from the schema's ``declared`` columns, as message parts."""
     extra = [c for c in found if c not in declared]
     missing = [c for c in declared if c not in found]
-    if extra or missing:
-        parts = []
-        if extra:
-            parts.append(f"columns not in the schema: {', '.join(extra)}")
-        if missing:
-            parts.append(f"schema columns missing from the source: {', '.join(missing)}")
+    parts = [f"columns not in the schema: {', '.join(extra)}"] if extra else []
+    if missing:
+        parts.append(f"schema columns missing from the {where}: {', '.join(missing)}")
+    return parts
+
+
+def check_columns(source: str, found: Sequence[str], declared: Sequence[str]) -> None:
+    parts = column_differences(found, declared)
+    if parts:
         raise SchemaIncompatibleError(
             f"source {source} does not match its Avro schema ({'; '.join(parts)}); "
             "update the .avsc (schema evolution) or the source"

@@ -13,7 +13,7 @@ from pyspark.sql.types import StructType
 
 from etlc.connectors import delta
 from etlc.connectors.base import Extractor, Loader, LoadResult, StreamSink
-from etlc.connectors.conform import conform
+from etlc.connectors.conform import column_differences, conform
 from etlc.runtime.errors import ConfigurationError, SchemaIncompatibleError
 from etlc.runtime.graph import struct_from_ddl
 from etlc.runtime.rules import CORRUPT_COLUMN
@@ -75,10 +75,7 @@ class FilesExtractor(Extractor):
             header = spark.read.options(**self.options).csv(file).columns if spark else []
         except Exception:
             header = []
-        extra = [c for c in header if c not in declared]
-        missing = [c for c in declared if header and c not in header]
-        parts = [f"columns not in the schema: {', '.join(extra)}"] if extra else []
-        parts += [f"schema columns missing from the file: {', '.join(missing)}"] if missing else []
+        parts = column_differences(header, declared, "file") if header else []
         if header and not parts:
             parts = [f"columns in another order: {', '.join(header)}; the schema's order is "
                      f"{', '.join(declared)}"]  # fmt: skip
