@@ -16,6 +16,7 @@ from typing import Any
 from bench import jobs, simple_batch
 from tests.integration import databases as db
 from tests.integration import objectstore as store
+from tests.integration.test_s3 import lake_profile
 
 DEFINITION = jobs.ROOT / "bench" / "pipelines" / "complex_batch.json"
 HANDWRITTEN = jobs.ROOT / "bench" / "handwritten" / "complex_batch.py"
@@ -65,16 +66,8 @@ def run(records: int, work: Path, names: tuple[str, ...] = JOBS) -> dict[str, An
     vault.unlink(missing_ok=True)
     secret_env = {"ETLC_VAULT_PASSWORD": db.seed_vault(vault, creds)}
     script = jobs.compile_pipeline(DEFINITION, work / "generated")
-    profiles = db.profiles(creds)
     s3c = creds["s3"]
-    profiles["lake"] = {
-        "system": "s3",
-        "endpoint": s3c["endpoint"],
-        "region": s3c["region"],
-        "path_style_access": True,
-        "access_key": "vault://services/s3#access_key",
-        "secret_key": "vault://services/s3#secret_key",
-    }
+    profiles = db.profiles(creds) | {"lake": lake_profile(s3c["endpoint"])}
     total = records + CUSTOMERS  # what the extracts read: every order and every customer
 
     def etlc(name: str, boundary: bool) -> dict[str, Any]:
