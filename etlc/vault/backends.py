@@ -384,7 +384,7 @@ def default_path(environ: Mapping[str, str], configured: str | None = None) -> P
     return Path(environ.get(FILE_VAR) or configured or DEFAULT_FILE)
 
 
-_PREFIX = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_PREFIX = re.compile(r"^[A-Z_][A-Z0-9_]*\Z")
 _NON_WORD = re.compile(r"[^A-Za-z0-9]")
 
 

@@ -11,8 +11,8 @@ SCHEME = "vault://"
 # The same shape the compiler's lint rule E502 accepts.
 _PATH = r"[A-Za-z0-9_.\-/]+"
 _KEY = r"[A-Za-z0-9_.\-]+"
-REFERENCE = re.compile(rf"^vault://({_PATH})#({_KEY})$")
-_NAME = re.compile(rf"^(?:vault://)?({_PATH})#({_KEY})$")
+REFERENCE = re.compile(rf"^vault://({_PATH})#({_KEY})\Z")
+_NAME = re.compile(rf"^(?:vault://)?({_PATH})#({_KEY})\Z")
 MAX_NAME_LENGTH = 256
 
 # Names under which a value must be a vault reference, never a literal (lint rule E501).
