@@ -16,9 +16,13 @@ from typing import Annotated
 
 import typer
 
-from etlc.codegen.render import render, write
+from etlc.codegen.literals import RenderError
+from etlc.codegen.output import Output, OutputError, write
+from etlc.codegen.render import render
 from etlc.dsl.checker import CheckResult, check_file
 from etlc.dsl.diagnostics import render as render_diagnostic
+from etlc.dsl.diagnostics import shown_path
+from etlc.printable import printable
 from etlc.vault.cli import app as vault_app
 
 app = typer.Typer(
@@ -41,14 +45,34 @@ OutDir = Annotated[
 ]
 
 
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    """A user's mistake: one line on stderr, no traceback."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _shown(path: object) -> str:
+    """A path or name from the user, safe on a terminal or in a CI log (see diagnostics)."""
+    return printable(str(path))
+
+
 def _expand(paths: list[Path]) -> list[Path]:
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            out.extend(sorted(q for q in p.iterdir() if q.suffix in (".json", ".yaml", ".yml")))
+            try:
+                found = [q for q in p.iterdir() if q.suffix in (".json", ".yaml", ".yml")]
+            except OSError as exc:
+                raise _fail(f"{_shown(p)}: cannot list the folder: {exc.strerror}") from None
+            out.extend(sorted(found))
         else:
             out.append(p)
     return out
+
+
+# Diagnostics shown per file in text form: past this many, more of them help nobody read the
+# first ones, and a hostile file could make the log gigabytes long.
+MAX_SHOWN = 200
 
 
 def _report(results: list[CheckResult], fmt: str) -> int:
@@ -73,9 +97,15 @@ def _report(results: list[CheckResult], fmt: str) -> int:
         typer.echo(json.dumps(rows, indent=2))
     else:
         for r in results:
-            for d in r.diagnostics:
+            for d in r.diagnostics[:MAX_SHOWN]:
                 typer.echo(render_diagnostic(d, r.source), err=True)
                 typer.echo("", err=True)
+            if len(r.diagnostics) > MAX_SHOWN:
+                typer.echo(
+                    f"{shown_path(r.file)}: {len(r.diagnostics) - MAX_SHOWN} more diagnostic(s) "
+                    "not shown (`--format json` lists every one)\n",
+                    err=True,
+                )
         typer.echo(
             f"{len(results)} file(s) checked: {errors} error(s), {warnings} warning(s)", err=True
         )
@@ -112,17 +142,28 @@ def compile_(files: Files, out: OutDir = Path("generated")) -> None:
     for r in results:
         assert r.plan is not None
         if r.plan.name in names:
-            typer.echo(
-                f"{r.file}: pipeline name `{r.plan.name}` is also used by {names[r.plan.name]}",
-                err=True,
+            raise _fail(
+                f"{_shown(r.file)}: pipeline name `{r.plan.name}` is also used by "
+                f"{_shown(names[r.plan.name])}"
             )
-            raise typer.Exit(1)
         names[r.plan.name] = r.file
+    rendered: list[tuple[CheckResult, list[Output]]] = []
     for r in results:
         assert r.plan is not None
-        changed = write(render(r.plan, out))
-        state = "written" if changed else "unchanged"
-        typer.echo(f"{r.file} -> {out / (r.plan.name + '.py')} ({state})")
+        try:
+            rendered.append((r, render(r.plan, out)))
+        except RenderError as exc:  # nothing is written unless every plan renders
+            raise _fail(f"{_shown(r.file)}: internal error: {exc} (a bug in etlc)") from None
+    try:  # one write: every target is checked before any file is replaced
+        changed = set(write([o for _, outputs in rendered for o in outputs]))
+    except OutputError as exc:
+        raise _fail(str(exc)) from None
+    seen: set[Path] = set()
+    for r, outputs in rendered:
+        own = {o.path for o in outputs} - seen  # the shared runtime zip counts for the first
+        seen |= own
+        state = "written" if changed & own else "unchanged"
+        typer.echo(f"{shown_path(r.file)} -> {_shown(outputs[0].path)} ({state})")
 
 
 @app.command()
@@ -167,20 +208,21 @@ def explain(file: Annotated[Path, typer.Argument(help="The definition to explain
     if result.plan is None:
         raise typer.Exit(_report([result], "text"))
     plan = result.plan
-    typer.echo(
+    # Names, fields and rules come from the definition and its schemas: shown escaped.
+    lines = [
         f"pipeline {plan.name} ({plan.mode}), retries: {plan.max_retries} x {plan.delay_seconds:g}s"
-    )
+    ]
     for step in plan.steps:
         arrow = f" <- {', '.join(step.inputs)}" if step.inputs else ""
         mode = f" [{step.mode}]" if step.mode else ""
-        typer.echo(f"\n{step.role} {step.id}: {step.type}{mode}{arrow}")
+        lines += ["", f"{step.role} {step.id}: {step.type}{mode}{arrow}"]
         if step.role == "load":
             continue
-        for f in step.schema.fields:
-            typer.echo(f"    {f.name}: {f.type.describe()}")
-        for name, _ in step.rules:
-            typer.echo(f"    check {name}")
-    typer.echo("\njars: " + ", ".join(a.coordinate for a in plan.artifacts))
+        lines.extend(f"    {f.name}: {f.type.describe()}" for f in step.schema.fields)
+        lines.extend(f"    check {name}" for name, _ in step.rules)
+    lines += ["", "jars: " + ", ".join(a.coordinate for a in plan.artifacts)]
+    for line in lines:
+        typer.echo(printable(line))
 
 
 @app.command()

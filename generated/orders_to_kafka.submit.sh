@@ -10,24 +10,24 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 jars_dir="${ETLC_JARS_DIR:-$here/../jars}"
 # etlc's own JVM module (the stage metrics listener) is not on Maven Central: always shipped.
-etlc_jar="$jars_dir/etlc-jvm-0.1.0.jar"
+etlc_jar="$jars_dir"/etlc-jvm-0.1.0.jar
 if [[ ! -f "$etlc_jar" ]]; then
   echo "etlc: $etlc_jar is missing: run \`make setup\` (it builds jvm/etlc-jvm)" >&2
   exit 1
 fi
 if [[ "${ETLC_USE_PACKAGES:-0}" == 1 ]]; then
-  deps=(--jars "$etlc_jar" --packages "org.apache.commons:commons-pool2:2.13.1,org.apache.kafka:kafka-clients:3.9.2,org.apache.spark:spark-avro_2.13:4.2.0,org.apache.spark:spark-sql-kafka-0-10_2.13:4.2.0,org.apache.spark:spark-token-provider-kafka-0-10_2.13:4.2.0")
+  deps=(--jars "$etlc_jar" --packages org.apache.commons:commons-pool2:2.13.1,org.apache.kafka:kafka-clients:3.9.2,org.apache.spark:spark-avro_2.13:4.2.0,org.apache.spark:spark-sql-kafka-0-10_2.13:4.2.0,org.apache.spark:spark-token-provider-kafka-0-10_2.13:4.2.0)
 else
-  deps=(--jars "$etlc_jar,$jars_dir/org.apache.commons.commons-pool2-2.13.1.jar,$jars_dir/org.apache.kafka.kafka-clients-3.9.2.jar,$jars_dir/org.apache.spark.spark-avro_2.13-4.2.0.jar,$jars_dir/org.apache.spark.spark-sql-kafka-0-10_2.13-4.2.0.jar,$jars_dir/org.apache.spark.spark-token-provider-kafka-0-10_2.13-4.2.0.jar")
+  deps=(--jars "$etlc_jar","$jars_dir"/org.apache.commons.commons-pool2-2.13.1.jar,"$jars_dir"/org.apache.kafka.kafka-clients-3.9.2.jar,"$jars_dir"/org.apache.spark.spark-avro_2.13-4.2.0.jar,"$jars_dir"/org.apache.spark.spark-sql-kafka-0-10_2.13-4.2.0.jar,"$jars_dir"/org.apache.spark.spark-token-provider-kafka-0-10_2.13-4.2.0.jar)
 fi
 exec "${SPARK_SUBMIT:-spark-submit}" \
   --master "${SPARK_MASTER:-local[2]}" \
-  --name "etlc:orders_to_kafka" \
+  --name etlc:orders_to_kafka \
   "${deps[@]}" \
-  --py-files "$here/etlc-runtime-0.1.0.zip" \
-  --conf "spark.sql.session.timeZone=UTC" \
-  --conf "spark.ui.showConsoleProgress=false" \
-  --conf "spark.extraListeners=etlc.jvm.metrics.StageMetricsListener" \
-  --conf "spark.redaction.regex=(?i)secret|password|token|access[.]?key|key|credential|vault|jaas" \
-  --conf "spark.sql.redaction.options.regex=(?i)url|password|secret|token|key|credential|vault|jaas" \
-  "$here/orders_to_kafka.py" "$@"
+  --py-files "$here"/etlc-runtime-0.1.0.zip \
+  --conf spark.sql.session.timeZone=UTC \
+  --conf spark.ui.showConsoleProgress=false \
+  --conf spark.extraListeners=etlc.jvm.metrics.StageMetricsListener \
+  --conf 'spark.redaction.regex=(?i)secret|password|token|access[.]?key|key|credential|vault|jaas' \
+  --conf 'spark.sql.redaction.options.regex=(?i)url|password|secret|token|key|credential|vault|jaas' \
+  "$here"/orders_to_kafka.py "$@"

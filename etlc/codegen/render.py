@@ -3,6 +3,11 @@
 Lowering happens here in Python (which import, which constructor, which literal); the jinja
 templates only lay the pieces out. Output is deterministic: the same plan gives byte-identical
 files, and the driver is already in ``ruff format`` style.
+
+Every value reaches a template through one escaping path per language: ``Code`` from
+``literals`` for the driver, ``ShellWord``/``ShellComment`` from ``shell`` for the submit
+command. Each template's ``finalize`` refuses anything else, so a template edit cannot paste
+raw text from a definition into generated code.
 """
 
 from __future__ import annotations
@@ -10,16 +15,31 @@ from __future__ import annotations
 import functools
 import io
 import json
+import os
+import re
 import zipfile
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
 import etlc
-from etlc.codegen.literals import INDENT, LINE_LENGTH, literal, string
+from etlc.codegen.literals import (
+    INDENT,
+    LINE_LENGTH,
+    Code,
+    RenderError,
+    code,
+    docstring_text,
+    identifier,
+    literal,
+    module_path,
+    string,
+)
+from etlc.codegen.output import Output
+from etlc.codegen.shell import ShellComment, ShellWord, comment, word
 from etlc.dsl.plan import EnvConnection, EnvString, Plan, PlannedStep
 from etlc.vault.redaction import SPARK_REDACTION_CONF
 
@@ -54,15 +74,27 @@ BASE_CONF = (
 )
 
 
-@dataclass(frozen=True)
-class Output:
-    path: Path
-    content: bytes
-    executable: bool = False
+# What codegen itself requires of names that become file names and dictionary keys, checked
+# again here so a gap in the checker's patterns gives an internal error, never a broken file.
+_PIPELINE_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+_STEP_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+# The marked types each template accepts (ints are inert in both languages).
+_DRIVER_VALUES: tuple[type[str], ...] = (Code,)
+_SUBMIT_VALUES: tuple[type[str], ...] = (ShellWord, ShellComment)
 
 
-@functools.cache  # one environment: Jinja compiles each template once per process, not per plan
-def _env() -> jinja2.Environment:
+def _only(marked: tuple[type[str], ...]) -> Callable[[object], object]:
+    def finalize(value: object) -> object:
+        if isinstance(value, marked) or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        raise RenderError(f"a template was handed unescaped {type(value).__name__}")
+
+    return finalize
+
+
+@functools.cache  # one environment per language: Jinja compiles each template once per process
+def _env(marked: tuple[type[str], ...]) -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.PackageLoader("etlc.codegen", "templates"),
         undefined=jinja2.StrictUndefined,
@@ -70,6 +102,7 @@ def _env() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,
+        finalize=_only(marked),
     )
 
 
@@ -83,7 +116,11 @@ def jvm_jar_name() -> str:
 
 
 def render(plan: Plan, out_dir: Path) -> list[Output]:
-    """Every file ``etlc compile`` writes for one plan, under ``out_dir``."""
+    """Every file ``etlc compile`` writes for one plan, under ``out_dir``.
+
+    Raises ``RenderError`` for a value no checked plan holds (a bug in the checker).
+    """
+    _full_match(_PIPELINE_NAME, plan.name, "pipeline name")
     driver = render_driver(plan, out_dir)
     submit = render_submit(plan)
     return [
@@ -95,7 +132,8 @@ def render(plan: Plan, out_dir: Path) -> list[Output]:
 
 def _source(plan: Plan) -> str:
     """The definition as ``<config module>/<file>``, the same wherever compile was run from."""
-    path = Path(plan.source).resolve()
+    # abspath, not resolve: no file system access, so any text (even NUL) renders.
+    path = Path(os.path.abspath(plan.source))
     return path.relative_to(path.parent.parent).as_posix()
 
 
@@ -104,41 +142,52 @@ def render_driver(plan: Plan, out_dir: Path) -> str:
     for module, names in _RUNTIME_IMPORTS.items():
         imports[module].update(names)
     for step in plan.steps:
+        _full_match(_STEP_ID, step.id, "step id")
         module, attr = step.impl.split(":", 1)
         imports[module].add(attr)
     context = {
-        "name": plan.name,
-        "version": etlc.__version__,
-        "source": _source(plan),
-        "submit": (out_dir / f"{plan.name}.submit.sh").as_posix(),
-        "datasets": ", ".join(s.id for s in plan.steps if s.role != "load"),
+        "name": docstring_text(plan.name),
+        "version": docstring_text(etlc.__version__),
+        "source": docstring_text(_source(plan)),
+        "submit": docstring_text((out_dir / f"{plan.name}.submit.sh").as_posix()),
+        "datasets": docstring_text(", ".join(s.id for s in plan.steps if s.role != "load")),
         "imports": [_import_line(m, n) for m, n in sorted(imports.items())],
+        "pipeline": string(plan.name),
         "schemas": [_schema_entry(s) for s in plan.steps if s.role != "load"],
         "extracts": [_step_call(s) for s in plan.by_role("extract")],
         "transforms": [_step_call(s) for s in plan.by_role("transform")],
         "loads": [_step_call(s) for s in plan.by_role("load")],
-        "mode": plan.mode,
-        "max_retries": plan.max_retries,
-        "delay_seconds": repr(float(plan.delay_seconds)),
+        "mode": string(plan.mode),
+        "max_retries": literal(plan.max_retries),
+        "delay_seconds": literal(float(plan.delay_seconds)),
     }
-    return _env().get_template("driver.py.j2").render(context)
+    return _env(_DRIVER_VALUES).get_template("driver.py.j2").render(context)
 
 
 def render_submit(plan: Plan) -> str:
+    _full_match(_PIPELINE_NAME, plan.name, "pipeline name")
     context = {
-        "name": plan.name,
-        "version": etlc.__version__,
-        "source": _source(plan),
-        "driver": f"{plan.name}.py",
-        "packages": ",".join(a.coordinate for a in plan.artifacts),
-        "jars": ",".join(f"$jars_dir/{a.jar_name}" for a in plan.artifacts),
-        "jvm_jar": jvm_jar_name(),
-        "runtime_zip": runtime_zip_name(),
-        "conf": (*BASE_CONF, *plan.spark_conf),
+        "about_driver": comment(f"{plan.name}.py"),
+        "about_version": comment(etlc.__version__),
+        "about_source": comment(_source(plan)),
+        "driver": word(f"{plan.name}.py"),
+        "app_name": word(f"etlc:{plan.name}"),
+        "packages": word(",".join(a.coordinate for a in plan.artifacts)),
+        "jars": [word(a.jar_name) for a in plan.artifacts],
+        "jvm_jar": word(jvm_jar_name()),
+        "runtime_zip": word(runtime_zip_name()),
+        "conf": [word(c) for c in (*BASE_CONF, *plan.spark_conf)],
         # JVM steps may name classes from jars of the user's own: ETLC_EXTRA_JARS ships them.
         "extra_jars": any(s.type == "jvm" for s in plan.steps),
     }
-    return _env().get_template("submit.sh.j2").render(context)
+    return _env(_SUBMIT_VALUES).get_template("submit.sh.j2").render(context)
+
+
+def _full_match(pattern: re.Pattern[str], value: str, what: str) -> None:
+    if not pattern.fullmatch(value):
+        raise RenderError(
+            f"{what} {string(value)} does not match {pattern.pattern}; the checker must refuse it"
+        )
 
 
 @functools.cache  # the same bytes for every plan of one `etlc compile`
@@ -171,82 +220,68 @@ def _name_order(name: str) -> tuple[int, str]:
     return (2, name)
 
 
-def _import_line(module: str, names: set[str]) -> str:
-    ordered = sorted(names, key=_name_order)
-    line = f"from {module} import {', '.join(ordered)}"
+def _import_line(module: str, names: set[str]) -> Code:
+    ordered = [identifier(n) for n in sorted(names, key=_name_order)]
+    line = code("from {} import {}", module_path(module), Code(", ".join(ordered)))
     if len(line) <= LINE_LENGTH:
         return line
-    body = "".join(f"{INDENT}{n},\n" for n in ordered)
-    return f"from {module} import (\n{body})"
+    body = Code("".join(f"{INDENT}{n},\n" for n in ordered))
+    return code("from {} import (\n{})", module_path(module), body)
 
 
-def _custom(value: Any) -> str | None:
+def _custom(value: Any) -> Code | None:
     if isinstance(value, EnvString):
-        return f"env.interpolate({string(value.text)})"
+        return code("env.interpolate({})", string(value.text))
     if isinstance(value, EnvConnection):
-        return f"env.connection({string(value.name)})"
+        return code("env.connection({})", string(value.name))
     return None
 
 
-def _call(func: str, kwargs: list[tuple[str, str]], level: int) -> str:
+def _call(func: Code, kwargs: list[tuple[Code, Code]], level: int) -> Code:
     inner = INDENT * (level + 1)
     body = "".join(f"{inner}{k}={v},\n" for k, v in kwargs)
-    return f"{func}(\n{body}{INDENT * level})"
+    return Code(f"{func}(\n{body}{INDENT * level})")
 
 
-def _kwargs(args: tuple[tuple[str, Any], ...], level: int) -> list[tuple[str, str]]:
-    return [(k, literal(v, level + 1, _custom, len(k) + 1)) for k, v in args]
+def _kwargs(args: tuple[tuple[str, Any], ...], level: int) -> list[tuple[Code, Code]]:
+    return [(identifier(k), literal(v, level + 1, _custom, len(k) + 1)) for k, v in args]
 
 
-def _schema_entry(step: PlannedStep) -> str:
+def _schema_entry(step: PlannedStep) -> Code:
     avro = json.dumps(step.schema.to_avro(), ensure_ascii=False)
     body = _call(
-        "DatasetSchema",
-        [("avro", string(avro)), ("ddl", string(step.schema.spark_ddl()))],
+        Code("DatasetSchema"),
+        [(Code("avro"), string(avro)), (Code("ddl"), string(step.schema.spark_ddl()))],
         1,
     )
-    return f"{INDENT}{string(step.id)}: {body},"
+    return Code(f"{INDENT}{string(step.id)}: {body},")
 
 
-def _step_call(step: PlannedStep) -> str:
+def _step_call(step: PlannedStep) -> Code:
     level = 3
-    impl = step.impl.split(":", 1)[1]
+    impl = identifier(step.impl.split(":", 1)[1])
     strategy = _call(impl, _kwargs(step.args, level + 1), level + 1)
-    schema_ref = f"SCHEMAS[{string(step.inputs[0] if step.role == 'load' else step.id)}]"
-    fields: list[tuple[str, str]] = [("id", string(step.id))]
+    schema_ref = code("SCHEMAS[{}]", string(step.inputs[0] if step.role == "load" else step.id))
+    fields: list[tuple[Code, Code]] = [(Code("id"), string(step.id))]
     if step.role == "extract":
-        fields += [("extractor", strategy), ("schema", schema_ref)]
-        fields.append(("rules", literal(step.rules, level + 1, prefix=len("rules="))))
+        fields += [(Code("extractor"), strategy), (Code("schema"), schema_ref)]
+        fields.append((Code("rules"), literal(step.rules, level + 1, prefix=len("rules="))))
         if step.refresh is not None:
-            fields.append(("refresh", string(step.refresh)))
+            fields.append((Code("refresh"), string(step.refresh)))
     elif step.role == "transform":
         fields += [
-            ("inputs", literal(step.inputs, level + 1, prefix=len("inputs="))),
-            ("fn", strategy),
-            ("schema", schema_ref),
+            (Code("inputs"), literal(step.inputs, level + 1, prefix=len("inputs="))),
+            (Code("fn"), strategy),
+            (Code("schema"), schema_ref),
         ]
         if step.recheck is not None:
-            fields.append(("recheck", literal(step.recheck, level + 1, prefix=len("recheck="))))
+            recheck = literal(step.recheck, level + 1, prefix=len("recheck="))
+            fields.append((Code("recheck"), recheck))
     else:
         fields += [
-            ("input", string(step.inputs[0])),
-            ("loader", strategy),
-            ("mode", string(step.mode)),
+            (Code("input"), string(step.inputs[0])),
+            (Code("loader"), strategy),
+            (Code("mode"), string(step.mode)),
         ]
     cls = {"extract": "ExtractStep", "transform": "TransformStep", "load": "LoadStep"}[step.role]
-    return INDENT * level + _call(cls, fields, level) + ","
-
-
-def write(outputs: list[Output]) -> list[Path]:
-    """Write outputs, replacing each file atomically; returns the paths that changed."""
-    changed: list[Path] = []
-    for out in outputs:
-        out.path.parent.mkdir(parents=True, exist_ok=True)
-        if out.path.exists() and out.path.read_bytes() == out.content:
-            continue
-        tmp = out.path.with_name(out.path.name + ".tmp")
-        tmp.write_bytes(out.content)
-        tmp.chmod(0o755 if out.executable else 0o644)
-        tmp.replace(out.path)
-        changed.append(out.path)
-    return changed
+    return Code(INDENT * level + _call(Code(cls), fields, level) + ",")

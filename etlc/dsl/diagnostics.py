@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from etlc.printable import printable
+
 
 @dataclass(frozen=True, order=True)
 class Span:
@@ -86,22 +88,62 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f"expected one of {shown}{more}"
 
 
+# What one diagnostic may show of a line or a message: a definition can be one 1 MiB line, and
+# quoting it whole in each of its diagnostics would print gigabytes.
+EXCERPT_BEFORE = 60
+EXCERPT_SPAN = 80
+EXCERPT_AFTER = 40
+MAX_MESSAGE = 300
+_CUT = "..."
+
+
 def render(diagnostic: Diagnostic, source: str | None) -> str:
-    """``file:line:col: error[CODE]: message``, the source line, a caret line and the hint."""
+    """``file:line:col: error[CODE]: message``, the source line, a caret line and the hint.
+
+    File names, messages, hints and source lines are the definition's text, which may hold
+    newlines, carriage returns or ESC: each is shown escaped (``printable``), so a rendered
+    diagnostic is exactly its own lines and cannot forge others (``::error`` commands in a
+    CI log) or drive the terminal. A long line is shown as a window around the span.
+    """
     s = diagnostic.span
-    head = f"{s.file}:{s.line}:{s.col}: {diagnostic.severity.value}[{diagnostic.code}]: "
-    lines = [head + diagnostic.message]
-    text_lines = source.splitlines() if source is not None else []
+    head = (
+        f"{shown_path(s.file)}:{s.line}:{s.col}: {diagnostic.severity.value}[{diagnostic.code}]: "
+    )
+    lines = [head + _bounded(printable(diagnostic.message))]
+    # The parser counts lines by "\n" alone; str.splitlines would also split at U+2028 & co.
+    text_lines = source.split("\n") if source is not None else []
     if 1 <= s.line <= len(text_lines):
-        text = text_lines[s.line - 1].expandtabs(1)
+        text = text_lines[s.line - 1].removesuffix("\r").expandtabs(1)
         gutter = f"{s.line:>4} | "
         width = (s.end_col - s.col) if s.end_line == s.line else len(text) - s.col + 1
-        width = max(1, min(width, max(1, len(text) - s.col + 1)))
-        lines.append(gutter + text)
-        lines.append(" " * (len(gutter) + s.col - 1) + "^" * width)
+        width = max(1, min(width, max(1, len(text) - s.col + 1), EXCERPT_SPAN))
+        start = max(0, s.col - 1 - EXCERPT_BEFORE)
+        end = min(len(text), s.col - 1 + width + EXCERPT_AFTER)
+        lead = _CUT if start else ""
+        # Escapes widen the text: the caret is placed under the escaped span.
+        before = lead + printable(text[start : s.col - 1])
+        marked = printable(text[s.col - 1 : s.col - 1 + width])
+        after = printable(text[s.col - 1 + width : end]) + (_CUT if end < len(text) else "")
+        lines.append(gutter + before + marked + after)
+        past_end = max(0, s.col - 1 - len(text))  # "unexpected end" points after the text
+        lines.append(" " * (len(gutter) + len(before) + past_end) + "^" * max(1, len(marked)))
     if diagnostic.hint:
-        lines.append(f"     = hint: {diagnostic.hint}")
+        lines.append(f"     = hint: {_bounded(printable(diagnostic.hint))}")
     return "\n".join(lines)
+
+
+def _bounded(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - len(_CUT)] + _CUT
+
+
+def shown_path(file: str) -> str:
+    """A file name as printed at the start of a line: escaped, and prefixed with ``./`` when
+    it would start with something other than a letter, digit, ``.``, ``/`` or ``_`` (a file
+    named ``::error ...`` must not read as a CI command)."""
+    text = printable(file)
+    if text[:1].isalnum() or text[:1] in ("/", ".", "_"):
+        return text
+    return "./" + text
 
 
 def sort_key(d: Diagnostic) -> tuple[str, int, int, str]:

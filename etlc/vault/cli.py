@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from etlc.printable import printable
 from etlc.vault import file_format as fmt
 from etlc.vault.backends import (
     KEY_FILE_VAR,
@@ -73,7 +74,8 @@ def _reported() -> Iterator[None]:
     try:
         yield
     except VaultError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        # Paths come from the user or the environment: shown escaped, on one line.
+        typer.echo(f"error: {printable(str(exc))}", err=True)
         raise typer.Exit(1) from None
 
 
@@ -94,6 +96,22 @@ def _master(vault: Path, password_var: str, key_file_var: str, confirm: bool) ->
 def _open(file: Path | None) -> FileVault:
     path = _path(file)
     return FileVault(path, _master(path, PASSWORD_VAR, KEY_FILE_VAR, confirm=False))
+
+
+def _stdin_value(vault: str) -> str:
+    """The value piped in: UTF-8 text, one trailing newline dropped. Read as bytes, so a
+    value that is not UTF-8 is an error naming the byte, never a traceback."""
+    data = sys.stdin.buffer.read(fmt.MAX_VALUE_BYTES + 2)
+    try:
+        value = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise VaultError(
+            Problem.BAD_VALUE,
+            vault,
+            f"the value on stdin is not UTF-8 text (at byte {exc.start + 1}); "
+            "store binary secrets base64-encoded",
+        ) from None
+    return value.removesuffix("\n").removesuffix("\r")
 
 
 def _kdf(log_n: int) -> fmt.KdfParams:
@@ -118,8 +136,7 @@ def put(name: Name, file: VaultFile = None) -> None:
         if sys.stdin.isatty():
             value: str = typer.prompt(str(ref), hide_input=True, confirmation_prompt=True)
         else:
-            value = sys.stdin.read(fmt.MAX_VALUE_BYTES + 2)
-            value = value.removesuffix("\n").removesuffix("\r")
+            value = _stdin_value(vault.location)
         vault.put(ref, Secret(value))
         typer.echo(f"stored {ref}")
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from etlc.codegen.literals import literal, string
+from etlc.codegen.output import write
 from etlc.codegen.render import (
     STAGE_LISTENER,
     jvm_jar_name,
     render,
     runtime_zip,
     runtime_zip_name,
-    write,
 )
 from etlc.dsl.checker import check_file
 
@@ -102,12 +102,12 @@ def test_drivers_import_only_the_runtime(compiled: Path) -> None:
 
 def test_submit_command_ships_jars_or_packages_and_the_runtime(compiled: Path) -> None:
     text = (compiled / "orders_by_country.submit.sh").read_text()
-    assert f'etlc_jar="$jars_dir/{jvm_jar_name()}"' in text
+    assert f'etlc_jar="$jars_dir"/{jvm_jar_name()}' in text
     # etlc's JVM module is shipped in both branches: no cluster can resolve it from Maven.
-    assert '--jars "$etlc_jar" --packages "org.apache.spark:spark-avro_2.13:4.2.0"' in text
-    assert '--jars "$etlc_jar,$jars_dir/org.apache.spark.spark-avro_2.13-4.2.0.jar"' in text
-    assert f'--conf "spark.extraListeners={STAGE_LISTENER}"' in text
-    assert f'--py-files "$here/{runtime_zip_name()}"' in text
+    assert '--jars "$etlc_jar" --packages org.apache.spark:spark-avro_2.13:4.2.0)' in text
+    assert '--jars "$etlc_jar","$jars_dir"/org.apache.spark.spark-avro_2.13-4.2.0.jar)' in text
+    assert f"--conf spark.extraListeners={STAGE_LISTENER} " in text
+    assert f'--py-files "$here"/{runtime_zip_name()} ' in text
     assert (
         subprocess.run(
             ["bash", "-n", str(compiled / "orders_by_country.submit.sh")], check=False

@@ -94,3 +94,30 @@ def test_vault_help_is_reachable() -> None:
     assert result.exit_code == 0
     for command in ("init", "put", "get", "list", "rm", "rotate-key"):
         assert command in result.stdout
+
+
+def test_a_value_that_is_not_utf8_is_one_line_and_never_echoed(tmp_path: Path) -> None:
+    f = str(tmp_path / "v.json")
+    vault_cmd("init", "--file", f, "--kdf-log-n", "10")
+    result = runner.invoke(
+        app, ["vault", "put", "db#pw", "--file", f], input=b"s3cr\xffet\xfe\n", env=ENV
+    )
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.stderr.startswith("error: ") and "not UTF-8" in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and "s3cr" not in result.stderr
+    assert FileVault(Path(f), MasterKey.from_password(PASSWORD)).names() == []
+
+
+def test_misused_paths_are_one_line_errors(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("x")
+    cases = [
+        ("list", "--file", str(tmp_path)),  # a folder
+        ("init", "--file", str(tmp_path / "a-file" / "v.json"), "--kdf-log-n", "10"),
+        ("list", "--file", str(tmp_path / "missing.json")),
+        ("list", "--file", str(tmp_path / "x\x1b[2J.json")),
+    ]
+    for args in cases:
+        code, _, err = vault_cmd(*args)
+        assert code == 1 and err.startswith("error: ") and len(err.splitlines()) == 1, args
+        assert err.rstrip("\n").isprintable(), err

@@ -19,7 +19,8 @@ from urllib.parse import quote
 
 import pytest
 
-from etlc.codegen.render import render, write
+from etlc.codegen.output import write
+from etlc.codegen.render import render
 from etlc.connectors.base import Extractor
 from etlc.connectors.files import FilesLoader
 from etlc.dsl.checker import CheckOptions, check_file

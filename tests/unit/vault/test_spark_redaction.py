@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from etlc.codegen.render import BASE_CONF
+from etlc.codegen.shell import word
 from etlc.vault.redaction import (
     SPARK_DEFAULT_OPTIONS_REDACTION_REGEX,
     SPARK_DEFAULT_REDACTION_REGEX,
@@ -50,4 +51,4 @@ def test_credential_keys_match(key: str) -> None:
 def test_every_generated_submit_command_sets_them(submit: Path) -> None:
     text = submit.read_text()
     for key, value in SPARK_REDACTION_CONF:
-        assert f'  --conf "{key}={value}" \\\n' in text
+        assert f"  --conf {word(f'{key}={value}')} \\\n" in text
