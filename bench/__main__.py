@@ -19,10 +19,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import compiler, complex_batch, report, simple_batch, stream_seed, upsert
+from bench import compiler, complex_batch, hostile, report, simple_batch, stream_seed, upsert
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SCENARIOS = ("simple_batch", "complex_batch", "upsert", "compiler", "streaming", "rate_search")
+SCENARIOS = (
+    "simple_batch",
+    "complex_batch",
+    "upsert",
+    "compiler",
+    "hostile_inputs",
+    "streaming",
+    "rate_search",
+)
 
 
 def _name(result: dict[str, Any]) -> str:
@@ -72,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         "complex_batch": lambda: [complex_batch.run(args.complex_records, work / "complex")],
         "upsert": lambda: [upsert.run(args.upsert_records, work / "upsert")],
         "compiler": lambda: [compiler.run(args.definitions, work / "compiler")],
+        "hostile_inputs": lambda: [hostile.run(work / "hostile")],
         "streaming": lambda: [
             stream_seed.run(args.rate, args.seconds, args.warmup, job=job)
             for job in ("etlc", "handwritten")

@@ -155,6 +155,30 @@ def _rate_search(result: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _hostile(result: Mapping[str, Any]) -> list[str]:
+    lines = [
+        "## Compiler on hostile inputs",
+        "",
+        "Each input is as expensive as it can be made within the size limit; each command is a "
+        f"fresh interpreter. Bound: {result['bound_seconds']:g} s and "
+        f"{result['bound_peak_rss_mb']:g} MB per command.",
+        "",
+        "| input | bytes | lint s | lint MB | compile s | compile MB | exit codes |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in result["inputs"]:
+        lint, comp = row["lint"], row["compile"]
+        lines.append(
+            f"| {row['input']} | {row['bytes']:,} | {lint['seconds']} | {lint['peak_rss_mb']} | "
+            f"{comp['seconds']} | {comp['peak_rss_mb']} | {lint['exit']}, {comp['exit']} |"
+        )
+    lines += [
+        "",
+        f"Worst: {result['worst_seconds']} s, {result['worst_peak_rss_mb']} MB.",
+    ]
+    return lines
+
+
 def markdown(report: Mapping[str, Any]) -> str:
     lines = [
         f"# etlc benchmarks, {report['started']}",
@@ -187,6 +211,8 @@ def markdown(report: Mapping[str, Any]) -> str:
                 f"{result['compile_s']} s, together {result['lint_plus_compile_s']} s "
                 f"(target < {result['target_s']} s).",
             ]
+        elif name == "hostile_inputs":
+            lines += _hostile(result)
         elif name == "streaming" and result is streams[0]:
             lines += _streaming(streams)
         elif name == "streaming_rate_search":

@@ -43,7 +43,7 @@ from etlc.runtime.graph import struct_from_ddl
 
 T = TypeVar("T")
 ROW_ID = "_etlc_row"
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
 MAX_DEAD_LETTERS = 10_000  # past this, the load fails: that many rejects is not "a few bad rows"
 
 
@@ -148,7 +148,7 @@ class JdbcExtractor(Extractor):
             reader = reader.option("dbtable", self.dialect.quote(self.table))
         else:
             assert self.query is not None
-            reader = reader.option("dbtable", f"({self.query}) etlc_query")
+            reader = reader.option("dbtable", subquery(self.query, self.dialect.system))
         if self.partition:
             reader = (
                 reader.option("partitionColumn", self.dialect.quote(self.partition["column"]))
@@ -158,6 +158,52 @@ class JdbcExtractor(Extractor):
             )
         source = f"{self.connection.name}:{self.table or '(query)'}"
         return conform(source, translate_errors(reader.load, self.connection), self.schema)
+
+
+def subquery(query: str, system: str) -> str:
+    """The ``dbtable`` text that reads ``query``: ``(query) etlc_query``.
+
+    The compiler checked the query (one read-only SELECT) and emitted sqlglot's rendering of
+    it; this refuses, before anything runs, text that could still leave the parentheses: a
+    `;`, a comment, or a closing parenthesis with no opening one, outside quotes. (Spark's own
+    ``query`` option wraps the text the same way and cannot take ``partitionColumn``.)
+    """
+    depth = 0
+    i, n = 0, len(query)
+    while i < n:
+        ch = query[i]
+        if ch in "'\"`":
+            i = _after_quoted(query, i, system)
+            continue
+        two = query[i : i + 2]
+        if ch == ";" or two in ("--", "/*") or (ch == "#" and system == "mysql"):
+            raise ConfigurationError(f"the query holds `{two.strip() or ch}` outside quotes")
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            raise ConfigurationError("the query closes a parenthesis it did not open")
+        i += 1
+    if depth != 0 or not query.strip():
+        raise ConfigurationError("the query's parentheses do not balance")
+    return f"({query}) etlc_query"
+
+
+def _after_quoted(text: str, start: int, system: str) -> int:
+    """The offset just past the quoted string or identifier opening at ``start``."""
+    quote = text[start]
+    # MySQL strings take backslash escapes; PostgreSQL's only in E'...' strings.
+    escapes = quote != "`" and (
+        system == "mysql" or (quote == "'" and start > 0 and text[start - 1] in "eE")
+    )
+    i = start + 1
+    while i < len(text):
+        ch = text[i]
+        if (escapes and ch == "\\") or (ch == quote and text[i + 1 : i + 2] == quote):
+            i += 2  # an escaped character, or a doubled quote
+        elif ch == quote:
+            return i + 1
+        else:
+            i += 1
+    raise ConfigurationError(f"the query leaves a {quote} quote open")
 
 
 def _jdbc_options(dialect: Dialect, c: Connection) -> dict[str, str]:

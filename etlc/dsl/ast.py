@@ -418,7 +418,14 @@ def _convert(hint: Any, node: JValue) -> Any:
         return tuple(_convert(args[0], item) for item in node.items)
     if origin in (Mapping, dict) or hint is Mapping:
         assert isinstance(node, JObject)
-        return {m.key: _convert(args[1], m.value) for m in node.members}
+        # Validation reports an unknown key (E101) and keeps the step; in a map of scalars
+        # (Spark options) such a key may hold an object or an array, which is left out here.
+        scalars = _convert_scalars(args[1])
+        return {
+            m.key: _convert(args[1], m.value)
+            for m in node.members
+            if not scalars or isinstance(m.value, JScalar)
+        }
     if hint is Name:
         assert isinstance(node, JScalar)
         return Name(str(node.value), node.span)
@@ -436,6 +443,12 @@ def _convert(hint: Any, node: JValue) -> Any:
     if isinstance(hint, type) and isinstance(node, JObject):
         return build_node(hint, node)
     raise TypeError(f"no conversion for {hint!r}")  # a schema/AST mismatch: a bug, not input
+
+
+def _convert_scalars(hint: Any) -> bool:
+    return typing.get_origin(hint) in (types.UnionType, typing.Union) and set(
+        typing.get_args(hint)
+    ) <= {Name, Number, Flag, type(None)}
 
 
 def _scalar(node: JValue) -> Scalar:

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
 from etlc.dsl import ast
 from etlc.dsl.diagnostics import Diagnostic, Severity, Span, diag, did_you_mean
-from etlc.dsl.expressions import CheckedExpr, Context, Scope, check_expression
+from etlc.dsl.expressions import CheckedExpr, Context, Scope, check_expression, valid_temporal
+from etlc.dsl.java_regex import HINT as JAVA_REGEX_HINT
+from etlc.dsl.java_regex import java_regex
 from etlc.dsl.jvm_steps import (
     ETLC_PACKAGE,
     OptionsSchema,
@@ -30,8 +34,17 @@ from etlc.dsl.jvm_steps import (
 )
 from etlc.dsl.parse import parse_file
 from etlc.dsl.plan import EnvConnection, EnvString, Plan, PlannedStep
+from etlc.dsl.project_files import (
+    ProjectFileError,
+    decode_json,
+    find,
+    read_json,
+    read_project_file,
+)
 from etlc.dsl.resources import schema_path
 from etlc.dsl.schema_validation import validate
+from etlc.dsl.sql_query import check_query
+from etlc.dsl.sql_text import sql_identifier, sql_string
 from etlc.dsl.tree import JArray, JMember, JObject, JScalar, JValue, locate
 from etlc.dsl.types import (
     AvroSchemaError,
@@ -48,10 +61,12 @@ _CREDENTIAL_KEY = re.compile(
     re.IGNORECASE,
 )
 _URL_USERINFO = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@\s:]+:[^/@\s]+@", re.IGNORECASE)
-_VAULT_REF = re.compile(r"^vault://[A-Za-z0-9_.\-/]+#[A-Za-z0-9_.\-]+$")
+_VAULT_REF = re.compile(r"vault://[A-Za-z0-9_.\-/]+#[A-Za-z0-9_.\-]+\Z")
 _ENV_VAR = re.compile(r"\$\{([^}]*)\}")
-_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_DURATION = re.compile(r"^(\d+) (second|minute|hour|day|week)s?$")
+# Guards of names and values match the whole text: `$` would also accept a final newline,
+# and `\d` any Unicode digit.
+_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_DURATION = re.compile(r"([0-9]+) (second|minute|hour|day|week)s?\Z")
 _UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
 
 # Extract types whose dataset is unbounded in a streaming pipeline; other extracts are static.
@@ -161,7 +176,11 @@ def definition_ast(path: str | Path) -> ast.Pipeline | None:
 
 
 def default_options(definition: Path) -> CheckOptions:
-    """Look for ``schemas/avro`` and ``env/`` next to the definition's config module."""
+    """Look for ``schemas/avro`` and ``env/`` next to the definition's config module.
+
+    These folders (and the working directory's ``schemas/``, where `etlc` runs for the project)
+    are the only places a definition's file references resolve in: ``project_files`` keeps
+    every file read inside the folder it was found in."""
     here = definition.resolve().parent
     dirs = [here, here.parent / "schemas" / "avro", Path.cwd() / "schemas" / "avro"]
     env_dir = here / "env"
@@ -195,6 +214,7 @@ class _Checker:
     connections: dict[str, tuple[str, Span]] = field(default_factory=dict)  # name -> system
     streaming: bool = False
     stream_aggregates: list[tuple[ast.Aggregate, ast.Name]] = field(default_factory=list)
+    expressions_checked: int = 0  # bounded by MAX_EXPRESSIONS
     _env_cache: list[tuple[Path, Any]] | None = None
 
     def error(self, code: str, message: str, span: Span, hint: str = "", **params: Any) -> None:
@@ -208,21 +228,23 @@ class _Checker:
         self.diagnostics.extend(
             d for d in shape if not (d.code == "E101" and d.span in credential_spans)
         )
-        if not isinstance(self.tree, JObject):
-            return None
+        if not isinstance(self.tree, JObject) or any(d.param("incomplete") for d in shape):
+            return None  # parts of the tree were not validated: nothing may be built from them
         # An unknown key leaves the step buildable (the key is ignored), so checking goes on
         # into its expressions; any other shape error makes the step unusable.
         broken = {self._step_path(d.span) for d in shape if d.code != "E101"}
         pipeline = self._build(self.tree, broken)
         self.streaming = pipeline.mode == "streaming"
         order = self._graph(pipeline)
-        steps = [s for s in (self._check_step(step, pipeline) for step in order) if s]
+        steps = self._check_steps(order, pipeline)
+        if steps is None:
+            return None
         if self.streaming:
             self._check_stream_source(self.tree)
             self._check_stream_aggregates(pipeline)
         self._check_variables()
         self._check_connections()
-        if pipeline.name.value == "" or len(steps) != len(order):
+        if not self._driver_name(pipeline.name) or len(steps) != len(order):
             return None
         artifacts = set(CORE_ARTIFACTS)
         conf: list[str] = []
@@ -244,6 +266,47 @@ class _Checker:
             variables=tuple(sorted(self.variables)),
             spark_conf=tuple(conf),
         )
+
+    def _driver_name(self, name: ast.Name) -> bool:
+        """The name is the driver's file name, ``<name>.py``, which spark-submit runs with its
+        folder first on ``sys.path``: a driver named ``json`` would be imported in place of the
+        module of that name by the runtime it imports, and never start."""
+        if name.value == "":
+            return False
+        if name.value.split(".")[0] in _SHADOWED_MODULES:
+            self.error(
+                "E216",
+                f"pipeline name `{name.value}` is the name of a Python module the driver "
+                "imports; its driver file would take that module's place",
+                name.span,
+                f'pick another name, e.g. "{name.value}_pipeline"',
+            )
+            return False
+        return True
+
+    def _check_steps(
+        self, order: Sequence[ast.Step], pipeline: ast.Pipeline
+    ) -> list[PlannedStep] | None:
+        """Each step in run order; None once the datasets outgrow MAX_PLAN_COLUMNS."""
+        steps: list[PlannedStep] = []
+        columns = 0
+        for step in order:
+            planned = self._check_step(step, pipeline)
+            if planned is None:
+                continue
+            steps.append(planned)
+            # Every dataset's schema is embedded in the driver: a few wide schemas read by
+            # thousands of steps would make a driver of gigabytes from a 1 MiB definition.
+            columns += len(planned.schema.fields)
+            if columns > MAX_PLAN_COLUMNS:
+                self.error(
+                    "E008",
+                    f"the pipeline's datasets hold more than {MAX_PLAN_COLUMNS:,} columns in all",
+                    planned.span,
+                    "split the pipeline into smaller ones, or select the columns you need early",
+                )
+                return None
+        return steps
 
     # --- stage: literal credentials -----------------------------------------------------
 
@@ -294,9 +357,12 @@ class _Checker:
         for section in ("extract", "transform", "load"):
             arr = self.tree.get(section)
             if isinstance(arr, JArray):
-                for i, item in enumerate(arr.items):
-                    if _contains(item.span, span):
-                        return (section, i)
+                # Steps are in source order and do not overlap: only the last one starting
+                # before the span can hold it (a scan made lint quadratic in the steps).
+                start = (span.line, span.col)
+                i = bisect_right(arr.items, start, key=lambda s: (s.span.line, s.span.col)) - 1
+                if i >= 0 and _contains(arr.items[i].span, span):
+                    return (section, i)
         return None
 
     def _build(self, root: JObject, broken: set[tuple[str, int] | None]) -> ast.Pipeline:
@@ -554,6 +620,14 @@ class _Checker:
             'add a `kafka` extract, or set "mode": "batch"',
         )
 
+    def _streaming_jdbcextract(self, step: ast.JdbcExtract | ast.FilesExtract) -> None:
+        # Only a stream uses `refresh` (a batch ignores it with W203), so only a stream bounds it.
+        if step.refresh is not None:
+            self.diagnostics.extend(_duration_problems((step.refresh,)))
+
+    _streaming_filesextract = _streaming_jdbcextract
+    _streaming_s3extract = _streaming_jdbcextract
+
     def _streaming_kafkaextract(self, step: ast.KafkaExtract) -> None:
         if step.ending_offsets is not None:
             self.error(
@@ -687,7 +761,10 @@ class _Checker:
                     column=column.value,
                 )
                 ok = False
-        if not ok:
+        durations = (within.after, within.watermark, *([within.before] if within.before else []))
+        problems = _duration_problems(durations)
+        self.diagnostics.extend(problems)
+        if not ok or problems:
             return None
         bound = {
             "left_time": within.left_time.value,
@@ -739,6 +816,16 @@ class _Checker:
         context: Context,
         group_keys: Iterable[str] = (),
     ) -> CheckedExpr | None:
+        self.expressions_checked += 1
+        if self.expressions_checked > MAX_EXPRESSIONS:
+            if self.expressions_checked == MAX_EXPRESSIONS + 1:
+                self.error(
+                    "E308",
+                    f"the definition holds more than {MAX_EXPRESSIONS} expressions",
+                    expr.span,
+                    "split the pipeline into smaller definitions",
+                )
+            return None
         checked, found = check_expression(
             expr.text, scope, expr.span, context, frozenset(group_keys)
         )
@@ -782,10 +869,15 @@ class _Checker:
             env_dir = self.options.env_dir
             self._env_cache = []
             for env_file in sorted(env_dir.glob("*.json")) if env_dir else []:
+                doc: Any = None
                 try:
-                    doc: Any = json.loads(env_file.read_text(encoding="utf-8"))
-                except (OSError, ValueError):
-                    doc = None
+                    # Confined to env/ like any project file: a symlink to ~/.aws/... is refused.
+                    found = find(env_file.name, (env_file.parent,))
+                    doc = read_json(found, f"environment file {env_file}") if found else None
+                except ProjectFileError as exc:
+                    if exc.code is not None:  # unreadable or not JSON: defines nothing, as before
+                        hint = exc.hint or "fix or remove the environment file"
+                        self.error(exc.code, exc.message, Span.point(self.file), hint)
                 self._env_cache.append((env_file, doc))
         return self._env_cache
 
@@ -1148,6 +1240,12 @@ class _Checker:
                     column=t.column.value,
                 )
                 return None
+            problems = _duration_problems(
+                (t.size, *(d for d in (t.slide, t.watermark) if d is not None))
+            )
+            if problems:
+                self.diagnostics.extend(problems)
+                return None
             size = _seconds(t.size.value)
             if t.slide is not None and _seconds(t.slide.value) > size:
                 self.error(
@@ -1212,16 +1310,24 @@ class _Checker:
             )
             return None
         if step.topic_pattern is not None:
-            try:
-                re.compile(step.topic_pattern.value)
-            except re.error as exc:
+            # Kafka's consumer compiles it with java.util.regex, not Python's re.
+            found = java_regex(step.topic_pattern.value)
+            if isinstance(found, str):
                 self.error(
-                    "E106",
-                    f"`topic_pattern` is not a valid regular expression: {exc}",
+                    "E216",
+                    f"`topic_pattern` is not a regular expression Java compiles: {found}",
                     step.topic_pattern.span,
-                    "escape the dots of topic names: `orders\\..*`",
+                    JAVA_REGEX_HINT + "; escape the dots of topic names: `orders\\..*`",
                 )
                 return None
+        offsets = [
+            _kafka_offsets_problem(node, ending, step.topic)
+            for node, ending in ((step.starting_offsets, False), (step.ending_offsets, True))
+            if node is not None
+        ]
+        if any(offsets):
+            self.diagnostics.extend(d for d in offsets if d is not None)
+            return None
         connection = self._connection(step.connection, "kafka")
         schema = self._load_avro(step.schema)
         if schema is None:
@@ -1332,7 +1438,11 @@ class _Checker:
             args["table"] = step.table.value
         else:
             assert step.query is not None
-            args["query"] = step.query.value
+            checked, found = check_query(step.query.value, step.type.value, step.query.span)
+            self.diagnostics.extend(found)
+            if checked is None:
+                return None
+            args["query"] = checked.sql
         args["schema_ddl"] = schema.spark_ddl()
         if step.partition is not None:
             p = step.partition
@@ -1349,6 +1459,10 @@ class _Checker:
                     column=p.column.value,
                 )
                 return None
+            problems = _partition_problems(p, ctype)
+            if problems:
+                self.diagnostics.extend(problems)
+                return None
             args["partition"] = {
                 "column": p.column.value,
                 "lower": str(p.lower.value),
@@ -1362,6 +1476,17 @@ class _Checker:
     def _check_jdbcload(self, step: ast.JdbcLoad, schema: RecordSchema) -> _Lowered | None:
         connection = self._connection(step.connection, step.type.value)
         if not self._columns_exist(step.keys, schema, "keys"):
+            return None
+        # Every column of the input becomes a column of the target (and of its staging table).
+        names = [
+            step.table,
+            *step.keys,
+            *([step.sequence_by] if step.sequence_by else []),
+            *(ast.Name(n, step.input.span) for n in schema.names()),
+        ]
+        too_long = _identifier_problems(names, step.type.value)
+        if too_long:
+            self.diagnostics.extend(too_long)
             return None
         args: dict[str, Any] = {"connection": connection, "table": step.table.value}
         if step.keys:
@@ -1475,7 +1600,11 @@ class _Checker:
 
     def _jvm_options_schema(self, step: ast.JvmStep) -> OptionsSchema | None:
         class_name = step.class_.value
-        path = schema_file(class_name, self.options.jvm_schema_dirs)
+        try:
+            path = schema_file(class_name, self.options.jvm_schema_dirs)
+        except OptionsSchemaError as exc:
+            self.error(exc.code, str(exc), step.class_.span, exc.hint)
+            return None
         if path is None:
             if step.options is not None and step.options.value:
                 self.diagnostics.append(
@@ -1494,7 +1623,7 @@ class _Checker:
         try:
             return load_options_schema(path)
         except OptionsSchemaError as exc:
-            self.error("E205", str(exc), step.class_.span, "fix or remove the file")
+            self.error(exc.code, str(exc), step.class_.span, exc.hint)
             return None
 
     def _jvm_options(
@@ -1537,8 +1666,13 @@ class _Checker:
     # --- Avro schema files -------------------------------------------------------------------
 
     def _load_avro(self, ref: ast.Name) -> RecordSchema | None:
-        candidates = [d / ref.value for d in self.options.schema_dirs]
-        found = next((p for p in candidates if p.is_file()), None)
+        try:
+            found = find(ref.value, self.options.schema_dirs, suffix=".avsc")
+            loaded = None if found is None else _avro_schema(found, f"`{ref.value}`")
+        except ProjectFileError as exc:
+            # Only what is wrong and where: never the file's text, which may be anyone's.
+            self.error(exc.code or "E205", exc.message, ref.span, exc.hint, schema=ref.value)
+            return None
         if found is None:
             self.error(
                 "E204",
@@ -1548,33 +1682,25 @@ class _Checker:
                 schema=ref.value,
             )
             return None
-        try:
-            return parse_avro_schema(json.loads(found.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            self.error("E205", f"cannot read Avro schema {found}: {exc}", ref.span)
-        except AvroSchemaError as exc:
+        if isinstance(loaded, AvroSchemaError):
             self.error(
                 "E205",
-                f"invalid Avro schema {found} at {exc.path}: {exc}",
+                f"invalid Avro schema {found} at {loaded.path}: {loaded}",
                 ref.span,
                 "see the Avro specification; etlc supports flat records",
             )
-        return None
+            return None
+        return loaded
 
     def _validation_rules(self, schema: RecordSchema, ref: ast.Name) -> tuple[tuple[str, str], ...]:
-        """Lower the schema into record checks: nullability, enum symbols, declared rules."""
-        rules: list[tuple[str, str]] = []
-        for f in schema:
-            col = f"`{f.name}`"
-            if not f.type.nullable:
-                rules.append((f"not_null:{f.name}", f"{col} IS NOT NULL"))
-            if f.type.symbols:
-                symbols = ", ".join("'" + s.replace("'", "\\'") + "'" for s in f.type.symbols)
-                rules.append((f"enum:{f.name}", f"{col} IS NULL OR {col} IN ({symbols})"))
+        """Lower the schema into record checks: nullability, enum symbols, declared rules.
+
+        Names and symbols reach the SQL only through sql_identifier/sql_string, and every
+        rule is re-checked as an expression before it is emitted (see _lowered_rule)."""
+        scope = Scope(schema.columns())
+        rules = list(_field_rules(schema))
         for name, text in schema.rules:
-            checked, found = check_expression(
-                text, Scope(schema.columns()), ref.span, Context.PREDICATE
-            )
+            checked, found = check_expression(text, scope, ref.span, Context.PREDICATE)
             for d in found:
                 self.error(
                     d.code,
@@ -1584,7 +1710,8 @@ class _Checker:
                     rule=name,
                 )
             if checked is not None:
-                rules.append((f"rule:{name}", f"({checked.sql}) IS NOT FALSE"))
+                rule = _lowered_rule(f"({checked.sql}) IS NOT FALSE", scope, checked.columns)
+                rules.append((f"rule:{name}", rule))
         return tuple(rules)
 
 
@@ -1650,3 +1777,255 @@ def _format_of(step: ast.Step) -> str:
     """A files/s3 step's format (which can add write modes, jars and conf); else empty."""
     fmt = getattr(step, "format", None)
     return fmt.value if isinstance(fmt, ast.Name) else ""
+
+
+# --- checked SQL and run-time-valid values (helpers of the step checks above) -------------
+
+# Expressions one definition may hold: each costs ~0.1 ms to check, so a definition at the size
+# limit stays well inside lint's time bound. No real pipeline comes near it.
+MAX_EXPRESSIONS = 5_000
+# Modules a driver may import: the standard library, etlc's runtime and what it imports, and
+# what pyspark imports when it is installed (numpy, pandas, pyarrow).
+_SHADOWED_MODULES = frozenset(
+    {*sys.stdlib_module_names, "etlc", "pyspark", "py4j", "cryptography"}
+    | {"numpy", "pandas", "pyarrow"}
+)
+# Columns of all datasets together (each one's schema is embedded in the driver). Fifty steps
+# over 1,000-column tables is 50,000; beyond this a definition only makes compile slow and
+# the driver huge.
+MAX_PLAN_COLUMNS = 200_000
+
+
+@lru_cache(maxsize=64)
+def _field_rules(schema: RecordSchema) -> tuple[tuple[str, str], ...]:
+    """The nullability and enum checks of a schema's fields (once per schema, however many
+    extracts read it)."""
+    scope = Scope(schema.columns())
+    rules: list[tuple[str, str]] = []
+    for f in schema:
+        col = sql_identifier(f.name)
+        if not f.type.nullable:
+            rule = _lowered_rule(f"{col} IS NOT NULL", scope, (f.name,))
+            rules.append((f"not_null:{f.name}", rule))
+        if f.type.symbols:
+            symbols = ", ".join(sql_string(s) for s in f.type.symbols)
+            text = f"{col} IS NULL OR {col} IN ({symbols})"
+            rules.append((f"enum:{f.name}", _lowered_rule(text, scope, (f.name,))))
+    return tuple(rules)
+
+
+def _lowered_rule(text: str, scope: Scope, columns: Iterable[str] | None = None) -> str:
+    """A rule the compiler built, as the expression checker renders it after checking it.
+
+    The compiler's own SQL goes through the same checker as the user's, so a lowering bug can
+    never emit text the checker would refuse, nor one that reads other columns than the rule
+    was built from; either is a bug in etlc (E000), not a diagnostic.
+    """
+    where = Span.point("<lowered rule>")
+    checked, found = check_expression(text, scope, where, Context.PREDICATE, bounded=False)
+    if checked is None or found:
+        raise AssertionError(f"a lowered rule does not check: {text!r}: {found}")
+    if columns is not None and checked.columns != frozenset(columns):
+        raise AssertionError(f"a lowered rule reads {sorted(checked.columns)}: {text!r}")
+    return checked.sql
+
+
+# The longest identifier each database takes: PostgreSQL truncates past 63 bytes (NAMEDATALEN
+# - 1), so two long names could silently become one; MySQL refuses past 64 characters.
+_IDENTIFIER_LIMITS: Mapping[str, tuple[int, str, Callable[[str], int]]] = {
+    "postgres": (63, "bytes", lambda name: len(name.encode("utf-8"))),
+    "mysql": (64, "characters", len),
+}
+
+
+def _identifier_problems(names: Iterable[ast.Name], system: str) -> list[Diagnostic]:
+    limit, unit, size = _IDENTIFIER_LIMITS[system]
+    found: list[Diagnostic] = []
+    seen: set[str] = set()
+    for name in names:
+        for part in name.value.split("."):
+            if size(part) > limit and part not in seen:
+                seen.add(part)
+                found.append(
+                    diag(
+                        "E216",
+                        f"`{part[:40]}...` is {size(part)} {unit} long; {system} identifiers "
+                        f"take at most {limit}",
+                        name.span,
+                        "rename it (a select step can rename a column)",
+                        identifier=part,
+                    )
+                )
+    return found
+
+
+# Durations Spark takes as intervals; past a leap year a window or watermark is a mistake,
+# and its seconds would overflow the run-time's intervals long before a digit limit.
+MAX_DURATION_SECONDS = 366 * 86_400
+_DURATION_TEXT = re.compile(r"([0-9]{1,12}) (second|minute|hour|day|week)s?")
+
+
+def _duration_problems(durations: Iterable[ast.Name]) -> list[Diagnostic]:
+    found: list[Diagnostic] = []
+    for d in durations:
+        m = _DURATION_TEXT.fullmatch(d.value)
+        seconds = int(m.group(1)) * _UNIT_SECONDS[m.group(2)] if m else None
+        if seconds is None or not 0 < seconds <= MAX_DURATION_SECONDS:
+            found.append(
+                diag(
+                    "E216",
+                    f"duration {d.value[:40]!r} is not between 1 second and 366 days",
+                    d.span,
+                    'write e.g. "10 minutes"; windows, watermarks and refreshes are at most '
+                    "366 days",
+                )
+            )
+    return found
+
+
+_INTEGER_TEXT = re.compile(r"-?[0-9]{1,19}")
+_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
+
+
+def _partition_problems(p: ast.JdbcPartition, ctype: DataType) -> list[Diagnostic]:
+    """Spark reads `lowerBound`/`upperBound` as the column's type: integers for an integer
+    column, dates or timestamps for a temporal one; lower must be below upper."""
+    values: list[Any] = []
+    found: list[Diagnostic] = []
+    for bound in (p.lower, p.upper):
+        raw = bound.value
+        value: Any = None
+        if ctype.is_integral:
+            if isinstance(raw, int) and not isinstance(raw, bool):
+                value = raw
+            elif isinstance(raw, str) and _INTEGER_TEXT.fullmatch(raw):
+                value = int(raw)
+            if isinstance(value, int) and not _LONG_MIN <= value <= _LONG_MAX:
+                value = None
+            what = "an integer (a 64-bit long)"
+        else:
+            if isinstance(raw, str) and valid_temporal(raw, ctype.kind):
+                value = raw.strip()
+            what = f"a {ctype.kind} like '2024-01-31" + (
+                " 00:00:00'" if ctype.kind == "timestamp" else "'"
+            )
+        if value is None:
+            found.append(
+                diag(
+                    "E216",
+                    f"partition bound {str(raw)[:40]!r} is not {what} for column "
+                    f"`{p.column.value}` ({ctype.describe()})",
+                    bound.span,
+                    "give the bounds in the partition column's type",
+                )
+            )
+        values.append(value)
+    lower, upper = values
+    if not found and _ordered(lower, ctype) >= _ordered(upper, ctype):
+        found.append(
+            diag(
+                "E216",
+                f"partition bounds are inverted or equal: lower {lower!r} is not below "
+                f"upper {upper!r}",
+                p.lower.span,
+                "lower is the smallest value to split from, upper the largest",
+            )
+        )
+    return found
+
+
+def _ordered(value: Any, ctype: DataType) -> Any:
+    """A bound as a comparable key (dates before times on the same day, zero-padded)."""
+    if ctype.is_integral:
+        return value
+    date, _, time = str(value).replace("T", " ").partition(" ")
+    parts = [int(x) for x in re.findall(r"[0-9]+", date)[:3]]
+    clock = [float(x) for x in re.findall(r"[0-9]+(?:\.[0-9]+)?", time)[:3]]
+    return [*parts, 1, 1][:3] + [*clock, 0.0, 0.0, 0.0][:3]
+
+
+_KAFKA_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
+_KAFKA_MAX_PARTITION = 2**31 - 1
+
+
+def _kafka_offsets_problem(
+    node: ast.Name, ending: bool, topic: ast.Name | None
+) -> Diagnostic | None:
+    """`earliest`/`latest` or Spark's JSON {"topic": {"partition": offset}}; -2 means earliest
+    and -1 latest in the JSON, and an end cannot be earliest."""
+    text = node.value
+    which = "ending_offsets" if ending else "starting_offsets"
+    words = ("latest",) if ending else ("earliest", "latest")
+    if text in words:
+        return None
+    lowest = -1 if ending else -2
+
+    def problem(why: str) -> Diagnostic:
+        return diag(
+            "E216",
+            f"`{which}` {why}",
+            node.span,
+            f"write {' or '.join(repr(w) for w in words)}, or JSON like "
+            '{"orders": {"0": 42, "1": -1}}',
+        )
+
+    if not text.lstrip().startswith("{"):
+        return problem(f"must be {' or '.join(words)}, or a JSON object of offsets")
+    try:
+        doc = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        return problem(f"is not valid JSON: {str(exc)[:80]}")
+    if not isinstance(doc, dict) or not doc:
+        return problem("must be a non-empty JSON object of topics")
+    for name, partitions in doc.items():
+        if not _KAFKA_TOPIC.fullmatch(name):
+            return problem(f"names {name[:40]!r}, which is not a Kafka topic name")
+        if topic is not None and name != topic.value:
+            return problem(f"names topic `{name}`, but this step reads `{topic.value}`")
+        if not isinstance(partitions, dict) or not partitions:
+            return problem(f"must map topic `{name}` to {{partition: offset}}")
+        for partition, offset in partitions.items():
+            if not (partition.isascii() and partition.isdigit()) or (
+                int(partition) > _KAFKA_MAX_PARTITION
+            ):
+                return problem(f"has partition {partition[:20]!r}, not a partition number")
+            if (
+                not isinstance(offset, int)
+                or isinstance(offset, bool)
+                or not lowest <= offset < 2**63
+            ):
+                return problem(
+                    f"has offset {str(offset)[:30]} for `{name}` partition {partition}: "
+                    f"offsets are integers from {lowest}"
+                    + (" (-2 earliest, -1 latest)" if not ending else " (-1 latest)")
+                )
+    return None
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("a key is given twice")
+    return dict(pairs)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def _avro_schema(path: Path, shown: str) -> RecordSchema | AvroSchemaError:
+    """A project's ``.avsc``, parsed once per version of the file (a definition may name it in
+    thousands of steps); raises ``ProjectFileError`` if the file is refused."""
+    loaded = _parsed_avro(read_project_file(path, shown), shown)
+    if isinstance(loaded, ProjectFileError):
+        raise loaded
+    return loaded
+
+
+@lru_cache(maxsize=32)
+def _parsed_avro(data: bytes, shown: str) -> RecordSchema | AvroSchemaError | ProjectFileError:
+    # By the bytes object read_project_file keeps per version: hashed once, then shared.
+    try:
+        return parse_avro_schema(decode_json(data, shown))
+    except (AvroSchemaError, ProjectFileError) as exc:
+        return exc

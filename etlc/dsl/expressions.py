@@ -34,6 +34,8 @@ from sqlglot.parsers.spark import SparkParser
 from sqlglot.tokenizer_core import Token, TokenType
 
 from etlc.dsl.diagnostics import Diagnostic, Span, diag, did_you_mean
+from etlc.dsl.java_regex import HINT as JAVA_REGEX_HINT
+from etlc.dsl.java_regex import JavaRegex, java_regex
 from etlc.dsl.types import BOOLEAN, LONG, NUMERIC_RANK, DataType, common_type
 
 __all__ = [
@@ -44,6 +46,8 @@ __all__ = [
     "Param",
     "Scope",
     "check_expression",
+    "spark_string_value",
+    "valid_temporal",
 ]
 
 # --- public API ---------------------------------------------------------------------------
@@ -87,26 +91,86 @@ def check_expression(
     span: Span,
     context: Context,
     group_keys: frozenset[str] = frozenset(),
+    *,
+    bounded: bool = True,
 ) -> tuple[CheckedExpr | None, list[Diagnostic]]:
     """Check one expression; returns the checked form (None on any error) and all diagnostics.
 
     ``span`` is the span of the JSON string token holding ``text`` (opening quote included).
+    ``bounded=False`` is for the compiler's own rules: built from parts that were checked
+    within the bounds, they may exceed them by the few tokens that wrap those parts.
     """
     whole = _Source(text, [], span)
+    if bounded and len(text) > MAX_EXPRESSION_CHARS:
+        return None, [_too_big(span, f"is longer than {MAX_EXPRESSION_CHARS} characters")]
     try:
         tokens = _DIALECT.tokenize(text)
     except TokenError:
         return None, [_token_error(text, whole)]
     src = _Source(text, tokens, span)
+    bound = _token_bounds(src) if bounded else None
+    if bound is not None:
+        return None, [bound]
     try:
-        return _check(src, scope, context, group_keys)
+        return _check(src, scope, context, group_keys, bounded)
     except ParseError as err:
         return None, [_syntax_error(src, err)]
     except RecursionError:
-        # sqlglot's parser recurses ~20 frames per nesting level: ~45 levels exhaust the stack.
-        return None, [diag("E301", "expression is nested too deeply", span)]
+        # A chain of prefix operators (NOT NOT ..., - - ...) nests without parentheses.
+        return None, [_too_big(span, "is nested too deeply")]
     except SqlglotError as err:
         return None, [diag("E301", f"cannot parse expression: {err}", span)]
+
+
+# Bounds that keep checking one expression within milliseconds and the stack: sqlglot's parser
+# recurses ~20 frames per nesting level, the checker and the renderer a few per tree level.
+MAX_EXPRESSION_CHARS = 20_000
+MAX_EXPRESSION_TOKENS = 4_000
+MAX_NESTING = 24
+"""Parentheses, brackets and CASE ... END inside each other."""
+MAX_TREE_DEPTH = 120
+"""Operators chained without parentheses (a + a + ... is one level per operator)."""
+_NESTING_DELTA = {
+    TokenType.L_PAREN: 1,
+    TokenType.R_PAREN: -1,
+    TokenType.L_BRACKET: 1,
+    TokenType.R_BRACKET: -1,
+    TokenType.CASE: 1,
+    TokenType.END: -1,
+}
+
+
+def _too_big(where: Span, what: str) -> Diagnostic:
+    return diag(
+        "E308",
+        f"the expression {what}",
+        where,
+        "split it into several derive steps or simpler expressions",
+    )
+
+
+def _token_bounds(src: _Source) -> Diagnostic | None:
+    if len(src.tokens) > MAX_EXPRESSION_TOKENS:
+        return _too_big(src.span, f"has more than {MAX_EXPRESSION_TOKENS} tokens")
+    depth = 0
+    for tok in src.tokens:
+        depth += _NESTING_DELTA.get(tok.token_type, 0)
+        if depth > MAX_NESTING:
+            return _too_big(
+                src.at(tok.start, tok.end), f"nests more than {MAX_NESTING} levels deep"
+            )
+    return None
+
+
+def _tree_depth(root: exp.Expr) -> int:
+    """The depth of the parsed tree, without recursion."""
+    deepest = 0
+    pending = [(root, 1)]
+    while pending:
+        node, depth = pending.pop()
+        deepest = max(deepest, depth)
+        pending.extend((child, depth + 1) for child in node.iter_expressions())
+    return deepest
 
 
 # --- the allow-list -----------------------------------------------------------------------
@@ -307,7 +371,7 @@ def _cast(call: _Call) -> DataType:
     if source.kind != "null" and source.kind not in _CASTABLE[target.kind]:
         raise _RuleError("E304", f"cannot cast {source.describe()} to {target.describe()}")
     literal = _string_literal(call.args[0])
-    if literal is not None and target.is_temporal and not _valid_temporal(literal, target.kind):
+    if literal is not None and target.is_temporal and not valid_temporal(literal, target.kind):
         raise _RuleError(
             "E304",
             f"'{literal}' is not a valid {target.kind} literal",
@@ -331,6 +395,33 @@ def _cast_may_fail(source: DataType, target: DataType) -> bool:
             whole = _INTEGRAL_AS_DECIMAL.get(source.kind, (_MAX_PRECISION + 1, 0))[0]
         return whole > target.precision - target.scale
     return target.is_integral and source.kind in ("float", "double", "decimal")
+
+
+def _regex_call(call: _Call) -> DataType:
+    """regexp_replace/regexp_extract: a literal pattern must compile in Java, and a literal
+    group index must name one of its groups. A pattern from a column is the data's business."""
+    pattern = _regex_problem(call.args[1])
+    if isinstance(pattern, JavaRegex) and call.name == "regexp_extract" and len(call.args) > 2:
+        index = _int_literal(call.args[2])
+        if index is not None and not 0 <= index <= pattern.groups:
+            raise _RuleError(
+                "E307",
+                f"group {index} does not exist: the pattern has {pattern.groups} group(s)",
+                "index 0 is the whole match, 1.. the groups in order",
+                at=call.args[2],
+            )
+    return _STRING
+
+
+def _regex_problem(node: exp.Expr) -> JavaRegex | None:
+    """The facts of a literal pattern; raises E307 when Java would not compile it."""
+    literal = _unparen(node)
+    if not (isinstance(literal, exp.Literal) and literal.is_string):
+        return None
+    found = java_regex(spark_string_value(literal))
+    if isinstance(found, str):
+        raise _RuleError("E307", f"invalid regular expression: {found}", JAVA_REGEX_HINT, at=node)
+    return found
 
 
 _STRING = DataType("string", nullable=False)
@@ -387,8 +478,8 @@ FUNCTIONS: Mapping[str, Fn] = {
         (STR, ANY), _fixed(_STRING), optional=1, variadic=True, nullable=_null_by_first
     ),
     "replace": Fn((STR, STR, STR), _fixed(_STRING), optional=1),
-    "regexp_replace": Fn((STR, STR, STR, INTEGRAL), _fixed(_STRING), optional=1),
-    "regexp_extract": Fn((STR, STR, INTEGRAL), _fixed(_STRING), optional=1),
+    "regexp_replace": Fn((STR, STR, STR, INTEGRAL), _regex_call, optional=1),
+    "regexp_extract": Fn((STR, STR, INTEGRAL), _regex_call, optional=1),
     "lpad": Fn((ANY, INTEGRAL, STR), _fixed(_STRING), optional=1),
     "rpad": Fn((ANY, INTEGRAL, STR), _fixed(_STRING), optional=1),
     "md5": Fn((BIN,), _fixed(_STRING)),
@@ -954,7 +1045,7 @@ class _Checker:
                 )
                 return
             if column_type.is_temporal:
-                if not _valid_temporal(literal, column_type.kind):
+                if not valid_temporal(literal, column_type.kind):
                     self.error(
                         "E304",
                         f"'{literal}' is not a valid {column_type.kind} literal",
@@ -999,6 +1090,11 @@ class _Checker:
         for side, t in zip((node.left, node.right), types, strict=True):
             if t is not None and t.kind not in ("string", "null"):
                 self.error("E304", f"`{op}` needs string operands, got {t.describe()}", side)
+        if isinstance(node, exp.RegexpLike):
+            try:
+                _regex_problem(node.right)
+            except _RuleError as err:
+                self.error(err.code, err.message, err.at or node, err.hint)
         return BOOLEAN.with_nullable(_maybe_null(*types))
 
     def is_(self, node: exp.Is) -> DataType:
@@ -1172,7 +1268,7 @@ _NODE_RULES: Mapping[type[exp.Expr], _NodeRule] = {
 
 
 def _check(
-    src: _Source, scope: Scope, context: Context, group_keys: frozenset[str]
+    src: _Source, scope: Scope, context: Context, group_keys: frozenset[str], bounded: bool
 ) -> tuple[CheckedExpr | None, list[Diagnostic]]:
     for tok in src.tokens:
         if tok.token_type is TokenType.SEMICOLON:
@@ -1182,6 +1278,8 @@ def _check(
     root = trees[0] if len(trees) == 1 else None
     if root is None:
         return None, [diag("E301", "syntax error: empty expression", src.span)]
+    if bounded and _tree_depth(root) > MAX_TREE_DEPTH:
+        return None, [_too_big(src.span, f"chains more than {MAX_TREE_DEPTH} operators")]
     checker = _Checker(src, scope, context, group_keys)
     result = checker.infer(root)
     if context is Context.PREDICATE and result is not None and result.kind != "boolean":
@@ -1320,11 +1418,39 @@ def _string_literal(node: exp.Expr) -> str | None:
     return None
 
 
+def spark_string_value(node: exp.Literal) -> str:
+    """The value Spark reads from a string literal as the checker renders it.
+
+    sqlglot keeps some escapes as written (``\\\\`` stays two characters) and resolves others,
+    so the value is read from the rendered literal the way Spark's parser reads it
+    (``ParserUtils.unescapeSQLString``: known escapes, ``\\uXXXX``, octal, and an unknown
+    escape is the character itself).
+    """
+    text = _DIALECT.generate(node, comments=False)
+    body = text[1:-1]
+    return _SPARK_ESCAPE.sub(_spark_unescape, body)
+
+
+_SPARK_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|[0-3][0-7]{2}|.)", re.DOTALL)
+_SPARK_ESCAPES = {"0": "\0", "b": "\b", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a"}
+
+
+def _spark_unescape(match: re.Match[str]) -> str:
+    code = match.group(1)
+    if code[0] == "u" and len(code) == 5:
+        return chr(int(code[1:], 16))
+    if len(code) == 3:
+        return chr(int(code, 8))
+    if code in ("%", "_"):
+        return "\\" + code  # LIKE escapes keep their backslash
+    return _SPARK_ESCAPES.get(code, code)
+
+
 _NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
-_DATE_TEXT = re.compile(r"\s*(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?")
+_DATE_TEXT = re.compile(r"\s*([0-9]{4})(?:-([0-9]{1,2})(?:-([0-9]{1,2}))?)?")
 _TIME_TEXT = re.compile(
-    r"(?:[T ](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.\d{1,9})?)?)?"
-    r"\s*(?:Z|UTC|[+-]\d{1,2}(?::?\d{2})?|[A-Za-z_]+/[A-Za-z_]+)?\s*"
+    r"(?:[T ]([0-9]{1,2}):([0-9]{1,2})(?::([0-9]{1,2})(?:\.[0-9]{1,9})?)?)?"
+    r"\s*(?:Z|UTC|[+-][0-9]{1,2}(?::?[0-9]{2})?|[A-Za-z_]+/[A-Za-z_]+)?\s*"
 )
 
 
@@ -1332,7 +1458,7 @@ def _numeric_text(text: str) -> bool:
     return _NUMBER.fullmatch(text) is not None
 
 
-def _valid_temporal(text: str, kind: str) -> bool:
+def valid_temporal(text: str, kind: str) -> bool:
     """Whether Spark can read ``text`` as a date (or timestamp) literal."""
     date = _DATE_TEXT.match(text)
     if date is None:

@@ -8,28 +8,54 @@ A project adds its own classes' schemas in its ``schemas/jvm/`` folder.
 
 Besides JSON Schema, a top-level property may say ``"etlc.column": true``: its value (a string,
 or an array of strings) names columns of the step's input, which the checker looks up.
+
+A project's schema is input like its definitions: it is read through ``project_files`` (only a
+Java class name becomes a file name, inside the schema folders, at most 1 MiB) and must be
+usable by etlc's dialect (``schema_dialect``): ``$ref`` only inside itself, patterns RE2 runs.
 """
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from etlc.dsl.project_files import ProjectFileError, decode_json, find, read_project_file
 from etlc.dsl.resources import jvm_steps_path
+from etlc.dsl.schema_dialect import (
+    PatternError,
+    WorkExceededError,
+    check_schema,
+    unresolvable_ref,
+)
 
 ETLC_PACKAGE = "etlc.jvm."
 COLUMN_ANNOTATION = "etlc.column"
 
+# What the JVM can load: dot-separated Java identifiers (ASCII, as the definition schema has
+# it). Only such a name becomes a file name: `../../x` or `a/b` never does.
+_JAVA_CLASS = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*(?:\.[A-Za-z_$][A-Za-z0-9_$]*)*\Z")
+_HINT = "fix or remove the file"
+_OWN_ID = "urn:etlc:options-schema"
+
 
 class OptionsSchemaError(Exception):
-    """An options schema file that cannot be used (unreadable, not JSON, not a schema)."""
+    """An options schema that cannot be used: E205 (unreadable, not JSON, not a schema etlc can
+    use), E214 (outside the schema folders), E005 (too large), E006/E007 (refused values)."""
+
+    def __init__(self, message: str, code: str = "E205", hint: str = _HINT) -> None:
+        super().__init__(message)
+        self.code = code
+        self.hint = hint
+
+    @classmethod
+    def of(cls, exc: ProjectFileError) -> OptionsSchemaError:
+        return cls(exc.message, exc.code or "E205", exc.hint or _HINT)
 
 
 @dataclass(frozen=True)
@@ -49,40 +75,84 @@ class OptionsSchema:
 
 def schema_file(class_name: str, dirs: Iterable[Path]) -> Path | None:
     """Where the options schema of ``class_name`` is: the first of ``dirs`` that has it,
-    else etlc's own."""
-    for d in (*dirs, jvm_steps_path()):
-        candidate = d / f"{class_name}.json"
-        if candidate.is_file():
-            return candidate
-    return None
+    else etlc's own. Raises ``OptionsSchemaError`` (E214) for a name that is no Java class
+    name, or a file that is a symlink leaving its folder."""
+    if not _JAVA_CLASS.match(class_name):
+        raise OptionsSchemaError(
+            "the class name is not a Java class name, so it names no options schema",
+            "E214",
+            "write a fully qualified class name, e.g. `com.example.steps.Dedupe`",
+        )
+    try:
+        return find(f"{class_name}.json", (*dirs, jvm_steps_path()))
+    except ProjectFileError as exc:
+        raise OptionsSchemaError.of(exc) from None
 
 
 def load_options_schema(path: Path) -> OptionsSchema:
     try:
-        stat = path.stat()
-    except OSError as exc:
-        raise OptionsSchemaError(f"cannot read {path}: {exc}") from exc
-    # Once per version of the file: lint checks many steps of the same class.
-    return _load(path, stat.st_mtime_ns, stat.st_size)
+        data = read_project_file(path, str(path))
+    except ProjectFileError as exc:
+        raise OptionsSchemaError.of(exc) from None
+    # Once per content of the file: lint checks many steps of the same class.
+    return _load(path, data)
 
 
-@cache
-def _load(path: Path, mtime_ns: int, size: int) -> OptionsSchema:
+@lru_cache(maxsize=32)
+def _load(path: Path, data: bytes) -> OptionsSchema:
     try:
-        schema = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise OptionsSchemaError(f"cannot read {path}: {exc}") from exc
+        schema = decode_json(data, str(path))
+    except ProjectFileError as exc:
+        raise OptionsSchemaError.of(exc) from None
     if not isinstance(schema, dict):
         raise OptionsSchemaError(f"{path} is not a JSON Schema object")
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        raise OptionsSchemaError(f"{path} is not a valid JSON Schema: {exc.message}") from exc
-    inner = {k: v for k, v in schema.items() if k != "$schema"}
+    _check(path, schema)
+    # Its own `$id`, so that its `#...` references resolve in it, not in the wrapper.
+    inner = {"$id": _OWN_ID, **{k: v for k, v in schema.items() if k != "$schema"}}
     return OptionsSchema(path, schema, {"type": "object", "properties": {"options": inner}})
+
+
+def _check(path: Path, schema: dict[str, Any]) -> None:
+    """Refuse a schema etlc's dialect cannot use safely, saying why in one line."""
+    try:
+        check_schema(schema)
+    except SchemaError as exc:
+        if exc.validator == "format" and isinstance(exc.cause, PatternError):
+            raise OptionsSchemaError(
+                f"{path}: the pattern `{exc.instance}` cannot be used ({exc.cause})",
+                hint="etlc matches patterns with RE2: no backreferences or lookaround",
+            ) from None
+        raise OptionsSchemaError(f"{path} is not a valid JSON Schema: {exc.message}") from None
+    except (WorkExceededError, RecursionError):
+        raise OptionsSchemaError(f"{path} is too large or too deeply nested to check") from None
+    ref = unresolvable_ref(schema)
+    if ref is not None:
+        raise OptionsSchemaError(
+            f"{path}: `$ref` `{ref}` does not point inside the schema",
+            hint="an options schema refers only to its own parts, e.g. `#/$defs/key`",
+        )
+    if _uses(schema, "unevaluatedProperties") and _uses(schema, "patternProperties"):
+        # jsonschema evaluates those together with Python's regex engine, not RE2.
+        raise OptionsSchemaError(
+            f"{path}: `unevaluatedProperties` with `patternProperties` is not supported",
+            hint="use `additionalProperties`",
+        )
 
 
 @cache
 def shipped_classes() -> tuple[str, ...]:
     """The step classes of etlc's own JVM module (each has its options schema here)."""
     return tuple(sorted(p.name.removesuffix(".json") for p in jvm_steps_path().glob("*.json")))
+
+
+def _uses(schema: Any, keyword: str) -> bool:
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if keyword in node:
+                return True
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False

@@ -3,6 +3,11 @@
 JSON goes through a lark LALR grammar (``grammar/json.lark``); YAML through PyYAML's composer,
 whose nodes carry marks. Either way nothing raises for bad input: every problem is a
 diagnostic with a stable code.
+
+The file is untrusted (it arrives in a pull request), so the work is bounded before any parser
+sees it: at most ``MAX_FILE_BYTES`` are read, JSON is scanned for its depth and number of
+values before lark builds a tree, and every string and number in the tree is one a target can
+take (``tree.refused_scalar``), whichever format it came from.
 """
 
 from __future__ import annotations
@@ -19,18 +24,29 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from lark.tree import Meta
 
 from etlc.dsl.diagnostics import Diagnostic, Span, diag
+from etlc.dsl.project_files import (
+    LIMIT_TEXT,
+    MAX_FILE_BYTES,
+    FileTooLargeError,
+    NotRegularFileError,
+    read_bounded,
+)
 from etlc.dsl.resources import grammar_path
-from etlc.dsl.tree import JArray, JMember, JObject, JScalar, JValue
+from etlc.dsl.tree import MAX_DEPTH, JArray, JMember, JObject, JScalar, JValue, Scalar
+from etlc.dsl.tree import refused_scalar as _refused_scalar
 
 Format = Literal["json", "yaml"]
 
 FORMATS: dict[str, Format] = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}
 
-# Far beyond any real definition, and low enough that every recursive walk over the tree
-# (here, in jsonschema, in the checker) stays inside Python's recursion limit.
-MAX_DEPTH = 100
-# YAML aliases can expand a few lines into billions of values; a definition never needs this.
-MAX_YAML_VALUES = 100_000
+__all__ = ["FORMATS", "MAX_DEPTH", "MAX_FILE_BYTES", "MAX_VALUES", "Format", "parse_file"]
+
+# Values in one document, aliases expanded: far beyond any real definition (100 steps take
+# about 1,000), and it bounds every later pass, jsonschema's and the checker's per step above
+# all, so that lint of any file of MAX_FILE_BYTES takes seconds. YAML aliases can otherwise
+# expand a few lines into billions of values.
+MAX_VALUES = 40_000
+MAX_YAML_VALUES = MAX_VALUES
 
 
 def parse_file(path: str | Path) -> tuple[JValue | None, str | None, list[Diagnostic]]:
@@ -42,7 +58,13 @@ def parse_file(path: str | Path) -> tuple[JValue | None, str | None, list[Diagno
     if fmt is None:
         return None, None, [_unreadable(file, "is not a .json, .yaml or .yml file")]
     try:
-        data = path.read_bytes()
+        # The user names this file: a symlink to it is followed, but it must be a regular
+        # file (a FIFO would block lint) of at most MAX_FILE_BYTES.
+        data = read_bounded(path)
+    except FileTooLargeError:
+        return None, None, [_too_large(file)]
+    except NotRegularFileError as exc:
+        return None, None, [_unreadable(file, f"is {exc.kind}, not a regular file")]
     except FileNotFoundError:
         return None, None, [_unreadable(file, "does not exist")]
     except IsADirectoryError:
@@ -72,6 +94,17 @@ def _unreadable(file: str, why: str, hint: str = "") -> Diagnostic:
     return diag("E001", f"{file} {why}", Span.point(file), hint, file=file)
 
 
+def _too_large(file: str) -> Diagnostic:
+    return diag(
+        "E005",
+        f"{file} is larger than the {LIMIT_TEXT} limit",
+        Span.point(file),
+        "split the pipeline into smaller definitions",
+        file=file,
+        limit=MAX_FILE_BYTES,
+    )
+
+
 def _span_at(text: str, file: str, pos: int, length: int = 1) -> Span:
     line = text.count("\n", 0, pos) + 1
     col = pos - text.rfind("\n", 0, pos)
@@ -85,6 +118,33 @@ def _too_deep(span: Span, code: str) -> Diagnostic:
         span,
         "flatten the document",
     )
+
+
+def _too_many(span: Span, code: str) -> Diagnostic:
+    return diag(
+        code,
+        f"the document holds more than {MAX_VALUES} values",
+        span,
+        "split the pipeline into smaller definitions",
+    )
+
+
+def _refused(value: Scalar, span: Span) -> Diagnostic | None:
+    refused = _refused_scalar(value)
+    if refused is None:
+        return None
+    code, why = refused
+    hint = "remove the character" if code == "E006" else "write a finite number within 64 bits"
+    return diag(code, why, span, hint)
+
+
+def _with_values_checked(
+    root: JValue, diagnostics: list[Diagnostic]
+) -> tuple[JValue | None, list[Diagnostic]]:
+    """No tree if a value was refused: every later stage may then assume clean values."""
+    if any(d.code in ("E006", "E007") for d in diagnostics):
+        return None, diagnostics
+    return root, diagnostics
 
 
 class _TreeError(Exception):
@@ -144,6 +204,9 @@ _WORD_HINTS = {
 def _parse_json(text: str, file: str) -> tuple[JValue | None, list[Diagnostic]]:
     if not text.strip():
         return None, [diag("E002", "the file is empty", Span.point(file), "write a JSON object")]
+    too_much = _json_bounds(text, file)
+    if too_much is not None:
+        return None, [too_much]
     try:
         parsed = _json_parser().parse(text)
     except UnexpectedInput as exc:
@@ -153,7 +216,34 @@ def _parse_json(text: str, file: str) -> tuple[JValue | None, list[Diagnostic]]:
         root = builder.value(parsed, 0)
     except _TreeError as exc:
         return None, [*builder.diagnostics, exc.diagnostic]
-    return root, builder.diagnostics
+    return _with_values_checked(root, builder.diagnostics)
+
+
+# Strings (escapes included), brackets, and the other tokens: what a scan for depth and size
+# needs, without building anything. Malformed text only makes the counts approximate; lark
+# reports the syntax error itself.
+_JSON_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"(\s*:)?|([\[{])|([\]}])|[^\s\[\]{}",:]+')
+
+
+def _json_bounds(text: str, file: str) -> Diagnostic | None:
+    """E002 if the JSON nests deeper than MAX_DEPTH or holds more than MAX_VALUES values,
+    found before lark builds a tree of it (1 MiB of `[` costs lark 500 MB)."""
+    depth = values = 0
+    for token in _JSON_TOKEN.finditer(text):
+        key, opening, closing = token.groups()
+        if closing is not None:
+            depth -= 1
+            continue
+        if key is not None:  # keys are not values, as YAML's count has it
+            continue
+        values += 1
+        if opening is not None:
+            depth += 1
+            if depth > MAX_DEPTH + 1:
+                return _too_deep(_span_at(text, file, token.start()), "E002")
+        if values > MAX_VALUES:
+            return _too_many(_span_at(text, file, token.start()), "E002")
+    return None
 
 
 def _expected(names: set[str]) -> str:
@@ -267,6 +357,10 @@ def _bad_string(text: str, file: str, start: int) -> Diagnostic:
     )
 
 
+_INT_DIGITS = 19  # 2**63 has 19 digits
+_NUMBER_HINT = "write a finite number within 64 bits"
+
+
 class _JsonBuilder:
     def __init__(self, file: str) -> None:
         self.file = file
@@ -289,14 +383,28 @@ class _JsonBuilder:
             return JScalar(span, {"true": True, "false": False, "null": None}[kind])
         token = node.children[0]
         assert isinstance(token, Token)
-        if kind == "string":
+        return self.scalar(span, self.decode(token, span))
+
+    def decode(self, token: Token, span: Span) -> Scalar:
+        if token.type == "STRING":
             # The grammar only admits JSON escapes, so json.loads decodes them exactly.
-            return JScalar(span, json.loads(token.value))
-        try:
-            number = float(token.value) if re.search("[.eE]", token.value) else int(token.value)
-        except ValueError:  # Python caps int() at 4300 digits
-            raise _TreeError(diag("E002", "number is too long", span)) from None
-        return JScalar(span, number)
+            value: Scalar = json.loads(token.value)
+            return value
+        if re.search("[.eE]", token.value):
+            return float(token.value)
+        if len(token.value.lstrip("-")) > _INT_DIGITS:
+            # Out of 64 bits for sure; int() would also refuse beyond 4300 digits.
+            self.diagnostics.append(
+                diag("E007", "the integer does not fit in 64 bits", span, _NUMBER_HINT)
+            )
+            return 0
+        return int(token.value)
+
+    def scalar(self, span: Span, value: Scalar) -> JScalar:
+        refused = _refused(value, span)
+        if refused is not None:
+            self.diagnostics.append(refused)
+        return JScalar(span, value)
 
     def object(self, node: Tree[Token], span: Span, depth: int) -> JObject:
         members: dict[str, JMember] = {}
@@ -305,7 +413,9 @@ class _JsonBuilder:
             key_token, value_node = child.children
             assert isinstance(key_token, Token) and isinstance(value_node, Tree)
             key = json.loads(key_token.value)
-            member = JMember(key, self.span(key_token), self.value(value_node, depth + 1))
+            key_span = self.span(key_token)
+            self.scalar(key_span, key)
+            member = JMember(key, key_span, self.value(value_node, depth + 1))
             first = members.get(key)
             if first is None:
                 members[key] = member
@@ -357,7 +467,7 @@ def _parse_yaml(text: str, file: str) -> tuple[JValue | None, list[Diagnostic]]:
         return None, [*builder.diagnostics, exc.diagnostic]
     if root is None:
         return None, builder.diagnostics
-    return root, builder.diagnostics
+    return _with_values_checked(root, builder.diagnostics)
 
 
 def _yaml_syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic:
@@ -420,15 +530,8 @@ class _YamlBuilder:
             self.failed.add(ident)
             return None
         size = 1 + sum(self.sizes[id(child)] for child in _child_values(converted))
-        if size > MAX_YAML_VALUES:
-            raise _TreeError(
-                diag(
-                    "E003",
-                    f"aliases expand the document to more than {MAX_YAML_VALUES} values",
-                    self.span(node),
-                    "use fewer aliases",
-                )
-            )
+        if size > MAX_VALUES:
+            raise _TreeError(_too_many(self.span(node), "E003"))
         self.done[ident] = converted
         self.sizes[id(converted)] = size
         return converted
@@ -464,6 +567,9 @@ class _YamlBuilder:
             tag = node.tag.replace(_TAG, "!!")
             self.error(node, f"`{node.value}` is not a valid `{tag}`")
             return None
+        refused = _refused(value, span)
+        if refused is not None:
+            self.diagnostics.append(refused)
         return JScalar(span, value)
 
     def mapping(self, node: yaml.MappingNode, depth: int) -> JObject | None:
@@ -510,6 +616,9 @@ class _YamlBuilder:
 
     def key(self, node: yaml.Node) -> str | None:
         if isinstance(node, yaml.ScalarNode) and node.tag == f"{_TAG}str":
+            refused = _refused(node.value, self.span(node))
+            if refused is not None:
+                self.diagnostics.append(refused)
             return str(node.value)
         if isinstance(node, yaml.ScalarNode):
             kind = _KIND_OF_TAG.get(node.tag, f"`{node.tag}`")

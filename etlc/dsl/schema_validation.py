@@ -2,6 +2,9 @@
 
 jsonschema reports errors against JSON paths; the tree maps each path back to a span. Every
 error is reported (``iter_errors``), not just the first, so one run shows all shape mistakes.
+Validators are etlc's dialect (``schema_dialect``): ``$ref`` only inside the schema, RE2
+patterns, and a work budget proportional to the document, so a hostile schema or document
+ends in a diagnostic rather than a hang.
 """
 
 from __future__ import annotations
@@ -12,15 +15,25 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
+from referencing.exceptions import Unresolvable
 
 from etlc.dsl.diagnostics import Diagnostic, Span, diag, did_you_mean, sort_key
-from etlc.dsl.tree import JValue, key_span, locate, to_python
+from etlc.dsl.schema_dialect import (
+    WorkExceededError,
+    additional_keys,
+    budget,
+    validator_for,
+    work_for,
+)
+from etlc.dsl.tree import JArray, JObject, JValue, key_span, locate, to_python
 
 Path = tuple[str | int, ...]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_CHOICES = 1000
+# Far more than anyone reads; stopping there keeps lint of 1 MiB of broken steps fast.
+MAX_ERRORS = 1000
 _TYPE_NAMES = {
     "object": "an object",
     "array": "an array",
@@ -60,34 +73,87 @@ _SIZES = {  # keyword: (at least/at most, unit)
 def validate(root: JValue, schema: Mapping[str, Any], file: str) -> list[Diagnostic]:
     """Every way ``root`` breaks ``schema`` (Draft 2020-12), sorted by position.
 
-    Spans come from the tree; ``file`` only names the file when no node matches a path.
+    Spans come from the tree; ``file`` only names the file when no node matches a path. When
+    validation could not finish (over MAX_ERRORS errors, over its work budget, a schema that
+    loops or refers outside itself), the last diagnostic has the parameter ``incomplete``:
+    parts of the document were not checked, so nothing may be built from it.
     """
     validator, step_types = _prepared(schema)
-    try:
-        errors = list(validator.iter_errors(to_python(root)))
-    except RecursionError:
-        return [diag("E106", "the document is nested too deeply to validate", root.span)]
+    allowed = work_for(_count(root))
     converter = _Converter(root, file, step_types)
     found: dict[tuple[str, Span, str], _Found] = {}
-    for error in errors:
-        for f in converter.convert(error):
-            # Several subschemas (allOf branches, a $ref and its user) can flag the same thing.
-            found.setdefault((f.diagnostic.code, f.diagnostic.span, f.diagnostic.message), f)
-    untyped = [(f.path, f.step_schema) for f in found.values() if f.step_schema is not None]
-    kept = [f.diagnostic for f in found.values() if not any(f.follows(*u) for u in untyped)]
-    return sorted(kept, key=sort_key)
+    stopped: Diagnostic | None = None
+    try:
+        with budget(allowed):
+            for count, error in enumerate(validator.iter_errors(to_python(root))):
+                if count == MAX_ERRORS:
+                    why = f"more than {MAX_ERRORS} problems; fix these first"
+                    stopped = _unusable(root, why, "the rest of the document was not checked")
+                    break
+                for f in converter.convert(error):
+                    # Several subschemas (allOf branches, a $ref and its user) can flag the
+                    # same thing.
+                    key = (f.diagnostic.code, f.diagnostic.span, f.diagnostic.message)
+                    found.setdefault(key, f)
+    except WorkExceededError:
+        why = f"validating it takes more than {allowed} steps"
+        stopped = _unusable(root, why, "simplify the schema's anyOf/oneOf/$ref nesting")
+    except RecursionError:
+        # The document is at most MAX_DEPTH deep; a schema whose $ref loops can still recurse.
+        why = "the schema refers to itself without end"
+        stopped = _unusable(root, why, "make each $ref loop go one level into the document")
+    except Unresolvable as exc:
+        why = f"the schema's `$ref` `{exc}` points outside it"
+        stopped = _unusable(root, why, "refer only inside the schema: `#/$defs/...`")
+    # By step path: each finding looks up its own path's prefixes, not every untyped step.
+    untyped: dict[Path, list[tuple[Any, ...]]] = {}
+    for f in found.values():
+        if f.step_schema is not None:
+            untyped.setdefault(f.path, []).append(f.step_schema)
+    kept = [f.diagnostic for f in found.values() if not _follows_untyped(f, untyped)]
+    return sorted(kept, key=sort_key) + ([stopped] if stopped else [])
+
+
+def _follows_untyped(found: _Found, untyped: Mapping[Path, list[tuple[Any, ...]]]) -> bool:
+    for n in range(len(found.path) + 1):
+        step = found.path[:n]
+        if any(found.follows(step, schema) for schema in untyped.get(step, ())):
+            return True
+    return False
+
+
+def _count(root: JValue) -> int:
+    """The document's size in the budget's units: one per value, and one per 8 characters of
+    a string or key (a keyword walks a string as it walks that many values)."""
+    count, stack = 0, [root]
+    while stack:
+        node = stack.pop()
+        count += 1
+        if isinstance(node, JObject):
+            count += sum(len(m.key) >> 3 for m in node.members)
+            stack.extend(m.value for m in node.members)
+        elif isinstance(node, JArray):
+            stack.extend(node.items)
+        elif isinstance(node.value, str):
+            count += len(node.value) >> 3
+    return count
+
+
+def _unusable(root: JValue, why: str, hint: str) -> Diagnostic:
+    message = f"the document cannot be validated completely: {why}"
+    return diag("E106", message, root.span, hint, incomplete=True)
 
 
 # A validator and the step-type schemas per schema object: `etlc lint` of many files checks
 # them all against the one schema, and building both took as long as validating.
-_PREPARED: list[tuple[Mapping[str, Any], Draft202012Validator, list[Any]]] = []
+_PREPARED: list[tuple[Mapping[str, Any], Any, list[Any]]] = []
 
 
-def _prepared(schema: Mapping[str, Any]) -> tuple[Draft202012Validator, list[Any]]:
+def _prepared(schema: Mapping[str, Any]) -> tuple[Any, list[Any]]:
     for known, validator, step_types in _PREPARED:
         if known is schema:
             return validator, step_types
-    prepared = (schema, Draft202012Validator(schema), _step_type_schemas(schema))
+    prepared = (schema, validator_for(schema), _step_type_schemas(schema))
     _PREPARED[:] = [*_PREPARED[-3:], prepared]
     return prepared[1], prepared[2]
 
@@ -262,15 +328,16 @@ class _Converter:
         )
 
     def bad_choice(self, path: Path, value: Any, choices: list[Any], schema: Any) -> Diagnostic:
-        words = [c if isinstance(c, str) else json.dumps(c) for c in choices]
+        # A schema may list thousands of choices; a hint and a message need a few.
+        words = [c if isinstance(c, str) else json.dumps(c) for c in choices[:_CHOICES]]
         got = value if isinstance(value, str) else json.dumps(value)
         hint = did_you_mean(got, words)
         span = self.at(path)
         if path and path[-1] == "type" and schema in self.step_types:
             message = f"unknown step type {_show(value)}"
             return diag("E105", message, span, hint, type=got, path=json_path(path[:-1]))
-        shown = ", ".join(f"`{w}`" for w in words)
-        wanted = f"one of {shown}" if len(words) > 1 else shown
+        shown = ", ".join(f"`{w}`" for w in words[:12]) + (", ..." if len(choices) > 12 else "")
+        wanted = f"one of {shown}" if len(choices) > 1 else shown
         message = f"{_subject(path)} must be {wanted}, got {_show(value)}"
         return diag("E104", message, span, hint, value=got, path=json_path(path))
 
@@ -301,10 +368,21 @@ def _unexpected_keys(
     error: ValidationError, allowed: Mapping[str, Any], obj: Mapping[str, Any]
 ) -> list[str]:
     if error.validator == "additionalProperties":
-        patterns = error.schema.get("patternProperties", {})
-        return [k for k in obj if k not in allowed and not any(re.search(p, k) for p in patterns)]
-    # Which keys no subschema evaluated, jsonschema only says in its message (as reprs).
-    return [k for k in obj if repr(k) in str(error.message)]
+        return additional_keys(obj, error.schema)
+    # Which keys no subschema evaluated, jsonschema only says in its message: their reprs,
+    # sorted, joined by ", ". Reading them back in that order takes one pass over the message.
+    message = str(error.message)
+    at = message.find("(") + 1
+    found: list[str] = []
+    for key in sorted(obj, key=str):
+        shown = repr(key)
+        if (
+            message.startswith(shown, at)
+            and message[at + len(shown) : at + len(shown) + 1] in ",)" + " "
+        ):
+            found.append(key)
+            at += len(shown) + 2
+    return found
 
 
 def _first_repeat(items: list[Any]) -> int | None:

@@ -6,13 +6,43 @@ later diagnostic can point at a precise span whatever the user wrote the definit
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from etlc.dsl.diagnostics import Span
 
 Scalar = str | int | float | bool | None
+
+# Far beyond any real definition, and low enough that every recursive walk over a tree or a
+# project's JSON file (parse, jsonschema, the checker) stays inside Python's recursion limit.
+MAX_DEPTH = 100
+
+# Characters no target takes: NUL ends a C string (JVM arguments, PostgreSQL text), a lone
+# surrogate cannot be encoded as UTF-8 (the driver could not even be written), and U+FFFE/U+FFFF
+# are noncharacters. Other control characters stay allowed: U+0001 is Hive's field delimiter.
+_REFUSED_CHARACTER = re.compile("[\x00\ud800-\udfff\ufffe\uffff]")
+# Spark's LongType, Avro's long and a JDBC BIGINT all stop at 64 bits.
+_INT_RANGE = range(-(2**63), 2**63)
+
+
+def refused_scalar(value: Scalar) -> tuple[str, str] | None:
+    """``(code, why)`` when no target could take ``value``: E006 for a string holding a
+    character none takes, E007 for a number that is not finite or beyond 64 bits."""
+    if isinstance(value, str):
+        bad = _REFUSED_CHARACTER.search(value)
+        if bad is None:
+            return None
+        return "E006", f"the string holds U+{ord(bad.group()):04X}, which no target can take"
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return "E007", f"the number is {value}, which no target can take"
+    if isinstance(value, int) and value not in _INT_RANGE:
+        return "E007", "the integer does not fit in 64 bits"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,19 +60,30 @@ class JMember:
     value: JValue
 
 
+# Up to this many members a scan beats building an index; a hostile object with 100,000 keys
+# must not make every lookup (one per diagnostic) a scan.
+_SCAN_MEMBERS = 16
+
+
 @dataclass(frozen=True, slots=True)
 class JObject:
     """An object; its members keep source order and hold no duplicate keys."""
 
     span: Span
     members: tuple[JMember, ...]
+    _index: dict[str, JMember] | None = field(default=None, init=False, repr=False, compare=False)
 
     def member(self, key: str) -> JMember | None:
-        # Definitions have a handful of keys per object: a scan beats building an index.
-        for m in self.members:
-            if m.key == key:
-                return m
-        return None
+        if len(self.members) <= _SCAN_MEMBERS:
+            for m in self.members:
+                if m.key == key:
+                    return m
+            return None
+        index = self._index
+        if index is None:
+            index = {m.key: m for m in self.members}
+            object.__setattr__(self, "_index", index)
+        return index.get(key)
 
     def get(self, key: str) -> JValue | None:
         m = self.member(key)

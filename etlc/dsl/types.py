@@ -12,9 +12,21 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from etlc.dsl.sql_text import sql_identifier
+
 NUMERIC_RANK = {"int": 1, "long": 2, "decimal": 3, "float": 4, "double": 5}
 PRIMITIVES = ("boolean", "int", "long", "float", "double", "string", "bytes")
-_AVRO_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Avro's name rule, always applied with fullmatch (`$` would accept a trailing newline). Every
+# name and enum symbol of a schema passes it, so the SQL, Python and DDL the compiler builds
+# from them never hold a quote, a backslash or a line break.
+_AVRO_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Spark's (and Avro's Java) decimal bounds: precision 1..38, 0 <= scale <= precision.
+MAX_DECIMAL_PRECISION = 38
+# Bounds on what one schema lowers into validation rules (one per field, one IN list per
+# enum), so that checking them stays well inside lint's time bound. Real schemas are far below.
+MAX_FIELDS = 4_096
+MAX_ENUM_SYMBOLS = 1_000
+MAX_NAME_CHARS = 255
 
 
 class AvroSchemaError(ValueError):
@@ -154,7 +166,7 @@ class RecordSchema:
 
     def spark_ddl(self) -> str:
         """The read schema for Spark; every column nullable so bad records reach validation."""
-        return ", ".join(f"`{f.name}` {f.type.spark_sql()}" for f in self.fields)
+        return ", ".join(f"{sql_identifier(f.name)} {f.type.spark_sql()}" for f in self.fields)
 
 
 def _field_json(f: Field) -> dict[str, Any]:
@@ -179,25 +191,37 @@ def derived_record(name: str, columns: Mapping[str, DataType], namespace: str) -
 
 def _avro_safe(name: str) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9_]", "_", name)
-    return cleaned if _AVRO_NAME.match(cleaned) else f"_{cleaned}"
+    return cleaned if _AVRO_NAME.fullmatch(cleaned) else f"_{cleaned}"
+
+
+def is_avro_name(text: object) -> bool:
+    """Whether ``text`` is an Avro name: ``[A-Za-z_][A-Za-z0-9_]*``, nothing before or after
+    (and at most MAX_NAME_CHARS long)."""
+    return (
+        isinstance(text, str)
+        and len(text) <= MAX_NAME_CHARS
+        and _AVRO_NAME.fullmatch(text) is not None
+    )
 
 
 # --- parsing .avsc ---------------------------------------------------------------------
 
 
 def parse_avro_schema(doc: Any) -> RecordSchema:
-    """Parse an ``.avsc`` document (already JSON-decoded) into a :class:`RecordSchema`."""
+    """Parse an ``.avsc`` document (already JSON-decoded) into a :class:`RecordSchema`.
+
+    Every name (record, namespace parts, fields, enums, enum symbols, rule names) must follow
+    Avro's name rule; anything else is an :class:`AvroSchemaError` naming where it is.
+    """
     if not isinstance(doc, dict) or doc.get("type") != "record":
         raise AvroSchemaError("the top-level schema must be an Avro record", "$.type")
-    name = doc.get("name")
-    if not isinstance(name, str) or not _AVRO_NAME.match(name.rsplit(".", 1)[-1]):
-        raise AvroSchemaError("a record needs a valid `name`", "$.name")
-    namespace = doc.get("namespace", "")
-    if "." in name:
-        namespace, name = name.rsplit(".", 1)
+    name, namespace = _full_name(doc, "$", "a record")
+    _doc_text(doc, "$")
     raw_fields = doc.get("fields")
     if not isinstance(raw_fields, list) or not raw_fields:
         raise AvroSchemaError("a record needs a non-empty `fields` list", "$.fields")
+    if len(raw_fields) > MAX_FIELDS:
+        raise AvroSchemaError(f"a record may have at most {MAX_FIELDS} fields", "$.fields")
     fields: list[Field] = []
     seen: set[str] = set()
     for i, raw in enumerate(raw_fields):
@@ -205,20 +229,54 @@ def parse_avro_schema(doc: Any) -> RecordSchema:
         if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
             raise AvroSchemaError("each field needs a `name`", path)
         fname = raw["name"]
-        if not _AVRO_NAME.match(fname):
-            raise AvroSchemaError(f"`{fname}` is not a valid Avro field name", path + ".name")
+        if not is_avro_name(fname):
+            raise AvroSchemaError(f"{fname!r} is not a valid Avro field name", path + ".name")
         if fname in seen:
             raise AvroSchemaError(f"field `{fname}` is declared twice", path + ".name")
         seen.add(fname)
         fields.append(
-            Field(fname, _parse_type(raw.get("type"), path + ".type"), raw.get("doc", ""))
+            Field(fname, _parse_type(raw.get("type"), path + ".type"), _doc_text(raw, path))
         )
     rules = doc.get("etlc.rules", {})
     if not isinstance(rules, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in rules.items()
     ):
         raise AvroSchemaError("`etlc.rules` must map rule names to expressions", "$.etlc.rules")
-    return RecordSchema(name, tuple(fields), str(namespace or ""), tuple(rules.items()))
+    for rule in rules:
+        if not is_avro_name(rule):
+            raise AvroSchemaError(
+                f"rule name {rule!r} must be a name like `amount_not_negative`", "$.etlc.rules"
+            )
+    return RecordSchema(name, tuple(fields), namespace, tuple(rules.items()))
+
+
+def _full_name(t: dict[str, Any], path: str, what: str) -> tuple[str, str]:
+    """(name, namespace) of a named type; a dotted name carries its namespace."""
+    name = t.get("name")
+    if not isinstance(name, str):
+        raise AvroSchemaError(f"{what} needs a `name`", path + ".name")
+    namespace = t.get("namespace", "")
+    if namespace is None:
+        namespace = ""
+    if "." in name:
+        namespace, name = name.rsplit(".", 1)
+    if not is_avro_name(name):
+        raise AvroSchemaError(f"{name!r} is not a valid Avro name", path + ".name")
+    if not isinstance(namespace, str) or (
+        namespace and not all(is_avro_name(part) for part in namespace.split("."))
+    ):
+        raise AvroSchemaError(
+            f"{namespace!r} is not a valid Avro namespace (names joined by dots)",
+            path + ".namespace",
+        )
+    return name, namespace
+
+
+def _doc_text(t: dict[str, Any], path: str) -> str:
+    doc = t.get("doc", "")
+    if not isinstance(doc, str):
+        raise AvroSchemaError("`doc` must be a string", path + ".doc")
+    return doc
 
 
 def _parse_type(t: Any, path: str) -> DataType:
@@ -232,33 +290,75 @@ def _parse_type(t: Any, path: str) -> DataType:
             return DataType(t, nullable=False)
         if t == "null":
             return DataType("null", nullable=True)
-        raise AvroSchemaError(f"unsupported Avro type `{t}`", path)
+        raise AvroSchemaError(f"unsupported Avro type {t!r}", path)
     if isinstance(t, dict):
         logical = t.get("logicalType")
         base = t.get("type")
         if base == "enum":
-            symbols = t.get("symbols")
-            if not isinstance(symbols, list) or not symbols:
-                raise AvroSchemaError("an enum needs a non-empty `symbols` list", path)
-            return DataType("string", nullable=False, symbols=tuple(str(s) for s in symbols))
+            return _enum(t, path)
         if logical == "date" and base == "int":
             return DataType("date", nullable=False)
         if logical in ("timestamp-millis", "timestamp-micros") and base == "long":
             return DataType("timestamp", nullable=False, logical=str(logical))
         if logical == "decimal" and base in ("bytes", "fixed"):
-            precision, scale = t.get("precision"), t.get("scale", 0)
-            if not isinstance(precision, int) or not isinstance(scale, int):
-                raise AvroSchemaError("a decimal needs integer `precision` and `scale`", path)
-            return DataType("decimal", nullable=False, precision=precision, scale=scale)
+            if base == "fixed":
+                _full_name(t, path, "a fixed type")
+            return _decimal(t, path)
         if isinstance(base, str) and base in PRIMITIVES:
             return DataType(base, nullable=False)
         raise AvroSchemaError(
-            f"unsupported Avro type `{base}`"
-            + (f" with logicalType `{logical}`" if logical else "")
+            f"unsupported Avro type {base!r}"
+            + (f" with logicalType {logical!r}" if logical else "")
             + " (records, arrays and maps are not supported as column types yet)",
             path,
         )
     raise AvroSchemaError("a field type must be a name, a union or an object", path)
+
+
+def _enum(t: dict[str, Any], path: str) -> DataType:
+    _full_name(t, path, "an enum")
+    symbols = t.get("symbols")
+    if not isinstance(symbols, list) or not symbols:
+        raise AvroSchemaError("an enum needs a non-empty `symbols` list", path + ".symbols")
+    if len(symbols) > MAX_ENUM_SYMBOLS:
+        raise AvroSchemaError(
+            f"an enum may have at most {MAX_ENUM_SYMBOLS} symbols", path + ".symbols"
+        )
+    seen: set[str] = set()
+    for i, symbol in enumerate(symbols):
+        where = f"{path}.symbols[{i}]"
+        if not is_avro_name(symbol):
+            raise AvroSchemaError(
+                f"enum symbol {symbol!r} is not an Avro name (letters, digits, `_`)", where
+            )
+        if symbol in seen:
+            raise AvroSchemaError(f"enum symbol `{symbol}` is listed twice", where)
+        seen.add(symbol)
+    default = t.get("default")
+    if default is not None and default not in seen:
+        raise AvroSchemaError(f"enum default {default!r} is not one of its symbols", path)
+    return DataType("string", nullable=False, symbols=tuple(symbols))
+
+
+def _decimal(t: dict[str, Any], path: str) -> DataType:
+    precision, scale = t.get("precision"), t.get("scale", 0)
+    for key, value in (("precision", precision), ("scale", scale)):
+        # bool is an int to Python, and 12.0 is not an integer to Avro.
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise AvroSchemaError(
+                f"a decimal needs an integer `{key}`, got {value!r}", f"{path}.{key}"
+            )
+    assert isinstance(precision, int) and isinstance(scale, int)
+    if not 1 <= precision <= MAX_DECIMAL_PRECISION:
+        raise AvroSchemaError(
+            f"decimal precision {precision} is outside 1..{MAX_DECIMAL_PRECISION} (Spark's range)",
+            path + ".precision",
+        )
+    if not 0 <= scale <= precision:
+        raise AvroSchemaError(
+            f"decimal scale {scale} is outside 0..{precision} (its precision)", path + ".scale"
+        )
+    return DataType("decimal", nullable=False, precision=precision, scale=scale)
 
 
 # --- type algebra used by the checker ---------------------------------------------------

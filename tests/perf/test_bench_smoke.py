@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import compiler, complex_batch, simple_batch, stream_seed, upsert
+from bench import compiler, complex_batch, hostile, simple_batch, stream_seed, upsert
 
 pytestmark = pytest.mark.integration  # spark-submit and the local services
 
@@ -38,6 +38,18 @@ def test_upsert_lands_every_row_once_in_both_databases(tmp_path: Path) -> None:
 def test_the_compiler_compiles_a_hundred_definitions(tmp_path: Path) -> None:
     result = compiler.run(100, tmp_path)
     assert len(list((tmp_path / "generated").glob("*.py"))) == 100, result
+
+
+def test_the_compiler_stays_bounded_on_hostile_inputs(tmp_path: Path) -> None:
+    # The bound for any input up to the size limit: 10 s and 500 MB per command, and a
+    # diagnostic (exit 0 or 1), never a traceback, for every one of them.
+    result = hostile.run(tmp_path)
+    for row in result["inputs"]:
+        for command in ("lint", "compile"):
+            run = row[command]
+            assert run["exit"] in (0, 1) and not run["traceback"], (row["input"], command, run)
+    assert result["worst_peak_rss_mb"] <= result["bound_peak_rss_mb"], result
+    assert result["worst_seconds"] <= result["bound_seconds"], result
 
 
 def test_streaming_stays_under_the_seed_latency_floor() -> None:

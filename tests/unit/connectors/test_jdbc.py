@@ -10,6 +10,7 @@ from etlc.connectors.jdbc import (
     _classify_sql,
     _RejectedError,
     _sqlstate,
+    subquery,
     translate_errors,
 )
 from etlc.connectors.mysql import MySqlDialect, MySqlLoader
@@ -194,3 +195,39 @@ def test_loader_refuses_bad_modes_before_touching_spark() -> None:
     with pytest.raises(ConfigurationError):
         loader.load(None, "merge")  # type: ignore[arg-type]
     assert loader.describe() == {"system": "postgres", "connection": "crm", "table": "t"}
+
+
+# --- the query of an extract ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "system"),
+    [
+        ("SELECT 'it''s; -- text', e'a\\'b' FROM t", "postgres"),
+        ("SELECT 'a\\'b; /* text */' FROM `c)d`", "mysql"),
+        ('SELECT "a;b" FROM (SELECT 1 AS x) AS s', "postgres"),
+    ],
+)
+def test_a_checked_query_is_wrapped_as_a_subquery(query: str, system: str) -> None:
+    assert subquery(query, system) == f"({query}) etlc_query"
+
+
+@pytest.mark.parametrize(
+    ("query", "system"),
+    [
+        ("SELECT * FROM t) etlc_query; DROP TABLE t; --", "postgres"),
+        ("SELECT 1; DROP TABLE t", "mysql"),
+        ("SELECT 1 -- hidden", "postgres"),
+        ("SELECT /*! SLEEP(5) */ 1", "mysql"),
+        ("SELECT 1 # hidden", "mysql"),
+        ("SELECT (1", "postgres"),
+        ("SELECT 'open", "postgres"),
+        ("SELECT 'a\\' ; DROP TABLE t; '", "postgres"),  # no backslash escapes here
+        ("   ", "postgres"),
+    ],
+)
+def test_a_query_that_could_leave_its_parentheses_is_refused_at_run_time(
+    query: str, system: str
+) -> None:
+    with pytest.raises(ConfigurationError):
+        subquery(query, system)

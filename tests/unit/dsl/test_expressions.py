@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlglot.errors import ParseError, SqlglotError
 
@@ -317,7 +319,7 @@ ERRORS = [
     ("name = 'a\\'b", PRED, [("E301", 7)]),
     ("region = 'x\\'", PRED, [("E301", 9)]),
     ("region = 'a' AND name = 'b", PRED, [("E301", 24)]),
-    ("(" * 60 + "1" + ")" * 60, ROW, [("E301", -1)]),  # too deep for sqlglot's parser
+    ("(" * 60 + "1" + ")" * 60, ROW, [("E308", 24)]),  # refused at the 25th parenthesis
     # E302 unknown column
     ("amout > 1", PRED, [("E302", 0)]),
     ("amount = Amout", PRED, [("E302", 9)]),
@@ -584,7 +586,7 @@ def test_never_raises(text: str) -> None:
     checked, diags = check(text, PRED)
     assert checked is None
     assert diags
-    assert {d.code for d in diags} <= {"E301", "E302", "E303", "E304", "E305", "E306"}
+    assert {d.code for d in diags} <= {"E301", "E302", "E303", "E304", "E305", "E306", "E308"}
 
 
 def test_sqlglot_failure_outside_parsing_is_a_diagnostic(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -604,3 +606,76 @@ def test_parse_error_without_position_points_at_whole_token(
     monkeypatch.setattr(expressions, "_parse", fail)
     _, diags = check("amount")
     assert [(d.code, d.span) for d in diags] == [("E301", _span("amount"))]
+
+
+# --- regular expression literals (E307) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "offset"),
+    [
+        ("name RLIKE 'a(b'", 11),
+        ("name RLIKE '(?P<x>a)'", 11),  # Python's named group
+        ("name REGEXP '[[:alpha:]]+'", 12),  # POSIX class: RE2's, not Java's
+        ("regexp_like(name, 'a++')", 18),  # possessive: Java's, not vouched for by RE2
+        ("name RLIKE '(?=a)b'", 11),  # lookahead
+        ("regexp_replace(name, '(', 'x') = 'y'", 21),
+        ("regexp_extract(name, 'a{2,1}', 0) = 'y'", 21),
+        ("regexp_extract(name, '(a)(b)', 3) = 'y'", 31),  # no group 3
+        ("name RLIKE '\\\\C'", 11),  # \C, RE2's any byte
+    ],
+)
+def test_invalid_regex_literals_are_e307_at_the_pattern(text: str, offset: int) -> None:
+    assert found(check(text, PRED)[1]) == [("E307", offset)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "name RLIKE '^[A-Z]\\\\d{3}$'",
+        "name RLIKE '(?<word>\\\\w+)'",
+        "regexp_extract(name, '(a)(b)', 2) = 'b'",
+        "regexp_replace(name, '\\\\s+', ' ') = 'x'",
+        "name RLIKE name",  # a pattern from the data is not checked at compile time
+    ],
+)
+def test_valid_regex_literals_pass(text: str) -> None:
+    checked, diags = check(text, PRED)
+    assert checked is not None, diags
+
+
+def test_regex_literal_is_read_as_spark_reads_it() -> None:
+    # '\\d' is the two characters \d to Spark; '\d' is just d (an unknown escape drops `\`).
+    assert found(check("name RLIKE '\\\\d('", PRED)[1]) == [("E307", 11)]
+    assert check("name RLIKE '\\\\('", PRED)[0] is not None
+
+
+# --- bounds (E308) --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(" * 5000 + "1" + ")" * 5000,
+        "+".join(["amount"] * 100_000),
+        "amount + " * 150 + "1",
+        "x" * (1 << 20),
+        "NOT " * 5000 + "flag",
+        "- " * 5000 + "amount",
+        "CASE WHEN flag THEN " * 30 + "1" + " END" * 30,
+        "coalesce(" * 30 + "amount" + ")" * 30,
+    ],
+)
+def test_huge_or_deep_expressions_are_e308_quickly(text: str) -> None:
+    started = time.perf_counter()
+    checked, diags = check(text, ROW)
+    assert checked is None
+    assert [d.code for d in diags] == ["E308"]
+    assert time.perf_counter() - started < 1.0
+
+
+def test_expressions_just_inside_the_bounds_check() -> None:
+    checked, _ = check("+".join(["amount"] * 100))
+    assert checked is not None
+    checked, _ = check("(" * 20 + "amount" + ")" * 20)
+    assert checked is not None

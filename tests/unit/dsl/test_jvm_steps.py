@@ -11,7 +11,7 @@ import pytest
 
 from etlc.dsl.checker import CheckOptions, check_file
 from etlc.dsl.diagnostics import Diagnostic
-from etlc.dsl.jvm_steps import shipped_classes
+from etlc.dsl.jvm_steps import OptionsSchemaError, schema_file, shipped_classes
 from etlc.dsl.plan import EnvString
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -217,3 +217,88 @@ def test_a_jvm_step_in_a_streaming_pipeline_is_e402(tmp_path: Path) -> None:
     errors = [d for d in result.diagnostics if d.is_error]
     assert [(d.code, d.param("type")) for d in errors] == [("E402", "jvm")]
     assert "state" in errors[0].hint
+
+
+# --- a project's options schema is untrusted input ---------------------------------------------
+
+CUSTOM = "com.example.Dedupe"
+
+
+def with_schema(tmp_path: Path, schema: Any, options: Any = None) -> Any:
+    steps = tmp_path / "jvm"
+    steps.mkdir(exist_ok=True)
+    text = schema if isinstance(schema, str) else json.dumps(schema)
+    (steps / f"{CUSTOM}.json").write_text(text)
+    step = jvm(**{"class": CUSTOM, "options": options or {"n": 1}})
+    return check(tmp_path, definition(step), (steps,))
+
+
+@pytest.mark.parametrize(
+    "ref", ["file:///etc/passwd", "http://127.0.0.1:9/schema.json", "../x.json", "#/$defs/nope"]
+)
+def test_a_ref_outside_the_options_schema_is_e205_and_nothing_is_read(
+    tmp_path: Path, ref: str
+) -> None:
+    d = only(with_schema(tmp_path, {"properties": {"n": {"$ref": ref}}}), "E205")
+    assert ref in d.message and "root:" not in d.message
+
+
+@pytest.mark.parametrize("pattern", ["^(a)\\1$", "^(?=a)", "(?<!x)y"])
+def test_a_pattern_re2_cannot_run_is_e205_with_the_reason(tmp_path: Path, pattern: str) -> None:
+    d = only(with_schema(tmp_path, {"properties": {"n": {"pattern": pattern}}}), "E205")
+    assert "cannot be used" in d.message and "RE2" in d.hint
+
+
+def test_options_patterns_are_anchored_as_json_schema_says(tmp_path: Path) -> None:
+    schema = {"properties": {"n": {"type": "string", "pattern": "^[a-z]+$"}}}
+    assert with_schema(tmp_path, schema, {"n": "abc"}).diagnostics == []
+    d = only(with_schema(tmp_path, schema, {"n": "abc\n"}), "E213")
+    assert d.param("rule") == "E106"
+    redos = {"properties": {"n": {"type": "string", "pattern": "^(a+)+$"}}}
+    assert only(with_schema(tmp_path, redos, {"n": "a" * 60 + "!"}), "E213")
+
+
+def test_an_exponential_options_schema_stops_with_a_diagnostic(tmp_path: Path) -> None:
+    defs: dict[str, Any] = {
+        f"d{i}": {"anyOf": [{"$ref": f"#/$defs/d{i + 1}"}] * 2} for i in range(50)
+    }
+    defs["d50"] = False
+    d = only(with_schema(tmp_path, {"$ref": "#/$defs/d0", "$defs": defs}), "E213")
+    assert d.param("rule") == "E106"
+
+
+def test_an_options_schema_that_is_not_json_never_echoes_its_text(tmp_path: Path) -> None:
+    d = only(with_schema(tmp_path, "root:x:0:0:canary-91c2:/root:/bin/bash"), "E205")
+    assert "canary-91c2" not in d.message and "line 1" in d.message
+
+
+def test_an_options_schema_over_the_limit_is_e005(tmp_path: Path) -> None:
+    only(with_schema(tmp_path, "{" + " " * (1 << 20) + "}"), "E005")
+
+
+def test_an_options_schema_symlinked_out_of_its_folder_is_e214(tmp_path: Path) -> None:
+    steps = tmp_path / "jvm"
+    steps.mkdir()
+    (tmp_path / "elsewhere.json").write_text('{"type": "object"}')
+    (steps / f"{CUSTOM}.json").symlink_to(tmp_path / "elsewhere.json")
+    result = check(tmp_path, definition(jvm(**{"class": CUSTOM})), (steps,))
+    assert only(result, "E214")
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "com/example/X", "com.example.X\n", "a..b"])
+def test_a_class_name_never_becomes_a_path(name: str) -> None:
+    with pytest.raises(OptionsSchemaError) as raised:
+        schema_file(name, [Path("/etc")])
+    assert raised.value.code == "E214"
+
+
+def test_refs_inside_an_options_schema_resolve_in_it_not_in_the_wrapper(tmp_path: Path) -> None:
+    schema = {
+        "$defs": {"count": {"type": "integer"}},
+        "type": "object",
+        "properties": {"n": {"$ref": "#/$defs/count"}},
+    }
+    assert with_schema(tmp_path, schema, {"n": 2}).diagnostics == []
+    assert only(with_schema(tmp_path, schema, {"n": "2"}), "E213").param("rule") == "E102"
+    # `#` is the options schema itself: a loop that never goes into the document.
+    assert only(with_schema(tmp_path, {"$ref": "#"}), "E213").param("rule") == "E106"

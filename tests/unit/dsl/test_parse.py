@@ -46,10 +46,10 @@ def test_json_unicode_and_escapes_keep_later_columns_right() -> None:
 
 
 def test_json_numbers() -> None:
-    big = 10**30
-    values = to_python(ok(f"[0, -0, 10, -3, 1.5, 2e3, 1E-2, {big}, 1e400]"))
-    assert values == [0, 0, 10, -3, 1.5, 2000.0, 0.01, big, float("inf")]
-    assert [type(v) for v in values] == [int] * 4 + [float] * 3 + [int, float]
+    big = 2**63 - 1
+    values = to_python(ok(f"[0, -0, 10, -3, 1.5, 2e3, 1E-2, {big}, {-big - 1}, 1e308]"))
+    assert values == [0, 0, 10, -3, 1.5, 2000.0, 0.01, big, -big - 1, 1e308]
+    assert [type(v) for v in values] == [int] * 4 + [float] * 3 + [int, int, float]
 
 
 def test_json_scalar_root_and_empty_containers() -> None:
@@ -118,7 +118,8 @@ def test_json_too_deep() -> None:
 
 
 def test_json_number_too_long() -> None:
-    assert where(failure("[" + "9" * 5000 + "]")) == ("E002", 1, 2)
+    # Beyond 64 bits long before Python's own cap of 4300 digits for int().
+    assert where(failure("[" + "9" * 5000 + "]")) == ("E007", 1, 2)
 
 
 def test_json_duplicate_keys() -> None:
@@ -355,10 +356,10 @@ def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error:
     path = tmp_path / "p.json"
     path.write_text("{}", encoding="utf-8")
 
-    def fail(self: Path) -> bytes:
+    def fail(path: Path, **kwargs: object) -> bytes:
         raise error
 
-    monkeypatch.setattr(Path, "read_bytes", fail)
+    monkeypatch.setattr(parse, "read_bounded", fail)
     assert unreadable(path).code == "E001"
 
 
@@ -379,3 +380,67 @@ def test_resources_prefer_package_data(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(resources, "_CHECKOUT", tmp_path / "checkout")
     assert resources.grammar_path("json.lark") == package / "_data" / "grammar" / "json.lark"
     assert resources.schema_path() == tmp_path / "checkout" / "schemas" / "pipeline.schema.json"
+
+
+# --- values no target takes (E006, E007) and bounds --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "fmt", "code", "col"),
+    [
+        ('{"a": "x\\u0000y"}', "json", "E006", 7),
+        ('{"a": "\\ud800"}', "json", "E006", 7),
+        ('{"a": "\\uffff"}', "json", "E006", 7),
+        ('{"\\u0000": 1}', "json", "E006", 2),
+        ('{"a": 1e400}', "json", "E007", 7),
+        ('{"a": -1e400}', "json", "E007", 7),
+        ('{"a": 9223372036854775808}', "json", "E007", 7),
+        ('{"a": -9223372036854775809}', "json", "E007", 7),
+        ('a: "x\\0y"\n', "yaml", "E006", 4),
+        ('a: "\\ud800"\n', "yaml", "E006", 4),
+        ('"k\\x00": 1\n', "yaml", "E006", 1),
+        ("a: .nan\n", "yaml", "E007", 4),
+        ("a: .inf\n", "yaml", "E007", 4),
+        ("a: -.Inf\n", "yaml", "E007", 4),
+        ("a: !!float 1e400\n", "yaml", "E007", 4),
+        ("a: 0x10000000000000000\n", "yaml", "E007", 4),
+    ],
+)
+def test_values_no_target_takes_are_refused(
+    text: str, fmt: parse.Format, code: str, col: int
+) -> None:
+    assert where(failure(text, fmt)) == (code, 1, col)
+
+
+def test_every_refused_value_is_reported_and_other_controls_pass() -> None:
+    root, diagnostics = parse_text('{"a": "\\u0000", "b": [1e999, "\\udfff"]}', "p.json", "json")
+    assert root is None
+    assert [where(d) for d in diagnostics] == [("E006", 1, 7), ("E007", 1, 23), ("E006", 1, 30)]
+    # U+0001 is Hive's field delimiter; tabs, newlines and ESC are for the renderer to escape.
+    assert to_python(ok('{"sep": "\\u0001", "t": "a\\tb\\n\\u001b"}')) == {
+        "sep": "\x01",
+        "t": "a\tb\n\x1b",
+    }
+    assert to_python(ok('sep: "\\x01"\nf: 1.5e+300\n', "yaml")) == {"sep": "\x01", "f": 1.5e300}
+
+
+def test_too_many_values_is_found_before_a_tree_is_built() -> None:
+    many = "[" + ",".join(["1"] * (parse.MAX_VALUES + 1)) + "]"
+    assert failure(many).code == "E002"
+    keys = "{" + ",".join(f'"k{i}": 1' for i in range(parse.MAX_VALUES - 10)) + "}"
+    assert ok(keys) is not None  # keys are not values, as in YAML's count
+    aliases = "a: &a [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\nb: [" + ", ".join(["*a"] * 4000) + "]\n"
+    assert failure(aliases, "yaml").code == "E003"
+
+
+def test_a_megabyte_of_brackets_is_refused_at_the_first_too_deep_one() -> None:
+    half = 500_000
+    assert where(failure("[" * half + "]" * half)) == ("E002", 1, MAX_DEPTH + 2)
+    assert where(failure('{"a":' * 100_000 + "1" + "}" * 100_000)) == ("E002", 1, 506)
+
+
+def test_a_file_over_the_limit_is_e005_before_it_is_parsed(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_bytes(b"a: 1\n" + b"#" * parse.MAX_FILE_BYTES)
+    d = unreadable(path)
+    assert d.code == "E005" and "1 MiB" in d.message

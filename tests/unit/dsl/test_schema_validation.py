@@ -335,3 +335,104 @@ def test_json_path() -> None:
     assert json_path(["transform", 1, "group_by"]) == "transform[1].group_by"
     assert json_path(["columns", "a b", 0]) == 'columns["a b"][0]'
     assert json_path([0, "x"]) == "[0].x"
+
+
+# --- etlc's dialect: RE2 patterns, $ref inside the schema, bounded work ----------------------
+
+
+def plain(schema: dict[str, Any], text: str) -> list[Diagnostic]:
+    root, diagnostics = parse_text(text, "p.json", "json")
+    assert root is not None, diagnostics
+    return validate(root, schema, "p.json")
+
+
+def test_patterns_match_like_ecma_262_not_python() -> None:
+    schema = {"properties": {"name": {"pattern": "^[a-z]+$"}}}
+    assert plain(schema, '{"name": "abc"}') == []
+    # Python's re.search takes `$` before a final newline; RE2 and ECMA-262 do not.
+    assert [d.code for d in plain(schema, '{"name": "evil\\n"}')] == ["E106"]
+    digits = {"properties": {"n": {"pattern": "^\\d+$"}}}
+    assert [d.code for d in plain(digits, '{"n": "\\u0661"}')] == ["E106"]  # Arabic-Indic one
+
+
+def test_pattern_properties_and_additional_properties_use_the_same_engine() -> None:
+    schema = {
+        "patternProperties": {"^x_[a-z]+$": {"type": "integer"}},
+        "additionalProperties": False,
+    }
+    assert plain(schema, '{"x_a": 1}') == []
+    found = plain(schema, '{"x_a\\n": 1, "x_b": "s"}')
+    assert sorted(d.code for d in found) == ["E101", "E102"]
+
+
+def test_a_catastrophic_pattern_runs_in_linear_time() -> None:
+    # Python's engine takes ~2**40 steps on this; RE2 one pass.
+    schema = {"properties": {"s": {"pattern": "^(a+)+$"}}}
+    assert [d.code for d in plain(schema, '{"s": "' + "a" * 40 + '!"}')] == ["E106"]
+
+
+@pytest.mark.parametrize(
+    "ref", ["file:///etc/passwd", "http://127.0.0.1:9/schema.json", "other.json", "#/$defs/nope"]
+)
+def test_a_ref_outside_the_schema_is_never_fetched(ref: str) -> None:
+    (d,) = plain({"properties": {"a": {"$ref": ref}}}, '{"a": 1}')
+    assert d.code == "E106" and d.param("incomplete") == "True"
+    assert "root:" not in d.message
+
+
+def test_exponential_schemas_stop_at_the_work_budget() -> None:
+    defs: dict[str, Any] = {
+        f"d{i}": {"anyOf": [{"$ref": f"#/$defs/d{i + 1}"}] * 2} for i in range(40)
+    }
+    defs["d40"] = False
+    (d,) = plain({"$ref": "#/$defs/d0", "$defs": defs}, "{}")
+    assert d.code == "E106" and d.param("incomplete") == "True"
+
+
+def test_a_self_referring_schema_is_a_diagnostic_not_a_recursion_error() -> None:
+    (d,) = plain({"$ref": "#"}, "{}")
+    assert d.code == "E106" and "itself" in d.message
+
+
+def test_unique_items_and_enum_in_linear_time_with_json_equality() -> None:
+    schema = {"properties": {"a": {"uniqueItems": True}, "e": {"enum": [1, {"k": [True]}]}}}
+    assert plain(schema, '{"a": [{"x": 1, "y": 2}, {"y": 2, "x": 1}]}')[0].code == "E106"
+    assert plain(schema, '{"a": [1, true, "1", [1], {"1": 1}]}') == []
+    assert plain(schema, '{"a": [1, 1.0]}')[0].code == "E106"
+    assert plain(schema, '{"e": 1.0}') == [] and plain(schema, '{"e": {"k": [true]}}') == []
+    assert [d.code for d in plain(schema, '{"e": true}')] == ["E104"]
+    items = ",".join(f'{{"i": {i}}}' for i in range(15_000))
+    assert plain(schema, f'{{"a": [{items}]}}') == []
+
+
+def test_a_long_enum_gives_a_short_message() -> None:
+    (d,) = plain({"properties": {"e": {"enum": [f"v{i}" for i in range(5000)]}}}, '{"e": "x"}')
+    assert d.code == "E104" and len(d.message) < 300
+
+
+def test_validation_stops_after_max_errors() -> None:
+    from etlc.dsl.schema_validation import MAX_ERRORS
+
+    text = "[" + ",".join(['"x"'] * (MAX_ERRORS + 50)) + "]"
+    found = plain({"items": {"type": "integer"}}, text)
+    assert len(found) == MAX_ERRORS + 1
+    assert found[-1].param("incomplete") == "True"
+
+
+def test_the_definition_schemas_patterns_run_in_re2() -> None:
+    import json as json_
+
+    from etlc.dsl.resources import schema_path
+    from etlc.dsl.schema_dialect import check_schema, compiled
+
+    schema = json_.loads(schema_path().read_text(encoding="utf-8"))
+    check_schema(schema)  # every `pattern` is a regex RE2 compiles (format: regex)
+    stack: list[Any] = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                compiled(node["pattern"])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)

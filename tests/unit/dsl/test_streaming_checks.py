@@ -454,7 +454,7 @@ def test_a_topic_pattern_replaces_the_topic(tmp_path: Path, env_dir: Path) -> No
     [
         ({"topic_pattern": "orders.*"}, "E210", "exactly one of"),
         ({"topic": None}, "E210", "exactly one of"),
-        ({"topic": None, "topic_pattern": "orders(["}, "E106", "not a valid regular expression"),
+        ({"topic": None, "topic_pattern": "orders(["}, "E216", "not a regular expression Java"),
     ],
 )
 def test_a_kafka_extract_reads_one_topic_or_one_pattern(

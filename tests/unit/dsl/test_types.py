@@ -66,10 +66,13 @@ def test_dotted_names_split_into_namespace() -> None:
         (record({"name": "a", "type": "int"}, {"name": "a", "type": "int"}), "$.fields[1].name"),
         (record({"name": "a", "type": ["null", "int", "string"]}), "$.fields[0].type"),
         (record({"name": "a", "type": "uuidz"}), "$.fields[0].type"),
-        (record({"name": "a", "type": {"type": "enum", "symbols": []}}), "$.fields[0].type"),
+        (
+            record({"name": "a", "type": {"type": "enum", "name": "e", "symbols": []}}),
+            "$.fields[0].type.symbols",
+        ),
         (
             record({"name": "a", "type": {"type": "bytes", "logicalType": "decimal"}}),
-            "$.fields[0].type",
+            "$.fields[0].type.precision",
         ),
         (record({"name": "a", "type": {"type": "array", "items": "int"}}), "$.fields[0].type"),
         (record({"name": "a", "type": 3}), "$.fields[0].type"),
@@ -125,3 +128,76 @@ def test_record_helpers() -> None:
         and t("decimal", precision=3, scale=1).spark_sql() == "DECIMAL(3,1)"
     )
     assert t("int").is_integral and t("date").is_temporal and not t("int").is_enum
+
+
+# --- names, symbols and decimals: what the SQL and DDL built from them can rely on -------------
+
+
+def enum(*symbols: Any, **extra: Any) -> dict[str, Any]:
+    return record(
+        {"name": "s", "type": {"type": "enum", "name": "e", "symbols": list(symbols), **extra}}
+    )
+
+
+@pytest.mark.parametrize(
+    ("doc", "path"),
+    [
+        (enum("A\\", "B"), "$.fields[0].type.symbols[0]"),
+        (enum("A", "B'"), "$.fields[0].type.symbols[1]"),
+        (enum("A\n"), "$.fields[0].type.symbols[0]"),
+        (enum("A", "A"), "$.fields[0].type.symbols[1]"),
+        (enum("A", 1), "$.fields[0].type.symbols[1]"),
+        (enum("A", default="B"), "$.fields[0].type"),
+        (
+            record({"name": "s", "type": {"type": "enum", "symbols": ["A"]}}),
+            "$.fields[0].type.name",
+        ),
+        (
+            record({"name": "s", "type": {"type": "enum", "name": "e\n", "symbols": ["A"]}}),
+            "$.fields[0].type.name",
+        ),
+        (record({"name": "a\n", "type": "int"}), "$.fields[0].name"),
+        (record({"name": "a", "type": "int", "doc": 3}), "$.fields[0].doc"),
+        (record({"name": "a", "type": "int"}) | {"name": "r\n"}, "$.name"),
+        (record({"name": "a", "type": "int"}) | {"namespace": "a..b"}, "$.namespace"),
+        (record({"name": "a", "type": "int"}) | {"namespace": "a.b\n"}, "$.namespace"),
+        (record({"name": "a", "type": "int"}) | {"name": "x-y.R"}, "$.namespace"),
+        (record({"name": "a", "type": "int"}, **{"etlc.rules": {"a b": "a > 0"}}), "$.etlc.rules"),
+    ],
+)
+def test_names_and_symbols_follow_avros_name_rule(doc: dict[str, Any], path: str) -> None:
+    with pytest.raises(AvroSchemaError) as err:
+        parse_avro_schema(doc)
+    assert err.value.path == path
+
+
+def decimal(**attrs: Any) -> dict[str, Any]:
+    return record({"name": "d", "type": {"type": "bytes", "logicalType": "decimal", **attrs}})
+
+
+@pytest.mark.parametrize(
+    ("attrs", "key"),
+    [
+        ({"precision": 0}, "precision"),
+        ({"precision": 39}, "precision"),
+        ({"precision": -1}, "precision"),
+        ({"precision": 1.5}, "precision"),
+        ({"precision": 10.0}, "precision"),
+        ({"precision": True}, "precision"),
+        ({"precision": "10"}, "precision"),
+        ({"precision": 10, "scale": -1}, "scale"),
+        ({"precision": 10, "scale": 11}, "scale"),
+        ({"precision": 10, "scale": False}, "scale"),
+    ],
+)
+def test_decimals_spark_cannot_hold_are_refused(attrs: dict[str, Any], key: str) -> None:
+    with pytest.raises(AvroSchemaError) as err:
+        parse_avro_schema(decimal(**attrs))
+    assert err.value.path == f"$.fields[0].type.{key}"
+
+
+def test_decimal_bounds_themselves_are_accepted() -> None:
+    assert parse_avro_schema(decimal(precision=38, scale=38)).fields[0].type.describe() == (
+        "decimal(38,38)"
+    )
+    assert parse_avro_schema(decimal(precision=1)).fields[0].type.scale == 0
