@@ -17,6 +17,11 @@ PIPELINE_CONF = "spark.etlc.pipeline"
 RUN_ID_CONF = "spark.etlc.runId"
 # A job property rather than conf: the attempt changes within one session when a run retries.
 ATTEMPT_PROPERTY = "etlc.attempt"
+# Spark substitutes `${env:NAME}`, `${system:name}` and `${spark.conf.key}` in SQL text before
+# parsing it, string literals included: `'${env:PGPASSWORD}'` in a definition's expression
+# would write a secret of the driver's environment into the data. The compiler checks the SQL
+# it emits as written, so nothing may rewrite it at run time.
+SQL_SUBSTITUTION_CONF = ("spark.sql.variable.substitute", "false")
 
 
 def create_session(app_name: str, env: Environment, context: RunContext) -> SparkSession:
@@ -29,6 +34,8 @@ def create_session(app_name: str, env: Environment, context: RunContext) -> Spar
     # Last, so an environment file cannot tag the run with another's identity.
     builder = builder.config(PIPELINE_CONF, context.pipeline).config(RUN_ID_CONF, context.run_id)
     spark = builder.getOrCreate()
+    # After the environment's conf, which may not switch it back on.
+    spark.conf.set(*SQL_SUBSTITUTION_CONF)
     spark.sparkContext.setLogLevel(env.settings.spark_log_level)
     return spark
 

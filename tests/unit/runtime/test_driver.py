@@ -189,3 +189,17 @@ def test_report_exit_codes_and_log_shape() -> None:
         failed.as_log()["error"] == "step `s`: down"
         and failed.as_log()["error_kind"] == "transient"
     )
+
+
+def test_the_session_never_substitutes_variables_in_sql_text(spark: Any) -> None:
+    # `'${env:...}'` in an expression would otherwise read the driver's environment (and
+    # `${spark.hadoop...}` its secrets) into the data the pipeline writes.
+    from pyspark.sql import functions as F
+
+    from etlc.runtime.session import create_session
+
+    env = Environment("test", "test.json", spark_conf={"spark.sql.variable.substitute": "true"})
+    session = create_session("etlc-test", env, RunContext("tiny"))
+    assert session is spark  # the test session, as getOrCreate returns it
+    [row] = session.range(1).select(F.expr("'${env:HOME}'").alias("text")).collect()
+    assert row.text == "${env:HOME}"
