@@ -64,6 +64,8 @@ def _expand(paths: list[Path]) -> list[Path]:
                 found = [q for q in p.iterdir() if q.suffix in (".json", ".yaml", ".yml")]
             except OSError as exc:
                 raise _fail(f"{_shown(p)}: cannot list the folder: {exc.strerror}") from None
+            if not found:  # a CI step must not pass for having checked nothing
+                raise _fail(f"{_shown(p)}: the folder holds no definitions (*.json, *.yaml)")
             out.extend(sorted(found))
         else:
             out.append(p)

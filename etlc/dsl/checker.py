@@ -10,6 +10,7 @@ quietly, so one mistake yields one diagnostic, not a cascade.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from bisect import bisect_right
@@ -116,6 +117,9 @@ class CheckOptions:
     # Where `<class>.json`, the options schema of a JVM step class, is looked up, in order;
     # etlc's own classes' (schemas/jvm, shipped with etlc) are always looked up last.
     jvm_schema_dirs: tuple[Path, ...] = ()
+    # Folders the ones above must really lie in (symlinks resolved) when they lie in them as
+    # written: the project's folder and the working directory.
+    project_roots: tuple[Path, ...] = ()
 
 
 @cache
@@ -181,14 +185,18 @@ def default_options(definition: Path) -> CheckOptions:
     These folders (and the working directory's ``schemas/``, where `etlc` runs for the project)
     are the only places a definition's file references resolve in: ``project_files`` keeps
     every file read inside the folder it was found in."""
-    here = definition.resolve().parent
-    dirs = [here, here.parent / "schemas" / "avro", Path.cwd() / "schemas" / "avro"]
+    # As written, not resolved: a folder that is a symlink out of the project must show as
+    # one (project_files refuses it), not be taken for the place it points to.
+    here = Path(os.path.abspath(definition)).parent
+    cwd = Path.cwd()
+    dirs = [here, here.parent / "schemas" / "avro", cwd / "schemas" / "avro"]
     env_dir = here / "env"
-    jvm_dirs = [here.parent / "schemas" / "jvm", Path.cwd() / "schemas" / "jvm"]
+    jvm_dirs = [here.parent / "schemas" / "jvm", cwd / "schemas" / "jvm"]
     return CheckOptions(
         schema_dirs=tuple(dict.fromkeys(dirs)),
         env_dir=env_dir if env_dir.is_dir() else None,
         jvm_schema_dirs=tuple(dict.fromkeys(jvm_dirs)),
+        project_roots=tuple(dict.fromkeys((here.parent, cwd))),
     )
 
 
@@ -807,6 +815,21 @@ class _Checker:
         return f"etlc.{name.value}" if isinstance(name, JScalar) else "etlc"
 
     def _derived(self, step: ast.Step, columns: Mapping[str, DataType]) -> RecordSchema:
+        # Spark resolves column names without regard to case (spark.sql.caseSensitive is
+        # off): `Amount` beside `amount` is one column to it, so a write would fail or a
+        # derive would silently replace the other.
+        first: dict[str, str] = {}
+        for name in columns:
+            other = first.setdefault(name.lower(), name)
+            if other != name:
+                self.error(
+                    "E208",
+                    f"output columns `{other}` and `{name}` differ only in case, and Spark "
+                    "takes them for one column",
+                    step.span,
+                    f"rename `{name}`",
+                    column=name,
+                )
         return derived_record(step.id.value, columns, self._namespace())
 
     def _expr(
@@ -872,7 +895,9 @@ class _Checker:
                 doc: Any = None
                 try:
                     # Confined to env/ like any project file: a symlink to ~/.aws/... is refused.
-                    found = find(env_file.name, (env_file.parent,))
+                    found = find(
+                        env_file.name, (env_file.parent,), roots=self.options.project_roots
+                    )
                     doc = read_json(found, f"environment file {env_file}") if found else None
                 except ProjectFileError as exc:
                     if exc.code is not None:  # unreadable or not JSON: defines nothing, as before
@@ -1601,7 +1626,7 @@ class _Checker:
     def _jvm_options_schema(self, step: ast.JvmStep) -> OptionsSchema | None:
         class_name = step.class_.value
         try:
-            path = schema_file(class_name, self.options.jvm_schema_dirs)
+            path = schema_file(class_name, self.options.jvm_schema_dirs, self.options.project_roots)
         except OptionsSchemaError as exc:
             self.error(exc.code, str(exc), step.class_.span, exc.hint)
             return None
@@ -1667,7 +1692,12 @@ class _Checker:
 
     def _load_avro(self, ref: ast.Name) -> RecordSchema | None:
         try:
-            found = find(ref.value, self.options.schema_dirs, suffix=".avsc")
+            found = find(
+                ref.value,
+                self.options.schema_dirs,
+                suffix=".avsc",
+                roots=self.options.project_roots,
+            )
             loaded = None if found is None else _avro_schema(found, f"`{ref.value}`")
         except ProjectFileError as exc:
             # Only what is wrong and where: never the file's text, which may be anyone's.

@@ -17,7 +17,7 @@ usable by etlc's dialect (``schema_dialect``): ``$ref`` only inside itself, patt
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -73,7 +73,7 @@ class OptionsSchema:
         return [k for k, v in props.items() if isinstance(v, Mapping) and v.get(COLUMN_ANNOTATION)]
 
 
-def schema_file(class_name: str, dirs: Iterable[Path]) -> Path | None:
+def schema_file(class_name: str, dirs: Iterable[Path], roots: Sequence[Path] = ()) -> Path | None:
     """Where the options schema of ``class_name`` is: the first of ``dirs`` that has it,
     else etlc's own. Raises ``OptionsSchemaError`` (E214) for a name that is no Java class
     name, or a file that is a symlink leaving its folder."""
@@ -84,7 +84,7 @@ def schema_file(class_name: str, dirs: Iterable[Path]) -> Path | None:
             "write a fully qualified class name, e.g. `com.example.steps.Dedupe`",
         )
     try:
-        return find(f"{class_name}.json", (*dirs, jvm_steps_path()))
+        return find(f"{class_name}.json", (*dirs, jvm_steps_path()), roots=roots)
     except ProjectFileError as exc:
         raise OptionsSchemaError.of(exc) from None
 

@@ -29,6 +29,7 @@ from etlc.dsl.project_files import (
     MAX_FILE_BYTES,
     FileTooLargeError,
     NotRegularFileError,
+    leaves_its_project,
     read_bounded,
 )
 from etlc.dsl.resources import grammar_path
@@ -47,6 +48,8 @@ __all__ = ["FORMATS", "MAX_DEPTH", "MAX_FILE_BYTES", "MAX_VALUES", "Format", "pa
 # expand a few lines into billions of values.
 MAX_VALUES = 40_000
 MAX_YAML_VALUES = MAX_VALUES
+# No number a target takes needs more (a double's shortest form is under 25 characters).
+MAX_NUMBER_CHARS = 100
 
 
 def parse_file(path: str | Path) -> tuple[JValue | None, str | None, list[Diagnostic]]:
@@ -57,13 +60,18 @@ def parse_file(path: str | Path) -> tuple[JValue | None, str | None, list[Diagno
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         return None, None, [_unreadable(file, "is not a .json, .yaml or .yml file")]
+    if leaves_its_project(path):
+        return None, None, [_linked_out(file, "its folder is a symbolic link out of the project")]
     try:
-        # The user names this file: a symlink to it is followed, but it must be a regular
-        # file (a FIFO would block lint) of at most MAX_FILE_BYTES.
-        data = read_bounded(path)
+        # A regular file (a FIFO would block lint) of at most MAX_FILE_BYTES, and not a
+        # symlink: `etlc lint pipelines/` in CI must not read, and quote in its diagnostics,
+        # a file a pull request links to from elsewhere.
+        data = read_bounded(path, follow_symlinks=False)
     except FileTooLargeError:
         return None, None, [_too_large(file)]
     except NotRegularFileError as exc:
+        if exc.kind == "a symbolic link":
+            return None, None, [_linked_out(file, "is a symbolic link")]
         return None, None, [_unreadable(file, f"is {exc.kind}, not a regular file")]
     except FileNotFoundError:
         return None, None, [_unreadable(file, "does not exist")]
@@ -92,6 +100,16 @@ def parse_text(text: str, file: str, fmt: Format) -> tuple[JValue | None, list[D
 
 def _unreadable(file: str, why: str, hint: str = "") -> Diagnostic:
     return diag("E001", f"{file} {why}", Span.point(file), hint, file=file)
+
+
+def _linked_out(file: str, why: str) -> Diagnostic:
+    return diag(
+        "E214",
+        f"{file} {why}; definitions are read only as regular files in the project",
+        Span.point(file),
+        "copy the definition into the project instead of linking to it",
+        file=file,
+    )
 
 
 def _too_large(file: str) -> Diagnostic:
@@ -390,6 +408,9 @@ class _JsonBuilder:
             # The grammar only admits JSON escapes, so json.loads decodes them exactly.
             value: Scalar = json.loads(token.value)
             return value
+        if len(token.value) > MAX_NUMBER_CHARS:
+            self.diagnostics.append(_number_too_long(span))
+            return 0
         if re.search("[.eE]", token.value):
             return float(token.value)
         if len(token.value.lstrip("-")) > _INT_DIGITS:
@@ -424,6 +445,15 @@ class _JsonBuilder:
         return JObject(span, tuple(members.values()))
 
 
+def _number_too_long(span: Span) -> Diagnostic:
+    return diag(
+        "E007",
+        f"the number is written with more than {MAX_NUMBER_CHARS} characters",
+        span,
+        _NUMBER_HINT,
+    )
+
+
 def _duplicate(member: JMember, first: JMember) -> Diagnostic:
     return diag(
         "E004",
@@ -439,6 +469,7 @@ def _duplicate(member: JMember, first: JMember) -> Diagnostic:
 
 _TAG = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {f"{_TAG}{t}" for t in ("str", "int", "float", "bool", "null")}
+_NUMBER_TAGS = {f"{_TAG}int", f"{_TAG}float"}
 _KIND_OF_TAG = {
     f"{_TAG}int": "a number",
     f"{_TAG}float": "a number",
@@ -561,6 +592,10 @@ class _YamlBuilder:
         if node.tag not in _SCALAR_TAGS:
             self.unsupported(node)
             return None
+        if node.tag in _NUMBER_TAGS and len(node.value) > MAX_NUMBER_CHARS:
+            # Before PyYAML builds it: its base-60 integers (`1:0:0:...`) take quadratic time.
+            self.diagnostics.append(_number_too_long(span))
+            return JScalar(span, 0)
         try:
             value = self.constructor.construct_object(node)
         except (ValueError, KeyError):  # an explicit tag on a wrong value: `!!int abc`

@@ -130,11 +130,16 @@ def name_problem(name: str) -> str | None:
     return None
 
 
-def find(name: str, folders: Sequence[Path], *, suffix: str = "") -> Path | None:
+def find(
+    name: str, folders: Sequence[Path], *, suffix: str = "", roots: Sequence[Path] = ()
+) -> Path | None:
     """The first of ``folders`` holding the file ``name`` (None if none does).
 
-    Raises ``ProjectFileError`` (E214) for a name that is not a plain relative name, or for a
-    file whose real path (symlinks resolved) leaves the folder it was found in.
+    Raises ``ProjectFileError`` (E214) for a name that is not a plain relative name, for a
+    file whose real path (symlinks resolved) leaves the folder it was found in, and for a
+    folder inside one of ``roots`` (the project's folders) whose real path leaves that root:
+    a committed symlink in place of ``schemas/avro`` must not make a folder elsewhere part of
+    the project.
     """
     shown = f"`{name}`" if len(name) <= 80 else f"`{name[:77]}...`"
     why = name_problem(name)
@@ -151,6 +156,7 @@ def find(name: str, folders: Sequence[Path], *, suffix: str = "") -> Path | None
         if not os.path.lexists(candidate):
             continue
         real_folder = Path(os.path.realpath(folder))
+        _check_root(folder, real_folder, roots)
         real = Path(os.path.realpath(candidate))
         if not real.is_relative_to(real_folder):
             raise ProjectFileError(
@@ -160,6 +166,29 @@ def find(name: str, folders: Sequence[Path], *, suffix: str = "") -> Path | None
             )
         return real
     return None
+
+
+def _check_root(folder: Path, real_folder: Path, roots: Sequence[Path]) -> None:
+    absolute = Path(os.path.abspath(folder))
+    for given in roots:
+        root = Path(os.path.abspath(given))
+        if not absolute.is_relative_to(root):
+            continue
+        if not real_folder.is_relative_to(os.path.realpath(root)):
+            raise ProjectFileError(
+                "E214",
+                f"{folder} is, or lies in, a symbolic link that leaves the project folder {root}",
+                "keep the project's files in the project: copy them instead of linking a folder",
+            )
+        return
+
+
+def leaves_its_project(definition: Path) -> bool:
+    """Whether the folder of ``definition`` is, or lies in, a symbolic link that leaves the
+    folder above it (the project's, which holds ``pipelines/`` and ``schemas/``)."""
+    folder = Path(os.path.abspath(definition)).parent
+    real = Path(os.path.realpath(folder))
+    return not real.is_relative_to(os.path.realpath(folder.parent))
 
 
 def read_json(path: Path, shown: str) -> Any:

@@ -35,11 +35,12 @@ Keyword = Callable[[Any, Any, Any, Mapping[str, Any]], Iterator[ValidationError]
 
 
 class WorkExceededError(Exception):
-    """Validation needed more keyword evaluations than its budget."""
+    """Validation needed more keyword evaluations (or pattern matching) than its budget."""
 
-    def __init__(self, budget: int) -> None:
+    def __init__(self, budget: int, matching: bool = False) -> None:
         super().__init__(f"validation needs more than {budget} steps")
         self.budget = budget
+        self.matching = matching
 
 
 class PatternError(ValueError):
@@ -70,8 +71,12 @@ def compiled(pattern: str) -> Any:
 
 def matches(pattern: str, text: str) -> bool:
     """JSON Schema's match: a search anywhere in ``text``, anchors as ECMA-262 has them."""
+    regex = compiled(pattern)
+    meter = _METER.get()
+    if meter is not None:
+        meter.spend_matching(regex.programsize * max(1, len(text)))
     try:
-        return compiled(pattern).search(text) is not None
+        return regex.search(text) is not None
     except UnicodeEncodeError:  # a lone surrogate; parsing refuses them, so never in a tree
         return False
 
@@ -91,10 +96,17 @@ def work_for(values: int) -> int:
     return WORK_PER_VALUE * values + WORK_BASE
 
 
+# RE2 runs in time linear in the text, but when a pattern's DFA would be too large it simulates
+# the NFA, at a cost of program size times text length: `[ab]*a[ab]{900}c` over a 1 MB option
+# took 5 s. Matching in one validation may cost this much of that product (about 2 s).
+MATCHING_WORK = 300_000_000
+
+
 class _Meter:
     def __init__(self, budget: int) -> None:
         self.budget = budget
         self.left = budget
+        self.matching_left = MATCHING_WORK
 
     def spend(self, units: int) -> None:
         if self.budget == _NO_LIMIT:
@@ -102,6 +114,14 @@ class _Meter:
         self.left -= units
         if self.left < 0:
             raise WorkExceededError(self.budget)
+
+    def spend_matching(self, units: int) -> None:
+        """Charged before a match is run, so an over-budget match never starts."""
+        if self.budget == _NO_LIMIT:
+            return
+        self.matching_left -= units
+        if self.matching_left < 0:
+            raise WorkExceededError(MATCHING_WORK, matching=True)
 
 
 _METER: ContextVar[_Meter | None] = ContextVar("_METER", default=None)

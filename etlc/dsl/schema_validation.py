@@ -95,9 +95,14 @@ def validate(root: JValue, schema: Mapping[str, Any], file: str) -> list[Diagnos
                     # same thing.
                     key = (f.diagnostic.code, f.diagnostic.span, f.diagnostic.message)
                     found.setdefault(key, f)
-    except WorkExceededError:
-        why = f"validating it takes more than {allowed} steps"
-        stopped = _unusable(root, why, "simplify the schema's anyOf/oneOf/$ref nesting")
+    except WorkExceededError as exc:
+        if exc.matching:
+            why = f"matching its strings against the schema's patterns costs over {exc.budget}"
+            hint = "shorten the long strings, or simplify the patterns they are matched against"
+        else:
+            why = f"validating it takes more than {allowed} steps"
+            hint = "simplify the schema's anyOf/oneOf/$ref nesting"
+        stopped = _unusable(root, why, hint)
     except RecursionError:
         # The document is at most MAX_DEPTH deep; a schema whose $ref loops can still recurse.
         why = "the schema refers to itself without end"

@@ -68,6 +68,8 @@ _DENIED_NODES: dict[type[exp.Expr], str] = {
     exp.Lock: "a locking clause (FOR UPDATE / FOR SHARE)",
     exp.PropertyEQ: "a variable assignment (`:=`)",
 }
+# Spark binds no values to an extract's query: the database would refuse it at run time.
+_UNBOUND: tuple[type[exp.Expr], ...] = (exp.Placeholder, exp.Parameter)
 # Functions sqlglot models that reach outside the query: sequences, files, remote services.
 _DENIED_FUNCTIONS: tuple[type[exp.Expr], ...] = (
     exp.NextValueFor,
@@ -174,7 +176,7 @@ def check_query(text: str, system: str, span: Span) -> tuple[CheckedQuery | None
         message, node = problem
         return None, [where.error(message, _extent(node))]
     rendered = dialect.generate(root, comments=False)
-    if not _renders_faithfully(rendered, dialect, system):
+    if not _renders_faithfully(root, rendered, dialect, system):
         return None, [
             where.error(
                 f"the query does not survive a round trip through sqlglot's {system} SQL",
@@ -184,8 +186,10 @@ def check_query(text: str, system: str, span: Span) -> tuple[CheckedQuery | None
     return CheckedQuery(rendered), []
 
 
-def _renders_faithfully(rendered: str, dialect: Dialect, system: str) -> bool:
-    """Whether the text the driver gets passes the same checks and renders to itself."""
+def _renders_faithfully(root: exp.Expr, rendered: str, dialect: Dialect, system: str) -> bool:
+    """Whether the text the driver gets passes the same checks, renders to itself and reads
+    as the same tree as the query as written (sqlglot leaves out arguments it does not model:
+    `gen_random_uuid('1')` would become `GEN_RANDOM_UUID()`)."""
     try:
         tokens = dialect.tokenize(rendered)
         if _token_problem(tokens, _Where(rendered, Span.point(""))) is not None:
@@ -195,7 +199,7 @@ def _renders_faithfully(rendered: str, dialect: Dialect, system: str) -> bool:
         return False
     if len(trees) != 1 or trees[0] is None or _tree_problem(trees[0], system) is not None:
         return False
-    return dialect.generate(trees[0], comments=False) == rendered
+    return trees[0] == root and dialect.generate(trees[0], comments=False) == rendered
 
 
 class _Where:
@@ -256,6 +260,8 @@ def _tree_problem(root: exp.Expr, system: str) -> tuple[str, exp.Expr] | None:
         for kind, what in _DENIED_NODES.items():
             if isinstance(node, kind):
                 return f"the query holds {what}; only reading is allowed", node
+        if isinstance(node, _UNBOUND):
+            return "the query holds a parameter; no values are bound to an extract's query", node
         if isinstance(node, exp.Query) and not isinstance(node, _QUERIES):
             return f"the query holds {_describe(node)}; only SELECTs are allowed", node
         if isinstance(node, exp.CTE) and not isinstance(node.this, _QUERIES):

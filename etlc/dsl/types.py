@@ -223,7 +223,7 @@ def parse_avro_schema(doc: Any) -> RecordSchema:
     if len(raw_fields) > MAX_FIELDS:
         raise AvroSchemaError(f"a record may have at most {MAX_FIELDS} fields", "$.fields")
     fields: list[Field] = []
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # lower case -> as written: Spark matches columns by either
     for i, raw in enumerate(raw_fields):
         path = f"$.fields[{i}]"
         if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
@@ -231,9 +231,11 @@ def parse_avro_schema(doc: Any) -> RecordSchema:
         fname = raw["name"]
         if not is_avro_name(fname):
             raise AvroSchemaError(f"{fname!r} is not a valid Avro field name", path + ".name")
-        if fname in seen:
-            raise AvroSchemaError(f"field `{fname}` is declared twice", path + ".name")
-        seen.add(fname)
+        if fname.lower() in seen:
+            other = seen[fname.lower()]
+            twice = "is declared twice" if other == fname else f"and `{other}` differ only in case"
+            raise AvroSchemaError(f"field `{fname}` {twice}", path + ".name")
+        seen[fname.lower()] = fname
         fields.append(
             Field(fname, _parse_type(raw.get("type"), path + ".type"), _doc_text(raw, path))
         )

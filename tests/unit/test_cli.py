@@ -264,3 +264,12 @@ def test_lint_shows_a_window_of_a_long_line_and_caps_the_diagnostics(tmp_path: P
     assert len(rows) > 1000  # as data, every one of them
     shown = f"{len(rows) - 200} more diagnostic(s) not shown (`--format json` lists every one)"
     assert shown in result.output
+
+
+def test_lint_of_a_folder_without_definitions_fails(tmp_path: Path) -> None:
+    # A CI step must not pass for having checked nothing (an empty folder, or one named *.json).
+    empty = tmp_path / "looks.json"
+    empty.mkdir()
+    result = runner.invoke(app, ["lint", str(empty)])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: ") and "holds no definitions" in result.output

@@ -446,3 +446,40 @@ def test_the_plan_is_bounded_by_the_columns_of_all_its_datasets(
     assert result.plan is None
     [found] = [d for d in result.diagnostics if d.code == "E008"]
     assert "more than 10 columns in all" in found.message
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        {
+            "id": "s",
+            "type": "select",
+            "input": "orders",
+            "columns": {"Amount": "amount", "amount": "order_id"},
+        },
+        {"id": "s", "type": "derive", "input": "orders", "columns": {"ORDER_ID": "order_id + 1"}},
+        {
+            "id": "s",
+            "type": "aggregate",
+            "input": "orders",
+            "group_by": ["status"],
+            "aggregates": {"Status": "count(*)"},
+        },
+    ],
+)
+def test_output_columns_differing_only_in_case_are_e208(
+    tmp_path: Path, env_dir: Path, step: dict[str, Any]
+) -> None:
+    # Spark resolves names without regard to case: to it these are one column.
+    result = check(tmp_path, env_dir, transform(step))
+    found = only(result, "E208")
+    assert "differ only in case" in found.message or "defined twice" in found.message
+
+
+@pytest.mark.parametrize("name", ["json", "typing", "pyspark", "etlc", "select"])
+def test_a_pipeline_named_like_a_module_the_driver_imports_is_e216(
+    tmp_path: Path, env_dir: Path, name: str
+) -> None:
+    # generated/<name>.py runs with its folder first on sys.path: it would shadow the module.
+    found = only(check(tmp_path, env_dir, definition(name=name)), "E216")
+    assert f"`{name}` is the name of a Python module" in found.message

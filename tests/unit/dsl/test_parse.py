@@ -6,7 +6,7 @@ import yaml
 
 from etlc.dsl import parse, resources
 from etlc.dsl.diagnostics import Diagnostic, Span, render
-from etlc.dsl.parse import MAX_DEPTH, parse_file, parse_text
+from etlc.dsl.parse import MAX_DEPTH, Format, parse_file, parse_text
 from etlc.dsl.tree import JArray, JObject, JScalar, JValue, key_span, locate, to_python
 
 
@@ -444,3 +444,25 @@ def test_a_file_over_the_limit_is_e005_before_it_is_parsed(tmp_path: Path) -> No
     path.write_bytes(b"a: 1\n" + b"#" * parse.MAX_FILE_BYTES)
     d = unreadable(path)
     assert d.code == "E005" and "1 MiB" in d.message
+
+
+@pytest.mark.parametrize(
+    ("text", "fmt"),
+    [
+        # PyYAML builds base-60 integers in quadratic time: refused before it builds them.
+        ("n: 1" + ":0" * 200_000 + "\n", "yaml"),
+        ("n: 0." + "1" * 200_000 + "\n", "yaml"),
+        ("n: 0x" + "f" * 101 + "\n", "yaml"),
+        ('{"n": 0.' + "1" * 200_000 + "}", "json"),
+        ('{"n": 1' + "0" * 101 + "e-100}", "json"),
+    ],
+)
+def test_numbers_written_too_long_are_e007(text: str, fmt: Format) -> None:
+    _, found = parse_text(text, "d", fmt)
+    assert [d.code for d in found] == ["E007"]
+    assert "more than 100 characters" in found[0].message
+
+
+def test_a_long_number_within_the_bound_is_read() -> None:
+    tree, found = parse_text('{"n": 0.' + "1" * 90 + "}", "d", "json")
+    assert found == [] and isinstance(tree, JObject)

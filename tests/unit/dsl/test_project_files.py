@@ -267,3 +267,49 @@ def test_a_definition_file_over_the_limit_is_e005_and_a_fifo_e001(tmp_path: Path
     os.mkfifo(fifo)
     (refused,) = check_file(fifo).diagnostics
     assert refused.code == "E001" and "FIFO" in refused.message
+
+
+def _outside_schemas(tmp_path: Path) -> Path:
+    """A folder outside the project holding the schema the project's definition names."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "order.avsc").write_text(json.dumps(dict(ORDER, name=SECRET)))
+    return outside
+
+
+@pytest.mark.parametrize("linked", ["schemas/avro", "schemas"])
+def test_a_schema_folder_linked_out_of_the_project_is_e214(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, linked: str
+) -> None:
+    root = tmp_path / "project"
+    path = project(root)
+    outside = _outside_schemas(tmp_path)
+    monkeypatch.chdir(tmp_path)  # not the project: only the project's own folders apply
+    target = root / linked
+    for p in sorted(target.rglob("*"), reverse=True):
+        p.unlink() if p.is_file() else p.rmdir()
+    target.rmdir()
+    if linked == "schemas":
+        (outside / "avro").mkdir()
+        (outside / "avro" / "order.avsc").write_text((outside / "order.avsc").read_text())
+    target.symlink_to(outside)
+    found = codes(path)
+    assert [d.code for d in found] == ["E214"]
+    assert "leaves the project folder" in found[0].message
+    assert all(SECRET not in d.message + d.hint for d in found)
+
+
+def test_a_definition_that_is_a_symlink_or_in_a_linked_folder_is_e214(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    path = project(root)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "secret.json").write_text('{"token": "' + SECRET + '"')
+    link = root / "pipelines" / "leak.json"
+    link.symlink_to(elsewhere / "secret.json")
+    [found] = check_file(link).diagnostics
+    assert found.code == "E214" and "is a symbolic link" in found.message
+    (root / "linked").symlink_to(elsewhere)
+    [found] = check_file(root / "linked" / "secret.json").diagnostics
+    assert found.code == "E214" and "symbolic link out of the project" in found.message
+    assert check_file(path).ok

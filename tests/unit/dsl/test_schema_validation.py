@@ -436,3 +436,13 @@ def test_the_definition_schemas_patterns_run_in_re2() -> None:
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
+
+
+def test_matching_a_long_string_against_a_large_pattern_is_bounded() -> None:
+    # RE2 falls back to simulating the NFA for `[ab]*a[ab]{900}c` (program size ~900): over a
+    # 500 KB string that is seconds of work, refused before it starts.
+    schema = {"properties": {"p": {"type": "string", "pattern": "[ab]*a[ab]{900}c"}}}
+    [found] = plain(schema, '{"p": "' + "ab" * 250_000 + '"}')
+    assert found.code == "E106" and found.param("incomplete")
+    assert "patterns costs over" in found.message
+    assert plain(schema, '{"p": "' + "a" * 901 + 'c"}') == []  # short strings still match

@@ -201,3 +201,14 @@ def test_decimal_bounds_themselves_are_accepted() -> None:
         "decimal(38,38)"
     )
     assert parse_avro_schema(decimal(precision=1)).fields[0].type.scale == 0
+
+
+def test_fields_differing_only_in_case_are_refused() -> None:
+    doc = {
+        "type": "record",
+        "name": "r",
+        "fields": [{"name": "a", "type": "long"}, {"name": "A", "type": "long"}],
+    }
+    with pytest.raises(AvroSchemaError, match="`A` and `a` differ only in case") as raised:
+        parse_avro_schema(doc)
+    assert raised.value.path == "$.fields[1].name"

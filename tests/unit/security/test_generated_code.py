@@ -218,9 +218,7 @@ def project(tmp: Path, file_name: str, text: str) -> Path:
                 "options": {
                     "header": True,
                     "delimiter": text,
-                    "quote": text,
-                    "escape": text,
-                    "encoding": text,
+                    # quote and escape are one character, encoding a charset name.
                     "null_value": text,
                     "date_format": text,
                     "timestamp_format": text,
