@@ -44,6 +44,8 @@ from etlc.runtime.graph import struct_from_ddl
 T = TypeVar("T")
 ROW_ID = "_etlc_row"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
+# A DNS name, an IPv4 address, or an IPv6 address in brackets.
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\]")
 MAX_DEAD_LETTERS = 10_000  # past this, the load fails: that many rejects is not "a few bad rows"
 
 
@@ -73,6 +75,12 @@ class Dialect(ABC):
         props = {**self.batch_properties, **c.properties()}
         query = "&".join(f"{quote(k)}={quote(str(v))}" for k, v in sorted(props.items()))
         host, port = c.setting("host"), c.setting("port", self.default_port)
+        # Pasted into the URL as they are: a host such as `h/db?socketFactory=...` would add
+        # driver properties of its own choosing.
+        if not _HOST.fullmatch(host):
+            raise ConfigurationError(f"connection `{c.name}`: `host` is not a host name or address")
+        if not (port.isdigit() and 0 < int(port) < 65536):
+            raise ConfigurationError(f"connection `{c.name}`: `port` is not a port number")
         return f"{self.scheme}://{host}:{port}/{quote(c.setting('database'))}?{query}"
 
     def quote(self, identifier: str) -> str:

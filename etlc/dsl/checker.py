@@ -224,6 +224,7 @@ class _Checker:
     stream_aggregates: list[tuple[ast.Aggregate, ast.Name]] = field(default_factory=list)
     expressions_checked: int = 0  # bounded by MAX_EXPRESSIONS
     _env_cache: list[tuple[Path, Any]] | None = None
+    _uses: dict[str, Span] | None = None  # each ${var}'s first use, found in one walk
 
     def error(self, code: str, message: str, span: Span, hint: str = "", **params: Any) -> None:
         self.diagnostics.append(diag(code, message, span, hint, **params))
@@ -925,7 +926,8 @@ class _Checker:
                 defined = set(doc.get("variables", {}))
             except (ValueError, AttributeError, TypeError):
                 defined = set()
-            for var in sorted(self.variables - defined):
+            missing = sorted(self.variables - defined)
+            for var in missing[:MAX_MISSING_VARIABLES]:
                 self.diagnostics.append(
                     diag(
                         "E207",
@@ -935,6 +937,15 @@ class _Checker:
                         variable=var,
                         env=env_file.name,
                     )
+                )
+            if len(missing) > MAX_MISSING_VARIABLES:
+                rest = len(missing) - MAX_MISSING_VARIABLES
+                self.error(
+                    "E207",
+                    f"{rest} more variables are not defined in {env_file.name}",
+                    self._first_use(missing[MAX_MISSING_VARIABLES]),
+                    f"define the variables the definition uses in {env_file}",
+                    env=env_file.name,
                 )
 
     def _connection(self, name: ast.Name, system: str) -> EnvConnection:
@@ -986,20 +997,9 @@ class _Checker:
                     )
 
     def _first_use(self, var: str) -> Span:
-        found: list[Span] = []
-
-        def walk(node: JValue) -> None:
-            if isinstance(node, JObject):
-                for m in node.members:
-                    walk(m.value)
-            elif isinstance(node, JArray):
-                for item in node.items:
-                    walk(item)
-            elif isinstance(node.value, str) and "${" + var + "}" in node.value:
-                found.append(node.span)
-
-        walk(self.tree)
-        return min(found) if found else Span.point(self.file)
+        if self._uses is None:
+            self._uses = _variable_uses(self.tree)
+        return self._uses.get(var) or Span.point(self.file)
 
     # --- step kinds (dispatched by node class name) ----------------------------------------
 
@@ -1803,6 +1803,24 @@ def _contains(outer: Span, inner: Span) -> bool:
     )
 
 
+def _variable_uses(tree: JValue) -> dict[str, Span]:
+    """Each ``${var}`` of the definition with the span of the first string that uses it: one
+    walk for all of them (a walk per variable is quadratic in a definition of thousands)."""
+    first: dict[str, Span] = {}
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, JObject):
+            stack.extend(m.value for m in node.members)
+        elif isinstance(node, JArray):
+            stack.extend(node.items)
+        elif isinstance(node.value, str):
+            for var in _ENV_VAR.findall(node.value):
+                if var not in first or node.span < first[var]:
+                    first[var] = node.span
+    return first
+
+
 def _format_of(step: ast.Step) -> str:
     """A files/s3 step's format (which can add write modes, jars and conf); else empty."""
     fmt = getattr(step, "format", None)
@@ -1814,6 +1832,8 @@ def _format_of(step: ast.Step) -> str:
 # Expressions one definition may hold: each costs ~0.1 ms to check, so a definition at the size
 # limit stays well inside lint's time bound. No real pipeline comes near it.
 MAX_EXPRESSIONS = 5_000
+# Undefined variables reported one by one per environment file; the rest are counted.
+MAX_MISSING_VARIABLES = 100
 # Modules a driver may import: the standard library, etlc's runtime and what it imports, and
 # what pyspark imports when it is installed (numpy, pandas, pyarrow).
 _SHADOWED_MODULES = frozenset(

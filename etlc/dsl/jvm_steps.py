@@ -35,6 +35,7 @@ from etlc.dsl.schema_dialect import (
 )
 
 ETLC_PACKAGE = "etlc.jvm."
+_DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 COLUMN_ANNOTATION = "etlc.column"
 
 # What the JVM can load: dot-separated Java identifiers (ASCII, as the definition schema has
@@ -114,6 +115,22 @@ def _load(path: Path, data: bytes) -> OptionsSchema:
 
 def _check(path: Path, schema: dict[str, Any]) -> None:
     """Refuse a schema etlc's dialect cannot use safely, saying why in one line."""
+    # jsonschema validates a subschema that names its own `$schema` with that draft's stock
+    # validator: Python's regex engine, no work budget. The whole file is Draft 2020-12.
+    draft = schema.get("$schema")
+    nested = _uses({k: v for k, v in schema.items() if k != "$schema"}, "$schema")
+    if nested or (draft is not None and str(draft).rstrip("#") != _DRAFT_2020_12):
+        raise OptionsSchemaError(
+            f"{path}: `$schema` may name only Draft 2020-12, and only at the top",
+            hint="remove `$schema` from subschemas: etlc reads the whole file as Draft 2020-12",
+        )
+    for keyword in ("unevaluatedProperties", "unevaluatedItems"):
+        # Evaluated by walking every subschema they can reach, outside the work budget.
+        if _uses(schema, keyword):
+            raise OptionsSchemaError(
+                f"{path}: `{keyword}` is not supported in options schemas",
+                hint="use `additionalProperties` or `items`",
+            )
     try:
         check_schema(schema)
     except SchemaError as exc:
@@ -130,12 +147,6 @@ def _check(path: Path, schema: dict[str, Any]) -> None:
         raise OptionsSchemaError(
             f"{path}: `$ref` `{ref}` does not point inside the schema",
             hint="an options schema refers only to its own parts, e.g. `#/$defs/key`",
-        )
-    if _uses(schema, "unevaluatedProperties") and _uses(schema, "patternProperties"):
-        # jsonschema evaluates those together with Python's regex engine, not RE2.
-        raise OptionsSchemaError(
-            f"{path}: `unevaluatedProperties` with `patternProperties` is not supported",
-            hint="use `additionalProperties`",
         )
 
 

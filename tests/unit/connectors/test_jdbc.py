@@ -231,3 +231,29 @@ def test_a_query_that_could_leave_its_parentheses_is_refused_at_run_time(
 ) -> None:
     with pytest.raises(ConfigurationError):
         subquery(query, system)
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "what"),
+    [
+        ("127.0.0.1/x?socketFactory=org.example.Evil&socketFactoryArg=x", 5432, "host"),
+        ("db.internal:6543", 5432, "host"),
+        ("db\n.internal", 5432, "host"),
+        ("db.internal", 99999, "port"),
+        ("db.internal", "5432/other", "port"),
+    ],
+)
+def test_a_host_or_port_that_would_rewrite_the_url_is_refused(
+    host: str, port: object, what: str
+) -> None:
+    profile = {"system": "postgres", "host": host, "port": port, "database": "d", "user": "u"}
+    conn = Connection.from_profile("crm", profile, "dev.json", lambda ref: Hidden())
+    with pytest.raises(ConfigurationError, match=f"`{what}` is not a"):
+        PostgresDialect().url(conn)
+
+
+@pytest.mark.parametrize("host", ["db-1.example.com", "10.0.0.7", "[::1]", "localhost"])
+def test_host_names_and_addresses_are_accepted(host: str) -> None:
+    profile = {"system": "mysql", "host": host, "database": "d", "user": "u"}
+    conn = Connection.from_profile("crm", profile, "dev.json", lambda ref: Hidden())
+    assert MySqlDialect().url(conn).startswith(f"jdbc:mysql://{host}:3306/d?")

@@ -483,3 +483,13 @@ def test_a_pipeline_named_like_a_module_the_driver_imports_is_e216(
     # generated/<name>.py runs with its folder first on sys.path: it would shadow the module.
     found = only(check(tmp_path, env_dir, definition(name=name)), "E216")
     assert f"`{name}` is the name of a Python module" in found.message
+
+
+def test_undefined_variables_are_listed_up_to_a_bound_then_counted(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    doc = definition()
+    doc["extract"] = [dict(ORDERS, path="".join(f"${{v{i:03d}}}" for i in range(150)))]
+    found = [d for d in check(tmp_path, env_dir, doc).diagnostics if d.code == "E207"]
+    assert len(found) == 101
+    assert found[-1].message == "50 more variables are not defined in dev.json"

@@ -302,3 +302,41 @@ def test_refs_inside_an_options_schema_resolve_in_it_not_in_the_wrapper(tmp_path
     assert only(with_schema(tmp_path, schema, {"n": "2"}), "E213").param("rule") == "E102"
     # `#` is the options schema itself: a loop that never goes into the document.
     assert only(with_schema(tmp_path, {"$ref": "#"}), "E213").param("rule") == "E106"
+
+
+@pytest.mark.parametrize(
+    ("schema", "why"),
+    [
+        # A subschema's own `$schema` would be validated by jsonschema's stock validator for
+        # that draft: Python's regex engine, no work budget (`^(a|a)*$` backtracks for minutes).
+        (
+            {
+                "properties": {
+                    "n": {
+                        "$schema": "http://json-schema.org/draft-07/schema#",
+                        "pattern": "^(a|a)*$",
+                    }
+                }
+            },
+            "`$schema` may name only Draft 2020-12",
+        ),
+        (
+            {"properties": {"n": {"$schema": "http://json-schema.org/draft-03/schema#"}}},
+            "`$schema` may name only Draft 2020-12",
+        ),
+        ({"$schema": "http://json-schema.org/draft-04/schema#"}, "only Draft 2020-12"),
+        # Evaluated by walking every subschema they reach, outside the work budget.
+        ({"unevaluatedProperties": False}, "`unevaluatedProperties` is not supported"),
+        ({"items": {"unevaluatedItems": False}}, "`unevaluatedItems` is not supported"),
+    ],
+)
+def test_options_schemas_etlc_cannot_validate_within_bounds_are_e205(
+    tmp_path: Path, schema: dict[str, Any], why: str
+) -> None:
+    d = only(with_schema(tmp_path, schema, {"n": "a" * 40 + "!"}), "E205")
+    assert why in d.message
+
+
+def test_the_draft_2020_12_schema_keyword_at_the_top_is_accepted(tmp_path: Path) -> None:
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object"}
+    assert not [d for d in with_schema(tmp_path, schema).diagnostics if d.is_error]
