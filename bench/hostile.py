@@ -116,6 +116,13 @@ def _huge_enum(n: int) -> str:
     return json.dumps(dict(_ROW, fields=[*_ROW["fields"], field]))
 
 
+def _many_extracts(n: int) -> str:
+    doc = json.loads(_definition("many_extracts", []))
+    doc["extract"] = [dict(_EXTRACT, id=f"e{i}") for i in range(n)]
+    doc["load"] = [dict(doc["load"][0], input="e0")]
+    return json.dumps(doc)
+
+
 def _many_wide_extracts(n: int) -> str:
     extracts = [dict(_EXTRACT, id=f"e{i}", schema="wide.avsc") for i in range(n)]
     doc = json.loads(_definition("many_wide_extracts", []))
@@ -144,8 +151,10 @@ def inputs(work: Path) -> dict[str, Path]:
     }
     (jvm / "com.example.Bomb.json").write_text(json.dumps(bomb_schema), encoding="utf-8")
     texts: dict[str, tuple[str, str]] = {
-        # The most filter steps a definition may hold (5,000 expressions), all accepted.
-        "many_steps": ("json", _many_steps(4_990)),
+        # The most filter steps a definition may hold (2,000 expressions), all accepted.
+        "many_steps": ("json", _many_steps(1_995)),
+        # As many values as a definition may hold (20,000), in extracts: no expressions.
+        "many_extracts": ("json", _many_extracts(3_300)),
         "deep_json": ("json", _fill(lambda n: "[" * n + "]" * n)),
         "deep_yaml": ("yaml", _fill(lambda n: "[" * n + "]" * n)),
         "yaml_alias_bomb": ("yaml", _yaml_alias_bomb()),

@@ -401,7 +401,7 @@ def test_unique_items_and_enum_in_linear_time_with_json_equality() -> None:
     assert plain(schema, '{"a": [1, 1.0]}')[0].code == "E106"
     assert plain(schema, '{"e": 1.0}') == [] and plain(schema, '{"e": {"k": [true]}}') == []
     assert [d.code for d in plain(schema, '{"e": true}')] == ["E104"]
-    items = ",".join(f'{{"i": {i}}}' for i in range(15_000))
+    items = ",".join(f'{{"i": {i}}}' for i in range(9_000))
     assert plain(schema, f'{{"a": [{items}]}}') == []
 
 
