@@ -296,7 +296,7 @@ _META = Validator(
 def check_schema(schema: Mapping[str, Any]) -> None:
     """Raise ``SchemaError`` unless ``schema`` is a Draft 2020-12 schema whose patterns RE2
     runs. Checking retrieves nothing: the metaschemas are jsonschema's own copies."""
-    with budget(work_for(_count(schema))):
+    with budget(work_for(size_units(schema))):
         error = best_match(_META.iter_errors(schema))
     if error is not None:
         raise SchemaError.create_from(error)
@@ -332,8 +332,9 @@ def unresolvable_ref(schema: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _count(value: Any) -> int:
-    """Like schema_validation's: values, and one per 8 characters of strings and keys."""
+def size_units(value: Any) -> int:
+    """A document's size in the budget's units: one per value, and one per 8 characters of a
+    string or key (a keyword walks a string as it walks that many values)."""
     count, stack = 0, [value]
     while stack:
         node = stack.pop()

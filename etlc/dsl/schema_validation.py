@@ -23,10 +23,11 @@ from etlc.dsl.schema_dialect import (
     WorkExceededError,
     additional_keys,
     budget,
+    size_units,
     validator_for,
     work_for,
 )
-from etlc.dsl.tree import JArray, JObject, JValue, key_span, locate, to_python
+from etlc.dsl.tree import JValue, key_span, locate, to_python
 
 Path = tuple[str | int, ...]
 
@@ -79,13 +80,15 @@ def validate(root: JValue, schema: Mapping[str, Any], file: str) -> list[Diagnos
     parts of the document were not checked, so nothing may be built from it.
     """
     validator, step_types = _prepared(schema)
-    allowed = work_for(_count(root))
     converter = _Converter(root, file, step_types)
     found: dict[tuple[str, Span, str], _Found] = {}
     stopped: Diagnostic | None = None
+    allowed = 0
     try:
+        document = to_python(root)  # recursive: inside the RecursionError handler
+        allowed = work_for(size_units(document))
         with budget(allowed):
-            for count, error in enumerate(validator.iter_errors(to_python(root))):
+            for count, error in enumerate(validator.iter_errors(document)):
                 if count == MAX_ERRORS:
                     why = f"more than {MAX_ERRORS} problems; fix these first"
                     stopped = _unusable(root, why, "the rest of the document was not checked")
@@ -125,23 +128,6 @@ def _follows_untyped(found: _Found, untyped: Mapping[Path, list[tuple[Any, ...]]
         if any(found.follows(step, schema) for schema in untyped.get(step, ())):
             return True
     return False
-
-
-def _count(root: JValue) -> int:
-    """The document's size in the budget's units: one per value, and one per 8 characters of
-    a string or key (a keyword walks a string as it walks that many values)."""
-    count, stack = 0, [root]
-    while stack:
-        node = stack.pop()
-        count += 1
-        if isinstance(node, JObject):
-            count += sum(len(m.key) >> 3 for m in node.members)
-            stack.extend(m.value for m in node.members)
-        elif isinstance(node, JArray):
-            stack.extend(node.items)
-        elif isinstance(node.value, str):
-            count += len(node.value) >> 3
-    return count
 
 
 def _unusable(root: JValue, why: str, hint: str) -> Diagnostic:
