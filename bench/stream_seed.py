@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, replace
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ DISTINCT_PER_SECOND = 1_000  # distinct payloads per second of event time, each 
 
 
 def payloads_for(second: int, base: list[demo.Order]) -> list[bytes]:
-    at = datetime.fromtimestamp(second, UTC)
+    at = datetime.fromtimestamp(second, timezone.utc)
     return [events.encode(ORDER_SCHEMA, asdict(replace(o, ordered_at=at))) for o in base]
 
 

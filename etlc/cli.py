@@ -1,7 +1,8 @@
-"""The ``etlc`` command line: lint, compile, run, explain, jars.
+"""The ``etlc`` command line: init, lint, compile, run, explain, jars.
 
 The compiler side only: nothing here imports pyspark or starts a JVM (``run`` hands the
-compiled driver to spark-submit in a separate process).
+compiled driver to spark-submit in a separate process). Every command works in the project
+holding the working directory (``etlc.project``): its folders are the defaults.
 """
 
 from __future__ import annotations
@@ -11,38 +12,101 @@ import json
 import os
 import subprocess
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup, TyperOption
 
+import etlc
 from etlc.codegen.literals import RenderError
 from etlc.codegen.output import Output, OutputError, write
 from etlc.codegen.render import render
-from etlc.dsl.checker import CheckResult, check_file
+from etlc.dsl.checker import CheckResult, check_file, default_options
 from etlc.dsl.diagnostics import render as render_diagnostic
 from etlc.dsl.diagnostics import shown_path
+from etlc.dsl.environments import check_environments
 from etlc.printable import printable
+from etlc.project import Project, ProjectError, find_project, init_project
 from etlc.vault.cli import app as vault_app
 
 app = typer.Typer(
     name="etlc",
     help="Compile declarative ETL pipeline definitions (JSON or YAML) into PySpark drivers.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 app.add_typer(vault_app, name="vault")
 
+
+class OutputFormat(str, Enum):
+    TEXT = "text"
+    JSON = "json"
+
+
 Files = Annotated[
-    list[Path],
+    list[Path] | None,
     typer.Argument(
-        help="Definition files (*.json, *.yaml) or folders holding them.", show_default=False
+        help="Definition files (*.json, *.yaml, *.yml) or folders holding them, searched "
+        "recursively. Default: the project's definitions folder.",
+        show_default=False,
     ),
 ]
 OutDir = Annotated[
-    Path, typer.Option("--out", "-o", help="Where drivers and submit commands are written.")
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        help="Where drivers and submit commands are written. Default: the project's "
+        "`generated` folder.",
+        show_default=False,
+    ),
 ]
+DEFINITION_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"etlc {etlc.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    if ctx.invoked_subcommand == "run":
+        _describe_env_option(ctx)
+
+
+def _describe_env_option(ctx: typer.Context) -> None:
+    """`etlc run --help` names the project's own environments folder (the callback runs
+    before the subcommand reads its arguments); a broken project file is reported by run."""
+    try:
+        project = find_project()
+    except ProjectError:
+        return
+    if not isinstance(ctx.command, TyperGroup):
+        return
+    command = ctx.command.get_command(ctx, "run")
+    folder = printable(project.relative(project.environments))
+    for param in command.params if command else []:
+        if isinstance(param, TyperOption) and param.name == "env":
+            param.help = f"Environment: {folder}/<env>.json, the project's environments folder."
+
+
+def _project() -> Project:
+    """The project holding the working directory; a bad project file ends the command."""
+    try:
+        return find_project()
+    except ProjectError as exc:
+        raise _fail(printable(str(exc))) from None
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -56,20 +120,55 @@ def _shown(path: object) -> str:
     return printable(str(path))
 
 
-def _expand(paths: list[Path]) -> list[Path]:
+def _expand(paths: list[Path], project: Project | None = None) -> list[Path]:
+    """Files as given; folders searched recursively, each one's definitions sorted."""
+    project = project or _project()
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            try:
-                found = [q for q in p.iterdir() if q.suffix in (".json", ".yaml", ".yml")]
-            except OSError as exc:
-                raise _fail(f"{_shown(p)}: cannot list the folder: {exc.strerror}") from None
+            found = _definitions_in(p, project)
             if not found:  # a CI step must not pass for having checked nothing
                 raise _fail(f"{_shown(p)}: the folder holds no definitions (*.json, *.yaml)")
-            out.extend(sorted(found))
+            out.extend(found)
         else:
             out.append(p)
-    return out
+    return list(dict.fromkeys(out))  # a file named twice (a folder and itself) is checked once
+
+
+def _definitions_in(folder: Path, project: Project) -> list[Path]:
+    """Every ``*.json``/``*.yaml``/``*.yml`` under ``folder``, sorted.
+
+    Left out: hidden folders (.git, .etlc), the project's other folders (its environments,
+    schemas, generated and jars folders, even inside the definitions folder), and folders
+    named ``env`` wherever a project file does not say where environments are (outside the
+    definitions folder, or with no project file): that is where environment files are found
+    without one. Links to folders are not followed (a loop, or a way out of the project).
+    """
+    skip = project.other_folders()
+    named = project.file is not None
+    found: list[Path] = []
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        try:
+            with os.scandir(current) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as exc:
+            raise _fail(f"{_shown(current)}: cannot list the folder: {exc.strerror}") from None
+        for entry in entries:
+            path = current / entry.name
+            if not entry.is_dir(follow_symlinks=False):
+                if entry.name.endswith(DEFINITION_SUFFIXES):
+                    found.append(path)
+            elif not (
+                entry.name.startswith(".")
+                or Path(os.path.abspath(path)) in skip
+                or (
+                    entry.name == "env" and not (named and project.holds(project.definitions, path))
+                )
+            ):
+                stack.append(path)
+    return sorted(found)
 
 
 # Diagnostics shown per file in text form: past this many, more of them help nobody read the
@@ -77,7 +176,11 @@ def _expand(paths: list[Path]) -> list[Path]:
 MAX_SHOWN = 200
 
 
-def _report(results: list[CheckResult], fmt: str) -> int:
+def _report(
+    results: list[CheckResult], fmt: str, environments: list[CheckResult] | None = None
+) -> int:
+    definitions = len(results)
+    results = results + (environments or [])
     errors = sum(1 for r in results for d in r.diagnostics if d.is_error)
     warnings = sum(1 for r in results for d in r.diagnostics if not d.is_error)
     if fmt == "json":
@@ -109,35 +212,70 @@ def _report(results: list[CheckResult], fmt: str) -> int:
                     err=True,
                 )
         typer.echo(
-            f"{len(results)} file(s) checked: {errors} error(s), {warnings} warning(s)", err=True
+            f"{definitions} definition(s) and {len(results) - definitions} environment file(s) "
+            f"checked: {errors} error(s), {warnings} warning(s)",
+            err=True,
         )
     return 1 if errors else 0
 
 
+def _check(
+    files: list[Path] | None, project: Project
+) -> tuple[list[CheckResult], list[CheckResult]]:
+    """Check the definitions named, by default those of the project's definitions folder,
+    and every environment file they may run with: (definitions, environment files)."""
+    if not files:
+        if not project.definitions.is_dir():
+            folder = _shown(project.relative(project.definitions))
+            raise _fail(
+                f"no definitions folder `{folder}` in the project at {_shown(project.root)}: "
+                "name files or folders, or create one (`etlc init`)"
+            )
+        files = [project.definitions]
+    definitions: list[CheckResult] = []
+    env_dirs: dict[Path, tuple[Path, ...]] = {}
+    for path in _expand(files, project):
+        options = default_options(path, project)
+        definitions.append(check_file(path, options))
+        if options.env_dir is not None:
+            env_dirs.setdefault(options.env_dir, options.project_roots)
+    # Each environment file once per run, however many definitions share it.
+    environments = [
+        CheckResult(env.file, env.source, env.diagnostics, None)
+        for env_dir, roots in env_dirs.items()
+        for env in check_environments(_near(env_dir), roots)
+    ]
+    return definitions, environments
+
+
 @app.command()
 def lint(
-    files: Files,
-    fmt: Annotated[str, typer.Option("--format", help="text (compiler style) or json.")] = "text",
+    files: Files = None,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", help="text (compiler style) or json.")
+    ] = OutputFormat.TEXT,
 ) -> None:
     """Check definitions without Spark or Java: shape, graph, schemas, types, capabilities.
 
     Every problem of a file is reported in one run as `file:line:col: error[CODE]: message`
     with the offending text underlined and a fix hint. Exit code 1 when any error is found.
     """
-    results = [check_file(p) for p in _expand(files)]
-    raise typer.Exit(_report(results, fmt))
+    definitions, environments = _check(files, _project())
+    raise typer.Exit(_report(definitions, fmt.value, environments))
 
 
 @app.command(name="compile")
-def compile_(files: Files, out: OutDir = Path("generated")) -> None:
-    """Lint, then write generated/<name>.py and generated/<name>.submit.sh for each definition.
+def compile_(files: Files = None, out: OutDir = None) -> None:
+    """Lint, then write <generated>/<name>.py and <name>.submit.sh for each definition.
 
     The driver is standalone PySpark importing only the etlc runtime; the .submit.sh beside it
     is the exact spark-submit command (jars or --packages, --py-files, conf). Recompiling an
     unchanged definition rewrites nothing (byte-identical output).
     """
-    results = [check_file(p) for p in _expand(files)]
-    code = _report(results, "text")
+    project = _project()
+    out = out or project.generated
+    results, environments = _check(files, project)
+    code = _report(results, "text", environments)
     if code:
         raise typer.Exit(code)
     names: dict[str, str] = {}
@@ -153,7 +291,7 @@ def compile_(files: Files, out: OutDir = Path("generated")) -> None:
     for r in results:
         assert r.plan is not None
         try:
-            rendered.append((r, render(r.plan, out)))
+            rendered.append((r, render(r.plan, out, project)))
         except RenderError as exc:  # nothing is written unless every plan renders
             raise _fail(f"{_shown(r.file)}: internal error: {exc} (a bug in etlc)") from None
     try:  # one write: every target is checked before any file is replaced
@@ -165,26 +303,40 @@ def compile_(files: Files, out: OutDir = Path("generated")) -> None:
         own = {o.path for o in outputs} - seen  # the shared runtime zip counts for the first
         seen |= own
         state = "written" if changed & own else "unchanged"
-        typer.echo(f"{shown_path(r.file)} -> {_shown(outputs[0].path)} ({state})")
+        typer.echo(f"{shown_path(r.file)} -> {_shown(_near(outputs[0].path))} ({state})")
+
+
+def _near(path: Path) -> Path:
+    """``path`` relative to the working directory when it lies below it (the default output
+    folder is the project's, an absolute path)."""
+    absolute = Path(os.path.abspath(path))
+    return absolute.relative_to(Path.cwd()) if absolute.is_relative_to(Path.cwd()) else path
 
 
 @app.command()
 def run(
     file: Annotated[Path, typer.Argument(help="The definition to compile and run.")],
-    env: Annotated[str, typer.Option(help="Environment: pipelines/env/<env>.json.")] = "local",
+    env: Annotated[
+        str, typer.Option(help="Environment: <environments folder>/<env>.json.")
+    ] = "local",
     master: Annotated[str, typer.Option(help="Spark master URL.")] = "local[2]",
-    out: OutDir = Path("generated"),
+    out: OutDir = None,
 ) -> None:
     """Compile one definition and submit its driver with spark-submit (default: local[2]).
 
-    Needs pyspark and the resolved jars (`etlc jars`). The exit code is the driver's:
-    0 success, 1 failed, 2 records failed validation, 3 partial.
+    The driver runs in the project's root folder, where the environment file's relative
+    paths start. Needs pyspark and the resolved jars (`etlc jars`). The exit code is the
+    driver's: 0 success, 1 failed, 2 records failed validation, 3 partial.
     """
+    project = _project()
+    out = Path(os.path.abspath(out or project.generated))
     compile_([file], out)
-    result = check_file(file)
+    result = check_file(file, default_options(file, project))
     assert result.plan is not None
     submit = out / f"{result.plan.name}.submit.sh"
-    code = subprocess.call(["bash", str(submit)], env=local_submit_env(master, env))
+    code = subprocess.call(
+        ["bash", str(submit)], env=local_submit_env(master, env), cwd=project.root
+    )
     if code:
         raise typer.Exit(code)
 
@@ -204,9 +356,34 @@ def local_submit_env(master: str, env: str) -> dict[str, str]:
 
 
 @app.command()
+def init(
+    folder: Annotated[
+        Path, typer.Argument(help="The project's folder, created if missing.")
+    ] = Path("."),
+) -> None:
+    """Create an etlc project in FOLDER (default: here) with an example pipeline.
+
+    It holds etlc.toml, pipelines/example.json with its Avro schema and sample data, a `local`
+    environment, a .gitignore and a README. Files that exist are kept as they are, never
+    overwritten; a folder that is a project already is refused. Then: `etlc jars`,
+    `etlc lint`, `etlc run pipelines/example.json`.
+    """
+    try:
+        done = init_project(folder)
+    except (ProjectError, OutputError) as exc:
+        raise _fail(printable(str(exc))) from None
+    for name in done.created:
+        typer.echo(f"created {_shown(name)}")
+    for name in done.kept:
+        typer.echo(f"kept    {_shown(name)} (it exists; left as it was)")
+    where = _shown(_near(done.root))
+    typer.echo(f"\nnext: cd {where} && etlc jars && etlc lint && etlc run pipelines/example.json")
+
+
+@app.command()
 def explain(file: Annotated[Path, typer.Argument(help="The definition to explain.")]) -> None:
     """Print the pipeline's DAG in run order with each dataset's Avro-derived schema."""
-    result = check_file(file)
+    result = check_file(file, default_options(file, _project()))
     if result.plan is None:
         raise typer.Exit(_report([result], "text"))
     plan = result.plan
@@ -229,21 +406,51 @@ def explain(file: Annotated[Path, typer.Argument(help="The definition to explain
 
 @app.command()
 def jars(
-    dest: Annotated[Path, typer.Option(help="Folder the jars are copied into.")] = Path("jars"),
-    checksums: Annotated[Path, typer.Option(help="Pinned sha256 of every jar.")] = Path(
-        "jvm/jars.sha256"
-    ),
+    dest: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder the jars are copied into. Default: the project's `jars` folder.",
+            show_default=False,
+        ),
+    ] = None,
+    checksums: Annotated[
+        Path | None,
+        typer.Option(
+            help="Pinned sha256 of every jar. Default: the pins etlc carries.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Resolve every connector jar (exact versions) from Maven into --dest and verify it."""
-    from etlc.jars import JarResolutionError, all_artifacts, read_checksums, resolve
+    """Fetch every connector jar (exact versions) and etlc's JVM module into --dest.
 
+    One Maven run fetches the jars --dest lacks (cached in ~/.m2); each jar is checked
+    against its pinned sha256 before it is used, and one that does not match is removed.
+    """
+    from etlc.dsl.resources import jar_checksums_path, jvm_jar_path
+    from etlc.jars import (
+        JarResolutionError,
+        all_artifacts,
+        install_jvm_jar,
+        read_checksums,
+        resolve,
+    )
+
+    def say(line: str) -> None:
+        typer.echo(printable(line))
+
+    dest = dest or _near(_project().jars)
+    pins = checksums or jar_checksums_path()
     try:
-        paths = resolve(all_artifacts(), dest, read_checksums(checksums))
+        if not pins.is_file():
+            raise JarResolutionError(f"{pins}: no such checksums file")
+        sums = read_checksums(pins)
+        found = resolve(all_artifacts(), dest, sums, progress=say)
+        found.append(install_jvm_jar(jvm_jar_path(), dest, sums, progress=say))
     except JarResolutionError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    for p in paths:
-        typer.echo(str(p))
+        raise _fail(_shown(exc)) from None
+    except OSError as exc:
+        raise _fail(f"{_shown(exc.filename or dest)}: {exc.strerror}") from None
+    say(f"{len(found)} jars in {dest}, each checked against {pins}")
 
 
 @app.command()

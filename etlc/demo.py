@@ -11,7 +11,7 @@ import json
 import random
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -19,7 +19,7 @@ COUNTRIES = ("DE", "FR", "NL", "PL", "SE", "ES", "IT", "PT")
 STATUSES = ("NEW", "PAID", "SHIPPED", "CANCELLED")
 SEGMENTS = ("CONSUMER", "BUSINESS")
 ORDER_HEADER = ("order_id", "customer_id", "amount", "status", "ordered_at", "coupon")
-START = datetime(2026, 1, 1, tzinfo=UTC)
+START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 CENT = Decimal("0.01")
 
 

@@ -1,22 +1,45 @@
-"""Resolve the JVM jars drivers need from Maven, pinned and cached, into a local folder.
+"""Fetch the JVM jars drivers need from Maven, pinned and cached, into a local folder.
 
-Coordinates come from the plugin table (exact versions, no ranges). Maven fetches each jar once
-into its local repository and copies it here; every jar is then checked against the sha256 in
-``jvm/jars.sha256``, so a changed artifact is caught instead of run.
+Coordinates come from the plugin table (exact versions, no ranges). One Maven run fetches
+every jar the folder lacks: a pom written to a temporary folder lists them as dependencies
+without their own, and ``dependency:copy-dependencies`` copies them into a staging folder
+there. Maven's local repository (``~/.m2``) caches them for every project on the machine.
+A jar enters the folder only once its sha256 matches its pin (``jvm/jars.sha256``, which the
+wheel carries), so a changed artifact is caught instead of run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import re
 import shutil
 import subprocess
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import etlc
 from etlc.plugins import CORE_ARTIFACTS, MavenArtifact, plugin_table
+
+Progress = Callable[[str], None]
+
+# The plugin's own version, not the Maven release's default (2.8 on Maven 3.8, other elsewhere).
+DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+CHECKSUMS_LIMIT = 1 << 20  # bytes: a pin file is a few kB
+# Group, artifact and version as Maven writes them; no ranges (`[`, `(`, `,`), no XML.
+_COORDINATE_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
+_PIN = re.compile(r"([0-9a-f]{64}) +(\S+)")
+_DOWNLOADED = re.compile(r"Downloaded from [^:]+: (\S+) \(([^)]*?)(?: at [^)]*)?\)")
 
 
 class JarResolutionError(RuntimeError):
+    """Jars could not be had or did not match their pins; the message is one line."""
+
+
+def _silent(line: str) -> None:
     pass
 
 
@@ -33,58 +56,257 @@ def all_artifacts() -> list[MavenArtifact]:
 
 
 def read_checksums(path: Path) -> dict[str, str]:
+    """The pins in ``path``: ``<sha256>  <jar name>`` per line, ``#`` starts a comment.
+
+    A missing file pins nothing; a malformed line is an error naming ``path:line``.
+    """
     if not path.is_file():
         return {}
+    if path.stat().st_size > CHECKSUMS_LIMIT:
+        raise JarResolutionError(f"{path}: over {CHECKSUMS_LIMIT} bytes; not a checksums file")
     out: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            digest, name = line.split()
-            out[name] = digest
+    text = path.read_text(encoding="utf-8", errors="replace")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        pin = _PIN.fullmatch(line.strip())
+        if pin is None:
+            raise JarResolutionError(
+                f"{path}:{number}: expected `<sha256 in lowercase hex>  <jar file name>`"
+            )
+        out[pin.group(2)] = pin.group(1)
     return out
 
 
 def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class _Tally:
+    """Numbered progress lines, and what went wrong, for one run."""
+
+    total: int
+    progress: Progress
+    problems: list[str] = field(default_factory=list)
+    done: int = 0
+
+    def report(self, artifact: MavenArtifact, outcome: str, problem: str | None = None) -> None:
+        self.done += 1
+        self.progress(f"[{self.done}/{self.total}] {artifact.coordinate} {outcome}")
+        if problem:
+            self.problems.append(problem)
+
+    def raise_problems(self) -> None:
+        if self.problems:
+            shown = "; ".join(self.problems[:3])
+            more = len(self.problems) - 3
+            raise JarResolutionError(shown + (f"; and {more} more (see above)" if more > 0 else ""))
+
+
+def _unpinned(name: str, digest: str) -> str:
+    return f"{name} has no pinned sha256; pin `{digest}  {name}` after checking it"
 
 
 def resolve(
     artifacts: Iterable[MavenArtifact],
     dest: Path,
-    checksums: dict[str, str],
+    checksums: Mapping[str, str],
     mvn: str = "mvn",
+    progress: Progress = _silent,
 ) -> list[Path]:
-    """Copy each artifact's jar into ``dest`` (skipping those present) and verify it."""
+    """Every artifact's jar in ``dest``, checked: those already there, then one Maven run.
+
+    A jar in ``dest`` that does not match its pin is removed; a fetched one that does not
+    never enters ``dest``. Either way the run fails after reporting every jar.
+    """
+    wanted = list(dict.fromkeys(artifacts))
+    for artifact in wanted:
+        _check_coordinate(artifact)
     dest.mkdir(parents=True, exist_ok=True)
-    paths: list[Path] = []
-    for artifact in artifacts:
-        target = dest / artifact.jar_name
-        if not target.is_file():
-            if shutil.which(mvn) is None:
-                raise JarResolutionError(f"`{mvn}` is not on PATH; install Maven to resolve jars")
-            cmd = [
-                mvn,
-                "-q",
-                "-B",
-                "dependency:copy",
-                f"-Dartifact={artifact.coordinate}",
-                f"-DoutputDirectory={dest}",
-                "-Dtransitive=false",
-                "-Dmdep.prependGroupId=true",
-            ]
-            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if done.returncode != 0 or not target.is_file():
-                tail = (done.stdout + done.stderr).strip().splitlines()[-5:]
-                raise JarResolutionError(
-                    f"Maven could not resolve {artifact.coordinate}:\n" + "\n".join(tail)
-                )
-        expected = checksums.get(artifact.jar_name)
-        if expected is None:
+    tally = _Tally(len(wanted), progress)
+    missing = [a for a in wanted if not _check_present(a, dest, checksums, tally)]
+    if missing:
+        progress(f"fetching {len(missing)} jar(s) with Maven (cached in ~/.m2)")
+        with tempfile.TemporaryDirectory(prefix="etlc-jars-") as scratch:
+            staging = Path(scratch) / "jars"
+            _maven_copy(missing, Path(scratch), staging, mvn, progress)
+            for artifact in missing:
+                _install_fetched(artifact, staging / artifact.jar_name, dest, checksums, tally)
+    tally.raise_problems()
+    return [dest / a.jar_name for a in wanted]
+
+
+def _check_coordinate(artifact: MavenArtifact) -> None:
+    for part in (artifact.group, artifact.artifact, artifact.version):
+        if not _COORDINATE_PART.fullmatch(part):
             raise JarResolutionError(
-                f"{artifact.jar_name} has no pinned sha256; add `{sha256(target)}  "
-                f"{artifact.jar_name}` to jvm/jars.sha256 after checking it"
+                f"{artifact.coordinate!r} is not an exact Maven coordinate (group:artifact:version)"
             )
-        if sha256(target) != expected:
-            target.unlink()
-            raise JarResolutionError(f"{artifact.jar_name}: sha256 mismatch; removed it")
-        paths.append(target)
-    return paths
+
+
+def _check_present(
+    artifact: MavenArtifact, dest: Path, checksums: Mapping[str, str], tally: _Tally
+) -> bool:
+    """Whether the jar is in ``dest`` already (checked and reported, good or bad)."""
+    target = dest / artifact.jar_name
+    if not target.is_file():
+        return False
+    digest, expected = sha256(target), checksums.get(artifact.jar_name)
+    if expected is None:
+        tally.report(artifact, "has no pinned sha256", _unpinned(artifact.jar_name, digest))
+    elif digest != expected:
+        target.unlink()
+        tally.report(
+            artifact,
+            "sha256 mismatch: removed",
+            f"{artifact.jar_name}: sha256 mismatch; removed it",
+        )
+    else:
+        tally.report(artifact, "ok (present)")
+    return True
+
+
+def _install_fetched(
+    artifact: MavenArtifact,
+    staged: Path,
+    dest: Path,
+    checksums: Mapping[str, str],
+    tally: _Tally,
+) -> None:
+    name = artifact.jar_name
+    if not staged.is_file():
+        tally.report(artifact, "not fetched", f"Maven did not copy {name}")
+        return
+    digest, expected = sha256(staged), checksums.get(name)
+    if expected is None:
+        tally.report(artifact, "has no pinned sha256: not copied", _unpinned(name, digest))
+    elif digest != expected:
+        problem = (
+            f"{name}: sha256 mismatch (Maven's copy in ~/.m2 differs from the pin); not copied"
+        )
+        tally.report(artifact, "sha256 mismatch: not copied", problem)
+    else:
+        _copy_checked(staged, dest / name, digest)
+        tally.report(artifact, "ok")
+
+
+def _pom(artifacts: Sequence[MavenArtifact]) -> str:
+    # Each jar alone: its own dependencies are other pins' business (or pyspark's).
+    dependencies = "".join(
+        f"    <dependency><groupId>{a.group}</groupId><artifactId>{a.artifact}</artifactId>"
+        f"<version>{a.version}</version><type>jar</type><exclusions><exclusion>"
+        "<groupId>*</groupId><artifactId>*</artifactId></exclusion></exclusions></dependency>\n"
+        for a in artifacts
+    )
+    return (
+        '<project xmlns="http://maven.apache.org/POM/4.0.0">\n'
+        "  <modelVersion>4.0.0</modelVersion>\n"
+        "  <groupId>etlc.jars</groupId><artifactId>fetch</artifactId><version>0</version>\n"
+        "  <packaging>pom</packaging>\n"
+        f"  <dependencies>\n{dependencies}  </dependencies>\n"
+        "</project>\n"
+    )
+
+
+def _maven_copy(
+    artifacts: Sequence[MavenArtifact], scratch: Path, staging: Path, mvn: str, progress: Progress
+) -> None:
+    """One Maven run copying ``artifacts`` into ``staging``; a line per jar downloaded."""
+    if shutil.which(mvn) is None:
+        raise JarResolutionError(f"`{mvn}` is not on PATH; install Maven (and a JDK) to fetch jars")
+    pom = scratch / "pom.xml"
+    pom.write_text(_pom(artifacts), encoding="utf-8")
+    cmd = [
+        *(mvn, "-B", "-Dstyle.color=never", "-f", str(pom)),
+        f"{DEPENDENCY_PLUGIN}:copy-dependencies",
+        f"-DoutputDirectory={staging}",
+        "-Dmdep.prependGroupId=true",  # <group>.<artifact>-<version>.jar, MavenArtifact.jar_name
+        "-DexcludeTransitive=true",
+    ]
+    errors: list[str] = []
+    last = ""
+    with subprocess.Popen(
+        cmd,
+        cwd=scratch,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+    ) as maven:
+        assert maven.stdout is not None
+        for raw in maven.stdout:
+            line = raw.strip()
+            last = line or last
+            if line.startswith("[ERROR]"):
+                errors.append(line.removeprefix("[ERROR]").strip())
+            elif downloaded := _downloaded(line, artifacts):
+                progress(f"  downloaded {downloaded}")
+    if maven.returncode != 0:
+        why = next((e for e in errors if e), last).removesuffix("-> [Help 1]").strip()
+        raise JarResolutionError(f"Maven could not fetch the jars (exit {maven.returncode}): {why}")
+
+
+def _downloaded(line: str, artifacts: Sequence[MavenArtifact]) -> str | None:
+    """``<coordinate> (<size>)`` when Maven's line says it downloaded one of the jars."""
+    found = _DOWNLOADED.search(line)
+    if found is None:
+        return None
+    url, size = found.groups()
+    for a in artifacts:
+        path = f"/{a.group.replace('.', '/')}/{a.artifact}/{a.version}/{a.artifact}-{a.version}.jar"
+        if url.endswith(path):
+            return f"{a.coordinate} ({size})"
+    return None
+
+
+def _copy_checked(source: Path, target: Path, digest: str) -> None:
+    """Copy ``source`` to ``target`` through a new file beside it, replaced only when whole
+    and equal to ``digest``: a reader never sees half a jar, and a link at ``target`` is
+    replaced, not followed."""
+    fd, part = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, source.open("rb") as stream:
+            shutil.copyfileobj(stream, out)
+        if sha256(Path(part)) != digest:
+            raise JarResolutionError(f"{target.name}: changed while it was copied; not copied")
+        os.replace(part, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(part)
+        raise
+
+
+def install_jvm_jar(
+    source: Path | None,
+    dest: Path,
+    checksums: Mapping[str, str],
+    progress: Progress = _silent,
+) -> Path:
+    """etlc's own JVM module (``source``, from etlc.dsl.resources.jvm_jar_path) into ``dest``.
+
+    A wheel pins the jar it carries, and a copy that does not match is refused; a checkout's
+    build has no pin (it changes with every source edit) and is copied as built.
+    """
+    if source is None:
+        raise JarResolutionError(
+            f"etlc-jvm-{etlc.__version__}.jar is missing: an installed etlc carries it; in "
+            "etlc's checkout, `make jvm` builds it"
+        )
+    expected = checksums.get(source.name)
+    digest = sha256(source)
+    if expected is not None and digest != expected:
+        raise JarResolutionError(f"{source}: sha256 mismatch with its pin; reinstall etlc")
+    target = dest / source.name
+    dest.mkdir(parents=True, exist_ok=True)
+    how = "pinned" if expected else f"not pinned: built in this checkout, {source.parent}"
+    if target.is_file() and (target.samefile(source) or sha256(target) == digest):
+        progress(f"{source.name} ok (present, {how})")
+    else:
+        _copy_checked(source, target, digest)
+        progress(f"{source.name} ok ({how})")
+    return target

@@ -8,11 +8,14 @@
 # Arguments after this script's name go to the driver (try --help).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-jars_dir="${ETLC_JARS_DIR:-$here/../jars}"
+jars_dir="${ETLC_JARS_DIR:-}"
+if [[ -z "$jars_dir" ]]; then
+  jars_dir="$here"/../jars  # the project's jars folder (etlc.toml `jars`)
+fi
 # etlc's own JVM module (the stage metrics listener) is not on Maven Central: always shipped.
 etlc_jar="$jars_dir"/etlc-jvm-0.1.0.jar
 if [[ ! -f "$etlc_jar" ]]; then
-  echo "etlc: $etlc_jar is missing: run \`make setup\` (it builds jvm/etlc-jvm)" >&2
+  echo "etlc: $etlc_jar is missing: run \`etlc jars\` in the project" >&2
   exit 1
 fi
 if [[ "${ETLC_USE_PACKAGES:-0}" == 1 ]]; then

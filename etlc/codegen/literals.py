@@ -16,9 +16,12 @@ import keyword
 import math
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, LiteralString
+from typing import TYPE_CHECKING, Any
 
 from etlc.printable import printable
+
+if TYPE_CHECKING:  # typing has it from Python 3.11 only; mypy alone reads it
+    from typing_extensions import LiteralString
 
 INDENT = "    "
 LINE_LENGTH = 100

@@ -41,6 +41,7 @@ from etlc.codegen.literals import (
 from etlc.codegen.output import Output
 from etlc.codegen.shell import ShellComment, ShellWord, comment, word
 from etlc.dsl.plan import EnvConnection, EnvString, Plan, PlannedStep
+from etlc.project import FOLDERS, RUNTIME_DIRS, Project, find_project
 from etlc.vault.redaction import SPARK_REDACTION_CONF
 
 _RUNTIME_IMPORTS = {
@@ -115,14 +116,18 @@ def jvm_jar_name() -> str:
     return f"etlc-jvm-{etlc.__version__}.jar"
 
 
-def render(plan: Plan, out_dir: Path) -> list[Output]:
+def render(plan: Plan, out_dir: Path, project: Project | None = None) -> list[Output]:
     """Every file ``etlc compile`` writes for one plan, under ``out_dir``.
 
+    ``project`` (default: the one holding the working directory) says where the submit
+    command finds the jars and the driver its environment files, as paths relative to the
+    output folder and the project's root: no generated file names the machine's own folders.
     Raises ``RenderError`` for a value no checked plan holds (a bug in the checker).
     """
     _full_match(_PIPELINE_NAME, plan.name, "pipeline name")
-    driver = render_driver(plan, out_dir)
-    submit = render_submit(plan)
+    project = project or find_project()
+    driver = render_driver(plan, out_dir, project)
+    submit = render_submit(plan, out_dir, project)
     return [
         Output(out_dir / f"{plan.name}.py", driver.encode()),
         Output(out_dir / f"{plan.name}.submit.sh", submit.encode(), executable=True),
@@ -130,14 +135,39 @@ def render(plan: Plan, out_dir: Path) -> list[Output]:
     ]
 
 
-def _source(plan: Plan) -> str:
-    """The definition as ``<config module>/<file>``, the same wherever compile was run from."""
+def _source(plan: Plan, project: Project) -> str:
+    """The definition relative to the project's root (``<config module>/<file>`` for one
+    outside it), the same wherever compile was run from."""
     # abspath, not resolve: no file system access, so any text (even NUL) renders.
     path = Path(os.path.abspath(plan.source))
+    if path.is_relative_to(project.root):
+        return path.relative_to(project.root).as_posix()
     return path.relative_to(path.parent.parent).as_posix()
 
 
-def render_driver(plan: Plan, out_dir: Path) -> str:
+def _shown_out(out_dir: Path, project: Project) -> Path:
+    """The output folder as the project's users write it: relative to the root if inside."""
+    absolute = Path(os.path.abspath(out_dir))
+    return absolute.relative_to(project.root) if absolute.is_relative_to(project.root) else out_dir
+
+
+def _driver_options(project: Project) -> list[Code]:
+    """``run_driver`` arguments for the project's folders where they are not the runtime's
+    defaults (which are this module's defaults too: a test holds them equal)."""
+    values = {
+        "env_dir": (project.relative(project.environments), FOLDERS["environments"]),
+        "stage_dir": (project.stage_dir, RUNTIME_DIRS["stage_dir"]),
+        "checkpoint_dir": (project.checkpoint_dir, RUNTIME_DIRS["checkpoint_dir"]),
+    }
+    return [
+        code("{}={}", identifier(key), string(value))
+        for key, (value, default) in values.items()
+        if value != default
+    ]
+
+
+def render_driver(plan: Plan, out_dir: Path, project: Project | None = None) -> str:
+    project = project or find_project()
     imports: dict[str, set[str]] = defaultdict(set)
     for module, names in _RUNTIME_IMPORTS.items():
         imports[module].update(names)
@@ -148,8 +178,10 @@ def render_driver(plan: Plan, out_dir: Path) -> str:
     context = {
         "name": docstring_text(plan.name),
         "version": docstring_text(etlc.__version__),
-        "source": docstring_text(_source(plan)),
-        "submit": docstring_text((out_dir / f"{plan.name}.submit.sh").as_posix()),
+        "source": docstring_text(_source(plan, project)),
+        "submit": docstring_text(
+            (_shown_out(out_dir, project) / f"{plan.name}.submit.sh").as_posix()
+        ),
         "datasets": docstring_text(", ".join(s.id for s in plan.steps if s.role != "load")),
         "imports": [_import_line(m, n) for m, n in sorted(imports.items())],
         "pipeline": string(plan.name),
@@ -160,16 +192,23 @@ def render_driver(plan: Plan, out_dir: Path) -> str:
         "mode": string(plan.mode),
         "max_retries": literal(plan.max_retries),
         "delay_seconds": literal(float(plan.delay_seconds)),
+        "project_options": _driver_options(project),
     }
     return _env(_DRIVER_VALUES).get_template("driver.py.j2").render(context)
 
 
-def render_submit(plan: Plan) -> str:
+def render_submit(plan: Plan, out_dir: Path, project: Project | None = None) -> str:
     _full_match(_PIPELINE_NAME, plan.name, "pipeline name")
+    project = project or find_project()
+    # The jars folder from where the script lies, so the project may move as a whole.
+    jars_dir = os.path.relpath(project.jars, os.path.abspath(out_dir))
     context = {
         "about_driver": comment(f"{plan.name}.py"),
         "about_version": comment(etlc.__version__),
-        "about_source": comment(_source(plan)),
+        "about_source": comment(_source(plan, project)),
+        "about_env": comment(f"{project.relative(project.environments)}/<ETLC_ENV>.json"),
+        "about_jars": comment(f"<project>/{project.relative(project.jars)}"),
+        "jars_dir": word(Path(jars_dir).as_posix()),
         "driver": word(f"{plan.name}.py"),
         "app_name": word(f"etlc:{plan.name}"),
         "packages": word(",".join(a.coordinate for a in plan.artifacts)),

@@ -22,6 +22,7 @@ from typing import Any
 
 from etlc.dsl import ast
 from etlc.dsl.diagnostics import Diagnostic, Severity, Span, diag, did_you_mean
+from etlc.dsl.environments import check_environments
 from etlc.dsl.expressions import CheckedExpr, Context, Scope, check_expression, valid_temporal
 from etlc.dsl.java_regex import HINT as JAVA_REGEX_HINT
 from etlc.dsl.java_regex import java_regex
@@ -39,7 +40,6 @@ from etlc.dsl.project_files import (
     ProjectFileError,
     decode_json,
     find,
-    read_json,
     read_project_file,
 )
 from etlc.dsl.resources import schema_path
@@ -56,6 +56,7 @@ from etlc.dsl.types import (
     parse_avro_schema,
 )
 from etlc.plugins import CORE_ARTIFACTS, FORMAT_CONF, PluginSpec, PluginTable, plugin_table
+from etlc.project import Project, find_project
 
 _CREDENTIAL_KEY = re.compile(
     r"(pass(word|wd)?|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credentials?)$",
@@ -179,15 +180,28 @@ def definition_ast(path: str | Path) -> ast.Pipeline | None:
     return _Checker(str(path), tree, default_options(path), plugin_table())._build(tree, set())
 
 
-def default_options(definition: Path) -> CheckOptions:
-    """Look for ``schemas/avro`` and ``env/`` next to the definition's config module.
+def default_options(definition: Path, project: Project | None = None) -> CheckOptions:
+    """Where the files a definition names are looked up: its project's folders, or, for a
+    definition outside the project's definitions folder, ``schemas/avro`` and ``env/`` next
+    to the definition's config module.
 
-    These folders (and the working directory's ``schemas/``, where `etlc` runs for the project)
-    are the only places a definition's file references resolve in: ``project_files`` keeps
-    every file read inside the folder it was found in."""
+    ``project`` defaults to the one holding the working directory (``find_project``, which
+    raises ``ProjectError`` for a project file it cannot use). These folders are the only
+    places a definition's file references resolve in: ``project_files`` keeps every file read
+    inside the folder it was found in."""
+    if project is None:
+        project = find_project()
     # As written, not resolved: a folder that is a symlink out of the project must show as
     # one (project_files refuses it), not be taken for the place it points to.
     here = Path(os.path.abspath(definition)).parent
+    if project.holds(project.definitions, definition):
+        # pipelines/sales/x.json shares the project's environments and schemas.
+        return CheckOptions(
+            schema_dirs=tuple(dict.fromkeys((here, project.avro_schemas))),
+            env_dir=project.environments if project.environments.is_dir() else None,
+            jvm_schema_dirs=(project.jvm_schemas,),
+            project_roots=(project.root,),
+        )
     cwd = Path.cwd()
     dirs = [here, here.parent / "schemas" / "avro", cwd / "schemas" / "avro"]
     env_dir = here / "env"
@@ -888,23 +902,19 @@ class _Checker:
         return EnvString(name.value)
 
     def _env_docs(self) -> list[tuple[Path, Any]]:
-        """Every environment file with its parsed content (None when unreadable), read once."""
+        """Every environment file with its content as the driver reads it (None when unusable),
+        read once, and by the same reading as the environment files' own lint."""
         if self._env_cache is None:
-            env_dir = self.options.env_dir
             self._env_cache = []
-            for env_file in sorted(env_dir.glob("*.json")) if env_dir else []:
-                doc: Any = None
-                try:
-                    # Confined to env/ like any project file: a symlink to ~/.aws/... is refused.
-                    found = find(
-                        env_file.name, (env_file.parent,), roots=self.options.project_roots
-                    )
-                    doc = read_json(found, f"environment file {env_file}") if found else None
-                except ProjectFileError as exc:
-                    if exc.code is not None:  # unreadable or not JSON: defines nothing, as before
-                        hint = exc.hint or "fix or remove the environment file"
-                        self.error(exc.code, exc.message, Span.point(self.file), hint)
-                self._env_cache.append((env_file, doc))
+            # Confined to env/ like any project file: a symlink to ~/.aws/... is refused. What
+            # is wrong inside a file is the file's own lint's to say, at its line:col.
+            for checked in check_environments(self.options.env_dir, self.options.project_roots):
+                refused = checked.refused
+                if refused is not None and refused.code is not None:
+                    # Unreadable or not JSON (no code): defines nothing, as before.
+                    hint = refused.hint or "fix or remove the environment file"
+                    self.error(refused.code, refused.message, Span.point(self.file), hint)
+                self._env_cache.append((Path(checked.file), checked.doc))
         return self._env_cache
 
     def _check_variables(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import Enum
 
 from etlc.printable import printable
 
@@ -34,9 +34,16 @@ class Span:
         return Span(self.file, self.line, col, self.line, col + max(length, 1))
 
 
-class Severity(StrEnum):
+class Severity(str, Enum):
     ERROR = "error"
     WARNING = "warning"
+
+    # str() and format() give the value, as enum.StrEnum does; that is Python 3.11+ only.
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+    def __format__(self, spec: str) -> str:
+        return str.__format__(self, spec)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
-"""Where the grammar and schema files live, in a source checkout and in an installed wheel.
+"""Where etlc's own files live, in a source checkout and in an installed wheel.
 
-The wheel force-includes them under ``etlc/_data`` (see pyproject.toml); a checkout keeps
-them at the repository root, next to the package.
+The grammar, the schemas, the jar checksums and the etlc-jvm jar: the wheel carries them
+under ``etlc/_data`` (see hatch_build.py); a checkout keeps them at the repository root, next
+to the package (``grammar/``, ``schemas/``, ``jvm/jars.sha256``, ``jars/`` or Maven's
+``jvm/etlc-jvm/target/``).
 """
 
 from __future__ import annotations
@@ -33,3 +35,18 @@ def schema_path(name: str = "pipeline.schema.json") -> Path:
 def jvm_steps_path() -> Path:
     """The options schemas of etlc's own JVM step classes (``schemas/jvm/<class>.json``)."""
     return _find(_PACKAGE / "_data" / "schemas" / "jvm", _CHECKOUT / "schemas" / "jvm")
+
+
+def jar_checksums_path() -> Path:
+    """The pinned sha256 of every jar `etlc jars` fetches (a wheel's also pins its etlc-jvm)."""
+    return _find(_PACKAGE / "_data" / "jars.sha256", _CHECKOUT / "jvm" / "jars.sha256")
+
+
+def jvm_jar_path() -> Path | None:
+    """etlc's JVM module for this version: the wheel's, else one built in the checkout."""
+    name = f"etlc-jvm-{etlc.__version__}.jar"
+    found = [_PACKAGE / "_data" / "jars" / name]
+    # Only a real checkout: installed, the package's parent is site-packages.
+    if (_CHECKOUT / "jvm" / "etlc-jvm" / "pom.xml").is_file():
+        found += [_CHECKOUT / "jars" / name, _CHECKOUT / "jvm" / "etlc-jvm" / "target" / name]
+    return next((path for path in found if path.is_file()), None)

@@ -7,12 +7,13 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 
 from etlc.runtime import faults
-from etlc.runtime.environment import Environment
+from etlc.runtime.environment import Environment, Settings
 from etlc.runtime.errors import EtlcError, classify
 from etlc.runtime.graph import PipelineGraph
 from etlc.runtime.logs import EventLog, RunContext, configure
@@ -25,6 +26,10 @@ from etlc.vault.redaction import install_excepthook
 
 Build = Callable[[Environment], PipelineGraph]
 SessionFactory = Callable[[str, Environment, RunContext], SparkSession]
+
+# Where environment files are, relative to the folder the driver runs in (the project's root).
+# A project whose etlc.toml names another folder has it compiled into its drivers.
+ENV_DIR = "pipelines/env"
 
 
 class AttemptTagged(Pipeline):
@@ -41,7 +46,9 @@ class AttemptTagged(Pipeline):
         return self.inner.run()
 
 
-def parse_args(pipeline: str, argv: Sequence[str] | None) -> argparse.Namespace:
+def parse_args(
+    pipeline: str, argv: Sequence[str] | None, env_dir: str = ENV_DIR
+) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog=f"{pipeline}.py",
         description=f"Run the etlc pipeline `{pipeline}` (submit it with spark-submit).",
@@ -51,7 +58,7 @@ def parse_args(pipeline: str, argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--env",
         default=os.environ.get("ETLC_ENV", "local"),
-        help="environment name: reads pipelines/env/<env>.json (default: $ETLC_ENV or local)",
+        help=f"environment name: reads {env_dir}/<env>.json (default: $ETLC_ENV or local)",
     )
     parser.add_argument(
         "--env-file",
@@ -69,19 +76,29 @@ def run_driver(
     mode: str,
     max_retries: int,
     delay_seconds: float,
+    env_dir: str = ENV_DIR,
+    stage_dir: str | None = None,
+    checkpoint_dir: str | None = None,
     argv: Sequence[str] | None = None,
     session_factory: SessionFactory = create_session,
 ) -> int:
-    args = parse_args(pipeline, argv)
+    """Run one pipeline; ``env_dir``, ``stage_dir`` and ``checkpoint_dir`` are the project's
+    folders (its etlc.toml), the last two defaults an environment file may override."""
+    args = parse_args(pipeline, argv, env_dir)
     configure()
     install_excepthook()
     context = RunContext(pipeline)
     if args.run_id:
         context.run_id = args.run_id
     log = EventLog(context)
-    env_path = Path(args.env_file or f"pipelines/env/{args.env}.json")
+    env_path = Path(args.env_file or f"{env_dir}/{args.env}.json")
+    defaults = Settings()
+    if stage_dir is not None:
+        defaults = replace(defaults, stage_dir=stage_dir)
+    if checkpoint_dir is not None:
+        defaults = replace(defaults, checkpoint_dir=checkpoint_dir)
     try:
-        env = Environment.load(env_path)
+        env = Environment.load(env_path, defaults=defaults)
         # The pid lets an operator (or a test) signal this driver itself, not spark-submit.
         log.info("run_started", mode=mode, env=env.name, env_file=str(env_path), pid=os.getpid())
         # Steps parse their schemas through Spark, so the session comes first.

@@ -14,7 +14,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +104,15 @@ class Environment:
         return Connection.from_profile(name, self.profiles[name], self.path, self.secret)
 
     @classmethod
-    def load(cls, path: str | Path, environ: Mapping[str, str] = os.environ) -> Environment:
-        """Read an environment file; ``environ`` feeds the vault backend (master key, paths)."""
+    def load(
+        cls,
+        path: str | Path,
+        environ: Mapping[str, str] = os.environ,
+        defaults: Settings = Settings(),
+    ) -> Environment:
+        """Read an environment file; ``environ`` feeds the vault backend (master key, paths).
+        ``defaults`` are the settings the file's ``etlc`` object does not set (the project's
+        stage and checkpoint folders)."""
         p = Path(path)
         try:
             doc = json.loads(p.read_text(encoding="utf-8"))
@@ -129,7 +136,7 @@ class Environment:
             path=str(p),
             variables=variables,
             spark_conf=_strings(doc.get("spark", {}), p, "spark"),
-            settings=_settings(doc.get("etlc", {}), p),
+            settings=_settings(doc.get("etlc", {}), p, defaults),
             profiles=_profiles(doc.get("connections", {}), p),
             vault=_vault(doc.get("vault", {}), p, environ),
         )
@@ -191,10 +198,9 @@ def _strings(obj: Any, path: Path, key: str) -> dict[str, str]:
     return out
 
 
-def _settings(obj: Any, path: Path) -> Settings:
+def _settings(obj: Any, path: Path, defaults: Settings) -> Settings:
     if not isinstance(obj, dict):
         raise ConfigurationError(f"{path}: `etlc` must be an object")
-    defaults = Settings()
     unknown = sorted(set(obj) - set(defaults.__dataclass_fields__))
     if unknown:
         raise ConfigurationError(f"{path}: unknown `etlc` settings {unknown}")
@@ -204,4 +210,4 @@ def _settings(obj: Any, path: Path) -> Settings:
         if type(value) is not expected:
             raise ConfigurationError(f"{path}: `etlc.{key}` must be a {expected.__name__}")
         values[key] = value
-    return Settings(**values)
+    return replace(defaults, **values)

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import Enum
 from typing import Any
 
 from etlc.runtime.errors import EtlcError, ValidationFailedError
 
 
-class Status(StrEnum):
+class Status(str, Enum):
     SUCCESS = "SUCCESS"
     PARTIAL = "PARTIAL"
     FAILED = "FAILED"
+
+    # str() and format() give the value, as enum.StrEnum does; that is Python 3.11+ only.
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+    def __format__(self, spec: str) -> str:
+        return str.__format__(self, spec)
 
 
 # Exit codes of a driver; the README documents them.

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import Enum
 
 
-class Problem(StrEnum):
+class Problem(str, Enum):
     """What went wrong, as a stable code (tests and callers match on it, not on prose)."""
 
     NO_MASTER_KEY = "no_master_key"  # neither ETLC_VAULT_PASSWORD nor ETLC_VAULT_KEY_FILE
@@ -20,6 +20,13 @@ class Problem(StrEnum):
     BAD_VALUE = "bad_value"  # empty or oversized secret
     EXISTS = "exists"  # `init` over an existing vault
     BAD_CONFIG = "bad_config"  # unknown backend or option
+
+    # str() and format() give the value, as enum.StrEnum does; that is Python 3.11+ only.
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+    def __format__(self, spec: str) -> str:
+        return str.__format__(self, spec)
 
 
 class VaultError(Exception):

@@ -23,7 +23,10 @@ def test_lint_of_the_examples_passes() -> None:
     result = runner.invoke(app, ["lint", str(ROOT / "pipelines")])
     assert result.exit_code == 0, result.output
     count = len(list((ROOT / "pipelines").glob("*.json")))
-    assert f"{count} file(s) checked: 0 error(s)" in result.output
+    envs = len(list((ROOT / "pipelines" / "env").glob("*.json")))
+    assert f"{count} definition(s) and {envs} environment file(s) checked: 0 error(s)" in (
+        result.output
+    )
 
 
 def test_lint_prints_compiler_style_diagnostics_with_a_caret(tmp_path: Path) -> None:
@@ -121,7 +124,8 @@ def test_jars_verifies_pinned_checksums(tmp_path: Path) -> None:
     assert not jar.exists()  # a bad jar is removed, never run
 
 
-def test_jars_accepts_matching_checksums(tmp_path: Path) -> None:
+def test_jars_accepts_matching_checksums(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from etlc.dsl import resources
     from etlc.jars import all_artifacts
 
     dest = tmp_path / "jars"
@@ -133,10 +137,16 @@ def test_jars_accepts_matching_checksums(tmp_path: Path) -> None:
         lines.append(f"{hashlib.sha256(content).hexdigest()}  {artifact.jar_name}\n")
     sums = tmp_path / "sums"
     sums.write_text("".join(lines))
+    jvm_jar = tmp_path / "build" / "etlc-jvm-0.1.0.jar"
+    jvm_jar.parent.mkdir()
+    jvm_jar.write_bytes(b"etlc's JVM module")
+    monkeypatch.setattr(resources, "jvm_jar_path", lambda: jvm_jar)
     result = runner.invoke(app, ["jars", "--dest", str(dest), "--checksums", str(sums)])
     assert result.exit_code == 0, result.output
-    assert str(dest / "org.apache.spark.spark-avro_2.13-4.2.0.jar") in result.output
-    assert len(result.output.splitlines()) == len(all_artifacts())
+    assert "org.apache.spark:spark-avro_2.13:4.2.0 ok (present)" in result.output
+    assert (dest / jvm_jar.name).read_bytes() == b"etlc's JVM module"
+    # A line per jar, one for etlc-jvm, and the total.
+    assert len(result.output.splitlines()) == len(all_artifacts()) + 2
 
 
 def test_jars_without_a_pinned_checksum_is_refused(tmp_path: Path) -> None:
@@ -273,3 +283,214 @@ def test_lint_of_a_folder_without_definitions_fails(tmp_path: Path) -> None:
     result = runner.invoke(app, ["lint", str(empty)])
     assert result.exit_code == 1
     assert result.output.startswith("error: ") and "holds no definitions" in result.output
+
+
+# --- the project: version, completion, choices, folders, init ---------------------------------
+
+
+def test_version_prints_the_version() -> None:
+    import etlc
+
+    result = runner.invoke(app, ["--version"])
+    assert (result.exit_code, result.output) == (0, f"etlc {etlc.__version__}\n")
+
+
+def test_shell_completion_is_offered() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert "--install-completion" in result.output and "--show-completion" in result.output
+
+
+def plain(output: str) -> str:
+    """Help and usage errors without rich's box lines and wrapping."""
+    return " ".join(output.replace("│", " ").split())
+
+
+def test_an_unknown_format_is_a_usage_error_naming_the_choices(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["lint", "--format", "xml", str(tmp_path / "x.json")])
+    assert result.exit_code == 2
+    assert "'xml' is not one of 'text', 'json'" in plain(result.output)
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project made by `etlc init`, the working directory, with no project file above it."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    root = tmp_path / "repo"
+    result = runner.invoke(app, ["init", str(root)])
+    assert result.exit_code == 0, result.output
+    monkeypatch.chdir(root)
+    return root
+
+
+def test_init_creates_a_project_that_lint_and_compile_pass(project: Path) -> None:
+    assert sorted(str(p.relative_to(project)) for p in project.rglob("*") if p.is_file()) == [
+        ".gitignore",
+        "README.md",
+        "data/sales.csv",
+        "etlc.toml",
+        "pipelines/env/local.json",
+        "pipelines/example.json",
+        "schemas/avro/sale.avsc",
+        "schemas/environment.schema.json",
+        "schemas/pipeline.schema.json",
+    ]
+    for name in ("pipelines/example.json", "pipelines/env/local.json"):
+        target = json.loads((project / name).read_text())["$schema"]
+        assert (project / name).parent.joinpath(target).resolve().is_file(), name
+    lint = runner.invoke(app, ["lint"])  # no arguments: the project's definitions
+    assert lint.exit_code == 0, lint.output
+    assert "1 definition(s) and 1 environment file(s) checked: 0 error(s), 0 warning(s)" in (
+        lint.output
+    )
+    compiled = runner.invoke(app, ["compile"])
+    assert compiled.exit_code == 0, compiled.output
+    assert "pipelines/example.json -> generated/example.py (written)" in compiled.output
+    assert (project / "generated" / "example.submit.sh").is_file()
+
+
+def test_init_lists_what_it_created_and_refuses_a_project(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "README.md").write_text("mine\n")
+    result = runner.invoke(app, ["init", str(root)])
+    assert result.exit_code == 0, result.output
+    assert (
+        "created etlc.toml" in result.output and "created pipelines/example.json" in result.output
+    )
+    assert "kept    README.md (it exists; left as it was)" in result.output
+    assert (root / "README.md").read_text() == "mine\n"  # never overwritten
+    again = runner.invoke(app, ["init", str(root)])
+    assert again.exit_code == 1
+    assert again.output == f"error: {root}: is an etlc project already (it has a project file)\n"
+
+
+def test_init_does_not_write_through_a_link(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "pipelines").symlink_to(elsewhere)
+    result = runner.invoke(app, ["init", str(root)])
+    assert result.exit_code == 1 and "does not write through links" in result.output
+    assert list(elsewhere.iterdir()) == [] and list(root.iterdir()) == [root / "pipelines"]
+
+
+def yaml_copy(source: Path, target: Path, name: str) -> None:
+    import yaml
+
+    doc = json.loads(source.read_text())
+    doc["name"] = name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(yaml.safe_dump(doc))
+
+
+def test_lint_of_a_folder_recurses_into_subfolders_and_yaml(project: Path) -> None:
+    example = project / "pipelines" / "example.json"
+    yaml_copy(example, project / "pipelines" / "sales" / "daily.yaml", "daily")
+    yaml_copy(example, project / "pipelines" / "sales" / "eu" / "weekly.yml", "weekly")
+    (project / "pipelines" / ".drafts").mkdir()
+    (project / "pipelines" / ".drafts" / "broken.json").write_text("{")
+    (project / "pipelines" / "notes.txt").write_text("not a definition")
+    result = runner.invoke(app, ["lint", "--format", "json", "pipelines"])
+    assert (result.exit_code, json.loads(result.stdout)) == (0, [])
+    text = runner.invoke(app, ["lint", "pipelines/"])
+    # example, daily, weekly (not the hidden folder's draft), and the environment file once
+    assert "3 definition(s) and 1 environment file(s) checked: 0 error(s)" in text.output
+    compiled = runner.invoke(app, ["compile", "pipelines"])
+    assert compiled.exit_code == 0, compiled.output
+    assert [line.split(" -> ")[0] for line in compiled.stdout.splitlines()] == [
+        "pipelines/example.json",
+        "pipelines/sales/daily.yaml",
+        "pipelines/sales/eu/weekly.yml",
+    ]
+
+
+def test_a_definition_in_a_subfolder_uses_the_projects_environments(project: Path) -> None:
+    (project / "etlc.toml").write_text('environments = "config/env"\n')
+    (project / "config").mkdir()
+    (project / "pipelines" / "env").rename(project / "config" / "env")
+    nested = project / "pipelines" / "sales" / "x.json"
+    nested.parent.mkdir()
+    nested.write_text((project / "pipelines" / "example.json").read_text())
+    result = runner.invoke(app, ["lint"])
+    assert result.exit_code == 0, result.output
+    assert "2 definition(s) and 1 environment file(s) checked: 0 error(s)" in result.output
+    env = json.loads((project / "config" / "env" / "local.json").read_text())
+    del env["variables"]["data_dir"]
+    (project / "config" / "env" / "local.json").write_text(json.dumps(env))
+    result = runner.invoke(app, ["lint", "--format", "json", "pipelines/sales"])
+    rows = json.loads(result.stdout)
+    assert [(r["code"], r["file"]) for r in rows] == [("E207", "pipelines/sales/x.json")]
+    assert "`data_dir`" in rows[0]["message"]
+
+
+def test_run_help_names_the_projects_environments_folder(project: Path) -> None:
+    (project / "etlc.toml").write_text('environments = "conf/envs"\n')
+    result = runner.invoke(app, ["run", "--help"])
+    assert result.exit_code == 0
+    assert "conf/envs/<env>.json, the project's environments folder" in plain(result.output)
+
+
+def test_lint_without_files_and_without_a_definitions_folder_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["lint"])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: no definitions folder `pipelines` in the project at ")
+
+
+def test_a_bad_project_file_is_one_line_naming_its_place(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / "etlc.toml").write_text('definitions = "pipelines"\ngenrated = "x"\n')
+    monkeypatch.chdir(project / "pipelines")
+    for command in (["lint"], ["compile"], ["explain", "example.json"], ["lint", "example.json"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 1, command
+        assert result.output == (
+            f"error: {project / 'etlc.toml'}:2:1: unknown key `genrated`; "
+            "did you mean `generated`?\n"
+        )
+
+
+def test_compile_writes_into_the_projects_generated_folder_from_anywhere_in_it(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / "etlc.toml").write_text('generated = "build/drivers"\n')
+    monkeypatch.chdir(project / "pipelines")
+    result = runner.invoke(app, ["compile", "example.json"])
+    assert result.exit_code == 0, result.output
+    assert "example.json -> " in result.output
+    assert (project / "build" / "drivers" / "example.py").is_file()
+    for path in (project / "build" / "drivers").iterdir():
+        assert str(project).encode() not in path.read_bytes(), path.name
+
+
+def test_lint_checks_the_projects_environment_files(project: Path) -> None:
+    env = project / "pipelines" / "env" / "prod.json"
+    env.write_text(
+        "{\n"
+        '  "variables": {"data_dir": "/data", "out_dir": "/out"},\n'
+        '  "sprak": {"spark.sql.shuffle.partitions": "200"},\n'
+        '  "connections": {"events": {"system": "kafka"}}\n'
+        "}\n"
+    )
+    result = runner.invoke(app, ["lint"])
+    assert result.exit_code == 1
+    assert "pipelines/env/prod.json:3:3: error[E601]: unknown key `sprak`" in result.output
+    assert "hint: did you mean `spark`?" in result.output
+    assert (
+        "pipelines/env/prod.json:4:29: error[E603]: missing required key `bootstrap_servers` "
+        "in `connections.events`"
+    ) in result.output
+    assert "1 definition(s) and 2 environment file(s) checked: 2 error(s)" in result.output
+    as_json = runner.invoke(app, ["lint", "--format", "json"])
+    rows = json.loads(as_json.stdout)
+    assert [(r["file"].endswith("prod.json"), r["line"], r["code"]) for r in rows] == [
+        (True, 3, "E601"),
+        (True, 4, "E603"),
+    ]
+    compiled = runner.invoke(app, ["compile"])  # compile lints first: nothing is written
+    assert compiled.exit_code == 1 and not (project / "generated").exists()

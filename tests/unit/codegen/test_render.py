@@ -117,7 +117,7 @@ def test_submit_command_ships_jars_or_packages_and_the_runtime(compiled: Path) -
 
 
 @pytest.mark.parametrize("packages", ["0", "1"])
-def test_submit_command_without_the_jvm_jar_says_to_run_setup(
+def test_submit_command_without_the_jvm_jar_says_to_run_etlc_jars(
     compiled: Path, tmp_path: Path, packages: str
 ) -> None:
     done = subprocess.run(
@@ -134,7 +134,7 @@ def test_submit_command_without_the_jvm_jar_says_to_run_setup(
     )
     assert done.returncode == 1
     assert done.stderr.strip() == (
-        f"etlc: {tmp_path}/{jvm_jar_name()} is missing: run `make setup` (it builds jvm/etlc-jvm)"
+        f"etlc: {tmp_path}/{jvm_jar_name()} is missing: run `etlc jars` in the project"
     )
 
 
