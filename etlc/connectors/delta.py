@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 
-from etlc.connectors.base import LoadResult
 from etlc.connectors.dedupe import latest_per_key
 from etlc.runtime.errors import ConfigurationError
+from etlc.runtime.strategies import LoadResult
 
 FORMAT = "delta"
 

@@ -12,11 +12,11 @@ from pyspark.sql.streaming.readwriter import DataStreamWriter
 from pyspark.sql.types import StructType
 
 from etlc.connectors import delta
-from etlc.connectors.base import Extractor, Loader, LoadResult, StreamSink
 from etlc.connectors.conform import column_differences, conform
 from etlc.runtime.errors import ConfigurationError, SchemaIncompatibleError
 from etlc.runtime.graph import struct_from_ddl
 from etlc.runtime.rules import CORRUPT_COLUMN
+from etlc.runtime.strategies import Extractor, Loader, LoadResult, StreamSink
 
 TEXT_FORMATS = ("csv", "json")
 FORMATS = ("csv", "json", "parquet", "avro", delta.FORMAT)

@@ -27,7 +27,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from etlc.connectors.base import BatchMarker, ExactlyOnceLoader, Extractor, Loader, LoadResult
 from etlc.connectors.conform import conform
 from etlc.connectors.dedupe import latest_per_key, none_superseded
 from etlc.connectors.failures import translated
@@ -40,6 +39,7 @@ from etlc.runtime.errors import (
     java_classes,
 )
 from etlc.runtime.graph import struct_from_ddl
+from etlc.runtime.strategies import BatchMarker, ExactlyOnceLoader, Extractor, Loader, LoadResult
 
 T = TypeVar("T")
 ROW_ID = "_etlc_row"

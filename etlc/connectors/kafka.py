@@ -54,7 +54,6 @@ from pyspark.sql import functions as F
 from pyspark.sql.avro.functions import from_avro, to_avro
 from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
-from etlc.connectors.base import Extractor, Loader, LoadResult, StreamExtractor
 from etlc.connectors.conform import conform
 from etlc.connectors.dedupe import latest_per_key, none_superseded
 from etlc.connectors.failures import translated
@@ -70,6 +69,7 @@ from etlc.runtime.errors import (
 )
 from etlc.runtime.graph import struct_from_ddl
 from etlc.runtime.rules import CORRUPT_COLUMN, EVENT_TIME_COLUMN, POSITION_COLUMN
+from etlc.runtime.strategies import Extractor, Loader, LoadResult, StreamExtractor
 from etlc.vault.reference import CREDENTIAL_NAME, is_reference
 
 SYSTEM = "kafka"

@@ -79,7 +79,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming.readwriter import DataStreamWriter
 
 from etlc.connectors import delta
-from etlc.connectors.base import LoadResult
 from etlc.connectors.failures import translated
 from etlc.connectors.files import FilesExtractor, FilesLoader
 from etlc.runtime.connections import Connection
@@ -92,6 +91,7 @@ from etlc.runtime.errors import (
     TransientError,
 )
 from etlc.runtime.session import session_conf
+from etlc.runtime.strategies import LoadResult
 
 T = TypeVar("T")
 

@@ -16,9 +16,9 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from etlc.connectors.base import BatchMarker, ExactlyOnceLoader, Extractor, Loader, LoadResult
 from etlc.runtime.errors import ConfigurationError, TransientError
 from etlc.runtime.graph import PipelineGraph
+from etlc.runtime.strategies import BatchMarker, ExactlyOnceLoader, Extractor, Loader, LoadResult
 
 ENV_VAR = "ETLC_INJECT_FAULTS"
 

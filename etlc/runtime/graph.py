@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql.types import StructType
 
-from etlc.connectors.base import Extractor, Loader
+from etlc.runtime.strategies import Extractor, Loader
 
 Transform = Callable[..., DataFrame]
 

@@ -29,7 +29,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming.query import StreamingQuery
 
-from etlc.connectors.base import BatchMarker, ExactlyOnceLoader, StreamExtractor, StreamSink
 from etlc.runtime.environment import Environment
 from etlc.runtime.errors import EtlcError, TerminalError, ValidationFailedError, classify
 from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph
@@ -45,6 +44,7 @@ from etlc.runtime.rules import (
     first_violation,
 )
 from etlc.runtime.stage_store import StageStore
+from etlc.runtime.strategies import BatchMarker, ExactlyOnceLoader, StreamExtractor, StreamSink
 
 HALT = "ETLC_INVALID_RECORD"
 # Strict: the failed query's text also quotes the plan, whose filter holds the unfilled template.

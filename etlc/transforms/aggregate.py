@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from etlc.transforms import Transform
+from etlc.runtime.strategies import Transform
 
 
 def aggregate(group_by: Sequence[str], aggregates: Mapping[str, str]) -> Transform:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from etlc.transforms import Transform
+from etlc.runtime.strategies import Transform
 
 
 def derive_columns(columns: Mapping[str, str]) -> Transform:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from etlc.transforms import Transform
+from etlc.runtime.strategies import Transform
 
 
 def filter_rows(condition: str) -> Transform:

@@ -14,7 +14,7 @@ from functools import reduce
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from etlc.transforms import Transform
+from etlc.runtime.strategies import Transform
 
 _SPARK_HOW = {
     "inner": "inner",

@@ -13,7 +13,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 
 from etlc.runtime.errors import ConfigurationError, EtlcError, classify, java_cause
-from etlc.transforms import Transform
+from etlc.runtime.strategies import Transform
 
 # The entry point of etlc's JVM module (jars/etlc-jvm-<version>.jar, shipped by every submit
 # command): loads the class, reads the step's configuration, checks its options, applies it.

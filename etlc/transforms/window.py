@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from etlc.transforms import Transform
+from etlc.runtime.strategies import Transform
 
 
 def window(

@@ -232,7 +232,7 @@ def test_a_retry_does_not_repeat_loads_committed_by_an_earlier_attempt(
 def test_rejected_rows_make_the_run_partial_and_land_in_the_dead_letter_log(
     spark: Any, tmp_path: Path, log_stream: io.StringIO
 ) -> None:
-    from etlc.connectors.base import Loader, LoadResult
+    from etlc.runtime.strategies import Loader, LoadResult
 
     class Rejecting(Loader):
         modes = frozenset({"append"})
@@ -271,7 +271,7 @@ def test_rejected_rows_make_the_run_partial_and_land_in_the_dead_letter_log(
 def test_superseded_rows_are_counted_apart_and_a_retry_keeps_earlier_dead_letters(
     spark: Any, tmp_path: Path, log_stream: io.StringIO
 ) -> None:
-    from etlc.connectors.base import Loader, LoadResult
+    from etlc.runtime.strategies import Loader, LoadResult
 
     class Upserting(Loader):
         modes = frozenset({"upsert"})

@@ -15,7 +15,6 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from etlc.connectors.base import BatchMarker, ExactlyOnceLoader, Loader, LoadResult, StreamExtractor
 from etlc.connectors.files import FilesExtractor, FilesLoader
 from etlc.runtime.environment import Environment, Settings
 from etlc.runtime.errors import ConfigurationError, TransientError, ValidationFailedError
@@ -24,6 +23,13 @@ from etlc.runtime.logs import EventLog, RunContext, configure
 from etlc.runtime.progress import duration_ms, progress_fields
 from etlc.runtime.report import RunReport, Status
 from etlc.runtime.rules import CORRUPT_COLUMN, EVENT_TIME_COLUMN, POSITION_COLUMN
+from etlc.runtime.strategies import (
+    BatchMarker,
+    ExactlyOnceLoader,
+    Loader,
+    LoadResult,
+    StreamExtractor,
+)
 from etlc.runtime.streaming import StopSignal, StreamingPipeline, halted
 from etlc.transforms.filter import filter_rows
 from etlc.transforms.join import join

@@ -21,13 +21,13 @@ import pytest
 
 from etlc.codegen.output import write
 from etlc.codegen.render import render
-from etlc.connectors.base import Extractor
 from etlc.connectors.files import FilesLoader
 from etlc.dsl.checker import CheckOptions, check_file
 from etlc.runtime import driver, faults
 from etlc.runtime.environment import Environment
 from etlc.runtime.errors import AuthenticationError
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph
+from etlc.runtime.strategies import Extractor
 from etlc.vault import MasterKey, Secret
 from etlc.vault.redaction import SPARK_REDACTION_CONF
 from tests.leak_canary import Canary, assert_no_leak, files, seed_vault

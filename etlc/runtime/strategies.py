@@ -1,4 +1,8 @@
-"""The strategy interfaces every connector implements: one to read, one to write.
+"""The strategy interfaces the runtime runs: what reads, transforms and writes a dataset.
+
+The runtime owns them; connectors (etlc.connectors) and transforms (etlc.transforms) implement
+them, and a generated driver binds one to each step. So imports point one way: connectors and
+transforms import the runtime, never the reverse (an import-linter contract keeps it so).
 
 They stay tiny on purpose. The pipeline wraps every failure once, centrally, into the
 framework's error taxonomy with the step named, so connectors raise what they naturally raise.
@@ -7,11 +11,16 @@ framework's error taxonomy with the step named, so connectors raise what they na
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming.readwriter import DataStreamWriter
+
+# A transform: a pure function from input DataFrames (and its options) to one DataFrame. It
+# never performs I/O, logs, collects, registers views or touches session config.
+Transform = Callable[..., DataFrame]
 
 
 class Extractor(ABC):
