@@ -1175,55 +1175,16 @@ class _Checker:
                 'use "on": ["key"] for equi-joins, "condition" for anything else',
             )
             return None
-        lcols, rcols = left.columns(), right.columns()
         args: dict[str, Any] = {"how": how}
         columns: dict[str, DataType] = {}
-        if step.on:
-            ok = self._columns_exist(step.on, left, f"`on` (left side `{step.left.value}`)")
-            ok = (
-                self._columns_exist(step.on, right, f"`on` (right side `{step.right.value}`)")
-                and ok
-            )
-            if not ok:
-                return None
-            keys = [k.value for k in step.on]
-            for k in step.on:
-                joined = common_type(lcols[k.value], rcols[k.value])
-                if joined is None:
-                    self.error(
-                        "E304",
-                        f"join key `{k.value}` is {lcols[k.value].describe()} on the left and "
-                        f"{rcols[k.value].describe()} on the right",
-                        k.span,
-                        "cast one side in a derive step first",
-                        column=k.value,
-                    )
-                    return None
-                columns[k.value] = _join_nullability(joined, how, "key")
-            args["on"] = tuple(keys)
-            lrest = {n: t for n, t in lcols.items() if n not in keys}
-            rrest = {n: t for n, t in rcols.items() if n not in keys}
-            if step.within is not None:
-                bound = self._within(step.within, left, right)
-                if bound is None:
-                    return None
-                args["within"] = bound
-        else:
-            assert step.condition is not None
-            if step.within is not None:
-                self.error(
-                    "E210",
-                    "a time bound (`within`) needs the join's key columns (`on`)",
-                    step.within.span,
-                    'join "on": ["key"] and give the time bound in `within`',
-                )
-                return None
-            scope = Scope({}, {"left": lcols, "right": rcols})
-            checked = self._expr(step.condition, scope, Context.PREDICATE)
-            if checked is None:
-                return None
-            args["condition"] = checked.sql
-            lrest, rrest = dict(lcols), dict(rcols)
+        sides = (
+            self._join_on(step, left, right, args, columns)
+            if step.on
+            else self._join_condition(step, left, right, args)
+        )
+        if sides is None:
+            return None
+        lrest, rrest = sides
         columns.update({n: _join_nullability(t, how, "left") for n, t in lrest.items()})
         if how not in ("semi", "anti"):
             for n, t in rrest.items():
@@ -1237,16 +1198,68 @@ class _Checker:
                     )
                     return None
                 columns[n] = _join_nullability(t, how, "right")
-        # A join creates no value: each output column holds values of an input column. Its
-        # records need the Avro round trip again only where a column's type is not one that
-        # admits every value of its source (a key widened from int to long, say).
-        sources: dict[str, list[DataType]] = {n: [t] for n, t in lrest.items()}
-        if how not in ("semi", "anti"):
-            sources.update({n: [t] for n, t in rrest.items()})
-        for k in args.get("on", ()):
-            sources[k] = [lcols[k]] if how in ("semi", "anti") else [lcols[k], rcols[k]]
-        passthrough = all(_admits(columns[n], t) for n, ts in sources.items() for t in ts)
+        passthrough = _join_passes_through(columns, lrest, rrest, left=left, right=right, args=args)
         return _Lowered(args, self._derived(step, columns), recheck=() if passthrough else None)
+
+    def _join_on(
+        self,
+        step: ast.Join,
+        left: RecordSchema,
+        right: RecordSchema,
+        args: dict[str, Any],
+        columns: dict[str, DataType],
+    ) -> tuple[dict[str, DataType], dict[str, DataType]] | None:
+        """An equi-join: keys into ``args`` and ``columns``; the other columns of each side."""
+        lcols, rcols = left.columns(), right.columns()
+        ok = self._columns_exist(step.on, left, f"`on` (left side `{step.left.value}`)")
+        ok = self._columns_exist(step.on, right, f"`on` (right side `{step.right.value}`)") and ok
+        if not ok:
+            return None
+        keys = [k.value for k in step.on]
+        for k in step.on:
+            joined = common_type(lcols[k.value], rcols[k.value])
+            if joined is None:
+                self.error(
+                    "E304",
+                    f"join key `{k.value}` is {lcols[k.value].describe()} on the left and "
+                    f"{rcols[k.value].describe()} on the right",
+                    k.span,
+                    "cast one side in a derive step first",
+                    column=k.value,
+                )
+                return None
+            columns[k.value] = _join_nullability(joined, args["how"], "key")
+        args["on"] = tuple(keys)
+        if step.within is not None:
+            bound = self._within(step.within, left, right)
+            if bound is None:
+                return None
+            args["within"] = bound
+        return (
+            {n: t for n, t in lcols.items() if n not in keys},
+            {n: t for n, t in rcols.items() if n not in keys},
+        )
+
+    def _join_condition(
+        self, step: ast.Join, left: RecordSchema, right: RecordSchema, args: dict[str, Any]
+    ) -> tuple[dict[str, DataType], dict[str, DataType]] | None:
+        """A join on a condition: its SQL into ``args``; every column of each side."""
+        assert step.condition is not None
+        if step.within is not None:
+            self.error(
+                "E210",
+                "a time bound (`within`) needs the join's key columns (`on`)",
+                step.within.span,
+                'join "on": ["key"] and give the time bound in `within`',
+            )
+            return None
+        lcols, rcols = left.columns(), right.columns()
+        scope = Scope({}, {"left": lcols, "right": rcols})
+        checked = self._expr(step.condition, scope, Context.PREDICATE)
+        if checked is None:
+            return None
+        args["condition"] = checked.sql
+        return dict(lcols), dict(rcols)
 
     def _check_window(self, step: ast.Window, schema: RecordSchema) -> _Lowered | None:
         if (step.time is None) == (step.rows is None):
@@ -1261,52 +1274,13 @@ class _Checker:
         keys_ok = self._columns_exist(step.group_by, schema, "group_by")
         columns: dict[str, DataType] = {}
         args: dict[str, Any] = {"group_by": tuple(k.value for k in step.group_by)}
-        if step.time is not None:
-            t = step.time
-            if not self._columns_exist([t.column], schema, "window time column"):
-                return None
-            ctype = schema.columns()[t.column.value]
-            if ctype.kind != "timestamp":
-                self.error(
-                    "E304",
-                    f"window time column `{t.column.value}` is {ctype.describe()}, not a timestamp",
-                    t.column.span,
-                    "derive a timestamp first, e.g. to_timestamp(...)",
-                    column=t.column.value,
-                )
-                return None
-            problems = _duration_problems(
-                (t.size, *(d for d in (t.slide, t.watermark) if d is not None))
-            )
-            if problems:
-                self.diagnostics.extend(problems)
-                return None
-            size = _seconds(t.size.value)
-            if t.slide is not None and _seconds(t.slide.value) > size:
-                self.error(
-                    "E209",
-                    "the slide is longer than the window",
-                    t.slide.span,
-                    "a sliding window's slide must be at most its size",
-                )
-                return None
-            args.update(time_column=t.column.value, size=t.size.value)
-            if t.slide is not None and t.slide.value != t.size.value:
-                args["slide"] = t.slide.value
-            if self.streaming and t.watermark is not None:
-                args["watermark"] = t.watermark.value
-            else:
-                self._batch_ignores(step, "watermark", t.watermark)
-            columns["window_start"] = DataType("timestamp", nullable=False)
-            columns["window_end"] = DataType("timestamp", nullable=False)
-        else:
-            assert step.rows is not None
-            if not self._columns_exist(step.rows.order_by, schema, "window order_by"):
-                return None
-            args.update(
-                order_by=tuple(n.value for n in step.rows.order_by), rows=int(step.rows.size.value)
-            )
-            columns["window_index"] = DataType("long", nullable=False)
+        framed = (
+            self._time_window(step, step.time, schema, args, columns)
+            if step.time is not None
+            else self._rows_window(step, schema, args, columns)
+        )
+        if not framed:
+            return None
         aggs = self._aggregates(step.aggregates, schema, step.group_by)
         if not keys_ok or aggs is None:
             return None
@@ -1317,6 +1291,69 @@ class _Checker:
         columns.update(types)
         args["aggregates"] = sqls
         return _Lowered(args, self._derived(step, columns))
+
+    def _time_window(
+        self,
+        step: ast.Window,
+        t: ast.TimeWindow,
+        schema: RecordSchema,
+        args: dict[str, Any],
+        columns: dict[str, DataType],
+    ) -> bool:
+        """A window over event time: its bounds into ``args``, its start and end columns."""
+        if not self._columns_exist([t.column], schema, "window time column"):
+            return False
+        ctype = schema.columns()[t.column.value]
+        if ctype.kind != "timestamp":
+            self.error(
+                "E304",
+                f"window time column `{t.column.value}` is {ctype.describe()}, not a timestamp",
+                t.column.span,
+                "derive a timestamp first, e.g. to_timestamp(...)",
+                column=t.column.value,
+            )
+            return False
+        problems = _duration_problems(
+            (t.size, *(d for d in (t.slide, t.watermark) if d is not None))
+        )
+        if problems:
+            self.diagnostics.extend(problems)
+            return False
+        if t.slide is not None and _seconds(t.slide.value) > _seconds(t.size.value):
+            self.error(
+                "E209",
+                "the slide is longer than the window",
+                t.slide.span,
+                "a sliding window's slide must be at most its size",
+            )
+            return False
+        args.update(time_column=t.column.value, size=t.size.value)
+        if t.slide is not None and t.slide.value != t.size.value:
+            args["slide"] = t.slide.value
+        if self.streaming and t.watermark is not None:
+            args["watermark"] = t.watermark.value
+        else:
+            self._batch_ignores(step, "watermark", t.watermark)
+        columns["window_start"] = DataType("timestamp", nullable=False)
+        columns["window_end"] = DataType("timestamp", nullable=False)
+        return True
+
+    def _rows_window(
+        self,
+        step: ast.Window,
+        schema: RecordSchema,
+        args: dict[str, Any],
+        columns: dict[str, DataType],
+    ) -> bool:
+        """A count-based window: its order and size into ``args``, its index column."""
+        assert step.rows is not None
+        if not self._columns_exist(step.rows.order_by, schema, "window order_by"):
+            return False
+        args.update(
+            order_by=tuple(n.value for n in step.rows.order_by), rows=int(step.rows.size.value)
+        )
+        columns["window_index"] = DataType("long", nullable=False)
+        return True
 
     # --- S3 and Kafka -------------------------------------------------------------------------
 
@@ -1784,6 +1821,30 @@ def _admits(out: DataType, source: DataType | None) -> bool:
     )
     symbols = not out.symbols or (bool(source.symbols) and set(source.symbols) <= set(out.symbols))
     return same and symbols and (out.nullable or not source.nullable)
+
+
+def _join_passes_through(
+    columns: Mapping[str, DataType],
+    lrest: Mapping[str, DataType],
+    rrest: Mapping[str, DataType],
+    *,
+    left: RecordSchema,
+    right: RecordSchema,
+    args: Mapping[str, Any],
+) -> bool:
+    """Whether each output column admits every value of the input columns it comes from.
+
+    A join creates no value: each output column holds values of an input column. Its records
+    need the Avro round trip again only where a column's type is not one that admits every
+    value of its source (a key widened from int to long, say)."""
+    how = args["how"]
+    lcols, rcols = left.columns(), right.columns()
+    sources: dict[str, list[DataType]] = {n: [t] for n, t in lrest.items()}
+    if how not in ("semi", "anti"):
+        sources.update({n: [t] for n, t in rrest.items()})
+    for k in args.get("on", ()):
+        sources[k] = [lcols[k]] if how in ("semi", "anti") else [lcols[k], rcols[k]]
+    return all(_admits(columns[n], t) for n, ts in sources.items() for t in ts)
 
 
 def _join_nullability(t: DataType, how: str, side: str) -> DataType:
