@@ -289,3 +289,13 @@ def plugin_table() -> PluginTable:
         items = loaded if isinstance(loaded, list | tuple) else [loaded]
         specs.extend(s for s in items if isinstance(s, PluginSpec))
     return PluginTable(specs)
+
+
+def builtin_write_modes(type_: str, format_: str | None = None) -> frozenset[str]:
+    """The write modes of a built-in load (with those its ``format_`` adds): the one source
+    for both the checker's E401 and the loader's own refusal at run time."""
+    for spec in BUILTINS:
+        if spec.role == "load" and spec.type == type_:
+            extra = spec.format_write_modes.get(format_, frozenset()) if format_ else frozenset()
+            return spec.write_modes | extra
+    raise KeyError(f"no built-in load `{type_}`")

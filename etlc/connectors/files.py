@@ -13,6 +13,7 @@ from pyspark.sql.types import StructType
 
 from etlc.connectors import delta
 from etlc.connectors.conform import column_differences, conform
+from etlc.plugins import builtin_write_modes
 from etlc.runtime.errors import ConfigurationError, SchemaIncompatibleError
 from etlc.runtime.graph import struct_from_ddl
 from etlc.runtime.rules import CORRUPT_COLUMN
@@ -91,7 +92,8 @@ class FilesExtractor(Extractor):
 
 
 class FilesLoader(Loader, StreamSink):
-    modes: ClassVar[frozenset[str]] = frozenset({"append", "overwrite"})
+    plugin_type: ClassVar[str] = "files"  # its row in the plugin table: the write modes
+    modes: ClassVar[frozenset[str]] = builtin_write_modes(plugin_type)
 
     def __init__(
         self,
@@ -115,7 +117,7 @@ class FilesLoader(Loader, StreamSink):
         self.sequence_by = sequence_by
 
     def supported(self, mode: str) -> None:
-        allowed = self.modes | ({"upsert"} if self.format == delta.FORMAT else set())
+        allowed = builtin_write_modes(self.plugin_type, self.format)
         if mode not in allowed:
             raise ConfigurationError(
                 f"{self.format} files support {sorted(allowed)}, not `{mode}`"

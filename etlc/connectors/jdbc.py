@@ -229,8 +229,7 @@ def _jdbc_options(dialect: Dialect, c: Connection) -> dict[str, str]:
 
 
 class JdbcLoader(Loader, ExactlyOnceLoader):
-    dialect: ClassVar[Dialect]
-    modes: ClassVar[frozenset[str]] = frozenset({"append", "overwrite", "upsert"})
+    dialect: ClassVar[Dialect]  # and `modes`, from the plugin table, per system
 
     def __init__(
         self,

@@ -57,6 +57,7 @@ from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 from etlc.connectors.conform import conform
 from etlc.connectors.dedupe import latest_per_key, none_superseded
 from etlc.connectors.failures import translated
+from etlc.plugins import builtin_write_modes
 from etlc.runtime.connections import Connection
 from etlc.runtime.errors import (
     MAX_CAUSES,
@@ -501,7 +502,7 @@ def _through_data_source_v2(spark: SparkSession) -> Iterator[None]:
 
 
 class KafkaLoader(Loader):
-    modes: ClassVar[frozenset[str]] = frozenset({"append", "upsert"})
+    modes: ClassVar[frozenset[str]] = builtin_write_modes("kafka")
 
     def __init__(
         self,

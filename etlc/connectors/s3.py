@@ -81,6 +81,7 @@ from pyspark.sql.streaming.readwriter import DataStreamWriter
 from etlc.connectors import delta
 from etlc.connectors.failures import translated
 from etlc.connectors.files import FilesExtractor, FilesLoader
+from etlc.plugins import builtin_write_modes
 from etlc.runtime.connections import Connection
 from etlc.runtime.errors import (
     MAX_CAUSES,
@@ -424,7 +425,8 @@ class S3Extractor(FilesExtractor):
 
 
 class S3Loader(FilesLoader):
-    modes: ClassVar[frozenset[str]] = frozenset({"append", "overwrite"})
+    plugin_type: ClassVar[str] = "s3"
+    modes: ClassVar[frozenset[str]] = builtin_write_modes(plugin_type)
 
     def __init__(
         self,

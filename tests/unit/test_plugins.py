@@ -116,3 +116,37 @@ def test_without_the_plugin_the_type_is_unknown(tmp_path: Path) -> None:
 def test_the_plugin_transform_runs(spark: Any) -> None:
     df = spark.createDataFrame([(1, "a"), (1, "b"), (2, "c")], "order_id long, x string")
     assert plugin_example.dedupe(["order_id"])(df).count() == 2
+
+
+def test_loaders_take_their_write_modes_from_the_plugin_table() -> None:
+    from etlc.connectors.files import FilesLoader
+    from etlc.connectors.kafka import KafkaLoader
+    from etlc.connectors.mysql import MySqlLoader
+    from etlc.connectors.postgres import PostgresLoader
+    from etlc.connectors.s3 import S3Loader
+    from etlc.plugins import builtin_write_modes, plugin_table
+
+    loaders = {
+        "files": FilesLoader,
+        "s3": S3Loader,
+        "kafka": KafkaLoader,
+        "postgres": PostgresLoader,
+        "mysql": MySqlLoader,
+    }
+    assert sorted(loaders) == plugin_table().types("load")
+    for type_, loader in loaders.items():
+        spec = plugin_table().get("load", type_)
+        assert spec is not None and loader.modes == spec.write_modes, type_
+    assert builtin_write_modes("files", "delta") == {"append", "overwrite", "upsert"}
+    assert builtin_write_modes("s3", "parquet") == {"append", "overwrite"}
+    with pytest.raises(KeyError):
+        builtin_write_modes("console")
+
+
+def test_a_files_loader_refuses_upsert_except_into_delta() -> None:
+    from etlc.connectors.files import FilesLoader
+    from etlc.runtime.errors import ConfigurationError
+
+    FilesLoader("/out", "delta").supported("upsert")
+    with pytest.raises(ConfigurationError, match=r"upsert needs format `delta`"):
+        FilesLoader("/out", "parquet").supported("upsert")
