@@ -121,6 +121,8 @@ class CheckOptions:
     # Folders the ones above must really lie in (symlinks resolved) when they lie in them as
     # written: the project's folder and the working directory.
     project_roots: tuple[Path, ...] = ()
+    # Where environment files belong, as a hint shows it (the folder may not exist yet).
+    env_hint: str = "pipelines/env"
 
 
 @cache
@@ -201,6 +203,7 @@ def default_options(definition: Path, project: Project | None = None) -> CheckOp
             env_dir=project.environments if project.environments.is_dir() else None,
             jvm_schema_dirs=(project.jvm_schemas,),
             project_roots=(project.root,),
+            env_hint=project.relative(project.environments),
         )
     cwd = Path.cwd()
     dirs = [here, here.parent / "schemas" / "avro", cwd / "schemas" / "avro"]
@@ -927,7 +930,7 @@ class _Checker:
                     "E207",
                     "the definition uses ${...} variables but no environment file was found",
                     Span.point(self.file),
-                    "add pipelines/env/<env>.json with a `variables` object",
+                    f"add {self.options.env_hint}/<env>.json with a `variables` object",
                 )
             )
             return
@@ -973,7 +976,7 @@ class _Checker:
                 "E211",
                 f"connection `{name}` needs an environment file with `connections`",
                 span,
-                "add pipelines/env/<env>.json with a `connections` object",
+                f"add {self.options.env_hint}/<env>.json with a `connections` object",
                 connection=name,
             )
             return

@@ -493,3 +493,40 @@ def test_undefined_variables_are_listed_up_to_a_bound_then_counted(
     found = [d for d in check(tmp_path, env_dir, doc).diagnostics if d.code == "E207"]
     assert len(found) == 101
     assert found[-1].message == "50 more variables are not defined in dev.json"
+
+
+def test_the_missing_environment_hint_names_the_projects_environments_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from etlc.dsl.checker import default_options
+    from etlc.project import find_project
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "etlc.toml").write_text('environments = "config/env"\n')
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "schemas" / "avro").mkdir(parents=True)
+    (tmp_path / "schemas" / "avro" / "order.avsc").write_text(
+        json.dumps({"type": "record", "name": "Order", "fields": [{"name": "id", "type": "long"}]})
+    )
+    definition = tmp_path / "pipelines" / "x.json"
+    definition.write_text(
+        json.dumps(
+            {
+                "name": "x",
+                "extract": [
+                    {
+                        "id": "src",
+                        "type": "files",
+                        "path": "${data_dir}/x.csv",
+                        "format": "csv",
+                        "schema": "order.avsc",
+                    }
+                ],
+                "load": [{"input": "src", "type": "files", "path": "/out", "format": "csv"}],
+            }
+        )
+    )
+    project = find_project(tmp_path)
+    result = check_file(definition, default_options(definition, project))
+    [missing] = [d for d in result.diagnostics if d.code == "E207"]
+    assert missing.hint == "add config/env/<env>.json with a `variables` object"
