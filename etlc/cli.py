@@ -438,7 +438,16 @@ def jars(
     def say(line: str) -> None:
         typer.echo(printable(line))
 
-    dest = dest or _near(_project().jars)
+    if dest is None:
+        project = _project()
+        # Asked for by no one: a `jars` link committed to the checkout would have the jars
+        # written wherever it points (--dest names such a folder on purpose).
+        if project.leaves(project.jars):
+            raise _fail(
+                f"{_shown(_near(project.jars))}: the project's jars folder is, or lies in, a "
+                "symbolic link that leaves the project; remove it, or name a folder with --dest"
+            )
+        dest = _near(project.jars)
     pins = checksums or jar_checksums_path()
     try:
         if not pins.is_file():

@@ -221,6 +221,12 @@ def _maven_copy(
         raise JarResolutionError(f"`{mvn}` is not on PATH; install Maven (and a JDK) to fetch jars")
     pom = scratch / "pom.xml"
     pom.write_text(_pom(artifacts), encoding="utf-8")
+    # The mvn script takes the nearest folder above the pom holding `.mvn` as the project's
+    # base and applies its jvm.config (JVM options: -javaagent runs code) and maven.config;
+    # the scratch folder lies in /tmp, where anyone may plant /tmp/.mvn. An empty one here
+    # ends that search, and MAVEN_BASEDIR skips it where the script honours it.
+    (scratch / ".mvn").mkdir(exist_ok=True)
+    environ = dict(os.environ, MAVEN_BASEDIR=str(scratch))
     cmd = [
         *(mvn, "-B", "-Dstyle.color=never", "-f", str(pom)),
         f"{DEPENDENCY_PLUGIN}:copy-dependencies",
@@ -233,6 +239,7 @@ def _maven_copy(
     with subprocess.Popen(
         cmd,
         cwd=scratch,
+        env=environ,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

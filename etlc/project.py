@@ -58,7 +58,14 @@ RUNTIME_DIRS: Mapping[str, str] = {
     "checkpoint_dir": ".etlc/checkpoints",
 }
 KEYS: Mapping[str, str] = {**FOLDERS, **RUNTIME_DIRS}
+# Folders other tools act on by what they hold: a project folder inside one would let the
+# project file make etlc read or write there (`generated = ".git/hooks"`, `jars = ".git"`,
+# a `sitecustomize.py` driver in a virtualenv's site-packages, run by every Python started).
+_TOOLING = frozenset(
+    {".git", ".hg", ".svn", ".bzr", ".jj", ".mvn", ".venv", "site-packages", "dist-packages"}
+)
 
+_MAX_DOTS = 32  # per line, outside strings (see _many_dots)
 _MAX_SHOWN = 80  # characters of a key or value quoted in a message
 # A table header, `[a.b]` or `[[a.b]]`, and the key of a `key = value` line (quoted keys
 # holding `.` or `]` are rare enough in a project file to be located as "somewhere").
@@ -118,6 +125,11 @@ class Project:
     def holds(self, folder: Path, path: Path) -> bool:
         """Whether ``path``, as written, lies in ``folder`` (no file system access)."""
         return Path(os.path.abspath(path)).is_relative_to(folder)
+
+    def leaves(self, folder: Path) -> bool:
+        """Whether ``folder``, symlinks resolved, lies outside the root. A project file's
+        folders were checked when it was read; an implicit project's defaults were not."""
+        return _leaves(self.root, os.path.relpath(folder, self.root))
 
     def other_folders(self) -> frozenset[Path]:
         """Every folder of the project but the definitions': none of them holds definitions,
@@ -232,6 +244,15 @@ def _check_owner(path: Path) -> None:
 
 
 def _parse(path: Path, text: str) -> dict[str, Any]:
+    deep = _many_dots(text)
+    if deep:
+        raise ProjectError(
+            path,
+            f"more than {_MAX_DOTS} `.` outside strings on one line; etlc reads no key or "
+            "table name of that many parts",
+            deep,
+            1,
+        )
     try:
         table: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -249,6 +270,50 @@ def _parse(path: Path, text: str) -> dict[str, Any]:
     return table
 
 
+def _many_dots(text: str) -> int:
+    """The first line holding more than ``_MAX_DOTS`` dots outside strings and comments (0 if
+    none). tomllib's time and memory grow with the square of a dotted key's parts: one line
+    `a.a.a...= 1` of 600 kB took minutes and 20 GB. Capped per line, a 1 MiB file costs at
+    most its size times the cap. One pass, strings followed as TOML writes them."""
+    if text.count(".") <= _MAX_DOTS:  # every project file written by hand
+        return 0
+    line, dots, i, n = 1, 0, 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\n":
+            line, dots = line + 1, 0
+        elif ch == ".":
+            dots += 1
+            if dots > _MAX_DOTS:
+                return line
+        elif ch == "#":
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        elif ch in "\"'":
+            quote = ch * 3 if text.startswith(ch * 3, i) else ch
+            end = _string_end(text, i + len(quote), quote)
+            line += text.count("\n", i, end)
+            dots = 0 if len(quote) == 3 and "\n" in text[i:end] else dots
+            i = end
+            continue
+        i += 1
+    return 0
+
+
+def _string_end(text: str, i: int, quote: str) -> int:
+    """Just past the string opened before ``i`` (or where the line ends, for a one-line
+    string left open: tomllib reports that)."""
+    n = len(text)
+    while i < n:
+        if text.startswith(quote, i):
+            return i + len(quote)
+        if text[i] == "\n" and len(quote) == 1:
+            return i
+        i += 2 if text[i] == "\\" and quote[0] == '"' else 1
+    return n
+
+
 def _checked(
     file: Path, text: str, values: Mapping[str, Any], prefix: tuple[str, ...]
 ) -> dict[str, str]:
@@ -264,7 +329,7 @@ def _checked(
             raise ProjectError(
                 file, f"`{key}` must be a string (a folder relative to the project)", *where
             )
-        why = folder_problem(value)
+        why = folder_problem(value, key)
         if why:
             raise ProjectError(file, f'`{key}` = "{_clip(value)}" {why}', *where)
         out[key] = value
@@ -282,15 +347,29 @@ def _checked(
     return out
 
 
-def folder_problem(value: str) -> str | None:
-    """Why ``value`` cannot name a folder inside the project (None if it can): the rules of a
-    file a definition names (``project_files.name_problem``), except that ``.`` names the root
-    and a component may start with a dot (``.etlc/stage``)."""
+def folder_problem(value: str, key: str = "") -> str | None:
+    """Why ``value`` cannot name the folder ``key`` inside the project (None if it can): the
+    rules of a file a definition names (``project_files.name_problem``), except that ``.``
+    names the root and a runtime folder may lie in a hidden one (``.etlc/stage``)."""
     if value == ".":
         return None
     parts = value.split("/")
     if any(p in (".", "..") for p in parts):
         return "has a `.` or `..` component; name a folder inside the project"
+    # Compared as a case-insensitive file system (macOS, Windows: also without trailing dots)
+    # would open them: `.GIT.` is `.git` there.
+    tooling = next((p for p in parts if p.rstrip(".").lower() in _TOOLING), None)
+    if tooling is not None:
+        return (
+            f"lies in `{_clip(tooling)}`, which belongs to another tool (git's hooks and "
+            "config, Python's startup files); name a folder of the project's own"
+        )
+    hidden = next((p for p in parts if p.startswith(".")), None)
+    if hidden is not None and key not in RUNTIME_DIRS:
+        return (
+            f"lies in the hidden folder `{_clip(hidden)}`; only `stage_dir` and "
+            "`checkpoint_dir` may (`.etlc/...`)"
+        )
     return name_problem("/".join(p[1:] if p.startswith(".") and p != "." else p for p in parts))
 
 

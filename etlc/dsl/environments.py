@@ -53,6 +53,13 @@ _REFERENCE_HINT = (
     "letters, digits, `_.-` in the key)"
 )
 
+# Hadoop's credentials as Spark conf names them, `.`-separated or in the middle, which
+# CREDENTIAL_NAME (a name's ending) misses: fs.s3a.secret.key, fs.s3a.encryption.key,
+# fs.azure.account.key.<account>.dfs.core.windows.net, fs.gs.auth.service.account.private.key.
+_SPARK_SECRET = re.compile(
+    r"(?:^|\.)(?:(?:secret|access|private|encryption|sas)\.key$|account\.key(?:\.|$))",
+    re.IGNORECASE,
+)
 # Where values are plain text, never read from the vault: what to do with a credential.
 _SPARK = "set secret Spark conf where the cluster keeps its secrets, not in this file"
 _PROPERTIES = (
@@ -181,7 +188,7 @@ def _credential_problems(root: JValue) -> Iterator[Diagnostic]:
     spark = root.get("spark")
     if isinstance(spark, JObject):
         for m in spark.members:
-            secret = bool(CREDENTIAL_NAME.search(m.key))
+            secret = bool(CREDENTIAL_NAME.search(m.key) or _SPARK_SECRET.search(m.key))
             yield from _value_problems(("spark", m.key), m.value, secret=secret, plain=_SPARK)
     connections = root.get("connections")
     if isinstance(connections, JObject):

@@ -494,3 +494,22 @@ def test_lint_checks_the_projects_environment_files(project: Path) -> None:
     ]
     compiled = runner.invoke(app, ["compile"])  # compile lints first: nothing is written
     assert compiled.exit_code == 1 and not (project / "generated").exists()
+
+
+def test_jars_refuses_a_default_folder_linked_out_of_the_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With no project file, a `jars` link committed to the checkout had `etlc jars` write the
+    # jars wherever it pointed.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "jars").symlink_to(outside)
+    monkeypatch.chdir(repo)
+    result = runner.invoke(app, ["jars"])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: jars: the project's jars folder is, or lies in, a ")
+    assert result.output.count("\n") == 1
+    assert list(outside.iterdir()) == []

@@ -45,7 +45,16 @@ pom = pathlib.Path(args[args.index("-f") + 1])
 out = pathlib.Path(next(a.split("=", 1)[1] for a in args if a.startswith("-DoutputDirectory=")))
 log = pathlib.Path(os.environ["FAKE_MAVEN_LOG"])
 calls = json.loads(log.read_text()) if log.exists() else []
-calls.append({"args": args, "pom": pom.read_text(), "cwd": os.getcwd()})
+calls.append({
+    "args": args, "pom": pom.read_text(), "cwd": os.getcwd(),
+    # What the real mvn script takes as the project's base (whose .mvn/jvm.config it applies):
+    # MAVEN_BASEDIR, else the nearest folder from the pom's upwards holding `.mvn`.
+    "basedir": os.environ.get("MAVEN_BASEDIR")
+    or next((str(d) for d in (pom.parent, *pom.parent.parents) if (d / ".mvn").is_dir()), None),
+    "nearest_mvn": next(
+        (str(d) for d in (pom.parent, *pom.parent.parents) if (d / ".mvn").is_dir()), None
+    ),
+})
 log.write_text(json.dumps(calls))
 if os.environ.get("FAKE_MAVEN_FAIL"):
     print("[INFO] Scanning for projects...")
@@ -380,3 +389,22 @@ def test_etlc_jars_into_a_file_is_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.output.startswith("error: ") and len(result.output.splitlines()) == 1
     assert "Traceback" not in result.output
+
+
+def test_a_mvn_folder_planted_above_the_scratch_folder_is_not_maven_s(
+    tmp_path: Path, mvn: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # /tmp is shared: another user's /tmp/.mvn/jvm.config (`-javaagent:...`) would be applied
+    # by the mvn script to the run in /tmp/etlc-jars-*, running their code as ours.
+    shared = tmp_path / "shared-tmp"
+    (shared / ".mvn").mkdir(parents=True)
+    (shared / ".mvn" / "jvm.config").write_text("-javaagent:/somewhere/evil.jar\n")
+    monkeypatch.setenv("TMPDIR", str(shared))
+    monkeypatch.setattr("tempfile.tempdir", None)  # re-read TMPDIR
+    resolve([POSTGRES], tmp_path / "jars", pins(POSTGRES), mvn=str(mvn))
+
+    (call,) = maven_calls(tmp_path)
+    pom_dir = str(Path(str(call["cwd"])))
+    assert pom_dir.startswith(str(shared))  # the scratch folder did lie below the plant
+    assert call["basedir"] == pom_dir
+    assert call["nearest_mvn"] == pom_dir

@@ -184,6 +184,47 @@ def test_a_folder_that_is_not_a_plain_relative_path_is_refused(
     assert "\x07" not in str(error)
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "why"),
+    [
+        ("generated", ".git/hooks", "belongs to another tool"),
+        ("jars", ".git", "belongs to another tool"),
+        ("jars", ".GIT.", "belongs to another tool"),  # `.git` on macOS and Windows
+        ("definitions", "x/.Hg", "belongs to another tool"),
+        ("stage_dir", ".git/stage", "belongs to another tool"),
+        ("checkpoint_dir", ".mvn/c", "belongs to another tool"),
+        ("generated", ".venv/lib/python3.11/site-packages", "belongs to another tool"),
+        ("generated", "venv/lib/python3.11/site-packages", "belongs to another tool"),
+        ("generated", ".generated", "hidden folder"),
+        ("environments", "pipelines/.env", "hidden folder"),
+    ],
+)
+def test_a_folder_of_another_tool_or_hidden_is_refused(
+    home: Path, key: str, value: str, why: str
+) -> None:
+    # `generated = ".git/hooks"` had compile write into git's hooks folder, and a pipeline
+    # named `sitecustomize` compiled into site-packages would run at every Python start.
+    file = project_file(home / "repo", f'{key} = "{value}"\n')
+    error = refused(home / "repo")
+    assert str(error).startswith(f'{file}:1:1: `{key}` = "{value}" lies in')
+    assert why in error.message
+
+
+@pytest.mark.parametrize("value", [".etlc/stage", ".state/stage", "state/.cache"])
+def test_runtime_folders_may_lie_in_a_hidden_folder(home: Path, value: str) -> None:
+    project_file(home / "repo", f'stage_dir = "{value}"\n')
+    assert find_project(home / "repo").stage_dir == value
+
+
+def test_a_leaving_jars_link_of_an_implicit_project_is_seen(home: Path) -> None:
+    (home / "outside").mkdir()
+    (home / "repo").mkdir()
+    (home / "repo" / "jars").symlink_to(home / "outside")
+    project = find_project(home / "repo")
+    assert project.leaves(project.jars)
+    assert not project.leaves(project.generated)
+
+
 def test_a_folder_that_is_a_symlink_out_of_the_project_is_refused(home: Path) -> None:
     outside = home / "outside"
     outside.mkdir()
@@ -259,6 +300,36 @@ def test_malformed_toml_is_reported_at_its_line_and_column(
 def test_deeply_nested_toml_is_refused_without_a_traceback(home: Path) -> None:
     project_file(home / "repo", "x = " + "[" * 100_000)
     assert "malformed TOML" in refused(home / "repo").message
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("a" + ".a" * 300_000 + " = 1\n", 1),  # took minutes and 20 GB in tomllib
+        ("[a" + ".a" * 300_000 + "]\n", 1),
+        ("x = { a" + ".a" * 300_000 + " = 1 }\n", 1),
+        ('x = """\n.\n"""\n"a"' + '."a"' * 40 + " = 1\n", 4),
+    ],
+)
+def test_a_key_of_very_many_parts_is_refused_before_tomllib(
+    home: Path, text: str, line: int
+) -> None:
+    file = project_file(home / "repo", text)
+    error = refused(home / "repo")
+    assert str(error).startswith(f"{file}:{line}:1: more than 32 `.` outside strings")
+
+
+def test_many_dots_in_strings_and_comments_are_allowed(home: Path) -> None:
+    dots = "." * 200
+    text = (
+        f'# {dots}\ndefinitions = "flows" # {dots}\n'
+        f'[tool]\nx = "{dots}\\"{dots}"\ny = \'{dots}\'\nz = """\n{dots}\n{dots}"""\n'
+    )
+    # Not an etlc.toml key: read through a pyproject that has other tools' tables.
+    root = home / "repo"
+    root.mkdir()
+    (root / "pyproject.toml").write_text(text.replace("definitions", "[tool.etlc]\ndefinitions"))
+    assert find_project(root).definitions == root / "flows"
 
 
 def test_a_project_file_over_one_mib_is_refused(home: Path) -> None:

@@ -555,3 +555,30 @@ def test_lint_and_the_runtime_agree_on_profiles(tmp_path: Path, profile: dict[st
     doc = {"vault": {"backend": "env"}, "connections": {"c": profile}}
     checked = lint_doc(tmp_path, doc)
     assert checked.ok == _runtime_accepts(tmp_path / "env" / "dev.json"), checked.diagnostics
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "spark.hadoop.fs.s3a.secret.key",
+        "spark.hadoop.fs.s3a.access.key",
+        "spark.hadoop.fs.s3a.bucket.b.secret.key",
+        "spark.hadoop.fs.s3a.encryption.key",
+        "spark.hadoop.fs.azure.account.key.acct.dfs.core.windows.net",
+        "spark.hadoop.fs.gs.auth.service.account.private.key",
+    ],
+)
+def test_a_hadoop_credential_in_spark_conf_is_e501_and_never_shown(
+    tmp_path: Path, key: str
+) -> None:
+    # Dotted Hadoop names passed lint in plain text: CREDENTIAL_NAME reads a name's ending.
+    d = only(lint_doc(tmp_path, {"spark": {key: SECRET}}), "E501")
+    assert d.param("path") == f'spark["{key}"]'
+    assert SECRET not in d.message + d.hint
+
+
+@pytest.mark.parametrize(
+    "key", ["spark.hadoop.fs.s3a.access.key.file", "spark.sql.keyed.x", "spark.key.count"]
+)
+def test_spark_conf_that_only_mentions_a_key_is_not_a_credential(tmp_path: Path, key: str) -> None:
+    assert "E501" not in codes(lint_doc(tmp_path, {"spark": {key: "x"}}))
