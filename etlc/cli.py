@@ -231,7 +231,7 @@ def _check(
                 f"no definitions folder `{folder}` in the project at {_shown(project.root)}: "
                 "name files or folders, or create one (`etlc init`)"
             )
-        files = [project.definitions]
+        files = [_near(project.definitions)]
     definitions: list[CheckResult] = []
     env_dirs: dict[Path, tuple[Path, ...]] = {}
     for path in _expand(files, project):

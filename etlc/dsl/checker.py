@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from etlc.dsl import ast
-from etlc.dsl.diagnostics import Diagnostic, Severity, Span, diag, did_you_mean
+from etlc.dsl.diagnostics import Diagnostic, Severity, Span, diag, did_you_mean, masked
 from etlc.dsl.environments import check_environments
 from etlc.dsl.expressions import CheckedExpr, Context, Scope, check_expression, valid_temporal
 from etlc.dsl.java_regex import HINT as JAVA_REGEX_HINT
@@ -167,7 +167,8 @@ def check_file(path: str | Path, options: CheckOptions | None = None) -> CheckRe
     diagnostics.extend(checker.diagnostics)
     diagnostics.sort(key=lambda d: (d.span.line, d.span.col, d.code))
     has_error = any(d.is_error for d in diagnostics)
-    return CheckResult(str(path), source, diagnostics, None if has_error else plan)
+    shown = masked(source, diagnostics)
+    return CheckResult(str(path), shown, diagnostics, None if has_error else plan)
 
 
 def definition_ast(path: str | Path) -> ast.Pipeline | None:

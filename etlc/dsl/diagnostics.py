@@ -139,6 +139,29 @@ def render(diagnostic: Diagnostic, source: str | None) -> str:
     return "\n".join(lines)
 
 
+# Codes whose span is a credential's text (a literal password, or a malformed reference, which
+# may well be the password itself): the source shown under any diagnostic masks it.
+SECRET_CODES = frozenset({"E501", "E502"})
+
+
+def masked(source: str | None, diagnostics: Iterable[Diagnostic]) -> str | None:
+    """``source`` with the text of every credential span (:data:`SECRET_CODES`) replaced by
+    ``*``, so no excerpt of the file (a CI log, a terminal) repeats a committed secret. Line
+    breaks are kept: every line and column stays where it was."""
+    spans = [d.span for d in diagnostics if d.code in SECRET_CODES]
+    if source is None or not spans:
+        return source
+    lines = source.split("\n")
+    for s in spans:
+        for number in range(s.line, min(s.end_line, len(lines)) + 1):
+            text = lines[number - 1]
+            start = s.col - 1 if number == s.line else 0
+            end = s.end_col - 1 if number == s.end_line else len(text)
+            if start < end:
+                lines[number - 1] = text[:start] + "*" * (end - start) + text[end:]
+    return "\n".join(lines)
+
+
 def _bounded(text: str) -> str:
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - len(_CUT)] + _CUT
 

@@ -31,7 +31,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-from etlc.dsl.diagnostics import Diagnostic, Severity, Span, diag, sort_key
+from etlc.dsl.diagnostics import Diagnostic, Severity, Span, diag, masked, sort_key
 from etlc.dsl.parse import parse_text
 from etlc.dsl.project_files import ProjectFileError, decode_json, find, read_project_file
 from etlc.dsl.resources import schema_path
@@ -136,7 +136,8 @@ def _checked(data: bytes, file: str) -> EnvironmentCheck:
     tree, diagnostics = parse_text(text, file, "json")
     if tree is not None:
         diagnostics = [*diagnostics, *lint_tree(tree, file)]
-    return EnvironmentCheck(file, text, sorted(diagnostics, key=sort_key), doc, refused)
+    found = sorted(diagnostics, key=sort_key)
+    return EnvironmentCheck(file, masked(text, found), found, doc, refused)
 
 
 def lint_tree(tree: JValue, file: str) -> list[Diagnostic]:

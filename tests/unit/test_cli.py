@@ -513,3 +513,27 @@ def test_jars_refuses_a_default_folder_linked_out_of_the_project(
     assert result.output.startswith("error: jars: the project's jars folder is, or lies in, a ")
     assert result.output.count("\n") == 1
     assert list(outside.iterdir()) == []
+
+
+def test_lint_never_shows_a_committed_secret_in_its_excerpts(project: Path) -> None:
+    secret = "Hunter2-s3cr3t"
+    (project / "pipelines" / "env" / "prod.json").write_text(
+        "{\n"
+        '  "variables": {"data_dir": "/d", "out_dir": "/o"},\n'
+        '  "connections": {"db": {"system": "postgres", "host": "db", "database": "x", '
+        f'"user": "etl", "password": "{secret}", "port": 99999}}}}\n'
+        "}\n"
+    )
+    definition = json.loads((project / "pipelines" / "example.json").read_text())
+    definition["extract"][0]["options"]["password"] = secret  # E501, and E101 on the same line
+    definition["load"][0]["options"]["token"] = f"vault://{secret}"  # E502: may be the secret
+    (project / "pipelines" / "example.json").write_text(json.dumps(definition, indent=2))
+    text = runner.invoke(app, ["lint"])
+    codes = {
+        line.split("[")[1].split("]")[0] for line in text.output.splitlines() if "error[" in line
+    }
+    assert {"E501", "E502", "E604"} <= codes, text.output
+    assert secret not in text.output
+    assert '"password": ****************' in text.output  # masked where it stood, quotes too
+    as_json = runner.invoke(app, ["lint", "--format", "json"])
+    assert secret not in as_json.output and json.loads(as_json.stdout)
