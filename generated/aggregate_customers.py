@@ -14,11 +14,79 @@ PIPELINE = "aggregate_customers"
 
 SCHEMAS = {
     "orders": DatasetSchema(
-        avro='{"type": "record", "name": "Order", "namespace": "etlc.examples", "fields": [{"name": "order_id", "type": "long"}, {"name": "customer_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}]}',
+        avro={
+            "type": "record",
+            "name": "Order",
+            "namespace": "etlc.examples",
+            "fields": [
+                {"name": "order_id", "type": "long"},
+                {"name": "customer_id", "type": "long"},
+                {
+                    "name": "amount",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "coupon", "type": ["null", "string"], "default": None},
+            ],
+        },
         ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
     ),
     "per_customer": DatasetSchema(
-        avro='{"type": "record", "name": "per_customer", "namespace": "etlc.aggregate_customers", "fields": [{"name": "customer_id", "type": "long"}, {"name": "orders", "type": "long"}, {"name": "total", "type": ["null", {"type": "bytes", "logicalType": "decimal", "precision": 22, "scale": 2}], "default": null}, {"name": "average", "type": ["null", {"type": "bytes", "logicalType": "decimal", "precision": 16, "scale": 6}], "default": null}, {"name": "smallest", "type": ["null", {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}], "default": null}, {"name": "largest", "type": ["null", {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}], "default": null}, {"name": "statuses", "type": "long"}]}',
+        avro={
+            "type": "record",
+            "name": "per_customer",
+            "namespace": "etlc.aggregate_customers",
+            "fields": [
+                {"name": "customer_id", "type": "long"},
+                {"name": "orders", "type": "long"},
+                {
+                    "name": "total",
+                    "type": [
+                        "null",
+                        {"type": "bytes", "logicalType": "decimal", "precision": 22, "scale": 2},
+                    ],
+                    "default": None,
+                },
+                {
+                    "name": "average",
+                    "type": [
+                        "null",
+                        {"type": "bytes", "logicalType": "decimal", "precision": 16, "scale": 6},
+                    ],
+                    "default": None,
+                },
+                {
+                    "name": "smallest",
+                    "type": [
+                        "null",
+                        {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2},
+                    ],
+                    "default": None,
+                },
+                {
+                    "name": "largest",
+                    "type": [
+                        "null",
+                        {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2},
+                    ],
+                    "default": None,
+                },
+                {"name": "statuses", "type": "long"},
+            ],
+        },
         ddl="`customer_id` BIGINT, `orders` BIGINT, `total` DECIMAL(22,2), `average` DECIMAL(16,6), `smallest` DECIMAL(12,2), `largest` DECIMAL(12,2), `statuses` BIGINT",
     ),
 }
@@ -33,7 +101,7 @@ def build(env: Environment) -> PipelineGraph:
                 extractor=FilesExtractor(
                     path=env.interpolate("${data_dir}/orders/*.csv"),
                     format="csv",
-                    schema_ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
+                    schema=SCHEMAS["orders"],
                     options={"header": "true"},
                 ),
                 schema=SCHEMAS["orders"],
@@ -67,6 +135,7 @@ def build(env: Environment) -> PipelineGraph:
                     },
                 ),
                 schema=SCHEMAS["per_customer"],
+                recheck=None,
             ),
         ),
         loads=(

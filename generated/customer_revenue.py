@@ -18,23 +18,153 @@ PIPELINE = "customer_revenue"
 
 SCHEMAS = {
     "orders": DatasetSchema(
-        avro='{"type": "record", "name": "Order", "namespace": "etlc.examples", "fields": [{"name": "order_id", "type": "long"}, {"name": "customer_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}]}',
+        avro={
+            "type": "record",
+            "name": "Order",
+            "namespace": "etlc.examples",
+            "fields": [
+                {"name": "order_id", "type": "long"},
+                {"name": "customer_id", "type": "long"},
+                {
+                    "name": "amount",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "coupon", "type": ["null", "string"], "default": None},
+            ],
+        },
         ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
     ),
     "customers": DatasetSchema(
-        avro='{"type": "record", "name": "Customer", "namespace": "etlc.examples", "fields": [{"name": "customer_id", "type": "long"}, {"name": "name", "type": "string"}, {"name": "country", "type": "string"}, {"name": "segment", "type": {"type": "enum", "name": "segment_enum", "symbols": ["CONSUMER", "BUSINESS"]}}]}',
+        avro={
+            "type": "record",
+            "name": "Customer",
+            "namespace": "etlc.examples",
+            "fields": [
+                {"name": "customer_id", "type": "long"},
+                {"name": "name", "type": "string"},
+                {"name": "country", "type": "string"},
+                {
+                    "name": "segment",
+                    "type": {
+                        "type": "enum",
+                        "name": "segment_enum",
+                        "symbols": ["CONSUMER", "BUSINESS"],
+                    },
+                },
+            ],
+        },
         ddl="`customer_id` BIGINT, `name` STRING, `country` STRING, `segment` STRING",
     ),
     "live": DatasetSchema(
-        avro='{"type": "record", "name": "live", "namespace": "etlc.customer_revenue", "fields": [{"name": "order_id", "type": "long"}, {"name": "customer_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}]}',
+        avro={
+            "type": "record",
+            "name": "live",
+            "namespace": "etlc.customer_revenue",
+            "fields": [
+                {"name": "order_id", "type": "long"},
+                {"name": "customer_id", "type": "long"},
+                {
+                    "name": "amount",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "coupon", "type": ["null", "string"], "default": None},
+            ],
+        },
         ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
     ),
     "enriched": DatasetSchema(
-        avro='{"type": "record", "name": "enriched", "namespace": "etlc.customer_revenue", "fields": [{"name": "customer_id", "type": "long"}, {"name": "order_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}, {"name": "name", "type": "string"}, {"name": "country", "type": "string"}, {"name": "segment", "type": {"type": "enum", "name": "segment_enum", "symbols": ["CONSUMER", "BUSINESS"]}}]}',
+        avro={
+            "type": "record",
+            "name": "enriched",
+            "namespace": "etlc.customer_revenue",
+            "fields": [
+                {"name": "customer_id", "type": "long"},
+                {"name": "order_id", "type": "long"},
+                {
+                    "name": "amount",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "coupon", "type": ["null", "string"], "default": None},
+                {"name": "name", "type": "string"},
+                {"name": "country", "type": "string"},
+                {
+                    "name": "segment",
+                    "type": {
+                        "type": "enum",
+                        "name": "segment_enum",
+                        "symbols": ["CONSUMER", "BUSINESS"],
+                    },
+                },
+            ],
+        },
         ddl="`customer_id` BIGINT, `order_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING, `name` STRING, `country` STRING, `segment` STRING",
     ),
     "revenue": DatasetSchema(
-        avro='{"type": "record", "name": "revenue", "namespace": "etlc.customer_revenue", "fields": [{"name": "customer_id", "type": "long"}, {"name": "country", "type": "string"}, {"name": "revenue", "type": ["null", {"type": "bytes", "logicalType": "decimal", "precision": 22, "scale": 2}], "default": null}, {"name": "orders", "type": "long"}, {"name": "last_order", "type": ["null", {"type": "long", "logicalType": "timestamp-micros"}], "default": null}]}',
+        avro={
+            "type": "record",
+            "name": "revenue",
+            "namespace": "etlc.customer_revenue",
+            "fields": [
+                {"name": "customer_id", "type": "long"},
+                {"name": "country", "type": "string"},
+                {
+                    "name": "revenue",
+                    "type": [
+                        "null",
+                        {"type": "bytes", "logicalType": "decimal", "precision": 22, "scale": 2},
+                    ],
+                    "default": None,
+                },
+                {"name": "orders", "type": "long"},
+                {
+                    "name": "last_order",
+                    "type": ["null", {"type": "long", "logicalType": "timestamp-micros"}],
+                    "default": None,
+                },
+            ],
+        },
         ddl="`customer_id` BIGINT, `country` STRING, `revenue` DECIMAL(22,2), `orders` BIGINT, `last_order` TIMESTAMP",
     ),
 }
@@ -49,7 +179,7 @@ def build(env: Environment) -> PipelineGraph:
                 extractor=FilesExtractor(
                     path=env.interpolate("${data_dir}/orders/*.csv"),
                     format="csv",
-                    schema_ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
+                    schema=SCHEMAS["orders"],
                     options={"header": "true"},
                 ),
                 schema=SCHEMAS["orders"],
@@ -71,7 +201,7 @@ def build(env: Environment) -> PipelineGraph:
                 extractor=MySqlExtractor(
                     connection=env.connection("crm"),
                     table="customers",
-                    schema_ddl="`customer_id` BIGINT, `name` STRING, `country` STRING, `segment` STRING",
+                    schema=SCHEMAS["customers"],
                     partition={
                         "column": "customer_id",
                         "lower": "1",
@@ -122,6 +252,7 @@ def build(env: Environment) -> PipelineGraph:
                     },
                 ),
                 schema=SCHEMAS["revenue"],
+                recheck=None,
             ),
         ),
         loads=(

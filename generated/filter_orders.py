@@ -14,11 +14,65 @@ PIPELINE = "filter_orders"
 
 SCHEMAS = {
     "orders": DatasetSchema(
-        avro='{"type": "record", "name": "Order", "namespace": "etlc.examples", "fields": [{"name": "order_id", "type": "long"}, {"name": "customer_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}]}',
+        avro={
+            "type": "record",
+            "name": "Order",
+            "namespace": "etlc.examples",
+            "fields": [
+                {"name": "order_id", "type": "long"},
+                {"name": "customer_id", "type": "long"},
+                {
+                    "name": "amount",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "coupon", "type": ["null", "string"], "default": None},
+            ],
+        },
         ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
     ),
     "large_paid": DatasetSchema(
-        avro='{"type": "record", "name": "large_paid", "namespace": "etlc.filter_orders", "fields": [{"name": "order_id", "type": "long"}, {"name": "customer_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}]}',
+        avro={
+            "type": "record",
+            "name": "large_paid",
+            "namespace": "etlc.filter_orders",
+            "fields": [
+                {"name": "order_id", "type": "long"},
+                {"name": "customer_id", "type": "long"},
+                {
+                    "name": "amount",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "coupon", "type": ["null", "string"], "default": None},
+            ],
+        },
         ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
     ),
 }
@@ -33,7 +87,7 @@ def build(env: Environment) -> PipelineGraph:
                 extractor=FilesExtractor(
                     path=env.interpolate("${data_dir}/orders/*.csv"),
                     format="csv",
-                    schema_ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
+                    schema=SCHEMAS["orders"],
                     options={"header": "true"},
                 ),
                 schema=SCHEMAS["orders"],

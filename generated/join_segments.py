@@ -16,27 +16,152 @@ PIPELINE = "join_segments"
 
 SCHEMAS = {
     "orders": DatasetSchema(
-        avro='{"type": "record", "name": "Order", "namespace": "etlc.examples", "fields": [{"name": "order_id", "type": "long"}, {"name": "customer_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}]}',
+        avro={
+            "type": "record",
+            "name": "Order",
+            "namespace": "etlc.examples",
+            "fields": [
+                {"name": "order_id", "type": "long"},
+                {"name": "customer_id", "type": "long"},
+                {
+                    "name": "amount",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "coupon", "type": ["null", "string"], "default": None},
+            ],
+        },
         ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
     ),
     "customers": DatasetSchema(
-        avro='{"type": "record", "name": "Customer", "namespace": "etlc.examples", "fields": [{"name": "customer_id", "type": "long"}, {"name": "name", "type": "string"}, {"name": "country", "type": "string"}, {"name": "segment", "type": {"type": "enum", "name": "segment_enum", "symbols": ["CONSUMER", "BUSINESS"]}}]}',
+        avro={
+            "type": "record",
+            "name": "Customer",
+            "namespace": "etlc.examples",
+            "fields": [
+                {"name": "customer_id", "type": "long"},
+                {"name": "name", "type": "string"},
+                {"name": "country", "type": "string"},
+                {
+                    "name": "segment",
+                    "type": {
+                        "type": "enum",
+                        "name": "segment_enum",
+                        "symbols": ["CONSUMER", "BUSINESS"],
+                    },
+                },
+            ],
+        },
         ddl="`customer_id` BIGINT, `name` STRING, `country` STRING, `segment` STRING",
     ),
     "business_customers": DatasetSchema(
-        avro='{"type": "record", "name": "business_customers", "namespace": "etlc.join_segments", "fields": [{"name": "customer_id", "type": "long"}, {"name": "name", "type": "string"}, {"name": "country", "type": "string"}, {"name": "segment", "type": {"type": "enum", "name": "segment_enum", "symbols": ["CONSUMER", "BUSINESS"]}}]}',
+        avro={
+            "type": "record",
+            "name": "business_customers",
+            "namespace": "etlc.join_segments",
+            "fields": [
+                {"name": "customer_id", "type": "long"},
+                {"name": "name", "type": "string"},
+                {"name": "country", "type": "string"},
+                {
+                    "name": "segment",
+                    "type": {
+                        "type": "enum",
+                        "name": "segment_enum",
+                        "symbols": ["CONSUMER", "BUSINESS"],
+                    },
+                },
+            ],
+        },
         ddl="`customer_id` BIGINT, `name` STRING, `country` STRING, `segment` STRING",
     ),
     "business": DatasetSchema(
-        avro='{"type": "record", "name": "business", "namespace": "etlc.join_segments", "fields": [{"name": "business_id", "type": "long"}, {"name": "business_country", "type": "string"}]}',
+        avro={
+            "type": "record",
+            "name": "business",
+            "namespace": "etlc.join_segments",
+            "fields": [
+                {"name": "business_id", "type": "long"},
+                {"name": "business_country", "type": "string"},
+            ],
+        },
         ddl="`business_id` BIGINT, `business_country` STRING",
     ),
     "business_orders": DatasetSchema(
-        avro='{"type": "record", "name": "business_orders", "namespace": "etlc.join_segments", "fields": [{"name": "order_id", "type": "long"}, {"name": "customer_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}, {"name": "business_id", "type": "long"}, {"name": "business_country", "type": "string"}]}',
+        avro={
+            "type": "record",
+            "name": "business_orders",
+            "namespace": "etlc.join_segments",
+            "fields": [
+                {"name": "order_id", "type": "long"},
+                {"name": "customer_id", "type": "long"},
+                {
+                    "name": "amount",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "coupon", "type": ["null", "string"], "default": None},
+                {"name": "business_id", "type": "long"},
+                {"name": "business_country", "type": "string"},
+            ],
+        },
         ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING, `business_id` BIGINT, `business_country` STRING",
     ),
     "orders_without_customer": DatasetSchema(
-        avro='{"type": "record", "name": "orders_without_customer", "namespace": "etlc.join_segments", "fields": [{"name": "customer_id", "type": "long"}, {"name": "order_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}]}',
+        avro={
+            "type": "record",
+            "name": "orders_without_customer",
+            "namespace": "etlc.join_segments",
+            "fields": [
+                {"name": "customer_id", "type": "long"},
+                {"name": "order_id", "type": "long"},
+                {
+                    "name": "amount",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "coupon", "type": ["null", "string"], "default": None},
+            ],
+        },
         ddl="`customer_id` BIGINT, `order_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
     ),
 }
@@ -51,7 +176,7 @@ def build(env: Environment) -> PipelineGraph:
                 extractor=FilesExtractor(
                     path=env.interpolate("${data_dir}/orders/*.csv"),
                     format="csv",
-                    schema_ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
+                    schema=SCHEMAS["orders"],
                     options={"header": "true"},
                 ),
                 schema=SCHEMAS["orders"],
@@ -73,7 +198,7 @@ def build(env: Environment) -> PipelineGraph:
                 extractor=FilesExtractor(
                     path=env.interpolate("${data_dir}/customers.json"),
                     format="json",
-                    schema_ddl="`customer_id` BIGINT, `name` STRING, `country` STRING, `segment` STRING",
+                    schema=SCHEMAS["customers"],
                     options={},
                 ),
                 schema=SCHEMAS["customers"],

@@ -17,23 +17,166 @@ PIPELINE = "order_enrichment_stream"
 
 SCHEMAS = {
     "orders": DatasetSchema(
-        avro='{"type": "record", "name": "Order", "namespace": "etlc.examples", "fields": [{"name": "order_id", "type": "long"}, {"name": "customer_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}]}',
+        avro={
+            "type": "record",
+            "name": "Order",
+            "namespace": "etlc.examples",
+            "fields": [
+                {"name": "order_id", "type": "long"},
+                {"name": "customer_id", "type": "long"},
+                {
+                    "name": "amount",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "coupon", "type": ["null", "string"], "default": None},
+            ],
+        },
         ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
     ),
     "customers": DatasetSchema(
-        avro='{"type": "record", "name": "Customer", "namespace": "etlc.examples", "fields": [{"name": "customer_id", "type": "long"}, {"name": "name", "type": "string"}, {"name": "country", "type": "string"}, {"name": "segment", "type": {"type": "enum", "name": "segment_enum", "symbols": ["CONSUMER", "BUSINESS"]}}]}',
+        avro={
+            "type": "record",
+            "name": "Customer",
+            "namespace": "etlc.examples",
+            "fields": [
+                {"name": "customer_id", "type": "long"},
+                {"name": "name", "type": "string"},
+                {"name": "country", "type": "string"},
+                {
+                    "name": "segment",
+                    "type": {
+                        "type": "enum",
+                        "name": "segment_enum",
+                        "symbols": ["CONSUMER", "BUSINESS"],
+                    },
+                },
+            ],
+        },
         ddl="`customer_id` BIGINT, `name` STRING, `country` STRING, `segment` STRING",
     ),
     "live": DatasetSchema(
-        avro='{"type": "record", "name": "live", "namespace": "etlc.order_enrichment_stream", "fields": [{"name": "order_id", "type": "long"}, {"name": "customer_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}]}',
+        avro={
+            "type": "record",
+            "name": "live",
+            "namespace": "etlc.order_enrichment_stream",
+            "fields": [
+                {"name": "order_id", "type": "long"},
+                {"name": "customer_id", "type": "long"},
+                {
+                    "name": "amount",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "coupon", "type": ["null", "string"], "default": None},
+            ],
+        },
         ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
     ),
     "joined": DatasetSchema(
-        avro='{"type": "record", "name": "joined", "namespace": "etlc.order_enrichment_stream", "fields": [{"name": "customer_id", "type": "long"}, {"name": "order_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}, {"name": "name", "type": "string"}, {"name": "country", "type": "string"}, {"name": "segment", "type": {"type": "enum", "name": "segment_enum", "symbols": ["CONSUMER", "BUSINESS"]}}]}',
+        avro={
+            "type": "record",
+            "name": "joined",
+            "namespace": "etlc.order_enrichment_stream",
+            "fields": [
+                {"name": "customer_id", "type": "long"},
+                {"name": "order_id", "type": "long"},
+                {
+                    "name": "amount",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "coupon", "type": ["null", "string"], "default": None},
+                {"name": "name", "type": "string"},
+                {"name": "country", "type": "string"},
+                {
+                    "name": "segment",
+                    "type": {
+                        "type": "enum",
+                        "name": "segment_enum",
+                        "symbols": ["CONSUMER", "BUSINESS"],
+                    },
+                },
+            ],
+        },
         ddl="`customer_id` BIGINT, `order_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING, `name` STRING, `country` STRING, `segment` STRING",
     ),
     "enriched": DatasetSchema(
-        avro='{"type": "record", "name": "enriched", "namespace": "etlc.order_enrichment_stream", "fields": [{"name": "order_id", "type": "long"}, {"name": "customer_id", "type": "long"}, {"name": "country", "type": "string"}, {"name": "segment", "type": {"type": "enum", "name": "segment_enum", "symbols": ["CONSUMER", "BUSINESS"]}}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}]}',
+        avro={
+            "type": "record",
+            "name": "enriched",
+            "namespace": "etlc.order_enrichment_stream",
+            "fields": [
+                {"name": "order_id", "type": "long"},
+                {"name": "customer_id", "type": "long"},
+                {"name": "country", "type": "string"},
+                {
+                    "name": "segment",
+                    "type": {
+                        "type": "enum",
+                        "name": "segment_enum",
+                        "symbols": ["CONSUMER", "BUSINESS"],
+                    },
+                },
+                {
+                    "name": "amount",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+            ],
+        },
         ddl="`order_id` BIGINT, `customer_id` BIGINT, `country` STRING, `segment` STRING, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP",
     ),
 }
@@ -48,8 +191,7 @@ def build(env: Environment) -> PipelineGraph:
                 extractor=KafkaExtractor(
                     connection=env.connection("events"),
                     topic="etlc.orders.live",
-                    schema_ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
-                    avro_schema='{"type": "record", "name": "Order", "namespace": "etlc.examples", "fields": [{"name": "order_id", "type": "long"}, {"name": "customer_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}]}',
+                    schema=SCHEMAS["orders"],
                     starting_offsets="earliest",
                     max_offsets_per_trigger=50000,
                 ),
@@ -72,7 +214,7 @@ def build(env: Environment) -> PipelineGraph:
                 extractor=PostgresExtractor(
                     connection=env.connection("warehouse"),
                     table="customers",
-                    schema_ddl="`customer_id` BIGINT, `name` STRING, `country` STRING, `segment` STRING",
+                    schema=SCHEMAS["customers"],
                 ),
                 schema=SCHEMAS["customers"],
                 rules=(

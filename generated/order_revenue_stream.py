@@ -16,15 +16,97 @@ PIPELINE = "order_revenue_stream"
 
 SCHEMAS = {
     "orders": DatasetSchema(
-        avro='{"type": "record", "name": "Order", "namespace": "etlc.examples", "fields": [{"name": "order_id", "type": "long"}, {"name": "customer_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}]}',
+        avro={
+            "type": "record",
+            "name": "Order",
+            "namespace": "etlc.examples",
+            "fields": [
+                {"name": "order_id", "type": "long"},
+                {"name": "customer_id", "type": "long"},
+                {
+                    "name": "amount",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "coupon", "type": ["null", "string"], "default": None},
+            ],
+        },
         ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
     ),
     "live": DatasetSchema(
-        avro='{"type": "record", "name": "live", "namespace": "etlc.order_revenue_stream", "fields": [{"name": "order_id", "type": "long"}, {"name": "customer_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}]}',
+        avro={
+            "type": "record",
+            "name": "live",
+            "namespace": "etlc.order_revenue_stream",
+            "fields": [
+                {"name": "order_id", "type": "long"},
+                {"name": "customer_id", "type": "long"},
+                {
+                    "name": "amount",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "coupon", "type": ["null", "string"], "default": None},
+            ],
+        },
         ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
     ),
     "per_minute": DatasetSchema(
-        avro='{"type": "record", "name": "per_minute", "namespace": "etlc.order_revenue_stream", "fields": [{"name": "window_start", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "window_end", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "orders", "type": "long"}, {"name": "revenue", "type": ["null", {"type": "bytes", "logicalType": "decimal", "precision": 22, "scale": 2}], "default": null}]}',
+        avro={
+            "type": "record",
+            "name": "per_minute",
+            "namespace": "etlc.order_revenue_stream",
+            "fields": [
+                {
+                    "name": "window_start",
+                    "type": {"type": "long", "logicalType": "timestamp-micros"},
+                },
+                {"name": "window_end", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "orders", "type": "long"},
+                {
+                    "name": "revenue",
+                    "type": [
+                        "null",
+                        {"type": "bytes", "logicalType": "decimal", "precision": 22, "scale": 2},
+                    ],
+                    "default": None,
+                },
+            ],
+        },
         ddl="`window_start` TIMESTAMP, `window_end` TIMESTAMP, `status` STRING, `orders` BIGINT, `revenue` DECIMAL(22,2)",
     ),
 }
@@ -39,8 +121,7 @@ def build(env: Environment) -> PipelineGraph:
                 extractor=KafkaExtractor(
                     connection=env.connection("events"),
                     topic="etlc.orders.live",
-                    schema_ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
-                    avro_schema='{"type": "record", "name": "Order", "namespace": "etlc.examples", "fields": [{"name": "order_id", "type": "long"}, {"name": "customer_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}]}',
+                    schema=SCHEMAS["orders"],
                     starting_offsets="earliest",
                     max_offsets_per_trigger=100000,
                 ),
@@ -80,6 +161,7 @@ def build(env: Environment) -> PipelineGraph:
                     aggregates={"orders": "COUNT(*)", "revenue": "SUM(amount)"},
                 ),
                 schema=SCHEMAS["per_minute"],
+                recheck=None,
             ),
         ),
         loads=(

@@ -17,27 +17,205 @@ PIPELINE = "orders_by_country"
 
 SCHEMAS = {
     "orders": DatasetSchema(
-        avro='{"type": "record", "name": "Order", "namespace": "etlc.examples", "fields": [{"name": "order_id", "type": "long"}, {"name": "customer_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}]}',
+        avro={
+            "type": "record",
+            "name": "Order",
+            "namespace": "etlc.examples",
+            "fields": [
+                {"name": "order_id", "type": "long"},
+                {"name": "customer_id", "type": "long"},
+                {
+                    "name": "amount",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "coupon", "type": ["null", "string"], "default": None},
+            ],
+        },
         ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
     ),
     "customers": DatasetSchema(
-        avro='{"type": "record", "name": "Customer", "namespace": "etlc.examples", "fields": [{"name": "customer_id", "type": "long"}, {"name": "name", "type": "string"}, {"name": "country", "type": "string"}, {"name": "segment", "type": {"type": "enum", "name": "segment_enum", "symbols": ["CONSUMER", "BUSINESS"]}}]}',
+        avro={
+            "type": "record",
+            "name": "Customer",
+            "namespace": "etlc.examples",
+            "fields": [
+                {"name": "customer_id", "type": "long"},
+                {"name": "name", "type": "string"},
+                {"name": "country", "type": "string"},
+                {
+                    "name": "segment",
+                    "type": {
+                        "type": "enum",
+                        "name": "segment_enum",
+                        "symbols": ["CONSUMER", "BUSINESS"],
+                    },
+                },
+            ],
+        },
         ddl="`customer_id` BIGINT, `name` STRING, `country` STRING, `segment` STRING",
     ),
     "live_orders": DatasetSchema(
-        avro='{"type": "record", "name": "live_orders", "namespace": "etlc.orders_by_country", "fields": [{"name": "order_id", "type": "long"}, {"name": "customer_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}]}',
+        avro={
+            "type": "record",
+            "name": "live_orders",
+            "namespace": "etlc.orders_by_country",
+            "fields": [
+                {"name": "order_id", "type": "long"},
+                {"name": "customer_id", "type": "long"},
+                {
+                    "name": "amount",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "coupon", "type": ["null", "string"], "default": None},
+            ],
+        },
         ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
     ),
     "enriched": DatasetSchema(
-        avro='{"type": "record", "name": "enriched", "namespace": "etlc.orders_by_country", "fields": [{"name": "customer_id", "type": "long"}, {"name": "order_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}, {"name": "name", "type": "string"}, {"name": "country", "type": "string"}, {"name": "segment", "type": {"type": "enum", "name": "segment_enum", "symbols": ["CONSUMER", "BUSINESS"]}}]}',
+        avro={
+            "type": "record",
+            "name": "enriched",
+            "namespace": "etlc.orders_by_country",
+            "fields": [
+                {"name": "customer_id", "type": "long"},
+                {"name": "order_id", "type": "long"},
+                {
+                    "name": "amount",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "coupon", "type": ["null", "string"], "default": None},
+                {"name": "name", "type": "string"},
+                {"name": "country", "type": "string"},
+                {
+                    "name": "segment",
+                    "type": {
+                        "type": "enum",
+                        "name": "segment_enum",
+                        "symbols": ["CONSUMER", "BUSINESS"],
+                    },
+                },
+            ],
+        },
         ddl="`customer_id` BIGINT, `order_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING, `name` STRING, `country` STRING, `segment` STRING",
     ),
     "with_vat": DatasetSchema(
-        avro='{"type": "record", "name": "with_vat", "namespace": "etlc.orders_by_country", "fields": [{"name": "customer_id", "type": "long"}, {"name": "order_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}, {"name": "name", "type": "string"}, {"name": "country", "type": "string"}, {"name": "segment", "type": {"type": "enum", "name": "segment_enum", "symbols": ["CONSUMER", "BUSINESS"]}}, {"name": "amount_with_vat", "type": ["null", {"type": "bytes", "logicalType": "decimal", "precision": 14, "scale": 2}], "default": null}]}',
+        avro={
+            "type": "record",
+            "name": "with_vat",
+            "namespace": "etlc.orders_by_country",
+            "fields": [
+                {"name": "customer_id", "type": "long"},
+                {"name": "order_id", "type": "long"},
+                {
+                    "name": "amount",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "coupon", "type": ["null", "string"], "default": None},
+                {"name": "name", "type": "string"},
+                {"name": "country", "type": "string"},
+                {
+                    "name": "segment",
+                    "type": {
+                        "type": "enum",
+                        "name": "segment_enum",
+                        "symbols": ["CONSUMER", "BUSINESS"],
+                    },
+                },
+                {
+                    "name": "amount_with_vat",
+                    "type": [
+                        "null",
+                        {"type": "bytes", "logicalType": "decimal", "precision": 14, "scale": 2},
+                    ],
+                    "default": None,
+                },
+            ],
+        },
         ddl="`customer_id` BIGINT, `order_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING, `name` STRING, `country` STRING, `segment` STRING, `amount_with_vat` DECIMAL(14,2)",
     ),
     "by_country": DatasetSchema(
-        avro='{"type": "record", "name": "by_country", "namespace": "etlc.orders_by_country", "fields": [{"name": "country", "type": "string"}, {"name": "revenue", "type": ["null", {"type": "bytes", "logicalType": "decimal", "precision": 22, "scale": 2}], "default": null}, {"name": "revenue_with_vat", "type": ["null", {"type": "bytes", "logicalType": "decimal", "precision": 24, "scale": 2}], "default": null}, {"name": "orders", "type": "long"}, {"name": "customers", "type": "long"}]}',
+        avro={
+            "type": "record",
+            "name": "by_country",
+            "namespace": "etlc.orders_by_country",
+            "fields": [
+                {"name": "country", "type": "string"},
+                {
+                    "name": "revenue",
+                    "type": [
+                        "null",
+                        {"type": "bytes", "logicalType": "decimal", "precision": 22, "scale": 2},
+                    ],
+                    "default": None,
+                },
+                {
+                    "name": "revenue_with_vat",
+                    "type": [
+                        "null",
+                        {"type": "bytes", "logicalType": "decimal", "precision": 24, "scale": 2},
+                    ],
+                    "default": None,
+                },
+                {"name": "orders", "type": "long"},
+                {"name": "customers", "type": "long"},
+            ],
+        },
         ddl="`country` STRING, `revenue` DECIMAL(22,2), `revenue_with_vat` DECIMAL(24,2), `orders` BIGINT, `customers` BIGINT",
     ),
 }
@@ -52,7 +230,7 @@ def build(env: Environment) -> PipelineGraph:
                 extractor=FilesExtractor(
                     path=env.interpolate("${data_dir}/orders/*.csv"),
                     format="csv",
-                    schema_ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
+                    schema=SCHEMAS["orders"],
                     options={"header": "true"},
                 ),
                 schema=SCHEMAS["orders"],
@@ -74,7 +252,7 @@ def build(env: Environment) -> PipelineGraph:
                 extractor=FilesExtractor(
                     path=env.interpolate("${data_dir}/customers.json"),
                     format="json",
-                    schema_ddl="`customer_id` BIGINT, `name` STRING, `country` STRING, `segment` STRING",
+                    schema=SCHEMAS["customers"],
                     options={},
                 ),
                 schema=SCHEMAS["customers"],
@@ -129,6 +307,7 @@ def build(env: Environment) -> PipelineGraph:
                     },
                 ),
                 schema=SCHEMAS["by_country"],
+                recheck=None,
             ),
         ),
         loads=(

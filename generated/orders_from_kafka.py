@@ -16,15 +16,97 @@ PIPELINE = "orders_from_kafka"
 
 SCHEMAS = {
     "orders": DatasetSchema(
-        avro='{"type": "record", "name": "Order", "namespace": "etlc.examples", "fields": [{"name": "order_id", "type": "long"}, {"name": "customer_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}]}',
+        avro={
+            "type": "record",
+            "name": "Order",
+            "namespace": "etlc.examples",
+            "fields": [
+                {"name": "order_id", "type": "long"},
+                {"name": "customer_id", "type": "long"},
+                {
+                    "name": "amount",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "coupon", "type": ["null", "string"], "default": None},
+            ],
+        },
         ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
     ),
     "live": DatasetSchema(
-        avro='{"type": "record", "name": "live", "namespace": "etlc.orders_from_kafka", "fields": [{"name": "order_id", "type": "long"}, {"name": "customer_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}]}',
+        avro={
+            "type": "record",
+            "name": "live",
+            "namespace": "etlc.orders_from_kafka",
+            "fields": [
+                {"name": "order_id", "type": "long"},
+                {"name": "customer_id", "type": "long"},
+                {
+                    "name": "amount",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "coupon", "type": ["null", "string"], "default": None},
+            ],
+        },
         ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
     ),
     "by_status": DatasetSchema(
-        avro='{"type": "record", "name": "by_status", "namespace": "etlc.orders_from_kafka", "fields": [{"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "revenue", "type": ["null", {"type": "bytes", "logicalType": "decimal", "precision": 22, "scale": 2}], "default": null}, {"name": "orders", "type": "long"}, {"name": "last_order", "type": ["null", {"type": "long", "logicalType": "timestamp-micros"}], "default": null}]}',
+        avro={
+            "type": "record",
+            "name": "by_status",
+            "namespace": "etlc.orders_from_kafka",
+            "fields": [
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {
+                    "name": "revenue",
+                    "type": [
+                        "null",
+                        {"type": "bytes", "logicalType": "decimal", "precision": 22, "scale": 2},
+                    ],
+                    "default": None,
+                },
+                {"name": "orders", "type": "long"},
+                {
+                    "name": "last_order",
+                    "type": ["null", {"type": "long", "logicalType": "timestamp-micros"}],
+                    "default": None,
+                },
+            ],
+        },
         ddl="`status` STRING, `revenue` DECIMAL(22,2), `orders` BIGINT, `last_order` TIMESTAMP",
     ),
 }
@@ -39,8 +121,7 @@ def build(env: Environment) -> PipelineGraph:
                 extractor=KafkaExtractor(
                     connection=env.connection("events"),
                     topic="etlc.orders",
-                    schema_ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
-                    avro_schema='{"type": "record", "name": "Order", "namespace": "etlc.examples", "fields": [{"name": "order_id", "type": "long"}, {"name": "customer_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}]}',
+                    schema=SCHEMAS["orders"],
                     starting_offsets="earliest",
                     ending_offsets="latest",
                 ),
@@ -81,6 +162,7 @@ def build(env: Environment) -> PipelineGraph:
                     },
                 ),
                 schema=SCHEMAS["by_status"],
+                recheck=None,
             ),
         ),
         loads=(

@@ -17,23 +17,164 @@ PIPELINE = "orders_s3_enriched"
 
 SCHEMAS = {
     "orders": DatasetSchema(
-        avro='{"type": "record", "name": "Order", "namespace": "etlc.examples", "fields": [{"name": "order_id", "type": "long"}, {"name": "customer_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}]}',
+        avro={
+            "type": "record",
+            "name": "Order",
+            "namespace": "etlc.examples",
+            "fields": [
+                {"name": "order_id", "type": "long"},
+                {"name": "customer_id", "type": "long"},
+                {
+                    "name": "amount",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "coupon", "type": ["null", "string"], "default": None},
+            ],
+        },
         ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
     ),
     "customers": DatasetSchema(
-        avro='{"type": "record", "name": "Customer", "namespace": "etlc.examples", "fields": [{"name": "customer_id", "type": "long"}, {"name": "name", "type": "string"}, {"name": "country", "type": "string"}, {"name": "segment", "type": {"type": "enum", "name": "segment_enum", "symbols": ["CONSUMER", "BUSINESS"]}}]}',
+        avro={
+            "type": "record",
+            "name": "Customer",
+            "namespace": "etlc.examples",
+            "fields": [
+                {"name": "customer_id", "type": "long"},
+                {"name": "name", "type": "string"},
+                {"name": "country", "type": "string"},
+                {
+                    "name": "segment",
+                    "type": {
+                        "type": "enum",
+                        "name": "segment_enum",
+                        "symbols": ["CONSUMER", "BUSINESS"],
+                    },
+                },
+            ],
+        },
         ddl="`customer_id` BIGINT, `name` STRING, `country` STRING, `segment` STRING",
     ),
     "live": DatasetSchema(
-        avro='{"type": "record", "name": "live", "namespace": "etlc.orders_s3_enriched", "fields": [{"name": "order_id", "type": "long"}, {"name": "customer_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}]}',
+        avro={
+            "type": "record",
+            "name": "live",
+            "namespace": "etlc.orders_s3_enriched",
+            "fields": [
+                {"name": "order_id", "type": "long"},
+                {"name": "customer_id", "type": "long"},
+                {
+                    "name": "amount",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "coupon", "type": ["null", "string"], "default": None},
+            ],
+        },
         ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
     ),
     "enriched": DatasetSchema(
-        avro='{"type": "record", "name": "enriched", "namespace": "etlc.orders_s3_enriched", "fields": [{"name": "customer_id", "type": "long"}, {"name": "order_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}, {"name": "name", "type": "string"}, {"name": "country", "type": "string"}, {"name": "segment", "type": {"type": "enum", "name": "segment_enum", "symbols": ["CONSUMER", "BUSINESS"]}}]}',
+        avro={
+            "type": "record",
+            "name": "enriched",
+            "namespace": "etlc.orders_s3_enriched",
+            "fields": [
+                {"name": "customer_id", "type": "long"},
+                {"name": "order_id", "type": "long"},
+                {
+                    "name": "amount",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "coupon", "type": ["null", "string"], "default": None},
+                {"name": "name", "type": "string"},
+                {"name": "country", "type": "string"},
+                {
+                    "name": "segment",
+                    "type": {
+                        "type": "enum",
+                        "name": "segment_enum",
+                        "symbols": ["CONSUMER", "BUSINESS"],
+                    },
+                },
+            ],
+        },
         ddl="`customer_id` BIGINT, `order_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING, `name` STRING, `country` STRING, `segment` STRING",
     ),
     "revenue": DatasetSchema(
-        avro='{"type": "record", "name": "revenue", "namespace": "etlc.orders_s3_enriched", "fields": [{"name": "country", "type": "string"}, {"name": "segment", "type": {"type": "enum", "name": "segment_enum", "symbols": ["CONSUMER", "BUSINESS"]}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "revenue", "type": ["null", {"type": "bytes", "logicalType": "decimal", "precision": 22, "scale": 2}], "default": null}, {"name": "orders", "type": "long"}, {"name": "customers", "type": "long"}]}',
+        avro={
+            "type": "record",
+            "name": "revenue",
+            "namespace": "etlc.orders_s3_enriched",
+            "fields": [
+                {"name": "country", "type": "string"},
+                {
+                    "name": "segment",
+                    "type": {
+                        "type": "enum",
+                        "name": "segment_enum",
+                        "symbols": ["CONSUMER", "BUSINESS"],
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {
+                    "name": "revenue",
+                    "type": [
+                        "null",
+                        {"type": "bytes", "logicalType": "decimal", "precision": 22, "scale": 2},
+                    ],
+                    "default": None,
+                },
+                {"name": "orders", "type": "long"},
+                {"name": "customers", "type": "long"},
+            ],
+        },
         ddl="`country` STRING, `segment` STRING, `status` STRING, `revenue` DECIMAL(22,2), `orders` BIGINT, `customers` BIGINT",
     ),
 }
@@ -49,7 +190,7 @@ def build(env: Environment) -> PipelineGraph:
                     connection=env.connection("lake"),
                     path="s3a://raw/orders/*.csv",
                     format="csv",
-                    schema_ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
+                    schema=SCHEMAS["orders"],
                     options={"header": "true"},
                 ),
                 schema=SCHEMAS["orders"],
@@ -71,7 +212,7 @@ def build(env: Environment) -> PipelineGraph:
                 extractor=MySqlExtractor(
                     connection=env.connection("crm"),
                     table="customers",
-                    schema_ddl="`customer_id` BIGINT, `name` STRING, `country` STRING, `segment` STRING",
+                    schema=SCHEMAS["customers"],
                 ),
                 schema=SCHEMAS["customers"],
                 rules=(
@@ -115,6 +256,7 @@ def build(env: Environment) -> PipelineGraph:
                     },
                 ),
                 schema=SCHEMAS["revenue"],
+                recheck=None,
             ),
         ),
         loads=(

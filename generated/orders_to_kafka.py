@@ -15,11 +15,65 @@ PIPELINE = "orders_to_kafka"
 
 SCHEMAS = {
     "orders": DatasetSchema(
-        avro='{"type": "record", "name": "Order", "namespace": "etlc.examples", "fields": [{"name": "order_id", "type": "long"}, {"name": "customer_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}]}',
+        avro={
+            "type": "record",
+            "name": "Order",
+            "namespace": "etlc.examples",
+            "fields": [
+                {"name": "order_id", "type": "long"},
+                {"name": "customer_id", "type": "long"},
+                {
+                    "name": "amount",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "coupon", "type": ["null", "string"], "default": None},
+            ],
+        },
         ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
     ),
     "live": DatasetSchema(
-        avro='{"type": "record", "name": "live", "namespace": "etlc.orders_to_kafka", "fields": [{"name": "order_id", "type": "long"}, {"name": "customer_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}]}',
+        avro={
+            "type": "record",
+            "name": "live",
+            "namespace": "etlc.orders_to_kafka",
+            "fields": [
+                {"name": "order_id", "type": "long"},
+                {"name": "customer_id", "type": "long"},
+                {
+                    "name": "amount",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "coupon", "type": ["null", "string"], "default": None},
+            ],
+        },
         ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
     ),
 }
@@ -34,7 +88,7 @@ def build(env: Environment) -> PipelineGraph:
                 extractor=FilesExtractor(
                     path=env.interpolate("${data_dir}/orders/*.csv"),
                     format="csv",
-                    schema_ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
+                    schema=SCHEMAS["orders"],
                     options={"header": "true"},
                 ),
                 schema=SCHEMAS["orders"],
@@ -70,7 +124,7 @@ def build(env: Environment) -> PipelineGraph:
                 loader=KafkaLoader(
                     connection=env.connection("events"),
                     topic="etlc.orders",
-                    avro_schema='{"type": "record", "name": "live", "namespace": "etlc.orders_to_kafka", "fields": [{"name": "order_id", "type": "long"}, {"name": "customer_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}]}',
+                    schema=SCHEMAS["live"],
                     keys=("order_id",),
                     sequence_by="ordered_at",
                 ),

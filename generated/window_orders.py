@@ -14,19 +14,102 @@ PIPELINE = "window_orders"
 
 SCHEMAS = {
     "orders": DatasetSchema(
-        avro='{"type": "record", "name": "Order", "namespace": "etlc.examples", "fields": [{"name": "order_id", "type": "long"}, {"name": "customer_id", "type": "long"}, {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "coupon", "type": ["null", "string"], "default": null}]}',
+        avro={
+            "type": "record",
+            "name": "Order",
+            "namespace": "etlc.examples",
+            "fields": [
+                {"name": "order_id", "type": "long"},
+                {"name": "customer_id", "type": "long"},
+                {
+                    "name": "amount",
+                    "type": {
+                        "type": "bytes",
+                        "logicalType": "decimal",
+                        "precision": 12,
+                        "scale": 2,
+                    },
+                },
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "ordered_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "coupon", "type": ["null", "string"], "default": None},
+            ],
+        },
         ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
     ),
     "hourly": DatasetSchema(
-        avro='{"type": "record", "name": "hourly", "namespace": "etlc.window_orders", "fields": [{"name": "window_start", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "window_end", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "status", "type": {"type": "enum", "name": "status_enum", "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"]}}, {"name": "orders", "type": "long"}, {"name": "revenue", "type": ["null", {"type": "bytes", "logicalType": "decimal", "precision": 22, "scale": 2}], "default": null}]}',
+        avro={
+            "type": "record",
+            "name": "hourly",
+            "namespace": "etlc.window_orders",
+            "fields": [
+                {
+                    "name": "window_start",
+                    "type": {"type": "long", "logicalType": "timestamp-micros"},
+                },
+                {"name": "window_end", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {
+                    "name": "status",
+                    "type": {
+                        "type": "enum",
+                        "name": "status_enum",
+                        "symbols": ["NEW", "PAID", "SHIPPED", "CANCELLED"],
+                    },
+                },
+                {"name": "orders", "type": "long"},
+                {
+                    "name": "revenue",
+                    "type": [
+                        "null",
+                        {"type": "bytes", "logicalType": "decimal", "precision": 22, "scale": 2},
+                    ],
+                    "default": None,
+                },
+            ],
+        },
         ddl="`window_start` TIMESTAMP, `window_end` TIMESTAMP, `status` STRING, `orders` BIGINT, `revenue` DECIMAL(22,2)",
     ),
     "sliding": DatasetSchema(
-        avro='{"type": "record", "name": "sliding", "namespace": "etlc.window_orders", "fields": [{"name": "window_start", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "window_end", "type": {"type": "long", "logicalType": "timestamp-micros"}}, {"name": "orders", "type": "long"}]}',
+        avro={
+            "type": "record",
+            "name": "sliding",
+            "namespace": "etlc.window_orders",
+            "fields": [
+                {
+                    "name": "window_start",
+                    "type": {"type": "long", "logicalType": "timestamp-micros"},
+                },
+                {"name": "window_end", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "orders", "type": "long"},
+            ],
+        },
         ddl="`window_start` TIMESTAMP, `window_end` TIMESTAMP, `orders` BIGINT",
     ),
     "every_100": DatasetSchema(
-        avro='{"type": "record", "name": "every_100", "namespace": "etlc.window_orders", "fields": [{"name": "window_index", "type": "long"}, {"name": "first_order", "type": ["null", "long"], "default": null}, {"name": "revenue", "type": ["null", {"type": "bytes", "logicalType": "decimal", "precision": 22, "scale": 2}], "default": null}]}',
+        avro={
+            "type": "record",
+            "name": "every_100",
+            "namespace": "etlc.window_orders",
+            "fields": [
+                {"name": "window_index", "type": "long"},
+                {"name": "first_order", "type": ["null", "long"], "default": None},
+                {
+                    "name": "revenue",
+                    "type": [
+                        "null",
+                        {"type": "bytes", "logicalType": "decimal", "precision": 22, "scale": 2},
+                    ],
+                    "default": None,
+                },
+            ],
+        },
         ddl="`window_index` BIGINT, `first_order` BIGINT, `revenue` DECIMAL(22,2)",
     ),
 }
@@ -41,7 +124,7 @@ def build(env: Environment) -> PipelineGraph:
                 extractor=FilesExtractor(
                     path=env.interpolate("${data_dir}/orders/*.csv"),
                     format="csv",
-                    schema_ddl="`order_id` BIGINT, `customer_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, `coupon` STRING",
+                    schema=SCHEMAS["orders"],
                     options={"header": "true"},
                 ),
                 schema=SCHEMAS["orders"],
@@ -70,6 +153,7 @@ def build(env: Environment) -> PipelineGraph:
                     aggregates={"orders": "COUNT(*)", "revenue": "SUM(amount)"},
                 ),
                 schema=SCHEMAS["hourly"],
+                recheck=None,
             ),
             TransformStep(
                 id="sliding",
@@ -82,6 +166,7 @@ def build(env: Environment) -> PipelineGraph:
                     aggregates={"orders": "COUNT(*)"},
                 ),
                 schema=SCHEMAS["sliding"],
+                recheck=None,
             ),
             TransformStep(
                 id="every_100",
@@ -93,6 +178,7 @@ def build(env: Environment) -> PipelineGraph:
                     aggregates={"first_order": "MIN(order_id)", "revenue": "SUM(amount)"},
                 ),
                 schema=SCHEMAS["every_100"],
+                recheck=None,
             ),
         ),
         loads=(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import io
-import json
 import os
 import re
 import zipfile
@@ -40,7 +39,7 @@ from etlc.codegen.literals import (
 )
 from etlc.codegen.output import Output
 from etlc.codegen.shell import ShellComment, ShellWord, comment, word
-from etlc.dsl.plan import EnvConnection, EnvString, Plan, PlannedStep
+from etlc.dsl.plan import EnvConnection, EnvString, Plan, PlannedStep, SchemaOf
 from etlc.project import FOLDERS, RUNTIME_DIRS, Project, find_project
 from etlc.vault.redaction import SPARK_REDACTION_CONF
 
@@ -273,6 +272,8 @@ def _custom(value: Any) -> Code | None:
         return code("env.interpolate({})", string(value.text))
     if isinstance(value, EnvConnection):
         return code("env.connection({})", string(value.name))
+    if isinstance(value, SchemaOf):
+        return code("SCHEMAS[{}]", string(value.dataset))
     return None
 
 
@@ -287,12 +288,11 @@ def _kwargs(args: tuple[tuple[str, Any], ...], level: int) -> list[tuple[Code, C
 
 
 def _schema_entry(step: PlannedStep) -> Code:
-    avro = json.dumps(step.schema.to_avro(), ensure_ascii=False)
-    body = _call(
-        Code("DatasetSchema"),
-        [(Code("avro"), string(avro)), (Code("ddl"), string(step.schema.spark_ddl()))],
-        1,
-    )
+    # The Avro document as a Python literal, laid out like the formatter would: read field by
+    # field in a review, where one JSON line of a wide record is not.
+    avro = literal(step.schema.to_avro(), 2, prefix=len("avro="))
+    ddl = string(step.schema.spark_ddl())
+    body = _call(Code("DatasetSchema"), [(Code("avro"), avro), (Code("ddl"), ddl)], 1)
     return Code(f"{INDENT}{string(step.id)}: {body},")
 
 
@@ -313,9 +313,10 @@ def _step_call(step: PlannedStep) -> Code:
             (Code("fn"), strategy),
             (Code("schema"), schema_ref),
         ]
-        if step.recheck is not None:
-            recheck = literal(step.recheck, level + 1, prefix=len("recheck="))
-            fields.append((Code("recheck"), recheck))
+        # Always written: None (every column), () (none) or the columns, so a reader sees what
+        # the Avro boundary checks again after this step without knowing the default.
+        recheck = literal(step.recheck, level + 1, prefix=len("recheck="))
+        fields.append((Code("recheck"), recheck))
     else:
         fields += [
             (Code("input"), string(step.inputs[0])),

@@ -15,7 +15,7 @@ from etlc.connectors import delta
 from etlc.connectors.conform import column_differences, conform
 from etlc.plugins import builtin_write_modes
 from etlc.runtime.errors import ConfigurationError, SchemaIncompatibleError
-from etlc.runtime.graph import struct_from_ddl
+from etlc.runtime.graph import DatasetSchema
 from etlc.runtime.rules import CORRUPT_COLUMN
 from etlc.runtime.strategies import Extractor, Loader, LoadResult, StreamSink
 
@@ -33,13 +33,17 @@ _CSV_HEADER = re.compile(
 
 class FilesExtractor(Extractor):
     def __init__(
-        self, path: str, format: str, schema_ddl: str, options: Mapping[str, str] | None = None
+        self,
+        path: str,
+        format: str,
+        schema: DatasetSchema,
+        options: Mapping[str, str] | None = None,
     ) -> None:
         if format not in FORMATS:
             raise ConfigurationError(f"unsupported file format `{format}`")
         self.path = path
         self.format = format
-        self.schema = struct_from_ddl(schema_ddl)
+        self.schema = schema.struct()
         self.options = dict(options or {})
 
     def describe(self) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from etlc.runtime.errors import (
     TransientError,
     java_classes,
 )
-from etlc.runtime.graph import struct_from_ddl
+from etlc.runtime.graph import DatasetSchema
 from etlc.runtime.strategies import BatchMarker, ExactlyOnceLoader, Extractor, Loader, LoadResult
 
 T = TypeVar("T")
@@ -126,7 +126,7 @@ class JdbcExtractor(Extractor):
     def __init__(
         self,
         connection: Connection,
-        schema_ddl: str,
+        schema: DatasetSchema,
         *,
         table: str | None = None,
         query: str | None = None,
@@ -136,7 +136,7 @@ class JdbcExtractor(Extractor):
         if (table is None) == (query is None):
             raise ConfigurationError("a database extract takes exactly one of `table` or `query`")
         self.connection = connection
-        self.schema: StructType = struct_from_ddl(schema_ddl)
+        self.schema: StructType = schema.struct()
         self.table = table
         self.query = query
         self.partition = dict(partition or {})

@@ -68,7 +68,7 @@ from etlc.runtime.errors import (
     TransientError,
     summary,
 )
-from etlc.runtime.graph import struct_from_ddl
+from etlc.runtime.graph import DatasetSchema
 from etlc.runtime.rules import CORRUPT_COLUMN, EVENT_TIME_COLUMN, POSITION_COLUMN
 from etlc.runtime.strategies import Extractor, Loader, LoadResult, StreamExtractor
 from etlc.vault.reference import CREDENTIAL_NAME, is_reference
@@ -322,8 +322,7 @@ class KafkaExtractor(Extractor, StreamExtractor):
     def __init__(
         self,
         connection: Connection,
-        schema_ddl: str,
-        avro_schema: str,
+        schema: DatasetSchema,
         topic: str | None = None,
         *,
         topic_pattern: str | None = None,
@@ -335,9 +334,9 @@ class KafkaExtractor(Extractor, StreamExtractor):
     ) -> None:
         check_profile(connection)
         self.connection = connection
-        self.schema: StructType = struct_from_ddl(schema_ddl)
-        self.avro_schema = avro_schema
-        self.reader_schema = reader_schema(avro_schema)
+        self.schema: StructType = schema.struct()
+        self.avro_schema = schema.avro_json
+        self.reader_schema = reader_schema(self.avro_schema)
         if (topic is None) == (topic_pattern is None):
             raise ConfigurationError("a kafka extract reads a `topic` or a `topic_pattern`")
         # What messages name: the topic, or the pattern of topics.
@@ -508,7 +507,7 @@ class KafkaLoader(Loader):
         self,
         connection: Connection,
         topic: str,
-        avro_schema: str,
+        schema: DatasetSchema,
         *,
         keys: Sequence[str] = (),
         sequence_by: str | None = None,
@@ -516,7 +515,7 @@ class KafkaLoader(Loader):
         check_profile(connection)
         self.connection = connection
         self.topic = topic
-        self.avro_schema = avro_schema
+        self.avro_schema = schema.avro_json
         self.keys = tuple(keys)
         self.sequence_by = sequence_by
 

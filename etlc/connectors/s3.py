@@ -91,6 +91,7 @@ from etlc.runtime.errors import (
     TerminalError,
     TransientError,
 )
+from etlc.runtime.graph import DatasetSchema
 from etlc.runtime.session import session_conf
 from etlc.runtime.strategies import LoadResult
 
@@ -402,10 +403,10 @@ class S3Extractor(FilesExtractor):
         connection: Connection,
         path: str,
         format: str,
-        schema_ddl: str,
+        schema: DatasetSchema,
         options: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(path, format, schema_ddl, options)
+        super().__init__(path, format, schema, options)
         self.bucket = bucket_of(path)
         bucket_options(connection, self.bucket)  # refuse a bad profile before anything runs
         self.connection = connection

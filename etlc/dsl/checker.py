@@ -35,7 +35,7 @@ from etlc.dsl.jvm_steps import (
     shipped_classes,
 )
 from etlc.dsl.parse import parse_file
-from etlc.dsl.plan import EnvConnection, EnvString, Plan, PlannedStep
+from etlc.dsl.plan import EnvConnection, EnvString, Plan, PlannedStep, SchemaOf
 from etlc.dsl.project_files import (
     ProjectFileError,
     decode_json,
@@ -1027,7 +1027,7 @@ class _Checker:
             {
                 "path": self._text(step.path),
                 "format": step.format.value,
-                "schema_ddl": schema.spark_ddl(),
+                "schema": SchemaOf(step.id.value),
                 "options": options,
             },
             schema,
@@ -1415,8 +1415,7 @@ class _Checker:
             assert step.topic_pattern is not None
             args["topic_pattern"] = step.topic_pattern.value
         args |= {
-            "schema_ddl": schema.spark_ddl(),
-            "avro_schema": json.dumps(schema.to_avro(), ensure_ascii=False),
+            "schema": SchemaOf(step.id.value),
         }
         if step.starting_offsets is not None:
             args["starting_offsets"] = step.starting_offsets.value
@@ -1439,7 +1438,7 @@ class _Checker:
         args: dict[str, Any] = {
             "connection": connection,
             "topic": step.topic.value,
-            "avro_schema": json.dumps(schema.to_avro(), ensure_ascii=False),
+            "schema": SchemaOf(step.input.value),
         }
         if step.keys:
             args["keys"] = tuple(k.value for k in step.keys)
@@ -1519,7 +1518,7 @@ class _Checker:
             if checked is None:
                 return None
             args["query"] = checked.sql
-        args["schema_ddl"] = schema.spark_ddl()
+        args["schema"] = SchemaOf(step.id.value)
         if step.partition is not None:
             p = step.partition
             if not self._columns_exist([p.column], schema, "partition"):

@@ -30,6 +30,14 @@ class EnvConnection:
 
 
 @dataclass(frozen=True)
+class SchemaOf:
+    """A dataset's schema, as the driver holds it once (``SCHEMAS[dataset]``): what a strategy
+    that reads or writes the dataset is given, instead of a copy of it."""
+
+    dataset: str
+
+
+@dataclass(frozen=True)
 class PlannedStep:
     id: str
     role: str  # extract | transform | load

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
-from pyspark.sql import DataFrame
 from pyspark.sql.types import StructType
 
-from etlc.runtime.strategies import Extractor, Loader
-
-Transform = Callable[..., DataFrame]
+from etlc.runtime.strategies import Extractor, Loader, Transform
 
 
 @dataclass(frozen=True)
 class DatasetSchema:
-    """A dataset's Avro schema (JSON text) and the same schema as a Spark DDL string."""
+    """A dataset's Avro schema (the JSON document) and the same schema as a Spark DDL string.
 
-    avro: str
+    A driver holds each dataset's schema once, in its ``SCHEMAS``; the steps and the strategies
+    that read or write the dataset are given that one object."""
+
+    avro: Mapping[str, Any]
     ddl: str
+
+    @cached_property
+    def avro_json(self) -> str:
+        """The Avro schema as the text Spark's from_avro/to_avro take."""
+        return json.dumps(self.avro, ensure_ascii=False)
 
     def struct(self) -> StructType:
         return struct_from_ddl(self.ddl)

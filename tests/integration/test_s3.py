@@ -30,6 +30,7 @@ from etlc import demo
 from etlc.plugins import MavenArtifact
 from etlc.runtime.connections import Connection
 from etlc.runtime.errors import TerminalError, TransientError
+from etlc.runtime.graph import DatasetSchema
 from etlc.vault import FileVault, MasterKey, Reference, Secret
 from tests.integration import databases as db
 from tests.integration import objectstore as store
@@ -532,19 +533,24 @@ def connection(creds: dict[str, Any], endpoint: str | None = None) -> Connection
     )
 
 
+ID_ONLY = DatasetSchema(
+    {"type": "record", "name": "row", "fields": [{"name": "id", "type": "long"}]}, "`id` BIGINT"
+)
+
+
 def test_a_missing_bucket_or_path_is_terminal_and_names_it(
     creds: dict[str, Any], s3: Any, spark: Any
 ) -> None:
     from etlc.connectors.s3 import S3Extractor, S3Loader
 
-    ddl = "`id` BIGINT"
+    schema = ID_ONLY
     missing = f"s3a://{CURATED}/nothing-{uuid.uuid4().hex[:8]}/*.csv"
     with pytest.raises(TerminalError, match="does not exist") as err:
-        S3Extractor(connection(creds), missing, "csv", ddl).extract(spark)
+        S3Extractor(connection(creds), missing, "csv", schema).extract(spark)
     assert missing in str(err.value) and type(err.value) is TerminalError
     bucket = f"etlc-missing-{uuid.uuid4().hex[:8]}"
     with pytest.raises(TerminalError, match="bucket") as err:
-        S3Extractor(connection(creds), f"s3a://{bucket}/x/*.csv", "csv", ddl).extract(spark)
+        S3Extractor(connection(creds), f"s3a://{bucket}/x/*.csv", "csv", schema).extract(spark)
     assert bucket in str(err.value)
     loader = S3Loader(connection(creds), f"s3a://{bucket}/out/", "csv")
     with pytest.raises(TerminalError, match="bucket"):
@@ -558,7 +564,7 @@ def test_an_unreachable_endpoint_fails_in_seconds(creds: dict[str, Any], spark: 
     conn = connection(creds, endpoint=f"http://127.0.0.1:{store.free_port()}")
     started = time.monotonic()
     with pytest.raises(TransientError, match="unreachable"):
-        S3Extractor(conn, f"s3a://{bucket}/x/*.csv", "csv", "`id` BIGINT").extract(spark)
+        S3Extractor(conn, f"s3a://{bucket}/x/*.csv", "csv", ID_ONLY).extract(spark)
     assert time.monotonic() - started < 30
 
 

@@ -9,8 +9,22 @@ import pytest
 
 from etlc.connectors.files import FilesExtractor, FilesLoader
 from etlc.runtime.errors import ConfigurationError
+from etlc.runtime.graph import DatasetSchema
 
 DDL = "`id` BIGINT, `day` STRING, `v` STRING, `version` INT"
+SCHEMA = DatasetSchema(
+    {
+        "type": "record",
+        "name": "row",
+        "fields": [
+            {"name": "id", "type": "long"},
+            {"name": "day", "type": "string"},
+            {"name": "v", "type": "string"},
+            {"name": "version", "type": "int"},
+        ],
+    },
+    DDL,
+)
 
 
 def frame(spark: Any, rows: list[tuple[Any, ...]]) -> Any:
@@ -18,7 +32,7 @@ def frame(spark: Any, rows: list[tuple[Any, ...]]) -> Any:
 
 
 def table(spark: Any, path: Path) -> list[tuple[Any, ...]]:
-    df = FilesExtractor(str(path), "delta", DDL).extract(spark)
+    df = FilesExtractor(str(path), "delta", SCHEMA).extract(spark)
     return sorted(tuple(r) for r in df.collect())
 
 

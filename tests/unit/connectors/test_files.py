@@ -9,8 +9,17 @@ import pytest
 
 from etlc.connectors.files import FilesExtractor, FilesLoader
 from etlc.runtime.errors import ConfigurationError, SchemaIncompatibleError
+from etlc.runtime.graph import DatasetSchema
 
 DDL = "`id` BIGINT, `name` STRING"
+SCHEMA = DatasetSchema(
+    {
+        "type": "record",
+        "name": "row",
+        "fields": [{"name": "id", "type": "long"}, {"name": "name", "type": "string"}],
+    },
+    DDL,
+)
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +33,7 @@ def test_self_describing_formats_are_cast_to_the_schema(
 ) -> None:
     path = str(tmp_path / "in")
     people.write.format(fmt).save(path)
-    df = FilesExtractor(path, fmt, DDL).extract(spark)
+    df = FilesExtractor(path, fmt, SCHEMA).extract(spark)
     assert df.dtypes == [("id", "bigint"), ("name", "string")]
     assert sorted(tuple(r) for r in df.collect()) == [(1, "ann"), (2, "bob")]
 
@@ -33,7 +42,7 @@ def test_unknown_source_columns_halt_with_a_report(spark: Any, people: Any, tmp_
     path = str(tmp_path / "in")
     people.withColumnRenamed("name", "nick").write.parquet(path)
     with pytest.raises(SchemaIncompatibleError) as err:
-        FilesExtractor(path, "parquet", DDL).extract(spark)
+        FilesExtractor(path, "parquet", SCHEMA).extract(spark)
     assert "columns not in the schema: nick" in str(err.value)
     assert "missing from the source: name" in str(err.value)
 
@@ -41,7 +50,7 @@ def test_unknown_source_columns_halt_with_a_report(spark: Any, people: Any, tmp_
 def test_json_lines_and_corrupt_records(spark: Any, tmp_path: Path) -> None:
     path = tmp_path / "in.json"
     path.write_text('{"id": 1, "name": "ann"}\n{"id": "x", "name": "bob"}\nnot json\n')
-    rows = FilesExtractor(str(path), "json", DDL).extract(spark).collect()
+    rows = FilesExtractor(str(path), "json", SCHEMA).extract(spark).collect()
     corrupt = [r for r in rows if r["_etlc_corrupt"] is not None]
     assert len(rows) == 3 and len(corrupt) == 2
 
@@ -59,7 +68,7 @@ def test_csv_delimiter_and_every_files_header_checked_in_order(spark: Any, tmp_p
     src = tmp_path / "in"
     src.mkdir()
     (src / "a.csv").write_text("id;name\n1;ann\n")
-    extractor = FilesExtractor(f"{src}/*.csv", "csv", DDL, {"header": "true", "sep": ";"})
+    extractor = FilesExtractor(f"{src}/*.csv", "csv", SCHEMA, {"header": "true", "sep": ";"})
     assert [(r.id, r.name) for r in extractor.extract(spark).collect()] == [(1, "ann")]
     # A second file with another column, then one with the right columns in another order:
     # both are refused, naming the file, as Spark reads them (no extra pass over the source).
@@ -107,6 +116,6 @@ def test_bad_format_and_mode_are_configuration_errors(people: Any) -> None:
     with pytest.raises(ConfigurationError):
         FilesLoader("/tmp/x", "xml")
     with pytest.raises(ConfigurationError):
-        FilesExtractor("/tmp/x", "xml", DDL)
+        FilesExtractor("/tmp/x", "xml", SCHEMA)
     with pytest.raises(ConfigurationError, match="upsert"):
         FilesLoader("/tmp/x", "csv").load(people, "upsert")

@@ -36,6 +36,7 @@ from etlc.runtime.errors import (
     TerminalError,
     TransientError,
 )
+from etlc.runtime.graph import DatasetSchema
 from etlc.runtime.rules import CORRUPT_COLUMN, EVENT_TIME_COLUMN, POSITION_COLUMN
 from etlc.runtime.stage_store import StageStore
 
@@ -65,6 +66,7 @@ DDL = (
     "`order_id` BIGINT, `amount` DECIMAL(12,2), `status` STRING, `ordered_at` TIMESTAMP, "
     "`coupon` STRING"
 )
+SCHEMA = DatasetSchema(json.loads(AVRO), DDL)
 COLUMNS = ["order_id", "amount", "status", "ordered_at", "coupon"]
 ROWS = [
     (1, Decimal("12.50"), "NEW", datetime(2026, 1, 1, 10, 0, tzinfo=UTC), None),
@@ -132,7 +134,7 @@ def test_sasl_puts_the_secret_only_into_the_jaas_config() -> None:
         'username="etl" password="pa\\"ss\\\\word-LEAK";'
     )
     assert [k for k, v in config.items() if "LEAK" in v] == ["sasl.jaas.config"]
-    loader = KafkaLoader(c, "orders", AVRO, keys=("order_id",))
+    loader = KafkaLoader(c, "orders", SCHEMA, keys=("order_id",))
     texts = [repr(c), repr(loader), repr(vars(loader)), json.dumps(loader.describe())]
     assert not any("LEAK" in t for t in texts)
     assert loader.describe() == {"system": "kafka", "connection": "events", "topic": "orders"}
@@ -168,7 +170,7 @@ def test_profiles_that_cannot_work_are_refused(profile: dict[str, Any], fragment
 def test_a_profile_without_bootstrap_servers_is_refused() -> None:
     c = Connection.from_profile("events", {"system": "kafka"}, "dev.json", lambda ref: Hidden())
     with pytest.raises(ConfigurationError, match="bootstrap_servers"):
-        KafkaLoader(c, "orders", AVRO)
+        KafkaLoader(c, "orders", SCHEMA)
 
 
 # --- keys and values ------------------------------------------------------------------------
@@ -197,7 +199,7 @@ def test_records_are_avro_values_that_decode_back(spark: Any, orders: Any) -> No
     from pyspark.sql import functions as F
     from pyspark.sql.avro.functions import from_avro
 
-    records = KafkaLoader(connection(), "orders", AVRO, keys=("order_id",)).records(orders)
+    records = KafkaLoader(connection(), "orders", SCHEMA, keys=("order_id",)).records(orders)
     assert records.columns == ["key", "value"]
     back = records.select("key", from_avro("value", AVRO).alias("r")).select("key", "r.*")
     assert sorted(tuple(r) for r in back.collect()) == sorted(
@@ -218,7 +220,7 @@ def test_loads_refuse_what_kafka_cannot_do(
     orders: Any, keys: tuple[str, ...], mode: str, fragment: str
 ) -> None:
     with pytest.raises(ConfigurationError) as err:
-        KafkaLoader(connection(), "orders", AVRO, keys=keys).load(orders, mode)
+        KafkaLoader(connection(), "orders", SCHEMA, keys=keys).load(orders, mode)
     assert fragment in str(err.value)
 
 
@@ -226,7 +228,7 @@ def test_loads_refuse_what_kafka_cannot_do(
 
 
 def extractor(**kwargs: Any) -> KafkaExtractor:
-    return KafkaExtractor(connection(), DDL, AVRO, "orders", **kwargs)
+    return KafkaExtractor(connection(), SCHEMA, "orders", **kwargs)
 
 
 def kafka_rows(spark: Any, orders: Any, header: bytes = b"") -> Any:
@@ -334,7 +336,9 @@ def test_corrupt_values_fail_the_parse_rule_of_the_stage_store(
 def test_a_schema_ddl_that_disagrees_with_the_avro_schema_is_an_incompatibility(
     spark: Any, orders: Any
 ) -> None:
-    ex = KafkaExtractor(connection(), DDL + ", `channel` STRING", AVRO, "orders")
+    ex = KafkaExtractor(
+        connection(), DatasetSchema(json.loads(AVRO), DDL + ", `channel` STRING"), "orders"
+    )
     with pytest.raises(SchemaIncompatibleError, match="channel"):
         ex.decode(kafka_rows(spark, orders))
 
@@ -355,13 +359,13 @@ def test_extractor_arguments(spark: Any) -> None:
         extractor(starting_offsets="latest").extract(spark)
     with pytest.raises(ConfigurationError, match="earliest"):
         extractor(ending_offsets="earliest").extract(spark)
-    pattern = KafkaExtractor(connection(), DDL, AVRO, topic_pattern=r"orders\..*")
+    pattern = KafkaExtractor(connection(), SCHEMA, topic_pattern=r"orders\..*")
     assert pattern.subscription == ("subscribePattern", r"orders\..*")
     assert pattern.describe()["topic"] == r"/orders\..*/"
     assert extractor().subscription == ("subscribe", "orders")
     with pytest.raises(ConfigurationError, match="`topic` or a `topic_pattern`"):
-        KafkaExtractor(connection(), DDL, AVRO)
-    sasl = KafkaExtractor(connection(**SASL), DDL, AVRO, "orders")
+        KafkaExtractor(connection(), SCHEMA)
+    sasl = KafkaExtractor(connection(**SASL), SCHEMA, "orders")
     assert "LEAK" not in repr(vars(sasl)) + json.dumps(sasl.describe())
 
 
@@ -495,7 +499,7 @@ def test_an_unreachable_broker_fails_an_extract_in_bounded_time_as_transient(spa
     c = unreachable(**{"default.api.timeout.ms": 1500, "request.timeout.ms": 1000})
     started = time.monotonic()
     with pytest.raises(TransientError) as err:
-        KafkaExtractor(c, DDL, AVRO, "orders").extract(spark)
+        KafkaExtractor(c, SCHEMA, "orders").extract(spark)
     assert time.monotonic() - started < 15
     assert "`events`" in str(err.value) and "`orders`" in str(err.value)
     assert "TimeoutException" in str(err.value)
@@ -512,7 +516,7 @@ def test_an_unreachable_broker_fails_a_load_in_bounded_time_as_transient(
     observed = orders.observe(Observation("kafka_load"), F.count(F.lit(1)).alias("records"))
     started = time.monotonic()
     with pytest.raises(TransientError) as err:
-        KafkaLoader(c, "orders", AVRO).load(observed, "append")
+        KafkaLoader(c, "orders", SCHEMA).load(observed, "append")
     assert time.monotonic() - started < 30
     assert "`events`" in str(err.value) and "`orders`" in str(err.value)
     assert spark.conf.get(V1_SOURCES) == before  # the write path switch is undone

@@ -27,12 +27,21 @@ from etlc.runtime.errors import (
     TerminalError,
     TransientError,
 )
+from etlc.runtime.graph import DatasetSchema
 from etlc.runtime.session import session_conf
 from etlc.vault import Secret
 
 ACCESS = "AKIA_CANARY_ACCESS"
 SECRET = "canary/secret+key=="
 DDL = "`id` BIGINT, `name` STRING"
+SCHEMA = DatasetSchema(
+    {
+        "type": "record",
+        "name": "row",
+        "fields": [{"name": "id", "type": "long"}, {"name": "name", "type": "string"}],
+    },
+    DDL,
+)
 
 
 def lake(**overrides: Any) -> Connection:
@@ -164,7 +173,7 @@ def test_bad_profiles_are_refused_when_the_step_is_built(
     spark: Any, overrides: dict[str, Any], match: str
 ) -> None:
     with pytest.raises(ConfigurationError, match=match):
-        S3Extractor(lake(**overrides), "s3a://raw/x/*.csv", "csv", DDL)
+        S3Extractor(lake(**overrides), "s3a://raw/x/*.csv", "csv", SCHEMA)
 
 
 def test_a_bucket_is_bound_to_one_profile_per_run() -> None:
@@ -183,7 +192,7 @@ def test_a_bucket_is_bound_to_one_profile_per_run() -> None:
 
 
 def test_describe_and_repr_never_show_credentials(spark: Any) -> None:
-    ex = S3Extractor(lake(), "s3a://raw/orders/*.csv", "csv", DDL, {"header": "true"})
+    ex = S3Extractor(lake(), "s3a://raw/orders/*.csv", "csv", SCHEMA, {"header": "true"})
     ld = S3Loader(lake(), "s3a://curated/x/", "parquet", partition_by=("country",))
     texts = [repr(ex.describe()), repr(ld.describe()), repr(ex.connection), repr(vars(ld))]
     for text in texts:

@@ -18,7 +18,7 @@ from etlc.runtime.report import RunReport, Status, StepMetrics
 from etlc.runtime.session import ATTEMPT_PROPERTY
 
 SCHEMA = DatasetSchema(
-    '{"type": "record", "name": "r", "fields": [{"name": "id", "type": "long"}]}', "`id` BIGINT"
+    {"type": "record", "name": "r", "fields": [{"name": "id", "type": "long"}]}, "`id` BIGINT"
 )
 
 
@@ -28,7 +28,7 @@ def build(env: Environment) -> PipelineGraph:
         (
             ExtractStep(
                 "src",
-                FilesExtractor(env.interpolate("${src}"), "csv", SCHEMA.ddl, {"header": "true"}),
+                FilesExtractor(env.interpolate("${src}"), "csv", SCHEMA, {"header": "true"}),
                 SCHEMA,
                 (("not_null:id", "`id` IS NOT NULL"),),
             ),

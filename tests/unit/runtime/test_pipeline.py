@@ -31,7 +31,7 @@ AVRO = json.dumps(
         ],
     }
 )
-SCHEMA = DatasetSchema(AVRO, "`id` BIGINT, `kind` STRING, `qty` INT")
+SCHEMA = DatasetSchema(json.loads(AVRO), "`id` BIGINT, `kind` STRING, `qty` INT")
 RULES = (
     ("not_null:id", "`id` IS NOT NULL"),
     ("not_null:kind", "`kind` IS NOT NULL"),
@@ -58,7 +58,7 @@ def graph(source: Path, out: Path, transforms: tuple[TransformStep, ...] = ()) -
         extracts=(
             ExtractStep(
                 "items",
-                FilesExtractor(str(source), "csv", SCHEMA.ddl, {"header": "true"}),
+                FilesExtractor(str(source), "csv", SCHEMA, {"header": "true"}),
                 SCHEMA,
                 RULES,
             ),

@@ -44,7 +44,7 @@ AVRO = json.dumps(
         ],
     }
 )
-SCHEMA = DatasetSchema(AVRO, "`id` BIGINT, `qty` INT")
+SCHEMA = DatasetSchema(json.loads(AVRO), "`id` BIGINT, `qty` INT")
 RULES = (("not_null:id", "`id` IS NOT NULL"), ("rule:qty_positive", "(qty > 0) IS NOT FALSE"))
 WAIT_S = 90.0
 
@@ -303,7 +303,7 @@ def test_a_file_sink_is_written_by_spark_once_per_batch_across_restarts(
 
 
 LABELS = DatasetSchema(
-    json.dumps(
+    (
         {
             "type": "record",
             "name": "label",
@@ -313,7 +313,7 @@ LABELS = DatasetSchema(
     "`id` BIGINT, `label` STRING",
 )
 LABELLED = DatasetSchema(
-    json.dumps(
+    (
         {
             "type": "record",
             "name": "labelled",
@@ -342,7 +342,7 @@ def test_a_static_side_with_refresh_is_read_again_and_the_stream_resumes(
             ExtractStep("items", DirectoryStream(source), SCHEMA, RULES),
             ExtractStep(
                 "labels",
-                FilesExtractor(str(labels), "csv", LABELS.ddl, {"header": "true"}),
+                FilesExtractor(str(labels), "csv", LABELS, {"header": "true"}),
                 LABELS,
                 refresh="1 second",
             ),
@@ -377,7 +377,7 @@ def record(name: str, fields: list[tuple[str, str]]) -> DatasetSchema:
         "name": name,
         "fields": [{"name": n, "type": types[t]} for n, t in fields],
     }
-    return DatasetSchema(json.dumps(avro), ", ".join(f"`{n}` {ddl[t]}" for n, t in fields))
+    return DatasetSchema(avro, ", ".join(f"`{n}` {ddl[t]}" for n, t in fields))
 
 
 def test_two_streams_joined_within_a_time_bound(

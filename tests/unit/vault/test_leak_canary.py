@@ -35,7 +35,7 @@ from tests.leak_canary import Canary, assert_no_leak, files, seed_vault
 ROOT = Path(__file__).resolve().parents[3]
 MASTER = "canary-master-password"
 SCHEMA = DatasetSchema(
-    '{"type": "record", "name": "r", "fields": [{"name": "id", "type": "long"}]}', "`id` BIGINT"
+    {"type": "record", "name": "r", "fields": [{"name": "id", "type": "long"}]}, "`id` BIGINT"
 )
 
 
