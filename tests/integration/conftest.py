@@ -27,6 +27,24 @@ from tests.integration import databases
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SUBMIT_TIMEOUT = 600
+# The drivers the tests submit are short-lived JVMs on a small CI machine: the C1 compiler
+# alone starts them much faster (C2's background compilation competes for the few cores).
+# Only for the tests' own submissions: the benchmarks under bench/ submit without it, and
+# `Background` (which bench/stream_seed.py runs etlc's stream with) adds it only when asked.
+# ETLC_TEST_JVM_OPTS replaces them (empty: none), to compare.
+TEST_JVM_OPTS = os.environ.get("ETLC_TEST_JVM_OPTS", "-XX:TieredStopAtLevel=1")
+
+
+def submit_environ(
+    master: str, extra_env: dict[str, str] | None = None, jvm_opts: str = TEST_JVM_OPTS
+) -> dict[str, str]:
+    """The environment a generated submit script runs in, with ``jvm_opts`` for its JVM."""
+    environ = local_submit_env(master, "local")
+    environ.update(ETLC_JARS_DIR=str(ROOT / "jars"), SPARK_LOCAL_IP="127.0.0.1")
+    if jvm_opts:
+        environ["SPARK_SUBMIT_OPTS"] = f"{environ.get('SPARK_SUBMIT_OPTS', '')} {jvm_opts}".strip()
+    environ.update(extra_env or {})
+    return environ
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -48,7 +66,7 @@ class Workspace:
         path = self.root / f"{name}.json"
         doc = {
             "variables": variables,
-            "spark": {"spark.sql.shuffle.partitions": "4"},
+            "spark": dict(databases.TEST_SPARK_CONF),
             "etlc": {"stage_dir": str(self.root / "stage"), **settings},
         }
         path.write_text(json.dumps(doc), encoding="utf-8")
@@ -114,10 +132,7 @@ def submit(
     ``on_event`` sees each log event as the driver writes it, so a test can act mid-run
     (crash a server once an attempt has failed, say).
     """
-    environ = local_submit_env(master, "local")
-    environ.update(
-        ETLC_JARS_DIR=str(ROOT / "jars"), SPARK_LOCAL_IP="127.0.0.1", **(extra_env or {})
-    )
+    environ = submit_environ(master, extra_env)
     script = driver.with_suffix(".submit.sh")
     events: list[dict[str, Any]] = []
     with tempfile.TemporaryFile("w+", encoding="utf-8") as stderr:
@@ -150,12 +165,15 @@ class Background:
     """A generated submit script running in the background, as a scheduler would run a stream."""
 
     def __init__(
-        self, driver: Path, env_file: Path, log: Path, extra_env: dict[str, str] | None = None
+        self,
+        driver: Path,
+        env_file: Path,
+        log: Path,
+        extra_env: dict[str, str] | None = None,
+        jvm_opts: str = "",
     ) -> None:
-        environ = local_submit_env("local[2]", "local")
-        environ.update(
-            ETLC_JARS_DIR=str(ROOT / "jars"), SPARK_LOCAL_IP="127.0.0.1", **(extra_env or {})
-        )
+        """``jvm_opts``: the tests pass TEST_JVM_OPTS; the benchmark runs the JVM's defaults."""
+        environ = submit_environ("local[2]", extra_env, jvm_opts)
         self.log = log
         with log.open("w", encoding="utf-8") as out:
             self.proc = subprocess.Popen(
@@ -237,7 +255,10 @@ def standalone_master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     work = tmp_path_factory.mktemp("cluster")
     port, ui = _free_port(), _free_port()
     environ = local_submit_env("", "local")
-    environ.update(SPARK_LOCAL_IP="127.0.0.1", SPARK_LOG_DIR=str(work))
+    daemon_opts = f"{environ.get('SPARK_DAEMON_JAVA_OPTS', '')} {TEST_JVM_OPTS}".strip()
+    environ.update(
+        SPARK_LOCAL_IP="127.0.0.1", SPARK_LOG_DIR=str(work), SPARK_DAEMON_JAVA_OPTS=daemon_opts
+    )
     spark_class = str(BIN / "spark-class")
     master = subprocess.Popen(
         [

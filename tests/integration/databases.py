@@ -83,13 +83,24 @@ def seed_vault(path: Path, creds: dict[str, Any]) -> str:
     return password
 
 
+# Spark settings of every test environment file: few shuffle partitions for small data, and no
+# web UI (no test reads it; each driver would start a Jetty server for it).
+TEST_SPARK_CONF = {"spark.sql.shuffle.partitions": "4", "spark.ui.enabled": "false"}
+
+
 def env_file(
-    path: Path, creds: dict[str, Any], vault: Path, variables: dict[str, str], **settings: Any
+    path: Path,
+    creds: dict[str, Any],
+    vault: Path,
+    variables: dict[str, str],
+    spark: dict[str, str] | None = None,
+    **settings: Any,
 ) -> Path:
-    """An environment file with both database profiles, passwords read from ``vault``."""
+    """An environment file with both database profiles, passwords read from ``vault``; its
+    Spark settings are ``spark`` (default: TEST_SPARK_CONF)."""
     doc = {
         "variables": variables,
-        "spark": {"spark.sql.shuffle.partitions": "4"},
+        "spark": dict(TEST_SPARK_CONF if spark is None else spark),
         "etlc": settings,
         "vault": {"backend": "file", "path": str(vault)},
         "connections": profiles(creds),

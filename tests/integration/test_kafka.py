@@ -19,6 +19,7 @@ import pytest
 
 from etlc import demo
 from etlc.vault import MasterKey
+from tests.integration import databases as db
 from tests.integration import events
 from tests.integration.conftest import ROOT, Submission, Workspace, compile_definitions, submit
 from tests.leak_canary import assert_no_leak, files, seed_vault
@@ -74,7 +75,7 @@ def variant(
 def env_file(tmp: Path, data_dir: Path, profile: dict[str, Any], vault: Path | None = None) -> Path:
     doc: dict[str, Any] = {
         "variables": {"data_dir": str(data_dir), "out_dir": str(tmp / "out")},
-        "spark": {"spark.sql.shuffle.partitions": "4"},
+        "spark": dict(db.TEST_SPARK_CONF),
         "etlc": {"stage_dir": str(tmp / "stage")},
         "connections": {"events": profile},
     }

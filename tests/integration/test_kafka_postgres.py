@@ -62,7 +62,7 @@ def variant(tmp: Path, topic: str, profiles: dict[str, Any]) -> Path:
 
 def env_file(tmp: Path, profiles: dict[str, Any], vault: Path) -> Path:
     doc = {
-        "spark": {"spark.sql.shuffle.partitions": "4"},
+        "spark": dict(db.TEST_SPARK_CONF),
         "etlc": {"stage_dir": str(tmp / "stage"), "dead_letter_dir": str(tmp / "dead-letter")},
         "connections": profiles,
         "vault": {"backend": "file", "path": str(vault)},

@@ -22,7 +22,7 @@ import pytest
 from etlc import demo
 from tests.integration import databases as db
 from tests.integration import events
-from tests.integration.conftest import ROOT, Background, compile_variant, example
+from tests.integration.conftest import ROOT, TEST_JVM_OPTS, Background, compile_variant, example
 from tests.integration.test_database_loads import services
 
 ORDER_SCHEMA = json.loads((ROOT / "schemas" / "avro" / "order.avsc").read_text(encoding="utf-8"))
@@ -42,6 +42,13 @@ EVENTS_DDL = (
 @pytest.fixture(scope="module")
 def servers() -> str:
     return events.bootstrap()
+
+
+def background(
+    driver: Path, env_file: Path, log: Path, extra_env: dict[str, str] | None = None
+) -> Background:
+    """The stream ``driver`` running in the background, its JVM with the tests' options."""
+    return Background(driver, env_file, log, extra_env, jvm_opts=TEST_JVM_OPTS)
 
 
 def reset(creds: dict[str, Any], table: str, ddl: str) -> None:
@@ -79,6 +86,9 @@ def stream_env(
         creds,
         vault,
         {},
+        # bench/stream_seed.py runs etlc's stream with this file too: its Spark settings stay
+        # what the benchmark's hand-written job is compared under (the web UI on).
+        spark={"spark.sql.shuffle.partitions": "4"},
         stage_dir=str(tmp / "stage"),
         checkpoint_dir=str(tmp / "checkpoints"),
         trigger_interval=trigger,
@@ -127,7 +137,7 @@ def test_windowed_revenue_lands_once_per_closed_window_and_sigterm_stops_cleanly
     produce(servers, topic, [flush])
     driver = variant(tmp_path, "order_revenue_stream", topic, servers, creds)
     want = per_minute(orders)
-    run = Background(
+    run = background(
         driver,
         stream_env(tmp_path, servers, creds, vault[0]),
         tmp_path / "driver.log",
@@ -136,6 +146,15 @@ def test_windowed_revenue_lands_once_per_closed_window_and_sigterm_stops_cleanly
     run.wait_for(
         "every closed window in PostgreSQL",
         lambda: count(creds, "order_revenue_per_minute") >= sum(want.values()),
+    )
+    # The progress line of the batch that closed them follows its commit (the listener runs
+    # after it), so a SIGTERM sent at once can overtake it: wait for it before the stop.
+    run.wait_for(
+        "the progress of the batch past the watermark",
+        lambda: any(
+            p["watermark"] not in (None, "1970-01-01T00:00:00.000Z")
+            for p in run.events("batch_progress")
+        ),
     )
     assert run.stop() == 0, run.log.read_text()[-3000:]
     rows = db.pg_rows(
@@ -173,13 +192,13 @@ def test_a_crashed_driver_restarts_from_its_checkpoint_and_every_event_lands_exa
     extra = {"ETLC_VAULT_PASSWORD": vault[1]}
     live = sorted(o.order_id for o in orders if o.status != "CANCELLED")
 
-    first = Background(driver, env, tmp_path / "first.log", extra)
+    first = background(driver, env, tmp_path / "first.log", extra)
     first.wait_for("two committed batches", lambda: len(first.events("batch_committed")) >= 2)
     first.crash()
     landed_before = count(creds, "order_events")
     assert 0 < landed_before < len(live)
 
-    second = Background(driver, env, tmp_path / "second.log", extra)
+    second = background(driver, env, tmp_path / "second.log", extra)
     second.wait_for("every event", lambda: count(creds, "order_events") >= len(live))
     more = orders_between(500, 44, 100_000, BASE, 3_600)
     produce(servers, topic, more)
@@ -195,7 +214,7 @@ def test_a_crashed_driver_restarts_from_its_checkpoint_and_every_event_lands_exa
     # mistaken for a batch of the old epoch (nothing is skipped).
     shutil.rmtree(tmp_path / "checkpoints")
     reset(creds, "order_events", EVENTS_DDL)
-    third = Background(driver, env, tmp_path / "third.log", extra)
+    third = background(driver, env, tmp_path / "third.log", extra)
     third.wait_for("a full replay", lambda: count(creds, "order_events") >= len(live))
     assert third.stop() == 0
     assert sorted(r[0] for r in db.pg_rows(creds, "SELECT order_id FROM order_events")) == sorted(
@@ -240,7 +259,7 @@ def test_a_batch_committed_just_before_a_crash_is_skipped_on_replay(
     )
     env = stream_env(tmp_path, servers, creds, vault[0], trigger="200 milliseconds")
     extra = {"ETLC_VAULT_PASSWORD": vault[1]}
-    crashing = Background(
+    crashing = background(
         driver,
         env,
         tmp_path / "first.log",
@@ -250,7 +269,7 @@ def test_a_batch_committed_just_before_a_crash_is_skipped_on_replay(
     # Batch 1 reached the database; the driver died before it could even log that.
     assert [e["batch_id"] for e in crashing.events("batch_committed")] == [0]
     live = sorted(o.order_id for o in orders if o.status != "CANCELLED")
-    restarted = Background(driver, env, tmp_path / "second.log", extra)
+    restarted = background(driver, env, tmp_path / "second.log", extra)
     restarted.wait_for("every event", lambda: len(event_ids(creds, system)) >= len(live))
     assert restarted.stop() == 0
     assert [e["batch_id"] for e in restarted.events("batch_skipped")] == [1]
@@ -267,7 +286,7 @@ def test_postgresql_down_for_ten_seconds_is_retried_and_the_stream_catches_up(
     produce(servers, topic, first)
     driver = variant(tmp_path, "order_events_stream", topic, servers, creds)
     env = stream_env(tmp_path, servers, creds, vault[0])
-    run = Background(driver, env, tmp_path / "driver.log", {"ETLC_VAULT_PASSWORD": vault[1]})
+    run = background(driver, env, tmp_path / "driver.log", {"ETLC_VAULT_PASSWORD": vault[1]})
     live = sorted(o.order_id for o in first if o.status != "CANCELLED")
     run.wait_for("the first events", lambda: count(creds, "order_events") >= len(live))
     services("crash", "postgres")
@@ -348,7 +367,7 @@ def test_events_enriched_with_postgresql_are_upserted_and_a_later_event_wins(
     orders = orders_between(2_000, 50, 1, BASE, 3_600)  # customers 1..102: some unknown
     produce(servers, topic, orders)
     driver = variant(tmp_path, "order_enrichment_stream", topic, servers, creds)
-    run = Background(
+    run = background(
         driver,
         stream_env(tmp_path, servers, creds, vault[0]),
         tmp_path / "driver.log",
@@ -417,7 +436,7 @@ def test_a_stream_of_a_topic_pattern_produced_to_kafka_carries_every_live_event(
     driver = compile_variant(
         tmp_path, doc, {"connections": {**db.profiles(creds), "events": kafka}}
     )
-    run = Background(
+    run = background(
         driver,
         stream_env(tmp_path, servers, creds, vault[0]),
         tmp_path / "driver.log",
@@ -445,7 +464,7 @@ def test_a_record_that_is_not_avro_halts_the_stream_with_its_offset(
     values.insert(150, b"not avro at all")
     events.produce(servers, topic, values)
     driver = variant(tmp_path, "order_events_stream", topic, servers, creds)
-    run = Background(
+    run = background(
         driver,
         stream_env(tmp_path, servers, creds, vault[0]),
         tmp_path / "driver.log",
