@@ -7,7 +7,7 @@ Datasets: orders, customers, live, enriched, revenue.
 from etlc.connectors.files import FilesExtractor
 from etlc.connectors.mysql import MySqlExtractor
 from etlc.connectors.postgres import PostgresLoader
-from etlc.runtime.driver import run_driver
+from etlc.runtime.driver import Wrap, run_driver
 from etlc.runtime.environment import Environment
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
 from etlc.transforms.aggregate import aggregate
@@ -272,13 +272,18 @@ def build(env: Environment) -> PipelineGraph:
     )
 
 
-if __name__ == "__main__":
-    raise SystemExit(
-        run_driver(
-            build,
-            pipeline=PIPELINE,
-            mode="batch",
-            max_retries=3,
-            delay_seconds=5.0,
-        )
+def main(argv: list[str] | None = None, wrap: Wrap | None = None) -> int:
+    """Run the pipeline; ``argv`` defaults to the command line (try --help)."""
+    return run_driver(
+        build,
+        pipeline=PIPELINE,
+        mode="batch",
+        max_retries=3,
+        delay_seconds=5.0,
+        argv=argv,
+        wrap=wrap,
     )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

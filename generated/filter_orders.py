@@ -5,7 +5,7 @@ Datasets: orders, large_paid.
 """
 
 from etlc.connectors.files import FilesExtractor, FilesLoader
-from etlc.runtime.driver import run_driver
+from etlc.runtime.driver import Wrap, run_driver
 from etlc.runtime.environment import Environment
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
 from etlc.transforms.filter import filter_rows
@@ -131,13 +131,18 @@ def build(env: Environment) -> PipelineGraph:
     )
 
 
-if __name__ == "__main__":
-    raise SystemExit(
-        run_driver(
-            build,
-            pipeline=PIPELINE,
-            mode="batch",
-            max_retries=3,
-            delay_seconds=5.0,
-        )
+def main(argv: list[str] | None = None, wrap: Wrap | None = None) -> int:
+    """Run the pipeline; ``argv`` defaults to the command line (try --help)."""
+    return run_driver(
+        build,
+        pipeline=PIPELINE,
+        mode="batch",
+        max_retries=3,
+        delay_seconds=5.0,
+        argv=argv,
+        wrap=wrap,
     )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

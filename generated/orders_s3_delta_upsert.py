@@ -5,7 +5,7 @@ Datasets: updates, live.
 """
 
 from etlc.connectors.s3 import S3Extractor, S3Loader
-from etlc.runtime.driver import run_driver
+from etlc.runtime.driver import Wrap, run_driver
 from etlc.runtime.environment import Environment
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
 from etlc.transforms.filter import filter_rows
@@ -135,13 +135,18 @@ def build(env: Environment) -> PipelineGraph:
     )
 
 
-if __name__ == "__main__":
-    raise SystemExit(
-        run_driver(
-            build,
-            pipeline=PIPELINE,
-            mode="batch",
-            max_retries=1,
-            delay_seconds=1.0,
-        )
+def main(argv: list[str] | None = None, wrap: Wrap | None = None) -> int:
+    """Run the pipeline; ``argv`` defaults to the command line (try --help)."""
+    return run_driver(
+        build,
+        pipeline=PIPELINE,
+        mode="batch",
+        max_retries=1,
+        delay_seconds=1.0,
+        argv=argv,
+        wrap=wrap,
     )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -44,7 +44,7 @@ from etlc.project import FOLDERS, RUNTIME_DIRS, Project, find_project
 from etlc.vault.redaction import SPARK_REDACTION_CONF
 
 _RUNTIME_IMPORTS = {
-    "etlc.runtime.driver": ["run_driver"],
+    "etlc.runtime.driver": ["Wrap", "run_driver"],
     "etlc.runtime.environment": ["Environment"],
     "etlc.runtime.graph": [
         "DatasetSchema",

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from etlc.runtime import faults
 from etlc.runtime.environment import Environment, Settings
 from etlc.runtime.errors import EtlcError, classify
 from etlc.runtime.graph import PipelineGraph
@@ -25,6 +24,8 @@ from etlc.runtime.streaming import StopSignal, StreamingPipeline
 from etlc.vault.redaction import install_excepthook
 
 Build = Callable[[Environment], PipelineGraph]
+# What a test entry may do to the graph before it runs (inject faults); drivers pass none.
+Wrap = Callable[[PipelineGraph], PipelineGraph]
 SessionFactory = Callable[[str, Environment, RunContext], SparkSession]
 
 # Where environment files are, relative to the folder the driver runs in (the project's root).
@@ -81,6 +82,7 @@ def run_driver(
     checkpoint_dir: str | None = None,
     argv: Sequence[str] | None = None,
     session_factory: SessionFactory = create_session,
+    wrap: Wrap | None = None,
 ) -> int:
     """Run one pipeline; ``env_dir``, ``stage_dir`` and ``checkpoint_dir`` are the project's
     folders (its etlc.toml), the last two defaults an environment file may override."""
@@ -103,7 +105,7 @@ def run_driver(
         log.info("run_started", mode=mode, env=env.name, env_file=str(env_path), pid=os.getpid())
         # Steps parse their schemas through Spark, so the session comes first.
         spark = session_factory(f"etlc:{pipeline}", env, context)
-        graph = faults.inject(build(env), os.environ.get(faults.ENV_VAR))
+        graph = build(env) if wrap is None else wrap(build(env))
     except Exception as exc:  # configuration problems end the run before Spark starts
         error = exc if isinstance(exc, EtlcError) else classify(exc, None)
         log.error("run_finished", status="FAILED", error=str(error), error_kind=error.kind)

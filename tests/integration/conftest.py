@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -13,6 +14,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,22 @@ def submit_environ(
         environ["SPARK_SUBMIT_OPTS"] = f"{environ.get('SPARK_SUBMIT_OPTS', '')} {jvm_opts}".strip()
     environ.update(extra_env or {})
     return environ
+
+
+def submit_script(driver: Path, faults: str | None = None) -> Path:
+    """The driver's generated submit script; with ``faults``, a copy beside it that submits
+    ``tests/faults.py`` (the test-only fault injector) running the driver, the command
+    otherwise unchanged. Production drivers carry no fault injection at all."""
+    script = driver.with_suffix(".submit.sh")
+    if faults is None:
+        return script
+    main = f'"$here"/{driver.name} "$@"'
+    text = script.read_text(encoding="utf-8")
+    assert text.count(main) == 1, f"{script} does not end by submitting {driver.name}"
+    entry = f"{shlex.quote(str(ROOT / 'tests' / 'faults.py'))} {shlex.quote(faults)} "
+    faulted = script.with_name(f"{driver.stem}.faults-{uuid.uuid4().hex[:8]}.submit.sh")
+    faulted.write_text(text.replace(main, entry + main), encoding="utf-8")
+    return faulted
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -126,14 +144,16 @@ def submit(
     master: str = "local[2]",
     extra_env: dict[str, str] | None = None,
     on_event: Callable[[dict[str, Any]], None] | None = None,
+    *,
+    faults: str | None = None,
 ) -> Submission:
     """Run a generated submit script exactly as a user would, and parse its JSON log lines.
 
     ``on_event`` sees each log event as the driver writes it, so a test can act mid-run
-    (crash a server once an attempt has failed, say).
+    (crash a server once an attempt has failed, say). ``faults``: see ``submit_script``.
     """
     environ = submit_environ(master, extra_env)
-    script = driver.with_suffix(".submit.sh")
+    script = submit_script(driver, faults)
     events: list[dict[str, Any]] = []
     with tempfile.TemporaryFile("w+", encoding="utf-8") as stderr:
         proc = subprocess.Popen(
@@ -170,14 +190,16 @@ class Background:
         env_file: Path,
         log: Path,
         extra_env: dict[str, str] | None = None,
+        *,
         jvm_opts: str = "",
+        faults: str | None = None,
     ) -> None:
         """``jvm_opts``: the tests pass TEST_JVM_OPTS; the benchmark runs the JVM's defaults."""
         environ = submit_environ("local[2]", extra_env, jvm_opts)
         self.log = log
         with log.open("w", encoding="utf-8") as out:
             self.proc = subprocess.Popen(
-                ["bash", str(driver.with_suffix(".submit.sh")), "--env-file", str(env_file)],
+                ["bash", str(submit_script(driver, faults)), "--env-file", str(env_file)],
                 cwd=ROOT,
                 env=environ,
                 stdout=out,

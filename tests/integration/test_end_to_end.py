@@ -154,7 +154,7 @@ def test_a_transient_extract_failure_is_retried_and_logged(workspace: Workspace)
     run = submit(
         workspace.generated / "orders_by_country.py",
         env_file,
-        extra_env={"ETLC_INJECT_FAULTS": "extract:customers:2"},
+        faults="extract:customers:2",
     )
     summary = assert_success(run)
     assert summary["attempts"] == 3

@@ -33,7 +33,7 @@ def test_every_stage_is_logged_with_its_metrics_and_the_runs_tags(workspace: Wor
     run = submit(
         workspace.generated / "orders_by_country.py",
         env_file,
-        extra_env={"ETLC_INJECT_FAULTS": "extract:customers:1"},
+        faults="extract:customers:1",
     )
     summary = assert_success(run)
     assert summary["attempts"] == 2

@@ -45,10 +45,14 @@ def servers() -> str:
 
 
 def background(
-    driver: Path, env_file: Path, log: Path, extra_env: dict[str, str] | None = None
+    driver: Path,
+    env_file: Path,
+    log: Path,
+    extra_env: dict[str, str] | None = None,
+    faults: str | None = None,
 ) -> Background:
     """The stream ``driver`` running in the background, its JVM with the tests' options."""
-    return Background(driver, env_file, log, extra_env, jvm_opts=TEST_JVM_OPTS)
+    return Background(driver, env_file, log, extra_env, jvm_opts=TEST_JVM_OPTS, faults=faults)
 
 
 def reset(creds: dict[str, Any], table: str, ddl: str) -> None:
@@ -260,10 +264,7 @@ def test_a_batch_committed_just_before_a_crash_is_skipped_on_replay(
     env = stream_env(tmp_path, servers, creds, vault[0], trigger="200 milliseconds")
     extra = {"ETLC_VAULT_PASSWORD": vault[1]}
     crashing = background(
-        driver,
-        env,
-        tmp_path / "first.log",
-        {**extra, "ETLC_INJECT_FAULTS": "crash-after-commit:load_1_live:1"},
+        driver, env, tmp_path / "first.log", extra, faults="crash-after-commit:load_1_live:1"
     )
     assert crashing.proc.wait(240) != 0
     # Batch 1 reached the database; the driver died before it could even log that.

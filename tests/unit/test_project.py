@@ -433,7 +433,7 @@ def test_generated_files_find_jars_and_environments_through_the_project(home: Pa
     assert "environment file config/env/<ETLC_ENV>.json" in text
     assert "(default: <project>/lib/jars)" in text
     code = driver.content.decode()
-    assert 'env_dir="config/env",\n            stage_dir="tmp/stage",\n        )' in code
+    assert 'env_dir="config/env",\n        stage_dir="tmp/stage",\n        argv=argv,' in code
     assert "checkpoint_dir" not in code  # the default: left to the runtime
     assert "from pipelines/example.json" in code
     assert "submit with `build/gen/example.submit.sh`" in code

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -9,13 +10,14 @@ from typing import Any
 import pytest
 
 from etlc.connectors.files import FilesExtractor, FilesLoader
-from etlc.runtime import driver, faults
+from etlc.runtime import driver
 from etlc.runtime.environment import Environment
 from etlc.runtime.errors import ConfigurationError, TransientError
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph
 from etlc.runtime.logs import RunContext
 from etlc.runtime.report import RunReport, Status, StepMetrics
 from etlc.runtime.session import ATTEMPT_PROPERTY
+from tests import faults
 
 SCHEMA = DatasetSchema(
     {"type": "record", "name": "r", "fields": [{"name": "id", "type": "long"}]}, "`id` BIGINT"
@@ -47,8 +49,7 @@ class Captured:
 
 
 @pytest.fixture
-def stdout(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Captured:
-    monkeypatch.delenv(faults.ENV_VAR, raising=False)
+def stdout(capsys: pytest.CaptureFixture[str]) -> Captured:
     return Captured(capsys)
 
 
@@ -65,7 +66,7 @@ def env_file(tmp_path: Path, src: Path) -> Path:
     return path
 
 
-def run(spark: Any, argv: list[str], retries: int = 0) -> int:
+def run(spark: Any, argv: list[str], retries: int = 0, wrap: driver.Wrap | None = None) -> int:
     return driver.run_driver(
         build,
         pipeline="tiny",
@@ -74,6 +75,7 @@ def run(spark: Any, argv: list[str], retries: int = 0) -> int:
         delay_seconds=0.0,
         argv=argv,
         session_factory=lambda name, env, context: spark,
+        wrap=wrap,
     )
 
 
@@ -109,8 +111,8 @@ def test_injected_faults_are_retried(
 ) -> None:
     src = tmp_path / "in.csv"
     src.write_text("id\n1\n")
-    monkeypatch.setenv(faults.ENV_VAR, "extract:src:1")
-    assert run(spark, ["--env-file", str(env_file(tmp_path, src))], retries=1) == 0
+    flaky = functools.partial(faults.inject, spec="extract:src:1")
+    assert run(spark, ["--env-file", str(env_file(tmp_path, src))], retries=1, wrap=flaky) == 0
     failed = [e for e in events(stdout) if e["event"] == "attempt_failed"]
     assert [(e["attempt"], e["error_kind"]) for e in failed] == [(1, "transient")]
     # Spark jobs carry the attempt they ran in, for the JVM stage metrics listener.

@@ -57,8 +57,9 @@ def _no_crash(result: object, what: str) -> str:
 
 
 # The shape every generated driver has: a docstring, imports from etlc's runtime only, two
-# constants, `build`, and the `__main__` guard. Injected code would add or change a statement.
-_TOP_LEVEL = ("Expr", "ImportFrom", "Assign", "Assign", "FunctionDef", "If")
+# constants, `build`, `main`, and the `__main__` guard. Injected code would add or change a
+# statement.
+_TOP_LEVEL = ("Expr", "ImportFrom", "Assign", "Assign", "FunctionDef", "FunctionDef", "If")
 _RUNTIME_PACKAGES = ("etlc.runtime", "etlc.connectors", "etlc.transforms")
 
 
@@ -76,7 +77,9 @@ def _check_driver(path: Path) -> None:
         "PIPELINE",
         "SCHEMAS",
     ]
-    allowed = imported | {"SystemExit"}
+    functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+    assert functions == ["build", "main"], functions
+    allowed = imported | {"SystemExit", "main"}
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue

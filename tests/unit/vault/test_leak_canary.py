@@ -23,7 +23,7 @@ from etlc.codegen.output import write
 from etlc.codegen.render import render
 from etlc.connectors.files import FilesLoader
 from etlc.dsl.checker import CheckOptions, check_file
-from etlc.runtime import driver, faults
+from etlc.runtime import driver
 from etlc.runtime.environment import Environment
 from etlc.runtime.errors import AuthenticationError
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph
@@ -105,7 +105,6 @@ def test_a_failed_authentication_leaks_nothing(
     monkeypatch.setenv("ETLC_VAULT_PASSWORD", MASTER)
     monkeypatch.delenv("ETLC_VAULT_KEY_FILE", raising=False)
     monkeypatch.delenv("ETLC_VAULT_FILE", raising=False)
-    monkeypatch.delenv(faults.ENV_VAR, raising=False)
     src = tmp_path / "in.csv"
     src.write_text("id\n1\n2\n")
     env_path = tmp_path / "pipelines" / "env" / "canary.json"

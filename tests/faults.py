@@ -1,14 +1,19 @@
-"""Fault injection, for testing retries through a real driver.
+"""Fault injection, for testing retries and exactly-once through a real driver. Test-only.
 
-``ETLC_INJECT_FAULTS="extract:<step>:<n>"`` makes the first ``n`` extractions of ``<step>``
-fail with a transient error, exactly as an unreachable source would.
-``ETLC_INJECT_FAULTS="crash-after-commit:<load step>:<batch id>"`` kills the streaming driver
-the moment that micro-batch has committed to its sink, before Spark records it as done: the
-worst moment for exactly-once. Unset, nothing changes.
+Production drivers never load this: the tests submit it as the main file in place of a
+generated driver (see ``tests/integration/conftest.py``), and it runs that driver with faults::
+
+    spark-submit ... tests/faults.py <spec> generated/<name>.py [driver arguments]
+
+``extract:<step>:<n>`` makes the first ``n`` extractions of ``<step>`` fail with a transient
+error, exactly as an unreachable source would. ``crash-after-commit:<load step>:<batch id>``
+kills the streaming driver the moment that micro-batch has committed to its sink, before Spark
+records it as done: the worst moment for exactly-once.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from dataclasses import replace
@@ -18,9 +23,15 @@ from pyspark.sql import DataFrame, SparkSession
 
 from etlc.runtime.errors import ConfigurationError, TransientError
 from etlc.runtime.graph import PipelineGraph
-from etlc.runtime.strategies import BatchMarker, ExactlyOnceLoader, Extractor, Loader, LoadResult
+from etlc.runtime.strategies import (
+    BatchMarker,
+    ExactlyOnceLoader,
+    Extractor,
+    Loader,
+    LoadResult,
+)
 
-ENV_VAR = "ETLC_INJECT_FAULTS"
+WHAT = "fault spec"
 
 
 class FlakyExtractor(Extractor):
@@ -34,7 +45,7 @@ class FlakyExtractor(Extractor):
     def extract(self, spark: SparkSession) -> DataFrame:
         if self.remaining > 0:
             self.remaining -= 1
-            raise TransientError(f"injected transient fault ({ENV_VAR})")
+            raise TransientError("injected transient fault")
         return self.inner.extract(spark)
 
 
@@ -43,7 +54,7 @@ class CrashAfterCommit(Loader, ExactlyOnceLoader):
 
     def __init__(self, inner: Loader, batch_id: int) -> None:
         if not isinstance(inner, ExactlyOnceLoader):
-            raise ConfigurationError(f"{ENV_VAR}: the load does not commit batches with markers")
+            raise ConfigurationError(f"{WHAT}: the load does not commit batches with markers")
         self.inner = inner
         self.batch_id = batch_id
 
@@ -69,22 +80,37 @@ def inject(graph: PipelineGraph, spec: str | None) -> PipelineGraph:
     kinds = ("extract", "crash-after-commit")
     if len(parts) != 3 or parts[0] not in kinds or not parts[2].isdigit():
         raise ConfigurationError(
-            f"{ENV_VAR} must look like extract:<step>:<count> or "
+            f"{WHAT} must look like extract:<step>:<count> or "
             f"crash-after-commit:<load step>:<batch id>, got {spec!r}"
         )
     kind, step_id, number = parts
     if kind == "crash-after-commit":
         if step_id not in {ld.id for ld in graph.loads}:
-            raise ConfigurationError(f"{ENV_VAR}: no load step `{step_id}`")
+            raise ConfigurationError(f"{WHAT}: no load step `{step_id}`")
         loads = tuple(
             replace(ld, loader=CrashAfterCommit(ld.loader, int(number))) if ld.id == step_id else ld
             for ld in graph.loads
         )
         return replace(graph, loads=loads)
     if step_id not in {e.id for e in graph.extracts}:
-        raise ConfigurationError(f"{ENV_VAR}: no extract step `{step_id}`")
+        raise ConfigurationError(f"{WHAT}: no extract step `{step_id}`")
     extracts = tuple(
         replace(e, extractor=FlakyExtractor(e.extractor, int(number))) if e.id == step_id else e
         for e in graph.extracts
     )
     return replace(graph, extracts=extracts)
+
+
+def main(argv: list[str]) -> int:
+    """``<spec> <driver.py> [driver arguments]``: the driver's ``main`` with the faults."""
+    spec, driver, *rest = argv
+    loaded = importlib.util.spec_from_file_location("etlc_driver", driver)
+    assert loaded is not None and loaded.loader is not None, driver
+    module = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(module)
+    code: int = module.main(rest, wrap=lambda graph: inject(graph, spec))
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
