@@ -46,6 +46,8 @@ from etlc.dsl.resources import schema_path
 from etlc.dsl.schema_validation import validate
 from etlc.dsl.sql_query import check_query
 from etlc.dsl.sql_text import sql_identifier, sql_string
+from etlc.dsl.steps import step_kinds
+from etlc.dsl.steps.contract import CheckOptions, Lowered
 from etlc.dsl.tree import JArray, JMember, JObject, JScalar, JValue, locate
 from etlc.dsl.types import (
     AvroSchemaError,
@@ -109,20 +111,6 @@ class CheckResult:
     @property
     def ok(self) -> bool:
         return self.plan is not None and not any(d.is_error for d in self.diagnostics)
-
-
-@dataclass(frozen=True)
-class CheckOptions:
-    schema_dirs: tuple[Path, ...] = ()  # where `.avsc` files are looked up, in order
-    env_dir: Path | None = None  # pipelines/env: every file there must define each ${var}
-    # Where `<class>.json`, the options schema of a JVM step class, is looked up, in order;
-    # etlc's own classes' (schemas/jvm, shipped with etlc) are always looked up last.
-    jvm_schema_dirs: tuple[Path, ...] = ()
-    # Folders the ones above must really lie in (symlinks resolved) when they lie in them as
-    # written: the project's folder and the working directory.
-    project_roots: tuple[Path, ...] = ()
-    # Where environment files belong, as a hint shows it (the folder may not exist yet).
-    env_hint: str = "pipelines/env"
 
 
 @cache
@@ -246,6 +234,18 @@ class _Checker:
 
     def error(self, code: str, message: str, span: Span, hint: str = "", **params: Any) -> None:
         self.diagnostics.append(diag(code, message, span, hint, **params))
+
+    def report(self, found: Iterable[Diagnostic]) -> None:
+        self.diagnostics.extend(found)
+
+    def variable(self, name: str) -> None:
+        self.variables.add(name)
+
+    def unique_by(self, dataset: str) -> frozenset[str] | None:
+        return self.datasets.get(dataset, _Dataset(None)).unique_by
+
+    def stream_aggregate(self, step: ast.Aggregate, source: ast.Name) -> None:
+        self.stream_aggregates.append((step, source))
 
     # --- driver -------------------------------------------------------------------------
 
@@ -567,11 +567,15 @@ class _Checker:
                 self.datasets.setdefault(step.id.value, _Dataset(None, stream=stream))
                 return None
             inputs.append(ds.schema)
-        handler: Callable[..., _Lowered | None] = getattr(
-            self, f"_check_{type(step).__name__.lower()}"
-        )
         before = len(self.diagnostics)
-        lowered = handler(step, *inputs)
+        kind = step_kinds().get(type(step))
+        if kind is not None:
+            lowered = kind.check(self, step, inputs)
+        else:  # not moved to its module yet
+            handler: Callable[..., Lowered | None] = getattr(
+                self, f"_check_{type(step).__name__.lower()}"
+            )
+            lowered = handler(step, *inputs)
         failed = lowered is None or any(d.is_error for d in self.diagnostics[before:])
         if step.role != "load":
             self.datasets[step.id.value] = _Dataset(
@@ -617,13 +621,18 @@ class _Checker:
 
     def _check_streaming(self, step: ast.Step) -> None:
         """Structured Streaming's limits beyond the plugin table's yes/no, per step kind."""
+        kind = step_kinds().get(type(step))
+        if kind is not None:
+            if kind.streaming is not None:
+                kind.streaming(self, step)
+            return
         rule: Callable[[Any], None] | None = getattr(
             self, f"_streaming_{type(step).__name__.lower()}", None
         )
         if rule is not None:
             rule(step)
 
-    def _stream_input(self, step: ast.Step) -> ast.Name | None:
+    def stream_input(self, step: ast.Step) -> ast.Name | None:
         return next(
             (r for r in step.inputs() if self.datasets.get(r.value, _Dataset(None)).stream), None
         )
@@ -665,7 +674,7 @@ class _Checker:
             )
 
     def _streaming_window(self, step: ast.Window) -> None:
-        source = self._stream_input(step)
+        source = self.stream_input(step)
         if source is None or (step.time is None) == (step.rows is None):
             return  # a static side behaves as in batch; the exactly-one-of error comes later
         if step.rows is not None:
@@ -689,7 +698,7 @@ class _Checker:
     def _streaming_aggregate(self, step: ast.Aggregate) -> None:
         # Whether Spark can run it depends on the loads downstream (their output mode), which
         # are checked later: see _check_stream_aggregates.
-        source = self._stream_input(step)
+        source = self.stream_input(step)
         if source is not None:
             self.stream_aggregates.append((step, source))
 
@@ -775,7 +784,7 @@ class _Checker:
             (within.left_time, left, "left"),
             (within.right_time, right, "right"),
         ):
-            if not self._columns_exist([column], schema, f"`within` ({side} side)"):
+            if not self.columns_exist([column], schema, f"`within` ({side} side)"):
                 ok = False
                 continue
             ctype = schema.columns()[column.value]
@@ -808,11 +817,11 @@ class _Checker:
         if not isinstance(refresh, ast.Name):
             return None
         if not self.streaming:
-            self._batch_ignores(step, "refresh", refresh)
+            self.batch_ignores(step, "refresh", refresh)
             return None
         return refresh.value
 
-    def _batch_ignores(self, step: ast.Step, option: str, value: ast.Scalar | None) -> None:
+    def batch_ignores(self, step: ast.Step, option: str, value: ast.Scalar | None) -> None:
         """A streaming-only option in a batch pipeline: harmless, so a warning, not lowered."""
         if value is None:
             return
@@ -833,7 +842,7 @@ class _Checker:
         name = self.tree.get("name")
         return f"etlc.{name.value}" if isinstance(name, JScalar) else "etlc"
 
-    def _derived(self, step: ast.Step, columns: Mapping[str, DataType]) -> RecordSchema:
+    def derived(self, step: ast.Step, columns: Mapping[str, DataType]) -> RecordSchema:
         # Spark resolves column names without regard to case (spark.sql.caseSensitive is
         # off): `Amount` beside `amount` is one column to it, so a write would fail or a
         # derive would silently replace the other.
@@ -851,7 +860,7 @@ class _Checker:
                 )
         return derived_record(step.id.value, columns, self._namespace())
 
-    def _expr(
+    def expr(
         self,
         expr: ast.Expr,
         scope: Scope,
@@ -874,7 +883,7 @@ class _Checker:
         self.diagnostics.extend(found)
         return checked
 
-    def _columns_exist(self, names: Sequence[ast.Name], schema: RecordSchema, what: str) -> bool:
+    def columns_exist(self, names: Sequence[ast.Name], schema: RecordSchema, what: str) -> bool:
         ok = True
         for n in names:
             if schema.field(n.value) is None:
@@ -888,7 +897,7 @@ class _Checker:
                 )
         return ok
 
-    def _text(self, name: ast.Name) -> str | EnvString:
+    def text(self, name: ast.Name) -> str | EnvString:
         refs = _ENV_VAR.findall(name.value)
         if not refs:
             return name.value
@@ -962,7 +971,7 @@ class _Checker:
                     env=env_file.name,
                 )
 
-    def _connection(self, name: ast.Name, system: str) -> EnvConnection:
+    def connection(self, name: ast.Name, system: str) -> EnvConnection:
         self.connections.setdefault(name.value, (system, name.span))
         return EnvConnection(name.value)
 
@@ -1017,15 +1026,15 @@ class _Checker:
 
     # --- step kinds (dispatched by node class name) ----------------------------------------
 
-    def _check_filesextract(self, step: ast.FilesExtract) -> _Lowered | None:
-        schema = self._load_avro(step.schema)
+    def _check_filesextract(self, step: ast.FilesExtract) -> Lowered | None:
+        schema = self.load_avro(step.schema)
         if schema is None:
             return None
-        rules = self._validation_rules(schema, step.schema)
+        rules = self.validation_rules(schema, step.schema)
         options = _spark_options(step.options)
-        return _Lowered(
+        return Lowered(
             {
-                "path": self._text(step.path),
+                "path": self.text(step.path),
                 "format": step.format.value,
                 "schema": SchemaOf(step.id.value),
                 "options": options,
@@ -1034,14 +1043,14 @@ class _Checker:
             rules=rules,
         )
 
-    def _check_filesload(self, step: ast.FilesLoad, schema: RecordSchema) -> _Lowered | None:
+    def _check_filesload(self, step: ast.FilesLoad, schema: RecordSchema) -> Lowered | None:
         mode = step.mode.value
-        self._columns_exist(step.partition_by, schema, "partition_by")
-        self._columns_exist(step.keys, schema, "keys")
+        self.columns_exist(step.partition_by, schema, "partition_by")
+        self.columns_exist(step.keys, schema, "keys")
         options = _spark_options(step.options)
         single = options.pop("single_file", None)
         args: dict[str, Any] = {
-            "path": self._text(step.path),
+            "path": self.text(step.path),
             "format": step.format.value,
             "options": options,
         }
@@ -1053,7 +1062,7 @@ class _Checker:
             args["keys"] = tuple(k.value for k in step.keys)
         if not self._sequence(step, schema, args):
             return None
-        return _Lowered(args, schema, mode=mode)
+        return Lowered(args, schema, mode=mode)
 
     def _check_write_mode(
         self, step: ast.Step, spec: PluginSpec, mode: ast.Name, keys: Sequence[ast.Name]
@@ -1090,20 +1099,12 @@ class _Checker:
                 'add "keys": ["<column>", ...]',
             )
 
-    def _check_filter(self, step: ast.Filter, schema: RecordSchema) -> _Lowered | None:
-        checked = self._expr(step.condition, Scope(schema.columns()), Context.PREDICATE)
-        if checked is None:
-            return None
-        out = self._derived(step, schema.columns())
-        # Its rows are input rows, unchanged: they crossed the Avro boundary already.
-        return _Lowered({"condition": checked.sql}, out, recheck=())
-
-    def _check_select(self, step: ast.Select, schema: RecordSchema) -> _Lowered | None:
+    def _check_select(self, step: ast.Select, schema: RecordSchema) -> Lowered | None:
         scope = Scope(schema.columns())
         sqls: dict[str, str] = {}
         types: dict[str, DataType] = {}
         for name, expr in step.columns.items():
-            checked = self._expr(expr, scope, Context.ROW)
+            checked = self.expr(expr, scope, Context.ROW)
             if checked is not None:
                 sqls[name] = checked.sql
                 types[name] = checked.type
@@ -1119,13 +1120,13 @@ class _Checker:
         if isinstance(step, ast.Derive):
             merged = dict(inputs)
             merged.update(types)
-            return _Lowered({"columns": sqls}, self._derived(step, merged), recheck=made)
-        return _Lowered({"columns": sqls}, self._derived(step, types), recheck=made)
+            return Lowered({"columns": sqls}, self.derived(step, merged), recheck=made)
+        return Lowered({"columns": sqls}, self.derived(step, types), recheck=made)
 
     _check_derive = _check_select
 
-    def _check_aggregate(self, step: ast.Aggregate, schema: RecordSchema) -> _Lowered | None:
-        keys_ok = self._columns_exist(step.group_by, schema, "group_by")
+    def _check_aggregate(self, step: ast.Aggregate, schema: RecordSchema) -> Lowered | None:
+        keys_ok = self.columns_exist(step.group_by, schema, "group_by")
         aggs = self._aggregates(step.aggregates, schema, step.group_by)
         if not keys_ok or aggs is None:
             return None
@@ -1135,7 +1136,7 @@ class _Checker:
             return None
         columns.update(types)
         args = {"group_by": tuple(k.value for k in step.group_by), "aggregates": sqls}
-        return _Lowered(args, self._derived(step, columns))
+        return Lowered(args, self.derived(step, columns))
 
     def _aggregates(
         self, aggregates: Mapping[str, ast.Expr], schema: RecordSchema, keys: Sequence[ast.Name]
@@ -1144,7 +1145,7 @@ class _Checker:
         sqls: dict[str, str] = {}
         types: dict[str, DataType] = {}
         for name, expr in aggregates.items():
-            checked = self._expr(expr, scope, Context.AGGREGATE, (k.value for k in keys))
+            checked = self.expr(expr, scope, Context.AGGREGATE, (k.value for k in keys))
             if checked is not None:
                 sqls[name] = checked.sql
                 types[name] = checked.type
@@ -1169,7 +1170,7 @@ class _Checker:
 
     def _check_join(
         self, step: ast.Join, left: RecordSchema, right: RecordSchema
-    ) -> _Lowered | None:
+    ) -> Lowered | None:
         how = step.how.value if step.how else "inner"
         if bool(step.on) == (step.condition is not None):
             self.error(
@@ -1203,7 +1204,7 @@ class _Checker:
                     return None
                 columns[n] = _join_nullability(t, how, "right")
         passthrough = _join_passes_through(columns, lrest, rrest, left=left, right=right, args=args)
-        return _Lowered(args, self._derived(step, columns), recheck=() if passthrough else None)
+        return Lowered(args, self.derived(step, columns), recheck=() if passthrough else None)
 
     def _join_on(
         self,
@@ -1215,8 +1216,8 @@ class _Checker:
     ) -> tuple[dict[str, DataType], dict[str, DataType]] | None:
         """An equi-join: keys into ``args`` and ``columns``; the other columns of each side."""
         lcols, rcols = left.columns(), right.columns()
-        ok = self._columns_exist(step.on, left, f"`on` (left side `{step.left.value}`)")
-        ok = self._columns_exist(step.on, right, f"`on` (right side `{step.right.value}`)") and ok
+        ok = self.columns_exist(step.on, left, f"`on` (left side `{step.left.value}`)")
+        ok = self.columns_exist(step.on, right, f"`on` (right side `{step.right.value}`)") and ok
         if not ok:
             return None
         keys = [k.value for k in step.on]
@@ -1259,13 +1260,13 @@ class _Checker:
             return None
         lcols, rcols = left.columns(), right.columns()
         scope = Scope({}, {"left": lcols, "right": rcols})
-        checked = self._expr(step.condition, scope, Context.PREDICATE)
+        checked = self.expr(step.condition, scope, Context.PREDICATE)
         if checked is None:
             return None
         args["condition"] = checked.sql
         return dict(lcols), dict(rcols)
 
-    def _check_window(self, step: ast.Window, schema: RecordSchema) -> _Lowered | None:
+    def _check_window(self, step: ast.Window, schema: RecordSchema) -> Lowered | None:
         if (step.time is None) == (step.rows is None):
             self.error(
                 "E210",
@@ -1275,7 +1276,7 @@ class _Checker:
                 'or "rows": {"order_by": [...], "size": N}',
             )
             return None
-        keys_ok = self._columns_exist(step.group_by, schema, "group_by")
+        keys_ok = self.columns_exist(step.group_by, schema, "group_by")
         columns: dict[str, DataType] = {}
         args: dict[str, Any] = {"group_by": tuple(k.value for k in step.group_by)}
         framed = (
@@ -1294,7 +1295,7 @@ class _Checker:
             return None
         columns.update(types)
         args["aggregates"] = sqls
-        return _Lowered(args, self._derived(step, columns))
+        return Lowered(args, self.derived(step, columns))
 
     def _time_window(
         self,
@@ -1305,7 +1306,7 @@ class _Checker:
         columns: dict[str, DataType],
     ) -> bool:
         """A window over event time: its bounds into ``args``, its start and end columns."""
-        if not self._columns_exist([t.column], schema, "window time column"):
+        if not self.columns_exist([t.column], schema, "window time column"):
             return False
         ctype = schema.columns()[t.column.value]
         if ctype.kind != "timestamp":
@@ -1337,7 +1338,7 @@ class _Checker:
         if self.streaming and t.watermark is not None:
             args["watermark"] = t.watermark.value
         else:
-            self._batch_ignores(step, "watermark", t.watermark)
+            self.batch_ignores(step, "watermark", t.watermark)
         columns["window_start"] = DataType("timestamp", nullable=False)
         columns["window_end"] = DataType("timestamp", nullable=False)
         return True
@@ -1351,7 +1352,7 @@ class _Checker:
     ) -> bool:
         """A count-based window: its order and size into ``args``, its index column."""
         assert step.rows is not None
-        if not self._columns_exist(step.rows.order_by, schema, "window order_by"):
+        if not self.columns_exist(step.rows.order_by, schema, "window order_by"):
             return False
         args.update(
             order_by=tuple(n.value for n in step.rows.order_by), rows=int(step.rows.size.value)
@@ -1361,22 +1362,22 @@ class _Checker:
 
     # --- S3 and Kafka -------------------------------------------------------------------------
 
-    def _check_s3extract(self, step: ast.S3Extract) -> _Lowered | None:
+    def _check_s3extract(self, step: ast.S3Extract) -> Lowered | None:
         lowered = self._check_filesextract(step)
         if lowered is not None:
-            lowered.args = {"connection": self._connection(step.connection, "s3"), **lowered.args}
+            lowered.args = {"connection": self.connection(step.connection, "s3"), **lowered.args}
         return lowered
 
-    def _check_s3load(self, step: ast.S3Load, schema: RecordSchema) -> _Lowered | None:
+    def _check_s3load(self, step: ast.S3Load, schema: RecordSchema) -> Lowered | None:
         lowered = self._check_filesload(step, schema)
         if lowered is not None:
-            lowered.args = {"connection": self._connection(step.connection, "s3"), **lowered.args}
+            lowered.args = {"connection": self.connection(step.connection, "s3"), **lowered.args}
         return lowered
 
-    def _check_kafkaextract(self, step: ast.KafkaExtract) -> _Lowered | None:
+    def _check_kafkaextract(self, step: ast.KafkaExtract) -> Lowered | None:
         if not self.streaming:
-            self._batch_ignores(step, "max_offsets_per_trigger", step.max_offsets_per_trigger)
-            self._batch_ignores(step, "fail_on_data_loss", step.fail_on_data_loss)
+            self.batch_ignores(step, "max_offsets_per_trigger", step.max_offsets_per_trigger)
+            self.batch_ignores(step, "fail_on_data_loss", step.fail_on_data_loss)
         if (step.topic is None) == (step.topic_pattern is None):
             self.error(
                 "E210",
@@ -1404,8 +1405,8 @@ class _Checker:
         if any(offsets):
             self.diagnostics.extend(d for d in offsets if d is not None)
             return None
-        connection = self._connection(step.connection, "kafka")
-        schema = self._load_avro(step.schema)
+        connection = self.connection(step.connection, "kafka")
+        schema = self.load_avro(step.schema)
         if schema is None:
             return None
         args: dict[str, Any] = {"connection": connection}
@@ -1429,11 +1430,11 @@ class _Checker:
             # Only the departure from the default (Spark's too), as for confluent_framing.
             if step.fail_on_data_loss is not None and not step.fail_on_data_loss.value:
                 args["fail_on_data_loss"] = False
-        return _Lowered(args, schema, rules=self._validation_rules(schema, step.schema))
+        return Lowered(args, schema, rules=self.validation_rules(schema, step.schema))
 
-    def _check_kafkaload(self, step: ast.KafkaLoad, schema: RecordSchema) -> _Lowered | None:
-        connection = self._connection(step.connection, "kafka")
-        if not self._columns_exist(step.keys, schema, "keys"):
+    def _check_kafkaload(self, step: ast.KafkaLoad, schema: RecordSchema) -> Lowered | None:
+        connection = self.connection(step.connection, "kafka")
+        if not self.columns_exist(step.keys, schema, "keys"):
             return None
         args: dict[str, Any] = {
             "connection": connection,
@@ -1444,7 +1445,7 @@ class _Checker:
             args["keys"] = tuple(k.value for k in step.keys)
         if not self._sequence(step, schema, args):
             return None
-        return _Lowered(args, schema, mode=step.mode.value)
+        return Lowered(args, schema, mode=step.mode.value)
 
     def _sequence(
         self,
@@ -1478,7 +1479,7 @@ class _Checker:
                 'remove it, or use "mode": "upsert"',
             )
             return False
-        if not self._columns_exist([seq], schema, "sequence_by"):
+        if not self.columns_exist([seq], schema, "sequence_by"):
             return False
         ctype = schema.columns()[seq.value]
         if not (ctype.is_numeric or ctype.is_temporal or ctype.kind == "string"):
@@ -1495,7 +1496,7 @@ class _Checker:
 
     # --- databases ----------------------------------------------------------------------------
 
-    def _check_jdbcextract(self, step: ast.JdbcExtract) -> _Lowered | None:
+    def _check_jdbcextract(self, step: ast.JdbcExtract) -> Lowered | None:
         if (step.table is None) == (step.query is None):
             self.error(
                 "E210",
@@ -1504,8 +1505,8 @@ class _Checker:
                 'name a table ("table": "schema.table") or give a SELECT ("query")',
             )
             return None
-        connection = self._connection(step.connection, step.type.value)
-        schema = self._load_avro(step.schema)
+        connection = self.connection(step.connection, step.type.value)
+        schema = self.load_avro(step.schema)
         if schema is None:
             return None
         args: dict[str, Any] = {"connection": connection}
@@ -1521,7 +1522,7 @@ class _Checker:
         args["schema"] = SchemaOf(step.id.value)
         if step.partition is not None:
             p = step.partition
-            if not self._columns_exist([p.column], schema, "partition"):
+            if not self.columns_exist([p.column], schema, "partition"):
                 return None
             ctype = schema.columns()[p.column.value]
             if not (ctype.is_integral or ctype.is_temporal):
@@ -1546,11 +1547,11 @@ class _Checker:
             }
         if step.fetch_size is not None:
             args["fetch_size"] = int(step.fetch_size.value)
-        return _Lowered(args, schema, rules=self._validation_rules(schema, step.schema))
+        return Lowered(args, schema, rules=self.validation_rules(schema, step.schema))
 
-    def _check_jdbcload(self, step: ast.JdbcLoad, schema: RecordSchema) -> _Lowered | None:
-        connection = self._connection(step.connection, step.type.value)
-        if not self._columns_exist(step.keys, schema, "keys"):
+    def _check_jdbcload(self, step: ast.JdbcLoad, schema: RecordSchema) -> Lowered | None:
+        connection = self.connection(step.connection, step.type.value)
+        if not self.columns_exist(step.keys, schema, "keys"):
             return None
         # Every column of the input becomes a column of the target (and of its staging table).
         names = [
@@ -1572,11 +1573,11 @@ class _Checker:
             args["parallelism"] = int(step.parallelism.value)
         if not self._sequence(step, schema, args):
             return None
-        return _Lowered(args, schema, mode=step.mode.value)
+        return Lowered(args, schema, mode=step.mode.value)
 
     # --- third-party steps -------------------------------------------------------------------
 
-    def _check_pluginstep(self, step: ast.PluginStep, *inputs: RecordSchema) -> _Lowered | None:
+    def _check_pluginstep(self, step: ast.PluginStep, *inputs: RecordSchema) -> Lowered | None:
         spec = self.plugins.get(step.role, step.type.value)  # type: ignore[arg-type]
         assert spec is not None
         args: dict[str, Any] = {k: self._plugin_value(v) for k, v in sorted(step.options.items())}
@@ -1592,7 +1593,7 @@ class _Checker:
                     'add "schema": "<name>.avsc"',
                 )
                 return None
-            schema = self._load_avro(step.schema)
+            schema = self.load_avro(step.schema)
             if schema is None:
                 return None
             args["schema_ddl"] = schema.spark_ddl()
@@ -1600,13 +1601,13 @@ class _Checker:
             return None
         else:
             schema = inputs[0]
-        if step.keys and self._columns_exist(step.keys, schema, "keys"):
+        if step.keys and self.columns_exist(step.keys, schema, "keys"):
             args["keys"] = tuple(n.value for n in step.keys)
         if step.role == "load":
-            return _Lowered(args, schema, mode=step.mode.value if step.mode else "append")
+            return Lowered(args, schema, mode=step.mode.value if step.mode else "append")
         if step.role == "extract" and step.schema is not None:
-            return _Lowered(args, schema, rules=self._validation_rules(schema, step.schema))
-        return _Lowered(args, self._derived(step, schema.columns()))
+            return Lowered(args, schema, rules=self.validation_rules(schema, step.schema))
+        return Lowered(args, self.derived(step, schema.columns()))
 
     def _plugin_value(self, value: Any) -> Any:
         if isinstance(value, str) and _ENV_VAR.search(value):
@@ -1622,11 +1623,11 @@ class _Checker:
 
     # --- JVM steps ----------------------------------------------------------------------------
 
-    def _check_jvmstep(self, step: ast.JvmStep, schema: RecordSchema) -> _Lowered | None:
+    def _check_jvmstep(self, step: ast.JvmStep, schema: RecordSchema) -> Lowered | None:
         class_name = step.class_.value
         if not self._jvm_class(step.class_):
             return None
-        out = schema if step.schema is None else self._load_avro(step.schema)
+        out = schema if step.schema is None else self.load_avro(step.schema)
         if out is None:
             return None
         declared = self._jvm_options_schema(step)
@@ -1643,8 +1644,8 @@ class _Checker:
             config["options"] = self._json_value(step.options.value)
         if step.schema is not None:
             config["schema"] = step.schema.value
-        return _Lowered(
-            {"class_name": class_name, "step": config}, self._derived(step, out.columns())
+        return Lowered(
+            {"class_name": class_name, "step": config}, self.derived(step, out.columns())
         )
 
     def _jvm_class(self, ref: ast.Name) -> bool:
@@ -1726,7 +1727,7 @@ class _Checker:
             node = locate(tree, (option,))
             items = node.items if isinstance(node, JArray) else (node,) if node else ()
             names = [ast.Name(str(i.value), i.span) for i in items if isinstance(i, JScalar)]
-            ok = self._columns_exist(names, input_, f"option `{option}`") and ok
+            ok = self.columns_exist(names, input_, f"option `{option}`") and ok
         return ok
 
     def _json_value(self, value: Any) -> Any:
@@ -1740,7 +1741,7 @@ class _Checker:
 
     # --- Avro schema files -------------------------------------------------------------------
 
-    def _load_avro(self, ref: ast.Name) -> RecordSchema | None:
+    def load_avro(self, ref: ast.Name) -> RecordSchema | None:
         try:
             found = find(
                 ref.value,
@@ -1772,7 +1773,7 @@ class _Checker:
             return None
         return loaded
 
-    def _validation_rules(self, schema: RecordSchema, ref: ast.Name) -> tuple[tuple[str, str], ...]:
+    def validation_rules(self, schema: RecordSchema, ref: ast.Name) -> tuple[tuple[str, str], ...]:
         """Lower the schema into record checks: nullability, enum symbols, declared rules.
 
         Names and symbols reach the SQL only through sql_identifier/sql_string, and every
@@ -1793,15 +1794,6 @@ class _Checker:
                 rule = _lowered_rule(f"({checked.sql}) IS NOT FALSE", scope, checked.columns)
                 rules.append((f"rule:{name}", rule))
         return tuple(rules)
-
-
-@dataclass
-class _Lowered:
-    args: dict[str, Any]
-    schema: RecordSchema
-    mode: str = ""
-    rules: tuple[tuple[str, str], ...] = ()
-    recheck: tuple[str, ...] | None = None  # see PlannedStep.recheck
 
 
 def _spark_options(options: Mapping[str, ast.Scalar] | None) -> dict[str, str]:

@@ -1,0 +1,23 @@
+"""The filter step: the rows of its input for which a condition holds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from etlc.dsl import ast
+from etlc.dsl.expressions import Context, Scope
+from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
+from etlc.dsl.types import RecordSchema
+
+
+def check(ctx: CheckContext, step: ast.Filter, inputs: Sequence[RecordSchema]) -> Lowered | None:
+    [schema] = inputs
+    checked = ctx.expr(step.condition, Scope(schema.columns()), Context.PREDICATE)
+    if checked is None:
+        return None
+    out = ctx.derived(step, schema.columns())
+    # Its rows are input rows, unchanged: they crossed the Avro boundary already.
+    return Lowered({"condition": checked.sql}, out, recheck=())
+
+
+KINDS = (StepKind(ast.Filter, check),)
