@@ -22,6 +22,7 @@ from typing import Any
 
 from etlc.dsl import ast
 from etlc.dsl.diagnostics import Diagnostic, Severity, Span, diag, did_you_mean, masked
+from etlc.dsl.durations import duration_problems
 from etlc.dsl.environments import check_environments
 from etlc.dsl.expressions import CheckedExpr, Context, Scope, check_expression, valid_temporal
 from etlc.dsl.java_regex import HINT as JAVA_REGEX_HINT
@@ -53,7 +54,6 @@ from etlc.dsl.types import (
     AvroSchemaError,
     DataType,
     RecordSchema,
-    common_type,
     derived_record,
     parse_avro_schema,
 )
@@ -70,20 +70,9 @@ _ENV_VAR = re.compile(r"\$\{([^}]*)\}")
 # Guards of names and values match the whole text: `$` would also accept a final newline,
 # and `\d` any Unicode digit.
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_DURATION = re.compile(r"([0-9]+) (second|minute|hour|day|week)s?\Z")
-_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
 
 # Extract types whose dataset is unbounded in a streaming pipeline; other extracts are static.
 _STREAM_SOURCES = frozenset({"kafka"})
-# Stream-static join types by the side the stream is on. The static side may never be the one
-# whose unmatched rows are kept or whose rows are tested for a match: deciding that needs the
-# whole stream, which never ends (Spark's supported stream-static outer joins).
-_STREAM_STATIC_JOINS = {
-    "left": frozenset({"inner", "left", "semi", "anti"}),
-    "right": frozenset({"inner", "right"}),
-}
-# Time-bounded joins of two streams Spark runs in append mode (watermarks on both sides).
-_STREAM_STREAM_JOINS = ("inner", "left", "right")
 
 # Spark reader/writer option names for the DSL's snake_case file options.
 _SPARK_FILE_OPTIONS = {
@@ -246,6 +235,10 @@ class _Checker:
 
     def stream_aggregate(self, step: ast.Aggregate, source: ast.Name) -> None:
         self.stream_aggregates.append((step, source))
+
+    def is_stream(self, dataset: str) -> bool | None:
+        ds = self.datasets.get(dataset)
+        return None if ds is None or ds.schema is None else ds.stream
 
     # --- driver -------------------------------------------------------------------------
 
@@ -659,7 +652,7 @@ class _Checker:
     def _streaming_jdbcextract(self, step: ast.JdbcExtract | ast.FilesExtract) -> None:
         # Only a stream uses `refresh` (a batch ignores it with W203), so only a stream bounds it.
         if step.refresh is not None:
-            self.diagnostics.extend(_duration_problems((step.refresh,)))
+            self.diagnostics.extend(duration_problems((step.refresh,)))
 
     _streaming_filesextract = _streaming_jdbcextract
     _streaming_s3extract = _streaming_jdbcextract
@@ -672,35 +665,6 @@ class _Checker:
                 step.ending_offsets.span,
                 'remove `ending_offsets`, or set "mode": "batch" to read a fixed range',
             )
-
-    def _streaming_window(self, step: ast.Window) -> None:
-        source = self.stream_input(step)
-        if source is None or (step.time is None) == (step.rows is None):
-            return  # a static side behaves as in batch; the exactly-one-of error comes later
-        if step.rows is not None:
-            self.error(
-                "E405",
-                f"window `{step.id.value}` counts rows, which needs a total order over the "
-                f"stream `{source.value}`; count-based windows are batch-only",
-                step.rows.span,
-                'use an event-time window ("time" with a "watermark"), or set "mode": "batch"',
-            )
-        elif step.time is not None and step.time.watermark is None:
-            self.error(
-                "E406",
-                f"window `{step.id.value}` over the stream `{source.value}` has no `watermark`: "
-                "Spark would keep every window's state forever and append mode never emits",
-                step.time.span,
-                'add "watermark": "<duration>" to `time`, how late an event may arrive '
-                '(e.g. "10 minutes")',
-            )
-
-    def _streaming_aggregate(self, step: ast.Aggregate) -> None:
-        # Whether Spark can run it depends on the loads downstream (their output mode), which
-        # are checked later: see _check_stream_aggregates.
-        source = self.stream_input(step)
-        if source is not None:
-            self.stream_aggregates.append((step, source))
 
     def _check_stream_aggregates(self, pipeline: ast.Pipeline) -> None:
         """An aggregate over a stream has no event time to close its groups: append mode
@@ -733,84 +697,6 @@ class _Checker:
                     'load it with "mode": "upsert" (each changed group is written every '
                     'micro-batch), or use a `window` step with a "watermark"',
                 )
-
-    def _streaming_join(self, step: ast.Join) -> None:
-        left, right = (self.datasets.get(r.value) for r in (step.left, step.right))
-        if left is None or right is None or left.schema is None or right.schema is None:
-            return  # an input failed and said why; which side streams may be unknown
-        if left.stream and right.stream:
-            how = step.how.value if step.how is not None else "inner"
-            if step.within is None:
-                self.error(
-                    "E407",
-                    f"join `{step.id.value}`: `{step.left.value}` and `{step.right.value}` are "
-                    "both streams; without a time bound each side's state grows forever",
-                    step.right.span,
-                    'add "within": {"left_time", "right_time", "after", "watermark"}',
-                )
-            elif how not in _STREAM_STREAM_JOINS:
-                self.error(
-                    "E407",
-                    f"join `{step.id.value}`: a `{how}` join of two streams is not supported",
-                    step.how.span if step.how is not None else step.span,
-                    "use " + ", ".join(_STREAM_STREAM_JOINS),
-                    how=how,
-                )
-            return
-        if not (left.stream or right.stream):
-            return
-        side, stream = ("left", step.left) if left.stream else ("right", step.right)
-        how = step.how.value if step.how is not None else "inner"
-        if how in _STREAM_STATIC_JOINS[side]:
-            return
-        self.error(
-            "E407",
-            f"join `{step.id.value}`: a `{how}` join with the stream `{stream.value}` on the "
-            f"{side} needs the whole stream to decide the static side's rows, and it never ends",
-            step.how.span if step.how is not None else step.span,
-            "with the stream on the left use inner, left, semi or anti"
-            if side == "left"
-            else "with the stream on the right use inner or right, "
-            "or swap `left` and `right` to put the stream on the left",
-            how=how,
-            stream=stream.value,
-        )
-
-    def _within(
-        self, within: ast.JoinWithin, left: RecordSchema, right: RecordSchema
-    ) -> dict[str, str] | None:
-        ok = True
-        for column, schema, side in (
-            (within.left_time, left, "left"),
-            (within.right_time, right, "right"),
-        ):
-            if not self.columns_exist([column], schema, f"`within` ({side} side)"):
-                ok = False
-                continue
-            ctype = schema.columns()[column.value]
-            if ctype.kind != "timestamp":
-                self.error(
-                    "E304",
-                    f"`within` {side} time `{column.value}` is {ctype.describe()}, not a timestamp",
-                    column.span,
-                    "name an event-time (timestamp) column",
-                    column=column.value,
-                )
-                ok = False
-        durations = (within.after, within.watermark, *([within.before] if within.before else []))
-        problems = _duration_problems(durations)
-        self.diagnostics.extend(problems)
-        if not ok or problems:
-            return None
-        bound = {
-            "left_time": within.left_time.value,
-            "right_time": within.right_time.value,
-            "after": within.after.value,
-            "watermark": within.watermark.value,
-        }
-        if within.before is not None:
-            bound["before"] = within.before.value
-        return bound
 
     def _refresh(self, step: ast.Step) -> str | None:
         refresh = getattr(step, "refresh", None)
@@ -1098,267 +984,6 @@ class _Checker:
                 mode.span,
                 'add "keys": ["<column>", ...]',
             )
-
-    def _check_select(self, step: ast.Select, schema: RecordSchema) -> Lowered | None:
-        scope = Scope(schema.columns())
-        sqls: dict[str, str] = {}
-        types: dict[str, DataType] = {}
-        for name, expr in step.columns.items():
-            checked = self.expr(expr, scope, Context.ROW)
-            if checked is not None:
-                sqls[name] = checked.sql
-                types[name] = checked.type
-        if len(sqls) != len(step.columns):
-            return None
-        inputs = schema.columns()
-        # A column that only names an input column, of a type admitting it, makes no value.
-        made = tuple(
-            name
-            for name, expr in step.columns.items()
-            if not _admits(types[name], inputs.get(expr.text.strip().strip("`")))
-        )
-        if isinstance(step, ast.Derive):
-            merged = dict(inputs)
-            merged.update(types)
-            return Lowered({"columns": sqls}, self.derived(step, merged), recheck=made)
-        return Lowered({"columns": sqls}, self.derived(step, types), recheck=made)
-
-    _check_derive = _check_select
-
-    def _check_aggregate(self, step: ast.Aggregate, schema: RecordSchema) -> Lowered | None:
-        keys_ok = self.columns_exist(step.group_by, schema, "group_by")
-        aggs = self._aggregates(step.aggregates, schema, step.group_by)
-        if not keys_ok or aggs is None:
-            return None
-        sqls, types = aggs
-        columns = {k.value: schema.columns()[k.value] for k in step.group_by}
-        if not self._no_clash(columns, types, step.aggregates):
-            return None
-        columns.update(types)
-        args = {"group_by": tuple(k.value for k in step.group_by), "aggregates": sqls}
-        return Lowered(args, self.derived(step, columns))
-
-    def _aggregates(
-        self, aggregates: Mapping[str, ast.Expr], schema: RecordSchema, keys: Sequence[ast.Name]
-    ) -> tuple[dict[str, str], dict[str, DataType]] | None:
-        scope = Scope(schema.columns())
-        sqls: dict[str, str] = {}
-        types: dict[str, DataType] = {}
-        for name, expr in aggregates.items():
-            checked = self.expr(expr, scope, Context.AGGREGATE, (k.value for k in keys))
-            if checked is not None:
-                sqls[name] = checked.sql
-                types[name] = checked.type
-        return (sqls, types) if len(sqls) == len(aggregates) else None
-
-    def _no_clash(
-        self,
-        columns: Mapping[str, DataType],
-        added: Mapping[str, Any],
-        where: Mapping[str, ast.Expr],
-    ) -> bool:
-        clashes = [n for n in added if n in columns]
-        for n in clashes:
-            self.error(
-                "E208",
-                f"output column `{n}` is defined twice",
-                where[n].span,
-                "give the aggregate another name",
-                column=n,
-            )
-        return not clashes
-
-    def _check_join(
-        self, step: ast.Join, left: RecordSchema, right: RecordSchema
-    ) -> Lowered | None:
-        how = step.how.value if step.how else "inner"
-        if bool(step.on) == (step.condition is not None):
-            self.error(
-                "E210",
-                "a join needs exactly one of `on` or `condition`",
-                step.span,
-                'use "on": ["key"] for equi-joins, "condition" for anything else',
-            )
-            return None
-        args: dict[str, Any] = {"how": how}
-        columns: dict[str, DataType] = {}
-        sides = (
-            self._join_on(step, left, right, args, columns)
-            if step.on
-            else self._join_condition(step, left, right, args)
-        )
-        if sides is None:
-            return None
-        lrest, rrest = sides
-        columns.update({n: _join_nullability(t, how, "left") for n, t in lrest.items()})
-        if how not in ("semi", "anti"):
-            for n, t in rrest.items():
-                if n in columns:
-                    self.error(
-                        "E208",
-                        f"column `{n}` exists on both sides of the join",
-                        step.right.span,
-                        "rename it in a select/derive step first, or join `on` it",
-                        column=n,
-                    )
-                    return None
-                columns[n] = _join_nullability(t, how, "right")
-        passthrough = _join_passes_through(columns, lrest, rrest, left=left, right=right, args=args)
-        return Lowered(args, self.derived(step, columns), recheck=() if passthrough else None)
-
-    def _join_on(
-        self,
-        step: ast.Join,
-        left: RecordSchema,
-        right: RecordSchema,
-        args: dict[str, Any],
-        columns: dict[str, DataType],
-    ) -> tuple[dict[str, DataType], dict[str, DataType]] | None:
-        """An equi-join: keys into ``args`` and ``columns``; the other columns of each side."""
-        lcols, rcols = left.columns(), right.columns()
-        ok = self.columns_exist(step.on, left, f"`on` (left side `{step.left.value}`)")
-        ok = self.columns_exist(step.on, right, f"`on` (right side `{step.right.value}`)") and ok
-        if not ok:
-            return None
-        keys = [k.value for k in step.on]
-        for k in step.on:
-            joined = common_type(lcols[k.value], rcols[k.value])
-            if joined is None:
-                self.error(
-                    "E304",
-                    f"join key `{k.value}` is {lcols[k.value].describe()} on the left and "
-                    f"{rcols[k.value].describe()} on the right",
-                    k.span,
-                    "cast one side in a derive step first",
-                    column=k.value,
-                )
-                return None
-            columns[k.value] = _join_nullability(joined, args["how"], "key")
-        args["on"] = tuple(keys)
-        if step.within is not None:
-            bound = self._within(step.within, left, right)
-            if bound is None:
-                return None
-            args["within"] = bound
-        return (
-            {n: t for n, t in lcols.items() if n not in keys},
-            {n: t for n, t in rcols.items() if n not in keys},
-        )
-
-    def _join_condition(
-        self, step: ast.Join, left: RecordSchema, right: RecordSchema, args: dict[str, Any]
-    ) -> tuple[dict[str, DataType], dict[str, DataType]] | None:
-        """A join on a condition: its SQL into ``args``; every column of each side."""
-        assert step.condition is not None
-        if step.within is not None:
-            self.error(
-                "E210",
-                "a time bound (`within`) needs the join's key columns (`on`)",
-                step.within.span,
-                'join "on": ["key"] and give the time bound in `within`',
-            )
-            return None
-        lcols, rcols = left.columns(), right.columns()
-        scope = Scope({}, {"left": lcols, "right": rcols})
-        checked = self.expr(step.condition, scope, Context.PREDICATE)
-        if checked is None:
-            return None
-        args["condition"] = checked.sql
-        return dict(lcols), dict(rcols)
-
-    def _check_window(self, step: ast.Window, schema: RecordSchema) -> Lowered | None:
-        if (step.time is None) == (step.rows is None):
-            self.error(
-                "E210",
-                "a window needs exactly one of `time` or `rows`",
-                step.span,
-                'use "time": {"column": ..., "size": "10 minutes"} '
-                'or "rows": {"order_by": [...], "size": N}',
-            )
-            return None
-        keys_ok = self.columns_exist(step.group_by, schema, "group_by")
-        columns: dict[str, DataType] = {}
-        args: dict[str, Any] = {"group_by": tuple(k.value for k in step.group_by)}
-        framed = (
-            self._time_window(step, step.time, schema, args, columns)
-            if step.time is not None
-            else self._rows_window(step, schema, args, columns)
-        )
-        if not framed:
-            return None
-        aggs = self._aggregates(step.aggregates, schema, step.group_by)
-        if not keys_ok or aggs is None:
-            return None
-        sqls, types = aggs
-        columns.update({k.value: schema.columns()[k.value] for k in step.group_by})
-        if not self._no_clash(columns, types, step.aggregates):
-            return None
-        columns.update(types)
-        args["aggregates"] = sqls
-        return Lowered(args, self.derived(step, columns))
-
-    def _time_window(
-        self,
-        step: ast.Window,
-        t: ast.TimeWindow,
-        schema: RecordSchema,
-        args: dict[str, Any],
-        columns: dict[str, DataType],
-    ) -> bool:
-        """A window over event time: its bounds into ``args``, its start and end columns."""
-        if not self.columns_exist([t.column], schema, "window time column"):
-            return False
-        ctype = schema.columns()[t.column.value]
-        if ctype.kind != "timestamp":
-            self.error(
-                "E304",
-                f"window time column `{t.column.value}` is {ctype.describe()}, not a timestamp",
-                t.column.span,
-                "derive a timestamp first, e.g. to_timestamp(...)",
-                column=t.column.value,
-            )
-            return False
-        problems = _duration_problems(
-            (t.size, *(d for d in (t.slide, t.watermark) if d is not None))
-        )
-        if problems:
-            self.diagnostics.extend(problems)
-            return False
-        if t.slide is not None and _seconds(t.slide.value) > _seconds(t.size.value):
-            self.error(
-                "E209",
-                "the slide is longer than the window",
-                t.slide.span,
-                "a sliding window's slide must be at most its size",
-            )
-            return False
-        args.update(time_column=t.column.value, size=t.size.value)
-        if t.slide is not None and t.slide.value != t.size.value:
-            args["slide"] = t.slide.value
-        if self.streaming and t.watermark is not None:
-            args["watermark"] = t.watermark.value
-        else:
-            self.batch_ignores(step, "watermark", t.watermark)
-        columns["window_start"] = DataType("timestamp", nullable=False)
-        columns["window_end"] = DataType("timestamp", nullable=False)
-        return True
-
-    def _rows_window(
-        self,
-        step: ast.Window,
-        schema: RecordSchema,
-        args: dict[str, Any],
-        columns: dict[str, DataType],
-    ) -> bool:
-        """A count-based window: its order and size into ``args``, its index column."""
-        assert step.rows is not None
-        if not self.columns_exist(step.rows.order_by, schema, "window order_by"):
-            return False
-        args.update(
-            order_by=tuple(n.value for n in step.rows.order_by), rows=int(step.rows.size.value)
-        )
-        columns["window_index"] = DataType("long", nullable=False)
-        return True
 
     # --- S3 and Kafka -------------------------------------------------------------------------
 
@@ -1804,55 +1429,6 @@ def _spark_options(options: Mapping[str, ast.Scalar] | None) -> dict[str, str]:
     return out
 
 
-def _admits(out: DataType, source: DataType | None) -> bool:
-    """Whether every value of ``source`` is a value of ``out`` (so it needs no re-check)."""
-    if source is None:
-        return False
-    same = (out.kind, out.precision, out.scale, out.logical) == (
-        source.kind,
-        source.precision,
-        source.scale,
-        source.logical,
-    )
-    symbols = not out.symbols or (bool(source.symbols) and set(source.symbols) <= set(out.symbols))
-    return same and symbols and (out.nullable or not source.nullable)
-
-
-def _join_passes_through(
-    columns: Mapping[str, DataType],
-    lrest: Mapping[str, DataType],
-    rrest: Mapping[str, DataType],
-    *,
-    left: RecordSchema,
-    right: RecordSchema,
-    args: Mapping[str, Any],
-) -> bool:
-    """Whether each output column admits every value of the input columns it comes from.
-
-    A join creates no value: each output column holds values of an input column. Its records
-    need the Avro round trip again only where a column's type is not one that admits every
-    value of its source (a key widened from int to long, say)."""
-    how = args["how"]
-    lcols, rcols = left.columns(), right.columns()
-    sources: dict[str, list[DataType]] = {n: [t] for n, t in lrest.items()}
-    if how not in ("semi", "anti"):
-        sources.update({n: [t] for n, t in rrest.items()})
-    for k in args.get("on", ()):
-        sources[k] = [lcols[k]] if how in ("semi", "anti") else [lcols[k], rcols[k]]
-    return all(_admits(columns[n], t) for n, ts in sources.items() for t in ts)
-
-
-def _join_nullability(t: DataType, how: str, side: str) -> DataType:
-    outer = {"left": ("right", "full"), "right": ("left", "full"), "key": ("full",)}
-    return t.with_nullable(True) if how in outer[side] else t
-
-
-def _seconds(duration: str) -> int:
-    m = _DURATION.match(duration)
-    assert m is not None  # the schema's pattern guarantees the shape
-    return int(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-
-
 def _number(node: JValue | None) -> int | float | None:
     if isinstance(node, JScalar) and isinstance(node.value, int | float):
         return None if isinstance(node.value, bool) else node.value
@@ -1972,30 +1548,6 @@ def _identifier_problems(names: Iterable[ast.Name], system: str) -> list[Diagnos
                         identifier=part,
                     )
                 )
-    return found
-
-
-# Durations Spark takes as intervals; past a leap year a window or watermark is a mistake,
-# and its seconds would overflow the run-time's intervals long before a digit limit.
-MAX_DURATION_SECONDS = 366 * 86_400
-_DURATION_TEXT = re.compile(r"([0-9]{1,12}) (second|minute|hour|day|week)s?")
-
-
-def _duration_problems(durations: Iterable[ast.Name]) -> list[Diagnostic]:
-    found: list[Diagnostic] = []
-    for d in durations:
-        m = _DURATION_TEXT.fullmatch(d.value)
-        seconds = int(m.group(1)) * _UNIT_SECONDS[m.group(2)] if m else None
-        if seconds is None or not 0 < seconds <= MAX_DURATION_SECONDS:
-            found.append(
-                diag(
-                    "E216",
-                    f"duration {d.value[:40]!r} is not between 1 second and 366 days",
-                    d.span,
-                    'write e.g. "10 minutes"; windows, watermarks and refreshes are at most '
-                    "366 days",
-                )
-            )
     return found
 
 

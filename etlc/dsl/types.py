@@ -395,3 +395,17 @@ def _as_decimal(t: DataType) -> tuple[int, int]:
     if t.kind == "decimal":
         return (t.precision, t.scale)
     return (10, 0) if t.kind == "int" else (20, 0)
+
+
+def admits(out: DataType, source: DataType | None) -> bool:
+    """Whether every value of ``source`` is a value of ``out`` (so it needs no re-check)."""
+    if source is None:
+        return False
+    same = (out.kind, out.precision, out.scale, out.logical) == (
+        source.kind,
+        source.precision,
+        source.scale,
+        source.logical,
+    )
+    symbols = not out.symbols or (bool(source.symbols) and set(source.symbols) <= set(out.symbols))
+    return same and symbols and (out.nullable or not source.nullable)

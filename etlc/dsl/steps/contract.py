@@ -95,6 +95,9 @@ class CheckContext(Protocol):
     def stream_input(self, step: ast.Step) -> ast.Name | None:
         """The step's first input that is a stream, if any."""
 
+    def is_stream(self, dataset: str) -> bool | None:
+        """Whether ``dataset`` is unbounded; None when the step making it failed."""
+
     def unique_by(self, dataset: str) -> frozenset[str] | None:
         """Columns no two rows of ``dataset`` share a value combination of, if known."""
 

@@ -1,0 +1,75 @@
+"""The aggregate step: one row per combination of its ``group_by`` columns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from etlc.dsl import ast
+from etlc.dsl.expressions import Context, Scope
+from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
+from etlc.dsl.types import DataType, RecordSchema
+
+
+def check(ctx: CheckContext, step: ast.Aggregate, inputs: Sequence[RecordSchema]) -> Lowered | None:
+    [schema] = inputs
+    keys_ok = ctx.columns_exist(step.group_by, schema, "group_by")
+    aggs = aggregates(ctx, step.aggregates, schema, step.group_by)
+    if not keys_ok or aggs is None:
+        return None
+    sqls, types = aggs
+    columns = {k.value: schema.columns()[k.value] for k in step.group_by}
+    if not no_clash(ctx, columns, types, step.aggregates):
+        return None
+    columns.update(types)
+    args = {"group_by": tuple(k.value for k in step.group_by), "aggregates": sqls}
+    return Lowered(args, ctx.derived(step, columns))
+
+
+def streaming(ctx: CheckContext, step: ast.Aggregate) -> None:
+    # Whether Spark can run it depends on the loads downstream (their output mode), which
+    # are checked once every step is: see the checker's _check_stream_aggregates.
+    source = ctx.stream_input(step)
+    if source is not None:
+        ctx.stream_aggregate(step, source)
+
+
+def aggregates(
+    ctx: CheckContext,
+    exprs: Mapping[str, ast.Expr],
+    schema: RecordSchema,
+    keys: Sequence[ast.Name],
+) -> tuple[dict[str, str], dict[str, DataType]] | None:
+    """Each aggregate expression checked against the input and the group keys: its SQL and
+    its type by output column (None when any is wrong)."""
+    scope = Scope(schema.columns())
+    sqls: dict[str, str] = {}
+    types: dict[str, DataType] = {}
+    for name, expr in exprs.items():
+        checked = ctx.expr(expr, scope, Context.AGGREGATE, (k.value for k in keys))
+        if checked is not None:
+            sqls[name] = checked.sql
+            types[name] = checked.type
+    return (sqls, types) if len(sqls) == len(exprs) else None
+
+
+def no_clash(
+    ctx: CheckContext,
+    columns: Mapping[str, DataType],
+    added: Mapping[str, Any],
+    where: Mapping[str, ast.Expr],
+) -> bool:
+    """Whether no aggregate takes the name of a group key (or window column); E208 if one does."""
+    clashes = [n for n in added if n in columns]
+    for n in clashes:
+        ctx.error(
+            "E208",
+            f"output column `{n}` is defined twice",
+            where[n].span,
+            "give the aggregate another name",
+            column=n,
+        )
+    return not clashes
+
+
+KINDS = (StepKind(ast.Aggregate, check, streaming),)
