@@ -13,7 +13,6 @@ import json
 import os
 import re
 import sys
-from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -21,10 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from etlc.dsl import ast
+from etlc.dsl.build import build_pipeline, step_path
+from etlc.dsl.credentials import credential_problems
 from etlc.dsl.diagnostics import Diagnostic, Severity, Span, diag, did_you_mean, masked
 from etlc.dsl.durations import duration_problems
 from etlc.dsl.environments import check_environments
 from etlc.dsl.expressions import CheckedExpr, Context, Scope, check_expression, valid_temporal
+from etlc.dsl.graph import run_order
 from etlc.dsl.java_regex import HINT as JAVA_REGEX_HINT
 from etlc.dsl.java_regex import java_regex
 from etlc.dsl.jvm_steps import (
@@ -60,12 +62,6 @@ from etlc.dsl.types import (
 from etlc.plugins import CORE_ARTIFACTS, FORMAT_CONF, PluginSpec, PluginTable, plugin_table
 from etlc.project import Project, find_project
 
-_CREDENTIAL_KEY = re.compile(
-    r"(pass(word|wd)?|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credentials?)$",
-    re.IGNORECASE,
-)
-_URL_USERINFO = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@\s:]+:[^/@\s]+@", re.IGNORECASE)
-_VAULT_REF = re.compile(r"vault://[A-Za-z0-9_.\-/]+#[A-Za-z0-9_.\-]+\Z")
 _ENV_VAR = re.compile(r"\$\{([^}]*)\}")
 # Guards of names and values match the whole text: `$` would also accept a final newline,
 # and `\d` any Unicode digit.
@@ -157,7 +153,7 @@ def definition_ast(path: str | Path) -> ast.Pipeline | None:
         return None
     if any(d.is_error for d in validate(tree, definition_schema(), str(path))):
         return None
-    return _Checker(str(path), tree, default_options(path), plugin_table())._build(tree, set())
+    return build_pipeline(str(path), tree, set())[0]
 
 
 def default_options(definition: Path, project: Project | None = None) -> CheckOptions:
@@ -244,7 +240,8 @@ class _Checker:
 
     def run(self) -> Plan | None:
         shape = validate(self.tree, definition_schema(), self.file)
-        credential_spans = self._check_credentials(self.tree)
+        found, credential_spans = credential_problems(self.tree)
+        self.report(found)
         self.diagnostics.extend(
             d for d in shape if not (d.code == "E101" and d.span in credential_spans)
         )
@@ -252,10 +249,12 @@ class _Checker:
             return None  # parts of the tree were not validated: nothing may be built from them
         # An unknown key leaves the step buildable (the key is ignored), so checking goes on
         # into its expressions; any other shape error makes the step unusable.
-        broken = {self._step_path(d.span) for d in shape if d.code != "E101"}
-        pipeline = self._build(self.tree, broken)
+        broken = {step_path(self.tree, d.span) for d in shape if d.code != "E101"}
+        pipeline, reserved = build_pipeline(self.file, self.tree, broken)
+        self.datasets.update((sid, _Dataset(None)) for sid in reserved)
         self.streaming = pipeline.mode == "streaming"
-        order = self._graph(pipeline)
+        order, found = run_order(pipeline, reserved)
+        self.report(found)
         steps = self._check_steps(order, pipeline)
         if steps is None:
             return None
@@ -327,218 +326,6 @@ class _Checker:
                 )
                 return None
         return steps
-
-    # --- stage: literal credentials -----------------------------------------------------
-
-    def _check_credentials(self, node: JValue, key: str = "") -> set[Span]:
-        """Only ``vault://`` references may stand where a credential goes."""
-        spans: set[Span] = set()
-        if isinstance(node, JObject):
-            for m in node.members:
-                if _CREDENTIAL_KEY.search(m.key) and isinstance(m.value, JScalar):
-                    spans.add(m.key_span)
-                    value = m.value.value
-                    if not (isinstance(value, str) and value.startswith("vault://")):
-                        self.error(
-                            "E501",
-                            f"literal credential in `{m.key}`",
-                            m.value.span,
-                            "store it in the vault and write `vault://<path>#<key>`",
-                            key=m.key,
-                        )
-                spans |= self._check_credentials(m.value, m.key)
-        elif isinstance(node, JArray):
-            for item in node.items:
-                spans |= self._check_credentials(item, key)
-        elif isinstance(node.value, str):
-            text = node.value
-            if text.startswith("vault://") and not _VAULT_REF.match(text):
-                self.error(
-                    "E502",
-                    "malformed vault reference",
-                    node.span,
-                    "write `vault://<path>#<key>`, e.g. `vault://db/crm#password`",
-                )
-            elif _URL_USERINFO.match(text):
-                self.error(
-                    "E501",
-                    "a URL with an embedded password",
-                    node.span,
-                    "remove the user:password@ part; credentials come from the vault",
-                    key=key,
-                )
-        return spans
-
-    # --- stage: AST ---------------------------------------------------------------------
-
-    def _step_path(self, span: Span) -> tuple[str, int] | None:
-        """Which step (section, index) a span falls in, to skip building broken steps."""
-        assert isinstance(self.tree, JObject)
-        for section in ("extract", "transform", "load"):
-            arr = self.tree.get(section)
-            if isinstance(arr, JArray):
-                # Steps are in source order and do not overlap: only the last one starting
-                # before the span can hold it (a scan made lint quadratic in the steps).
-                start = (span.line, span.col)
-                i = bisect_right(arr.items, start, key=lambda s: (s.span.line, s.span.col)) - 1
-                if i >= 0 and _contains(arr.items[i].span, span):
-                    return (section, i)
-        return None
-
-    def _build(self, root: JObject, broken: set[tuple[str, int] | None]) -> ast.Pipeline:
-        name_node = root.get("name")
-        name = (
-            ast.Name(name_node.value, name_node.span)
-            if isinstance(name_node, JScalar) and isinstance(name_node.value, str)
-            else ast.Name("", root.span)
-        )
-        retry_node = root.get("retry")
-        retry = ast.Retry()
-        if isinstance(retry_node, JObject) and ("retry", 0) not in broken:
-            raw = {m.key: m.value for m in retry_node.members}
-            retries = _number(raw.get("max_retries"))
-            delay = _number(raw.get("delay_seconds"))
-            retry = ast.Retry(
-                int(retries) if retries is not None else 3,
-                float(delay) if delay is not None else 5.0,
-            )
-        mode_node = root.get("mode")
-        mode = str(mode_node.value) if isinstance(mode_node, JScalar) else "batch"
-        sections: dict[str, list[ast.Step]] = {"extract": [], "transform": [], "load": []}
-        for section, steps in sections.items():
-            arr = root.get(section)
-            if not isinstance(arr, JArray):
-                continue
-            for i, item in enumerate(arr.items):
-                if not isinstance(item, JObject):
-                    continue
-                if (section, i) in broken:
-                    self._reserve_id(item)
-                    continue
-                steps.append(self._build_step(section, i, item))
-        return ast.Pipeline(
-            self.file,
-            name,
-            mode,
-            tuple(sections["extract"]),
-            tuple(sections["transform"]),
-            tuple(sections["load"]),
-            retry,
-            root.span,
-        )
-
-    def _reserve_id(self, item: JObject) -> None:
-        """A step with shape errors still defines its id, so references to it don't cascade."""
-        node = item.get("id")
-        if isinstance(node, JScalar) and isinstance(node.value, str):
-            self.datasets.setdefault(node.value, _Dataset(None))
-
-    def _build_step(self, section: str, index: int, item: JObject) -> ast.Step:
-        type_node = item.get("type")
-        assert isinstance(type_node, JScalar)
-        extra: dict[str, Any] = {}
-        if item.get("id") is None:  # loads may leave their id out
-            inp = item.get("input")
-            default = f"load_{index + 1}_{inp.value if isinstance(inp, JScalar) else ''}"
-            extra["id"] = ast.Name(default, item.span)
-        cls = ast.STEP_NODES.get((section, str(type_node.value)))
-        if cls is None:  # the schema admitted it, so an installed plugin registered this type
-            id_node = item.get("id")
-            step_id = extra.get("id") or ast.Name(
-                str(id_node.value) if isinstance(id_node, JScalar) else "", item.span
-            )
-            return ast.build_plugin_step(section, item, step_id)
-        return ast.build_node(cls, item, **extra)
-
-    # --- stage: graph -------------------------------------------------------------------
-
-    def _graph(self, pipeline: ast.Pipeline) -> list[ast.Step]:
-        producers: dict[str, ast.Step] = {}
-        for step in pipeline.steps():
-            sid = step.id.value
-            if sid in producers or (sid in self.datasets and step.role != "load"):
-                first = producers.get(sid)
-                self.error(
-                    "E201",
-                    f"duplicate id `{sid}`",
-                    step.id.span,
-                    f"first defined at line {first.id.span.line}; ids must be unique"
-                    if first
-                    else "ids must be unique",
-                    id=sid,
-                )
-                continue
-            producers[sid] = step
-        known = set(producers) | set(self.datasets)
-        for step in pipeline.steps():
-            for ref in step.inputs():
-                if ref.value not in known:
-                    self.error(
-                        "E202",
-                        f"`{ref.value}` is not a dataset of this pipeline",
-                        ref.span,
-                        did_you_mean(
-                            ref.value, [s for s, p in producers.items() if p.role != "load"]
-                        ),
-                        ref=ref.value,
-                    )
-                elif ref.value in producers and producers[ref.value].role == "load":
-                    self.error(
-                        "E202",
-                        f"`{ref.value}` is a load step; loads produce no dataset",
-                        ref.span,
-                        "reference an extract or transform id",
-                        ref=ref.value,
-                    )
-        consumed = {ref.value for step in pipeline.steps() for ref in step.inputs()}
-        for sid, step in producers.items():
-            if step.role != "load" and sid not in consumed:
-                self.diagnostics.append(
-                    diag(
-                        "W201",
-                        f"dataset `{sid}` is never used",
-                        step.id.span,
-                        "load it, use it in a transform, or remove the step",
-                        Severity.WARNING,
-                        id=sid,
-                    )
-                )
-        return self._topological(pipeline, producers)
-
-    def _topological(
-        self, pipeline: ast.Pipeline, producers: dict[str, ast.Step]
-    ) -> list[ast.Step]:
-        order: list[ast.Step] = []
-        state: dict[str, int] = {}  # 1 visiting, 2 done
-
-        def visit(step: ast.Step, trail: list[str]) -> None:
-            sid = step.id.value
-            if state.get(sid) == 2:
-                return
-            if state.get(sid) == 1:
-                cycle = [*trail[trail.index(sid) :], sid]
-                self.error(
-                    "E203",
-                    "cycle: " + " -> ".join(cycle),
-                    step.id.span,
-                    "a dataset cannot depend on itself; break the loop",
-                    cycle=",".join(cycle),
-                )
-                return
-            state[sid] = 1
-            for ref in step.inputs():
-                upstream = producers.get(ref.value)
-                if upstream is not None and upstream.role != "load":
-                    visit(upstream, [*trail, sid])
-            state[sid] = 2
-            order.append(step)
-
-        for step in pipeline.steps():
-            if producers.get(step.id.value) is step:
-                visit(step, [])
-        if any(d.code == "E203" for d in self.diagnostics):
-            return []
-        return order
 
     # --- stage: per-step typing ------------------------------------------------------------
 
@@ -1427,22 +1214,6 @@ def _spark_options(options: Mapping[str, ast.Scalar] | None) -> dict[str, str]:
         text = str(value.value).lower() if isinstance(value, ast.Flag) else str(value.value)
         out[_SPARK_FILE_OPTIONS.get(key, key)] = text
     return out
-
-
-def _number(node: JValue | None) -> int | float | None:
-    if isinstance(node, JScalar) and isinstance(node.value, int | float):
-        return None if isinstance(node.value, bool) else node.value
-    return None
-
-
-def _contains(outer: Span, inner: Span) -> bool:
-    return (outer.line, outer.col) <= (inner.line, inner.col) and (
-        inner.end_line,
-        inner.end_col,
-    ) <= (
-        outer.end_line,
-        outer.end_col,
-    )
 
 
 def _variable_uses(tree: JValue) -> dict[str, Span]:

@@ -60,3 +60,8 @@ class Reference:
 
 def is_reference(text: str) -> bool:
     return text.startswith(SCHEME)
+
+
+def is_well_formed(text: str) -> bool:
+    """Whether ``text`` is a reference :meth:`Reference.parse` accepts (lint rule E502)."""
+    return len(text) <= MAX_NAME_LENGTH and REFERENCE.match(text) is not None

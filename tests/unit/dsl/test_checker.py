@@ -343,6 +343,19 @@ def test_vault_references_must_be_well_formed(tmp_path: Path, env_dir: Path) -> 
     assert "E502" in codes(check(tmp_path, env_dir, doc))
 
 
+def test_lint_accepts_exactly_the_vault_references_a_driver_resolves(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    # The vault refuses a reference over 256 characters; lint must not pass one it refuses.
+    longest = "vault://db/" + "p" * (256 - len("vault://db/#k")) + "#k"
+    too_long = longest.replace("#k", "p#k")
+    for ref, expected in ((longest, []), (too_long, ["E502"])):
+        doc = definition()
+        doc["extract"][0] = dict(ORDERS, options={"header": True, "token": ref})
+        found = [c for c in codes(check(tmp_path, env_dir, doc)) if c.startswith("E5")]
+        assert found == expected, ref
+
+
 def test_undefined_environment_variables(tmp_path: Path, env_dir: Path) -> None:
     doc = definition(extract=[dict(ORDERS, path="${root}/x/${data_dir}"), CUSTOMERS])
     d = only(check(tmp_path, env_dir, doc), "E207")
@@ -376,7 +389,7 @@ def test_a_checker_bug_is_reported_as_a_diagnostic(
     def boom(*args: Any) -> Any:
         raise RuntimeError("kaput")
 
-    monkeypatch.setattr(module._Checker, "_graph", boom)
+    monkeypatch.setattr(module, "run_order", boom)
     result = check(tmp_path, env_dir, definition())
     assert codes(result) == ["E000"] and result.plan is None
 
