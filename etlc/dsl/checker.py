@@ -24,7 +24,6 @@ from etlc.dsl.build import build_pipeline, step_path
 from etlc.dsl.credentials import credential_problems
 from etlc.dsl.diagnostics import Diagnostic, Severity, Span, diag, did_you_mean, masked
 from etlc.dsl.durations import duration_problems
-from etlc.dsl.environments import check_environments
 from etlc.dsl.expressions import CheckedExpr, Context, Scope, check_expression, valid_temporal
 from etlc.dsl.graph import run_order
 from etlc.dsl.java_regex import HINT as JAVA_REGEX_HINT
@@ -45,12 +44,14 @@ from etlc.dsl.project_files import (
     find,
     read_project_file,
 )
+from etlc.dsl.references import reference_problems
 from etlc.dsl.resources import schema_path
 from etlc.dsl.schema_validation import validate
 from etlc.dsl.sql_query import check_query
 from etlc.dsl.sql_text import sql_identifier, sql_string
 from etlc.dsl.steps import step_kinds
 from etlc.dsl.steps.contract import CheckOptions, Lowered
+from etlc.dsl.streaming import STREAM_SOURCES, aggregate_problems, source_problems
 from etlc.dsl.tree import JArray, JMember, JObject, JScalar, JValue, locate
 from etlc.dsl.types import (
     AvroSchemaError,
@@ -59,16 +60,9 @@ from etlc.dsl.types import (
     derived_record,
     parse_avro_schema,
 )
+from etlc.dsl.variables import ENV_VAR, VAR_NAME
 from etlc.plugins import CORE_ARTIFACTS, FORMAT_CONF, PluginSpec, PluginTable, plugin_table
 from etlc.project import Project, find_project
-
-_ENV_VAR = re.compile(r"\$\{([^}]*)\}")
-# Guards of names and values match the whole text: `$` would also accept a final newline,
-# and `\d` any Unicode digit.
-_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
-# Extract types whose dataset is unbounded in a streaming pipeline; other extracts are static.
-_STREAM_SOURCES = frozenset({"kafka"})
 
 # Spark reader/writer option names for the DSL's snake_case file options.
 _SPARK_FILE_OPTIONS = {
@@ -214,8 +208,6 @@ class _Checker:
     streaming: bool = False
     stream_aggregates: list[tuple[ast.Aggregate, ast.Name]] = field(default_factory=list)
     expressions_checked: int = 0  # bounded by MAX_EXPRESSIONS
-    _env_cache: list[tuple[Path, Any]] | None = None
-    _uses: dict[str, Span] | None = None  # each ${var}'s first use, found in one walk
 
     def error(self, code: str, message: str, span: Span, hint: str = "", **params: Any) -> None:
         self.diagnostics.append(diag(code, message, span, hint, **params))
@@ -259,10 +251,11 @@ class _Checker:
         if steps is None:
             return None
         if self.streaming:
-            self._check_stream_source(self.tree)
-            self._check_stream_aggregates(pipeline)
-        self._check_variables()
-        self._check_connections()
+            self.report(source_problems(self.tree))
+            self.report(aggregate_problems(pipeline, self.stream_aggregates))
+        self.report(
+            reference_problems(self.file, self.tree, self.options, self.variables, self.connections)
+        )
         if not self._driver_name(pipeline.name) or len(steps) != len(order):
             return None
         artifacts = set(CORE_ARTIFACTS)
@@ -335,7 +328,7 @@ class _Checker:
             return None
         self._check_capabilities(step, spec, pipeline.mode)
         stream = self.streaming and (
-            (step.role == "extract" and step.type.value in _STREAM_SOURCES)
+            (step.role == "extract" and step.type.value in STREAM_SOURCES)
             or any(self.datasets.get(r.value, _Dataset(None)).stream for r in step.inputs())
         )
         if self.streaming:
@@ -417,25 +410,6 @@ class _Checker:
             (r for r in step.inputs() if self.datasets.get(r.value, _Dataset(None)).stream), None
         )
 
-    def _check_stream_source(self, root: JObject) -> None:
-        # Read from the tree, not the AST, so a Kafka extract with a shape error still counts.
-        extracts = root.get("extract")
-        items = extracts.items if isinstance(extracts, JArray) else ()
-        if any(
-            isinstance(item, JObject)
-            and isinstance(kind := item.get("type"), JScalar)
-            and kind.value in _STREAM_SOURCES
-            for item in items
-        ):
-            return
-        mode = root.get("mode")
-        self.error(
-            "E408",
-            "a streaming pipeline needs a Kafka extract: there is nothing to stream from",
-            mode.span if mode is not None else root.span,
-            'add a `kafka` extract, or set "mode": "batch"',
-        )
-
     def _streaming_jdbcextract(self, step: ast.JdbcExtract | ast.FilesExtract) -> None:
         # Only a stream uses `refresh` (a batch ignores it with W203), so only a stream bounds it.
         if step.refresh is not None:
@@ -452,38 +426,6 @@ class _Checker:
                 step.ending_offsets.span,
                 'remove `ending_offsets`, or set "mode": "batch" to read a fixed range',
             )
-
-    def _check_stream_aggregates(self, pipeline: ast.Pipeline) -> None:
-        """An aggregate over a stream has no event time to close its groups: append mode
-        would never emit one. Only upsert loads (update mode: each changed group is written
-        every micro-batch) can take it."""
-        consumers: dict[str, list[ast.Step]] = {}
-        for step in pipeline.steps():
-            for ref in step.inputs():
-                consumers.setdefault(ref.value, []).append(step)
-        for step, source in self.stream_aggregates:
-            pending, seen = [step.id.value], set()
-            appends: list[ast.Step] = []
-            while pending:
-                current = pending.pop()
-                for consumer in consumers.get(current, []):
-                    mode = getattr(consumer, "mode", None)
-                    if consumer.role == "load":
-                        if isinstance(mode, ast.Name) and mode.value != "upsert":
-                            appends.append(consumer)
-                    elif consumer.id.value not in seen:
-                        seen.add(consumer.id.value)
-                        pending.append(consumer.id.value)
-            for load in appends:
-                self.error(
-                    "E406",
-                    f"aggregate `{step.id.value}` over the stream `{source.value}` feeds an "
-                    f"append load (`{load.type.value}`): without an event-time watermark no "
-                    "group is ever final, so append mode would never emit one",
-                    step.type.span,
-                    'load it with "mode": "upsert" (each changed group is written every '
-                    'micro-batch), or use a `window` step with a "watermark"',
-                )
 
     def _refresh(self, step: ast.Step) -> str | None:
         refresh = getattr(step, "refresh", None)
@@ -571,11 +513,11 @@ class _Checker:
         return ok
 
     def text(self, name: ast.Name) -> str | EnvString:
-        refs = _ENV_VAR.findall(name.value)
+        refs = ENV_VAR.findall(name.value)
         if not refs:
             return name.value
         for ref in refs:
-            if not _VAR_NAME.match(ref):
+            if not VAR_NAME.match(ref):
                 self.error(
                     "E207",
                     f"`${{{ref}}}` is not a valid variable reference",
@@ -587,115 +529,9 @@ class _Checker:
                 self.variables.add(ref)
         return EnvString(name.value)
 
-    def _env_docs(self) -> list[tuple[Path, Any]]:
-        """Every environment file with its content as the driver reads it (None when unusable),
-        read once, and by the same reading as the environment files' own lint."""
-        if self._env_cache is None:
-            self._env_cache = []
-            # Confined to env/ like any project file: a symlink to ~/.aws/... is refused. What
-            # is wrong inside a file is the file's own lint's to say, at its line:col.
-            for checked in check_environments(self.options.env_dir, self.options.project_roots):
-                refused = checked.refused
-                if refused is not None and refused.code is not None:
-                    # Unreadable or not JSON (no code): defines nothing, as before.
-                    hint = refused.hint or "fix or remove the environment file"
-                    self.error(refused.code, refused.message, Span.point(self.file), hint)
-                self._env_cache.append((Path(checked.file), checked.doc))
-        return self._env_cache
-
-    def _check_variables(self) -> None:
-        if not self.variables:
-            return
-        files = self._env_docs()
-        if not files:
-            self.diagnostics.append(
-                diag(
-                    "E207",
-                    "the definition uses ${...} variables but no environment file was found",
-                    Span.point(self.file),
-                    f"add {self.options.env_hint}/<env>.json with a `variables` object",
-                )
-            )
-            return
-        for env_file, doc in files:
-            try:
-                defined = set(doc.get("variables", {}))
-            except (ValueError, AttributeError, TypeError):
-                defined = set()
-            missing = sorted(self.variables - defined)
-            for var in missing[:MAX_MISSING_VARIABLES]:
-                self.diagnostics.append(
-                    diag(
-                        "E207",
-                        f"variable `{var}` is not defined in {env_file.name}",
-                        self._first_use(var),
-                        f'add "{var}" to `variables` in {env_file}',
-                        variable=var,
-                        env=env_file.name,
-                    )
-                )
-            if len(missing) > MAX_MISSING_VARIABLES:
-                rest = len(missing) - MAX_MISSING_VARIABLES
-                self.error(
-                    "E207",
-                    f"{rest} more variables are not defined in {env_file.name}",
-                    self._first_use(missing[MAX_MISSING_VARIABLES]),
-                    f"define the variables the definition uses in {env_file}",
-                    env=env_file.name,
-                )
-
     def connection(self, name: ast.Name, system: str) -> EnvConnection:
         self.connections.setdefault(name.value, (system, name.span))
         return EnvConnection(name.value)
-
-    def _check_connections(self) -> None:
-        """Every profile a step names must exist, for its system, in every environment file."""
-        if not self.connections:
-            return
-        files = self._env_docs()
-        if not files:
-            name, (_, span) = next(iter(sorted(self.connections.items())))
-            self.error(
-                "E211",
-                f"connection `{name}` needs an environment file with `connections`",
-                span,
-                f"add {self.options.env_hint}/<env>.json with a `connections` object",
-                connection=name,
-            )
-            return
-        for env_file, doc in files:
-            try:
-                profiles = doc.get("connections", {})
-            except AttributeError:
-                profiles = {}
-            for name, (system, span) in sorted(self.connections.items()):
-                profile = profiles.get(name) if isinstance(profiles, dict) else None
-                if not isinstance(profile, dict):
-                    self.error(
-                        "E211",
-                        f"connection `{name}` is not defined in {env_file.name}",
-                        span,
-                        did_you_mean(name, profiles)
-                        if isinstance(profiles, dict) and profiles
-                        else f'add "{name}": {{"system": "{system}", ...}} to `connections`',
-                        connection=name,
-                        env=env_file.name,
-                    )
-                elif profile.get("system") != system:
-                    self.error(
-                        "E211",
-                        f"connection `{name}` in {env_file.name} is a `{profile.get('system')}` "
-                        f"profile, but this step is `{system}`",
-                        span,
-                        "use a profile of the same system",
-                        connection=name,
-                        env=env_file.name,
-                    )
-
-    def _first_use(self, var: str) -> Span:
-        if self._uses is None:
-            self._uses = _variable_uses(self.tree)
-        return self._uses.get(var) or Span.point(self.file)
 
     # --- step kinds (dispatched by node class name) ----------------------------------------
 
@@ -1022,9 +858,9 @@ class _Checker:
         return Lowered(args, self.derived(step, schema.columns()))
 
     def _plugin_value(self, value: Any) -> Any:
-        if isinstance(value, str) and _ENV_VAR.search(value):
-            for ref in _ENV_VAR.findall(value):
-                if _VAR_NAME.match(ref):
+        if isinstance(value, str) and ENV_VAR.search(value):
+            for ref in ENV_VAR.findall(value):
+                if VAR_NAME.match(ref):
                     self.variables.add(ref)
             return EnvString(value)
         if isinstance(value, dict):
@@ -1216,24 +1052,6 @@ def _spark_options(options: Mapping[str, ast.Scalar] | None) -> dict[str, str]:
     return out
 
 
-def _variable_uses(tree: JValue) -> dict[str, Span]:
-    """Each ``${var}`` of the definition with the span of the first string that uses it: one
-    walk for all of them (a walk per variable is quadratic in a definition of thousands)."""
-    first: dict[str, Span] = {}
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, JObject):
-            stack.extend(m.value for m in node.members)
-        elif isinstance(node, JArray):
-            stack.extend(node.items)
-        elif isinstance(node.value, str):
-            for var in _ENV_VAR.findall(node.value):
-                if var not in first or node.span < first[var]:
-                    first[var] = node.span
-    return first
-
-
 def _format_of(step: ast.Step) -> str:
     """A files/s3 step's format (which can add write modes, jars and conf); else empty."""
     fmt = getattr(step, "format", None)
@@ -1245,8 +1063,6 @@ def _format_of(step: ast.Step) -> str:
 # Expressions one definition may hold: a step with one costs about 1 ms from parse to plan, so
 # a definition at this bound stays well inside lint's time bound. No real pipeline comes near.
 MAX_EXPRESSIONS = 2_000
-# Undefined variables reported one by one per environment file; the rest are counted.
-MAX_MISSING_VARIABLES = 100
 # Modules a driver may import: the standard library, etlc's runtime and what it imports, and
 # what pyspark imports when it is installed (numpy, pandas, pyarrow).
 _SHADOWED_MODULES = frozenset(
