@@ -15,11 +15,12 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from etlc.dsl import ast
+from etlc.dsl.avro_files import load_avro
 from etlc.dsl.build import build_pipeline, step_path
 from etlc.dsl.credentials import credential_problems
 from etlc.dsl.diagnostics import Diagnostic, Severity, Span, diag, did_you_mean, masked
@@ -38,31 +39,32 @@ from etlc.dsl.jvm_steps import (
 )
 from etlc.dsl.parse import parse_file
 from etlc.dsl.plan import EnvConnection, EnvString, Plan, PlannedStep, SchemaOf
-from etlc.dsl.project_files import (
-    ProjectFileError,
-    decode_json,
-    find,
-    read_project_file,
-)
 from etlc.dsl.references import reference_problems
 from etlc.dsl.resources import schema_path
 from etlc.dsl.schema_validation import validate
 from etlc.dsl.sql_query import check_query
-from etlc.dsl.sql_text import sql_identifier, sql_string
 from etlc.dsl.steps import step_kinds
 from etlc.dsl.steps.contract import CheckOptions, Lowered
 from etlc.dsl.streaming import STREAM_SOURCES, aggregate_problems, source_problems
 from etlc.dsl.tree import JArray, JMember, JObject, JScalar, JValue, locate
 from etlc.dsl.types import (
-    AvroSchemaError,
     DataType,
     RecordSchema,
     derived_record,
-    parse_avro_schema,
 )
+from etlc.dsl.validation_rules import validation_rules
 from etlc.dsl.variables import ENV_VAR, VAR_NAME
 from etlc.plugins import CORE_ARTIFACTS, FORMAT_CONF, PluginSpec, PluginTable, plugin_table
 from etlc.project import Project, find_project
+
+__all__ = [
+    "CheckOptions",
+    "CheckResult",
+    "check_file",
+    "default_options",
+    "definition_ast",
+    "definition_schema",
+]
 
 # Spark reader/writer option names for the DSL's snake_case file options.
 _SPARK_FILE_OPTIONS = {
@@ -987,61 +989,17 @@ class _Checker:
             return {k: self._json_value(v) for k, v in value.items()}
         return self._plugin_value(value)
 
-    # --- Avro schema files -------------------------------------------------------------------
-
     def load_avro(self, ref: ast.Name) -> RecordSchema | None:
-        try:
-            found = find(
-                ref.value,
-                self.options.schema_dirs,
-                suffix=".avsc",
-                roots=self.options.project_roots,
-            )
-            loaded = None if found is None else _avro_schema(found, f"`{ref.value}`")
-        except ProjectFileError as exc:
-            # Only what is wrong and where: never the file's text, which may be anyone's.
-            self.error(exc.code or "E205", exc.message, ref.span, exc.hint, schema=ref.value)
-            return None
-        if found is None:
-            self.error(
-                "E204",
-                f"schema file `{ref.value}` not found",
-                ref.span,
-                "looked in " + ", ".join(str(d) for d in self.options.schema_dirs),
-                schema=ref.value,
-            )
-            return None
-        if isinstance(loaded, AvroSchemaError):
-            self.error(
-                "E205",
-                f"invalid Avro schema {found} at {loaded.path}: {loaded}",
-                ref.span,
-                "see the Avro specification; etlc supports flat records",
-            )
+        loaded = load_avro(ref, self.options)
+        if isinstance(loaded, Diagnostic):
+            self.report([loaded])
             return None
         return loaded
 
     def validation_rules(self, schema: RecordSchema, ref: ast.Name) -> tuple[tuple[str, str], ...]:
-        """Lower the schema into record checks: nullability, enum symbols, declared rules.
-
-        Names and symbols reach the SQL only through sql_identifier/sql_string, and every
-        rule is re-checked as an expression before it is emitted (see _lowered_rule)."""
-        scope = Scope(schema.columns())
-        rules = list(_field_rules(schema))
-        for name, text in schema.rules:
-            checked, found = check_expression(text, scope, ref.span, Context.PREDICATE)
-            for d in found:
-                self.error(
-                    d.code,
-                    f"in rule `{name}` of {ref.value}: {d.message}",
-                    ref.span,
-                    d.hint,
-                    rule=name,
-                )
-            if checked is not None:
-                rule = _lowered_rule(f"({checked.sql}) IS NOT FALSE", scope, checked.columns)
-                rules.append((f"rule:{name}", rule))
-        return tuple(rules)
+        rules, problems = validation_rules(schema, ref)
+        self.report(problems)
+        return rules
 
 
 def _spark_options(options: Mapping[str, ast.Scalar] | None) -> dict[str, str]:
@@ -1073,40 +1031,6 @@ _SHADOWED_MODULES = frozenset(
 # over 1,000-column tables is 50,000; beyond this a definition only makes compile slow and
 # the driver huge.
 MAX_PLAN_COLUMNS = 200_000
-
-
-@lru_cache(maxsize=64)
-def _field_rules(schema: RecordSchema) -> tuple[tuple[str, str], ...]:
-    """The nullability and enum checks of a schema's fields (once per schema, however many
-    extracts read it)."""
-    scope = Scope(schema.columns())
-    rules: list[tuple[str, str]] = []
-    for f in schema:
-        col = sql_identifier(f.name)
-        if not f.type.nullable:
-            rule = _lowered_rule(f"{col} IS NOT NULL", scope, (f.name,))
-            rules.append((f"not_null:{f.name}", rule))
-        if f.type.symbols:
-            symbols = ", ".join(sql_string(s) for s in f.type.symbols)
-            text = f"{col} IS NULL OR {col} IN ({symbols})"
-            rules.append((f"enum:{f.name}", _lowered_rule(text, scope, (f.name,))))
-    return tuple(rules)
-
-
-def _lowered_rule(text: str, scope: Scope, columns: Iterable[str] | None = None) -> str:
-    """A rule the compiler built, as the expression checker renders it after checking it.
-
-    The compiler's own SQL goes through the same checker as the user's, so a lowering bug can
-    never emit text the checker would refuse, nor one that reads other columns than the rule
-    was built from; either is a bug in etlc (E000), not a diagnostic.
-    """
-    where = Span.point("<lowered rule>")
-    checked, found = check_expression(text, scope, where, Context.PREDICATE, bounded=False)
-    if checked is None or found:
-        raise AssertionError(f"a lowered rule does not check: {text!r}: {found}")
-    if columns is not None and checked.columns != frozenset(columns):
-        raise AssertionError(f"a lowered rule reads {sorted(checked.columns)}: {text!r}")
-    return checked.sql
 
 
 # The longest identifier each database takes: PostgreSQL truncates past 63 bytes (NAMEDATALEN
@@ -1266,21 +1190,3 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number")
-
-
-def _avro_schema(path: Path, shown: str) -> RecordSchema | AvroSchemaError:
-    """A project's ``.avsc``, parsed once per version of the file (a definition may name it in
-    thousands of steps); raises ``ProjectFileError`` if the file is refused."""
-    loaded = _parsed_avro(read_project_file(path, shown), shown)
-    if isinstance(loaded, ProjectFileError):
-        raise loaded
-    return loaded
-
-
-@lru_cache(maxsize=32)
-def _parsed_avro(data: bytes, shown: str) -> RecordSchema | AvroSchemaError | ProjectFileError:
-    # By the bytes object read_project_file keeps per version: hashed once, then shared.
-    try:
-        return parse_avro_schema(decode_json(data, shown))
-    except (AvroSchemaError, ProjectFileError) as exc:
-        return exc

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from etlc.dsl.checker import CheckOptions, _lowered_rule, check_file
+from etlc.dsl.checker import CheckOptions, check_file
 from etlc.dsl.expressions import Scope
 from etlc.dsl.types import DataType
+from etlc.dsl.validation_rules import lowered_rule as _lowered_rule
 from tests.unit.dsl.test_checker import AVRO_DIR, check, codes, only
 from tests.unit.dsl.test_streaming_checks import (
     EVENTS,
