@@ -22,6 +22,7 @@ from typing import Any
 from etlc.dsl import ast
 from etlc.dsl.avro_files import load_avro
 from etlc.dsl.build import build_pipeline, step_path
+from etlc.dsl.capabilities import capability_problems
 from etlc.dsl.credentials import credential_problems
 from etlc.dsl.diagnostics import Diagnostic, Severity, Span, diag, did_you_mean, masked
 from etlc.dsl.durations import duration_problems
@@ -54,7 +55,7 @@ from etlc.dsl.types import (
 )
 from etlc.dsl.validation_rules import validation_rules
 from etlc.dsl.variables import ENV_VAR, VAR_NAME
-from etlc.plugins import CORE_ARTIFACTS, FORMAT_CONF, PluginSpec, PluginTable, plugin_table
+from etlc.plugins import CORE_ARTIFACTS, FORMAT_CONF, PluginTable, plugin_table
 from etlc.project import Project, find_project
 
 __all__ = [
@@ -328,7 +329,7 @@ class _Checker:
         spec = self.plugins.get(step.role, step.type.value)  # type: ignore[arg-type]
         if spec is None:  # shape validation already reported it
             return None
-        self._check_capabilities(step, spec, pipeline.mode)
+        self.report(capability_problems(step, spec, pipeline.mode == "streaming"))
         stream = self.streaming and (
             (step.role == "extract" and step.type.value in STREAM_SOURCES)
             or any(self.datasets.get(r.value, _Dataset(None)).stream for r in step.inputs())
@@ -376,21 +377,6 @@ class _Checker:
             refresh=self._refresh(step),
             recheck=lowered.recheck,
         )
-
-    def _check_capabilities(self, step: ast.Step, spec: PluginSpec, mode: str) -> None:
-        """What the plugin table says a step can do; independent of its inputs' health."""
-        if mode == "streaming" and not spec.streaming:
-            self.error(
-                "E402",
-                f"`{step.type.value}` {step.role} steps cannot run in a streaming pipeline",
-                step.type.span,
-                spec.streaming_note
-                or 'use a streaming source such as Kafka, or set "mode": "batch"',
-                type=step.type.value,
-            )
-        write_mode = getattr(step, "mode", None)
-        if isinstance(write_mode, ast.Name):
-            self._check_write_mode(step, spec, write_mode, getattr(step, "keys", ()))
 
     # --- stage: streaming rules -------------------------------------------------------------
 
@@ -574,41 +560,6 @@ class _Checker:
         if not self._sequence(step, schema, args):
             return None
         return Lowered(args, schema, mode=mode)
-
-    def _check_write_mode(
-        self, step: ast.Step, spec: PluginSpec, mode: ast.Name, keys: Sequence[ast.Name]
-    ) -> None:
-        if self.streaming and spec.streaming and mode.value == "overwrite":
-            # Before the sink's own modes: whatever the sink, the stream is the real reason.
-            self.error(
-                "E409",
-                f"load `{step.id.value}` cannot overwrite in a streaming pipeline: a stream only "
-                "appends or upserts (each micro-batch would replace the one before)",
-                mode.span,
-                'use "mode": "append"'
-                + (', or "upsert" with `keys`' if "upsert" in spec.write_modes else ""),
-                sink=spec.type,
-                mode=mode.value,
-            )
-        elif mode.value not in spec.write_modes | spec.format_write_modes.get(
-            _format_of(step), frozenset()
-        ):
-            self.error(
-                "E401",
-                f"a `{spec.type}` sink does not support write mode `{mode.value}`",
-                mode.span,
-                spec.write_mode_notes.get(mode.value)
-                or "supported: " + ", ".join(sorted(spec.write_modes)),
-                sink=spec.type,
-                mode=mode.value,
-            )
-        elif mode.value == "upsert" and not keys:
-            self.error(
-                "E403",
-                "upsert needs the key columns it matches on",
-                mode.span,
-                'add "keys": ["<column>", ...]',
-            )
 
     # --- S3 and Kafka -------------------------------------------------------------------------
 
@@ -1008,12 +959,6 @@ def _spark_options(options: Mapping[str, ast.Scalar] | None) -> dict[str, str]:
         text = str(value.value).lower() if isinstance(value, ast.Flag) else str(value.value)
         out[_SPARK_FILE_OPTIONS.get(key, key)] = text
     return out
-
-
-def _format_of(step: ast.Step) -> str:
-    """A files/s3 step's format (which can add write modes, jars and conf); else empty."""
-    fmt = getattr(step, "format", None)
-    return fmt.value if isinstance(fmt, ast.Name) else ""
 
 
 # --- checked SQL and run-time-valid values (helpers of the step checks above) -------------
