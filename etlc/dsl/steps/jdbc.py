@@ -1,0 +1,201 @@
+"""The database extract and load (PostgreSQL, MySQL), over JDBC.
+
+An extract reads a table or a checked SELECT, optionally in parallel over a partition
+column's range; a load appends, overwrites or upserts into a table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from etlc.dsl import ast
+from etlc.dsl.diagnostics import Diagnostic, diag
+from etlc.dsl.expressions import valid_temporal
+from etlc.dsl.plan import SchemaOf
+from etlc.dsl.sql_query import check_query
+from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
+from etlc.dsl.steps.files import refresh_rule
+from etlc.dsl.types import DataType, RecordSchema
+from etlc.dsl.upserts import check_sequence
+
+# The longest identifier each database takes: PostgreSQL truncates past 63 bytes (NAMEDATALEN
+# - 1), so two long names could silently become one; MySQL refuses past 64 characters.
+_IDENTIFIER_LIMITS: Mapping[str, tuple[int, str, Callable[[str], int]]] = {
+    "postgres": (63, "bytes", lambda name: len(name.encode("utf-8"))),
+    "mysql": (64, "characters", len),
+}
+_INTEGER_TEXT = re.compile(r"-?[0-9]{1,19}")
+_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
+
+
+def check_extract(
+    ctx: CheckContext, step: ast.JdbcExtract, inputs: Sequence[RecordSchema]
+) -> Lowered | None:
+    if (step.table is None) == (step.query is None):
+        ctx.error(
+            "E210",
+            "a database extract needs exactly one of `table` or `query`",
+            step.span,
+            'name a table ("table": "schema.table") or give a SELECT ("query")',
+        )
+        return None
+    connection = ctx.connection(step.connection, step.type.value)
+    schema = ctx.load_avro(step.schema)
+    if schema is None:
+        return None
+    args: dict[str, Any] = {"connection": connection}
+    if step.table is not None:
+        args["table"] = step.table.value
+    else:
+        assert step.query is not None
+        checked, found = check_query(step.query.value, step.type.value, step.query.span)
+        ctx.report(found)
+        if checked is None:
+            return None
+        args["query"] = checked.sql
+    args["schema"] = SchemaOf(step.id.value)
+    if step.partition is not None:
+        p = step.partition
+        if not ctx.columns_exist([p.column], schema, "partition"):
+            return None
+        ctype = schema.columns()[p.column.value]
+        if not (ctype.is_integral or ctype.is_temporal):
+            ctx.error(
+                "E304",
+                f"partition column `{p.column.value}` is {ctype.describe()}; "
+                "parallel reads need an integer, date or timestamp column",
+                p.column.span,
+                "pick a numeric or date key, or drop `partition`",
+                column=p.column.value,
+            )
+            return None
+        problems = _partition_problems(p, ctype)
+        if problems:
+            ctx.report(problems)
+            return None
+        args["partition"] = {
+            "column": p.column.value,
+            "lower": str(p.lower.value),
+            "upper": str(p.upper.value),
+            "partitions": int(p.partitions.value),
+        }
+    if step.fetch_size is not None:
+        args["fetch_size"] = int(step.fetch_size.value)
+    return Lowered(args, schema, rules=ctx.validation_rules(schema, step.schema))
+
+
+def check_load(
+    ctx: CheckContext, step: ast.JdbcLoad, inputs: Sequence[RecordSchema]
+) -> Lowered | None:
+    [schema] = inputs
+    connection = ctx.connection(step.connection, step.type.value)
+    if not ctx.columns_exist(step.keys, schema, "keys"):
+        return None
+    # Every column of the input becomes a column of the target (and of its staging table).
+    names = [
+        step.table,
+        *step.keys,
+        *([step.sequence_by] if step.sequence_by else []),
+        *(ast.Name(n, step.input.span) for n in schema.names()),
+    ]
+    too_long = _identifier_problems(names, step.type.value)
+    if too_long:
+        ctx.report(too_long)
+        return None
+    args: dict[str, Any] = {"connection": connection, "table": step.table.value}
+    if step.keys:
+        args["keys"] = tuple(k.value for k in step.keys)
+    if step.batch_size is not None:
+        args["batch_size"] = int(step.batch_size.value)
+    if step.parallelism is not None:
+        args["parallelism"] = int(step.parallelism.value)
+    if not check_sequence(ctx, step, schema, args):
+        return None
+    return Lowered(args, schema, mode=step.mode.value)
+
+
+def _identifier_problems(names: Iterable[ast.Name], system: str) -> list[Diagnostic]:
+    limit, unit, size = _IDENTIFIER_LIMITS[system]
+    found: list[Diagnostic] = []
+    seen: set[str] = set()
+    for name in names:
+        for part in name.value.split("."):
+            if size(part) > limit and part not in seen:
+                seen.add(part)
+                found.append(
+                    diag(
+                        "E216",
+                        f"`{part[:40]}...` is {size(part)} {unit} long; {system} identifiers "
+                        f"take at most {limit}",
+                        name.span,
+                        "rename it (a select step can rename a column)",
+                        identifier=part,
+                    )
+                )
+    return found
+
+
+def _partition_problems(p: ast.JdbcPartition, ctype: DataType) -> list[Diagnostic]:
+    """Spark reads `lowerBound`/`upperBound` as the column's type: integers for an integer
+    column, dates or timestamps for a temporal one; lower must be below upper."""
+    values: list[Any] = []
+    found: list[Diagnostic] = []
+    for bound in (p.lower, p.upper):
+        raw = bound.value
+        value: Any = None
+        if ctype.is_integral:
+            if isinstance(raw, int) and not isinstance(raw, bool):
+                value = raw
+            elif isinstance(raw, str) and _INTEGER_TEXT.fullmatch(raw):
+                value = int(raw)
+            if isinstance(value, int) and not _LONG_MIN <= value <= _LONG_MAX:
+                value = None
+            what = "an integer (a 64-bit long)"
+        else:
+            if isinstance(raw, str) and valid_temporal(raw, ctype.kind):
+                value = raw.strip()
+            what = f"a {ctype.kind} like '2024-01-31" + (
+                " 00:00:00'" if ctype.kind == "timestamp" else "'"
+            )
+        if value is None:
+            found.append(
+                diag(
+                    "E216",
+                    f"partition bound {str(raw)[:40]!r} is not {what} for column "
+                    f"`{p.column.value}` ({ctype.describe()})",
+                    bound.span,
+                    "give the bounds in the partition column's type",
+                )
+            )
+        values.append(value)
+    lower, upper = values
+    if not found and _ordered(lower, ctype) >= _ordered(upper, ctype):
+        found.append(
+            diag(
+                "E216",
+                f"partition bounds are inverted or equal: lower {lower!r} is not below "
+                f"upper {upper!r}",
+                p.lower.span,
+                "lower is the smallest value to split from, upper the largest",
+            )
+        )
+    return found
+
+
+def _ordered(value: Any, ctype: DataType) -> Any:
+    """A bound as a comparable key (dates before times on the same day, zero-padded)."""
+    if ctype.is_integral:
+        return value
+    date, _, time = str(value).replace("T", " ").partition(" ")
+    parts = [int(x) for x in re.findall(r"[0-9]+", date)[:3]]
+    clock = [float(x) for x in re.findall(r"[0-9]+(?:\.[0-9]+)?", time)[:3]]
+    return [*parts, 1, 1][:3] + [*clock, 0.0, 0.0, 0.0][:3]
+
+
+# One node class each for postgres and mysql: the system is the step's `type`.
+KINDS = (
+    StepKind(ast.JdbcExtract, check_extract, refresh_rule),
+    StepKind(ast.JdbcLoad, check_load),
+)
