@@ -264,10 +264,13 @@ BUILTINS: tuple[PluginSpec, ...] = (
 
 
 class PluginTable:
-    def __init__(self, specs: Iterable[PluginSpec]) -> None:
+    def __init__(self, specs: Iterable[PluginSpec], kinds: Iterable[object] = ()) -> None:
         self._specs: dict[tuple[Role, str], PluginSpec] = {}
         for spec in specs:
             self._specs[(spec.role, spec.type)] = spec
+        # Third-party step kinds that check their own steps (etlc.dsl.steps.StepKind, each
+        # with its `spec`); opaque here, where the compiler's types may not be imported.
+        self.kinds: tuple[object, ...] = tuple(kinds)
 
     def get(self, role: Role, type_: str) -> PluginSpec | None:
         return self._specs.get((role, type_))
@@ -282,13 +285,21 @@ class PluginTable:
 
 @cache
 def plugin_table() -> PluginTable:
-    """Built-ins plus every installed ``etlc.plugins`` entry point (each a PluginSpec)."""
+    """Built-ins plus what every installed ``etlc.plugins`` entry point provides: a
+    PluginSpec (a step checked by etlc's generic plugin step), or a step kind carrying its
+    PluginSpec as ``spec`` (a step with an AST node and check of its own), or a list of them."""
     specs: list[PluginSpec] = list(BUILTINS)
+    kinds: list[object] = []
     for ep in entry_points(group="etlc.plugins"):
         loaded = ep.load()
-        items = loaded if isinstance(loaded, list | tuple) else [loaded]
-        specs.extend(s for s in items if isinstance(s, PluginSpec))
-    return PluginTable(specs)
+        for item in loaded if isinstance(loaded, list | tuple) else [loaded]:
+            spec = getattr(item, "spec", None)
+            if isinstance(item, PluginSpec):
+                specs.append(item)
+            elif isinstance(spec, PluginSpec):
+                specs.append(spec)
+                kinds.append(item)
+    return PluginTable(specs, kinds)
 
 
 def builtin_write_modes(type_: str, format_: str | None = None) -> frozenset[str]:

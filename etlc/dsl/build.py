@@ -11,6 +11,7 @@ from typing import Any
 
 from etlc.dsl import ast
 from etlc.dsl.diagnostics import Span
+from etlc.dsl.steps import node_class
 from etlc.dsl.tree import JArray, JObject, JScalar, JValue
 
 SECTIONS = ("extract", "transform", "load")
@@ -92,8 +93,8 @@ def _build_step(section: str, index: int, item: JObject) -> ast.Step:
         inp = item.get("input")
         default = f"load_{index + 1}_{inp.value if isinstance(inp, JScalar) else ''}"
         extra["id"] = ast.Name(default, item.span)
-    cls = ast.STEP_NODES.get((section, str(type_node.value)))
-    if cls is None:  # the schema admitted it, so an installed plugin registered this type
+    cls = node_class(section, str(type_node.value))
+    if cls is None:  # a plugin's type (the schema admitted it), checked as a plugin step
         id_node = item.get("id")
         step_id = extra.get("id") or ast.Name(
             str(id_node.value) if isinstance(id_node, JScalar) else "", item.span

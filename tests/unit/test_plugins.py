@@ -11,28 +11,17 @@ import pytest
 
 from etlc import plugins
 from etlc.codegen.render import render_driver
-from etlc.dsl import checker
 from etlc.dsl.checker import CheckOptions, check_file
 from tests.unit import plugin_example
+from tests.unit.plugin_install import installed
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class FakeEntryPoint:
-    name = "example"
-
-    def load(self) -> Any:
-        return plugin_example.SPECS
-
-
 @pytest.fixture
 def with_plugin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(plugins, "entry_points", lambda group: [FakeEntryPoint()])
-    plugins.plugin_table.cache_clear()
-    checker.definition_schema.cache_clear()
-    yield
-    plugins.plugin_table.cache_clear()
-    checker.definition_schema.cache_clear()
+    with installed(monkeypatch, "example", plugin_example.SPECS):
+        yield
 
 
 def write(tmp_path: Path, doc: dict[str, Any]) -> Path:

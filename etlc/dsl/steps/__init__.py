@@ -1,8 +1,10 @@
-"""The built-in step kinds, one module each, found by the registry below.
+"""The step kinds: the built-in ones, one module each in this package, and those installed
+plugins register.
 
 A module of this package declares its kinds in ``KINDS`` (a tuple of
-:class:`~etlc.dsl.steps.contract.StepKind`); adding a kind is adding its module. The
-checker looks a step's kind up by its AST node's class, typed, never by a method's name.
+:class:`~etlc.dsl.steps.contract.StepKind`); adding a kind is adding its module. A plugin's
+kinds come through the plugin table (``etlc.plugins`` entry points). The checker looks a
+step's kind up by its AST node's class, typed, never by a method's name.
 """
 
 from __future__ import annotations
@@ -10,21 +12,51 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Mapping
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from etlc.dsl import ast
 from etlc.dsl.steps.contract import StepKind
+from etlc.plugins import PluginTable, plugin_table
+
+
+def step_kinds() -> Mapping[type[ast.Step], StepKind[Any]]:
+    """Every kind, built-in and installed, by AST node class."""
+    return _all_kinds(plugin_table())
+
+
+def node_class(role: str, type_: str) -> type[ast.Step] | None:
+    """The AST node a step of ``role`` and ``type_`` is built as; None for a plugin step
+    checked by the generic plugin kind."""
+    return ast.STEP_NODES.get((role, type_)) or _plugin_nodes(plugin_table()).get((role, type_))
 
 
 @cache
-def step_kinds() -> Mapping[type[ast.Step], StepKind[Any]]:
-    """Every kind the modules of this package declare, by AST node class."""
+def _builtin_kinds() -> Mapping[type[ast.Step], StepKind[Any]]:
     kinds: dict[type[ast.Step], StepKind[Any]] = {}
     for module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
-        declared = getattr(importlib.import_module(f"{__name__}.{module}"), "KINDS", ())
-        for kind in declared:
-            if kind.node in kinds:
-                raise TypeError(f"step node {kind.node.__name__} is declared twice ({module})")
-            kinds[kind.node] = kind
+        _add(kinds, getattr(importlib.import_module(f"{__name__}.{module}"), "KINDS", ()))
     return kinds
+
+
+@lru_cache(maxsize=4)  # one per plugin table (tests install plugins of their own)
+def _all_kinds(table: PluginTable) -> Mapping[type[ast.Step], StepKind[Any]]:
+    kinds = dict(_builtin_kinds())
+    _add(kinds, [k for k in table.kinds if isinstance(k, StepKind)])
+    return kinds
+
+
+@lru_cache(maxsize=4)
+def _plugin_nodes(table: PluginTable) -> Mapping[tuple[str, str], type[ast.Step]]:
+    return {
+        (k.spec.role, k.spec.type): k.node
+        for k in table.kinds
+        if isinstance(k, StepKind) and k.spec is not None
+    }
+
+
+def _add(kinds: dict[type[ast.Step], StepKind[Any]], declared: Any) -> None:
+    for kind in declared:
+        if kind.node in kinds:
+            raise TypeError(f"step node {kind.node.__name__} has two kinds")
+        kinds[kind.node] = kind

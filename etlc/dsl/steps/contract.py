@@ -19,7 +19,7 @@ from etlc.dsl.diagnostics import Diagnostic, Span
 from etlc.dsl.expressions import CheckedExpr, Context, Scope
 from etlc.dsl.plan import EnvConnection, EnvString
 from etlc.dsl.types import DataType, RecordSchema
-from etlc.plugins import PluginTable
+from etlc.plugins import PluginSpec, PluginTable
 
 
 @dataclass(frozen=True)
@@ -114,8 +114,15 @@ StreamingRule = Callable[[CheckContext, S], None]
 class StepKind(Generic[S]):
     """One step kind as the checker knows it: its AST node, its check (given the step and its
     inputs' schemas, in the order of ``step.inputs()``), and the limits Structured Streaming
-    puts on it beyond the plugin table's yes or no, if any."""
+    puts on it beyond the plugin table's yes or no, if any.
+
+    A plugin registers one under the ``etlc.plugins`` entry point group, with its ``spec``;
+    the checker then treats its steps exactly as it treats the built-in kinds'."""
 
     node: type[S]
     check: Check[S]
     streaming: StreamingRule[S] | None = None
+    # A third-party kind's row of the plugin table (its role, type, runtime strategy, options
+    # schema and capabilities). Built-in kinds have theirs in etlc.plugins.BUILTINS, which
+    # the runtime reads too (write modes) and so may not live on the compiler's side.
+    spec: PluginSpec | None = None
