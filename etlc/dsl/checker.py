@@ -186,7 +186,7 @@ class _Checker:
     variables: set[str] = field(default_factory=set)
     connections: dict[str, tuple[str, Span]] = field(default_factory=dict)  # name -> system
     streaming: bool = False
-    stream_aggregates: list[tuple[ast.Aggregate, ast.Name]] = field(default_factory=list)
+    stream_aggregates: list[tuple[ast.Step, ast.Name]] = field(default_factory=list)
     expressions_checked: int = 0  # bounded by MAX_EXPRESSIONS
 
     def error(self, code: str, message: str, span: Span, hint: str = "", **params: Any) -> None:
@@ -201,7 +201,7 @@ class _Checker:
     def unique_by(self, dataset: str) -> frozenset[str] | None:
         return self.datasets.get(dataset, _Dataset(None)).unique_by
 
-    def stream_aggregate(self, step: ast.Aggregate, source: ast.Name) -> None:
+    def stream_aggregate(self, step: ast.Step, source: ast.Name) -> None:
         self.stream_aggregates.append((step, source))
 
     def is_stream(self, dataset: str) -> bool | None:
@@ -326,9 +326,7 @@ class _Checker:
         if step.role != "load":
             self.datasets[step.id.value] = _Dataset(
                 None if failed or lowered is None else lowered.schema,
-                frozenset(g.value for g in step.group_by)
-                if isinstance(step, ast.Aggregate)
-                else None,
+                None if lowered is None else lowered.unique_by,
                 stream,
             )
         if failed or lowered is None:

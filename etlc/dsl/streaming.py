@@ -38,7 +38,7 @@ def source_problems(root: JObject) -> list[Diagnostic]:
 
 
 def aggregate_problems(
-    pipeline: ast.Pipeline, aggregates: Sequence[tuple[ast.Aggregate, ast.Name]]
+    pipeline: ast.Pipeline, aggregates: Sequence[tuple[ast.Step, ast.Name]]
 ) -> list[Diagnostic]:
     """An aggregate over a stream has no event time to close its groups: append mode
     would never emit one. Only upsert loads (update mode: each changed group is written

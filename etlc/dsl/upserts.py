@@ -5,7 +5,7 @@ Shared by every sink that upserts (files and S3, Kafka, the databases).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from etlc.dsl import ast
 from etlc.dsl.diagnostics import Severity, diag
@@ -13,9 +13,22 @@ from etlc.dsl.steps.contract import CheckContext
 from etlc.dsl.types import RecordSchema
 
 
+class UpsertLoad(Protocol):
+    """A load that can upsert: the fields the sequence check reads."""
+
+    @property
+    def input(self) -> ast.Name: ...
+    @property
+    def mode(self) -> ast.Name: ...
+    @property
+    def keys(self) -> tuple[ast.Name, ...]: ...
+    @property
+    def sequence_by(self) -> ast.Name | None: ...
+
+
 def check_sequence(
     ctx: CheckContext,
-    step: ast.KafkaLoad | ast.JdbcLoad | ast.FilesLoad,
+    step: UpsertLoad,
     schema: RecordSchema,
     args: dict[str, Any],
 ) -> bool:

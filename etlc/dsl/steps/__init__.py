@@ -28,7 +28,7 @@ def step_kinds() -> Mapping[type[ast.Step], StepKind[Any]]:
 def node_class(role: str, type_: str) -> type[ast.Step] | None:
     """The AST node a step of ``role`` and ``type_`` is built as; None for a plugin step
     checked by the generic plugin kind."""
-    return ast.STEP_NODES.get((role, type_)) or _plugin_nodes(plugin_table()).get((role, type_))
+    return _nodes(plugin_table()).get((role, type_))
 
 
 @cache
@@ -47,12 +47,12 @@ def _all_kinds(table: PluginTable) -> Mapping[type[ast.Step], StepKind[Any]]:
 
 
 @lru_cache(maxsize=4)
-def _plugin_nodes(table: PluginTable) -> Mapping[tuple[str, str], type[ast.Step]]:
-    return {
-        (k.spec.role, k.spec.type): k.node
-        for k in table.kinds
-        if isinstance(k, StepKind) and k.spec is not None
-    }
+def _nodes(table: PluginTable) -> Mapping[tuple[str, str], type[ast.Step]]:
+    nodes = {(k.node.role, t): k.node for k in _all_kinds(table).values() for t in k.types}
+    for k in table.kinds:
+        if isinstance(k, StepKind) and k.spec is not None:
+            nodes[(k.spec.role, k.spec.type)] = k.node
+    return nodes
 
 
 def _add(kinds: dict[type[ast.Step], StepKind[Any]], declared: Any) -> None:

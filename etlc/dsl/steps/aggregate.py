@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from etlc.dsl import ast
 from etlc.dsl.expressions import Context, Scope
@@ -11,7 +12,18 @@ from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.types import DataType, RecordSchema
 
 
-def check(ctx: CheckContext, step: ast.Aggregate, inputs: Sequence[RecordSchema]) -> Lowered | None:
+@dataclass(frozen=True, kw_only=True)
+class Aggregate(ast.Step):
+    role: ClassVar[str] = "transform"
+    input: ast.Name
+    aggregates: Mapping[str, ast.Expr]
+    group_by: tuple[ast.Name, ...] = ()
+
+    def inputs(self) -> list[ast.Name]:
+        return [self.input]
+
+
+def check(ctx: CheckContext, step: Aggregate, inputs: Sequence[RecordSchema]) -> Lowered | None:
     [schema] = inputs
     keys_ok = ctx.columns_exist(step.group_by, schema, "group_by")
     aggs = aggregates(ctx, step.aggregates, schema, step.group_by)
@@ -23,10 +35,11 @@ def check(ctx: CheckContext, step: ast.Aggregate, inputs: Sequence[RecordSchema]
         return None
     columns.update(types)
     args = {"group_by": tuple(k.value for k in step.group_by), "aggregates": sqls}
-    return Lowered(args, ctx.derived(step, columns))
+    unique = frozenset(k.value for k in step.group_by)
+    return Lowered(args, ctx.derived(step, columns), unique_by=unique)
 
 
-def streaming(ctx: CheckContext, step: ast.Aggregate) -> None:
+def streaming(ctx: CheckContext, step: Aggregate) -> None:
     # Whether Spark can run it depends on the loads downstream (their output mode), which
     # are checked once every step is: see the checker's _check_stream_aggregates.
     source = ctx.stream_input(step)
@@ -72,4 +85,4 @@ def no_clash(
     return not clashes
 
 
-KINDS = (StepKind(ast.Aggregate, check, streaming),)
+KINDS = (StepKind(Aggregate, check, streaming, types=("aggregate",)),)

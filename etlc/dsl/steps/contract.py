@@ -46,6 +46,9 @@ class Lowered:
     mode: str = ""
     rules: tuple[tuple[str, str], ...] = ()
     recheck: tuple[str, ...] | None = None  # see PlannedStep.recheck
+    # Columns no two output rows share a value combination of (an aggregate's group_by), if
+    # known: an upsert keyed on them needs no `sequence_by` (W202).
+    unique_by: frozenset[str] | None = None
 
 
 class CheckContext(Protocol):
@@ -101,7 +104,7 @@ class CheckContext(Protocol):
     def unique_by(self, dataset: str) -> frozenset[str] | None:
         """Columns no two rows of ``dataset`` share a value combination of, if known."""
 
-    def stream_aggregate(self, step: ast.Aggregate, source: ast.Name) -> None:
+    def stream_aggregate(self, step: ast.Step, source: ast.Name) -> None:
         """Note an aggregate over a stream, checked against its loads once all are known."""
 
 
@@ -122,6 +125,9 @@ class StepKind(Generic[S]):
     node: type[S]
     check: Check[S]
     streaming: StreamingRule[S] | None = None
+    # The definition's `type` values built as this node, in its node's role (a built-in
+    # kind's; a plugin kind's is its spec's).
+    types: tuple[str, ...] = ()
     # A third-party kind's row of the plugin table (its role, type, runtime strategy, options
     # schema and capabilities). Built-in kinds have theirs in etlc.plugins.BUILTINS, which
     # the runtime reads too (write modes) and so may not live on the compiler's side.

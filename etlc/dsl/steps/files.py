@@ -6,7 +6,8 @@ The S3 kinds are these with a connection (see :mod:`etlc.dsl.steps.s3`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
 
 from etlc.dsl import ast
 from etlc.dsl.durations import duration_problems
@@ -14,6 +15,33 @@ from etlc.dsl.plan import SchemaOf
 from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.types import RecordSchema
 from etlc.dsl.upserts import check_sequence
+
+
+@dataclass(frozen=True, kw_only=True)
+class FilesExtract(ast.Step):
+    role: ClassVar[str] = "extract"
+    path: ast.Name
+    format: ast.Name
+    schema: ast.Name
+    options: Mapping[str, ast.Scalar] | None = None
+    refresh: ast.Name | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FilesLoad(ast.Step):
+    role: ClassVar[str] = "load"
+    input: ast.Name
+    path: ast.Name
+    format: ast.Name
+    mode: ast.Name
+    partition_by: tuple[ast.Name, ...] = ()
+    keys: tuple[ast.Name, ...] = ()
+    sequence_by: ast.Name | None = None
+    options: Mapping[str, ast.Scalar] | None = None
+
+    def inputs(self) -> list[ast.Name]:
+        return [self.input]
+
 
 # Spark reader/writer option names for the DSL's snake_case file options.
 _SPARK_FILE_OPTIONS = {
@@ -32,7 +60,7 @@ _SPARK_FILE_OPTIONS = {
 
 
 def check_extract(
-    ctx: CheckContext, step: ast.FilesExtract, inputs: Sequence[RecordSchema]
+    ctx: CheckContext, step: FilesExtract, inputs: Sequence[RecordSchema]
 ) -> Lowered | None:
     schema = ctx.load_avro(step.schema)
     if schema is None:
@@ -52,7 +80,7 @@ def check_extract(
 
 
 def check_load(
-    ctx: CheckContext, step: ast.FilesLoad, inputs: Sequence[RecordSchema]
+    ctx: CheckContext, step: FilesLoad, inputs: Sequence[RecordSchema]
 ) -> Lowered | None:
     [schema] = inputs
     mode = step.mode.value
@@ -76,7 +104,14 @@ def check_load(
     return Lowered(args, schema, mode=mode)
 
 
-def refresh_rule(ctx: CheckContext, step: ast.FilesExtract | ast.JdbcExtract) -> None:
+class Refreshed(Protocol):
+    """An extract a stream may join as its static side, re-read every ``refresh``."""
+
+    @property
+    def refresh(self) -> ast.Name | None: ...
+
+
+def refresh_rule(ctx: CheckContext, step: Refreshed) -> None:
     """The streaming rule of the extracts a stream may join as a static side, re-read every
     ``refresh`` (files, S3, the databases)."""
     # Only a stream uses `refresh` (a batch ignores it with W203), so only a stream bounds it.
@@ -93,6 +128,6 @@ def _spark_options(options: Mapping[str, ast.Scalar] | None) -> dict[str, str]:
 
 
 KINDS = (
-    StepKind(ast.FilesExtract, check_extract, refresh_rule),
-    StepKind(ast.FilesLoad, check_load),
+    StepKind(FilesExtract, check_extract, refresh_rule, types=("files",)),
+    StepKind(FilesLoad, check_load, types=("files",)),
 )

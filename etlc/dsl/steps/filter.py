@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
 from etlc.dsl import ast
 from etlc.dsl.expressions import Context, Scope
@@ -10,7 +12,17 @@ from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.types import RecordSchema
 
 
-def check(ctx: CheckContext, step: ast.Filter, inputs: Sequence[RecordSchema]) -> Lowered | None:
+@dataclass(frozen=True, kw_only=True)
+class Filter(ast.Step):
+    role: ClassVar[str] = "transform"
+    input: ast.Name
+    condition: ast.Expr
+
+    def inputs(self) -> list[ast.Name]:
+        return [self.input]
+
+
+def check(ctx: CheckContext, step: Filter, inputs: Sequence[RecordSchema]) -> Lowered | None:
     [schema] = inputs
     checked = ctx.expr(step.condition, Scope(schema.columns()), Context.PREDICATE)
     if checked is None:
@@ -20,4 +32,4 @@ def check(ctx: CheckContext, step: ast.Filter, inputs: Sequence[RecordSchema]) -
     return Lowered({"condition": checked.sql}, out, recheck=())
 
 
-KINDS = (StepKind(ast.Filter, check),)
+KINDS = (StepKind(Filter, check, types=("filter",)),)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from etlc.dsl import ast
-from etlc.dsl.diagnostics import Diagnostic, diag
+from etlc.dsl.diagnostics import Diagnostic, Span, diag
 from etlc.dsl.expressions import valid_temporal
 from etlc.dsl.plan import SchemaOf
 from etlc.dsl.sql_query import check_query
@@ -19,6 +20,44 @@ from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.steps.files import refresh_rule
 from etlc.dsl.types import DataType, RecordSchema
 from etlc.dsl.upserts import check_sequence
+
+
+@dataclass(frozen=True, kw_only=True)
+class JdbcPartition:
+    column: ast.Name
+    lower: ast.Scalar
+    upper: ast.Scalar
+    partitions: ast.Number
+    span: Span
+
+
+@dataclass(frozen=True, kw_only=True)
+class JdbcExtract(ast.Step):
+    role: ClassVar[str] = "extract"
+    connection: ast.Name
+    schema: ast.Name
+    table: ast.Name | None = None
+    query: ast.Name | None = None
+    partition: JdbcPartition | None = None
+    fetch_size: ast.Number | None = None
+    refresh: ast.Name | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class JdbcLoad(ast.Step):
+    role: ClassVar[str] = "load"
+    input: ast.Name
+    connection: ast.Name
+    table: ast.Name
+    mode: ast.Name
+    keys: tuple[ast.Name, ...] = ()
+    sequence_by: ast.Name | None = None
+    batch_size: ast.Number | None = None
+    parallelism: ast.Number | None = None
+
+    def inputs(self) -> list[ast.Name]:
+        return [self.input]
+
 
 # The longest identifier each database takes: PostgreSQL truncates past 63 bytes (NAMEDATALEN
 # - 1), so two long names could silently become one; MySQL refuses past 64 characters.
@@ -31,7 +70,7 @@ _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 
 
 def check_extract(
-    ctx: CheckContext, step: ast.JdbcExtract, inputs: Sequence[RecordSchema]
+    ctx: CheckContext, step: JdbcExtract, inputs: Sequence[RecordSchema]
 ) -> Lowered | None:
     if (step.table is None) == (step.query is None):
         ctx.error(
@@ -86,9 +125,7 @@ def check_extract(
     return Lowered(args, schema, rules=ctx.validation_rules(schema, step.schema))
 
 
-def check_load(
-    ctx: CheckContext, step: ast.JdbcLoad, inputs: Sequence[RecordSchema]
-) -> Lowered | None:
+def check_load(ctx: CheckContext, step: JdbcLoad, inputs: Sequence[RecordSchema]) -> Lowered | None:
     [schema] = inputs
     connection = ctx.connection(step.connection, step.type.value)
     if not ctx.columns_exist(step.keys, schema, "keys"):
@@ -137,7 +174,7 @@ def _identifier_problems(names: Iterable[ast.Name], system: str) -> list[Diagnos
     return found
 
 
-def _partition_problems(p: ast.JdbcPartition, ctype: DataType) -> list[Diagnostic]:
+def _partition_problems(p: JdbcPartition, ctype: DataType) -> list[Diagnostic]:
     """Spark reads `lowerBound`/`upperBound` as the column's type: integers for an integer
     column, dates or timestamps for a temporal one; lower must be below upper."""
     values: list[Any] = []
@@ -194,8 +231,9 @@ def _ordered(value: Any, ctype: DataType) -> Any:
     return [*parts, 1, 1][:3] + [*clock, 0.0, 0.0, 0.0][:3]
 
 
-# One node class each for postgres and mysql: the system is the step's `type`.
+# One node and one check for both databases: the system is the step's `type`.
+SYSTEMS = ("postgres", "mysql")
 KINDS = (
-    StepKind(ast.JdbcExtract, check_extract, refresh_rule),
-    StepKind(ast.JdbcLoad, check_load),
+    StepKind(JdbcExtract, check_extract, refresh_rule, types=SYSTEMS),
+    StepKind(JdbcLoad, check_load, types=SYSTEMS),
 )

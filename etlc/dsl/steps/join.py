@@ -7,13 +7,40 @@ joined with a static dataset may only keep unmatched rows of the stream's side.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from etlc.dsl import ast
+from etlc.dsl.diagnostics import Span
 from etlc.dsl.durations import duration_problems
 from etlc.dsl.expressions import Context, Scope
 from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.types import DataType, RecordSchema, admits, common_type
+
+
+@dataclass(frozen=True, kw_only=True)
+class JoinWithin:
+    left_time: ast.Name
+    right_time: ast.Name
+    after: ast.Name
+    watermark: ast.Name
+    span: Span
+    before: ast.Name | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Join(ast.Step):
+    role: ClassVar[str] = "transform"
+    left: ast.Name
+    right: ast.Name
+    on: tuple[ast.Name, ...] = ()
+    condition: ast.Expr | None = None
+    how: ast.Name | None = None
+    within: JoinWithin | None = None
+
+    def inputs(self) -> list[ast.Name]:
+        return [self.left, self.right]
+
 
 # Stream-static join types by the side the stream is on. The static side may never be the one
 # whose unmatched rows are kept or whose rows are tested for a match: deciding that needs the
@@ -26,7 +53,7 @@ _STREAM_STATIC_JOINS = {
 _STREAM_STREAM_JOINS = ("inner", "left", "right")
 
 
-def check(ctx: CheckContext, step: ast.Join, inputs: Sequence[RecordSchema]) -> Lowered | None:
+def check(ctx: CheckContext, step: Join, inputs: Sequence[RecordSchema]) -> Lowered | None:
     left, right = inputs
     how = step.how.value if step.how else "inner"
     if bool(step.on) == (step.condition is not None):
@@ -66,7 +93,7 @@ def check(ctx: CheckContext, step: ast.Join, inputs: Sequence[RecordSchema]) -> 
 
 def _join_on(
     ctx: CheckContext,
-    step: ast.Join,
+    step: Join,
     left: RecordSchema,
     right: RecordSchema,
     *,
@@ -106,7 +133,7 @@ def _join_on(
 
 
 def _join_condition(
-    ctx: CheckContext, step: ast.Join, left: RecordSchema, right: RecordSchema, args: dict[str, Any]
+    ctx: CheckContext, step: Join, left: RecordSchema, right: RecordSchema, args: dict[str, Any]
 ) -> tuple[dict[str, DataType], dict[str, DataType]] | None:
     """A join on a condition: its SQL into ``args``; every column of each side."""
     assert step.condition is not None
@@ -128,7 +155,7 @@ def _join_condition(
 
 
 def _within(
-    ctx: CheckContext, within: ast.JoinWithin, left: RecordSchema, right: RecordSchema
+    ctx: CheckContext, within: JoinWithin, left: RecordSchema, right: RecordSchema
 ) -> dict[str, str] | None:
     ok = True
     for column, schema, side in (
@@ -164,7 +191,7 @@ def _within(
     return bound
 
 
-def streaming(ctx: CheckContext, step: ast.Join) -> None:
+def streaming(ctx: CheckContext, step: Join) -> None:
     left, right = (ctx.is_stream(r.value) for r in (step.left, step.right))
     if left is None or right is None:
         return  # an input failed and said why; which side streams may be unknown
@@ -236,4 +263,4 @@ def _join_nullability(t: DataType, how: str, side: str) -> DataType:
     return t.with_nullable(True) if how in outer[side] else t
 
 
-KINDS = (StepKind(ast.Join, check, streaming),)
+KINDS = (StepKind(Join, check, streaming, types=("join",)),)

@@ -4,7 +4,8 @@ its options checked against the options schema the class declares, when one is f
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from etlc.dsl import ast
 from etlc.dsl.diagnostics import Severity, diag, did_you_mean
@@ -23,7 +24,21 @@ from etlc.dsl.tree import JArray, JMember, JObject, JScalar, JValue, locate
 from etlc.dsl.types import RecordSchema
 
 
-def check(ctx: CheckContext, step: ast.JvmStep, inputs: Sequence[RecordSchema]) -> Lowered | None:
+@dataclass(frozen=True, kw_only=True)
+class JvmStep(ast.Step):
+    """A transform implemented by a JVM class (``etlc.jvm.transform.Transform``)."""
+
+    role: ClassVar[str] = "transform"
+    input: ast.Name
+    class_: ast.Name
+    options: ast.JsonValue | None = None
+    schema: ast.Name | None = None  # absent: the output has the input's schema
+
+    def inputs(self) -> list[ast.Name]:
+        return [self.input]
+
+
+def check(ctx: CheckContext, step: JvmStep, inputs: Sequence[RecordSchema]) -> Lowered | None:
     [schema] = inputs
     class_name = step.class_.value
     if not _jvm_class(ctx, step.class_):
@@ -75,7 +90,7 @@ def _jvm_class(ctx: CheckContext, ref: ast.Name) -> bool:
     return True
 
 
-def _jvm_options_schema(ctx: CheckContext, step: ast.JvmStep) -> OptionsSchema | None:
+def _jvm_options_schema(ctx: CheckContext, step: JvmStep) -> OptionsSchema | None:
     class_name = step.class_.value
     try:
         path = schema_file(class_name, ctx.options.jvm_schema_dirs, ctx.options.project_roots)
@@ -107,7 +122,7 @@ def _jvm_options_schema(ctx: CheckContext, step: ast.JvmStep) -> OptionsSchema |
 
 
 def _jvm_options(
-    ctx: CheckContext, step: ast.JvmStep, declared: OptionsSchema, input_: RecordSchema
+    ctx: CheckContext, step: JvmStep, declared: OptionsSchema, input_: RecordSchema
 ) -> bool:
     """The step's options against the schema its class declares; column names against the
     input. Each problem is one E213 (E302 for a column) at the option it is about."""
@@ -145,4 +160,4 @@ def _json_value(ctx: CheckContext, value: Any) -> Any:
     return plugin_value(ctx, value)
 
 
-KINDS = (StepKind(ast.JvmStep, check),)
+KINDS = (StepKind(JvmStep, check, types=("jvm",)),)

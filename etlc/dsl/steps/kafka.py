@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from etlc.dsl import ast
 from etlc.dsl.diagnostics import Diagnostic, diag
@@ -19,12 +20,41 @@ from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.types import RecordSchema
 from etlc.dsl.upserts import check_sequence
 
+
+@dataclass(frozen=True, kw_only=True)
+class KafkaExtract(ast.Step):
+    role: ClassVar[str] = "extract"
+    connection: ast.Name
+    schema: ast.Name
+    topic: ast.Name | None = None
+    topic_pattern: ast.Name | None = None
+    starting_offsets: ast.Name | None = None
+    ending_offsets: ast.Name | None = None
+    confluent_framing: ast.Flag | None = None
+    max_offsets_per_trigger: ast.Number | None = None  # streaming only
+    fail_on_data_loss: ast.Flag | None = None  # streaming only
+
+
+@dataclass(frozen=True, kw_only=True)
+class KafkaLoad(ast.Step):
+    role: ClassVar[str] = "load"
+    input: ast.Name
+    connection: ast.Name
+    topic: ast.Name
+    mode: ast.Name
+    keys: tuple[ast.Name, ...] = ()
+    sequence_by: ast.Name | None = None
+
+    def inputs(self) -> list[ast.Name]:
+        return [self.input]
+
+
 _KAFKA_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
 _KAFKA_MAX_PARTITION = 2**31 - 1
 
 
 def check_extract(
-    ctx: CheckContext, step: ast.KafkaExtract, inputs: Sequence[RecordSchema]
+    ctx: CheckContext, step: KafkaExtract, inputs: Sequence[RecordSchema]
 ) -> Lowered | None:
     if not ctx.streaming:
         ctx.batch_ignores(step, "max_offsets_per_trigger", step.max_offsets_per_trigger)
@@ -82,7 +112,7 @@ def check_extract(
     return Lowered(args, schema, rules=ctx.validation_rules(schema, step.schema))
 
 
-def streaming_extract(ctx: CheckContext, step: ast.KafkaExtract) -> None:
+def streaming_extract(ctx: CheckContext, step: KafkaExtract) -> None:
     if step.ending_offsets is not None:
         ctx.error(
             "E408",
@@ -93,7 +123,7 @@ def streaming_extract(ctx: CheckContext, step: ast.KafkaExtract) -> None:
 
 
 def check_load(
-    ctx: CheckContext, step: ast.KafkaLoad, inputs: Sequence[RecordSchema]
+    ctx: CheckContext, step: KafkaLoad, inputs: Sequence[RecordSchema]
 ) -> Lowered | None:
     [schema] = inputs
     connection = ctx.connection(step.connection, "kafka")
@@ -177,6 +207,6 @@ def _no_constant(name: str) -> Any:
 
 
 KINDS = (
-    StepKind(ast.KafkaExtract, check_extract, streaming_extract),
-    StepKind(ast.KafkaLoad, check_load),
+    StepKind(KafkaExtract, check_extract, streaming_extract, types=("kafka",)),
+    StepKind(KafkaLoad, check_load, types=("kafka",)),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from etlc.dsl import ast
 from etlc.dsl.steps import files
@@ -10,8 +11,18 @@ from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.types import RecordSchema
 
 
+@dataclass(frozen=True, kw_only=True)
+class S3Extract(files.FilesExtract):
+    connection: ast.Name
+
+
+@dataclass(frozen=True, kw_only=True)
+class S3Load(files.FilesLoad):
+    connection: ast.Name
+
+
 def check_extract(
-    ctx: CheckContext, step: ast.S3Extract, inputs: Sequence[RecordSchema]
+    ctx: CheckContext, step: S3Extract, inputs: Sequence[RecordSchema]
 ) -> Lowered | None:
     lowered = files.check_extract(ctx, step, inputs)
     if lowered is not None:
@@ -19,9 +30,7 @@ def check_extract(
     return lowered
 
 
-def check_load(
-    ctx: CheckContext, step: ast.S3Load, inputs: Sequence[RecordSchema]
-) -> Lowered | None:
+def check_load(ctx: CheckContext, step: S3Load, inputs: Sequence[RecordSchema]) -> Lowered | None:
     lowered = files.check_load(ctx, step, inputs)
     if lowered is not None:
         lowered.args = {"connection": ctx.connection(step.connection, "s3"), **lowered.args}
@@ -30,6 +39,6 @@ def check_load(
 
 # Keyed by exact class: S3Extract and S3Load subclass the files nodes, so each has its row.
 KINDS = (
-    StepKind(ast.S3Extract, check_extract, files.refresh_rule),
-    StepKind(ast.S3Load, check_load),
+    StepKind(S3Extract, check_extract, files.refresh_rule, types=("s3",)),
+    StepKind(S3Load, check_load, types=("s3",)),
 )

@@ -6,7 +6,9 @@ input's columns.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
 from etlc.dsl import ast
 from etlc.dsl.expressions import Context, Scope
@@ -14,7 +16,22 @@ from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.types import DataType, RecordSchema, admits
 
 
-def check(ctx: CheckContext, step: ast.Select, inputs: Sequence[RecordSchema]) -> Lowered | None:
+@dataclass(frozen=True, kw_only=True)
+class Select(ast.Step):
+    role: ClassVar[str] = "transform"
+    input: ast.Name
+    columns: Mapping[str, ast.Expr]
+
+    def inputs(self) -> list[ast.Name]:
+        return [self.input]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Derive(Select):
+    pass
+
+
+def check(ctx: CheckContext, step: Select, inputs: Sequence[RecordSchema]) -> Lowered | None:
     [schema] = inputs
     scope = Scope(schema.columns())
     sqls: dict[str, str] = {}
@@ -33,11 +50,14 @@ def check(ctx: CheckContext, step: ast.Select, inputs: Sequence[RecordSchema]) -
         for name, expr in step.columns.items()
         if not admits(types[name], columns.get(expr.text.strip().strip("`")))
     )
-    if isinstance(step, ast.Derive):
+    if isinstance(step, Derive):
         merged = dict(columns)
         merged.update(types)
         return Lowered({"columns": sqls}, ctx.derived(step, merged), recheck=made)
     return Lowered({"columns": sqls}, ctx.derived(step, types), recheck=made)
 
 
-KINDS = (StepKind(ast.Select, check), StepKind(ast.Derive, check))
+KINDS = (
+    StepKind(Select, check, types=("select",)),
+    StepKind(Derive, check, types=("derive",)),
+)

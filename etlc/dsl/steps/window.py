@@ -6,17 +6,48 @@ window numbers rows in a total order and groups every ``size`` of them (batch on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from etlc.dsl import ast
+from etlc.dsl.diagnostics import Span
 from etlc.dsl.durations import duration_problems, seconds
 from etlc.dsl.steps.aggregate import aggregates, no_clash
 from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.types import DataType, RecordSchema
 
 
-def check(ctx: CheckContext, step: ast.Window, inputs: Sequence[RecordSchema]) -> Lowered | None:
+@dataclass(frozen=True, kw_only=True)
+class TimeWindow:
+    column: ast.Name
+    size: ast.Name
+    span: Span
+    slide: ast.Name | None = None
+    watermark: ast.Name | None = None  # streaming only
+
+
+@dataclass(frozen=True, kw_only=True)
+class RowWindow:
+    order_by: tuple[ast.Name, ...]
+    size: ast.Number
+    span: Span
+
+
+@dataclass(frozen=True, kw_only=True)
+class Window(ast.Step):
+    role: ClassVar[str] = "transform"
+    input: ast.Name
+    aggregates: Mapping[str, ast.Expr]
+    group_by: tuple[ast.Name, ...] = ()
+    time: TimeWindow | None = None
+    rows: RowWindow | None = None
+
+    def inputs(self) -> list[ast.Name]:
+        return [self.input]
+
+
+def check(ctx: CheckContext, step: Window, inputs: Sequence[RecordSchema]) -> Lowered | None:
     [schema] = inputs
     if (step.time is None) == (step.rows is None):
         ctx.error(
@@ -51,7 +82,7 @@ def check(ctx: CheckContext, step: ast.Window, inputs: Sequence[RecordSchema]) -
 
 def _time_window(
     ctx: CheckContext,
-    step: ast.Window,
+    step: Window,
     schema: RecordSchema,
     args: dict[str, Any],
     columns: dict[str, DataType],
@@ -97,7 +128,7 @@ def _time_window(
 
 def _rows_window(
     ctx: CheckContext,
-    step: ast.Window,
+    step: Window,
     schema: RecordSchema,
     args: dict[str, Any],
     columns: dict[str, DataType],
@@ -111,7 +142,7 @@ def _rows_window(
     return True
 
 
-def streaming(ctx: CheckContext, step: ast.Window) -> None:
+def streaming(ctx: CheckContext, step: Window) -> None:
     source = ctx.stream_input(step)
     if source is None or (step.time is None) == (step.rows is None):
         return  # a static side behaves as in batch; the exactly-one-of error comes later
@@ -134,4 +165,4 @@ def streaming(ctx: CheckContext, step: ast.Window) -> None:
         )
 
 
-KINDS = (StepKind(ast.Window, check, streaming),)
+KINDS = (StepKind(Window, check, streaming, types=("window",)),)

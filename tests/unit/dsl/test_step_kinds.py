@@ -10,19 +10,23 @@ from typing import Any
 
 import pytest
 
+from etlc import plugins
 from etlc.codegen.render import render_driver
 from etlc.dsl import ast, checker
 from etlc.dsl.checker import CheckOptions, check_file
-from etlc.dsl.steps import step_kinds
+from etlc.dsl.steps import node_class, step_kinds
 from tests.unit import kind_example
 from tests.unit.plugin_install import installed
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def test_every_step_node_has_a_kind() -> None:
-    nodes = {*ast.STEP_NODES.values(), ast.PluginStep}
-    assert nodes <= set(step_kinds()), nodes - set(step_kinds())
+def test_every_row_of_the_plugin_table_has_a_node_and_a_kind() -> None:
+    for spec in plugins.BUILTINS:
+        node = node_class(spec.role, spec.type)
+        assert node is not None and node.role == spec.role, spec
+        assert node in step_kinds(), node
+    assert ast.PluginStep in step_kinds()  # third-party steps without a kind of their own
 
 
 def test_each_kind_is_declared_in_its_own_module_of_the_steps_package() -> None:
