@@ -43,7 +43,7 @@ call (and the Admin client) that need it; Spark redacts ``jaas`` options in plan
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, ClassVar, TypeVar
 
@@ -307,10 +307,9 @@ def translate_errors(call: Callable[[], T], connection: Connection, topic: str) 
 # --- reading ------------------------------------------------------------------------------
 
 
-def reader_schema(avro_schema: str) -> str:
+def reader_schema(schema: Mapping[str, Any]) -> str:
     """The writer schema plus a boolean field defaulted to true (see the module's docstring)."""
-    schema = json.loads(avro_schema)
-    if not isinstance(schema, dict) or schema.get("type") != "record":
+    if schema.get("type") != "record":
         raise ConfigurationError("a kafka extract's schema must be an Avro record")
     if any(f.get("name") == DECODED for f in schema.get("fields", [])):
         raise ConfigurationError(f"`{DECODED}` is a reserved field name")
@@ -336,7 +335,8 @@ class KafkaExtractor(Extractor, StreamExtractor):
         self.connection = connection
         self.schema: StructType = schema.struct()
         self.avro_schema = schema.avro_json
-        self.reader_schema = reader_schema(self.avro_schema)
+        self.reader_schema = reader_schema(schema.avro)
+        self.field_names = [str(f["name"]) for f in schema.avro["fields"]]
         if (topic is None) == (topic_pattern is None):
             raise ConfigurationError("a kafka extract reads a `topic` or a `topic_pattern`")
         # What messages name: the topic, or the pattern of topics.
@@ -412,10 +412,12 @@ class KafkaExtractor(Extractor, StreamExtractor):
         kept = ["value", "partition", "offset", *(["timestamp"] if positions else [])]
         decoded = raw.select(from_avro(body, self.avro_schema, options).alias(_RECORD), *kept)
         record = F.col(_RECORD)
-        names = [str(f["name"]) for f in json.loads(self.avro_schema)["fields"]]
         corrupt = F.when(record.getField(DECODED).isNull(), _describe_value())
         extra = [StructField(CORRUPT_COLUMN, StringType())]
-        columns = [*(record.getField(n).alias(n) for n in names), corrupt.alias(CORRUPT_COLUMN)]
+        columns = [
+            *(record.getField(n).alias(n) for n in self.field_names),
+            corrupt.alias(CORRUPT_COLUMN),
+        ]
         if positions:
             where = F.format_string("partition %d offset %d", F.col("partition"), F.col("offset"))
             columns += [where.alias(POSITION_COLUMN), F.col("timestamp").alias(EVENT_TIME_COLUMN)]

@@ -14,6 +14,8 @@ the record's schema that covers them. A record is admitted when each of its fiel
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -24,16 +26,15 @@ _RECORD = "_etlc_record"
 
 
 def through_avro(
-    df: DataFrame, avro_schema: str, recheck: tuple[str, ...] | None = None
+    df: DataFrame, avro: Mapping[str, Any], recheck: tuple[str, ...] | None = None
 ) -> DataFrame:
     """``df`` with the columns in ``recheck`` (None: all) round-tripped through Avro, in the
     schema's column order."""
-    record = json.loads(avro_schema)
-    order = [f["name"] for f in record["fields"]]
+    order = [f["name"] for f in avro["fields"]]
     crossing = order if recheck is None else [c for c in order if c in recheck]
     if not crossing:
         return df
-    part = dict(record, fields=[f for f in record["fields"] if f["name"] in crossing])
+    part = dict(avro, fields=[f for f in avro["fields"] if f["name"] in crossing])
     text = json.dumps(part)
     kept = [F.col(f"`{c}`") for c in order if c not in crossing]
     made = F.struct(*(F.col(f"`{c}`") for c in crossing))

@@ -56,7 +56,7 @@ class SparkPipeline(Pipeline):
         try:
             out = step.fn(*(frames[i] for i in step.inputs))
             if self.env.settings.avro_boundary:
-                out = through_avro(out, step.schema.avro_json, step.recheck)
+                out = through_avro(out, step.schema.avro, step.recheck)
             return out
         except Exception as exc:
             raise classify(exc, step.id) from exc

@@ -344,11 +344,11 @@ def test_a_schema_ddl_that_disagrees_with_the_avro_schema_is_an_incompatibility(
 
 
 def test_the_reader_schema_adds_a_defaulted_marker_field() -> None:
-    fields = json.loads(reader_schema(AVRO))["fields"]
+    fields = json.loads(reader_schema(json.loads(AVRO)))["fields"]
     assert fields[-1] == {"name": DECODED, "type": "boolean", "default": True}
     assert [f["name"] for f in fields[:-1]] == COLUMNS
     with pytest.raises(ConfigurationError, match="reserved"):
-        reader_schema(json.dumps({"type": "record", "name": "R", "fields": fields}))
+        reader_schema({"type": "record", "name": "R", "fields": fields})
 
 
 def test_extractor_arguments(spark: Any) -> None:
