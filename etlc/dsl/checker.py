@@ -309,10 +309,12 @@ class _Checker:
         self.report(capability_problems(step, spec, pipeline.mode == "streaming"))
         stream = self.streaming and (
             (step.role == "extract" and step.type.value in STREAM_SOURCES)
-            or any(self.datasets.get(r.value, _Dataset(None)).stream for r in step.inputs())
+            or self.stream_input(step) is not None
         )
-        if self.streaming:
-            self._check_streaming(step)
+        kind = step_kinds()[type(step)]
+        if self.streaming and kind.streaming is not None:
+            # Structured Streaming's limits beyond the plugin table's yes or no.
+            kind.streaming(self, step)
         inputs: list[RecordSchema] = []
         for ref in step.inputs():
             ds = self.datasets.get(ref.value)
@@ -321,7 +323,7 @@ class _Checker:
                 return None
             inputs.append(ds.schema)
         before = len(self.diagnostics)
-        lowered = step_kinds()[type(step)].check(self, step, inputs)
+        lowered = kind.check(self, step, inputs)
         failed = lowered is None or any(d.is_error for d in self.diagnostics[before:])
         if step.role != "load":
             self.datasets[step.id.value] = _Dataset(
@@ -345,14 +347,6 @@ class _Checker:
             refresh=self._refresh(step),
             recheck=lowered.recheck,
         )
-
-    # --- stage: streaming rules -------------------------------------------------------------
-
-    def _check_streaming(self, step: ast.Step) -> None:
-        """Structured Streaming's limits beyond the plugin table's yes/no, per step kind."""
-        rule = step_kinds()[type(step)].streaming
-        if rule is not None:
-            rule(self, step)
 
     def stream_input(self, step: ast.Step) -> ast.Name | None:
         return next(

@@ -37,8 +37,7 @@ from etlc.dsl.project_files import ProjectFileError, decode_json, find, read_pro
 from etlc.dsl.resources import schema_path
 from etlc.dsl.schema_validation import json_path, validate
 from etlc.dsl.tree import JObject, JScalar, JValue
-from etlc.vault.errors import VaultError
-from etlc.vault.reference import CREDENTIAL_NAME, Reference, is_reference
+from etlc.vault.reference import CREDENTIAL_NAME, is_reference, is_well_formed
 
 SCHEMA_FILE = "environment.schema.json"
 _VAULT_REFERENCE = "#/$defs/vault_reference"
@@ -228,7 +227,7 @@ def _value_problems(
         if plain is not None:
             message = f"`{where}` is read as plain text: a vault reference is not resolved here"
             yield diag("E604", message, node.span, plain, path=where)
-        elif not _well_formed(value):
+        elif not is_well_formed(value):
             # Never the text: a malformed reference may well be the password itself.
             message = f"malformed vault reference in `{where}`"
             yield diag("E502", message, node.span, _REFERENCE_HINT, path=where)
@@ -236,14 +235,6 @@ def _value_problems(
         message = f"literal credential in `{where}`" + ("" if plain is None else ", plain text")
         hint = _STORE_HINT if plain is None else plain
         yield diag("E501", message, node.span, hint, path=where)
-
-
-def _well_formed(text: str) -> bool:
-    try:
-        Reference.parse(text, "environment file")
-    except VaultError:
-        return False
-    return True
 
 
 # --- numbers by their written form ----------------------------------------------------------

@@ -47,7 +47,7 @@ class Reference:
 
     @classmethod
     def _match(cls, pattern: re.Pattern[str], text: str, vault: str) -> Reference:
-        match = pattern.match(text) if len(text) <= MAX_NAME_LENGTH else None
+        match = _matched(pattern, text)
         if match is None:
             raise VaultError(
                 Problem.BAD_REFERENCE,
@@ -64,4 +64,9 @@ def is_reference(text: str) -> bool:
 
 def is_well_formed(text: str) -> bool:
     """Whether ``text`` is a reference :meth:`Reference.parse` accepts (lint rule E502)."""
-    return len(text) <= MAX_NAME_LENGTH and REFERENCE.match(text) is not None
+    return _matched(REFERENCE, text) is not None
+
+
+def _matched(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    # Bounded before matching: a reference is a short name, never a document.
+    return pattern.match(text) if len(text) <= MAX_NAME_LENGTH else None
