@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import etlc
-from etlc.plugins import CORE_ARTIFACTS, MavenArtifact, plugin_table
+from etlc.dsl.steps import plugin_table
+from etlc.plugins import CORE_ARTIFACTS, MavenArtifact
 
 Progress = Callable[[str], None]
 

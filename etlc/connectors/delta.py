@@ -6,7 +6,7 @@ files; overwrite replaces the table's contents (with ``partition_by``, only the 
 written); upsert is a ``MERGE`` on the declared keys, each key once (the greatest
 ``sequence_by`` wins within the batch, and a row never replaces a newer one in the table).
 Sessions need Delta's SQL extension and catalog, which the generated submit command sets
-(``etlc.plugins.FORMAT_CONF``).
+(the files kind's ``format_conf``, in ``etlc.dsl.steps.files``).
 """
 
 from __future__ import annotations

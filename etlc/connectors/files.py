@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming.readwriter import DataStreamWriter
@@ -13,11 +13,16 @@ from pyspark.sql.types import StructType
 
 from etlc.connectors import delta
 from etlc.connectors.conform import column_differences, conform
-from etlc.plugins import builtin_write_modes
 from etlc.runtime.errors import ConfigurationError, SchemaIncompatibleError
 from etlc.runtime.graph import DatasetSchema
 from etlc.runtime.rules import CORRUPT_COLUMN
-from etlc.runtime.strategies import Extractor, Loader, LoadResult, StreamSink
+from etlc.runtime.strategies import (
+    Extractor,
+    Loader,
+    LoadResult,
+    StreamSink,
+    refuse_unknown_mode,
+)
 
 TEXT_FORMATS = ("csv", "json")
 FORMATS = ("csv", "json", "parquet", "avro", delta.FORMAT)
@@ -96,9 +101,6 @@ class FilesExtractor(Extractor):
 
 
 class FilesLoader(Loader, StreamSink):
-    plugin_type: ClassVar[str] = "files"  # its row in the plugin table: the write modes
-    modes: ClassVar[frozenset[str]] = builtin_write_modes(plugin_type)
-
     def __init__(
         self,
         path: str,
@@ -121,11 +123,11 @@ class FilesLoader(Loader, StreamSink):
         self.sequence_by = sequence_by
 
     def supported(self, mode: str) -> None:
-        allowed = builtin_write_modes(self.plugin_type, self.format)
-        if mode not in allowed:
+        refuse_unknown_mode(mode, f"`{self.path}`")
+        if mode == "upsert" and self.format != delta.FORMAT:
             raise ConfigurationError(
-                f"{self.format} files support {sorted(allowed)}, not `{mode}`"
-                + ("" if self.format == delta.FORMAT else " (upsert needs format `delta`)")
+                f"{self.format} files have no MERGE, so no `upsert`: write `append` or "
+                "`overwrite` (upsert needs format `delta`)"
             )
 
     def sink(self, spark: SparkSession, writer: DataStreamWriter) -> DataStreamWriter:

@@ -39,7 +39,14 @@ from etlc.runtime.errors import (
     java_classes,
 )
 from etlc.runtime.graph import DatasetSchema
-from etlc.runtime.strategies import BatchMarker, ExactlyOnceLoader, Extractor, Loader, LoadResult
+from etlc.runtime.strategies import (
+    BatchMarker,
+    ExactlyOnceLoader,
+    Extractor,
+    Loader,
+    LoadResult,
+    refuse_unknown_mode,
+)
 
 T = TypeVar("T")
 ROW_ID = "_etlc_row"
@@ -229,7 +236,7 @@ def _jdbc_options(dialect: Dialect, c: Connection) -> dict[str, str]:
 
 
 class JdbcLoader(Loader, ExactlyOnceLoader):
-    dialect: ClassVar[Dialect]  # and `modes`, from the plugin table, per system
+    dialect: ClassVar[Dialect]
 
     def __init__(
         self,
@@ -267,8 +274,7 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
         return self._load(df, mode, marker)
 
     def _load(self, df: DataFrame, mode: str, marker: BatchMarker | None) -> LoadResult | None:
-        if mode not in self.modes:
-            raise ConfigurationError(f"{self.dialect.system} sinks support {sorted(self.modes)}")
+        refuse_unknown_mode(mode, f"{self.dialect.system} table `{self.table}`")
         if mode == "upsert" and not self.keys:
             raise ConfigurationError("upsert needs `keys`")
         spark = df.sparkSession

@@ -45,7 +45,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 from py4j.java_gateway import JavaClass
 from pyspark.errors import IllegalArgumentException
@@ -57,7 +57,6 @@ from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 from etlc.connectors.conform import conform
 from etlc.connectors.dedupe import latest_per_key, none_superseded
 from etlc.connectors.failures import translated
-from etlc.plugins import builtin_write_modes
 from etlc.runtime.connections import Connection
 from etlc.runtime.errors import (
     MAX_CAUSES,
@@ -70,7 +69,13 @@ from etlc.runtime.errors import (
 )
 from etlc.runtime.graph import DatasetSchema
 from etlc.runtime.rules import CORRUPT_COLUMN, EVENT_TIME_COLUMN, POSITION_COLUMN
-from etlc.runtime.strategies import Extractor, Loader, LoadResult, StreamExtractor
+from etlc.runtime.strategies import (
+    Extractor,
+    Loader,
+    LoadResult,
+    StreamExtractor,
+    refuse_unknown_mode,
+)
 from etlc.vault.reference import CREDENTIAL_NAME, is_reference
 
 SYSTEM = "kafka"
@@ -503,8 +508,6 @@ def _through_data_source_v2(spark: SparkSession) -> Iterator[None]:
 
 
 class KafkaLoader(Loader):
-    modes: ClassVar[frozenset[str]] = builtin_write_modes("kafka")
-
     def __init__(
         self,
         connection: Connection,
@@ -525,10 +528,11 @@ class KafkaLoader(Loader):
         return {"system": SYSTEM, "connection": self.connection.name, "topic": self.topic}
 
     def load(self, df: DataFrame, mode: str) -> LoadResult:
-        if mode not in self.modes:
+        refuse_unknown_mode(mode, f"kafka topic `{self.topic}`")
+        if mode == "overwrite":
             raise ConfigurationError(
-                f"kafka sinks support {sorted(self.modes)}, not `{mode}`: a topic is an "
-                "append-only log and cannot be replaced"
+                f"kafka topic `{self.topic}` cannot be overwritten: a topic is an append-only "
+                "log; write `append`, or `upsert` on a compacted topic"
             )
         if mode == "upsert" and not self.keys:
             raise ConfigurationError(f"upsert into topic `{self.topic}` needs `keys`")

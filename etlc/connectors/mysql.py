@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from etlc.connectors.jdbc import Dialect, JdbcExtractor, JdbcLoader
-from etlc.plugins import builtin_write_modes
 
 # MySQL reports the violated key only inside its message; take the name, never the values.
 _KEY_NAME = re.compile(r"for key '([^']+)'|CONSTRAINT `([^`]+)`")
@@ -76,4 +75,3 @@ class MySqlExtractor(JdbcExtractor):
 
 class MySqlLoader(JdbcLoader):
     dialect: ClassVar[Dialect] = MySqlDialect()
-    modes: ClassVar[frozenset[str]] = builtin_write_modes("mysql")

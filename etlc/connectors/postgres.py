@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from etlc.connectors.jdbc import Dialect, JdbcExtractor, JdbcLoader
-from etlc.plugins import builtin_write_modes
 
 _TARGET = '"etlc_target"'  # the upsert target's alias, for the sequence condition
 
@@ -65,4 +64,3 @@ class PostgresExtractor(JdbcExtractor):
 
 class PostgresLoader(JdbcLoader):
     dialect: ClassVar[Dialect] = PostgresDialect()
-    modes: ClassVar[frozenset[str]] = builtin_write_modes("postgres")

@@ -73,7 +73,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming.readwriter import DataStreamWriter
@@ -81,7 +81,6 @@ from pyspark.sql.streaming.readwriter import DataStreamWriter
 from etlc.connectors import delta
 from etlc.connectors.failures import translated
 from etlc.connectors.files import FilesExtractor, FilesLoader
-from etlc.plugins import builtin_write_modes
 from etlc.runtime.connections import Connection
 from etlc.runtime.errors import (
     MAX_CAUSES,
@@ -426,9 +425,6 @@ class S3Extractor(FilesExtractor):
 
 
 class S3Loader(FilesLoader):
-    plugin_type: ClassVar[str] = "s3"
-    modes: ClassVar[frozenset[str]] = builtin_write_modes(plugin_type)
-
     def __init__(
         self,
         connection: Connection,

@@ -36,7 +36,7 @@ from etlc.dsl.plan import EnvConnection, EnvString, Plan, PlannedStep
 from etlc.dsl.references import reference_problems
 from etlc.dsl.resources import schema_path
 from etlc.dsl.schema_validation import validate
-from etlc.dsl.steps import step_kinds
+from etlc.dsl.steps import plugin_table, step_kinds
 from etlc.dsl.steps.contract import CheckOptions
 from etlc.dsl.streaming import STREAM_SOURCES, aggregate_problems, source_problems
 from etlc.dsl.tree import JObject, JScalar, JValue
@@ -47,7 +47,7 @@ from etlc.dsl.types import (
 )
 from etlc.dsl.validation_rules import validation_rules
 from etlc.dsl.variables import ENV_VAR, VAR_NAME
-from etlc.plugins import CORE_ARTIFACTS, FORMAT_CONF, PluginTable, plugin_table
+from etlc.plugins import CORE_ARTIFACTS, PluginTable
 from etlc.project import Project, find_project
 
 __all__ = [
@@ -246,7 +246,7 @@ class _Checker:
             if spec:
                 artifacts.update(spec.artifacts)
                 artifacts.update(spec.format_artifacts.get(str(fmt), ()))
-            conf += [c for c in FORMAT_CONF.get(str(fmt), ()) if c not in conf]
+                conf += [c for c in spec.format_conf.get(str(fmt), ()) if c not in conf]
         return Plan(
             name=pipeline.name.value,
             mode=pipeline.mode,

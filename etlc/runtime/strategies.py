@@ -13,10 +13,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming.readwriter import DataStreamWriter
+
+from etlc.runtime.errors import ConfigurationError
 
 # A transform: a pure function from input DataFrames (and its options) to one DataFrame. It
 # never performs I/O, logs, collects, registers views or touches session config.
@@ -58,10 +60,22 @@ class LoadResult:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-class Loader(ABC):
-    """Writes one dataset with a write mode from ``modes``."""
+# The write modes a definition may name. Which of them a load can do is its kind's to
+# declare (its row of the plugin table, which the compiler checks: E401); a loader refuses,
+# by what it implements, any other it is handed.
+WRITE_MODES = ("append", "overwrite", "upsert")
 
-    modes: ClassVar[frozenset[str]] = frozenset()
+
+def refuse_unknown_mode(mode: str, target: str) -> None:
+    if mode not in WRITE_MODES:
+        raise ConfigurationError(
+            f"{target}: no write mode `{mode}`; write one of {', '.join(WRITE_MODES)}"
+        )
+
+
+class Loader(ABC):
+    """Writes one dataset with a write mode; refuses (ConfigurationError) one it cannot do
+    before it reads or writes anything."""
 
     @abstractmethod
     def load(self, df: DataFrame, mode: str) -> LoadResult: ...

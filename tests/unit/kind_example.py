@@ -74,4 +74,4 @@ SPEC = PluginSpec(
         },
     },
 )
-KIND = StepKind(NoopLoad, check, spec=SPEC)
+KIND = StepKind(NoopLoad, check, specs=(SPEC,))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from etlc import plugins
-from etlc.dsl import checker
+from etlc.dsl import checker, steps
 
 
 class _EntryPoint:
@@ -26,12 +26,12 @@ def installed(monkeypatch: pytest.MonkeyPatch, name: str, loaded: Any) -> Iterat
     """``loaded`` (what the entry point's object is) registered for the block; the plugin
     table and the definition schema built from it are rebuilt on the way in and out."""
     monkeypatch.setattr(plugins, "entry_points", lambda group: [_EntryPoint(name, loaded)])
-    plugins.plugin_table.cache_clear()
+    steps.plugin_table.cache_clear()
     checker.definition_schema.cache_clear()
     try:
         yield
     finally:
         # The caches go; monkeypatch restores the entry points after the test, before any
         # later call builds the table again.
-        plugins.plugin_table.cache_clear()
+        steps.plugin_table.cache_clear()
         checker.definition_schema.cache_clear()

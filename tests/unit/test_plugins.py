@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from etlc import plugins
 from etlc.codegen.render import render_driver
 from etlc.dsl.checker import CheckOptions, check_file
+from etlc.dsl.steps import plugin_table
 from tests.unit import plugin_example
 from tests.unit.plugin_install import installed
 
@@ -48,8 +48,8 @@ def options(tmp_path: Path) -> CheckOptions:
 
 
 def test_plugin_steps_are_checked_and_compiled(with_plugin: None, tmp_path: Path) -> None:
-    assert plugins.plugin_table().get("transform", "dedupe") is not None
-    assert [s.type for s in plugins.plugin_table().third_party()] == ["memory", "dedupe"]
+    assert plugin_table().get("transform", "dedupe") is not None
+    assert [s.type for s in plugin_table().third_party()] == ["memory", "dedupe"]
     result = check_file(write(tmp_path, DOC), options(tmp_path))
     assert result.ok, result.diagnostics
     plan = result.plan
@@ -88,7 +88,7 @@ def test_batch_only_plugin_steps_are_rejected_in_streaming(
 
 
 def test_every_builtin_connector_can_run_in_a_streaming_pipeline() -> None:
-    table = plugins.PluginTable(plugins.BUILTINS)
+    table = plugin_table()
     for role in ("extract", "load"):
         for system in ("files", "s3", "kafka", "postgres", "mysql"):
             spec = table.get(role, system)
@@ -107,29 +107,57 @@ def test_the_plugin_transform_runs(spark: Any) -> None:
     assert plugin_example.dedupe(["order_id"])(df).count() == 2
 
 
-def test_loaders_take_their_write_modes_from_the_plugin_table() -> None:
-    from etlc.connectors.files import FilesLoader
+class _TouchedError(Exception):
+    """A loader went past its write mode's check and read its DataFrame."""
+
+
+class _Untouchable:
+    def __getattr__(self, name: str) -> Any:
+        raise _TouchedError(name)
+
+
+def _loaders() -> Iterator[tuple[str, str | None, Any]]:
+    """One of each built-in loader (type, format, loader), built without a server."""
+    from etlc.connectors.files import FORMATS, FilesLoader
     from etlc.connectors.kafka import KafkaLoader
     from etlc.connectors.mysql import MySqlLoader
     from etlc.connectors.postgres import PostgresLoader
     from etlc.connectors.s3 import S3Loader
-    from etlc.plugins import builtin_write_modes, plugin_table
+    from etlc.runtime.connections import Connection
+    from etlc.runtime.graph import DatasetSchema
 
-    loaders = {
-        "files": FilesLoader,
-        "s3": S3Loader,
-        "kafka": KafkaLoader,
-        "postgres": PostgresLoader,
-        "mysql": MySqlLoader,
-    }
-    assert sorted(loaders) == plugin_table().types("load")
-    for type_, loader in loaders.items():
-        spec = plugin_table().get("load", type_)
-        assert spec is not None and loader.modes == spec.write_modes, type_
-    assert builtin_write_modes("files", "delta") == {"append", "overwrite", "upsert"}
-    assert builtin_write_modes("s3", "parquet") == {"append", "overwrite"}
-    with pytest.raises(KeyError):
-        builtin_write_modes("console")
+    for fmt in FORMATS:
+        yield "files", fmt, FilesLoader("/out", fmt, keys=("id",))
+        yield "s3", fmt, S3Loader(Connection("lake", "s3"), "s3a://lake-bucket/out", fmt, keys=("id",))
+    kafka = Connection("events", "kafka", {"bootstrap_servers": "127.0.0.1:9092"})
+    record = {"type": "record", "name": "r", "fields": [{"name": "id", "type": "long"}]}
+    yield "kafka", None, KafkaLoader(kafka, "t", DatasetSchema(record, "`id` BIGINT"), keys=("id",))
+    yield "postgres", None, PostgresLoader(Connection("db", "postgres"), "t", keys=("id",))
+    yield "mysql", None, MySqlLoader(Connection("db", "mysql"), "t", keys=("id",))
+
+
+def test_each_builtin_loader_refuses_exactly_the_modes_its_kind_does_not_declare() -> None:
+    # The kind's row is the one declaration of its write modes (the checker's E401 reads
+    # it); a loader handed any other mode refuses it before it reads a row, and takes every
+    # declared one. Modes outside etlc's vocabulary are refused by every loader.
+    from etlc.runtime.errors import ConfigurationError
+    from etlc.runtime.strategies import WRITE_MODES
+
+    table = plugin_table()
+    seen = set()
+    for type_, fmt, loader in _loaders():
+        seen.add(type_)
+        spec = table.get("load", type_)
+        assert spec is not None
+        declared = spec.write_modes | spec.format_write_modes.get(fmt or "", frozenset())
+        for mode in (*WRITE_MODES, "merge"):
+            if mode in declared:
+                with pytest.raises(_TouchedError):
+                    loader.load(_Untouchable(), mode)
+            else:
+                with pytest.raises(ConfigurationError):
+                    loader.load(_Untouchable(), mode)
+    assert sorted(seen) == table.types("load")
 
 
 def test_a_files_loader_refuses_upsert_except_into_delta() -> None:

@@ -2,9 +2,9 @@
 plugins register.
 
 A module of this package declares its kinds in ``KINDS`` (a tuple of
-:class:`~etlc.dsl.steps.contract.StepKind`); adding a kind is adding its module. A plugin's
-kinds come through the plugin table (``etlc.plugins`` entry points). The checker looks a
-step's kind up by its AST node's class, typed, never by a method's name.
+:class:`~etlc.dsl.steps.contract.StepKind`, each with its rows of the plugin table); adding a
+kind is adding its module. A plugin's kinds come through the ``etlc.plugins`` entry points.
+The checker looks a step's kind up by its AST node's class, typed, never by a method's name.
 """
 
 from __future__ import annotations
@@ -17,7 +17,19 @@ from typing import Any
 
 from etlc.dsl import ast
 from etlc.dsl.steps.contract import StepKind
-from etlc.plugins import PluginTable, plugin_table
+from etlc.plugins import PluginSpec, PluginTable, installed
+
+
+@cache
+def plugin_table() -> PluginTable:
+    """Every step type's row: the built-in kinds' and what the installed plugins add."""
+    specs, kinds = installed()
+    return PluginTable(builtin_specs(), specs, kinds)
+
+
+def builtin_specs() -> tuple[PluginSpec, ...]:
+    """The built-in kinds' rows, in the order of their modules."""
+    return tuple(spec for kind in _builtin_kinds().values() for spec in kind.specs)
 
 
 def step_kinds() -> Mapping[type[ast.Step], StepKind[Any]]:
@@ -48,11 +60,7 @@ def _all_kinds(table: PluginTable) -> Mapping[type[ast.Step], StepKind[Any]]:
 
 @lru_cache(maxsize=4)
 def _nodes(table: PluginTable) -> Mapping[tuple[str, str], type[ast.Step]]:
-    nodes = {(k.node.role, t): k.node for k in _all_kinds(table).values() for t in k.types}
-    for k in table.kinds:
-        if isinstance(k, StepKind) and k.spec is not None:
-            nodes[(k.spec.role, k.spec.type)] = k.node
-    return nodes
+    return {(s.role, s.type): k.node for k in _all_kinds(table).values() for s in k.specs}
 
 
 def _add(kinds: dict[type[ast.Step], StepKind[Any]], declared: Any) -> None:

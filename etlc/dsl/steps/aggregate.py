@@ -10,6 +10,7 @@ from etlc.dsl import ast
 from etlc.dsl.expressions import Context, Scope
 from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.types import DataType, RecordSchema
+from etlc.plugins import PluginSpec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,4 +86,7 @@ def no_clash(
     return not clashes
 
 
-KINDS = (StepKind(Aggregate, check, streaming, types=("aggregate",)),)
+# Fine on the static side of a streaming pipeline; over a stream the checker rejects it with
+# E406, which names the fix (a window with a watermark), not E402's bare "cannot run".
+SPEC = PluginSpec("aggregate", "transform", "etlc.transforms.aggregate:aggregate", streaming=True)
+KINDS = (StepKind(Aggregate, check, streaming, specs=(SPEC,)),)

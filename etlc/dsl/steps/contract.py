@@ -115,20 +115,21 @@ StreamingRule = Callable[[CheckContext, S], None]
 
 @dataclass(frozen=True)
 class StepKind(Generic[S]):
-    """One step kind as the checker knows it: its AST node, its check (given the step and its
-    inputs' schemas, in the order of ``step.inputs()``), and the limits Structured Streaming
-    puts on it beyond the plugin table's yes or no, if any.
+    """One step kind, all the compiler knows of it: its AST node, its check (given the step
+    and its inputs' schemas, in the order of ``step.inputs()``), the limits Structured
+    Streaming puts on it beyond its rows' yes or no, if any, and its rows of the plugin table
+    (one per definition ``type`` built as this node: its runtime strategy, capabilities,
+    write modes and jars).
 
-    A plugin registers one under the ``etlc.plugins`` entry point group, with its ``spec``;
-    the checker then treats its steps exactly as it treats the built-in kinds'."""
+    A built-in kind declares one in its module of this package; a plugin registers one
+    under the ``etlc.plugins`` entry point group. The checker treats both alike."""
 
     node: type[S]
     check: Check[S]
     streaming: StreamingRule[S] | None = None
-    # The definition's `type` values built as this node, in its node's role (a built-in
-    # kind's; a plugin kind's is its spec's).
-    types: tuple[str, ...] = ()
-    # A third-party kind's row of the plugin table (its role, type, runtime strategy, options
-    # schema and capabilities). Built-in kinds have theirs in etlc.plugins.BUILTINS, which
-    # the runtime reads too (write modes) and so may not live on the compiler's side.
-    spec: PluginSpec | None = None
+    specs: tuple[PluginSpec, ...] = ()
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        """The definition's ``type`` values built as this node."""
+        return tuple(spec.type for spec in self.specs)

@@ -15,6 +15,7 @@ from etlc.dsl.plan import SchemaOf
 from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.types import RecordSchema
 from etlc.dsl.upserts import check_sequence
+from etlc.plugins import MavenArtifact, PluginSpec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,7 +128,47 @@ def _spark_options(options: Mapping[str, ast.Scalar] | None) -> dict[str, str]:
     return out
 
 
+# Delta Lake 4.4.0 is built against Spark 4.2.0 (Iceberg has no runtime for Spark 4.2 yet).
+DELTA: tuple[MavenArtifact, ...] = (
+    MavenArtifact("io.delta", "delta-spark_2.13", "4.4.0"),
+    MavenArtifact("io.delta", "delta-storage", "4.4.0"),
+)
+# What format `delta` adds to a files or S3 step: MERGE (upsert), its jars, and Delta's SQL
+# extension and catalog, which MERGE and Delta's table API need from the session's start.
+DELTA_MODES: Mapping[str, frozenset[str]] = {"delta": frozenset({"upsert"})}
+DELTA_JARS: Mapping[str, tuple[MavenArtifact, ...]] = {"delta": DELTA}
+DELTA_CONF: Mapping[str, tuple[str, ...]] = {
+    "delta": (
+        "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    )
+}
+UPSERT_NOTE = (
+    'plain files have no MERGE; upsert needs a table format: write "format": "delta" '
+    "(Delta Lake), or use `append` or `overwrite`"
+)
+LOAD_MODES = frozenset({"append", "overwrite"})
+
+EXTRACT = PluginSpec(
+    "files",
+    "extract",
+    "etlc.connectors.files:FilesExtractor",
+    streaming=True,
+    format_artifacts=DELTA_JARS,
+    format_conf=DELTA_CONF,
+)
+LOAD = PluginSpec(
+    "files",
+    "load",
+    "etlc.connectors.files:FilesLoader",
+    streaming=True,
+    write_modes=LOAD_MODES,
+    write_mode_notes={"upsert": UPSERT_NOTE},
+    format_write_modes=DELTA_MODES,
+    format_artifacts=DELTA_JARS,
+    format_conf=DELTA_CONF,
+)
 KINDS = (
-    StepKind(FilesExtract, check_extract, refresh_rule, types=("files",)),
-    StepKind(FilesLoad, check_load, types=("files",)),
+    StepKind(FilesExtract, check_extract, refresh_rule, specs=(EXTRACT,)),
+    StepKind(FilesLoad, check_load, specs=(LOAD,)),
 )

@@ -10,6 +10,7 @@ from etlc.dsl import ast
 from etlc.dsl.expressions import Context, Scope
 from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.types import RecordSchema
+from etlc.plugins import PluginSpec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,4 +33,5 @@ def check(ctx: CheckContext, step: Filter, inputs: Sequence[RecordSchema]) -> Lo
     return Lowered({"condition": checked.sql}, out, recheck=())
 
 
-KINDS = (StepKind(Filter, check, types=("filter",)),)
+SPEC = PluginSpec("filter", "transform", "etlc.transforms.filter:filter_rows", streaming=True)
+KINDS = (StepKind(Filter, check, specs=(SPEC,)),)

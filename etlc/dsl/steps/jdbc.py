@@ -20,6 +20,7 @@ from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.steps.files import refresh_rule
 from etlc.dsl.types import DataType, RecordSchema
 from etlc.dsl.upserts import check_sequence
+from etlc.plugins import MavenArtifact, PluginSpec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -232,8 +233,44 @@ def _ordered(value: Any, ctype: DataType) -> Any:
 
 
 # One node and one check for both databases: the system is the step's `type`.
-SYSTEMS = ("postgres", "mysql")
+POSTGRES_JDBC = MavenArtifact("org.postgresql", "postgresql", "42.7.14")
+MARIADB_JDBC = MavenArtifact("org.mariadb.jdbc", "mariadb-java-client", "3.5.11")
+WRITE_MODES = frozenset({"append", "overwrite", "upsert"})
+EXTRACTS = (
+    PluginSpec(
+        "postgres",
+        "extract",
+        "etlc.connectors.postgres:PostgresExtractor",
+        streaming=True,
+        artifacts=(POSTGRES_JDBC,),
+    ),
+    PluginSpec(
+        "mysql",
+        "extract",
+        "etlc.connectors.mysql:MySqlExtractor",
+        streaming=True,
+        artifacts=(MARIADB_JDBC,),
+    ),
+)
+LOADS = (
+    PluginSpec(
+        "postgres",
+        "load",
+        "etlc.connectors.postgres:PostgresLoader",
+        streaming=True,
+        write_modes=WRITE_MODES,
+        artifacts=(POSTGRES_JDBC,),
+    ),
+    PluginSpec(
+        "mysql",
+        "load",
+        "etlc.connectors.mysql:MySqlLoader",
+        streaming=True,
+        write_modes=WRITE_MODES,
+        artifacts=(MARIADB_JDBC,),
+    ),
+)
 KINDS = (
-    StepKind(JdbcExtract, check_extract, refresh_rule, types=SYSTEMS),
-    StepKind(JdbcLoad, check_load, types=SYSTEMS),
+    StepKind(JdbcExtract, check_extract, refresh_rule, specs=EXTRACTS),
+    StepKind(JdbcLoad, check_load, specs=LOADS),
 )

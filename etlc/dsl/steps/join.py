@@ -16,6 +16,7 @@ from etlc.dsl.durations import duration_problems
 from etlc.dsl.expressions import Context, Scope
 from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.types import DataType, RecordSchema, admits, common_type
+from etlc.plugins import PluginSpec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -263,4 +264,5 @@ def _join_nullability(t: DataType, how: str, side: str) -> DataType:
     return t.with_nullable(True) if how in outer[side] else t
 
 
-KINDS = (StepKind(Join, check, streaming, types=("join",)),)
+SPEC = PluginSpec("join", "transform", "etlc.transforms.join:join", streaming=True)
+KINDS = (StepKind(Join, check, streaming, specs=(SPEC,)),)

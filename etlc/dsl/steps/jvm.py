@@ -22,6 +22,7 @@ from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.steps.plugin import plugin_value
 from etlc.dsl.tree import JArray, JMember, JObject, JScalar, JValue, locate
 from etlc.dsl.types import RecordSchema
+from etlc.plugins import PluginSpec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,4 +161,13 @@ def _json_value(ctx: CheckContext, value: Any) -> Any:
     return plugin_value(ctx, value)
 
 
-KINDS = (StepKind(JvmStep, check, types=("jvm",)),)
+# A JVM class is opaque to the checker: whether it keeps state across micro-batches (and so
+# needs a watermark) cannot be known, so streaming pipelines reject it.
+SPEC = PluginSpec(
+    "jvm",
+    "transform",
+    "etlc.transforms.jvm:jvm_transform",
+    streaming_note="a JVM class may keep state the checker cannot see (and so cannot bound "
+    'with a watermark); run it in a batch pipeline ("mode": "batch")',
+)
+KINDS = (StepKind(JvmStep, check, specs=(SPEC,)),)

@@ -19,6 +19,7 @@ from etlc.dsl.plan import SchemaOf
 from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.types import RecordSchema
 from etlc.dsl.upserts import check_sequence
+from etlc.plugins import MavenArtifact, PluginSpec, spark_module
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -206,7 +207,29 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number")
 
 
+KAFKA: tuple[MavenArtifact, ...] = (
+    spark_module("spark-sql-kafka-0-10"),
+    spark_module("spark-token-provider-kafka-0-10"),
+    MavenArtifact("org.apache.kafka", "kafka-clients", "3.9.2"),
+    MavenArtifact("org.apache.commons", "commons-pool2", "2.13.1"),
+)
+
+EXTRACT = PluginSpec(
+    "kafka", "extract", "etlc.connectors.kafka:KafkaExtractor", streaming=True, artifacts=KAFKA
+)
+LOAD = PluginSpec(
+    "kafka",
+    "load",
+    "etlc.connectors.kafka:KafkaLoader",
+    streaming=True,
+    write_modes=frozenset({"append", "upsert"}),
+    write_mode_notes={
+        "overwrite": "a Kafka topic is an append-only log and cannot be replaced; use "
+        "`append`, or `upsert` with `keys` on a compacted topic"
+    },
+    artifacts=KAFKA,
+)
 KINDS = (
-    StepKind(KafkaExtract, check_extract, streaming_extract, types=("kafka",)),
-    StepKind(KafkaLoad, check_load, types=("kafka",)),
+    StepKind(KafkaExtract, check_extract, streaming_extract, specs=(EXTRACT,)),
+    StepKind(KafkaLoad, check_load, specs=(LOAD,)),
 )

@@ -14,6 +14,7 @@ from etlc.dsl import ast
 from etlc.dsl.expressions import Context, Scope
 from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.types import DataType, RecordSchema, admits
+from etlc.plugins import PluginSpec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,7 +58,9 @@ def check(ctx: CheckContext, step: Select, inputs: Sequence[RecordSchema]) -> Lo
     return Lowered({"columns": sqls}, ctx.derived(step, types), recheck=made)
 
 
+SELECT = PluginSpec("select", "transform", "etlc.transforms.select:select_columns", streaming=True)
+DERIVE = PluginSpec("derive", "transform", "etlc.transforms.derive:derive_columns", streaming=True)
 KINDS = (
-    StepKind(Select, check, types=("select",)),
-    StepKind(Derive, check, types=("derive",)),
+    StepKind(Select, check, specs=(SELECT,)),
+    StepKind(Derive, check, specs=(DERIVE,)),
 )

@@ -16,6 +16,7 @@ from etlc.dsl.durations import duration_problems, seconds
 from etlc.dsl.steps.aggregate import aggregates, no_clash
 from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.types import DataType, RecordSchema
+from etlc.plugins import PluginSpec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,4 +166,5 @@ def streaming(ctx: CheckContext, step: Window) -> None:
         )
 
 
-KINDS = (StepKind(Window, check, streaming, types=("window",)),)
+SPEC = PluginSpec("window", "transform", "etlc.transforms.window:window", streaming=True)
+KINDS = (StepKind(Window, check, streaming, specs=(SPEC,)),)

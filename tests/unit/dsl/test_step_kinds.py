@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 
-from etlc import plugins
 from etlc.codegen.render import render_driver
 from etlc.dsl import ast, checker
 from etlc.dsl.checker import CheckOptions, check_file
-from etlc.dsl.steps import node_class, step_kinds
+from etlc.dsl.steps import builtin_specs, node_class, step_kinds
 from tests.unit import kind_example
 from tests.unit.plugin_install import installed
 
@@ -22,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_every_row_of_the_plugin_table_has_a_node_and_a_kind() -> None:
-    for spec in plugins.BUILTINS:
+    for spec in builtin_specs():
         node = node_class(spec.role, spec.type)
         assert node is not None and node.role == spec.role, spec
         assert node in step_kinds(), node
