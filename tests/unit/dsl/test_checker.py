@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -399,13 +398,11 @@ def test_malformed_input_is_a_diagnostic(tmp_path: Path, env_dir: Path) -> None:
     assert codes(check_file(tmp_path / "missing.json")) == ["E001"]
 
 
-def test_every_example_lints_clean_and_fast() -> None:
+def test_every_example_lints_clean() -> None:
+    # How fast lint is, is the `compiler` benchmark's to measure (bench/), not a unit test's.
     files = sorted((ROOT / "pipelines").glob("*.json"))
-    started = time.perf_counter()
     results = [check_file(f) for f in files]
-    elapsed = time.perf_counter() - started
-    assert [r.diagnostics for r in results] == [[] for _ in files]
-    assert elapsed < 5  # generous on a loaded CI machine; typical is well under 1 s
+    assert files and [r.diagnostics for r in results] == [[] for _ in files]
 
 
 def test_only_steps_that_make_records_cross_the_avro_boundary_again(
