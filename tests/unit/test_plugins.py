@@ -128,7 +128,11 @@ def _loaders() -> Iterator[tuple[str, str | None, Any]]:
 
     for fmt in FORMATS:
         yield "files", fmt, FilesLoader("/out", fmt, keys=("id",))
-        yield "s3", fmt, S3Loader(Connection("lake", "s3"), "s3a://lake-bucket/out", fmt, keys=("id",))
+        yield (
+            "s3",
+            fmt,
+            S3Loader(Connection("lake", "s3"), "s3a://lake-bucket/out", fmt, keys=("id",)),
+        )
     kafka = Connection("events", "kafka", {"bootstrap_servers": "127.0.0.1:9092"})
     record = {"type": "record", "name": "r", "fields": [{"name": "id", "type": "long"}]}
     yield "kafka", None, KafkaLoader(kafka, "t", DatasetSchema(record, "`id` BIGINT"), keys=("id",))
