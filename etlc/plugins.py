@@ -54,6 +54,8 @@ class PluginSpec:
     # Can run in a streaming pipeline. Kafka extracts are the stream; the other extracts are
     # read once, as the static side of a stream-static join. Loads write each micro-batch.
     streaming: bool = False
+    # An extract whose dataset is unbounded in a streaming pipeline (the stream it reads).
+    stream_source: bool = False
     write_modes: frozenset[str] = frozenset()
     write_mode_notes: Mapping[str, str] = field(default_factory=dict)
     artifacts: tuple[MavenArtifact, ...] = ()
@@ -103,6 +105,12 @@ class PluginTable:
 
     def types(self, role: Role) -> list[str]:
         return sorted(t for r, t in self._specs if r == role)
+
+    def stream_sources(self) -> frozenset[str]:
+        """The extract types whose dataset is unbounded in a streaming pipeline."""
+        return frozenset(
+            t for (r, t), s in self._specs.items() if r == "extract" and s.stream_source
+        )
 
     def third_party(self) -> list[PluginSpec]:
         return [s for k, s in sorted(self._specs.items()) if k not in self._builtin]

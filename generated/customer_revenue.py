@@ -7,6 +7,7 @@ Datasets: orders, customers, live, enriched, revenue.
 from etlc.connectors.files import FilesExtractor
 from etlc.connectors.mysql import MySqlExtractor
 from etlc.connectors.postgres import PostgresLoader
+from etlc.profiles import MySqlProfile, PostgresProfile
 from etlc.runtime.driver import Wrap, run_driver
 from etlc.runtime.environment import Environment
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
@@ -199,7 +200,7 @@ def build(env: Environment) -> PipelineGraph:
             ExtractStep(
                 id="customers",
                 extractor=MySqlExtractor(
-                    connection=env.connection("crm"),
+                    connection=env.connection("crm", MySqlProfile),
                     table="customers",
                     schema=SCHEMAS["customers"],
                     partition={
@@ -260,7 +261,7 @@ def build(env: Environment) -> PipelineGraph:
                 id="load_1_revenue",
                 input="revenue",
                 loader=PostgresLoader(
-                    connection=env.connection("warehouse"),
+                    connection=env.connection("warehouse", PostgresProfile),
                     table="customer_revenue",
                     keys=("customer_id",),
                     batch_size=5000,

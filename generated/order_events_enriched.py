@@ -6,6 +6,7 @@ Datasets: orders, customers, live, joined, enriched.
 
 from etlc.connectors.kafka import KafkaExtractor
 from etlc.connectors.postgres import PostgresExtractor, PostgresLoader
+from etlc.profiles import KafkaProfile, PostgresProfile
 from etlc.runtime.driver import Wrap, run_driver
 from etlc.runtime.environment import Environment
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
@@ -189,7 +190,7 @@ def build(env: Environment) -> PipelineGraph:
             ExtractStep(
                 id="orders",
                 extractor=KafkaExtractor(
-                    connection=env.connection("events"),
+                    connection=env.connection("events", KafkaProfile),
                     topic="etlc.orders",
                     schema=SCHEMAS["orders"],
                     starting_offsets="earliest",
@@ -212,7 +213,7 @@ def build(env: Environment) -> PipelineGraph:
             ExtractStep(
                 id="customers",
                 extractor=PostgresExtractor(
-                    connection=env.connection("warehouse"),
+                    connection=env.connection("warehouse", PostgresProfile),
                     table="customers",
                     schema=SCHEMAS["customers"],
                     partition={
@@ -276,7 +277,7 @@ def build(env: Environment) -> PipelineGraph:
                 id="load_1_enriched",
                 input="enriched",
                 loader=PostgresLoader(
-                    connection=env.connection("warehouse"),
+                    connection=env.connection("warehouse", PostgresProfile),
                     table="enriched_orders",
                     keys=("order_id",),
                     batch_size=5000,

@@ -6,6 +6,7 @@ Datasets: orders, live, per_minute.
 
 from etlc.connectors.kafka import KafkaExtractor
 from etlc.connectors.postgres import PostgresLoader
+from etlc.profiles import KafkaProfile, PostgresProfile
 from etlc.runtime.driver import Wrap, run_driver
 from etlc.runtime.environment import Environment
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
@@ -119,7 +120,7 @@ def build(env: Environment) -> PipelineGraph:
             ExtractStep(
                 id="orders",
                 extractor=KafkaExtractor(
-                    connection=env.connection("events"),
+                    connection=env.connection("events", KafkaProfile),
                     topic="etlc.orders.live",
                     schema=SCHEMAS["orders"],
                     starting_offsets="earliest",
@@ -169,7 +170,7 @@ def build(env: Environment) -> PipelineGraph:
                 id="load_1_per_minute",
                 input="per_minute",
                 loader=PostgresLoader(
-                    connection=env.connection("warehouse"),
+                    connection=env.connection("warehouse", PostgresProfile),
                     table="order_revenue_per_minute",
                 ),
                 mode="append",

@@ -6,6 +6,7 @@ Datasets: orders, live, by_status.
 
 from etlc.connectors.files import FilesLoader
 from etlc.connectors.kafka import KafkaExtractor
+from etlc.profiles import KafkaProfile
 from etlc.runtime.driver import Wrap, run_driver
 from etlc.runtime.environment import Environment
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
@@ -119,7 +120,7 @@ def build(env: Environment) -> PipelineGraph:
             ExtractStep(
                 id="orders",
                 extractor=KafkaExtractor(
-                    connection=env.connection("events"),
+                    connection=env.connection("events", KafkaProfile),
                     topic="etlc.orders",
                     schema=SCHEMAS["orders"],
                     starting_offsets="earliest",

@@ -5,6 +5,7 @@ Datasets: updates, live.
 """
 
 from etlc.connectors.s3 import S3Extractor, S3Loader
+from etlc.profiles import S3Profile
 from etlc.runtime.driver import Wrap, run_driver
 from etlc.runtime.environment import Environment
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
@@ -85,7 +86,7 @@ def build(env: Environment) -> PipelineGraph:
             ExtractStep(
                 id="updates",
                 extractor=S3Extractor(
-                    connection=env.connection("lake"),
+                    connection=env.connection("lake", S3Profile),
                     path="s3a://raw/order_updates/*.csv",
                     format="csv",
                     schema=SCHEMAS["updates"],
@@ -122,7 +123,7 @@ def build(env: Environment) -> PipelineGraph:
                 id="load_1_live",
                 input="live",
                 loader=S3Loader(
-                    connection=env.connection("lake"),
+                    connection=env.connection("lake", S3Profile),
                     path="s3a://curated/orders_delta/",
                     format="delta",
                     options={},

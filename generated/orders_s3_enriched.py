@@ -6,6 +6,7 @@ Datasets: orders, customers, live, enriched, revenue.
 
 from etlc.connectors.mysql import MySqlExtractor
 from etlc.connectors.s3 import S3Extractor, S3Loader
+from etlc.profiles import MySqlProfile, S3Profile
 from etlc.runtime.driver import Wrap, run_driver
 from etlc.runtime.environment import Environment
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
@@ -187,7 +188,7 @@ def build(env: Environment) -> PipelineGraph:
             ExtractStep(
                 id="orders",
                 extractor=S3Extractor(
-                    connection=env.connection("lake"),
+                    connection=env.connection("lake", S3Profile),
                     path="s3a://raw/orders/*.csv",
                     format="csv",
                     schema=SCHEMAS["orders"],
@@ -210,7 +211,7 @@ def build(env: Environment) -> PipelineGraph:
             ExtractStep(
                 id="customers",
                 extractor=MySqlExtractor(
-                    connection=env.connection("crm"),
+                    connection=env.connection("crm", MySqlProfile),
                     table="customers",
                     schema=SCHEMAS["customers"],
                 ),
@@ -264,7 +265,7 @@ def build(env: Environment) -> PipelineGraph:
                 id="load_1_revenue",
                 input="revenue",
                 loader=S3Loader(
-                    connection=env.connection("lake"),
+                    connection=env.connection("lake", S3Profile),
                     path="s3a://curated/revenue_by_segment/",
                     format="parquet",
                     options={},

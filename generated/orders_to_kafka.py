@@ -6,6 +6,7 @@ Datasets: orders, live.
 
 from etlc.connectors.files import FilesExtractor
 from etlc.connectors.kafka import KafkaLoader
+from etlc.profiles import KafkaProfile
 from etlc.runtime.driver import Wrap, run_driver
 from etlc.runtime.environment import Environment
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
@@ -122,7 +123,7 @@ def build(env: Environment) -> PipelineGraph:
                 id="load_1_live",
                 input="live",
                 loader=KafkaLoader(
-                    connection=env.connection("events"),
+                    connection=env.connection("events", KafkaProfile),
                     topic="etlc.orders",
                     schema=SCHEMAS["live"],
                     keys=("order_id",),

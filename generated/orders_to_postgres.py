@@ -6,6 +6,7 @@ Datasets: orders, live.
 
 from etlc.connectors.files import FilesExtractor
 from etlc.connectors.postgres import PostgresLoader
+from etlc.profiles import PostgresProfile
 from etlc.runtime.driver import Wrap, run_driver
 from etlc.runtime.environment import Environment
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
@@ -122,7 +123,7 @@ def build(env: Environment) -> PipelineGraph:
                 id="load_1_live",
                 input="live",
                 loader=PostgresLoader(
-                    connection=env.connection("warehouse"),
+                    connection=env.connection("warehouse", PostgresProfile),
                     table="orders_copy",
                     batch_size=5000,
                 ),

@@ -56,7 +56,7 @@ _RUNTIME_IMPORTS = {
 }
 # What generated drivers import: shipped to the cluster with --py-files.
 _RUNTIME_PACKAGES = ("etlc/runtime", "etlc/connectors", "etlc/transforms", "etlc/vault")
-_RUNTIME_MODULES = ("etlc/__init__.py", "etlc/plugins.py")
+_RUNTIME_MODULES = ("etlc/__init__.py", "etlc/plugins.py", "etlc/profiles.py")
 _NOT_RUNTIME = ("etlc/vault/cli.py",)  # the `etlc vault` command, not needed by drivers
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -174,6 +174,9 @@ def render_driver(plan: Plan, out_dir: Path, project: Project | None = None) -> 
         _full_match(_STEP_ID, step.id, "step id")
         module, attr = step.impl.split(":", 1)
         imports[module].add(attr)
+        for _, value in step.args:
+            if isinstance(value, EnvConnection):
+                imports[value.kind.__module__].add(value.kind.__name__)
     context = {
         "name": docstring_text(plan.name),
         "version": docstring_text(etlc.__version__),
@@ -271,7 +274,7 @@ def _custom(value: Any) -> Code | None:
     if isinstance(value, EnvString):
         return code("env.interpolate({})", string(value.text))
     if isinstance(value, EnvConnection):
-        return code("env.connection({})", string(value.name))
+        return code("env.connection({}, {})", string(value.name), identifier(value.kind.__name__))
     if isinstance(value, SchemaOf):
         return code("SCHEMAS[{}]", string(value.dataset))
     return None

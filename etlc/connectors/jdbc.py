@@ -30,7 +30,7 @@ from pyspark.sql.types import StructType
 from etlc.connectors.conform import conform
 from etlc.connectors.dedupe import latest_per_key, none_superseded
 from etlc.connectors.failures import translated
-from etlc.runtime.connections import Connection
+from etlc.profiles import JdbcProfile
 from etlc.runtime.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -51,8 +51,6 @@ from etlc.runtime.strategies import (
 T = TypeVar("T")
 ROW_ID = "_etlc_row"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
-# A DNS name, an IPv4 address, or an IPv6 address in brackets.
-_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\]")
 MAX_DEAD_LETTERS = 10_000  # past this, the load fails: that many rejects is not "a few bad rows"
 
 
@@ -71,24 +69,17 @@ class Dialect(ABC):
     system: ClassVar[str]
     driver: ClassVar[str]
     quote_char: ClassVar[str]
-    default_port: ClassVar[str]
     # URL properties that make the driver send batched inserts as multi-row statements.
     batch_properties: ClassVar[Mapping[str, str]] = {}
 
     scheme: ClassVar[str]
 
-    def url(self, c: Connection) -> str:
-        # Credentials travel as driver properties, never in the URL.
-        props = {**self.batch_properties, **c.properties()}
+    def url(self, c: JdbcProfile) -> str:
+        # Credentials travel as driver properties, never in the URL. The host and port are
+        # pasted in as they are: the profile took only a host name or address and a number.
+        props = {**self.batch_properties, **c.properties}
         query = "&".join(f"{quote(k)}={quote(str(v))}" for k, v in sorted(props.items()))
-        host, port = c.setting("host"), c.setting("port", self.default_port)
-        # Pasted into the URL as they are: a host such as `h/db?socketFactory=...` would add
-        # driver properties of its own choosing.
-        if not _HOST.fullmatch(host):
-            raise ConfigurationError(f"connection `{c.name}`: `host` is not a host name or address")
-        if not (port.isdigit() and 0 < int(port) < 65536):
-            raise ConfigurationError(f"connection `{c.name}`: `port` is not a port number")
-        return f"{self.scheme}://{host}:{port}/{quote(c.setting('database'))}?{query}"
+        return f"{self.scheme}://{c.host}:{c.address_port}/{quote(c.database)}?{query}"
 
     def quote(self, identifier: str) -> str:
         """Quote a (possibly schema-qualified) name; anything but plain identifiers is refused."""
@@ -132,7 +123,7 @@ class JdbcExtractor(Extractor):
 
     def __init__(
         self,
-        connection: Connection,
+        connection: JdbcProfile,
         schema: DatasetSchema,
         *,
         table: str | None = None,
@@ -142,7 +133,7 @@ class JdbcExtractor(Extractor):
     ) -> None:
         if (table is None) == (query is None):
             raise ConfigurationError("a database extract takes exactly one of `table` or `query`")
-        self.connection = connection
+        self.connection = _of_system(connection, self.dialect)
         self.schema: StructType = schema.struct()
         self.table = table
         self.query = query
@@ -221,14 +212,24 @@ def _after_quoted(text: str, start: int, system: str) -> int:
     raise ConfigurationError(f"the query leaves a {quote} quote open")
 
 
-def _jdbc_options(dialect: Dialect, c: Connection) -> dict[str, str]:
+def _of_system(connection: JdbcProfile, dialect: Dialect) -> JdbcProfile:
+    # Both are JdbcProfiles to the type checker; the URL and the SQL are the dialect's.
+    if connection.system != dialect.system:
+        raise ConfigurationError(
+            f"connection `{connection.name}` is a `{connection.system}` profile, "
+            f"not `{dialect.system}`"
+        )
+    return connection
+
+
+def _jdbc_options(dialect: Dialect, c: JdbcProfile) -> dict[str, str]:
     # The password is revealed here, in the options of the Spark call that needs it, and
     # nowhere else; Spark redacts it in plans (spark.redaction.regex covers `password`).
     return {
         "url": dialect.url(c),
         "driver": dialect.driver,
-        "user": c.setting("user"),
-        "password": c.secret("password").reveal(),
+        "user": c.user,
+        "password": c.password.reveal(),
     }
 
 
@@ -240,7 +241,7 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
 
     def __init__(
         self,
-        connection: Connection,
+        connection: JdbcProfile,
         table: str,
         *,
         keys: Sequence[str] = (),
@@ -249,7 +250,7 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
         parallelism: int | None = None,
     ) -> None:
         self.dialect.quote(table)  # refuse a bad name before anything runs
-        self.connection = connection
+        self.connection = _of_system(connection, self.dialect)
         self.table = table
         self.keys = tuple(keys)
         self.sequence_by = sequence_by
@@ -409,7 +410,7 @@ class _RejectedError(Exception):
 
 
 class _Sql:
-    def __init__(self, jdbc: Any, dialect: Dialect, connection: Connection) -> None:
+    def __init__(self, jdbc: Any, dialect: Dialect, connection: JdbcProfile) -> None:
         self.jdbc = jdbc
         self.dialect = dialect
         self.connection = connection
@@ -517,15 +518,15 @@ class _Sql:
 
 
 @contextmanager
-def _session(spark: SparkSession, dialect: Dialect, connection: Connection) -> Iterator[_Sql]:
+def _session(spark: SparkSession, dialect: Dialect, connection: JdbcProfile) -> Iterator[_Sql]:
     jvm = spark.sparkContext._jvm
     assert jvm is not None
     # Registering through Spark makes the driver jar (shipped with --jars) visible to
     # java.sql.DriverManager, which only sees drivers of the system class loader otherwise.
     jvm.org.apache.spark.sql.execution.datasources.jdbc.DriverRegistry.register(dialect.driver)
     props = jvm.java.util.Properties()
-    props.setProperty("user", connection.setting("user"))
-    props.setProperty("password", connection.secret("password").reveal())
+    props.setProperty("user", connection.user)
+    props.setProperty("password", connection.password.reveal())
     try:
         jdbc = jvm.java.sql.DriverManager.getConnection(dialect.url(connection), props)
     except Exception as exc:
@@ -561,7 +562,7 @@ def _sqlstate(exc: BaseException) -> str:
     return ""
 
 
-def _classify_sql(exc: BaseException, dialect: Dialect, connection: Connection) -> Exception:
+def _classify_sql(exc: BaseException, dialect: Dialect, connection: JdbcProfile) -> Exception:
     """Map a JDBC failure by SQLSTATE (and exception type), never echoing the driver's text."""
     state = _sqlstate(exc)
     where = f"{dialect.system} connection `{connection.name}`"
@@ -580,7 +581,7 @@ def _classify_sql(exc: BaseException, dialect: Dialect, connection: Connection) 
     return TerminalError(f"{where}: statement failed (SQLSTATE {state or 'none'})")
 
 
-def translate_errors(call: Callable[[], T], connection: Connection) -> T:
+def translate_errors(call: Callable[[], T], connection: JdbcProfile) -> T:
     """Run a Spark JDBC call; connection and authentication failures become typed errors."""
 
     def classify(exc: Exception) -> Exception | None:

@@ -57,7 +57,7 @@ from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 from etlc.connectors.conform import conform
 from etlc.connectors.dedupe import latest_per_key, none_superseded
 from etlc.connectors.failures import translated
-from etlc.runtime.connections import Connection
+from etlc.profiles import KafkaProfile
 from etlc.runtime.errors import (
     MAX_CAUSES,
     TRANSIENT_JAVA,
@@ -76,30 +76,14 @@ from etlc.runtime.strategies import (
     StreamExtractor,
     refuse_unknown_mode,
 )
-from etlc.vault.reference import CREDENTIAL_NAME, is_reference
 
 SYSTEM = "kafka"
 TIMEOUT_MS = 15_000  # request and API-call timeouts: a down broker fails in bounded time
-PROTOCOLS = frozenset({"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"})
 SASL_LOGIN_MODULES = {
     "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
     "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
     "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
 }
-PROFILE_KEYS = frozenset(
-    {
-        "system",
-        "description",
-        "bootstrap_servers",
-        "security_protocol",
-        "sasl_mechanism",
-        "username",
-    }
-)
-# Client settings the profile's own fields own; `properties` may not set them.
-OWNED_SETTINGS = frozenset(
-    {"bootstrap.servers", "security.protocol", "sasl.mechanism", "sasl.jaas.config"}
-)
 CONSUMER_DEFAULTS = {
     "request.timeout.ms": str(TIMEOUT_MS),
     "default.api.timeout.ms": str(TIMEOUT_MS),
@@ -148,77 +132,29 @@ T = TypeVar("T")
 # --- the client configuration -----------------------------------------------------------
 
 
-def check_profile(c: Connection) -> None:
-    """Refuse a profile that cannot work, before anything runs; reveals no secret."""
-    unknown = sorted(
-        k for k in c.settings if k not in PROFILE_KEYS and not k.startswith("properties.")
-    )
-    unknown += sorted(k for k in c.secrets if k not in ("username", "password"))
-    if unknown:
-        raise ConfigurationError(
-            f"kafka connection `{c.name}` has unknown fields: {', '.join(unknown)} "
-            f"(known: {', '.join(sorted(PROFILE_KEYS | {'password', 'properties'}))})"
-        )
-    c.setting("bootstrap_servers")
-    protocol = c.setting("security_protocol", "PLAINTEXT").upper()
-    if protocol not in PROTOCOLS:
-        raise ConfigurationError(
-            f"kafka connection `{c.name}`: security_protocol must be one of "
-            f"{', '.join(sorted(PROTOCOLS))}"
-        )
-    sasl = protocol.startswith("SASL_")
-    if sasl:
-        mechanism = c.setting("sasl_mechanism", "").upper()
-        if mechanism not in SASL_LOGIN_MODULES:
-            raise ConfigurationError(
-                f"kafka connection `{c.name}` uses {protocol}: set `sasl_mechanism` to one of "
-                f"{', '.join(SASL_LOGIN_MODULES)}"
-            )
-        if "username" not in c.secrets:
-            c.setting("username")
-        c.secret("password")
-    elif {"username", "sasl_mechanism"} & set(c.settings) or c.secrets:
-        raise ConfigurationError(
-            f"kafka connection `{c.name}`: username, password and sasl_mechanism need "
-            "security_protocol SASL_SSL or SASL_PLAINTEXT"
-        )
-    for key, value in c.properties().items():
-        if key in OWNED_SETTINGS:
-            raise ConfigurationError(
-                f"kafka connection `{c.name}`: set `{key}` through the profile's fields, "
-                "not `properties`"
-            )
-        if CREDENTIAL_NAME.search(key) or is_reference(value):
-            raise ConfigurationError(
-                f"kafka connection `{c.name}`: `properties.{key}` cannot carry a credential "
-                "(properties are plain text; only `password` is read from the vault)"
-            )
-
-
-def client_config(c: Connection, defaults: dict[str, str]) -> dict[str, str]:
+def client_config(c: KafkaProfile, defaults: dict[str, str]) -> dict[str, str]:
     """Kafka client settings for the profile (without Spark's ``kafka.`` prefix).
 
     Holds the revealed password inside ``sasl.jaas.config`` when the profile uses SASL: build
     it only for the call that needs it and never log it.
     """
-    check_profile(c)
-    config = {**defaults, **c.properties(), "bootstrap.servers": c.setting("bootstrap_servers")}
-    protocol = c.setting("security_protocol", "PLAINTEXT").upper()
-    config["security.protocol"] = protocol
-    if protocol.startswith("SASL_"):
-        mechanism = c.setting("sasl_mechanism").upper()
-        config["sasl.mechanism"] = mechanism
+    config = {
+        **defaults,
+        **c.properties,
+        "bootstrap.servers": c.bootstrap_servers,
+        "security.protocol": c.security_protocol,
+    }
+    if c.sasl:
+        # The profile refused SASL without a mechanism, a username or a password.
+        assert c.username is not None and c.password is not None
+        username = c.username if isinstance(c.username, str) else c.username.reveal()
+        config["sasl.mechanism"] = c.sasl_mechanism
         config["sasl.jaas.config"] = (
-            f"{SASL_LOGIN_MODULES[mechanism]} required "
-            f"username={_jaas_quote(_username(c))} "
-            f"password={_jaas_quote(c.secret('password').reveal())};"
+            f"{SASL_LOGIN_MODULES[c.sasl_mechanism]} required "
+            f"username={_jaas_quote(username)} "
+            f"password={_jaas_quote(c.password.reveal())};"
         )
     return config
-
-
-def _username(c: Connection) -> str:
-    """The SASL username: plain text, or a vault reference like the password."""
-    return c.secrets["username"].reveal() if "username" in c.secrets else c.setting("username")
 
 
 def spark_options(config: dict[str, str]) -> dict[str, str]:
@@ -266,7 +202,7 @@ def _java_message(exc: BaseException, names: frozenset[str]) -> str:
     return ""
 
 
-def classify_kafka(exc: BaseException, connection: Connection, topic: str) -> Exception | None:
+def classify_kafka(exc: BaseException, connection: KafkaProfile, topic: str) -> Exception | None:
     """The framework error for a Kafka failure, judged by Java exception types; ``None`` when
     the failure is not Kafka's to explain. Messages name the connection and topic only."""
     causes = list(_java_causes(exc))
@@ -296,7 +232,7 @@ def classify_kafka(exc: BaseException, connection: Connection, topic: str) -> Ex
     return None
 
 
-def translate_errors(call: Callable[[], T], connection: Connection, topic: str) -> T:
+def translate_errors(call: Callable[[], T], connection: KafkaProfile, topic: str) -> T:
     """Run a Kafka call; what Kafka's exception types explain becomes a typed error."""
 
     def classify(exc: Exception) -> Exception | None:
@@ -325,7 +261,7 @@ def reader_schema(schema: Mapping[str, Any]) -> str:
 class KafkaExtractor(Extractor, StreamExtractor):
     def __init__(
         self,
-        connection: Connection,
+        connection: KafkaProfile,
         schema: DatasetSchema,
         topic: str | None = None,
         *,
@@ -336,7 +272,6 @@ class KafkaExtractor(Extractor, StreamExtractor):
         max_offsets_per_trigger: int | None = None,
         fail_on_data_loss: bool = True,
     ) -> None:
-        check_profile(connection)
         self.connection = connection
         self.schema: StructType = schema.struct()
         self.avro_schema = schema.avro_json
@@ -510,14 +445,13 @@ def _through_data_source_v2(spark: SparkSession) -> Iterator[None]:
 class KafkaLoader(Loader):
     def __init__(
         self,
-        connection: Connection,
+        connection: KafkaProfile,
         topic: str,
         schema: DatasetSchema,
         *,
         keys: Sequence[str] = (),
         sequence_by: str | None = None,
     ) -> None:
-        check_profile(connection)
         self.connection = connection
         self.topic = topic
         self.avro_schema = schema.avro_json

@@ -17,7 +17,6 @@ class MySqlDialect(Dialect):
     system: ClassVar[str] = "mysql"
     driver: ClassVar[str] = "org.mariadb.jdbc.Driver"
     scheme: ClassVar[str] = "jdbc:mysql"
-    default_port: ClassVar[str] = "3306"
     quote_char: ClassVar[str] = "`"
     # rewriteBatchedStatements: multi-row inserts for MySQL Connector/J (MariaDB's driver
     # batches by default). permitMysqlScheme lets MariaDB's driver accept a jdbc:mysql URL,

@@ -15,7 +15,6 @@ class PostgresDialect(Dialect):
     system: ClassVar[str] = "postgres"
     driver: ClassVar[str] = "org.postgresql.Driver"
     scheme: ClassVar[str] = "jdbc:postgresql"
-    default_port: ClassVar[str] = "5432"
     quote_char: ClassVar[str] = '"'
     batch_properties: ClassVar[Mapping[str, str]] = {"reWriteBatchedInserts": "true"}
 

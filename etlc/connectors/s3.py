@@ -81,7 +81,7 @@ from pyspark.sql.streaming.readwriter import DataStreamWriter
 from etlc.connectors import delta
 from etlc.connectors.failures import translated
 from etlc.connectors.files import FilesExtractor, FilesLoader
-from etlc.runtime.connections import Connection
+from etlc.profiles import S3Profile
 from etlc.runtime.errors import (
     MAX_CAUSES,
     AuthenticationError,
@@ -116,18 +116,6 @@ BOUNDED: Mapping[str, str] = {
     "connection.establish.timeout": "5s",
     "connection.timeout": "60s",
 }
-_PROFILE_KEYS = frozenset(
-    {
-        "system",
-        "endpoint",
-        "region",
-        "path_style_access",
-        "access_key",
-        "secret_key",
-        "session_token",
-    }
-)
-_CREDENTIAL_PROPERTY = re.compile(r"(?i)key|secret|token|password|credential")
 _BINDING = "etlc.s3.bucket.{bucket}.connection"  # which profile configured a bucket in this JVM
 
 # --- committers ---------------------------------------------------------------------------
@@ -204,61 +192,28 @@ def bucket_of(path: str) -> str:
     return match.group("bucket")
 
 
-def bucket_options(connection: Connection, bucket: str) -> dict[str, str]:
+def bucket_options(connection: S3Profile, bucket: str) -> dict[str, str]:
     """The non-secret S3A settings for ``bucket``, as full Hadoop keys."""
-    if connection.system != SYSTEM:
-        raise ConfigurationError(
-            f"connection `{connection.name}` is a `{connection.system}` profile, not `{SYSTEM}`"
-        )
-    known = _PROFILE_KEYS
-    unknown = sorted(
-        k
-        for k in [*connection.settings, *connection.secrets]
-        if k not in known and not k.startswith("properties.")
-    )
-    if unknown:
-        raise ConfigurationError(
-            f"connection `{connection.name}` has unknown settings {unknown}; "
-            f"known: {sorted(known)} and `properties` (S3A options)"
-        )
     prefix = f"fs.s3a.bucket.{bucket}."
     out = {prefix + k: v for k, v in BOUNDED.items()}
-    endpoint = connection.settings.get("endpoint")
-    if endpoint:
-        out[prefix + "endpoint"] = endpoint
-    region = connection.settings.get("region")
-    if region:
-        out[prefix + "endpoint.region"] = region
-    path_style = connection.settings.get("path_style_access")
-    if path_style is not None:
-        if path_style not in ("true", "false"):
-            raise ConfigurationError(
-                f"connection `{connection.name}`: `path_style_access` must be true or false"
-            )
-        out[prefix + "path.style.access"] = path_style
-    keys = [k for k in ("access_key", "secret_key") if k in connection.secrets]
-    if len(keys) == 1 or ("session_token" in connection.secrets and not keys):
-        raise ConfigurationError(
-            f"connection `{connection.name}` needs both `access_key` and `secret_key` "
-            "(or neither, for S3A's default credential chain)"
+    if connection.endpoint:
+        out[prefix + "endpoint"] = connection.endpoint
+    if connection.region:
+        out[prefix + "endpoint.region"] = connection.region
+    if connection.path_style_access:
+        out[prefix + "path.style.access"] = connection.path_style_access
+    if connection.access_key is not None:
+        temporary = connection.session_token is not None
+        out[prefix + "aws.credentials.provider"] = (
+            TEMPORARY_CREDENTIALS if temporary else SIMPLE_CREDENTIALS
         )
-    if keys:
-        provider = (
-            TEMPORARY_CREDENTIALS if "session_token" in connection.secrets else SIMPLE_CREDENTIALS
-        )
-        out[prefix + "aws.credentials.provider"] = provider
-    for key, value in sorted(connection.properties().items()):
-        name = key.removeprefix("fs.s3a.")
-        if _CREDENTIAL_PROPERTY.search(name):
-            raise ConfigurationError(
-                f"connection `{connection.name}`: property `{key}` looks like a credential; "
-                "give credentials as `access_key`/`secret_key` vault references"
-            )
-        out[prefix + name] = value
+    # The profile refused properties that look like credentials.
+    for key, value in sorted(connection.properties.items()):
+        out[prefix + key.removeprefix("fs.s3a.")] = value
     return out
 
 
-def configure_bucket(conf: HadoopConf, connection: Connection, bucket: str) -> None:
+def configure_bucket(conf: HadoopConf, connection: S3Profile, bucket: str) -> None:
     """Point S3A at ``bucket`` with ``connection``; the only place the keys are revealed."""
     options = bucket_options(connection, bucket)
     binding = _BINDING.format(bucket=bucket)
@@ -271,11 +226,11 @@ def configure_bucket(conf: HadoopConf, connection: Connection, bucket: str) -> N
     for key, value in options.items():
         conf.set(key, value)
     prefix = f"fs.s3a.bucket.{bucket}."
-    if "access_key" in connection.secrets:
-        conf.set(prefix + "access.key", connection.secret("access_key").reveal())
-        conf.set(prefix + "secret.key", connection.secret("secret_key").reveal())
-        if "session_token" in connection.secrets:
-            conf.set(prefix + "session.token", connection.secret("session_token").reveal())
+    if connection.access_key is not None and connection.secret_key is not None:
+        conf.set(prefix + "access.key", connection.access_key.reveal())
+        conf.set(prefix + "secret.key", connection.secret_key.reveal())
+        if connection.session_token is not None:
+            conf.set(prefix + "session.token", connection.session_token.reveal())
     conf.set(binding, connection.name)
 
 
@@ -366,7 +321,7 @@ def _condition(exc: BaseException) -> str:
         return ""
 
 
-def classify_error(exc: BaseException, connection: Connection, path: str) -> EtlcError | None:
+def classify_error(exc: BaseException, connection: S3Profile, path: str) -> EtlcError | None:
     """An S3 failure as the framework's error, or None when it is not one S3 explains."""
     where = f"{SYSTEM} connection `{connection.name}`"
     names = java_types(exc)
@@ -388,7 +343,7 @@ def classify_error(exc: BaseException, connection: Connection, path: str) -> Etl
     return None
 
 
-def translate_errors(call: Callable[[], T], connection: Connection, path: str) -> T:
+def translate_errors(call: Callable[[], T], connection: S3Profile, path: str) -> T:
     """Run an S3A call; failures S3 explains become typed errors, with etlc's own text."""
     return translated(call, lambda exc: classify_error(exc, connection, path))
 
@@ -399,7 +354,7 @@ def translate_errors(call: Callable[[], T], connection: Connection, path: str) -
 class S3Extractor(FilesExtractor):
     def __init__(
         self,
-        connection: Connection,
+        connection: S3Profile,
         path: str,
         format: str,
         schema: DatasetSchema,
@@ -407,7 +362,6 @@ class S3Extractor(FilesExtractor):
     ) -> None:
         super().__init__(path, format, schema, options)
         self.bucket = bucket_of(path)
-        bucket_options(connection, self.bucket)  # refuse a bad profile before anything runs
         self.connection = connection
 
     def describe(self) -> dict[str, Any]:
@@ -427,7 +381,7 @@ class S3Extractor(FilesExtractor):
 class S3Loader(FilesLoader):
     def __init__(
         self,
-        connection: Connection,
+        connection: S3Profile,
         path: str,
         format: str,
         *,
@@ -447,7 +401,6 @@ class S3Loader(FilesLoader):
             sequence_by=sequence_by,
         )
         self.bucket = bucket_of(path)
-        bucket_options(connection, self.bucket)
         self.connection = connection
         self.committer: str | None = None  # known once a write has been planned
 

@@ -38,7 +38,7 @@ from etlc.dsl.resources import schema_path
 from etlc.dsl.schema_validation import validate
 from etlc.dsl.steps import plugin_table, step_kinds
 from etlc.dsl.steps.contract import CheckOptions
-from etlc.dsl.streaming import STREAM_SOURCES, aggregate_problems, source_problems
+from etlc.dsl.streaming import aggregate_problems, source_problems
 from etlc.dsl.tree import JObject, JScalar, JValue
 from etlc.dsl.types import (
     DataType,
@@ -48,6 +48,7 @@ from etlc.dsl.types import (
 from etlc.dsl.validation_rules import validation_rules
 from etlc.dsl.variables import ENV_VAR, VAR_NAME
 from etlc.plugins import CORE_ARTIFACTS, PluginTable
+from etlc.profiles import Profile
 from etlc.project import Project, find_project
 
 __all__ = [
@@ -231,7 +232,7 @@ class _Checker:
         if steps is None:
             return None
         if self.streaming:
-            self.report(source_problems(self.tree))
+            self.report(source_problems(self.tree, self.plugins.stream_sources()))
             self.report(aggregate_problems(pipeline, self.stream_aggregates))
         self.report(
             reference_problems(self.file, self.tree, self.options, self.variables, self.connections)
@@ -308,8 +309,7 @@ class _Checker:
             return None
         self.report(capability_problems(step, spec, pipeline.mode == "streaming"))
         stream = self.streaming and (
-            (step.role == "extract" and step.type.value in STREAM_SOURCES)
-            or self.stream_input(step) is not None
+            (step.role == "extract" and spec.stream_source) or self.stream_input(step) is not None
         )
         kind = step_kinds()[type(step)]
         if self.streaming and kind.streaming is not None:
@@ -455,9 +455,9 @@ class _Checker:
                 self.variables.add(ref)
         return EnvString(name.value)
 
-    def connection(self, name: ast.Name, system: str) -> EnvConnection:
-        self.connections.setdefault(name.value, (system, name.span))
-        return EnvConnection(name.value)
+    def connection(self, name: ast.Name, kind: type[Profile]) -> EnvConnection:
+        self.connections.setdefault(name.value, (kind.system, name.span))
+        return EnvConnection(name.value, kind)
 
     def load_avro(self, ref: ast.Name) -> RecordSchema | None:
         loaded = load_avro(ref, self.options)

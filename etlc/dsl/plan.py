@@ -13,6 +13,7 @@ from typing import Any
 from etlc.dsl.diagnostics import Span
 from etlc.dsl.types import RecordSchema
 from etlc.plugins import MavenArtifact
+from etlc.profiles import Profile
 
 
 @dataclass(frozen=True)
@@ -24,9 +25,11 @@ class EnvString:
 
 @dataclass(frozen=True)
 class EnvConnection:
-    """A connection profile from the environment file, looked up by name at run time."""
+    """A connection profile from the environment file, looked up by name at run time as its
+    system's type (:mod:`etlc.profiles`)."""
 
     name: str
+    kind: type[Profile]
 
 
 @dataclass(frozen=True)

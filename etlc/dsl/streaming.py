@@ -10,19 +10,17 @@ from etlc.dsl import ast
 from etlc.dsl.diagnostics import Diagnostic, diag
 from etlc.dsl.tree import JArray, JObject, JScalar
 
-# Extract types whose dataset is unbounded in a streaming pipeline; other extracts are static.
-STREAM_SOURCES = frozenset({"kafka"})
 
-
-def source_problems(root: JObject) -> list[Diagnostic]:
-    """E408 when a streaming pipeline has no stream to read."""
+def source_problems(root: JObject, sources: frozenset[str]) -> list[Diagnostic]:
+    """E408 when a streaming pipeline has no stream to read: no extract of a ``sources``
+    type (those whose rows say they are a stream; other extracts are static)."""
     # Read from the tree, not the AST, so a Kafka extract with a shape error still counts.
     extracts = root.get("extract")
     items = extracts.items if isinstance(extracts, JArray) else ()
     if any(
         isinstance(item, JObject)
         and isinstance(kind := item.get("type"), JScalar)
-        and kind.value in STREAM_SOURCES
+        and kind.value in sources
         for item in items
     ):
         return []

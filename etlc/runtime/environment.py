@@ -16,13 +16,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from etlc.runtime.connections import Connection
+from etlc.profiles import Profile
+from etlc.runtime.connections import open_profile
 from etlc.runtime.errors import ConfigurationError, VaultAccessError
 from etlc.vault import FileVault, Reference, Secret, SecretBackend, VaultError, open_backend
 from etlc.vault.reference import CREDENTIAL_NAME, is_reference
 
+P = TypeVar("P", bound=Profile)
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _KNOWN_KEYS = {"$schema", "description", "variables", "spark", "etlc", "vault", "connections"}
 
@@ -94,14 +96,15 @@ class Environment:
         self._secrets[ref] = secret
         return secret
 
-    def connection(self, name: str) -> Connection:
-        """A connection profile from `connections`, its vault references resolved as secrets."""
+    def connection(self, name: str, kind: type[P]) -> P:
+        """The connection profile ``name`` from `connections`, as a ``kind`` (the system's
+        type), its vault references resolved as secrets."""
         if name not in self.profiles:
             known = ", ".join(sorted(self.profiles)) or "none"
             raise ConfigurationError(
                 f"connection `{name}` is not defined in {self.path} (defined: {known})"
             )
-        return Connection.from_profile(name, self.profiles[name], self.path, self.secret)
+        return open_profile(name, self.profiles[name], self.path, self.secret, kind)
 
     @classmethod
     def load(

@@ -28,7 +28,8 @@ import pytest
 
 from etlc import demo
 from etlc.plugins import MavenArtifact
-from etlc.runtime.connections import Connection
+from etlc.profiles import S3Profile
+from etlc.runtime.connections import open_profile
 from etlc.runtime.errors import TerminalError, TransientError
 from etlc.runtime.graph import DatasetSchema
 from etlc.vault import FileVault, MasterKey, Reference, Secret
@@ -520,16 +521,17 @@ def test_an_unreachable_endpoint_is_transient_retried_and_bounded(
 # --- in-process, with the test session --------------------------------------------------------
 
 
-def connection(creds: dict[str, Any], endpoint: str | None = None) -> Connection:
+def connection(creds: dict[str, Any], endpoint: str | None = None) -> S3Profile:
     values = {
         "vault://services/s3#access_key": creds["s3"]["access_key"],
         "vault://services/s3#secret_key": creds["s3"]["secret_key"],
     }
-    return Connection.from_profile(
+    return open_profile(
         "lake",
         lake_profile(endpoint or creds["s3"]["endpoint"]),
         "test",
         lambda ref: Secret(values[ref]),
+        S3Profile,
     )
 
 

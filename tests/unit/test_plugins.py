@@ -123,21 +123,20 @@ def _loaders() -> Iterator[tuple[str, str | None, Any]]:
     from etlc.connectors.mysql import MySqlLoader
     from etlc.connectors.postgres import PostgresLoader
     from etlc.connectors.s3 import S3Loader
-    from etlc.runtime.connections import Connection
+    from etlc.profiles import KafkaProfile, MySqlProfile, PostgresProfile, S3Profile
     from etlc.runtime.graph import DatasetSchema
+    from etlc.vault import Secret
 
     for fmt in FORMATS:
         yield "files", fmt, FilesLoader("/out", fmt, keys=("id",))
-        yield (
-            "s3",
-            fmt,
-            S3Loader(Connection("lake", "s3"), "s3a://lake-bucket/out", fmt, keys=("id",)),
-        )
-    kafka = Connection("events", "kafka", {"bootstrap_servers": "127.0.0.1:9092"})
+        lake = S3Profile(name="lake")
+        yield "s3", fmt, S3Loader(lake, "s3a://lake-bucket/out", fmt, keys=("id",))
+    kafka = KafkaProfile(name="events", bootstrap_servers="127.0.0.1:9092")
     record = {"type": "record", "name": "r", "fields": [{"name": "id", "type": "long"}]}
     yield "kafka", None, KafkaLoader(kafka, "t", DatasetSchema(record, "`id` BIGINT"), keys=("id",))
-    yield "postgres", None, PostgresLoader(Connection("db", "postgres"), "t", keys=("id",))
-    yield "mysql", None, MySqlLoader(Connection("db", "mysql"), "t", keys=("id",))
+    db = {"name": "db", "host": "127.0.0.1", "database": "d", "user": "u", "password": Secret("p")}
+    yield "postgres", None, PostgresLoader(PostgresProfile(**db), "t", keys=("id",))
+    yield "mysql", None, MySqlLoader(MySqlProfile(**db), "t", keys=("id",))
 
 
 def test_each_builtin_loader_refuses_exactly_the_modes_its_kind_does_not_declare() -> None:

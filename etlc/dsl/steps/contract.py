@@ -20,6 +20,7 @@ from etlc.dsl.expressions import CheckedExpr, Context, Scope
 from etlc.dsl.plan import EnvConnection, EnvString
 from etlc.dsl.types import DataType, RecordSchema
 from etlc.plugins import PluginSpec, PluginTable
+from etlc.profiles import Profile
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,8 @@ class CheckContext(Protocol):
     def variable(self, name: str) -> None:
         """Note a ``${name}`` the environment files must define."""
 
-    def connection(self, name: ast.Name, system: str) -> EnvConnection:
-        """A connection profile of ``system`` every environment file must define."""
+    def connection(self, name: ast.Name, kind: type[Profile]) -> EnvConnection:
+        """A connection profile of type ``kind`` every environment file must define."""
 
     def load_avro(self, ref: ast.Name) -> RecordSchema | None:
         """The Avro schema file ``ref`` names, found and parsed (None after an error)."""

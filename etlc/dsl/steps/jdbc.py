@@ -21,6 +21,7 @@ from etlc.dsl.steps.files import refresh_rule
 from etlc.dsl.types import DataType, RecordSchema
 from etlc.dsl.upserts import check_sequence
 from etlc.plugins import MavenArtifact, PluginSpec
+from etlc.profiles import PROFILES
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,7 +82,7 @@ def check_extract(
             'name a table ("table": "schema.table") or give a SELECT ("query")',
         )
         return None
-    connection = ctx.connection(step.connection, step.type.value)
+    connection = ctx.connection(step.connection, PROFILES[step.type.value])
     schema = ctx.load_avro(step.schema)
     if schema is None:
         return None
@@ -128,7 +129,7 @@ def check_extract(
 
 def check_load(ctx: CheckContext, step: JdbcLoad, inputs: Sequence[RecordSchema]) -> Lowered | None:
     [schema] = inputs
-    connection = ctx.connection(step.connection, step.type.value)
+    connection = ctx.connection(step.connection, PROFILES[step.type.value])
     if not ctx.columns_exist(step.keys, schema, "keys"):
         return None
     # Every column of the input becomes a column of the target (and of its staging table).

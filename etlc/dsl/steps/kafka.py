@@ -20,6 +20,7 @@ from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.types import RecordSchema
 from etlc.dsl.upserts import check_sequence
 from etlc.plugins import MavenArtifact, PluginSpec, spark_module
+from etlc.profiles import KafkaProfile
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,7 +88,7 @@ def check_extract(
     if any(offsets):
         ctx.report(d for d in offsets if d is not None)
         return None
-    connection = ctx.connection(step.connection, "kafka")
+    connection = ctx.connection(step.connection, KafkaProfile)
     schema = ctx.load_avro(step.schema)
     if schema is None:
         return None
@@ -127,7 +128,7 @@ def check_load(
     ctx: CheckContext, step: KafkaLoad, inputs: Sequence[RecordSchema]
 ) -> Lowered | None:
     [schema] = inputs
-    connection = ctx.connection(step.connection, "kafka")
+    connection = ctx.connection(step.connection, KafkaProfile)
     if not ctx.columns_exist(step.keys, schema, "keys"):
         return None
     args: dict[str, Any] = {
@@ -215,7 +216,12 @@ KAFKA: tuple[MavenArtifact, ...] = (
 )
 
 EXTRACT = PluginSpec(
-    "kafka", "extract", "etlc.connectors.kafka:KafkaExtractor", streaming=True, artifacts=KAFKA
+    "kafka",
+    "extract",
+    "etlc.connectors.kafka:KafkaExtractor",
+    streaming=True,
+    stream_source=True,
+    artifacts=KAFKA,
 )
 LOAD = PluginSpec(
     "kafka",

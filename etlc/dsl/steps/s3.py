@@ -10,6 +10,7 @@ from etlc.dsl.steps import files
 from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.types import RecordSchema
 from etlc.plugins import MavenArtifact, PluginSpec
+from etlc.profiles import S3Profile
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,14 +28,14 @@ def check_extract(
 ) -> Lowered | None:
     lowered = files.check_extract(ctx, step, inputs)
     if lowered is not None:
-        lowered.args = {"connection": ctx.connection(step.connection, "s3"), **lowered.args}
+        lowered.args = {"connection": ctx.connection(step.connection, S3Profile), **lowered.args}
     return lowered
 
 
 def check_load(ctx: CheckContext, step: S3Load, inputs: Sequence[RecordSchema]) -> Lowered | None:
     lowered = files.check_load(ctx, step, inputs)
     if lowered is not None:
-        lowered.args = {"connection": ctx.connection(step.connection, "s3"), **lowered.args}
+        lowered.args = {"connection": ctx.connection(step.connection, S3Profile), **lowered.args}
     return lowered
 
 

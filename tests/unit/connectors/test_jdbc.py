@@ -15,7 +15,8 @@ from etlc.connectors.jdbc import (
 )
 from etlc.connectors.mysql import MySqlDialect, MySqlLoader
 from etlc.connectors.postgres import PostgresDialect, PostgresLoader
-from etlc.runtime.connections import Connection
+from etlc.profiles import MySqlProfile, PostgresProfile
+from etlc.runtime.connections import open_profile
 from etlc.runtime.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -32,7 +33,7 @@ class Hidden:
         return "[hidden]"
 
 
-CONN = Connection.from_profile(
+CONN = open_profile(
     "crm",
     {
         "system": "postgres",
@@ -45,6 +46,7 @@ CONN = Connection.from_profile(
     },
     "dev.json",
     lambda ref: Hidden(),
+    PostgresProfile,
 )
 
 
@@ -246,14 +248,28 @@ def test_a_query_that_could_leave_its_parentheses_is_refused_at_run_time(
 def test_a_host_or_port_that_would_rewrite_the_url_is_refused(
     host: str, port: object, what: str
 ) -> None:
-    profile = {"system": "postgres", "host": host, "port": port, "database": "d", "user": "u"}
-    conn = Connection.from_profile("crm", profile, "dev.json", lambda ref: Hidden())
+    # Refused when the profile is made, so no URL is ever built from it.
+    profile = {
+        **{"system": "postgres", "host": host, "port": port, "database": "d", "user": "u"},
+        "password": "vault://db/crm#password",
+    }
     with pytest.raises(ConfigurationError, match=f"`{what}` is not a"):
-        PostgresDialect().url(conn)
+        open_profile("crm", profile, "dev.json", lambda ref: Hidden(), PostgresProfile)
 
 
 @pytest.mark.parametrize("host", ["db-1.example.com", "10.0.0.7", "[::1]", "localhost"])
 def test_host_names_and_addresses_are_accepted(host: str) -> None:
     profile = {"system": "mysql", "host": host, "database": "d", "user": "u"}
-    conn = Connection.from_profile("crm", profile, "dev.json", lambda ref: Hidden())
+    profile["password"] = "vault://db/crm#password"
+    conn = open_profile("crm", profile, "dev.json", lambda ref: Hidden(), MySqlProfile)
     assert MySqlDialect().url(conn).startswith(f"jdbc:mysql://{host}:3306/d?")
+
+
+def test_a_profile_of_the_other_database_is_refused() -> None:
+    profile = {"system": "mysql", "host": "h", "database": "d", "user": "u"}
+    profile["password"] = "vault://db/crm#password"
+    mysql = open_profile("crm", profile, "dev.json", lambda ref: Hidden(), MySqlProfile)
+    with pytest.raises(ConfigurationError, match="a `mysql` profile, not `postgres`"):
+        PostgresLoader(mysql, "orders")
+    with pytest.raises(ConfigurationError, match="a `postgres` profile, not `mysql`"):
+        MySqlLoader(CONN, "orders")

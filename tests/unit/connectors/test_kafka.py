@@ -20,7 +20,6 @@ from etlc.connectors.kafka import (
     KafkaExtractor,
     KafkaLoader,
     _through_data_source_v2,
-    check_profile,
     classify_kafka,
     client_config,
     reader_schema,
@@ -28,7 +27,8 @@ from etlc.connectors.kafka import (
     spark_options,
     translate_errors,
 )
-from etlc.runtime.connections import Connection
+from etlc.profiles import KafkaProfile
+from etlc.runtime.connections import open_profile
 from etlc.runtime.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -87,9 +87,9 @@ class Hidden:
         return "[hidden]"
 
 
-def connection(**profile: Any) -> Connection:
+def connection(**profile: Any) -> KafkaProfile:
     doc = {"system": "kafka", "bootstrap_servers": "b1:9092,b2:9092", **profile}
-    return Connection.from_profile("events", doc, "dev.json", lambda ref: Hidden())
+    return open_profile("events", doc, "dev.json", lambda ref: Hidden(), KafkaProfile)
 
 
 SASL = {
@@ -162,14 +162,16 @@ def test_plain_mechanism_and_a_username_from_the_vault() -> None:
 )
 def test_profiles_that_cannot_work_are_refused(profile: dict[str, Any], fragment: str) -> None:
     with pytest.raises(ConfigurationError) as err:
-        check_profile(connection(**profile))
+        connection(**profile)
     assert fragment in str(err.value) and "events" in str(err.value)
     assert "LEAK" not in str(err.value)
 
 
 def test_a_profile_without_bootstrap_servers_is_refused() -> None:
-    c = Connection.from_profile("events", {"system": "kafka"}, "dev.json", lambda ref: Hidden())
     with pytest.raises(ConfigurationError, match="bootstrap_servers"):
+        c = open_profile(
+            "events", {"system": "kafka"}, "dev.json", lambda ref: Hidden(), KafkaProfile
+        )
         KafkaLoader(c, "orders", SCHEMA)
 
 
@@ -485,13 +487,13 @@ def test_options_spark_refuses_are_configuration_errors(spark: Any) -> None:
     assert "`events`" in str(err.value) and "earliest" in str(err.value)
 
 
-def unreachable(**timeouts: int) -> Connection:
+def unreachable(**timeouts: int) -> KafkaProfile:
     """A profile pointing at a port nobody listens on, with short timeouts."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     profile = {"system": "kafka", "bootstrap_servers": f"127.0.0.1:{port}", "properties": timeouts}
-    return Connection.from_profile("events", profile, "dev.json", lambda ref: Hidden())
+    return open_profile("events", profile, "dev.json", lambda ref: Hidden(), KafkaProfile)
 
 
 def test_an_unreachable_broker_fails_an_extract_in_bounded_time_as_transient(spark: Any) -> None:

@@ -20,7 +20,8 @@ from etlc.connectors.s3 import (
     java_types,
     translate_errors,
 )
-from etlc.runtime.connections import Connection
+from etlc.profiles import S3Profile
+from etlc.runtime.connections import open_profile
 from etlc.runtime.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -44,7 +45,7 @@ SCHEMA = DatasetSchema(
 )
 
 
-def lake(**overrides: Any) -> Connection:
+def lake(**overrides: Any) -> S3Profile:
     profile: dict[str, Any] = {
         "system": "s3",
         "endpoint": "http://127.0.0.1:9000",
@@ -60,7 +61,7 @@ def lake(**overrides: Any) -> Connection:
         "vault://services/s3#secret_key": SECRET,
         "vault://services/s3#token": "canary-token",
     }
-    return Connection.from_profile("lake", profile, "dev.json", lambda ref: Secret(values[ref]))
+    return open_profile("lake", profile, "dev.json", lambda ref: Secret(values[ref]), S3Profile)
 
 
 class FakeConf:
@@ -164,7 +165,7 @@ def test_a_session_token_selects_temporary_credentials() -> None:
     ("overrides", "match"),
     [
         ({"secret_key": None}, "both `access_key` and `secret_key`"),
-        ({"acess_key": "x"}, "unknown settings"),
+        ({"acess_key": "x"}, "unknown fields: acess_key"),
         ({"path_style_access": "yes"}, "true or false"),
         ({"system": "mysql"}, "not `s3`"),
     ],
@@ -180,11 +181,12 @@ def test_a_bucket_is_bound_to_one_profile_per_run() -> None:
     conf = FakeConf()
     configure_bucket(conf, lake(), "raw")
     configure_bucket(conf, lake(), "raw")  # the same profile again is fine
-    other = Connection.from_profile(
+    other = open_profile(
         "archive",
         {"system": "s3", "access_key": "vault://a#k", "secret_key": "vault://a#s"},
         "dev.json",
         lambda ref: Secret("other-" + ref),
+        S3Profile,
     )
     with pytest.raises(ConfigurationError, match="one connection profile per bucket"):
         configure_bucket(conf, other, "raw")

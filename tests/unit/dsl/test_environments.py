@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
+from etlc import profiles
 from etlc.connectors import jdbc, kafka, s3
 from etlc.connectors.postgres import PostgresDialect
+from etlc.dsl import environments
 from etlc.dsl.checker import CheckOptions, check_file
 from etlc.dsl.diagnostics import Diagnostic, render
 from etlc.dsl.environments import (
@@ -26,6 +28,14 @@ from etlc.dsl.environments import (
 from etlc.dsl.project_files import MAX_FILE_BYTES
 from etlc.dsl.schema_dialect import check_schema, compiled, unresolvable_ref
 from etlc.dsl.tree import MAX_DEPTH
+from etlc.profiles import (
+    PROFILES,
+    JdbcProfile,
+    KafkaProfile,
+    MySqlProfile,
+    PostgresProfile,
+    S3Profile,
+)
 from etlc.runtime import environment
 from etlc.runtime.environment import Environment, Settings
 from etlc.runtime.errors import ConfigurationError
@@ -463,18 +473,32 @@ def test_the_vault_backends_and_options_are_the_vaults() -> None:
 
 
 def test_the_profiles_are_the_connectors() -> None:
-    assert set(DEFS["kafka_profile"]["properties"]) == kafka.PROFILE_KEYS | {
-        "password",
-        "properties",
-    }
-    assert set(DEFS["s3_profile"]["properties"]) == s3._PROFILE_KEYS | {"properties"}
+    assert set(DEFS["kafka_profile"]["properties"]) == KafkaProfile.document_keys()
+    assert set(DEFS["s3_profile"]["properties"]) == S3Profile.document_keys()
+    for kind in (PostgresProfile, MySqlProfile):
+        assert set(DEFS["jdbc_profile"]["properties"]) == kind.document_keys()
     kafka_protocols = {p.upper() for p in DEFS["kafka_profile"]["properties"]
                        ["security_protocol"]["enum"]}  # fmt: skip
-    assert kafka_protocols == kafka.PROTOCOLS
+    assert kafka_protocols == profiles.PROTOCOLS
     mechanisms = {m.upper() for m in DEFS["kafka_profile"]["properties"]["sasl_mechanism"]["enum"]}
-    assert mechanisms == set(kafka.SASL_LOGIN_MODULES)
+    assert mechanisms == set(profiles.SASL_MECHANISMS) == set(kafka.SASL_LOGIN_MODULES)
     owned = DEFS["kafka_profile"]["properties"]["properties"]["propertyNames"]["not"]["enum"]
-    assert set(owned) == kafka.OWNED_SETTINGS
+    assert set(owned) == profiles.KAFKA_OWNED_SETTINGS
+
+
+def test_lint_and_the_profile_types_read_each_field_from_the_same_place() -> None:
+    # A field the schema takes only as a vault reference is a Secret in its profile type, one
+    # it takes as either is either, and plain text stays text: lint's E501/E604 and the
+    # driver's refusals are about the same fields.
+    for system, kind in PROFILES.items():
+        declared = {
+            f.name: f.metadata.get("value", profiles.TEXT)
+            for f in dataclasses.fields(kind)
+            if f.name not in ("name", "properties")
+        }
+        by_schema = environments._field_kinds()[system]
+        expected = {k: v for k, v in by_schema.items() if k not in ("system", "properties")}
+        assert declared == expected, system
 
 
 @pytest.mark.parametrize(
@@ -497,7 +521,7 @@ def test_the_reference_pattern_is_the_vaults(text: str) -> None:
 )  # fmt: skip
 def test_the_host_pattern_is_the_jdbc_connectors(host: str) -> None:
     by_schema = compiled(DEFS["jdbc_profile"]["properties"]["host"]["pattern"]).search(host)
-    assert (by_schema is not None) == (jdbc._HOST.fullmatch(host) is not None)
+    assert (by_schema is not None) == (profiles._HOST.fullmatch(host) is not None)
 
 
 # Profiles the lint accepts must open at run time, and the other way round: the driver with
@@ -538,12 +562,14 @@ def _runtime_accepts(path: Path) -> bool:
     environ = {"ETLC_SECRET_" + k: "x" for k in ("P_W", "P_U", "K_W", "S_A", "S_B", "S_T")}
     try:
         env = Environment.load(path, environ)
-        conn = env.connection("c")
-        if conn.system == "kafka":
-            kafka.check_profile(conn)
-        elif conn.system == "s3":
+        kind = PROFILES[json.loads(path.read_text())["connections"]["c"]["system"]]
+        conn = env.connection("c", kind)
+        if isinstance(conn, KafkaProfile):
+            kafka.client_config(conn, {})
+        elif isinstance(conn, S3Profile):
             s3.bucket_options(conn, "bucket")
         else:
+            assert isinstance(conn, JdbcProfile)
             jdbc._jdbc_options(PostgresDialect(), conn)
     except ConfigurationError:
         return False

@@ -23,11 +23,11 @@ import pytest
 
 import etlc
 from etlc.codegen.render import jvm_jar_name
-from etlc.connectors import kafka, s3
 from etlc.dsl import ast
 from etlc.dsl.checker import definition_ast
 from etlc.dsl.parse import parse_file
 from etlc.dsl.tree import to_python
+from etlc.profiles import KafkaProfile, S3Profile
 from etlc.runtime import environment
 from etlc.runtime.environment import Environment, Settings
 from etlc.vault.backends import EnvVault, FileVault
@@ -125,7 +125,7 @@ def python_environment(path: str) -> dict[str, Any]:
         vault["prefix"] = env.vault.prefix
     connections = {}
     for name, profile in env.profiles.items():
-        # A profile's `properties` reach clients as text, as Connection.from_profile makes it.
+        # A profile's `properties` reach clients as text, as etlc.profiles makes them.
         props = {
             k: str(v).lower() if isinstance(v, bool) else str(v)
             for k, v in profile.get("properties", {}).items()
@@ -206,8 +206,8 @@ def test_the_environment_classes_have_the_python_sides_keys(jvm: dict[str, Any])
     assert classes["environment"] == environment._KNOWN_KEYS
     assert classes["etlc"] == {f.name for f in dataclasses.fields(Settings)}
     assert classes["vault"] == {"backend"} | FileVault.options | EnvVault.options
-    assert classes["kafka"] == kafka.PROFILE_KEYS | {"password", "properties"}
-    assert classes["s3"] == s3._PROFILE_KEYS | {"properties"}
+    assert classes["kafka"] == KafkaProfile.document_keys()
+    assert classes["s3"] == S3Profile.document_keys()
 
 
 def test_the_jar_is_versioned_with_etlc() -> None:
