@@ -13,10 +13,11 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from etlc.runtime.environment import Environment, Settings
-from etlc.runtime.errors import EtlcError, classify
+from etlc.runtime.errors import ConfigurationError, EtlcError, classify
 from etlc.runtime.graph import PipelineGraph
 from etlc.runtime.logs import EventLog, RunContext, configure
 from etlc.runtime.pipeline import BatchPipeline, Pipeline
+from etlc.runtime.progress import duration_ms
 from etlc.runtime.report import EXIT_FAILED, RunReport
 from etlc.runtime.retry import RetryingPipeline, RetryPolicy
 from etlc.runtime.session import create_session, tag_attempt
@@ -70,6 +71,15 @@ def parse_args(
     return parser.parse_args(argv)
 
 
+def _reset_after(env: Environment, mode: str) -> int | None:
+    if mode != "streaming":
+        return None
+    ms = duration_ms(env.settings.retry_reset_after)
+    if ms <= 0:
+        raise ConfigurationError(f"{env.path}: `etlc.retry_reset_after` must be longer than 0")
+    return ms
+
+
 def run_driver(
     build: Build,
     *,
@@ -101,6 +111,7 @@ def run_driver(
         defaults = replace(defaults, checkpoint_dir=checkpoint_dir)
     try:
         env = Environment.load(env_path, defaults=defaults)
+        policy = RetryPolicy(max_retries, delay_seconds, _reset_after(env, mode))
         # The pid lets an operator (or a test) signal this driver itself, not spark-submit.
         log.info("run_started", mode=mode, env=env.name, env_file=str(env_path), pid=os.getpid())
         # Steps parse their schemas through Spark, so the session comes first.
@@ -120,7 +131,7 @@ def run_driver(
     else:
         inner = BatchPipeline(graph, spark, env, log)
     tagged = AttemptTagged(inner, spark, context)
-    runner = RetryingPipeline(tagged, RetryPolicy(max_retries, delay_seconds), log)
+    runner = RetryingPipeline(tagged, policy, log)
     report = runner.run()
     emit = log.info if report.exit_code == 0 else log.error
     emit("run_finished", **report.as_log())

@@ -42,6 +42,9 @@ class Settings:
     trigger_interval: str = "1 second"  # how often a micro-batch starts
     # A micro-batch that leaves more of the driver's heap in use than this logs a warning.
     memory_warning_fraction: float = 0.8
+    # A stream that ran this long, every load committing, before it failed has a new outage:
+    # its retry budget starts over, so a stream survives outages days apart.
+    retry_reset_after: str = "10 minutes"
 
 
 @dataclass(frozen=True)

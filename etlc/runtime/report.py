@@ -48,6 +48,8 @@ class RunReport:
     duration_ms: int = 0
     steps: list[StepMetrics] = field(default_factory=list)
     error: EtlcError | None = None
+    # Streaming: the micro-batches the load that committed fewest committed in this attempt.
+    batches: int = 0
 
     @property
     def exit_code(self) -> int:

@@ -154,6 +154,7 @@ class BatchWriter:
         self.epoch = _Epoch()
         # The error a batch failed with: the query only reports it as Python text.
         self.failure: EtlcError | None = None
+        self.batches = 0  # committed by this query
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         loader, mode = self.step.loader, self.step.mode
@@ -179,6 +180,7 @@ class BatchWriter:
             # The batch's rows are computed here, so a record that breaks a rule fails here.
             self.failure = halted(exc) or classify(exc, self.step.id)
             raise
+        self.batches += 1
         self.log.info(
             "batch_committed",
             stage="load",
@@ -221,6 +223,8 @@ class StreamingPipeline(SparkPipeline):
         )
         self._listen()
         queries: list[tuple[StreamingQuery, BatchWriter]] = []
+        # Micro-batches each load committed in this attempt, over the queries it restarted.
+        committed = dict.fromkeys((ld.id for ld in self.graph.loads), 0)
         static: dict[str, DataFrame] = {}
         read_at: dict[str, float] = {}
         try:
@@ -243,25 +247,34 @@ class StreamingPipeline(SparkPipeline):
                 if not self._await(queries, self._next_refresh(read_at)):
                     break
                 self.log.info("static_refresh", due=[e.id for e in self._refreshed()])
+                for _, writer in queries:
+                    committed[writer.step.id] += writer.batches
+                queries = []
         except Exception as exc:
-            report.status = Status.FAILED
-            report.error = self._explain(exc, queries)
-            if isinstance(report.error, ValidationFailedError):
-                self.log.error(
-                    "validation_failed",
-                    stage="extract",
-                    step=report.error.step,
-                    violations=report.error.violations,
-                    sample=report.error.sample,
-                )
+            self._failed(report, self._explain(exc, queries))
         finally:
             for query, _ in queries:
                 if query.isActive:
                     query.stop()
             report.duration_ms = int((self.clock() - started) * 1000)
+            for _, writer in queries:
+                committed[writer.step.id] += writer.batches
+            report.batches = min(committed.values(), default=0)
             if not self.env.settings.keep_stage:
                 store.cleanup()
         return report
+
+    def _failed(self, report: RunReport, error: EtlcError) -> None:
+        report.status = Status.FAILED
+        report.error = error
+        if isinstance(error, ValidationFailedError):
+            self.log.error(
+                "validation_failed",
+                stage="extract",
+                step=error.step,
+                violations=error.violations,
+                sample=error.sample,
+            )
 
     def _size_shuffle(self) -> int:
         """Spark's default of 200 shuffle partitions makes every stateful micro-batch run 200

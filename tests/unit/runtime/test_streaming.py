@@ -175,6 +175,8 @@ def test_micro_batches_flow_through_and_a_restart_resumes_from_the_checkpoint(
     report = running.stop()
     assert report.status is Status.SUCCESS, report.error
     assert sink.rows() == [(1, 5), (3, 7)]
+    # What the retry policy reads to tell a healthy stream: the batches the load committed.
+    assert report.batches == len(sink.batches) > 0
     [attempt] = events(log_stream, "attempt_started")
     assert attempt["shuffle_partitions"] == spark.sparkContext.defaultParallelism
     [started] = events(log_stream, "query_started")
@@ -226,10 +228,12 @@ def test_a_sink_failure_keeps_its_type_for_the_retry_policy(
     drop(tmp_path / "in", "a.json", [{"id": 1, "qty": 5}])
     report = running.finished()
     assert isinstance(report.error, TransientError) and report.error.step == "sink"
+    assert report.batches == 0  # it failed before committing anything: not healthy
     # The retry starts from the checkpoint: the batch that failed is delivered then.
     again = Running(pipeline(spark, tmp_path, sink))
     again.until(lambda: sink.rows() == [(1, 5)])
-    assert again.stop().status is Status.SUCCESS
+    resumed = again.stop()
+    assert resumed.status is Status.SUCCESS and resumed.batches == len(sink.batches)
 
 
 def test_halted_reads_the_failure_back_and_ignores_other_errors() -> None:

@@ -58,7 +58,8 @@ final case class EtlcSettings(
     deadLetterDir: String = ".etlc/dead-letter",
     checkpointDir: String = ".etlc/checkpoints",
     triggerInterval: String = "1 second",
-    memoryWarningFraction: Double = 0.8
+    memoryWarningFraction: Double = 0.8,
+    retryResetAfter: String = "10 minutes"
 )
 
 object EtlcSettings {
@@ -74,7 +75,8 @@ object EtlcSettings {
       deadLetterDir = f.optString("dead_letter_dir").getOrElse(d.deadLetterDir),
       checkpointDir = f.optString("checkpoint_dir").getOrElse(d.checkpointDir),
       triggerInterval = f.optString("trigger_interval").getOrElse(d.triggerInterval),
-      memoryWarningFraction = f.optDouble("memory_warning_fraction").getOrElse(d.memoryWarningFraction)
+      memoryWarningFraction = f.optDouble("memory_warning_fraction").getOrElse(d.memoryWarningFraction),
+      retryResetAfter = f.optString("retry_reset_after").getOrElse(d.retryResetAfter)
     )
   }
 }
