@@ -74,9 +74,13 @@ def parse_args(
 def _reset_after(env: Environment, mode: str) -> int | None:
     if mode != "streaming":
         return None
-    ms = duration_ms(env.settings.retry_reset_after)
+    where = f"{env.path}: `etlc.retry_reset_after`"
+    try:
+        ms = duration_ms(env.settings.retry_reset_after)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{where}: {exc}") from None
     if ms <= 0:
-        raise ConfigurationError(f"{env.path}: `etlc.retry_reset_after` must be longer than 0")
+        raise ConfigurationError(f"{where} must be longer than 0")
     return ms
 
 

@@ -137,6 +137,30 @@ def test_missing_environment_file_exits_one_before_spark(tmp_path: Path, stdout:
     assert last["error_kind"] == "configuration" and "pipelines/env/nope.json" in last["error"]
 
 
+@pytest.mark.parametrize(("value", "said"), [("0 seconds", "longer than 0"), ("soon", "duration")])
+def test_a_stream_with_a_bad_retry_reset_exits_one_before_spark(
+    tmp_path: Path, stdout: Captured, value: str, said: str
+) -> None:
+    def no_spark(name: str, env: Environment, context: RunContext) -> Any:
+        raise AssertionError("Spark must not start")
+
+    path = tmp_path / "env.json"
+    path.write_text(json.dumps({"etlc": {"retry_reset_after": value}}))
+    code = driver.run_driver(
+        build,
+        pipeline="tiny",
+        mode="streaming",
+        max_retries=3,
+        delay_seconds=5.0,
+        argv=["--env-file", str(path)],
+        session_factory=no_spark,
+    )
+    assert code == 1
+    last = events(stdout)[-1]
+    assert last["error_kind"] == "configuration" and said in last["error"], last
+    assert f"{path}: `etlc.retry_reset_after`" in last["error"]
+
+
 def test_fault_spec_must_be_well_formed() -> None:
     graph = PipelineGraph("g", (), (), ())
     assert faults.inject(graph, None) is graph
