@@ -62,11 +62,12 @@ class Profile:
                 f"connection `{name}` is a `{doc.get('system')}` profile, not `{cls.system}`"
             )
         fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "name"}
-        unknown = sorted(k for k in doc if k not in cls.document_keys())
+        known = cls.document_keys()
+        unknown = sorted(k for k in doc if k not in known)
         if unknown:
             raise ProfileError(
                 f"{cls.system} connection `{name}` has unknown fields: {', '.join(unknown)} "
-                f"(known: {', '.join(sorted(cls.document_keys()))})"
+                f"(known: {', '.join(sorted(known))})"
             )
         values: dict[str, Any] = {}
         for key, value in doc.items():

@@ -22,7 +22,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -193,6 +193,14 @@ class BatchWriter:
         )
 
 
+def _fewest_committed(loads: Sequence[LoadStep], writers: Sequence[BatchWriter]) -> int:
+    """The micro-batches committed by the load that committed fewest, over all its queries."""
+    committed = dict.fromkeys((ld.id for ld in loads), 0)
+    for writer in writers:
+        committed[writer.step.id] += writer.batches
+    return min(committed.values(), default=0)
+
+
 class StreamingPipeline(SparkPipeline):
     def __init__(
         self,
@@ -223,8 +231,8 @@ class StreamingPipeline(SparkPipeline):
         )
         self._listen()
         queries: list[tuple[StreamingQuery, BatchWriter]] = []
-        # Micro-batches each load committed in this attempt, over the queries it restarted.
-        committed = dict.fromkeys((ld.id for ld in self.graph.loads), 0)
+        # Every query's writer in this attempt: a static refresh restarts the queries.
+        writers: list[BatchWriter] = []
         static: dict[str, DataFrame] = {}
         read_at: dict[str, float] = {}
         try:
@@ -244,12 +252,10 @@ class StreamingPipeline(SparkPipeline):
                 for tr in (t for t in self.graph.transforms if t.id in loaded):
                     frames[tr.id] = self._apply(tr, frames)
                 queries = [self._start(ld, frames[ld.input]) for ld in self.graph.loads]
+                writers += [writer for _, writer in queries]
                 if not self._await(queries, self._next_refresh(read_at)):
                     break
                 self.log.info("static_refresh", due=[e.id for e in self._refreshed()])
-                for _, writer in queries:
-                    committed[writer.step.id] += writer.batches
-                queries = []
         except Exception as exc:
             self._failed(report, self._explain(exc, queries))
         finally:
@@ -257,9 +263,7 @@ class StreamingPipeline(SparkPipeline):
                 if query.isActive:
                     query.stop()
             report.duration_ms = int((self.clock() - started) * 1000)
-            for _, writer in queries:
-                committed[writer.step.id] += writer.batches
-            report.batches = min(committed.values(), default=0)
+            report.batches = _fewest_committed(self.graph.loads, writers)
             if not self.env.settings.keep_stage:
                 store.cleanup()
         return report

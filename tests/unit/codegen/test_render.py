@@ -148,6 +148,12 @@ def test_runtime_zip_is_deterministic_and_holds_the_runtime_only() -> None:
     names = zipfile.ZipFile(io.BytesIO(first)).namelist()
     assert "etlc/runtime/driver.py" in names and "etlc/transforms/join.py" in names
     assert not any(n.startswith(("etlc/dsl", "etlc/codegen")) or n == "etlc/cli.py" for n in names)
+    # A driver in a cluster's container imports from this zip only: all it imports is there.
+    for driver in sorted((ROOT / "generated").glob("*.py")):
+        for line in driver.read_text().splitlines():
+            if line.startswith("from etlc"):
+                module = line.split()[1].replace(".", "/")
+                assert f"{module}.py" in names or f"{module}/__init__.py" in names, line
 
 
 def test_write_only_touches_changed_files(tmp_path: Path) -> None:

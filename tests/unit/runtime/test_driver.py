@@ -119,19 +119,25 @@ def test_injected_faults_are_retried(
     assert spark.sparkContext.getLocalProperty(ATTEMPT_PROPERTY) == "2"
 
 
-def test_missing_environment_file_exits_one_before_spark(tmp_path: Path, stdout: Captured) -> None:
+def run_without_spark(argv: list[str], mode: str = "batch") -> int:
+    """``run_driver`` with a session factory that fails the test if Spark is started."""
+
     def no_spark(name: str, env: Environment, context: RunContext) -> Any:
         raise AssertionError("Spark must not start")
 
-    code = driver.run_driver(
+    return driver.run_driver(
         build,
         pipeline="tiny",
-        mode="batch",
+        mode=mode,
         max_retries=3,
         delay_seconds=5.0,
-        argv=["--env", "nope"],
+        argv=argv,
         session_factory=no_spark,
     )
+
+
+def test_missing_environment_file_exits_one_before_spark(tmp_path: Path, stdout: Captured) -> None:
+    code = run_without_spark(["--env", "nope"])
     assert code == 1
     last = events(stdout)[-1]
     assert last["error_kind"] == "configuration" and "pipelines/env/nope.json" in last["error"]
@@ -141,20 +147,9 @@ def test_missing_environment_file_exits_one_before_spark(tmp_path: Path, stdout:
 def test_a_stream_with_a_bad_retry_reset_exits_one_before_spark(
     tmp_path: Path, stdout: Captured, value: str, said: str
 ) -> None:
-    def no_spark(name: str, env: Environment, context: RunContext) -> Any:
-        raise AssertionError("Spark must not start")
-
     path = tmp_path / "env.json"
     path.write_text(json.dumps({"etlc": {"retry_reset_after": value}}))
-    code = driver.run_driver(
-        build,
-        pipeline="tiny",
-        mode="streaming",
-        max_retries=3,
-        delay_seconds=5.0,
-        argv=["--env-file", str(path)],
-        session_factory=no_spark,
-    )
+    code = run_without_spark(["--env-file", str(path)], mode="streaming")
     assert code == 1
     last = events(stdout)[-1]
     assert last["error_kind"] == "configuration" and said in last["error"], last
