@@ -8,15 +8,21 @@ generated driver (see ``tests/integration/conftest.py``), and it runs that drive
 ``extract:<step>:<n>`` makes the first ``n`` extractions of ``<step>`` fail with a transient
 error, exactly as an unreachable source would. ``crash-after-commit:<load step>:<batch id>``
 kills the streaming driver the moment that micro-batch has committed to its sink, before Spark
-records it as done: the worst moment for exactly-once.
+records it as done: the worst moment for exactly-once. ``crash-mid-write:<load step>:<rows>``
+crashes the load's database server (``scripts/services.sh crash``) from inside the write, once
+the first partition has handed the sink ``<rows>`` rows: the server dies while rows are on their
+way to it, and stays down until the test brings it back.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -32,6 +38,9 @@ from etlc.runtime.strategies import (
 )
 
 WHAT = "fault spec"
+SERVICES = Path(__file__).resolve().parents[1] / "scripts" / "services.sh"
+# The names scripts/services.sh gives the servers behind each database load.
+SERVICE = {"postgres": "postgres", "mysql": "mariadb"}
 
 
 class FlakyExtractor(Extractor):
@@ -73,22 +82,61 @@ class CrashAfterCommit(Loader, ExactlyOnceLoader):
         return result
 
 
+class CrashMidWrite(Loader):
+    modes = frozenset({"append", "overwrite", "upsert"})  # the inner loader decides
+
+    def __init__(self, inner: Loader, rows: int) -> None:
+        system = inner.describe().get("system")
+        if system not in SERVICE:
+            raise ConfigurationError(f"{WHAT}: crash-mid-write needs a database load, not {system}")
+        self.inner = inner
+        self.rows = rows
+        self.service = SERVICE[system]
+
+    def describe(self) -> dict[str, Any]:
+        return self.inner.describe()
+
+    def load(self, df: DataFrame, mode: str) -> LoadResult:
+        return self.inner.load(self.crashing(df), mode)
+
+    def crashing(self, df: DataFrame) -> DataFrame:
+        """``df``, whose first partition crashes the server once it has yielded ``rows`` rows.
+
+        The rows pass through a Python function only here, in a test: what the sink has been
+        handed by then is on the wire or in its staging table when the server dies."""
+        after, command = self.rows, ["bash", str(SERVICES), "crash", self.service]
+
+        def rows(index: int, partition: Iterable[Any]) -> Iterator[Any]:
+            for n, row in enumerate(partition):
+                if index == 0 and n == after:
+                    # Not checked: a later attempt may find the server already down.
+                    subprocess.run(command, capture_output=True, check=False, timeout=120)
+                yield row
+
+        return df.sparkSession.createDataFrame(df.rdd.mapPartitionsWithIndex(rows), df.schema)
+
+
 def inject(graph: PipelineGraph, spec: str | None) -> PipelineGraph:
     if not spec:
         return graph
     parts = spec.split(":")
-    kinds = ("extract", "crash-after-commit")
-    if len(parts) != 3 or parts[0] not in kinds or not parts[2].isdigit():
+    wrappers: dict[str, Any] = {
+        "crash-after-commit": CrashAfterCommit,
+        "crash-mid-write": CrashMidWrite,
+    }
+    if len(parts) != 3 or parts[0] not in {"extract", *wrappers} or not parts[2].isdigit():
         raise ConfigurationError(
-            f"{WHAT} must look like extract:<step>:<count> or "
-            f"crash-after-commit:<load step>:<batch id>, got {spec!r}"
+            f"{WHAT} must look like extract:<step>:<count>, "
+            f"crash-after-commit:<load step>:<batch id> or crash-mid-write:<load step>:<rows>, "
+            f"got {spec!r}"
         )
     kind, step_id, number = parts
-    if kind == "crash-after-commit":
+    if kind in wrappers:
         if step_id not in {ld.id for ld in graph.loads}:
             raise ConfigurationError(f"{WHAT}: no load step `{step_id}`")
+        wrap = wrappers[kind]
         loads = tuple(
-            replace(ld, loader=CrashAfterCommit(ld.loader, int(number))) if ld.id == step_id else ld
+            replace(ld, loader=wrap(ld.loader, int(number))) if ld.id == step_id else ld
             for ld in graph.loads
         )
         return replace(graph, loads=loads)

@@ -5,7 +5,8 @@ while sees the old rows or the new ones and nothing in between; upsert keeps the
 key that appears twice in one batch, dead-letters the row the target's CHECK refuses, lands the
 rest and ends PARTIAL with input = written + dead-lettered + superseded. A database crashed
 before a load is retried after the restart, and the load an earlier attempt committed is not
-repeated.
+repeated. A database that crashes in the middle of a write and stays down fails the run after
+its fourth attempt, and the target is byte for byte what it was.
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ def run(
     vault: tuple[Path, str],
     *,
     on_event: Callable[[dict[str, Any]], None] | None = None,
+    faults: str | None = None,
 ) -> Submission:
     data = tmp / "data"
     # One file: its rows are read in file order, so "the last row of a key" is well defined.
@@ -119,7 +121,13 @@ def run(
         stage_dir=str(tmp / "stage"),
         dead_letter_dir=str(tmp / "dead-letter"),
     )
-    return submit(driver, env, extra_env={"ETLC_VAULT_PASSWORD": vault[1]}, on_event=on_event)
+    return submit(
+        driver,
+        env,
+        extra_env={"ETLC_VAULT_PASSWORD": vault[1]},
+        on_event=on_event,
+        faults=faults,
+    )
 
 
 def failure(run: Submission) -> str:
@@ -351,3 +359,41 @@ def test_a_database_crashed_between_attempts_is_retried_and_nothing_is_duplicate
     want = sorted(live(orders).values())
     for t in targets:
         assert t.rows() == want, t.system
+
+
+# Every row of the target, in key order, as the server itself renders it.
+CHECKSUM = {
+    "postgres": f"SELECT md5(string_agg(t::text, '|' ORDER BY order_id)) FROM {TABLE} t",
+    "mysql": f"SELECT MD5(GROUP_CONCAT(CONCAT_WS(',', {COLUMNS}) ORDER BY order_id "
+    f"SEPARATOR '|')) FROM {TABLE}",
+}
+
+
+@SYSTEMS
+def test_a_database_down_through_every_attempt_fails_the_run_and_leaves_the_target_unchanged(
+    system: str, creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path
+) -> None:
+    """The server is crashed from inside the staging write, after the first 12,000 rows (two
+    JDBC batches) were handed to it, and brought back only after the run has ended."""
+    target = Target(system, creds)
+    target.reset(unrelated(300))
+    before, checksum = target.rows(), target.query(CHECKSUM[system])
+    driver = variant(tmp_path, "orders_to_postgres", system, "overwrite")
+    orders = demo.generate(orders=30_000, customers=200, seed=26).orders
+    try:
+        done = run(
+            driver, tmp_path, orders, creds, vault, faults="crash-mid-write:load_1_live:12000"
+        )
+    finally:
+        services("up", SERVICE[system])
+    assert done.returncode != 0, failure(done)
+    failed = done.event("attempt_failed")
+    assert [(e["step"], e["error_kind"], e["outage_attempt"]) for e in failed] == [
+        ("load_1_live", "transient", n) for n in (1, 2, 3, 4)
+    ], failure(done)
+    assert [e.get("retrying_in_s") for e in failed] == [5, 5, 5, None]
+    assert all(CONNECTION[system] in e["error"] for e in failed)
+    [finished] = done.event("run_finished")
+    assert (finished["status"], finished["attempts"]) == ("FAILED", 4)
+    assert target.rows() == before
+    assert target.query(CHECKSUM[system]) == checksum
