@@ -63,8 +63,11 @@ from etlc.runtime.errors import (
     TRANSIENT_JAVA,
     AuthenticationError,
     ConfigurationError,
+    DataLossError,
+    EtlcError,
     TerminalError,
     TransientError,
+    java_cause,
     summary,
 )
 from etlc.runtime.graph import DatasetSchema
@@ -124,6 +127,23 @@ KAFKA_TRANSIENT_JAVA = TRANSIENT_JAVA | {
     _ERRORS + "NetworkException",
     _ERRORS + "DisconnectException",
     _ERRORS + "InterruptException",
+}
+
+# What Spark's Kafka source throws when offsets it must read are gone (KAFKA_DATA_LOSS.*).
+DATA_LOSS_JAVA = "org.apache.spark.sql.kafka010.KafkaIllegalStateException"
+# Each KAFKA_DATA_LOSS reason, from its message parameters (the consumer group is left out).
+_LOSS_REASONS = {
+    "COULD_NOT_READ_OFFSET_RANGE": "{topicPartition}: offsets [{startOffset}, {endOffset}) "
+    "could not be read",
+    "START_OFFSET_RESET": "{topicPartition}: the stream was at offset {offset}, the earliest "
+    "still in Kafka is {fetchedOffset}",
+    "PARTITION_OFFSET_CHANGED": "{topicPartition}: offset changed from {prevOffset} to "
+    "{newOffset} (was the topic deleted and re-created?)",
+    "ADDED_PARTITION_DOES_NOT_START_FROM_OFFSET_ZERO": "{topicPartition}, a new partition, "
+    "starts at offset {startOffset}, not 0",
+    "INITIAL_OFFSET_NOT_FOUND_FOR_PARTITIONS": "no initial offsets for {partitions}",
+    "PARTITIONS_DELETED": "partitions {partitions} were deleted",
+    "PARTITIONS_DELETED_AND_GROUP_ID_CONFIG_PRESENT": "partitions {partitions} were deleted",
 }
 
 T = TypeVar("T")
@@ -232,6 +252,33 @@ def classify_kafka(exc: BaseException, connection: KafkaProfile, topic: str) -> 
     return None
 
 
+def lost_offsets(error: Any) -> str:
+    """Which offsets a KAFKA_DATA_LOSS error says are gone, from its condition and message
+    parameters (never its text, which names the consumer group); "" when it does not say."""
+    try:
+        condition = str(error.getCondition() or "")
+        params = {str(k): str(v) for k, v in dict(error.getMessageParameters() or {}).items()}
+    except Exception:  # an older Spark, or a dead gateway
+        return ""
+    template = _LOSS_REASONS.get(condition.rsplit(".", 1)[-1])
+    try:
+        return template.format(**params) if template else ""
+    except KeyError:  # a parameter renamed in another Spark version
+        return ""
+
+
+def _partition_offsets(offsets: Any) -> dict[str, dict[str, int]]:
+    """Spark's Kafka offsets, ``{"topic": {"0": 1000}}`` (JSON text in a progress report)."""
+    try:
+        parsed = json.loads(offsets) if isinstance(offsets, str) else offsets
+        return {
+            str(topic): {str(p): int(o) for p, o in dict(partitions).items()}
+            for topic, partitions in dict(parsed or {}).items()
+        }
+    except (TypeError, ValueError):
+        return {}
+
+
 def translate_errors(call: Callable[[], T], connection: KafkaProfile, topic: str) -> T:
     """Run a Kafka call; what Kafka's exception types explain becomes a typed error."""
 
@@ -326,6 +373,50 @@ class KafkaExtractor(Extractor, StreamExtractor):
             reader = reader.option("maxOffsetsPerTrigger", str(self.max_offsets_per_trigger))
         raw = translate_errors(reader.load, self.connection, self.topic)
         return self.decode(raw, positions=True)
+
+    def explain(self, exc: BaseException) -> EtlcError | None:
+        """Offsets the stream had not read that are gone from Kafka, named (the query fails
+        on them unless ``fail_on_data_loss`` is false)."""
+        error = java_cause(exc, DATA_LOSS_JAVA)
+        if error is None:
+            return None
+        lost = lost_offsets(error)
+        return DataLossError(
+            f"kafka connection `{self.connection.name}`, topic `{self.topic}`: records the "
+            "stream had not read are gone from Kafka (deleted, or aged out by retention)"
+            + (f": {lost}" if lost else "")
+            + "; the micro-batch that needed them wrote nothing. To skip what is gone and go "
+            "on, set `fail_on_data_loss: false` on this extract"
+        )
+
+    def skipped(self, source: Any) -> dict[str, Any] | None:
+        """The offsets a micro-batch passed over without a record, when this stream was told
+        to go on past lost data (``fail_on_data_loss: false``): records deleted or aged out
+        before it read them (a compacted topic's removed keys and a transactional producer's
+        commit markers leave such gaps too). With the default the loss halts the query."""
+        # How Spark's Kafka source describes itself: KafkaV2[Subscribe[topic]].
+        strategy = {"subscribe": "Subscribe", "subscribePattern": "SubscribePattern"}
+        wanted = f"{strategy[self.subscription[0]]}[{self.subscription[1]}]"
+        if self.fail_on_data_loss or wanted not in str(source.description):
+            return None
+        start, end = _partition_offsets(source.startOffset), _partition_offsets(source.endOffset)
+        ranges = {
+            f"{topic}-{partition}": (start[topic][partition], last)
+            for topic, partitions in end.items()
+            for partition, last in partitions.items()
+            if start.get(topic, {}).get(partition, last) < last
+        }
+        spanned = sum(last - first for first, last in ranges.values())
+        records = int(source.numInputRows or 0)
+        if spanned <= records:
+            return None
+        return {
+            "topic": self.topic,
+            "offsets": spanned,
+            "records": records,
+            "skipped": spanned - records,
+            "ranges": {name: list(bounds) for name, bounds in sorted(ranges.items())},
+        }
 
     def _checked_config(self, spark: SparkSession) -> dict[str, str]:
         config = client_config(self.connection, CONSUMER_DEFAULTS)

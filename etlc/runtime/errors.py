@@ -86,6 +86,12 @@ class VaultAccessError(TerminalError):
     kind = "vault"
 
 
+class DataLossError(TerminalError):
+    """Records a stream had not read are gone from its source (deleted, aged out)."""
+
+    kind = "data_loss"
+
+
 class SchemaIncompatibleError(TerminalError):
     kind = "schema_incompatible"
 

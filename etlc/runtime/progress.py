@@ -4,12 +4,15 @@ Rates, durations, state size and the watermark come from ``StreamingQueryProgres
 Spark computes anyway; nothing here touches the data. A batch that takes longer than its
 trigger interval, or that leaves more of the driver's heap in use than the configured
 fraction, also logs a ``resource_warning``: intake stays bounded (``maxOffsetsPerTrigger``),
-so falling behind shows as longer batches, not as unbounded memory.
+so falling behind shows as longer batches, not as unbounded memory. A batch whose source
+passed over offsets it could not read (a stream told to go on past lost data) logs
+``offsets_skipped``, with what the source says was skipped.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from pyspark.sql import SparkSession
@@ -17,6 +20,7 @@ from pyspark.sql.streaming.listener import StreamingQueryListener
 
 from etlc.runtime.errors import ConfigurationError
 from etlc.runtime.logs import EventLog
+from etlc.runtime.strategies import StreamExtractor
 
 _DURATION = re.compile(
     r"^\s*(\d+(?:\.\d+)?)\s*(ms|milliseconds?|s|seconds?|min|minutes?|h|hours?)\s*$", re.I
@@ -86,11 +90,14 @@ class ProgressLog(StreamingQueryListener):
         spark: SparkSession,
         trigger_ms: int,
         memory_warning_fraction: float,
+        sources: Sequence[tuple[str, StreamExtractor]] = (),
     ) -> None:
+        """``sources``: each stream extract's step id and extractor."""
         self.log = log
         self.spark = spark
         self.trigger_ms = trigger_ms
         self.memory_warning_fraction = memory_warning_fraction
+        self.sources = tuple(sources)
 
     def onQueryStarted(self, event: Any) -> None:  # noqa: N802 - Spark's listener API
         pass
@@ -104,6 +111,7 @@ class ProgressLog(StreamingQueryListener):
     def onQueryProgress(self, event: Any) -> None:  # noqa: N802
         fields = progress_fields(event.progress)
         self.log.info("batch_progress", **fields)
+        self._skipped(event.progress)
         heap = self._heap_used()
         slow = int(fields["batch_duration_ms"] or 0) > self.trigger_ms
         full = heap is not None and heap > self.memory_warning_fraction
@@ -117,6 +125,19 @@ class ProgressLog(StreamingQueryListener):
                 heap_used_fraction=None if heap is None else round(heap, 3),
                 reason="batch slower than its trigger" if slow else "driver heap nearly full",
             )
+
+    def _skipped(self, progress: Any) -> None:
+        for source in progress.sources or []:
+            for step, extractor in self.sources:
+                skipped = extractor.skipped(source)
+                if skipped is not None:
+                    self.log.warning(
+                        "offsets_skipped",
+                        query=progress.name,
+                        batch_id=progress.batchId,
+                        step=step,
+                        **skipped,
+                    )
 
     def _heap_used(self) -> float | None:
         try:

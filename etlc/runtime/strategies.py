@@ -18,7 +18,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming.readwriter import DataStreamWriter
 
-from etlc.runtime.errors import ConfigurationError
+from etlc.runtime.errors import ConfigurationError, EtlcError
 
 # A transform: a pure function from input DataFrames (and its options) to one DataFrame. It
 # never performs I/O, logs, collects, registers views or touches session config.
@@ -50,6 +50,16 @@ class StreamExtractor(ABC):
 
     def describe(self) -> dict[str, Any]:
         return {}
+
+    def explain(self, exc: BaseException) -> EtlcError | None:
+        """The error a query reading this stream died of, when the source can say more than
+        the generic classification (which of its offsets are gone, say); None otherwise."""
+        return None
+
+    def skipped(self, source: Any) -> dict[str, Any] | None:
+        """What one micro-batch of this stream passed over without reading (Spark's
+        ``SourceProgress`` of a source, which may be another stream's): log fields, or None."""
+        return None
 
 
 @dataclass(frozen=True)

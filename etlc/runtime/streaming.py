@@ -293,8 +293,13 @@ class StreamingPipeline(SparkPipeline):
     def _listen(self) -> None:
         if self.listener is None:  # once per session, not per attempt
             interval = duration_ms(self.env.settings.trigger_interval)
+            sources = [
+                (e.id, e.extractor)
+                for e in self.graph.extracts
+                if isinstance(e.extractor, StreamExtractor)
+            ]
             self.listener = ProgressLog(
-                self.log, self.spark, interval, self.env.settings.memory_warning_fraction
+                self.log, self.spark, interval, self.env.settings.memory_warning_fraction, sources
             )
             self.spark.streams.addListener(self.listener)
 
@@ -390,11 +395,25 @@ class StreamingPipeline(SparkPipeline):
     def _explain(
         self, exc: Exception, queries: list[tuple[StreamingQuery, BatchWriter]]
     ) -> EtlcError:
-        """The error a query died of, as precisely as it can be known."""
+        """The error a query died of, as precisely as it can be known: a source's own account
+        of it first (the batch's rows are read from the sources inside the load's write)."""
         for _, writer in queries:
             if writer.failure is not None:
-                return writer.failure
+                return self._sources_explain(writer.failure.__cause__) or writer.failure
         invalid = halted(exc)
         if invalid is not None:
             return invalid
+        explained = self._sources_explain(exc)
+        if explained is not None:
+            return explained
         return exc if isinstance(exc, EtlcError) else classify(exc, None)
+
+    def _sources_explain(self, exc: BaseException | None) -> EtlcError | None:
+        if exc is None:
+            return None
+        for step in self.graph.extracts:
+            if isinstance(step.extractor, StreamExtractor):
+                explained = step.extractor.explain(exc)
+                if explained is not None:
+                    return explained.at(step.id)
+        return None

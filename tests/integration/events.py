@@ -220,3 +220,13 @@ def decode_all(schema: Any, data: bytes) -> Any:
     value, end = decode(schema, data)
     assert end == len(data), f"{len(data) - end} bytes after the record"
     return value
+
+
+def delete_before(servers: str, topic: str, partition: int, offset: int) -> None:
+    """Delete the partition's records below ``offset``, as retention would have."""
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": servers})
+    [future] = admin.delete_records([TopicPartition(topic, partition, offset)]).values()
+    assert future.result(timeout=60).low_watermark == offset

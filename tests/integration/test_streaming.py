@@ -478,3 +478,46 @@ def test_a_record_that_is_not_avro_halts_the_stream_with_its_offset(
     assert run.events("run_finished")[-1]["error_kind"] == "validation"
     assert len(run.events("attempt_started")) == 1  # a bad record is not retried
     assert count(creds, "order_events") == 0  # the batch holding it wrote nothing
+
+
+def test_kafka_records_deleted_before_the_stream_read_them_halt_it_unless_told_to_go_on(
+    servers: str, creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path
+) -> None:
+    """The stream reads 1,000 events and stops; 1,000 more arrive and the first 600 of them are
+    deleted (retention) before it restarts from its checkpoint."""
+    reset(creds, "order_events", EVENTS_DDL)
+    topic = events.fresh_topic("stream-loss")
+    events.create_topic(servers, topic, partitions=1)
+    read, unread = (
+        orders_between(1_000, 49, 1, BASE, 600),
+        orders_between(1_000, 50, 5_000, BASE, 600),
+    )
+    produce(servers, topic, read)
+    env = stream_env(tmp_path, servers, creds, vault[0])
+    extra = {"ETLC_VAULT_PASSWORD": vault[1]}
+    driver = variant(tmp_path, "order_events_stream", topic, servers, creds)
+    first = background(driver, env, tmp_path / "first.log", extra)
+    live = sorted(o.order_id for o in read if o.status != "CANCELLED")
+    first.wait_for("the first events", lambda: count(creds, "order_events") >= len(live))
+    assert first.stop() == 0
+    produce(servers, topic, unread)
+    events.delete_before(servers, topic, 0, 1_600)
+
+    halted = background(driver, env, tmp_path / "halted.log", extra)
+    assert halted.proc.wait(240) == 1, halted.log.read_text()[-3000:]
+    [finished] = halted.events("run_finished")
+    assert (finished["error_kind"], finished["attempts"]) == ("data_loss", 1)
+    assert f"{topic}-0: offsets [1000, 2000) could not be read" in finished["error"]
+    assert count(creds, "order_events") == len(live)
+
+    lenient = variant(
+        tmp_path, "order_events_stream", topic, servers, creds, fail_on_data_loss=False
+    )
+    goes_on = background(lenient, env, tmp_path / "goes_on.log", extra)
+    kept = live + sorted(o.order_id for o in unread[600:] if o.status != "CANCELLED")
+    goes_on.wait_for("the events still in Kafka", lambda: count(creds, "order_events") >= len(kept))
+    assert goes_on.stop() == 0
+    [skipped] = goes_on.events("offsets_skipped")
+    assert (skipped["step"], skipped["topic"], skipped["skipped"]) == ("orders", topic, 600)
+    assert skipped["ranges"] == {f"{topic}-0": [1_000, 2_000]}
+    assert sorted(r[0] for r in db.pg_rows(creds, "SELECT order_id FROM order_events")) == kept

@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from etlc.connectors.kafka import (
     _through_data_source_v2,
     classify_kafka,
     client_config,
+    lost_offsets,
     reader_schema,
     record_key,
     spark_options,
@@ -32,6 +34,7 @@ from etlc.runtime.connections import open_profile
 from etlc.runtime.errors import (
     AuthenticationError,
     ConfigurationError,
+    DataLossError,
     SchemaIncompatibleError,
     TerminalError,
     TransientError,
@@ -532,3 +535,85 @@ def test_writes_take_the_v2_path_so_observed_counts_arrive(spark: Any) -> None:
         assert "kafka" not in spark.conf.get(V1_SOURCES).split(",")
         assert "parquet" in spark.conf.get(V1_SOURCES).split(",")
     assert spark.conf.get(V1_SOURCES) == before
+
+
+LOSS = "org.apache.spark.sql.kafka010.KafkaIllegalStateException"
+
+
+class FakeDataLoss(FakeJava):
+    """Spark's KAFKA_DATA_LOSS error: a condition and its message parameters."""
+
+    def __init__(self, condition: str, params: dict[str, str]) -> None:
+        super().__init__(LOSS, ("java.lang.IllegalStateException",))
+        self.condition, self.params = condition, params
+
+    def getCondition(self) -> str:  # noqa: N802 - mirrors SparkThrowable
+        return self.condition
+
+    def getMessageParameters(self) -> dict[str, str]:  # noqa: N802
+        return self.params
+
+
+RANGE = {"topicPartition": "orders-0", "startOffset": "1000", "endOffset": "2000", "groupId": "g"}
+
+
+@pytest.mark.parametrize(
+    ("condition", "params", "said"),
+    [
+        ("COULD_NOT_READ_OFFSET_RANGE", RANGE, "orders-0: offsets [1000, 2000) could not be read"),
+        (
+            "START_OFFSET_RESET",
+            {"topicPartition": "orders-1", "offset": "5", "fetchedOffset": "9"},
+            "orders-1: the stream was at offset 5, the earliest still in Kafka is 9",
+        ),
+        ("PARTITIONS_DELETED", {"partitions": "orders-2"}, "partitions orders-2 were deleted"),
+        ("SOMETHING_NEW", RANGE, ""),  # a reason this Spark did not have: not guessed at
+        ("COULD_NOT_READ_OFFSET_RANGE", {"renamed": "x"}, ""),
+    ],
+)
+def test_lost_offsets_are_named_from_the_condition_and_its_parameters(
+    condition: str, params: dict[str, str], said: str
+) -> None:
+    assert lost_offsets(FakeDataLoss(f"KAFKA_DATA_LOSS.{condition}", params)) == said
+    assert lost_offsets(object()) == ""  # not a SparkThrowable
+
+
+def test_a_stream_whose_offsets_are_gone_explains_its_failure(spark: Any) -> None:
+    gone = FakeDataLoss("KAFKA_DATA_LOSS.COULD_NOT_READ_OFFSET_RANGE", RANGE)
+    failure = CapturedError(FakeJava("org.apache.spark.SparkException", cause=gone))
+    err = extractor().explain(failure)
+    assert isinstance(err, DataLossError) and err.kind == "data_loss" and not err.transient
+    text = str(err)
+    assert "`events`" in text and "`orders`" in text and "[1000, 2000)" in text
+    assert "fail_on_data_loss: false" in text and "LEAK" not in text and "`g`" not in text
+    assert extractor().explain(wrapped(FakeJava(ERR + "TimeoutException"))) is None
+
+
+def source(description: str, start: Any, end: Any, rows: int) -> SimpleNamespace:
+    return SimpleNamespace(
+        description=description, startOffset=start, endOffset=end, numInputRows=rows
+    )
+
+
+def test_offsets_a_lenient_stream_passed_over_are_reported(spark: Any) -> None:
+    lenient = extractor(fail_on_data_loss=False)
+    start = json.dumps({"orders": {"0": 1000, "1": 50}})
+    end = json.dumps({"orders": {"0": 2000, "1": 50, "2": 7}})  # partition 2 is new
+    gap = lenient.skipped(source("KafkaV2[Subscribe[orders]]", start, end, 400))
+    assert gap == {
+        "topic": "orders",
+        "offsets": 1000,
+        "records": 400,
+        "skipped": 600,
+        "ranges": {"orders-0": [1000, 2000]},
+    }
+    # Every offset read, another stream's source, or a stream that halts on loss: nothing.
+    assert lenient.skipped(source("KafkaV2[Subscribe[orders]]", start, end, 1000)) is None
+    assert lenient.skipped(source("KafkaV2[Subscribe[other]]", start, end, 400)) is None
+    assert extractor().skipped(source("KafkaV2[Subscribe[orders]]", start, end, 400)) is None
+    assert lenient.skipped(source("KafkaV2[Subscribe[orders]]", "not json", end, 0)) is None
+    pattern = KafkaExtractor(
+        connection(), SCHEMA, topic_pattern=r"orders\..*", fail_on_data_loss=False
+    )
+    described = r"KafkaV2[SubscribePattern[orders\..*]]"
+    assert pattern.skipped(source(described, start, end, 0))["skipped"] == 1000  # type: ignore[index]

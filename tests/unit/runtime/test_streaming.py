@@ -7,6 +7,7 @@ import json
 import logging
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -17,10 +18,16 @@ from pyspark.sql import functions as F
 
 from etlc.connectors.files import FilesExtractor, FilesLoader
 from etlc.runtime.environment import Environment, Settings
-from etlc.runtime.errors import ConfigurationError, TransientError, ValidationFailedError
+from etlc.runtime.errors import (
+    ConfigurationError,
+    DataLossError,
+    EtlcError,
+    TransientError,
+    ValidationFailedError,
+)
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
 from etlc.runtime.logs import EventLog, RunContext, configure
-from etlc.runtime.progress import duration_ms, progress_fields
+from etlc.runtime.progress import ProgressLog, duration_ms, progress_fields
 from etlc.runtime.report import RunReport, Status
 from etlc.runtime.rules import CORRUPT_COLUMN, EVENT_TIME_COLUMN, POSITION_COLUMN
 from etlc.runtime.strategies import (
@@ -234,6 +241,58 @@ def test_a_sink_failure_keeps_its_type_for_the_retry_policy(
     again.until(lambda: sink.rows() == [(1, 5)])
     resumed = again.stop()
     assert resumed.status is Status.SUCCESS and resumed.batches == len(sink.batches)
+
+
+class LosingStream(DirectoryStream):
+    """A source that knows better what a failure of its queries means, and what they skip."""
+
+    def explain(self, exc: BaseException) -> EtlcError | None:
+        return DataLossError("records gone") if "unreachable" in str(exc) else None
+
+    def skipped(self, source: Any) -> dict[str, Any] | None:
+        return {"skipped": 3} if source.description == "mine" else None
+
+
+def test_a_source_explains_a_failure_of_its_stream_before_the_generic_classification(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    losing = pipeline(spark, tmp_path, Collecting(fail_first=1))
+    [step] = losing.graph.extracts
+    losing.graph = replace(
+        losing.graph, extracts=(replace(step, extractor=LosingStream(tmp_path / "in")),)
+    )
+    running = Running(losing)
+    drop(tmp_path / "in", "a.json", [{"id": 1, "qty": 5}])
+    error = running.finished().error
+    assert isinstance(error, DataLossError) and error.step == "items", error
+
+
+def test_offsets_a_source_skipped_are_logged_per_batch(log_stream: io.StringIO) -> None:
+    listener = ProgressLog(
+        EventLog(RunContext("p")), None, 1_000, 0.9, [("items", LosingStream(Path("in")))]
+    )
+    progress = SimpleNamespace(
+        name="p.sink",
+        batchId=7,
+        numInputRows=0,
+        inputRowsPerSecond=0.0,
+        processedRowsPerSecond=0.0,
+        batchDuration=10,
+        durationMs={},
+        stateOperators=[],
+        eventTime={},
+        observedMetrics={},
+        sources=[SimpleNamespace(description="mine"), SimpleNamespace(description="other")],
+    )
+    listener.onQueryProgress(SimpleNamespace(progress=progress))
+    [skipped] = events(log_stream, "offsets_skipped")
+    assert (skipped["query"], skipped["batch_id"], skipped["step"], skipped["skipped"]) == (
+        "p.sink",
+        7,
+        "items",
+        3,
+    )
+    assert skipped["level"] == "warning"
 
 
 def test_halted_reads_the_failure_back_and_ignores_other_errors() -> None:
