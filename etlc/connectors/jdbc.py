@@ -18,7 +18,7 @@ import re
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
@@ -298,6 +298,8 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
                 dead = self._move(sql, staging, names, mode, marker)
             finally:
                 sql.drop(staging)
+        if dead is None:
+            return None
         return LoadResult(
             dead_lettered=len(dead),
             superseded=superseded(),
@@ -334,8 +336,10 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
         names: Sequence[str],
         mode: str,
         marker: BatchMarker | None = None,
-    ) -> list[DeadLetter]:
-        """One transaction: everything lands, or the rejected rows are isolated and the rest do."""
+    ) -> list[DeadLetter] | None:
+        """One transaction: everything lands, or the rejected rows are isolated and the rest do.
+        None: another run of the stream committed ``marker``'s batch first; nothing of this
+        one was."""
         if mode == "overwrite":
             sql.execute(f"DELETE FROM {self.dialect.quote(self.table)}")
         try:
@@ -347,7 +351,11 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
         else:
             dead = []
         if marker is not None:
-            sql.mark(self.dialect, marker)
+            try:
+                sql.mark(self.dialect, marker)
+            except _RejectedError:  # the marker's key is there now: the other run won
+                sql.rollback()
+                return None
         sql.commit()
         return dead
 
@@ -432,6 +440,8 @@ class _Sql:
             if not result.next():
                 return [None] * width
             return [result.getObject(i) for i in range(1, width + 1)]
+        except Exception as exc:
+            raise _classify_sql(exc, self.dialect, self.connection) from None
         finally:
             stmt.close()
 
@@ -460,6 +470,8 @@ class _Sql:
             stmt.setString(2, marker.epoch)
             stmt.setLong(3, marker.batch_id)
             found = bool(stmt.executeQuery().next())
+        except Exception as exc:
+            raise _classify_sql(exc, self.dialect, self.connection) from None
         finally:
             stmt.close()
         # End the read now: MariaDB will not let a transaction whose snapshot predates the
@@ -491,12 +503,21 @@ class _Sql:
     def commit(self) -> None:
         self.jdbc.commit()
 
+    def rollback(self) -> None:
+        self.jdbc.rollback()
+
     def require_table(self, table: str) -> None:
         stmt = self.jdbc.createStatement()
         try:
             stmt.executeQuery(f"SELECT 1 FROM {self.dialect.quote(table)} WHERE 1 = 0").close()
-        except Exception:
-            self.jdbc.rollback()
+        except Exception as exc:
+            state = _sqlstate(exc)
+            with suppress(Exception):  # a dead connection cannot roll back; it is closed next
+                self.jdbc.rollback()
+            # 42: the name does not resolve (or is not readable); anything else, e.g. the
+            # server going away, is that failure, not a missing table.
+            if not state.startswith(_MISSING_STATES):
+                raise _classify_sql(exc, self.dialect, self.connection) from None
             raise TerminalError(
                 f"table {table} does not exist on connection `{self.connection.name}` "
                 "(or this user cannot read it); create it before loading"
@@ -531,8 +552,8 @@ def _session(spark: SparkSession, dialect: Dialect, connection: JdbcProfile) -> 
         jdbc = jvm.java.sql.DriverManager.getConnection(dialect.url(connection), props)
     except Exception as exc:
         raise _classify_sql(exc, dialect, connection) from None
-    jdbc.setAutoCommit(False)
     try:
+        jdbc.setAutoCommit(False)
         yield _Sql(jdbc, dialect, connection)
     finally:
         jdbc.close()
@@ -542,6 +563,9 @@ def _session(spark: SparkSession, dialect: Dialect, connection: JdbcProfile) -> 
 # 53 insufficient resources, 57 operator intervention (e.g. server shutting down).
 _TRANSIENT_STATES = ("08", "40", "53", "57")
 _AUTH_STATES = ("28",)
+# 42: syntax error or access rule violation (PostgreSQL 42P01 undefined table, 42501 no
+# privilege; MySQL 42S02 no such table, 42000 denied).
+_MISSING_STATES = ("42",)
 
 
 def _sqlstate(exc: BaseException) -> str:

@@ -10,7 +10,9 @@ from typing import Any, ClassVar
 from etlc.connectors.jdbc import Dialect, JdbcExtractor, JdbcLoader
 
 # MySQL reports the violated key only inside its message; take the name, never the values.
-_KEY_NAME = re.compile(r"for key '([^']+)'|CONSTRAINT `([^`]+)`")
+# Duplicate keys (both), a MariaDB CHECK ("CONSTRAINT `x` failed"), a MySQL 8 one ("Check
+# constraint 'x' is violated").
+_KEY_NAME = re.compile(r"for key '([^']+)'|CONSTRAINT `([^`]+)`|[Cc]heck constraint '([^']+)'")
 
 
 class MySqlDialect(Dialect):
