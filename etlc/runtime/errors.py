@@ -8,6 +8,7 @@ connection string it was given).
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,6 +39,8 @@ TRANSIENT_JAVA = frozenset(
 )
 TRANSIENT_PYTHON = (ConnectionError, TimeoutError)
 MAX_CAUSES = 32
+# The JVM reports ENOSPC and EDQUOT as plain IOExceptions with the C library's text.
+_NO_SPACE_TEXT = ("No space left on device", "Disk quota exceeded")
 
 
 class EtlcError(Exception):
@@ -92,6 +95,12 @@ class DataLossError(TerminalError):
     kind = "data_loss"
 
 
+class NoSpaceError(TerminalError):
+    """A directory the run writes to is on a full filesystem."""
+
+    kind = "no_space"
+
+
 class SchemaIncompatibleError(TerminalError):
     kind = "schema_incompatible"
 
@@ -139,6 +148,28 @@ def java_cause(exc: BaseException, name: str) -> Any | None:
         except Exception:  # a dead gateway cannot tell us more
             return None
     return None
+
+
+def no_space_left(exc: BaseException) -> bool:
+    """Whether a write failed because its filesystem is full. The JVM gives that no type of
+    its own, so its text is read here; only to name the directory, never to decide a retry."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    # A failed query's exception carries the JVM's text, not always its Java side.
+    if any(text in str(exc) for text in _NO_SPACE_TEXT):
+        return True
+    origin = getattr(exc, "_origin", None) or getattr(exc, "java_exception", None)
+    for _ in range(MAX_CAUSES):
+        if origin is None:
+            return False
+        try:
+            message = str(origin.getMessage() or "")
+            origin = origin.getCause()
+        except Exception:  # a dead gateway cannot tell us more
+            return False
+        if any(text in message for text in _NO_SPACE_TEXT):
+            return True
+    return False
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -17,6 +17,7 @@ from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from etlc.runtime.errors import NoSpaceError, no_space_left
 from etlc.runtime.observed import observed_metrics
 from etlc.runtime.rules import failing, first_violation
 from etlc.runtime.session import session_conf
@@ -39,6 +40,7 @@ class StageResult:
 class StageStore:
     def __init__(self, spark: SparkSession, root: str, run_id: str, attempt: int) -> None:
         self.spark = spark
+        self.root = root
         self.base = f"{root.rstrip('/')}/{run_id}/attempt-{attempt}"
 
     def path(self, step: str) -> str:
@@ -59,7 +61,17 @@ class StageStore:
         observed = annotated.observe(observation, *metrics)
         with session_conf(self.spark, {_WRITERS: "2"}):
             writer = observed.write.format("avro").mode("overwrite").partitionBy(VALID)
-            writer.save(self.path(step))
+            try:
+                writer.save(self.path(step))
+            except Exception as exc:
+                if not no_space_left(exc):
+                    raise
+                raise NoSpaceError(
+                    f"the stage directory {self.root} (etlc.stage_dir) is full: no space left "
+                    "for the extract's records; nothing was loaded. Free space there or point "
+                    "etlc.stage_dir at a larger filesystem",
+                    step,
+                ) from exc
         values = observed_metrics(observation, step)
         records = int(values.pop("records"))
         invalid = int(values.pop("invalid"))

@@ -30,7 +30,14 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming.query import StreamingQuery
 
 from etlc.runtime.environment import Environment
-from etlc.runtime.errors import EtlcError, TerminalError, ValidationFailedError, classify
+from etlc.runtime.errors import (
+    EtlcError,
+    NoSpaceError,
+    TerminalError,
+    ValidationFailedError,
+    classify,
+    no_space_left,
+)
 from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph
 from etlc.runtime.logs import EventLog
 from etlc.runtime.pipeline import Clock, SparkPipeline
@@ -406,6 +413,13 @@ class StreamingPipeline(SparkPipeline):
         explained = self._sources_explain(exc)
         if explained is not None:
             return explained
+        if no_space_left(exc):
+            return NoSpaceError(
+                "no space left on a filesystem the stream writes to: its checkpoint directory "
+                f"{self.env.settings.checkpoint_dir} (etlc.checkpoint_dir) or Spark's local "
+                "directories (spark.local.dir). Free space there and start it again: it resumes "
+                "from its checkpoint"
+            )
         return exc if isinstance(exc, EtlcError) else classify(exc, None)
 
     def _sources_explain(self, exc: BaseException | None) -> EtlcError | None:

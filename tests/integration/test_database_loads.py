@@ -14,7 +14,7 @@ from __future__ import annotations
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
@@ -109,6 +109,7 @@ def run(
     *,
     on_event: Callable[[dict[str, Any]], None] | None = None,
     faults: str | None = None,
+    stage: Path | None = None,
 ) -> Submission:
     data = tmp / "data"
     # One file: its rows are read in file order, so "the last row of a key" is well defined.
@@ -118,7 +119,7 @@ def run(
         creds,
         vault[0],
         {"data_dir": str(data)},
-        stage_dir=str(tmp / "stage"),
+        stage_dir=str(stage or tmp / "stage"),
         dead_letter_dir=str(tmp / "dead-letter"),
     )
     return submit(
@@ -397,3 +398,49 @@ def test_a_database_down_through_every_attempt_fails_the_run_and_leaves_the_targ
     assert (finished["status"], finished["attempts"]) == ("FAILED", 4)
     assert target.rows() == before
     assert target.query(CHECKSUM[system]) == checksum
+
+
+@contextmanager
+def small_filesystem(path: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at ``path`` (the tests run as root on the CI machine)."""
+    path.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "etlc-test", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, f"cannot mount a tmpfs (root needed): {done.stderr}"
+    try:
+        yield path
+    finally:
+        with suppress(subprocess.CalledProcessError):
+            subprocess.run(["umount", "-l", str(path)], check=True, capture_output=True)
+
+
+def test_a_full_stage_directory_fails_the_run_naming_it_and_the_target_is_unchanged(
+    creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path
+) -> None:
+    target = Target("postgres", creds)
+    target.reset(unrelated(50))
+    before = target.rows()
+    driver = variant(tmp_path, "orders_to_postgres", "postgres", "overwrite")
+    orders = demo.generate(orders=60_000, customers=200, seed=27).orders
+    with small_filesystem(tmp_path / "small", "1m") as small:
+        done = run(driver, tmp_path, orders, creds, vault, stage=small / "stage")
+        left = [p for p in small.rglob("*") if p.is_file()]
+    assert done.returncode == 1, failure(done)
+    [finished] = done.event("run_finished")
+    assert (finished["status"], finished["error_kind"], finished["attempts"]) == (
+        "FAILED",
+        "no_space",
+        1,
+    )
+    assert finished["error"] == (
+        f"step `orders`: the stage directory {small / 'stage'} (etlc.stage_dir) is full: no "
+        "space left for the extract's records; nothing was loaded. Free space there or point "
+        "etlc.stage_dir at a larger filesystem"
+    )
+    assert left == []  # the failed attempt's partial files are gone
+    assert not done.event("step_finished")
+    assert target.rows() == before

@@ -11,6 +11,7 @@ import json
 import shutil
 import time
 from collections import Counter, defaultdict
+from contextlib import suppress
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -23,7 +24,7 @@ from etlc import demo
 from tests.integration import databases as db
 from tests.integration import events
 from tests.integration.conftest import ROOT, TEST_JVM_OPTS, Background, compile_variant, example
-from tests.integration.test_database_loads import services
+from tests.integration.test_database_loads import services, small_filesystem
 
 ORDER_SCHEMA = json.loads((ROOT / "schemas" / "avro" / "order.avsc").read_text(encoding="utf-8"))
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -521,3 +522,41 @@ def test_kafka_records_deleted_before_the_stream_read_them_halt_it_unless_told_t
     assert (skipped["step"], skipped["topic"], skipped["skipped"]) == ("orders", topic, 600)
     assert skipped["ranges"] == {f"{topic}-0": [1_000, 2_000]}
     assert sorted(r[0] for r in db.pg_rows(creds, "SELECT order_id FROM order_events")) == kept
+
+
+def test_a_full_checkpoint_filesystem_stops_the_stream_naming_it_and_a_restart_loses_nothing(
+    servers: str, creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path
+) -> None:
+    reset(creds, "order_events", EVENTS_DDL)
+    topic = events.fresh_topic("stream-full")
+    events.create_topic(servers, topic, partitions=1)
+    first = orders_between(1_000, 51, 1, BASE, 600)
+    produce(servers, topic, first)
+    driver = variant(tmp_path, "order_events_stream", topic, servers, creds)
+    extra = {"ETLC_VAULT_PASSWORD": vault[1]}
+    with small_filesystem(tmp_path / "small", "4m") as small:
+        env = stream_env(tmp_path, servers, creds, vault[0])
+        doc = json.loads(env.read_text())
+        doc["etlc"]["checkpoint_dir"] = str(small / "checkpoints")
+        env.write_text(json.dumps(doc))
+        run = background(driver, env, tmp_path / "full.log", extra)
+        live = sorted(o.order_id for o in first if o.status != "CANCELLED")
+        run.wait_for("the first events", lambda: count(creds, "order_events") >= len(live))
+        filler = small / "filler"
+        with filler.open("wb") as out, suppress(OSError):  # until the filesystem is full
+            while True:
+                out.write(b"\0" * 65_536)
+        later = orders_between(1_000, 52, 10_000, BASE, 600)
+        produce(servers, topic, later)
+        live += sorted(o.order_id for o in later if o.status != "CANCELLED")
+        assert run.proc.wait(240) == 1, run.log.read_text()[-3000:]
+        [finished] = run.events("run_finished")
+        assert finished["error_kind"] == "no_space" and finished["attempts"] == 1
+        assert str(small / "checkpoints") in finished["error"]
+        assert count(creds, "order_events") < len(live)  # the later events are not in yet
+        filler.unlink()
+        again = background(driver, env, tmp_path / "again.log", extra)
+        again.wait_for("every event", lambda: count(creds, "order_events") >= len(live))
+        assert again.stop() == 0
+    ids = sorted(r[0] for r in db.pg_rows(creds, "SELECT order_id FROM order_events"))
+    assert ids == live  # none lost, none twice

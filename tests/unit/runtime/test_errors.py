@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 from etlc.runtime.errors import (
@@ -12,6 +13,7 @@ from etlc.runtime.errors import (
     is_transient,
     java_cause,
     java_classes,
+    no_space_left,
     summary,
 )
 
@@ -121,3 +123,31 @@ def test_java_cause_finds_a_class_along_the_chain() -> None:
 def test_a_raw_py4j_error_is_summarized_by_its_java_exception() -> None:
     exc = Py4JLikeError(FakeJavaThrowable("java.lang.IllegalStateException"))
     assert summary(exc) == "java.lang.IllegalStateException: it broke"
+
+
+class MessagedJavaException(FakeJavaException):
+    def __init__(self, name: str, message: str | None, cause: Any = None) -> None:
+        super().__init__(name, cause)
+        self.message = message
+
+    def getMessage(self) -> str | None:  # noqa: N802
+        return self.message
+
+
+def test_a_full_filesystem_is_recognised_in_python_and_along_the_java_chain() -> None:
+    assert no_space_left(OSError(errno.ENOSPC, "No space left on device"))
+    assert no_space_left(OSError(errno.EDQUOT, "Disk quota exceeded"))
+    assert not no_space_left(OSError(errno.EACCES, "Permission denied"))
+    full = MessagedJavaException("java.io.IOException", "No space left on device")
+    task = MessagedJavaException("org.apache.spark.SparkException", None, full)
+    assert no_space_left(CapturedLikeError(task, "Task failed while writing rows"))
+    other = MessagedJavaException("java.io.IOException", "Stream closed")
+    assert not no_space_left(CapturedLikeError(other, "Task failed"))
+    assert not no_space_left(RuntimeError("no Java side"))
+    assert no_space_left(RuntimeError("java.io.IOException: No space left on device"))
+
+    class Broken:
+        def getMessage(self) -> str:  # noqa: N802
+            raise RuntimeError("gateway closed")
+
+    assert not no_space_left(CapturedLikeError(Broken(), "x"))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pyspark.sql import DataFrameWriter
 
+from etlc.runtime.errors import NoSpaceError
 from etlc.runtime.stage_store import StageStore
 
 RULES = (("rule:positive", "(n > 0) IS NOT FALSE"),)
@@ -29,3 +32,23 @@ def test_a_validated_write_counts_and_leaves_the_session_conf_as_it_was(
         assert sorted(r.n for r in valid.collect()) == [1, 3]
     finally:
         spark.conf.unset(key)
+
+
+def test_a_full_stage_filesystem_is_named_and_other_write_failures_pass_through(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failure: list[BaseException] = [OSError(errno.ENOSPC, "No space left on device")]
+
+    def save(self: DataFrameWriter, path: str | None = None, **kwargs: Any) -> None:
+        raise failure[0]
+
+    monkeypatch.setattr(DataFrameWriter, "save", save)
+    store = StageStore(spark, str(tmp_path / "stage"), "run", 1)
+    df = spark.createDataFrame([(1,)], "n INT")
+    with pytest.raises(NoSpaceError) as full:
+        store.write_validated("numbers", df, RULES)
+    assert full.value.step == "numbers" and full.value.kind == "no_space"
+    assert f"the stage directory {tmp_path / 'stage'} (etlc.stage_dir) is full" in str(full.value)
+    failure[0] = PermissionError(errno.EACCES, "Permission denied")
+    with pytest.raises(PermissionError):
+        store.write_validated("numbers", df, RULES)

@@ -22,6 +22,7 @@ from etlc.runtime.errors import (
     ConfigurationError,
     DataLossError,
     EtlcError,
+    NoSpaceError,
     TransientError,
     ValidationFailedError,
 )
@@ -265,6 +266,17 @@ def test_a_source_explains_a_failure_of_its_stream_before_the_generic_classifica
     drop(tmp_path / "in", "a.json", [{"id": 1, "qty": 5}])
     error = running.finished().error
     assert isinstance(error, DataLossError) and error.step == "items", error
+
+
+def test_a_query_that_died_of_a_full_disk_names_the_checkpoint_directory(
+    spark: Any, tmp_path: Path
+) -> None:
+    p = pipeline(spark, tmp_path, Collecting())
+    error = p._explain(RuntimeError("java.io.IOException: No space left on device"), [])
+    assert isinstance(error, NoSpaceError) and error.kind == "no_space"
+    assert f"checkpoint directory {tmp_path / 'checkpoints'} (etlc.checkpoint_dir)" in str(error)
+    other = p._explain(RuntimeError("java.io.IOException: Stream closed"), [])
+    assert not isinstance(other, NoSpaceError)
 
 
 def test_offsets_a_source_skipped_are_logged_per_batch(log_stream: io.StringIO) -> None:
