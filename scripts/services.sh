@@ -9,14 +9,14 @@
 #
 # Usage: scripts/services.sh up [SERVICE]|down|status|env|crash SERVICE
 #   up      start what is not running (reusing servers that already are), wait until each answers,
-#           create the `etlc` users and databases; safe to run again. With SERVICE (postgres or
-#           mariadb), only that one
+#           create the `etlc` users and databases; safe to run again. With SERVICE (postgres,
+#           mariadb or kafka), only that one
 #   down    stop what `up` started; servers that were running before `up` are left alone
 #   status  one line per service; exit 1 if any is down
 #   env     `export` lines for the tests (hosts, ports, names, users); passwords live only in
 #           .services/credentials.json (mode 0600), never on stdout
-#   crash   stop SERVICE (postgres or mariadb) the way a crash does: no clean shutdown, open
-#           transactions lost; the failure tests use it, `up SERVICE` brings it back
+#   crash   stop SERVICE (postgres, mariadb or kafka) the way a crash does: no clean shutdown,
+#           open transactions lost; the failure tests use it, `up SERVICE` brings it back
 #
 # State, logs and Kafka's data live in .services/ beside this checkout's scripts/ folder.
 # Needs root for the database servers (apt-get, pg_ctlcluster, mariadbd), a JDK 17+ and Maven for
@@ -600,7 +600,11 @@ cmd_up_one() {
 	case $1 in
 	postgres) pg_up ;;
 	mariadb) mysql_up ;;
-	*) die "up: unknown service '$1' (postgres or mariadb)" ;;
+	kafka)
+		kafka_start
+		kafka_wait
+		;;
+	*) die "up: unknown service '$1' (postgres, mariadb or kafka)" ;;
 	esac
 }
 
@@ -617,7 +621,16 @@ cmd_crash() {
 		local deadline=$((SECONDS + 30))
 		while pgrep -x mariadbd >/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
 		;;
-	*) die "crash: unknown service '${1:-}' (postgres or mariadb)" ;;
+	kafka)
+		local pid
+		pid=$(cat "$KAFKA_DIR/kafka.pid" 2>/dev/null || true)
+		pid_matches "$pid" kafka.Kafka || die "crash: Kafka is not running (or not started by up)"
+		kill -KILL "$pid"
+		local deadline=$((SECONDS + 30))
+		while pid_matches "$pid" kafka.Kafka && ((SECONDS < deadline)); do sleep 0.1; done
+		rm -f "$KAFKA_DIR/kafka.pid"
+		;;
+	*) die "crash: unknown service '${1:-}' (postgres, mariadb or kafka)" ;;
 	esac
 	say "$1 crashed (stopped without a clean shutdown)"
 }

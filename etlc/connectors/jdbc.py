@@ -37,6 +37,7 @@ from etlc.runtime.errors import (
     TerminalError,
     TransientError,
     java_classes,
+    java_origin,
 )
 from etlc.runtime.graph import DatasetSchema
 from etlc.runtime.strategies import (
@@ -315,7 +316,9 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
                 .options(**options)
                 .option("dbtable", staging)
                 .option("batchsize", str(self.batch_size))
-                .option("isolationLevel", "NONE")
+                # Each task's rows are one transaction: a task killed mid-write (its executor
+                # lost) leaves nothing in staging, so the task Spark runs again cannot double it.
+                .option("isolationLevel", "READ_COMMITTED")
                 .mode("overwrite")
                 .save()
             ),
@@ -569,7 +572,7 @@ _MISSING_STATES = ("42",)
 
 
 def _sqlstate(exc: BaseException) -> str:
-    origin = getattr(exc, "_origin", None) or getattr(exc, "java_exception", None)
+    origin = java_origin(exc)
     seen = 0
     while origin is not None and seen < 16:
         try:
@@ -591,7 +594,7 @@ def _classify_sql(exc: BaseException, dialect: Dialect, connection: JdbcProfile)
     state = _sqlstate(exc)
     where = f"{dialect.system} connection `{connection.name}`"
     if state.startswith("23"):
-        origin = getattr(exc, "_origin", None) or getattr(exc, "java_exception", None)
+        origin = java_origin(exc)
         return _RejectedError(state, dialect.constraint(origin))
     if state.startswith(_AUTH_STATES):
         return AuthenticationError(

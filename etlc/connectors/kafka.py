@@ -68,6 +68,7 @@ from etlc.runtime.errors import (
     TerminalError,
     TransientError,
     java_cause,
+    java_origin,
     summary,
 )
 from etlc.runtime.graph import DatasetSchema
@@ -102,6 +103,7 @@ V1_SOURCES = "spark.sql.sources.useV1SourceList"
 
 _RECORD = "_etlc_record"
 
+_KAFKA_CLIENT = "org.apache.kafka."
 _ERRORS = "org.apache.kafka.common.errors."
 AUTH_JAVA = frozenset(
     {
@@ -192,7 +194,7 @@ def _jaas_quote(value: str) -> str:
 def _java_causes(exc: BaseException) -> Iterator[tuple[str, ...]]:
     """For each Java exception along the cause chain of ``exc``: its class name, then the
     names of its superclasses (so a subclass of a known type is recognised)."""
-    origin = getattr(exc, "_origin", None) or getattr(exc, "java_exception", None)
+    origin = java_origin(exc)
     seen = 0
     while origin is not None and seen < MAX_CAUSES:
         try:
@@ -209,7 +211,7 @@ def _java_causes(exc: BaseException) -> Iterator[tuple[str, ...]]:
 
 
 def _java_message(exc: BaseException, names: frozenset[str]) -> str:
-    origin = getattr(exc, "_origin", None) or getattr(exc, "java_exception", None)
+    origin = java_origin(exc)
     seen = 0
     while origin is not None and seen < MAX_CAUSES:
         try:
@@ -375,11 +377,16 @@ class KafkaExtractor(Extractor, StreamExtractor):
         return self.decode(raw, positions=True)
 
     def explain(self, exc: BaseException) -> EtlcError | None:
-        """Offsets the stream had not read that are gone from Kafka, named (the query fails
-        on them unless ``fail_on_data_loss`` is false)."""
+        """A failure of this stream's query that Kafka's own exceptions explain: offsets it
+        had not read that are gone (it fails on them unless ``fail_on_data_loss`` is false),
+        or the broker unreachable, the credentials refused, the topic missing."""
         error = java_cause(exc, DATA_LOSS_JAVA)
         if error is None:
-            return None
+            # Only a failure with a Kafka client exception in it is this source's to explain:
+            # a sink's refused connection looks the same further down the chain.
+            kafka = any(n.startswith(_KAFKA_CLIENT) for c in _java_causes(exc) for n in c)
+            explained = classify_kafka(exc, self.connection, self.topic) if kafka else None
+            return explained if isinstance(explained, EtlcError) else None
         lost = lost_offsets(error)
         return DataLossError(
             f"kafka connection `{self.connection.name}`, topic `{self.topic}`: records the "

@@ -89,6 +89,7 @@ from etlc.runtime.errors import (
     EtlcError,
     TerminalError,
     TransientError,
+    java_origin,
 )
 from etlc.runtime.graph import DatasetSchema
 from etlc.runtime.session import session_conf
@@ -295,7 +296,7 @@ _MAX_SUPERCLASSES = 8
 
 def java_types(exc: BaseException) -> list[str]:
     """Class names along a JVM error's cause chain, each followed by its superclasses."""
-    origin = getattr(exc, "_origin", None) or getattr(exc, "java_exception", None)
+    origin = java_origin(exc)
     names: list[str] = []
     depth = 0
     while origin is not None and depth < MAX_CAUSES:

@@ -122,9 +122,24 @@ class ValidationFailedError(TerminalError):
         self.sample = sample
 
 
+def java_origin(exc: BaseException) -> Any | None:
+    """The JVM exception behind a Py4J or PySpark error, if any. A failed streaming query's
+    exception (``StreamingQuery.exception()``) holds no JVM side of its own, only its cause's,
+    converted (``_cause``): that one stands in for it."""
+    current: BaseException | None = exc
+    for _ in range(MAX_CAUSES):
+        if current is None:
+            return None
+        origin = getattr(current, "_origin", None) or getattr(current, "java_exception", None)
+        if origin is not None:
+            return origin
+        current = getattr(current, "_cause", None)
+    return None
+
+
 def java_classes(exc: BaseException) -> Iterator[str]:
     """Class names along the Java cause chain of a Py4J / PySpark captured exception."""
-    origin = getattr(exc, "_origin", None) or getattr(exc, "java_exception", None)
+    origin = java_origin(exc)
     seen = 0
     while origin is not None and seen < MAX_CAUSES:
         try:
@@ -137,7 +152,7 @@ def java_classes(exc: BaseException) -> Iterator[str]:
 
 def java_cause(exc: BaseException, name: str) -> Any | None:
     """The Java exception of class ``name`` along the cause chain, if any (a py4j object)."""
-    origin = getattr(exc, "_origin", None) or getattr(exc, "java_exception", None)
+    origin = java_origin(exc)
     for _ in range(MAX_CAUSES):
         if origin is None:
             return None
@@ -158,7 +173,7 @@ def no_space_left(exc: BaseException) -> bool:
     # A failed query's exception carries the JVM's text, not always its Java side.
     if any(text in str(exc) for text in _NO_SPACE_TEXT):
         return True
-    origin = getattr(exc, "_origin", None) or getattr(exc, "java_exception", None)
+    origin = java_origin(exc)
     for _ in range(MAX_CAUSES):
         if origin is None:
             return False

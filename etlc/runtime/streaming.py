@@ -127,6 +127,20 @@ def halted(exc: BaseException) -> ValidationFailedError | None:
     )
 
 
+def with_java_side(query: StreamingQuery, failure: Exception) -> Exception:
+    """``failure`` with the JVM's own exception attached (as py4j attaches it, in
+    ``java_exception``). ``StreamingQuery.exception()`` keeps only the text of a cause PySpark
+    has no class for (a Kafka client's TimeoutException, say), and retries are decided by the
+    Java types along the cause chain."""
+    try:
+        held = query._jsq.exception()  # Spark classic's JVM query; not there on Spark Connect
+        if held.isDefined():
+            setattr(failure, "java_exception", held.get())  # noqa: B010 - a foreign class
+    except Exception:  # no JVM side to be had: the text is all there is
+        pass
+    return failure
+
+
 class _Epoch:
     """The query id, known once ``start`` returns; the first batch may ask for it sooner."""
 
@@ -382,7 +396,7 @@ class StreamingPipeline(SparkPipeline):
                 if not query.isActive:
                     failure = query.exception()
                     if failure is not None:
-                        raise failure
+                        raise with_java_side(query, failure)
                     raise TerminalError(f"query {query.name} stopped by itself")
             if refresh_at is not None and self.clock() >= refresh_at:
                 refresh = True

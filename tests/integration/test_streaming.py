@@ -560,3 +560,34 @@ def test_a_full_checkpoint_filesystem_stops_the_stream_naming_it_and_a_restart_l
         assert again.stop() == 0
     ids = sorted(r[0] for r in db.pg_rows(creds, "SELECT order_id FROM order_events"))
     assert ids == live  # none lost, none twice
+
+
+def test_the_kafka_broker_crashed_and_restarted_under_a_stream_loses_and_doubles_nothing(
+    servers: str, creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path
+) -> None:
+    reset(creds, "order_events", EVENTS_DDL)
+    topic = events.fresh_topic("stream-broker")
+    events.create_topic(servers, topic, partitions=2)
+    first = orders_between(1_000, 53, 1, BASE, 600)
+    produce(servers, topic, first)
+    driver = variant(tmp_path, "order_events_stream", topic, servers, creds)
+    env = stream_env(tmp_path, servers, creds, vault[0])
+    run = background(driver, env, tmp_path / "driver.log", {"ETLC_VAULT_PASSWORD": vault[1]})
+    live = sorted(o.order_id for o in first if o.status != "CANCELLED")
+    run.wait_for("the first events", lambda: count(creds, "order_events") >= len(live))
+    services("crash", "kafka")
+    try:
+        run.wait_for("a failed attempt", lambda: bool(run.events("attempt_failed")))
+    finally:
+        services("up", "kafka")
+    later = orders_between(1_000, 54, 10_000, BASE, 600)
+    produce(servers, topic, later)
+    live += sorted(o.order_id for o in later if o.status != "CANCELLED")
+    run.wait_for(
+        "the events produced after the restart", lambda: count(creds, "order_events") >= len(live)
+    )
+    assert run.stop() == 0
+    failed = run.events("attempt_failed")
+    assert [e["error_kind"] for e in failed] == ["transient"] * len(failed), failed
+    assert all("kafka connection `events`" in e["error"] for e in failed), failed
+    assert sorted(r[0] for r in db.pg_rows(creds, "SELECT order_id FROM order_events")) == live

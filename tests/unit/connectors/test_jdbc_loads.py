@@ -800,7 +800,7 @@ class Writer:
         self.calls.append(("save", None))
 
 
-def test_the_staging_write_replaces_the_staging_table_in_batches_without_isolation() -> None:
+def test_the_staging_write_is_batched_and_one_transaction_per_task() -> None:
     writer = Writer()
     loader = PostgresLoader(CONN, "orders", batch_size=250, parallelism=3)
     loader._write_staging(writer, '"etlc_stage_1"')  # type: ignore[arg-type]
@@ -818,7 +818,7 @@ def test_the_staging_write_replaces_the_staging_table_in_batches_without_isolati
         ),
         ("dbtable", '"etlc_stage_1"'),
         ("batchsize", "250"),
-        ("isolationLevel", "NONE"),
+        ("isolationLevel", "READ_COMMITTED"),
         ("mode", "overwrite"),
         ("save", None),
     ]

@@ -586,7 +586,10 @@ def test_a_stream_whose_offsets_are_gone_explains_its_failure(spark: Any) -> Non
     text = str(err)
     assert "`events`" in text and "`orders`" in text and "[1000, 2000)" in text
     assert "fail_on_data_loss: false" in text and "LEAK" not in text and "`g`" not in text
-    assert extractor().explain(wrapped(FakeJava(ERR + "TimeoutException"))) is None
+    broker = extractor().explain(wrapped(FakeJava(ERR + "TimeoutException")))
+    assert isinstance(broker, TransientError) and "did not answer" in str(broker)
+    # A refused connection with no Kafka client exception in the chain is a sink's, not Kafka's.
+    assert extractor().explain(wrapped(FakeJava("java.net.ConnectException"))) is None
 
 
 def source(description: str, start: Any, end: Any, rows: int) -> SimpleNamespace:

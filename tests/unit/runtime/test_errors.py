@@ -13,6 +13,7 @@ from etlc.runtime.errors import (
     is_transient,
     java_cause,
     java_classes,
+    java_origin,
     no_space_left,
     summary,
 )
@@ -151,3 +152,16 @@ def test_a_full_filesystem_is_recognised_in_python_and_along_the_java_chain() ->
             raise RuntimeError("gateway closed")
 
     assert not no_space_left(CapturedLikeError(Broken(), "x"))
+
+
+def test_a_failed_query_exception_stands_on_its_converted_cause() -> None:
+    """PySpark converts a streaming query's Java cause into ``_cause`` and keeps no origin."""
+    timeout = FakeJavaException("org.apache.kafka.common.errors.TimeoutException")
+
+    class QueryFailedError(Exception):
+        _origin = None
+        _cause = CapturedLikeError(timeout, "Timed out")
+
+    assert java_origin(QueryFailedError("query failed")) is timeout
+    assert is_transient(QueryFailedError("query failed"))
+    assert java_origin(RuntimeError("plain")) is None

@@ -38,7 +38,7 @@ from etlc.runtime.strategies import (
     LoadResult,
     StreamExtractor,
 )
-from etlc.runtime.streaming import StopSignal, StreamingPipeline, halted
+from etlc.runtime.streaming import StopSignal, StreamingPipeline, halted, with_java_side
 from etlc.transforms.filter import filter_rows
 from etlc.transforms.join import join
 
@@ -277,6 +277,28 @@ def test_a_query_that_died_of_a_full_disk_names_the_checkpoint_directory(
     assert f"checkpoint directory {tmp_path / 'checkpoints'} (etlc.checkpoint_dir)" in str(error)
     other = p._explain(RuntimeError("java.io.IOException: Stream closed"), [])
     assert not isinstance(other, NoSpaceError)
+
+
+class HeldFailure:
+    def __init__(self, java: Any) -> None:
+        self.java = java
+
+    def isDefined(self) -> bool:  # noqa: N802 - Scala's Option
+        return self.java is not None
+
+    def get(self) -> Any:
+        return self.java
+
+
+def test_a_query_failure_gets_the_jvm_exception_the_query_holds() -> None:
+    java = object()
+    held = SimpleNamespace(_jsq=SimpleNamespace(exception=lambda: HeldFailure(java)))
+    failure = with_java_side(held, RuntimeError("StreamingQueryException: timed out"))  # type: ignore[arg-type]
+    assert getattr(failure, "java_exception", None) is java
+    empty = SimpleNamespace(_jsq=SimpleNamespace(exception=lambda: HeldFailure(None)))
+    assert not hasattr(with_java_side(empty, RuntimeError("x")), "java_exception")  # type: ignore[arg-type]
+    connect = SimpleNamespace()  # Spark Connect: no JVM query in the driver
+    assert not hasattr(with_java_side(connect, RuntimeError("x")), "java_exception")  # type: ignore[arg-type]
 
 
 def test_offsets_a_source_skipped_are_logged_per_batch(log_stream: io.StringIO) -> None:
