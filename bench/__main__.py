@@ -19,7 +19,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import compiler, complex_batch, hostile, report, simple_batch, stream_seed, upsert
+from bench import (
+    compiler,
+    complex_batch,
+    hostile,
+    report,
+    simple_batch,
+    soak,
+    stream_seed,
+    upsert,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCENARIOS = (
@@ -31,6 +40,8 @@ SCENARIOS = (
     "streaming",
     "rate_search",
 )
+# Run only when named: the soak takes half an hour and crashes the services under it.
+ON_REQUEST = ("soak",)
 
 
 def _name(result: dict[str, Any]) -> str:
@@ -45,7 +56,10 @@ def _rates(text: str) -> list[int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--scenarios", default=",".join(SCENARIOS), help=f"any of {', '.join(SCENARIOS)}"
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help=f"any of {', '.join(SCENARIOS + ON_REQUEST)} (default: all but "
+        f"{', '.join(ON_REQUEST)})",
     )
     parser.add_argument("--records", type=int, default=10_000_000, help="simple batch size")
     parser.add_argument("--complex-records", type=int, default=2_000_000)
@@ -61,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         help="rates the search tries, ascending, stopping at the first not kept up",
     )
     parser.add_argument("--search-seconds", type=float, default=100)
+    parser.add_argument("--soak-minutes", type=float, default=30, help="how long the soak runs")
+    parser.add_argument(
+        "--fault-every", type=float, default=240, help="seconds between the soak's faults"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
         "--merge",
@@ -70,9 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     wanted = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    unknown = sorted(set(wanted) - set(SCENARIOS))
+    unknown = sorted(set(wanted) - set(SCENARIOS + ON_REQUEST))
     if unknown:
-        parser.error(f"unknown scenarios {unknown}; choose from {', '.join(SCENARIOS)}")
+        parser.error(
+            f"unknown scenarios {unknown}; choose from {', '.join(SCENARIOS + ON_REQUEST)}"
+        )
     work = Path(tempfile.mkdtemp(prefix="etlc-bench-"))
     stamp = time.strftime("%Y-%m-%dT%H-%M-%SZ", time.gmtime())
     runs: dict[str, Callable[[], list[dict[str, Any]]]] = {
@@ -88,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         "rate_search": lambda: [
             stream_seed.rate_search(args.search_rates, args.search_seconds, args.warmup)
         ],
+        "soak": lambda: [soak.run(args.rate, args.soak_minutes, args.fault_every)],
     }
     results: dict[str, Any] = {
         "started": stamp,

@@ -179,6 +179,35 @@ def _hostile(result: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _soak(result: Mapping[str, Any]) -> list[str]:
+    kinds = ", ".join(f"{f['kind']} at {f['at_s']} s" for f in result["faults"])
+    lines = [
+        "## Soak: the seed's stream under faults",
+        "",
+        f"{result['rate_target']:,} events/s for {result['minutes']} minutes; faults: {kinds}. "
+        "Every (window, status) row of the sink compared with what Kafka acknowledged.",
+        "",
+        f"- events acknowledged {result['events_acknowledged']:,}, landed "
+        f"{result['events_landed']:,}: **lost {result['lost']}, duplicated "
+        f"{result['duplicated']}** ({result['windows']} window rows; produce failures "
+        f"{result['produce_failures']})",
+        f"- faults survived by the stream alone: {result['faults_survived']} of "
+        f"{len(result['faults'])} (driver deaths: {result['driver_deaths']}); failed attempts "
+        f"{result['attempts_failed']}, retry budget resets {result['retry_budget_resets']}; "
+        f"drained {result['drained_s']} s after the producer stopped; driver exit "
+        f"{result['driver_exit']}",
+        "",
+        "| phase | batches | p95 ms (median) | p95 ms (max) |",
+        "|---|---|---|---|",
+    ]
+    for phase, figures in result["phases"].items():
+        lines.append(
+            f"| {phase} | {figures['batches']} | {figures['p95_ms_median']} | "
+            f"{figures['p95_ms_max']} |"
+        )
+    return lines
+
+
 def markdown(report: Mapping[str, Any]) -> str:
     lines = [
         f"# etlc benchmarks, {report['started']}",
@@ -217,6 +246,8 @@ def markdown(report: Mapping[str, Any]) -> str:
             lines += _streaming(streams)
         elif name == "streaming_rate_search":
             lines += _rate_search(result)
+        elif name == "soak":
+            lines += _soak(result)
         else:
             continue
         lines.append("")

@@ -3,6 +3,7 @@ what bounds a job is read off its samples."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -130,3 +131,53 @@ def test_the_chart_is_a_png_with_a_panel_per_scenario(tmp_path: Path) -> None:
     assert report.chart(sample(), path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not report.chart({"scenarios": [], "started": "", "machine": ""}, tmp_path / "x.png")
+
+
+def test_the_soak_section_gives_losses_faults_and_p95_per_phase() -> None:
+    result = {
+        "scenario": "soak",
+        "rate_target": 50_000,
+        "minutes": 30,
+        "events_acknowledged": 76_500_000,
+        "events_landed": 76_500_000,
+        "produce_failures": 0,
+        "lost": 0,
+        "duplicated": 0,
+        "windows": 124,
+        "faults": [{"kind": "database", "at_s": 240}, {"kind": "broker", "at_s": 480}],
+        "faults_survived": 2,
+        "driver_deaths": 0,
+        "attempts_failed": 2,
+        "retry_budget_resets": 0,
+        "drained_s": 41.5,
+        "driver_exit": 0,
+        "phases": {
+            "steady": {"batches": 1500, "p95_ms_median": 1800, "p95_ms_max": 4000},
+            "after database": {"batches": 60, "p95_ms_median": 9000, "p95_ms_max": 25000},
+        },
+    }
+    text = report.markdown({"started": "t", "machine": "m", "scenarios": [result]})
+    assert "faults: database at 240 s, broker at 480 s" in text
+    assert "landed 76,500,000: **lost 0, duplicated 0** (124 window rows" in text
+    assert "faults survived by the stream alone: 2 of 2 (driver deaths: 0)" in text
+    assert "| steady | 1500 | 1800 | 4000 |" in text
+    assert "| after database | 60 | 9000 | 25000 |" in text
+
+
+def test_soak_batches_count_toward_the_fault_they_follow() -> None:
+    from bench.soak import phases
+
+    def batch(ts: str, p95: int | None) -> dict[str, Any]:
+        return {"ts": ts, "latency_ms": None if p95 is None else {"p95": p95}}
+
+    progress = [
+        batch("2026-12-06T00:00:00Z", 1_000),
+        batch("2026-12-06T00:00:30Z", 20_000),
+        batch("2026-12-06T00:01:00Z", None),  # no new records: no latency
+        batch("2026-12-06T00:05:00Z", 1_200),
+    ]
+    fault_at = datetime(2026, 12, 6, 0, 0, 10, tzinfo=timezone.utc).timestamp()
+    assert phases(progress, [{"kind": "broker", "at": fault_at}]) == {
+        "steady": {"batches": 2, "p95_ms_median": 1_100.0, "p95_ms_max": 1_200},
+        "after broker": {"batches": 1, "p95_ms_median": 20_000, "p95_ms_max": 20_000},
+    }
