@@ -257,6 +257,7 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
         self.sequence_by = sequence_by
         self.batch_size = batch_size
         self.parallelism = parallelism
+        self.leftovers: list[str] = []  # staging tables not dropped yet
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -298,7 +299,9 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
                 )
                 dead = self._move(sql, staging, names, mode, marker)
             finally:
-                sql.drop(staging)
+                # A staging table an earlier attempt could not drop (its server went away)
+                # goes with this one's.
+                self.leftovers = [t for t in (*self.leftovers, staging) if not sql.drop(t)]
         if dead is None:
             return None
         return LoadResult(
@@ -528,7 +531,8 @@ class _Sql:
         finally:
             stmt.close()
 
-    def drop(self, staging: str) -> None:
+    def drop(self, staging: str) -> bool:
+        """Whether ``staging`` is gone; ends the transaction (whatever was not committed)."""
         try:
             self.jdbc.rollback()
             self.jdbc.setAutoCommit(True)
@@ -538,7 +542,8 @@ class _Sql:
             finally:
                 stmt.close()
         except Exception:  # the load's own outcome matters more than a leftover staging table
-            return
+            return False
+        return True
 
 
 @contextmanager

@@ -541,6 +541,20 @@ def test_a_batch_another_run_committed_first_is_rolled_back_and_skipped(
     assert log[marking + 1] == "ROLLBACK" and "COMMIT" not in log[marking:]
 
 
+def test_a_staging_table_an_attempt_could_not_drop_goes_with_the_next_one(
+    spark: SparkSession, loads: Loads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loader = PostgresLoader(CONN, "orders")
+    dropping = _Sql.drop
+    monkeypatch.setattr(_Sql, "drop", lambda self, staging: False)  # the server went away
+    loader.load(batch(spark, [(10, 5)]), "append")
+    assert loader.leftovers == [loads.staged[0]] and len(loads.leftovers()) == 1
+    monkeypatch.setattr(_Sql, "drop", dropping)
+    loader.load(batch(spark, [(11, 6)]), "append")
+    assert loader.leftovers == [] and loads.leftovers() == []
+    assert target(loads.path) == [(1, 1), (2, 2), (10, 5), (11, 6)]
+
+
 # --- the session -----------------------------------------------------------------------------
 
 
