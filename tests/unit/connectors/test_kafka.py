@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -499,30 +498,25 @@ def unreachable(**timeouts: int) -> KafkaProfile:
     return open_profile("events", profile, "dev.json", lambda ref: Hidden(), KafkaProfile)
 
 
-def test_an_unreachable_broker_fails_an_extract_in_bounded_time_as_transient(spark: Any) -> None:
-    """The real Admin client and its real exceptions; no broker needed."""
+def test_an_unreachable_broker_fails_an_extract_as_transient(spark: Any) -> None:
+    """The real Admin client and its real exceptions; no broker needed. (That the wait is
+    bounded is the client settings' doing: see the bounded-timeouts test above.)"""
     c = unreachable(**{"default.api.timeout.ms": 1500, "request.timeout.ms": 1000})
-    started = time.monotonic()
     with pytest.raises(TransientError) as err:
         KafkaExtractor(c, SCHEMA, "orders").extract(spark)
-    assert time.monotonic() - started < 15
     assert "`events`" in str(err.value) and "`orders`" in str(err.value)
     assert "TimeoutException" in str(err.value)
 
 
-def test_an_unreachable_broker_fails_a_load_in_bounded_time_as_transient(
-    spark: Any, orders: Any
-) -> None:
+def test_an_unreachable_broker_fails_a_load_as_transient(spark: Any, orders: Any) -> None:
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
     before = spark.conf.get(V1_SOURCES)
     c = unreachable(**{"max.block.ms": 1500, "request.timeout.ms": 1000})
     observed = orders.observe(Observation("kafka_load"), F.count(F.lit(1)).alias("records"))
-    started = time.monotonic()
     with pytest.raises(TransientError) as err:
         KafkaLoader(c, "orders", SCHEMA).load(observed, "append")
-    assert time.monotonic() - started < 30
     assert "`events`" in str(err.value) and "`orders`" in str(err.value)
     assert spark.conf.get(V1_SOURCES) == before  # the write path switch is undone
 
