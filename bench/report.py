@@ -190,7 +190,8 @@ def _soak(result: Mapping[str, Any]) -> list[str]:
         f"- events acknowledged {result['events_acknowledged']:,}, landed "
         f"{result['events_landed']:,}: **lost {result['lost']}, duplicated "
         f"{result['duplicated']}** ({result['windows']} window rows; produce failures "
-        f"{result['produce_failures']})",
+        f"{result['produce_failures']}; dropped by the window as later than its watermark: "
+        f"{result.get('late_rows_dropped', 'not counted in this run')})",
         f"- faults survived by the stream alone: {result['faults_survived']} of "
         f"{len(result['faults'])} (driver deaths: {result['driver_deaths']}); failed attempts "
         f"{result['attempts_failed']}, retry budget resets {result['retry_budget_resets']}; "

@@ -256,6 +256,8 @@ def run(rate: int, minutes: float, fault_every: float) -> dict[str, Any]:
         "faults": [{k: v for k, v in f.items() if k != "at"} for f in faults],
         "faults_survived": len(faults) - stream.deaths,
         "driver_deaths": stream.deaths,
+        # Events the window dropped as later than its watermark (Spark's own count, per batch).
+        "late_rows_dropped": sum(int(p.get("late_rows_dropped") or 0) for p in progress),
         "attempts_failed": len(stream.events("attempt_failed")),
         "retry_budget_resets": len(stream.events("retry_budget_reset")),
         "drained_s": drained,

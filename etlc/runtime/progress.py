@@ -68,7 +68,10 @@ def progress_fields(progress: Any) -> dict[str, Any]:
     """The log fields of one ``StreamingQueryProgress``."""
     durations = dict(progress.durationMs or {})
     event_time = dict(progress.eventTime or {})
-    state_rows = sum(int(op.numRowsTotal) for op in progress.stateOperators or [])
+    operators = progress.stateOperators or []
+    state_rows = sum(int(op.numRowsTotal) for op in operators)
+    # Rows a stateful operator ignored as later than the watermark: counted, never written.
+    late = sum(int(getattr(op, "numRowsDroppedByWatermark", 0) or 0) for op in operators)
     return {
         "query": progress.name,
         "batch_id": progress.batchId,
@@ -78,6 +81,7 @@ def progress_fields(progress: Any) -> dict[str, Any]:
         "batch_duration_ms": progress.batchDuration,
         "trigger_ms": durations.get("triggerExecution"),
         "state_rows": state_rows,
+        "late_rows_dropped": late,
         "watermark": event_time.get("watermark"),
         "latency_ms": latency_ms(progress),
     }

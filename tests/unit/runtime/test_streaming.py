@@ -357,7 +357,10 @@ def test_durations_and_progress_fields() -> None:
         processedRowsPerSecond=800.0,
         batchDuration=1250,
         durationMs={"triggerExecution": 1250},
-        stateOperators=[SimpleNamespace(numRowsTotal=10), SimpleNamespace(numRowsTotal=5)],
+        stateOperators=[
+            SimpleNamespace(numRowsTotal=10, numRowsDroppedByWatermark=3),
+            SimpleNamespace(numRowsTotal=5),
+        ],
         eventTime={"watermark": "2026-11-28T10:00:00.000Z"},
         observedMetrics={"etlc_source_lag_orders": {"lag_ms": [40, 900], "lag_max_ms": 1200}},
     )
@@ -370,6 +373,7 @@ def test_durations_and_progress_fields() -> None:
         "batch_duration_ms": 1250,
         "trigger_ms": 1250,
         "state_rows": 15,
+        "late_rows_dropped": 3,
         "watermark": "2026-11-28T10:00:00.000Z",
         "latency_ms": {"p50": 1290, "p95": 2150, "max": 2450},
     }
