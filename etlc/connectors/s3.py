@@ -75,10 +75,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
 from pyspark.sql.streaming.readwriter import DataStreamWriter
 
-from etlc.connectors import delta
+from etlc.connectors import delta, magic_jobs
 from etlc.connectors.failures import translated
 from etlc.connectors.files import FilesExtractor, FilesLoader
 from etlc.profiles import S3Profile
@@ -404,6 +404,9 @@ class S3Loader(FilesLoader):
         self.bucket = bucket_of(path)
         self.connection = connection
         self.committer: str | None = None  # known once a write has been planned
+        # The magic committer's job directories there before a write that failed: any other
+        # found on the next attempt is the failed job's (see etlc.connectors.magic_jobs).
+        self.jobs_before_failure: set[str] | None = None
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -446,6 +449,44 @@ class S3Loader(FilesLoader):
         )
         if self.partition_by:
             writer = writer.partitionBy(*self.partition_by)
-        with session_conf(spark, plan.session_conf):
-            translate_errors(lambda: writer.save(self.path), self.connection, self.path)
-        return LoadResult(details={"committer": plan.committer})
+        removed = self._save(spark, writer, plan, mode)
+        details: dict[str, Any] = {"committer": plan.committer}
+        if removed:
+            details["removed_from_failed_commit"] = removed
+        return LoadResult(details=details)
+
+    def _save(
+        self, spark: SparkSession, writer: DataFrameWriter, plan: CommitPlan, mode: str
+    ) -> int:
+        """The write, through the plan's committer; how many files a failed earlier attempt
+        had made visible were removed first. Only the magic committer's appends need that
+        (an overwrite replaces them anyway): see :mod:`etlc.connectors.magic_jobs`. A failed
+        overwrite says the target may be incomplete: files on S3 are replaced one by one."""
+        magic = plan.committer == "magic" and plan.save_mode == "append"
+
+        def jobs() -> set[str]:
+            return translate_errors(
+                lambda: magic_jobs.job_dirs(spark, self.path), self.connection, self.path
+            )
+
+        removed = 0
+        if magic and self.jobs_before_failure is not None:
+            for job in sorted(jobs() - self.jobs_before_failure):
+                removed += len(magic_jobs.remove(spark, job))
+            self.jobs_before_failure = None
+        before = jobs() if magic else set()
+        try:
+            with session_conf(spark, plan.session_conf):
+                translate_errors(lambda: writer.save(self.path), self.connection, self.path)
+        except Exception as exc:
+            if magic:
+                self.jobs_before_failure = before
+            if mode == "overwrite" and isinstance(exc, EtlcError):
+                raise type(exc)(
+                    f"{exc.message}; the overwrite may have left {self.path} incomplete (S3 "
+                    "replaces files one by one): a retry or a new run writes it whole, and "
+                    '"format": "delta" replaces a table in one commit',
+                    exc.step,
+                ) from exc
+            raise
+        return removed
