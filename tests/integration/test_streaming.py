@@ -12,7 +12,7 @@ import shutil
 import time
 from collections import Counter, defaultdict
 from contextlib import suppress
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -278,35 +278,76 @@ def test_a_batch_committed_just_before_a_crash_is_skipped_on_replay(
     assert event_ids(creds, system) == live
 
 
+@dataclass
+class LiveStream:
+    """order_events_stream on a fresh topic, its first 1,000 events landed in PostgreSQL."""
+
+    servers: str
+    creds: dict[str, Any]
+    topic: str
+    driver: Path
+    env: Path
+    extra: dict[str, str]
+    run: Background
+    live: list[int]  # the order ids the table must hold, each once
+
+    @classmethod
+    def start(
+        cls,
+        name: str,
+        seed: int,
+        ctx: tuple[str, dict[str, Any], tuple[Path, str], Path],
+        checkpoint_dir: Path | None = None,
+    ) -> LiveStream:
+        servers, creds, vault, tmp = ctx
+        reset(creds, "order_events", EVENTS_DDL)
+        topic = events.fresh_topic(name)
+        events.create_topic(servers, topic, partitions=2)
+        first = orders_between(1_000, seed, 1, BASE, 600)
+        produce(servers, topic, first)
+        driver = variant(tmp, "order_events_stream", topic, servers, creds)
+        env = stream_env(tmp, servers, creds, vault[0])
+        if checkpoint_dir is not None:
+            doc = json.loads(env.read_text())
+            doc["etlc"]["checkpoint_dir"] = str(checkpoint_dir)
+            env.write_text(json.dumps(doc))
+        extra = {"ETLC_VAULT_PASSWORD": vault[1]}
+        run = background(driver, env, tmp / "driver.log", extra)
+        live = sorted(o.order_id for o in first if o.status != "CANCELLED")
+        run.wait_for("the first events", lambda: count(creds, "order_events") >= len(live))
+        return cls(servers, creds, topic, driver, env, extra, run, live)
+
+    def produce_more(self, seed: int) -> None:
+        later = orders_between(1_000, seed, 10_000, BASE, 600)
+        produce(self.servers, self.topic, later)
+        self.live += sorted(o.order_id for o in later if o.status != "CANCELLED")
+
+    def landed(self) -> int:
+        return count(self.creds, "order_events")
+
+    def ids(self) -> list[int]:
+        return sorted(r[0] for r in db.pg_rows(self.creds, "SELECT order_id FROM order_events"))
+
+
 def test_postgresql_down_for_ten_seconds_is_retried_and_the_stream_catches_up(
     servers: str, creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path
 ) -> None:
-    reset(creds, "order_events", EVENTS_DDL)
-    topic = events.fresh_topic("stream-outage")
-    events.create_topic(servers, topic, partitions=2)
-    first = orders_between(1_000, 47, 1, BASE, 600)
-    produce(servers, topic, first)
-    driver = variant(tmp_path, "order_events_stream", topic, servers, creds)
-    env = stream_env(tmp_path, servers, creds, vault[0])
-    run = background(driver, env, tmp_path / "driver.log", {"ETLC_VAULT_PASSWORD": vault[1]})
-    live = sorted(o.order_id for o in first if o.status != "CANCELLED")
-    run.wait_for("the first events", lambda: count(creds, "order_events") >= len(live))
+    stream = LiveStream.start("stream-outage", 47, (servers, creds, vault, tmp_path))
+    run = stream.run
     services("crash", "postgres")
     try:
-        later = orders_between(1_000, 48, 10_000, BASE, 600)
-        produce(servers, topic, later)
-        live += sorted(o.order_id for o in later if o.status != "CANCELLED")
+        stream.produce_more(48)
         run.wait_for("a failed attempt", lambda: bool(run.events("attempt_failed")))
         time.sleep(10)
     finally:
         services("up", "postgres")
     run.wait_for(
-        "the events produced during the outage", lambda: count(creds, "order_events") >= len(live)
+        "the events produced during the outage", lambda: stream.landed() >= len(stream.live)
     )
     assert run.stop() == 0
     failed = run.events("attempt_failed")
     assert failed and all(e["error_kind"] == "transient" for e in failed)
-    assert sorted(r[0] for r in db.pg_rows(creds, "SELECT order_id FROM order_events")) == live
+    assert stream.ids() == stream.live
 
 
 CUSTOMERS_DDL = (
@@ -527,67 +568,43 @@ def test_kafka_records_deleted_before_the_stream_read_them_halt_it_unless_told_t
 def test_a_full_checkpoint_filesystem_stops_the_stream_naming_it_and_a_restart_loses_nothing(
     servers: str, creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path
 ) -> None:
-    reset(creds, "order_events", EVENTS_DDL)
-    topic = events.fresh_topic("stream-full")
-    events.create_topic(servers, topic, partitions=1)
-    first = orders_between(1_000, 51, 1, BASE, 600)
-    produce(servers, topic, first)
-    driver = variant(tmp_path, "order_events_stream", topic, servers, creds)
-    extra = {"ETLC_VAULT_PASSWORD": vault[1]}
     with small_filesystem(tmp_path / "small", "4m") as small:
-        env = stream_env(tmp_path, servers, creds, vault[0])
-        doc = json.loads(env.read_text())
-        doc["etlc"]["checkpoint_dir"] = str(small / "checkpoints")
-        env.write_text(json.dumps(doc))
-        run = background(driver, env, tmp_path / "full.log", extra)
-        live = sorted(o.order_id for o in first if o.status != "CANCELLED")
-        run.wait_for("the first events", lambda: count(creds, "order_events") >= len(live))
+        checkpoints = small / "checkpoints"
+        stream = LiveStream.start("stream-full", 51, (servers, creds, vault, tmp_path), checkpoints)
         filler = small / "filler"
         with filler.open("wb") as out, suppress(OSError):  # until the filesystem is full
             while True:
                 out.write(b"\0" * 65_536)
-        later = orders_between(1_000, 52, 10_000, BASE, 600)
-        produce(servers, topic, later)
-        live += sorted(o.order_id for o in later if o.status != "CANCELLED")
+        stream.produce_more(52)
+        run = stream.run
         assert run.proc.wait(240) == 1, run.log.read_text()[-3000:]
         [finished] = run.events("run_finished")
         assert finished["error_kind"] == "no_space" and finished["attempts"] == 1
-        assert str(small / "checkpoints") in finished["error"]
-        assert count(creds, "order_events") < len(live)  # the later events are not in yet
+        assert str(checkpoints) in finished["error"]
+        assert stream.landed() < len(stream.live)  # the later events are not in yet
         filler.unlink()
-        again = background(driver, env, tmp_path / "again.log", extra)
-        again.wait_for("every event", lambda: count(creds, "order_events") >= len(live))
+        again = background(stream.driver, stream.env, tmp_path / "again.log", stream.extra)
+        again.wait_for("every event", lambda: stream.landed() >= len(stream.live))
         assert again.stop() == 0
-    ids = sorted(r[0] for r in db.pg_rows(creds, "SELECT order_id FROM order_events"))
-    assert ids == live  # none lost, none twice
+    assert stream.ids() == stream.live  # none lost, none twice
 
 
 def test_the_kafka_broker_crashed_and_restarted_under_a_stream_loses_and_doubles_nothing(
     servers: str, creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path
 ) -> None:
-    reset(creds, "order_events", EVENTS_DDL)
-    topic = events.fresh_topic("stream-broker")
-    events.create_topic(servers, topic, partitions=2)
-    first = orders_between(1_000, 53, 1, BASE, 600)
-    produce(servers, topic, first)
-    driver = variant(tmp_path, "order_events_stream", topic, servers, creds)
-    env = stream_env(tmp_path, servers, creds, vault[0])
-    run = background(driver, env, tmp_path / "driver.log", {"ETLC_VAULT_PASSWORD": vault[1]})
-    live = sorted(o.order_id for o in first if o.status != "CANCELLED")
-    run.wait_for("the first events", lambda: count(creds, "order_events") >= len(live))
+    stream = LiveStream.start("stream-broker", 53, (servers, creds, vault, tmp_path))
+    run = stream.run
     services("crash", "kafka")
     try:
         run.wait_for("a failed attempt", lambda: bool(run.events("attempt_failed")))
     finally:
         services("up", "kafka")
-    later = orders_between(1_000, 54, 10_000, BASE, 600)
-    produce(servers, topic, later)
-    live += sorted(o.order_id for o in later if o.status != "CANCELLED")
+    stream.produce_more(54)
     run.wait_for(
-        "the events produced after the restart", lambda: count(creds, "order_events") >= len(live)
+        "the events produced after the restart", lambda: stream.landed() >= len(stream.live)
     )
     assert run.stop() == 0
     failed = run.events("attempt_failed")
     assert [e["error_kind"] for e in failed] == ["transient"] * len(failed), failed
     assert all("kafka connection `events`" in e["error"] for e in failed), failed
-    assert sorted(r[0] for r in db.pg_rows(creds, "SELECT order_id FROM order_events")) == live
+    assert stream.ids() == stream.live
