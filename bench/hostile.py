@@ -197,6 +197,17 @@ def inputs(work: Path) -> dict[str, Path]:
     return found
 
 
+def _high_water_kb(pid: int) -> int:
+    """The process's peak resident set so far (``VmHWM``, kB), 0 once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def measure(args: list[str], cwd: Path, timeout: float = 120.0) -> dict[str, Any]:
     """Wall time, peak RSS and exit code of one command; killed after ``timeout`` seconds.
 
@@ -217,7 +228,9 @@ def measure(args: list[str], cwd: Path, timeout: float = 120.0) -> dict[str, Any
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
     killed = False
+    peak_kb = 0
     while True:
+        peak_kb = max(peak_kb, _high_water_kb(proc.pid))
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
@@ -231,7 +244,10 @@ def measure(args: list[str], cwd: Path, timeout: float = 120.0) -> dict[str, Any
     text = output.decode("utf-8", "replace")
     return {
         "seconds": round(seconds, 2),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        # ru_maxrss of a child counts the memory of the process it was forked from (Linux
+        # keeps the pre-exec high-water mark), so a big test process would be charged to the
+        # command; the command's own high-water mark (VmHWM) is read while it runs instead.
+        "peak_rss_mb": round((peak_kb or usage.ru_maxrss) / 1024, 1),
         "exit": proc.returncode,
         "killed": killed,
         "traceback": "Traceback" in text or "E000" in text,
