@@ -20,6 +20,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
@@ -36,6 +37,7 @@ from etlc.runtime.errors import (
     ConfigurationError,
     TerminalError,
     TransientError,
+    java_chain,
     java_classes,
     java_origin,
 )
@@ -577,20 +579,13 @@ _MISSING_STATES = ("42",)
 
 
 def _sqlstate(exc: BaseException) -> str:
-    origin = java_origin(exc)
-    seen = 0
-    while origin is not None and seen < 16:
+    for origin in islice(java_chain(exc), 16):
         try:
             state = origin.getSQLState() if hasattr(origin, "getSQLState") else None
         except Exception:
             state = None
         if state:
             return str(state)
-        try:
-            origin = origin.getCause()
-        except Exception:
-            return ""
-        seen += 1
     return ""
 
 

@@ -68,7 +68,7 @@ from etlc.runtime.errors import (
     TerminalError,
     TransientError,
     java_cause,
-    java_origin,
+    java_chain,
     summary,
 )
 from etlc.runtime.graph import DatasetSchema
@@ -194,33 +194,25 @@ def _jaas_quote(value: str) -> str:
 def _java_causes(exc: BaseException) -> Iterator[tuple[str, ...]]:
     """For each Java exception along the cause chain of ``exc``: its class name, then the
     names of its superclasses (so a subclass of a known type is recognised)."""
-    origin = java_origin(exc)
-    seen = 0
-    while origin is not None and seen < MAX_CAUSES:
+    for origin in java_chain(exc):
         try:
             names: list[str] = []
             cls = origin.getClass()
             while cls is not None and len(names) < MAX_CAUSES:
                 names.append(str(cls.getName()))
                 cls = cls.getSuperclass() if hasattr(cls, "getSuperclass") else None
-            yield tuple(names)
-            origin = origin.getCause()
         except Exception:  # a dead gateway cannot tell us more
             return
-        seen += 1
+        yield tuple(names)
 
 
 def _java_message(exc: BaseException, names: frozenset[str]) -> str:
-    origin = java_origin(exc)
-    seen = 0
-    while origin is not None and seen < MAX_CAUSES:
+    for origin in java_chain(exc):
         try:
             if str(origin.getClass().getName()) in names:
                 return str(origin.getMessage() or "")
-            origin = origin.getCause()
         except Exception:
             return ""
-        seen += 1
     return ""
 
 

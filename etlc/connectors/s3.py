@@ -83,13 +83,12 @@ from etlc.connectors.failures import translated
 from etlc.connectors.files import FilesExtractor, FilesLoader
 from etlc.profiles import S3Profile
 from etlc.runtime.errors import (
-    MAX_CAUSES,
     AuthenticationError,
     ConfigurationError,
     EtlcError,
     TerminalError,
     TransientError,
-    java_origin,
+    java_chain,
 )
 from etlc.runtime.graph import DatasetSchema
 from etlc.runtime.session import session_conf
@@ -296,10 +295,8 @@ _MAX_SUPERCLASSES = 8
 
 def java_types(exc: BaseException) -> list[str]:
     """Class names along a JVM error's cause chain, each followed by its superclasses."""
-    origin = java_origin(exc)
     names: list[str] = []
-    depth = 0
-    while origin is not None and depth < MAX_CAUSES:
+    for origin in java_chain(exc):
         try:
             cls = origin.getClass()
             for _ in range(_MAX_SUPERCLASSES):
@@ -307,10 +304,8 @@ def java_types(exc: BaseException) -> list[str]:
                     break
                 names.append(str(cls.getName()))
                 cls = cls.getSuperclass()
-            origin = origin.getCause()
         except Exception:  # a dead gateway cannot tell us more
             break
-        depth += 1
     return names
 
 

@@ -137,29 +137,35 @@ def java_origin(exc: BaseException) -> Any | None:
     return None
 
 
-def java_classes(exc: BaseException) -> Iterator[str]:
-    """Class names along the Java cause chain of a Py4J / PySpark captured exception."""
+def java_chain(exc: BaseException) -> Iterator[Any]:
+    """Each JVM exception along the cause chain of ``exc`` (py4j objects), at most MAX_CAUSES;
+    it ends early where the gateway cannot say what caused one."""
     origin = java_origin(exc)
-    seen = 0
-    while origin is not None and seen < MAX_CAUSES:
+    for _ in range(MAX_CAUSES):
+        if origin is None:
+            return
+        yield origin
         try:
-            yield str(origin.getClass().getName())
             origin = origin.getCause()
         except Exception:  # a dead gateway cannot tell us more
             return
-        seen += 1
+
+
+def java_classes(exc: BaseException) -> Iterator[str]:
+    """Class names along the Java cause chain of a Py4J / PySpark captured exception."""
+    for origin in java_chain(exc):
+        try:
+            yield str(origin.getClass().getName())
+        except Exception:  # a dead gateway cannot tell us more
+            return
 
 
 def java_cause(exc: BaseException, name: str) -> Any | None:
     """The Java exception of class ``name`` along the cause chain, if any (a py4j object)."""
-    origin = java_origin(exc)
-    for _ in range(MAX_CAUSES):
-        if origin is None:
-            return None
+    for origin in java_chain(exc):
         try:
             if str(origin.getClass().getName()) == name:
                 return origin
-            origin = origin.getCause()
         except Exception:  # a dead gateway cannot tell us more
             return None
     return None
@@ -173,13 +179,9 @@ def no_space_left(exc: BaseException) -> bool:
     # A failed query's exception carries the JVM's text, not always its Java side.
     if any(text in str(exc) for text in _NO_SPACE_TEXT):
         return True
-    origin = java_origin(exc)
-    for _ in range(MAX_CAUSES):
-        if origin is None:
-            return False
+    for origin in java_chain(exc):
         try:
             message = str(origin.getMessage() or "")
-            origin = origin.getCause()
         except Exception:  # a dead gateway cannot tell us more
             return False
         if any(text in message for text in _NO_SPACE_TEXT):
