@@ -314,13 +314,12 @@ class StreamingPipeline(SparkPipeline):
     def _listen(self) -> None:
         if self.listener is None:  # once per session, not per attempt
             interval = duration_ms(self.env.settings.trigger_interval)
-            sources = [
-                (e.id, e.extractor)
-                for e in self.graph.extracts
-                if isinstance(e.extractor, StreamExtractor)
-            ]
             self.listener = ProgressLog(
-                self.log, self.spark, interval, self.env.settings.memory_warning_fraction, sources
+                self.log,
+                self.spark,
+                interval,
+                self.env.settings.memory_warning_fraction,
+                self._stream_sources(),
             )
             self.spark.streams.addListener(self.listener)
 
@@ -439,9 +438,16 @@ class StreamingPipeline(SparkPipeline):
     def _sources_explain(self, exc: BaseException | None) -> EtlcError | None:
         if exc is None:
             return None
-        for step in self.graph.extracts:
-            if isinstance(step.extractor, StreamExtractor):
-                explained = step.extractor.explain(exc)
-                if explained is not None:
-                    return explained.at(step.id)
+        for step_id, source in self._stream_sources():
+            explained = source.explain(exc)
+            if explained is not None:
+                return explained.at(step_id)
         return None
+
+    def _stream_sources(self) -> list[tuple[str, StreamExtractor]]:
+        """Each stream extract's step id and extractor."""
+        return [
+            (e.id, e.extractor)
+            for e in self.graph.extracts
+            if isinstance(e.extractor, StreamExtractor)
+        ]
