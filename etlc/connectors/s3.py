@@ -465,11 +465,12 @@ class S3Loader(FilesLoader):
             )
 
         removed = 0
-        if magic and self.jobs_before_failure is not None:
-            for job in sorted(jobs() - self.jobs_before_failure):
-                removed += len(magic_jobs.remove(spark, job))
-            self.jobs_before_failure = None
         before = jobs() if magic else set()
+        if magic and self.jobs_before_failure is not None:
+            for job in sorted(before - self.jobs_before_failure):
+                removed += len(magic_jobs.remove(spark, job))
+            before &= self.jobs_before_failure  # the failed job's directory is gone now
+            self.jobs_before_failure = None
         try:
             with session_conf(spark, plan.session_conf):
                 translate_errors(lambda: writer.save(self.path), self.connection, self.path)
