@@ -59,6 +59,7 @@ _HALTED = re.compile(
     HALT + r' (\{"step": "[^"]*", "rule": "[^"]*", "at": "[^"]*", "detail": "[^"]*"\})END'
 )
 STOP_WAIT_S = 120.0  # how long a stop waits for the running micro-batch to finish
+LISTENER_WAIT_MS = 10_000  # how long a stop waits for Spark to hand the last events to listeners
 EPOCH_WAIT_S = 60.0
 
 
@@ -323,6 +324,17 @@ class StreamingPipeline(SparkPipeline):
             )
             self.spark.streams.addListener(self.listener)
 
+    def _deliver_pending_events(self) -> None:
+        """Spark hands a micro-batch's progress to listeners on its own thread, after the batch
+        has committed: a driver that ends right after a stop would lose the last batches'
+        ``batch_progress`` and ``offsets_skipped`` lines. Wait (bounded) until they are out."""
+        try:
+            # Spark classic's listener bus; no public API waits for it.
+            bus = self.spark.sparkContext._jsc.sc().listenerBus()
+            bus.waitUntilEmpty(LISTENER_WAIT_MS)
+        except Exception as exc:  # a stop must not fail over a log line
+            self.log.warning("progress_events_pending", reason=str(exc).splitlines()[0][:200])
+
     def _stream(self, step: ExtractStep) -> DataFrame:
         assert isinstance(step.extractor, StreamExtractor)
         try:
@@ -409,6 +421,7 @@ class StreamingPipeline(SparkPipeline):
             while query.isActive and query.status["isTriggerActive"] and self.clock() < deadline:
                 time.sleep(0.05)
             query.stop()
+        self._deliver_pending_events()
         self.log.info("queries_stopped", queries=len(queries), restart=refresh or None)
         return refresh
 

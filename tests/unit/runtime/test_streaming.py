@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQueryListener
 
 from etlc.connectors.files import FilesExtractor, FilesLoader
 from etlc.runtime.environment import Environment, Settings
@@ -209,6 +210,45 @@ def test_micro_batches_flow_through_and_a_restart_resumes_from_the_checkpoint(
     assert again.stop().status is Status.SUCCESS
     assert sink.rows() == [(1, 5), (3, 7), (4, 9)]
     assert len({epoch for epoch, _ in sink.batches}) == 1
+
+
+class Slow(StreamingQueryListener):
+    """Takes a second over each batch's progress, as a busy listener bus would."""
+
+    def onQueryStarted(self, event: Any) -> None:  # noqa: N802 - Spark's listener API
+        pass
+
+    def onQueryProgress(self, event: Any) -> None:  # noqa: N802
+        time.sleep(1.0)
+
+    def onQueryIdle(self, event: Any) -> None:  # noqa: N802
+        pass
+
+    def onQueryTerminated(self, event: Any) -> None:  # noqa: N802
+        pass
+
+
+def test_a_stop_returns_once_the_last_batches_progress_is_logged(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    slow = Slow()
+    # Spark calls a queue's listeners in the order they were added: this one holds back the
+    # pipeline's own, so its batch_progress comes a second or more after the batch commits.
+    spark.streams.addListener(slow)
+    try:
+        sink = Collecting()
+        p = pipeline(spark, tmp_path, sink)
+        running = Running(p)
+        drop(tmp_path / "in", "a.json", [{"id": 1, "qty": 5}, {"id": 2, "qty": 4}])
+        running.until(lambda: len(sink.rows()) == 2)
+        assert running.stop().status is Status.SUCCESS
+    finally:
+        spark.streams.removeListener(slow)
+    # Read at once, without waiting: the stop has waited for it. (Earlier tests' pipelines
+    # keep their listeners on this session: only this run's lines count.)
+    ours = [e for e in events(log_stream, "batch_progress") if e["run_id"] == p.log.context.run_id]
+    assert sum(e["input_rows"] for e in ours) == 2
+    assert not events(log_stream, "progress_events_pending")
 
 
 def test_a_record_that_breaks_a_rule_halts_the_stream_naming_rule_and_position(
