@@ -5,7 +5,13 @@
 #   ETLC_ENV           environment file pipelines/env/<ETLC_ENV>.json (default: local)
 #   ETLC_JARS_DIR      folder with the resolved connector jars (default: <project>/jars)
 #   ETLC_USE_PACKAGES  1: let the cluster resolve --packages instead of shipping --jars
-# Arguments after this script's name go to the driver (try --help).
+#   ETLC_PYTHON        the Python that works out the arguments below (default: python3)
+#
+# Usage: select_orders.submit.sh [SPARK-SUBMIT OPTIONS --] [DRIVER OPTIONS]
+#   Before a `--`, options for spark-submit (e.g. --master yarn --deploy-mode cluster);
+#   after it, or all when there is none, the driver's (--env NAME, --env-file PATH, --help).
+#   The environment file's `spark` settings go to spark-submit as --conf (keys named like a
+#   secret stay off the command line); in cluster mode the file is shipped with --files.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 jars_dir="${ETLC_JARS_DIR:-}"
@@ -23,9 +29,9 @@ if [[ "${ETLC_USE_PACKAGES:-0}" == 1 ]]; then
 else
   deps=(--jars "$etlc_jar","$jars_dir"/org.apache.spark.spark-avro_2.13-4.2.0.jar)
 fi
-exec "${SPARK_SUBMIT:-spark-submit}" \
-  --master "${SPARK_MASTER:-local[2]}" \
-  --name etlc:select_orders \
+args_file="$(mktemp)"
+PYTHONPATH="$here"/etlc-runtime-0.1.0.zip "${ETLC_PYTHON:-python3}" -m etlc.runtime.submit_args \
+  --env-dir "$here"/../pipelines/env \
   "${deps[@]}" \
   --py-files "$here"/etlc-runtime-0.1.0.zip \
   --conf spark.sql.session.timeZone=UTC \
@@ -33,4 +39,16 @@ exec "${SPARK_SUBMIT:-spark-submit}" \
   --conf spark.extraListeners=etlc.jvm.metrics.StageMetricsListener \
   --conf 'spark.redaction.regex=(?i)secret|password|token|access[.]?key|key|credential|vault|jaas' \
   --conf 'spark.sql.redaction.options.regex=(?i)url|password|secret|token|key|credential|vault|jaas' \
-  "$here"/select_orders.py "$@"
+  --- "$@" > "$args_file" || { rm -f "$args_file"; exit 1; }
+mapfile -d '' -t args < "$args_file"
+rm -f "$args_file"
+# What it printed: how many of the rest are spark-submit options, those, the driver's arguments.
+count="${args[0]}"
+[[ "$count" =~ ^[0-9]+$ ]] || exit 1
+options=("${args[@]:1:count}")
+driver_args=("${args[@]:count+1}")
+exec "${SPARK_SUBMIT:-spark-submit}" \
+  --master "${SPARK_MASTER:-local[2]}" \
+  --name etlc:select_orders \
+  "${options[@]}" \
+  "$here"/select_orders.py "${driver_args[@]}"

@@ -203,7 +203,8 @@ def render_submit(plan: Plan, out_dir: Path, project: Project | None = None) -> 
     _full_match(_PIPELINE_NAME, plan.name, "pipeline name")
     project = project or find_project()
     # The jars folder from where the script lies, so the project may move as a whole.
-    jars_dir = os.path.relpath(project.jars, os.path.abspath(out_dir))
+    out = os.path.abspath(out_dir)
+    jars_dir = os.path.relpath(project.jars, out)
     context = {
         "about_driver": comment(f"{plan.name}.py"),
         "about_version": comment(etlc.__version__),
@@ -211,6 +212,8 @@ def render_submit(plan: Plan, out_dir: Path, project: Project | None = None) -> 
         "about_env": comment(f"{project.relative(project.environments)}/<ETLC_ENV>.json"),
         "about_jars": comment(f"<project>/{project.relative(project.jars)}"),
         "jars_dir": word(Path(jars_dir).as_posix()),
+        "env_dir": word(Path(os.path.relpath(project.environments, out)).as_posix()),
+        "about_script": comment(f"{plan.name}.submit.sh"),
         "driver": word(f"{plan.name}.py"),
         "app_name": word(f"etlc:{plan.name}"),
         "packages": word(",".join(a.coordinate for a in plan.artifacts)),

@@ -10,7 +10,6 @@ the file's ``vault`` object names (``{"backend": "file", "path": ...}`` by defau
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from etlc.profiles import Profile
+from etlc.runtime import environment_file
 from etlc.runtime.connections import open_profile
 from etlc.runtime.errors import ConfigurationError, VaultAccessError
 from etlc.vault import FileVault, Reference, Secret, SecretBackend, VaultError, open_backend
@@ -26,7 +26,6 @@ from etlc.vault.reference import CREDENTIAL_NAME, is_reference
 
 P = TypeVar("P", bound=Profile)
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_KNOWN_KEYS = {"$schema", "description", "variables", "spark", "etlc", "vault", "connections"}
 
 
 @dataclass(frozen=True)
@@ -121,27 +120,17 @@ class Environment:
         stage and checkpoint folders)."""
         p = Path(path)
         try:
-            doc = json.loads(p.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigurationError(f"environment file {p} not found") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigurationError(f"cannot read environment file {p}: {exc}") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigurationError(
-                f"{p}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}"
-            ) from None
-        if not isinstance(doc, dict):
-            raise ConfigurationError(f"{p}: the environment file must be a JSON object")
-        unknown = sorted(set(doc) - _KNOWN_KEYS)
-        if unknown:
-            raise ConfigurationError(f"{p}: unknown keys {unknown}; known: {sorted(_KNOWN_KEYS)}")
-        variables = _strings(doc.get("variables", {}), p, "variables")
+            doc = environment_file.read(p)
+            variables = environment_file.strings(doc.get("variables", {}), p, "variables")
+            spark_conf = environment_file.strings(doc.get("spark", {}), p, "spark")
+        except environment_file.EnvironmentFileError as exc:
+            raise ConfigurationError(str(exc)) from None
         _check_credentials(variables, p)
         return cls(
             name=p.stem,
             path=str(p),
             variables=variables,
-            spark_conf=_strings(doc.get("spark", {}), p, "spark"),
+            spark_conf=spark_conf,
             settings=_settings(doc.get("etlc", {}), p, defaults),
             profiles=_profiles(doc.get("connections", {}), p),
             vault=_vault(doc.get("vault", {}), p, environ),
@@ -188,20 +177,6 @@ def _vault(obj: Any, path: Path, environ: Mapping[str, str]) -> SecretBackend:
         return open_backend(obj, environ)
     except VaultError as exc:
         raise ConfigurationError(f"{path}: `vault`: {exc.detail}") from None
-
-
-def _strings(obj: Any, path: Path, key: str) -> dict[str, str]:
-    if not isinstance(obj, dict):
-        raise ConfigurationError(f"{path}: `{key}` must be an object")
-    out: dict[str, str] = {}
-    for k, v in obj.items():
-        if isinstance(v, bool):
-            out[k] = str(v).lower()
-        elif isinstance(v, str | int | float):
-            out[k] = str(v)
-        else:
-            raise ConfigurationError(f"{path}: `{key}.{k}` must be a string, number or boolean")
-    return out
 
 
 def _settings(obj: Any, path: Path, defaults: Settings) -> Settings:

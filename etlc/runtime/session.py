@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
+from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
 from etlc.runtime.environment import Environment
@@ -29,8 +30,12 @@ def create_session(app_name: str, env: Environment, context: RunContext) -> Spar
     # Also set by the generated submit command; here for drivers started without it.
     for key, value in SPARK_REDACTION_CONF:
         builder = builder.config(key, value)
+    launched = launch_conf_keys()
     for key, value in sorted(env.spark_conf.items()):
-        builder = builder.config(key, value)
+        # The submit command passes the file's settings as --conf, where a user's own --conf
+        # after them wins: setting them again here would undo that.
+        if key not in launched:
+            builder = builder.config(key, value)
     # Last, so an environment file cannot tag the run with another's identity.
     builder = builder.config(PIPELINE_CONF, context.pipeline).config(RUN_ID_CONF, context.run_id)
     spark = builder.getOrCreate()
@@ -38,6 +43,12 @@ def create_session(app_name: str, env: Environment, context: RunContext) -> Spar
     spark.conf.set(*SQL_SUBSTITUTION_CONF)
     spark.sparkContext.setLogLevel(env.settings.spark_log_level)
     return spark
+
+
+def launch_conf_keys() -> set[str]:
+    """The Spark settings the driver's JVM was started with (spark-submit's --conf)."""
+    SparkContext._ensure_initialized()  # the gateway only: no context yet
+    return {key for key, _ in SparkConf().getAll()}
 
 
 @contextmanager

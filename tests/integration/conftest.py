@@ -56,7 +56,7 @@ def submit_script(driver: Path, faults: str | None = None) -> Path:
     script = driver.with_suffix(".submit.sh")
     if faults is None:
         return script
-    main = f'"$here"/{driver.name} "$@"'
+    main = f'"$here"/{driver.name} "${{driver_args[@]}}"'
     text = script.read_text(encoding="utf-8")
     assert text.count(main) == 1, f"{script} does not end by submitting {driver.name}"
     entry = f"{shlex.quote(str(ROOT / 'tests' / 'faults.py'))} {shlex.quote(faults)} "

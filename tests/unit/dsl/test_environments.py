@@ -36,7 +36,7 @@ from etlc.profiles import (
     PostgresProfile,
     S3Profile,
 )
-from etlc.runtime import environment
+from etlc.runtime import environment_file
 from etlc.runtime.environment import Environment, Settings
 from etlc.runtime.errors import ConfigurationError
 from etlc.vault.backends import EnvVault, FileVault, backend_kinds
@@ -462,7 +462,7 @@ def test_the_etlc_settings_are_exactly_the_runtimes() -> None:
 
 
 def test_the_top_level_keys_are_the_runtimes() -> None:
-    assert set(environment_schema()["properties"]) == environment._KNOWN_KEYS
+    assert set(environment_schema()["properties"]) == environment_file.KNOWN_KEYS
 
 
 def test_the_vault_backends_and_options_are_the_vaults() -> None:

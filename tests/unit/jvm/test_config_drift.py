@@ -28,7 +28,7 @@ from etlc.dsl.checker import definition_ast
 from etlc.dsl.parse import parse_file
 from etlc.dsl.tree import to_python
 from etlc.profiles import KafkaProfile, S3Profile
-from etlc.runtime import environment
+from etlc.runtime import environment_file
 from etlc.runtime.environment import Environment, Settings
 from etlc.vault.backends import EnvVault, FileVault
 
@@ -203,7 +203,7 @@ def test_every_key_of_the_schema_has_its_field_in_the_scala_classes(jvm: dict[st
 
 def test_the_environment_classes_have_the_python_sides_keys(jvm: dict[str, Any]) -> None:
     classes = {name: set(c["fields"]) for name, c in jvm["environment_classes"].items()}
-    assert classes["environment"] == environment._KNOWN_KEYS
+    assert classes["environment"] == environment_file.KNOWN_KEYS
     assert classes["etlc"] == {f.name for f in dataclasses.fields(Settings)}
     assert classes["vault"] == {"backend"} | FileVault.options | EnvVault.options
     assert classes["kafka"] == KafkaProfile.document_keys()

@@ -224,3 +224,25 @@ def test_the_session_never_substitutes_variables_in_sql_text(spark: Any) -> None
     assert session is spark  # the test session, as getOrCreate returns it
     [row] = session.range(1).select(F.expr("'${env:HOME}'").alias("text")).collect()
     assert row.text == "${env:HOME}"
+
+
+def test_a_setting_the_driver_was_launched_with_is_not_set_again_from_the_environment(
+    spark: Any,
+) -> None:
+    """spark-submit's --conf (the submit command's copy of the environment file's settings,
+    then the user's own) ends up as the JVM's system properties; those win."""
+    from etlc.runtime.session import create_session, launch_conf_keys
+
+    system = spark.sparkContext._jvm.java.lang.System
+    system.setProperty("spark.etlc.test.launched", "from-the-command-line")
+    try:
+        assert "spark.etlc.test.launched" in launch_conf_keys()
+        conf = {"spark.etlc.test.launched": "from-the-file", "spark.etlc.test.other": "file"}
+        session = create_session(
+            "etlc-test", Environment("t", "t.json", spark_conf=conf), RunContext("t")
+        )
+        assert session.conf.get("spark.etlc.test.launched", None) is None  # left as launched
+        assert session.conf.get("spark.etlc.test.other") == "file"
+    finally:
+        system.clearProperty("spark.etlc.test.launched")
+        spark.conf.unset("spark.etlc.test.other")

@@ -108,6 +108,10 @@ def assert_inert_driver(hostile: bytes, clean: bytes) -> None:
 # --- the shell side -------------------------------------------------------------------------
 
 
+# The environment file's Spark settings reach spark-submit as --conf (a secret-named one not).
+ENV_SPARK = {"spark.executor.memory": "1g", "spark.hadoop.fs.s3a.secret.key": "not-on-the-line"}
+
+
 def run_submit(script: Path, tmp: Path, packages: bool) -> tuple[list[str], list[str]]:
     """Run a submit command against a stand-in spark-submit that records its arguments.
 
@@ -123,6 +127,8 @@ def run_submit(script: Path, tmp: Path, packages: bool) -> tuple[list[str], list
     stub.chmod(0o755)
     work = tmp / "cwd"
     work.mkdir(exist_ok=True)
+    env_file = tmp / "env.json"
+    env_file.write_text(json.dumps({"spark": ENV_SPARK}), encoding="utf-8")
     done = subprocess.run(
         ["bash", "-x", str(script), "driver-arg"],
         cwd=work,
@@ -132,6 +138,7 @@ def run_submit(script: Path, tmp: Path, packages: bool) -> tuple[list[str], list
             "ETLC_USE_PACKAGES": "1" if packages else "0",
             "SPARK_SUBMIT": str(stub),
             "RECORD": str(record),
+            "ETLC_ENV_FILE": str(env_file),
         },
         capture_output=True,
         text=True,
@@ -160,13 +167,16 @@ def expected_argv(plan: Plan, script: Path, tmp: Path, packages: bool) -> list[s
         names = [jvm_jar_name(), *(a.jar_name for a in plan.artifacts)]
         deps = ["--jars", ",".join(f"{jars}/{n}" for n in names)]
     conf = [x for c in (*BASE_CONF, *plan.spark_conf) for x in ("--conf", c)]
+    jars_first = deps[:2]
     return [
         *("--master", "local[2]", "--name", f"etlc:{plan.name}"),
-        *deps,
+        *jars_first,
         *("--py-files", f"{here}/{runtime_zip_name()}"),
+        *deps[2:],
         *conf,
+        *("--conf", "spark.executor.memory=1g"),  # not the secret-named one
         f"{here}/{plan.name}.py",
-        "driver-arg",
+        *("--env-file", str(tmp / "env.json"), "driver-arg"),
     ]
 
 
@@ -178,6 +188,7 @@ def write_outputs(plan: Plan, folder: Path, out_dir: Path | None = None) -> tupl
     submit = folder / f"{plan.name}.submit.sh"
     driver.write_bytes(outputs[0].content)
     submit.write_bytes(outputs[1].content)
+    (folder / runtime_zip_name()).write_bytes(outputs[2].content)  # the submit command runs it
     submit.chmod(0o755)
     return driver, submit
 

@@ -1,0 +1,219 @@
+"""The arguments a compiled driver's submit script gives spark-submit and the driver.
+
+``<pipeline>.submit.sh [SPARK-SUBMIT OPTIONS --] [DRIVER OPTIONS]``: before a ``--``, options
+for spark-submit (``--master yarn --deploy-mode cluster --driver-memory 4g``); after it, or
+everything when there is none, the driver's (``--env prod``). The script runs this module on
+the submitting machine, from the runtime zip, with whatever Python is there: the standard
+library only (an import-linter contract holds it to that). It
+
+- finds the environment file the driver is to read (its ``--env-file``, ``--env``, else
+  ``$ETLC_ENV_FILE``, ``$ETLC_ENV``, else ``local``, in the project's environment folder) and
+  checks it before anything is submitted;
+- passes the file's ``spark`` settings as ``--conf``, so the ones Spark reads only at launch
+  (driver memory, executor sizing, a YARN queue, a Kubernetes image) take effect. Keys named
+  like a secret stay off the command line, which any user of the machine can list; the
+  driver's session builder still sets them;
+- in cluster deploy mode, where the driver starts in a container without the project, ships
+  the file with ``--files`` and gives the driver its name in the working directory, where
+  YARN and Kubernetes put shipped files; in client mode the driver gets its absolute path;
+- joins the script's own ``--jars``, ``--py-files``, ``--files`` and ``--packages`` with the
+  user's, since spark-submit keeps only the last of each; the user's other options come after
+  the script's, so they win (spark-submit: the last one counts).
+
+Prints how many spark-submit options follow, those options, then the driver's arguments,
+each ended by NUL (the script takes them apart without a loop over them).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from etlc.runtime.environment_file import EnvironmentFileError, spark_settings
+
+# spark-submit's options that take a value (SparkSubmitOptionParser); the rest are switches.
+VALUED = frozenset(
+    {
+        "--archives", "--class", "--conf", "-c", "--deploy-mode", "--driver-class-path",
+        "--driver-cores", "--driver-java-options", "--driver-library-path", "--driver-memory",
+        "--exclude-packages", "--executor-cores", "--executor-memory", "--files", "--jars",
+        "--keytab", "--kill", "--master", "--name", "--num-executors", "--packages",
+        "--principal", "--properties-file", "--proxy-user", "--py-files", "--queue",
+        "--remote", "--repositories", "--status", "--total-executor-cores",
+    }
+)  # fmt: skip
+LISTS = ("--jars", "--py-files", "--files", "--packages")  # comma-separated: joined, not replaced
+# What Spark's UI hides (spark.redaction.regex) is kept off the command line too: the script
+# passes etlc's regex among its --conf; Spark's default if it does not.
+REDACTION = "spark.redaction.regex"
+SPARK_DEFAULT_REDACTION = "(?i)secret|password|token|access[.]?key"
+DEPLOY_MODE = "spark.submit.deployMode"
+
+
+class SubmitError(ValueError):
+    """Why nothing was submitted."""
+
+
+@dataclass
+class Options:
+    """spark-submit options in order, as (name, value) pairs; a switch has value None."""
+
+    pairs: list[tuple[str, str | None]] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, args: Sequence[str]) -> Options:
+        pairs: list[tuple[str, str | None]] = []
+        rest = list(args)
+        while rest:
+            arg = rest.pop(0)
+            name, eq, value = arg.partition("=")
+            if not arg.startswith("-"):
+                raise SubmitError(
+                    f"`{arg}` before `--` is not a spark-submit option: arguments for the "
+                    "driver go after `--`"
+                )
+            if name in VALUED and arg.startswith("--") and eq:
+                pairs.append((name, value))
+            elif arg in VALUED:
+                if not rest:
+                    raise SubmitError(f"spark-submit option {arg} needs a value")
+                pairs.append((arg, rest.pop(0)))
+            else:
+                pairs.append((arg, None))
+        return cls(pairs)
+
+    def values(self, name: str) -> list[str]:
+        aliases = {"--conf", "-c"} if name == "--conf" else {name}
+        return [v for n, v in self.pairs if n in aliases and v is not None]
+
+    def conf(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for setting in self.values("--conf"):
+            key, _, value = setting.partition("=")
+            found[key] = value
+        return found
+
+
+@dataclass(frozen=True)
+class DriverArgs:
+    """The driver's arguments with its environment file taken out (the rest kept as given)."""
+
+    env: str | None
+    env_file: str | None
+    rest: tuple[str, ...]
+    help: bool
+
+    @classmethod
+    def parse(cls, args: Sequence[str]) -> DriverArgs:
+        env = env_file = None
+        rest: list[str] = []
+        todo = list(args)
+        while todo:
+            arg = todo.pop(0)
+            name, eq, value = arg.partition("=")
+            if name in ("--env", "--env-file") and arg.startswith("--"):
+                if not eq:
+                    if not todo:
+                        raise SubmitError(f"driver option {arg} needs a value")
+                    value = todo.pop(0)
+                if name == "--env":
+                    env = value
+                else:
+                    env_file = value
+            else:
+                rest.append(arg)
+        return cls(env, env_file, tuple(rest), help=bool({"-h", "--help"} & set(rest)))
+
+    def environment_file(self, env_dir: str, environ: Mapping[str, str]) -> Path:
+        chosen = self.env_file
+        if chosen is None and self.env is None:
+            chosen = environ.get("ETLC_ENV_FILE") or None
+        if chosen is None:
+            name = self.env or environ.get("ETLC_ENV") or "local"
+            return Path(env_dir, f"{name}.json").absolute()
+        return Path(chosen).absolute()
+
+
+def split(args: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(spark-submit options, driver arguments): at the first ``--``, if there is one."""
+    if "--" not in args:
+        return [], list(args)
+    at = list(args).index("--")
+    return list(args[:at]), list(args[at + 1 :])
+
+
+def deploy_mode(user: Options, env_conf: Mapping[str, str], environ: Mapping[str, str]) -> str:
+    """What spark-submit will use: --deploy-mode, else $DEPLOY_MODE, else the last conf."""
+    chosen = user.values("--deploy-mode")
+    if chosen:
+        return chosen[-1]
+    if environ.get("DEPLOY_MODE"):
+        return environ["DEPLOY_MODE"]
+    conf = {**env_conf, **user.conf()}
+    return conf.get(DEPLOY_MODE, "client")
+
+
+def arguments(
+    ours: Options, env_dir: str, args: Sequence[str], environ: Mapping[str, str]
+) -> tuple[list[str], list[str]]:
+    """(spark-submit options, driver arguments) for the script's ``ours`` and its ``args``."""
+    before, after = split(args)
+    user, driver = Options.parse(before), DriverArgs.parse(after)
+    if driver.help:  # the driver prints its usage; no environment is read
+        return _joined(ours, user), list(after)
+    env_file = driver.environment_file(env_dir, environ)
+    try:
+        env_conf = spark_settings(env_file)
+    except EnvironmentFileError as exc:
+        raise SubmitError(str(exc)) from None
+    secret = re.compile(ours.conf().get(REDACTION, SPARK_DEFAULT_REDACTION))
+    shipped: list[tuple[str, str | None]] = [
+        ("--conf", f"{key}={value}")
+        for key, value in sorted(env_conf.items())
+        if not secret.search(key)
+    ]
+    if deploy_mode(user, env_conf, environ) == "cluster":
+        shipped.append(("--files", str(env_file)))
+        where = env_file.name
+    else:
+        where = str(env_file)
+    options = _joined(Options([*ours.pairs, *shipped]), user)
+    return options, ["--env-file", where, *driver.rest]
+
+
+def _joined(ours: Options, user: Options) -> list[str]:
+    """Ours first, then the user's; each list option once, its values joined in that order."""
+    out: list[str] = []
+    for name in LISTS:
+        values = [v for part in (*ours.values(name), *user.values(name)) for v in part.split(",")]
+        if values := [v for v in values if v]:
+            out += [name, ",".join(values)]
+    for name, value in (*ours.pairs, *user.pairs):
+        if name in LISTS:
+            continue
+        out += [name] if value is None else [name, value]
+    return out
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
+    """``--env-dir DIR [the script's spark-submit options] --- [the script's arguments]``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv[:1] != ["--env-dir"] or "---" not in argv:
+            raise SubmitError("usage: submit_args --env-dir DIR [OPTIONS] --- [ARGS]")
+        at = argv.index("---")
+        ours = Options.parse(argv[2:at])
+        options, driver = arguments(ours, argv[1], argv[at + 1 :], environ)
+    except SubmitError as exc:
+        print(f"etlc: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write("".join(f"{a}\0" for a in (str(len(options)), *options, *driver)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
