@@ -52,6 +52,10 @@ LISTS = ("--jars", "--py-files", "--files", "--packages")  # comma-separated: jo
 REDACTION = "spark.redaction.regex"
 SPARK_DEFAULT_REDACTION = "(?i)secret|password|token|access[.]?key"
 DEPLOY_MODE = "spark.submit.deployMode"
+UPLOAD_PATH = "spark.kubernetes.file.upload.path"
+# A Kubernetes secret's name (and key) for a pod's environment or files: not a secret itself,
+# and read only when the pod is made, so it must be on the command line.
+SECRET_REFERENCE = re.compile(r"spark\.kubernetes\.(driver|executor)\.(secretKeyRef|secrets)\.")
 
 
 class SubmitError(ValueError):
@@ -157,6 +161,23 @@ def deploy_mode(user: Options, env_conf: Mapping[str, str], environ: Mapping[str
     return conf.get(DEPLOY_MODE, "client")
 
 
+def master(user: Options, environ: Mapping[str, str]) -> str:
+    """The script passes ``--master ${SPARK_MASTER:-local[2]}`` first; a user's comes later."""
+    chosen = user.values("--master")
+    return chosen[-1] if chosen else environ.get("SPARK_MASTER") or "local[2]"
+
+
+def check_kubernetes(user: Options, env_conf: Mapping[str, str]) -> None:
+    """A Kubernetes driver pod sees none of the submitting machine's files: spark-submit
+    uploads them (jars, the runtime zip, the environment file, the driver) to this path."""
+    if UPLOAD_PATH not in {**env_conf, **user.conf()}:
+        raise SubmitError(
+            "a Kubernetes cluster-mode driver cannot read this machine's files: set "
+            f"{UPLOAD_PATH} (an s3a:// or other path the pods can read) in the environment "
+            "file's `spark` settings or as --conf, and spark-submit uploads them there"
+        )
+
+
 def arguments(
     ours: Options, env_dir: str, args: Sequence[str], environ: Mapping[str, str]
 ) -> tuple[list[str], list[str]]:
@@ -174,9 +195,11 @@ def arguments(
     shipped: list[tuple[str, str | None]] = [
         ("--conf", f"{key}={value}")
         for key, value in sorted(env_conf.items())
-        if not secret.search(key)
+        if SECRET_REFERENCE.match(key) or not secret.search(key)
     ]
     if deploy_mode(user, env_conf, environ) == "cluster":
+        if master(user, environ).startswith("k8s://"):
+            check_kubernetes(user, env_conf)
         shipped.append(("--files", str(env_file)))
         where = env_file.name
     else:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from etlc.codegen.render import runtime_zip, runtime_zip_name
+from etlc.codegen.render import jvm_jar_name, render, runtime_zip, runtime_zip_name
+from etlc.dsl.checker import check_file
 from etlc.runtime.submit_args import Options, SubmitError, arguments, main
 
 OURS = Options.parse(
@@ -193,3 +194,88 @@ def test_it_runs_from_the_runtime_zip_on_a_python_without_site_packages(
         str(env_dir / "prod.json").encode(),
         b"",
     ]
+
+
+# --- the generated script, end to end, against a stand-in spark-submit ----------------------
+
+K8S = ("--master", "k8s://https://cluster.example:6443", "--deploy-mode", "cluster")
+
+
+def submitted(
+    tmp_path: Path, spark: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    """Compile an example beside ``tmp_path``, then run its submit script, recording argv."""
+    result = check_file(
+        Path(__file__).resolve().parents[3] / "pipelines" / "orders_to_postgres.json"
+    )
+    assert result.plan is not None
+    out = tmp_path / "generated"
+    out.mkdir()
+    for output in render(result.plan, out):
+        output.path.write_bytes(output.content)
+    jars = tmp_path / "jars"
+    jars.mkdir()
+    for name in (jvm_jar_name(), *(a.jar_name for a in result.plan.artifacts)):
+        (jars / name).write_bytes(b"")
+    (tmp_path / "prod.json").write_text(json.dumps({"spark": spark}), encoding="utf-8")
+    stub = tmp_path / "spark-submit"
+    stub.write_text('#!/bin/bash\nprintf "%s\\0" "$@" > "$RECORD"\n', encoding="utf-8")
+    stub.chmod(0o755)
+    return subprocess.run(
+        ["bash", str(out / "orders_to_postgres.submit.sh"), *args],
+        cwd=tmp_path,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "ETLC_JARS_DIR": str(jars),
+            "SPARK_SUBMIT": str(stub),
+            "RECORD": str(tmp_path / "argv"),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_a_kubernetes_cluster_submit_names_no_path_a_pod_cannot_see(tmp_path: Path) -> None:
+    reference = "spark.kubernetes.driver.secretKeyRef.ETLC_SECRET_DB_PASSWORD"
+    upload = {
+        "spark.kubernetes.file.upload.path": "s3a://bucket/etlc-uploads",
+        reference: "db-credentials:password",  # names a secret: the pod is made with it
+        "spark.hadoop.fs.s3a.secret.key": "hunter2",  # is one: not on the command line
+    }
+    done = submitted(tmp_path, upload, *K8S, "--", "--env-file", "prod.json")
+    assert done.returncode == 0, done.stderr
+    argv = (tmp_path / "argv").read_text(encoding="utf-8").split("\0")[:-1]
+    application = next(a for a in argv if a.endswith("orders_to_postgres.py"))
+    at = argv.index(application)
+    options, driver = Options.parse(argv[:at]), argv[at + 1 :]
+    # What the driver is told names nothing on this machine: the file is in its working dir.
+    assert driver == ["--env-file", "prod.json"]
+    # Everything it needs is a local file spark-submit uploads to the upload path.
+    shipped = [application] + [
+        path
+        for name in ("--jars", "--py-files", "--files")
+        for v in options.values(name)
+        for path in v.split(",")
+    ]
+    assert {Path(p).name for p in shipped} >= {
+        "orders_to_postgres.py",
+        runtime_zip_name(),
+        jvm_jar_name(),
+        "prod.json",
+    }
+    assert all(Path(p).is_absolute() and Path(p).is_file() for p in shipped), shipped
+    assert options.conf()["spark.kubernetes.file.upload.path"] == "s3a://bucket/etlc-uploads"
+    assert options.conf()[reference] == "db-credentials:password"
+    assert not any("hunter2" in a for a in argv)
+    assert options.values("--master")[-1] == K8S[1]
+
+
+def test_a_kubernetes_cluster_submit_without_an_upload_path_says_so_before_submitting(
+    tmp_path: Path,
+) -> None:
+    done = submitted(tmp_path, {}, *K8S, "--", "--env-file", "prod.json")
+    assert done.returncode == 1
+    assert done.stderr.startswith("etlc: a Kubernetes cluster-mode driver cannot read")
+    assert "spark.kubernetes.file.upload.path" in done.stderr
+    assert not (tmp_path / "argv").exists()  # spark-submit never ran
