@@ -12,6 +12,8 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -20,6 +22,7 @@ import typer
 from typer.core import TyperGroup, TyperOption
 
 import etlc
+from etlc import spark_submit
 from etlc.codegen.literals import RenderError
 from etlc.codegen.output import Output, OutputError, write
 from etlc.codegen.render import render
@@ -272,6 +275,10 @@ def compile_(files: Files = None, out: OutDir = None) -> None:
     is the exact spark-submit command (jars or --packages, --py-files, conf). Recompiling an
     unchanged definition rewrites nothing (byte-identical output).
     """
+    _compile(files, out, typer.echo)
+
+
+def _compile(files: list[Path] | None, out: Path | None, echo: Callable[[str], None]) -> None:
     project = _project()
     out = out or project.generated
     results, environments = _check(files, project)
@@ -303,7 +310,7 @@ def compile_(files: Files = None, out: OutDir = None) -> None:
         own = {o.path for o in outputs} - seen  # the shared runtime zip counts for the first
         seen |= own
         state = "written" if changed & own else "unchanged"
-        typer.echo(f"{shown_path(r.file)} -> {_shown(_near(outputs[0].path))} ({state})")
+        echo(f"{shown_path(r.file)} -> {_shown(_near(outputs[0].path))} ({state})")
 
 
 def _near(path: Path) -> Path:
@@ -339,6 +346,50 @@ def run(
     )
     if code:
         raise typer.Exit(code)
+
+
+@app.command(name="submit-spec")
+def submit_spec(
+    file: Annotated[Path, typer.Argument(help="The definition to compile and describe.")],
+    env: Annotated[
+        str, typer.Option(help="Environment: <environments folder>/<env>.json.")
+    ] = "local",
+    master: Annotated[str, typer.Option(help="Spark master URL, e.g. yarn.")] = "local[2]",
+    deploy_mode: Annotated[
+        str, typer.Option("--deploy-mode", help="client or cluster (where the driver runs).")
+    ] = "client",
+    out: OutDir = None,
+) -> None:
+    """Print the spark-submit of a definition's driver as JSON, for an orchestrator.
+
+    Compiles the definition, then runs its submit script against a stand-in for spark-submit
+    and prints what it was handed: application, application_args, name, master, deploy_mode,
+    jars, py_files, files, packages, conf, options (the other spark-submit options) and argv
+    (the whole command). Airflow's SparkSubmitOperator, an EMR step or a Dataproc/Databricks
+    job takes these fields. Paths are this machine's, as the submit script's are.
+    """
+    project = _project()
+    out = Path(os.path.abspath(out or project.generated))
+    _compile([file], out, lambda line: typer.echo(line, err=True))
+    result = check_file(file, default_options(file, project))
+    assert result.plan is not None
+    script = out / f"{result.plan.name}.submit.sh"
+    with tempfile.TemporaryDirectory(prefix="etlc-submit-spec-") as work:
+        record, stand_in = Path(work) / "argv", Path(work) / "spark-submit"
+        stand_in.write_text('#!/bin/sh\nprintf \'%s\\0\' "$@" > "$ETLC_SPEC_RECORD"\n')
+        stand_in.chmod(0o700)
+        environ = local_submit_env(master, env)
+        environ.update(SPARK_SUBMIT=str(stand_in), ETLC_SPEC_RECORD=str(record))
+        command = ["bash", str(script), "--deploy-mode", deploy_mode, "--", "--env", env]
+        done = subprocess.run(
+            command, env=environ, cwd=project.root, capture_output=True, text=True, check=False
+        )
+        if done.stderr:  # the script's own message (`etlc: ...`) when it refuses
+            typer.echo(done.stderr.rstrip("\n"), err=True)
+        if done.returncode or not record.exists():
+            raise typer.Exit(done.returncode or 1)
+        argv = record.read_text(encoding="utf-8").split("\0")[:-1]
+    typer.echo(json.dumps(spark_submit.spec(argv), indent=2))
 
 
 def local_submit_env(master: str, env: str) -> dict[str, str]:

@@ -56,7 +56,12 @@ _RUNTIME_IMPORTS = {
 }
 # What generated drivers import: shipped to the cluster with --py-files.
 _RUNTIME_PACKAGES = ("etlc/runtime", "etlc/connectors", "etlc/transforms", "etlc/vault")
-_RUNTIME_MODULES = ("etlc/__init__.py", "etlc/plugins.py", "etlc/profiles.py")
+_RUNTIME_MODULES = (
+    "etlc/__init__.py",
+    "etlc/plugins.py",
+    "etlc/profiles.py",
+    "etlc/spark_submit.py",
+)
 _NOT_RUNTIME = ("etlc/vault/cli.py",)  # the `etlc vault` command, not needed by drivers
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 

@@ -30,23 +30,12 @@ import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from etlc.runtime.environment_file import EnvironmentFileError, spark_settings
+from etlc.spark_submit import LISTS, Options, SubmitError
 
-# spark-submit's options that take a value (SparkSubmitOptionParser); the rest are switches.
-VALUED = frozenset(
-    {
-        "--archives", "--class", "--conf", "-c", "--deploy-mode", "--driver-class-path",
-        "--driver-cores", "--driver-java-options", "--driver-library-path", "--driver-memory",
-        "--exclude-packages", "--executor-cores", "--executor-memory", "--files", "--jars",
-        "--keytab", "--kill", "--master", "--name", "--num-executors", "--packages",
-        "--principal", "--properties-file", "--proxy-user", "--py-files", "--queue",
-        "--remote", "--repositories", "--status", "--total-executor-cores",
-    }
-)  # fmt: skip
-LISTS = ("--jars", "--py-files", "--files", "--packages")  # comma-separated: joined, not replaced
 # What Spark's UI hides (spark.redaction.regex) is kept off the command line too: the script
 # passes etlc's regex among its --conf; Spark's default if it does not.
 REDACTION = "spark.redaction.regex"
@@ -56,50 +45,6 @@ UPLOAD_PATH = "spark.kubernetes.file.upload.path"
 # A Kubernetes secret's name (and key) for a pod's environment or files: not a secret itself,
 # and read only when the pod is made, so it must be on the command line.
 SECRET_REFERENCE = re.compile(r"spark\.kubernetes\.(driver|executor)\.(secretKeyRef|secrets)\.")
-
-
-class SubmitError(ValueError):
-    """Why nothing was submitted."""
-
-
-@dataclass
-class Options:
-    """spark-submit options in order, as (name, value) pairs; a switch has value None."""
-
-    pairs: list[tuple[str, str | None]] = field(default_factory=list)
-
-    @classmethod
-    def parse(cls, args: Sequence[str]) -> Options:
-        pairs: list[tuple[str, str | None]] = []
-        rest = list(args)
-        while rest:
-            arg = rest.pop(0)
-            name, eq, value = arg.partition("=")
-            if not arg.startswith("-"):
-                raise SubmitError(
-                    f"`{arg}` before `--` is not a spark-submit option: arguments for the "
-                    "driver go after `--`"
-                )
-            if name in VALUED and arg.startswith("--") and eq:
-                pairs.append((name, value))
-            elif arg in VALUED:
-                if not rest:
-                    raise SubmitError(f"spark-submit option {arg} needs a value")
-                pairs.append((arg, rest.pop(0)))
-            else:
-                pairs.append((arg, None))
-        return cls(pairs)
-
-    def values(self, name: str) -> list[str]:
-        aliases = {"--conf", "-c"} if name == "--conf" else {name}
-        return [v for n, v in self.pairs if n in aliases and v is not None]
-
-    def conf(self) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for setting in self.values("--conf"):
-            key, _, value = setting.partition("=")
-            found[key] = value
-        return found
 
 
 @dataclass(frozen=True)

@@ -537,3 +537,55 @@ def test_lint_never_shows_a_committed_secret_in_its_excerpts(project: Path) -> N
     assert '"password": ****************' in text.output  # masked where it stood, quotes too
     as_json = runner.invoke(app, ["lint", "--format", "json"])
     assert secret not in as_json.output and json.loads(as_json.stdout)
+
+
+@pytest.fixture
+def jars(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Stand-ins for the jars orders_to_postgres ships (the submit script checks etlc's own)."""
+    from etlc.codegen.render import jvm_jar_name
+
+    folder = tmp_path / "jars"
+    folder.mkdir()
+    for name in (
+        jvm_jar_name(),
+        "org.apache.spark.spark-avro_2.13-4.2.0.jar",
+        "org.postgresql.postgresql-42.7.14.jar",
+    ):
+        (folder / name).write_bytes(b"")
+    monkeypatch.setenv("ETLC_JARS_DIR", str(folder))
+    return folder
+
+
+def test_submit_spec_prints_what_the_submit_script_hands_spark_submit(
+    tmp_path: Path, jars: Path
+) -> None:
+    out = tmp_path / "generated"
+    definition = str(ROOT / "pipelines" / "orders_to_postgres.json")
+    args = ["submit-spec", definition, "--master", "yarn", "--deploy-mode", "cluster"]
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    spec = json.loads(result.stdout)
+    assert spec["application"] == str(out / "orders_to_postgres.py")
+    assert (spec["master"], spec["deploy_mode"], spec["name"]) == (
+        "yarn",
+        "cluster",
+        "etlc:orders_to_postgres",
+    )
+    # In cluster mode the environment file travels with the job, named in the working dir.
+    assert spec["application_args"] == ["--env-file", "local.json"]
+    assert [Path(f).name for f in spec["files"]] == ["local.json"]
+    assert [Path(j).name for j in spec["jars"]] == sorted(p.name for p in jars.iterdir())
+    assert spec["py_files"] == [str(out / "etlc-runtime-0.1.0.zip")]
+    assert spec["conf"]["spark.sql.shuffle.partitions"] == "4"  # the environment file's
+    assert spec["argv"][0] == "spark-submit" and spec["argv"][-3:] == [
+        spec["application"],
+        *spec["application_args"],
+    ]
+
+
+def test_submit_spec_fails_with_the_submit_scripts_own_message(tmp_path: Path, jars: Path) -> None:
+    definition = str(ROOT / "pipelines" / "orders_to_postgres.json")
+    args = ["submit-spec", definition, "--env", "nowhere", "--out", str(tmp_path)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert "environment file" in result.stderr and "nowhere.json not found" in result.stderr
