@@ -42,7 +42,29 @@ def create_session(app_name: str, env: Environment, context: RunContext) -> Spar
     # After the environment's conf, which may not switch it back on.
     spark.conf.set(*SQL_SUBSTITUTION_CONF)
     spark.sparkContext.setLogLevel(env.settings.spark_log_level)
+    quiet_repeated_logs(spark)
     return spark
+
+
+# Spark's own lines that repeat what etlc's JSON lines say better, with the level each keeps.
+QUIET_LOGGERS = (
+    # "Query ... terminated with error": etlc logs the failure itself (attempt_failed, then
+    # run_finished), classified and named; Spark's line adds the JVM stack and, when a load's
+    # batch function raised, that function's Python traceback. Both names: Spark 4.1 moved it.
+    ("org.apache.spark.sql.execution.streaming.runtime.MicroBatchExecution", "OFF"),
+    ("org.apache.spark.sql.execution.streaming.MicroBatchExecution", "OFF"),
+    # Once per Avro boundary and micro-batch: a required field of the schema written from a
+    # nullable column. The boundary checks every record and names the one that breaks it.
+    ("org.apache.spark.sql.avro.AvroSerializer", "ERROR"),
+)
+
+
+def quiet_repeated_logs(spark: SparkSession) -> None:
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None  # Spark classic: the driver runs beside its JVM
+    log4j = jvm.org.apache.logging.log4j
+    for name, level in QUIET_LOGGERS:
+        log4j.core.config.Configurator.setLevel(name, log4j.Level.getLevel(level))
 
 
 def launch_conf_keys() -> set[str]:

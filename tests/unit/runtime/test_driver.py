@@ -246,3 +246,14 @@ def test_a_setting_the_driver_was_launched_with_is_not_set_again_from_the_enviro
     finally:
         system.clearProperty("spark.etlc.test.launched")
         spark.conf.unset("spark.etlc.test.other")
+
+
+def test_the_session_quiets_spark_lines_that_repeat_etlcs_own(spark: Any) -> None:
+    from etlc.runtime.session import QUIET_LOGGERS, create_session
+
+    create_session("etlc-test", Environment("t", "t.json"), RunContext("t"))
+    manager = spark.sparkContext._jvm.org.apache.logging.log4j.LogManager
+    for name, level in QUIET_LOGGERS:
+        assert str(manager.getLogger(name).getLevel()) == level, name
+    # Not Spark's other lines: a stage failure's own logger keeps the session's level.
+    assert str(manager.getLogger("org.apache.spark.scheduler.TaskSetManager").getLevel()) == "WARN"
