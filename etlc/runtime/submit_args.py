@@ -15,7 +15,8 @@ library only (an import-linter contract holds it to that). It
   driver's session builder still sets them;
 - in cluster deploy mode, where the driver starts in a container without the project, ships
   the file with ``--files`` and gives the driver its name in the working directory, where
-  YARN and Kubernetes put shipped files; in client mode the driver gets its absolute path;
+  YARN and Kubernetes put shipped files; in client mode the driver gets its absolute path.
+  On YARN it sets ``spark.yarn.maxAppAttempts=1`` unless told otherwise: etlc retries;
 - joins the script's own ``--jars``, ``--py-files``, ``--files`` and ``--packages`` with the
   user's, since spark-submit keeps only the last of each; the user's other options come after
   the script's, so they win (spark-submit: the last one counts).
@@ -42,6 +43,10 @@ REDACTION = "spark.redaction.regex"
 SPARK_DEFAULT_REDACTION = "(?i)secret|password|token|access[.]?key"
 DEPLOY_MODE = "spark.submit.deployMode"
 UPLOAD_PATH = "spark.kubernetes.file.upload.path"
+# YARN starts a failed cluster-mode driver again (its default: twice in all), and each start
+# would run etlc's own retries (at most 3, 5 s apart) anew. One start, unless the
+# environment file or the command line says otherwise.
+MAX_APP_ATTEMPTS = "spark.yarn.maxAppAttempts"
 # A Kubernetes secret's name (and key) for a pod's environment or files: not a secret itself,
 # and read only when the pod is made, so it must be on the command line.
 SECRET_REFERENCE = re.compile(r"spark\.kubernetes\.(driver|executor)\.(secretKeyRef|secrets)\.")
@@ -145,6 +150,8 @@ def arguments(
     if deploy_mode(user, env_conf, environ) == "cluster":
         if master(user, environ).startswith("k8s://"):
             check_kubernetes(user, env_conf)
+        if master(user, environ) == "yarn" and MAX_APP_ATTEMPTS not in {**env_conf, **user.conf()}:
+            shipped.append(("--conf", f"{MAX_APP_ATTEMPTS}=1"))
         shipped.append(("--files", str(env_file)))
         where = env_file.name
     else:

@@ -279,3 +279,29 @@ def test_a_kubernetes_cluster_submit_without_an_upload_path_says_so_before_submi
     assert done.stderr.startswith("etlc: a Kubernetes cluster-mode driver cannot read")
     assert "spark.kubernetes.file.upload.path" in done.stderr
     assert not (tmp_path / "argv").exists()  # spark-submit never ran
+
+
+@pytest.mark.parametrize(
+    ("given", "attempts"),
+    [
+        (["--master", "yarn", "--deploy-mode", "cluster"], "1"),
+        (
+            [
+                "--master",
+                "yarn",
+                "--deploy-mode",
+                "cluster",
+                "--conf",
+                "spark.yarn.maxAppAttempts=2",
+            ],
+            "2",
+        ),
+        (["--master", "yarn"], None),  # client mode: the driver is here, not in YARN's hands
+        (["--master", "spark://host:7077", "--deploy-mode", "cluster"], None),
+    ],
+)
+def test_yarn_starts_a_cluster_mode_driver_once_unless_told_otherwise(
+    env_dir: Path, given: list[str], attempts: str | None
+) -> None:
+    options, _ = run(env_dir, *given, "--")
+    assert Options.parse(options).conf().get("spark.yarn.maxAppAttempts") == attempts
