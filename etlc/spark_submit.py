@@ -22,6 +22,7 @@ VALUED = frozenset(
     }
 )  # fmt: skip
 LISTS = ("--jars", "--py-files", "--files", "--packages")  # comma-separated values
+DEPLOY_MODE = "spark.submit.deployMode"
 
 
 class SubmitError(ValueError):
@@ -60,6 +61,10 @@ class Options:
         aliases = {"--conf", "-c"} if name == "--conf" else {name}
         return [v for n, v in self.pairs if n in aliases and v is not None]
 
+    def listed(self, name: str) -> list[str]:
+        """The items of a list option (``--jars a,b --jars c``: a, b, c), empty ones left out."""
+        return [item for value in self.values(name) for item in value.split(",") if item]
+
     def conf(self) -> dict[str, str]:
         found: dict[str, str] = {}
         for setting in self.values("--conf"):
@@ -91,13 +96,8 @@ def spec(argv: Sequence[str]) -> dict[str, Any]:
         "application_args": args,
         "name": last.pop("--name", None),
         "master": last.pop("--master", None),
-        "deploy_mode": last.pop("--deploy-mode", None) or conf.get("spark.submit.deployMode"),
-        **{
-            name[2:].replace("-", "_"): [
-                v for value in options.values(name) for v in value.split(",")
-            ]
-            for name in LISTS
-        },
+        "deploy_mode": last.pop("--deploy-mode", None) or conf.get(DEPLOY_MODE),
+        **{name[2:].replace("-", "_"): options.listed(name) for name in LISTS},
         "conf": conf,
         "options": last,
         "argv": ["spark-submit", *argv],

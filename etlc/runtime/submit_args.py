@@ -35,13 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from etlc.runtime.environment_file import EnvironmentFileError, spark_settings
-from etlc.spark_submit import LISTS, Options, SubmitError
+from etlc.spark_submit import DEPLOY_MODE, LISTS, Options, SubmitError
 
 # What Spark's UI hides (spark.redaction.regex) is kept off the command line too: the script
 # passes etlc's regex among its --conf; Spark's default if it does not.
 REDACTION = "spark.redaction.regex"
 SPARK_DEFAULT_REDACTION = "(?i)secret|password|token|access[.]?key"
-DEPLOY_MODE = "spark.submit.deployMode"
 UPLOAD_PATH = "spark.kubernetes.file.upload.path"
 # YARN starts a failed cluster-mode driver again (its default: twice in all), and each start
 # would run etlc's own retries (at most 3, 5 s apart) anew. One start, unless the
@@ -100,14 +99,13 @@ def split(args: Sequence[str]) -> tuple[list[str], list[str]]:
     return list(args[:at]), list(args[at + 1 :])
 
 
-def deploy_mode(user: Options, env_conf: Mapping[str, str], environ: Mapping[str, str]) -> str:
-    """What spark-submit will use: --deploy-mode, else $DEPLOY_MODE, else the last conf."""
+def deploy_mode(user: Options, conf: Mapping[str, str], environ: Mapping[str, str]) -> str:
+    """What spark-submit will use: --deploy-mode, else $DEPLOY_MODE, else the conf."""
     chosen = user.values("--deploy-mode")
     if chosen:
         return chosen[-1]
     if environ.get("DEPLOY_MODE"):
         return environ["DEPLOY_MODE"]
-    conf = {**env_conf, **user.conf()}
     return conf.get(DEPLOY_MODE, "client")
 
 
@@ -117,10 +115,10 @@ def master(user: Options, environ: Mapping[str, str]) -> str:
     return chosen[-1] if chosen else environ.get("SPARK_MASTER") or "local[2]"
 
 
-def check_kubernetes(user: Options, env_conf: Mapping[str, str]) -> None:
+def check_kubernetes(conf: Mapping[str, str]) -> None:
     """A Kubernetes driver pod sees none of the submitting machine's files: spark-submit
     uploads them (jars, the runtime zip, the environment file, the driver) to this path."""
-    if UPLOAD_PATH not in {**env_conf, **user.conf()}:
+    if UPLOAD_PATH not in conf:
         raise SubmitError(
             "a Kubernetes cluster-mode driver cannot read this machine's files: set "
             f"{UPLOAD_PATH} (an s3a:// or other path the pods can read) in the environment "
@@ -147,10 +145,13 @@ def arguments(
         for key, value in sorted(env_conf.items())
         if SECRET_REFERENCE.match(key) or not secret.search(key)
     ]
-    if deploy_mode(user, env_conf, environ) == "cluster":
-        if master(user, environ).startswith("k8s://"):
-            check_kubernetes(user, env_conf)
-        if master(user, environ) == "yarn" and MAX_APP_ATTEMPTS not in {**env_conf, **user.conf()}:
+    # The settings spark-submit ends with: the user's --conf come after the file's.
+    conf = {**env_conf, **user.conf()}
+    if deploy_mode(user, conf, environ) == "cluster":
+        cluster = master(user, environ)
+        if cluster.startswith("k8s://"):
+            check_kubernetes(conf)
+        if cluster == "yarn" and MAX_APP_ATTEMPTS not in conf:
             shipped.append(("--conf", f"{MAX_APP_ATTEMPTS}=1"))
         shipped.append(("--files", str(env_file)))
         where = env_file.name
@@ -164,8 +165,7 @@ def _joined(ours: Options, user: Options) -> list[str]:
     """Ours first, then the user's; each list option once, its values joined in that order."""
     out: list[str] = []
     for name in LISTS:
-        values = [v for part in (*ours.values(name), *user.values(name)) for v in part.split(",")]
-        if values := [v for v in values if v]:
+        if values := [*ours.listed(name), *user.listed(name)]:
             out += [name, ",".join(values)]
     for name, value in (*ours.pairs, *user.pairs):
         if name in LISTS:
