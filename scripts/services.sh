@@ -6,11 +6,14 @@
 #   Kafka        127.0.0.1:9092  KRaft, one combined broker+controller (controller on :9093), in its
 #                                own JVM, from the jars jvm/kafka/pom.xml pins (resolved by Maven)
 #   S3 (moto)    127.0.0.1:9000  moto's server from the venv; S3A talks to it with path-style access
+#   YARN + HDFS  127.0.0.1:9820  (HDFS; YARN's ports are picked free at start) one JVM running Hadoop's
+#                                MiniDFSCluster and MiniYARNCluster, from the jars jvm/minicluster/pom.xml
+#                                pins; its client settings (HADOOP_CONF_DIR) in .services/yarn/conf
 #
 # Usage: scripts/services.sh up [SERVICE]|down|status|env|crash SERVICE
 #   up      start what is not running (reusing servers that already are), wait until each answers,
 #           create the `etlc` users and databases; safe to run again. With SERVICE (postgres,
-#           mariadb or kafka), only that one
+#           mariadb, kafka or yarn), only that one
 #   down    stop what `up` started; servers that were running before `up` are left alone
 #   status  one line per service; exit 1 if any is down
 #   env     `export` lines for the tests (hosts, ports, names, users); passwords live only in
@@ -20,7 +23,7 @@
 #
 # State, logs and Kafka's data live in .services/ beside this checkout's scripts/ folder.
 # Needs root for the database servers (apt-get, pg_ctlcluster, mariadbd), a JDK 17+ and Maven for
-# Kafka, and the project's venv (`make setup`) for moto and the readiness probes.
+# Kafka and YARN, and the project's venv (`make setup`) for moto and the readiness probes.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,6 +46,13 @@ DB_NAMES=(etlc etlc_test)
 KAFKA_DIR="$STATE/kafka"
 KAFKA_POM="$ROOT/jvm/kafka/pom.xml"
 MOTO_DIR="$STATE/moto"
+YARN_DIR="$STATE/yarn"
+YARN_SRC="$ROOT/jvm/minicluster"
+HDFS_PORT=9820
+# The NodeManager offers this much memory: a driver and an executor at Spark's smallest (1 GiB
+# containers with overhead) leave room for a second application; the JVM itself stays near 0.5 GiB.
+YARN_NM_MEMORY_MB=6144
+YARN_NM_VCORES=2
 MYSQL_LOG=/var/log/mysql/error.log
 
 say() { printf 'services: %s\n' "$*"; }
@@ -515,16 +525,16 @@ kafka_wait() {
 	say "Kafka ready on $HOST:$KAFKA_PORT"
 }
 
-stop_pid() { # NAME PIDFILE PATTERN
-	local pid
+stop_pid() { # NAME PIDFILE PATTERN [SECONDS]
+	local pid wait=${4:-30}
 	pid=$(cat "$2" 2>/dev/null || true)
 	if pid_matches "$pid" "$3"; then
 		say "stopping $1 (pid $pid)"
 		kill -TERM "$pid" 2>/dev/null || true
-		local deadline=$((SECONDS + 30))
+		local deadline=$((SECONDS + wait))
 		while pid_matches "$pid" "$3" && ((SECONDS < deadline)); do sleep 0.3; done
 		if pid_matches "$pid" "$3"; then
-			say "$1 did not stop in 30s; killing it"
+			say "$1 did not stop in ${wait}s; killing it"
 			kill -KILL "$pid" 2>/dev/null || true
 		fi
 	fi
@@ -578,6 +588,95 @@ moto_down() {
 	rm -f "$MOTO_DIR/moto.state"
 }
 
+# ---------------------------------------------------------------- YARN + HDFS (one JVM)
+
+# The minicluster's jars (Maven) and its one class (javac), redone when the pom or source changes.
+yarn_build() {
+	local libs="$YARN_DIR/libs" classes="$YARN_DIR/classes" stamp
+	stamp="$YARN_DIR/.built-$(cat "$YARN_SRC/pom.xml" "$YARN_SRC/MiniCluster.java" | sha256sum | cut -c1-16)"
+	if [[ -f $stamp && -f $classes/MiniCluster.class ]]; then return 0; fi
+	command -v mvn >/dev/null || die "Maven (mvn) is needed to resolve Hadoop's minicluster jars"
+	"$JAVA" -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])' ||
+		die "the Hadoop minicluster needs Java 17 or newer ($JAVA); set JAVA_HOME"
+	say "resolving Hadoop's minicluster jars with Maven (log: $YARN_DIR/mvn.log)"
+	rm -rf "$libs" "$classes" "$YARN_DIR"/.built-*
+	mkdir -p "$libs" "$classes"
+	timeout 900 mvn -B -q -f "$YARN_SRC/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
+		-DoutputDirectory="$libs" >"$YARN_DIR/mvn.log" 2>&1 ||
+		die "Maven could not resolve Hadoop's minicluster jars; see $YARN_DIR/mvn.log"
+	"${JAVA%java}javac" -nowarn -XDignore.symbol.file -d "$classes" -cp "$libs/*" \
+		"$YARN_SRC/MiniCluster.java" >"$YARN_DIR/javac.log" 2>&1 || {
+		tail_of "$YARN_DIR/javac.log"
+		die "compiling jvm/minicluster/MiniCluster.java failed; see $YARN_DIR/javac.log"
+	}
+	touch "$stamp"
+}
+
+yarn_start() {
+	local pidfile="$YARN_DIR/minicluster.pid" pid
+	mkdir -p "$YARN_DIR"
+	pid=$(cat "$pidfile" 2>/dev/null || true)
+	if pid_matches "$pid" MiniCluster; then
+		say "YARN and HDFS already running (pid $pid)"
+		return 0
+	fi
+	rm -f "$pidfile"
+	port_open $HDFS_PORT && die "$HOST:$HDFS_PORT (HDFS) is taken by something not started by this script"
+	yarn_build
+	# Each start is a fresh, empty cluster: HDFS is formatted, YARN forgets its applications.
+	rm -rf "$YARN_DIR/work" "$YARN_DIR/conf"
+	mkdir -p "$YARN_DIR/work" "$YARN_DIR/conf"
+	cat >"$YARN_DIR/log4j.properties" <<EOF
+log4j.rootLogger=INFO, file
+log4j.appender.file=org.apache.log4j.FileAppender
+log4j.appender.file.File=$YARN_DIR/hadoop.log
+log4j.appender.file.Append=false
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=%d{ISO8601} %p [%t] %c{1}: %m%n
+log4j.logger.org.apache.hadoop.hdfs.StateChange=WARN
+log4j.logger.BlockStateChange=WARN
+log4j.logger.org.apache.hadoop.hdfs.server.namenode.FSNamesystem.audit=WARN
+log4j.logger.org.apache.hadoop.ipc=WARN
+EOF
+	say "starting YARN and HDFS on $HOST (log: $YARN_DIR/minicluster.log)"
+	(
+		cd "$YARN_DIR/work"
+		exec setsid "$JAVA" -Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
+			-Djava.net.preferIPv4Stack=true \
+			-Dlog4j.configuration="file:$YARN_DIR/log4j.properties" \
+			-Dtest.build.data="$YARN_DIR/work" \
+			-cp "$YARN_DIR/classes:$YARN_DIR/libs/*" MiniCluster "$YARN_DIR/conf" "$YARN_DIR/work" \
+			$HDFS_PORT $YARN_NM_MEMORY_MB $YARN_NM_VCORES </dev/null >"$YARN_DIR/minicluster.log" 2>&1 9>&-
+	) &
+	echo $! >"$pidfile"
+	state_set "$YARN_DIR/yarn.state" owner=etlc
+}
+
+# READY once a client reading .services/yarn/conf got answers from both (MiniCluster checks).
+yarn_wait() {
+	local pid log="$YARN_DIR/minicluster.log" deadline=$((SECONDS + TIMEOUT * 2))
+	pid=$(cat "$YARN_DIR/minicluster.pid" 2>/dev/null || true)
+	until grep -qx READY "$log" 2>/dev/null; do
+		if grep -q '^\[minicluster\] FAILED' "$log" 2>/dev/null || ! pid_matches "$pid" MiniCluster; then
+			tail_of "$log"
+			die "YARN and HDFS did not start; see $log and $YARN_DIR/hadoop.log"
+		fi
+		((SECONDS < deadline)) || {
+			tail_of "$log"
+			die "YARN and HDFS are not ready after $((TIMEOUT * 2))s; see $log"
+		}
+		sleep 0.5
+	done
+	say "YARN and HDFS ready ($(state_get "$YARN_DIR/conf/cluster.properties" fs.defaultFS)," \
+		"ResourceManager http://$(state_get "$YARN_DIR/conf/cluster.properties" resourcemanager.web))"
+}
+
+yarn_down() {
+	# YARN waits for its containers and localizers to end: about 20 s.
+	stop_pid "YARN and HDFS" "$YARN_DIR/minicluster.pid" MiniCluster 90
+	rm -f "$YARN_DIR/yarn.state"
+}
+
 # ---------------------------------------------------------------- commands
 
 cmd_up() {
@@ -587,10 +686,12 @@ cmd_up() {
 	# The two background servers first, so they boot while the databases start.
 	kafka_start
 	moto_start
+	yarn_start
 	pg_up
 	mysql_up
 	kafka_wait
 	moto_wait
+	yarn_wait
 	say "all services ready in $((SECONDS - t0))s; \`scripts/services.sh env\` prints their settings"
 }
 
@@ -604,7 +705,11 @@ cmd_up_one() {
 		kafka_start
 		kafka_wait
 		;;
-	*) die "up: unknown service '$1' (postgres, mariadb or kafka)" ;;
+	yarn)
+		yarn_start
+		yarn_wait
+		;;
+	*) die "up: unknown service '$1' (postgres, mariadb, kafka or yarn)" ;;
 	esac
 }
 
@@ -636,6 +741,7 @@ cmd_crash() {
 }
 
 cmd_down() {
+	yarn_down
 	kafka_down
 	moto_down
 	pg_down
@@ -646,13 +752,15 @@ cmd_down() {
 cmd_status() {
 	local bad=0 line
 	for line in "PostgreSQL $PG_PORT postgres.state" "MariaDB $MYSQL_PORT mariadb.state" \
-		"Kafka $KAFKA_PORT kafka/kafka.state" "S3(moto) $S3_PORT moto/moto.state"; do
+		"Kafka $KAFKA_PORT kafka/kafka.state" "S3(moto) $S3_PORT moto/moto.state" \
+		"YARN+HDFS $HDFS_PORT yarn/yarn.state"; do
 		local name port file owner pidinfo=""
 		read -r name port file <<<"$line"
 		owner=$(state_get "$STATE/$file" owner)
 		case $name in
 		Kafka) [[ -f $KAFKA_DIR/kafka.pid ]] && pidinfo=" pid $(cat "$KAFKA_DIR/kafka.pid")" ;;
 		S3*) [[ -f $MOTO_DIR/moto.pid ]] && pidinfo=" pid $(cat "$MOTO_DIR/moto.pid")" ;;
+		YARN*) [[ -f $YARN_DIR/minicluster.pid ]] && pidinfo=" pid $(cat "$YARN_DIR/minicluster.pid")" ;;
 		esac
 		if port_open "$port"; then
 			printf '%-11s up    %s:%s  %s%s\n' "$name" "$HOST" "$port" \
@@ -673,6 +781,7 @@ export ETLC_PG_HOST=$HOST ETLC_PG_PORT=$PG_PORT ETLC_PG_USER=$DB_USER ETLC_PG_DA
 export ETLC_MYSQL_HOST=$HOST ETLC_MYSQL_PORT=$MYSQL_PORT ETLC_MYSQL_USER=$DB_USER ETLC_MYSQL_DATABASE=etlc ETLC_MYSQL_TEST_DATABASE=etlc_test
 export ETLC_KAFKA_BOOTSTRAP_SERVERS=$HOST:$KAFKA_PORT
 export ETLC_S3_ENDPOINT=http://$HOST:$S3_PORT ETLC_S3_REGION=$S3_REGION
+export ETLC_HADOOP_CONF_DIR='$YARN_DIR/conf' ETLC_HDFS=hdfs://$HOST:$HDFS_PORT
 EOF
 }
 

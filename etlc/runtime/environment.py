@@ -5,7 +5,8 @@ The same driver runs in dev and prod; only this file changes. It holds the value
 
 Credentials are never values here: a variable may hold a ``vault://<path>#<key>`` reference,
 which :meth:`Environment.secret` resolves (once per run, on the driver) through the backend
-the file's ``vault`` object names (``{"backend": "file", "path": ...}`` by default).
+the file's ``vault`` object names (``{"backend": "file", "path": ...}`` by default; ``env``;
+``hadoop`` for Hadoop credential providers, :mod:`etlc.runtime.hadoop_credentials`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from etlc.profiles import Profile
-from etlc.runtime import environment_file
+from etlc.runtime import (
+    environment_file,
+    # Imported so that the `hadoop` backend registers its kind wherever an environment file
+    # is read; it imports pyspark only when it resolves a secret.
+    hadoop_credentials,  # noqa: F401
+)
 from etlc.runtime.connections import open_profile
 from etlc.runtime.errors import ConfigurationError, VaultAccessError
 from etlc.vault import FileVault, Reference, Secret, SecretBackend, VaultError, open_backend

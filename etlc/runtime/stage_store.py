@@ -8,10 +8,8 @@ partition, so no transform ever runs on data that failed validation.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
 
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
@@ -101,10 +99,8 @@ class StageStore:
         return bool(fs.exists(hpath))
 
     def cleanup(self) -> None:
-        parsed = urlparse(self.base)
-        if parsed.scheme in ("", "file"):
-            shutil.rmtree(parsed.path if parsed.scheme else self.base, ignore_errors=True)
-            return
+        # Through Hadoop's file system, as Spark wrote it: a path without a scheme is on the
+        # cluster's default file system (HDFS on YARN), not necessarily on the driver's disk.
         jvm = self.spark.sparkContext._jvm
         assert jvm is not None
         hpath = jvm.org.apache.hadoop.fs.Path(self.base)

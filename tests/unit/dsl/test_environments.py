@@ -39,6 +39,7 @@ from etlc.profiles import (
 from etlc.runtime import environment_file
 from etlc.runtime.environment import Environment, Settings
 from etlc.runtime.errors import ConfigurationError
+from etlc.runtime.hadoop_credentials import DEFAULT_ALIAS_PREFIX, HadoopCredentialVault
 from etlc.vault.backends import EnvVault, FileVault, backend_kinds
 from etlc.vault.reference import MAX_NAME_LENGTH, REFERENCE
 
@@ -243,6 +244,8 @@ def test_a_kafka_username_may_be_text_or_a_reference(tmp_path: Path) -> None:
         ({"etlc": {"spark_log_level": "LOUD"}}, "E604", "etlc.spark_log_level"),
         ({"vault": {"backend": "hashicorp"}}, "E604", "vault.backend"),
         ({"vault": {"backend": "env", "prefix": "lower"}}, "E604", "vault.prefix"),
+        ({"vault": {"backend": "hadoop"}}, "E603", "vault"),
+        ({"vault": {"backend": "hadoop", "provider_path": "/etlc.jceks"}}, "E604", "vault.provider_path"),
         ({"connections": {"x": 5}}, "E602", "connections.x"),
         ({"connections": {"x": {"system": "postgress"}}}, "E604", "connections.x.system"),
         ({"connections": {"x": {"host": "h"}}}, "E603", "connections.x"),
@@ -466,10 +469,43 @@ def test_the_top_level_keys_are_the_runtimes() -> None:
 
 
 def test_the_vault_backends_and_options_are_the_vaults() -> None:
-    assert DEFS["vault"]["properties"]["backend"]["enum"] == ["file", "env"]
+    assert DEFS["vault"]["properties"]["backend"]["enum"] == ["file", "env", "hadoop"]
     assert sorted(DEFS["vault"]["properties"]["backend"]["enum"]) == backend_kinds()
     assert set(DEFS["file_vault"]["properties"]) == {"backend"} | FileVault.options
     assert set(DEFS["env_vault"]["properties"]) == {"backend"} | EnvVault.options
+    hadoop = DEFS["hadoop_vault"]
+    assert set(hadoop["properties"]) == {"backend"} | HadoopCredentialVault.options
+    assert hadoop["required"] == ["provider_path"]
+    assert hadoop["properties"]["alias_prefix"]["default"] == DEFAULT_ALIAS_PREFIX
+
+
+# The `hadoop` vault objects lint accepts are the ones the driver opens, and the other way round.
+HADOOP_VAULTS = [
+    {"provider_path": "jceks://hdfs/user/etl/etlc.jceks"},
+    {"provider_path": "jceks://hdfs@nn:8020/user/etl/etlc.jceks,localjceks://file/tmp/e.jceks"},
+    {"provider_path": "jceks://hdfs/e.jceks", "alias_prefix": "Etl-c_1."},
+    {"provider_path": "jceks://hdfs/e.jceks", "alias_prefix": ""},
+    {},
+    {"provider_path": ""},
+    {"provider_path": "/user/etl/etlc.jceks"},
+    {"provider_path": "jceks://hdfs/a.jceks, jceks://hdfs/b.jceks"},
+    {"provider_path": "jceks://hdfs/a.jceks,"},
+    {"provider_path": "jceks://hdfs/e.jceks", "alias_prefix": "etlc/"},
+    {"provider_path": "jceks://hdfs/e.jceks", "prefix": "ETLC_"},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("vault", HADOOP_VAULTS, ids=lambda v: re.sub(r"\W+", "-", json.dumps(v)))
+def test_lint_and_the_runtime_agree_on_the_hadoop_vault(
+    tmp_path: Path, vault: dict[str, str]
+) -> None:
+    checked = lint_doc(tmp_path, {"vault": {"backend": "hadoop", **vault}})
+    try:
+        Environment.load(tmp_path / "env" / "dev.json", {})
+        opened = True
+    except ConfigurationError:
+        opened = False
+    assert checked.ok == opened, checked.diagnostics
 
 
 def test_the_profiles_are_the_connectors() -> None:

@@ -52,3 +52,19 @@ def test_a_full_stage_filesystem_is_named_and_other_write_failures_pass_through(
     failure[0] = PermissionError(errno.EACCES, "Permission denied")
     with pytest.raises(PermissionError):
         store.write_validated("numbers", df, RULES)
+
+
+@pytest.mark.parametrize("scheme", ["", "file://"])
+def test_cleanup_removes_the_attempts_stage_where_spark_wrote_it(
+    spark: Any, tmp_path: Path, scheme: str
+) -> None:
+    """A root without a scheme is on Spark's default file system (HDFS on YARN), so cleanup goes
+    through Hadoop's file system as the write did, not the driver's disk."""
+    store = StageStore(spark, f"{scheme}{tmp_path}", "run", 1)
+    other = StageStore(spark, f"{scheme}{tmp_path}", "run", 2)
+    df = spark.createDataFrame([(1,)], "n INT")
+    store.write_validated("numbers", df, RULES)
+    other.write_validated("numbers", df, RULES)
+    store.cleanup()
+    assert not (tmp_path / "run" / "attempt-1").exists()
+    assert (tmp_path / "run" / "attempt-2" / "numbers").is_dir()
