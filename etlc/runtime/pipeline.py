@@ -109,7 +109,9 @@ class SparkPipeline(Pipeline):
 
     def _dead_letters(self, step: LoadStep, records: list[dict[str, Any]]) -> None:
         ctx = self.log.context
-        sink = DeadLetterLog(self.env.settings.dead_letter_dir, ctx.pipeline, ctx.run_id)
+        sink = DeadLetterLog(
+            self.env.settings.dead_letter_dir, ctx.pipeline, ctx.run_id, self.spark
+        )
         sink.write(step.id, records)
         for record in records:
             self.log.warning("dead_letter", stage="load", step=step.id, **record)
@@ -118,7 +120,7 @@ class SparkPipeline(Pipeline):
             stage="load",
             step=step.id,
             count=len(records),
-            path=str(sink.path),
+            path=sink.location,
         )
 
 

@@ -193,5 +193,5 @@ def test_dead_letter_records_never_hold_a_secret(tmp_path: Path) -> None:
     Secret("dead-letter-secret-value")
     sink = DeadLetterLog(str(tmp_path), "p", "r")
     sink.write("load", [{"key": {"id": "dead-letter-secret-value"}, "sqlstate": "23505"}])
-    text = sink.path.read_text()
+    text = Path(sink.location).read_text()
     assert "dead-letter-secret-value" not in text and '"id": "[hidden]"' in text
