@@ -15,7 +15,12 @@ not say in its own words:
 - numbers the driver takes by their written form: JSON Schema equates 20 and 20.0, the driver
   (``type(value) is int``, a port pasted into a URL) does not;
 - ``${name}`` in a variable or a profile: the driver interpolates definitions only, so it stays
-  as written (W601).
+  as written (W601);
+- a Spark setting whose value decides what runs (JVM options, class paths, files and jars to
+  load, the Python to start, process environments, discovery scripts, classes to instantiate,
+  container images, pod templates): allowed, since tuning needs them, but flagged (W602) so that
+  a pull request that adds one is reviewed as code, not as configuration. The submit command
+  hands them to spark-submit, and the driver runs with production credentials.
 
 The checker reads the same files through :func:`check_environment` for its ``${var}`` and
 connection checks; a file is read and analysed once per version.
@@ -64,6 +69,26 @@ _SPARK = "set secret Spark conf where the cluster keeps its secrets, not in this
 _PROPERTIES = (
     "give credentials in the profile's own fields (password, access_key, ...), "
     "which take vault references"
+)
+
+# Spark settings whose value is code that the driver, the executors or the cluster run, or that
+# picks it: -javaagent or -XX:OnOutOfMemoryError=<command> in JVM options, class and library
+# paths, jars and files to load, the interpreter to start, variables of the processes
+# (LD_PRELOAD, PYTHONPATH), resource discovery scripts, classes to instantiate, container images
+# and pod templates.
+_CODE_SETTING = re.compile(
+    r"spark\.(?:"
+    r"(?:driver|executor|yarn\.am)\.(?:extraJavaOptions|extraClassPath|extraLibraryPath)"
+    r"|(?:driver|executor)\.defaultJavaOptions"
+    r"|jars(?:\..+)?|submit\.pyFiles|files|archives|yarn\.(?:dist\..+|jars|archive)"
+    r"|pyspark\.(?:driver\.)?python|python\.(?:daemon|worker)\.module"
+    r"|executorEnv\..+|yarn\.(?:appMasterEnv|executorEnv)\..+|kubernetes\.driverEnv\..+"
+    r"|(?:driver|executor)\.resource\..+\.discoveryScript"
+    r"|plugins|extraListeners|driver\.userClassPathFirst|executor\.userClassPathFirst"
+    r"|sql\.(?:extensions|queryExecutionListeners|streaming\.streamingQueryListeners)"
+    r"|kubernetes\.(?:(?:driver|executor)\.)?(?:container\.image|podTemplateFile)"
+    r")",
+    re.IGNORECASE,
 )
 
 JsonPath = tuple[str | int, ...]
@@ -146,7 +171,13 @@ def lint_tree(tree: JValue, file: str) -> list[Diagnostic]:
     # The schema's finding where a credential was reported could show the value.
     covered = {d.span for d in own}
     shape = [_renumbered(d) for d in validate(tree, schema, file) if d.span not in covered]
-    return [*shape, *own, *_number_forms(tree, schema), *_uninterpolated(tree)]
+    return [
+        *shape,
+        *own,
+        *_number_forms(tree, schema),
+        *_uninterpolated(tree),
+        *_code_settings(tree),
+    ]
 
 
 def _renumbered(d: Diagnostic) -> Diagnostic:
@@ -327,4 +358,25 @@ def _uninterpolated(root: JValue) -> Iterator[Diagnostic]:
                 Severity.WARNING,
                 path=json_path(path),
                 variable=match.group(1),
+            )
+
+
+# --- Spark settings that run code ---------------------------------------------------------
+
+
+def _code_settings(root: JValue) -> Iterator[Diagnostic]:
+    spark = root.get("spark") if isinstance(root, JObject) else None
+    if not isinstance(spark, JObject):
+        return
+    for member in spark.members:
+        if _CODE_SETTING.fullmatch(member.key):
+            where = json_path(("spark", member.key))
+            yield diag(
+                "W602",
+                f"`{where}` decides what the driver or the executors run, with the run's "
+                "credentials: review a change to it as code",
+                member.value.span,
+                "keep it if this project's reviewers own it; set it on the cluster otherwise",
+                Severity.WARNING,
+                path=where,
             )

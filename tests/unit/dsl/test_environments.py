@@ -348,6 +348,57 @@ def test_variables_in_an_environment_file_stay_as_written(tmp_path: Path) -> Non
     assert codes(lint_doc(tmp_path, {"spark": {"spark.x": "${env:HOME}/x"}})) == []
 
 
+@pytest.mark.parametrize(
+    "key",
+    [
+        "spark.driver.extraJavaOptions",
+        "spark.executor.extraClassPath",
+        "spark.yarn.am.extraLibraryPath",
+        "spark.executor.defaultJavaOptions",
+        "spark.jars",
+        "spark.jars.packages",
+        "spark.submit.pyFiles",
+        "spark.yarn.dist.archives",
+        "spark.pyspark.python",
+        "spark.pyspark.driver.python",
+        "spark.python.worker.module",
+        "spark.executorEnv.LD_PRELOAD",
+        "spark.yarn.appMasterEnv.PYTHONPATH",
+        "spark.kubernetes.driverEnv.PATH",
+        "spark.executor.resource.gpu.discoveryScript",
+        "spark.plugins",
+        "spark.sql.extensions",
+        "spark.kubernetes.container.image",
+        "spark.kubernetes.executor.podTemplateFile",
+        "SPARK.DRIVER.EXTRAJAVAOPTIONS",
+    ],
+)
+def test_a_spark_setting_that_decides_what_runs_is_flagged_for_review(
+    tmp_path: Path, key: str
+) -> None:
+    checked = lint_doc(tmp_path, {"spark": {key: "-javaagent:/tmp/x.jar"}})
+    found = only(checked, "W602")
+    assert not found.is_error and found.param("path") == f'spark["{key}"]'
+    assert at(found) == (3, len(key) + 9)  # the value, on its own line
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "spark.driver.memory",
+        "spark.executor.instances",
+        "spark.sql.shuffle.partitions",
+        "spark.yarn.queue",
+        "spark.yarn.maxAppAttempts",
+        "spark.kubernetes.namespace",
+        "spark.driver.extraJavaOptionsX",
+        "spark.filesystem",
+    ],
+)
+def test_tuning_settings_are_not_flagged(tmp_path: Path, key: str) -> None:
+    assert codes(lint_doc(tmp_path, {"spark": {key: "1"}})) == []
+
+
 def test_a_duplicate_key_is_e004_at_the_second(tmp_path: Path) -> None:
     checked = lint(tmp_path, '{"variables": {"a": "1"},\n "variables": {"b": "2"}}')
     assert codes(checked) == ["E004"] and at(checked.diagnostics[0]) == (2, 2)
