@@ -134,6 +134,11 @@ def backend_kinds() -> list[str]:
     return sorted(SecretBackend._kinds)
 
 
+def backend_options() -> dict[str, frozenset[str]]:
+    """What an environment file's ``vault`` object may set, per registered backend."""
+    return {kind: cls.options for kind, cls in sorted(SecretBackend._kinds.items())}
+
+
 def open_backend(options: Mapping[str, str], environ: Mapping[str, str]) -> SecretBackend:
     """The backend for an environment file's ``vault`` object (``{"backend": "file", ...}``)."""
     kind = options.get("backend", "file")

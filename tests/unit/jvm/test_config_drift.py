@@ -30,7 +30,7 @@ from etlc.dsl.tree import to_python
 from etlc.profiles import KafkaProfile, S3Profile
 from etlc.runtime import environment_file
 from etlc.runtime.environment import Environment, Settings
-from etlc.vault.backends import EnvVault, FileVault
+from etlc.vault.backends import EnvVault, FileVault, backend_options
 
 ROOT = Path(__file__).resolve().parents[3]
 DEFINITIONS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pipelines").glob("*.json"))
@@ -205,7 +205,7 @@ def test_the_environment_classes_have_the_python_sides_keys(jvm: dict[str, Any])
     classes = {name: set(c["fields"]) for name, c in jvm["environment_classes"].items()}
     assert classes["environment"] == environment_file.KNOWN_KEYS
     assert classes["etlc"] == {f.name for f in dataclasses.fields(Settings)}
-    assert classes["vault"] == {"backend"} | FileVault.options | EnvVault.options
+    assert classes["vault"] == {"backend"}.union(*backend_options().values())
     assert classes["kafka"] == KafkaProfile.document_keys()
     assert classes["s3"] == S3Profile.document_keys()
 

@@ -212,14 +212,15 @@ def test_report_exit_codes_and_log_shape() -> None:
     )
 
 
-def test_the_session_never_substitutes_variables_in_sql_text(spark: Any) -> None:
+def test_the_session_never_substitutes_variables_in_sql_text(spark: Any, tmp_path: Path) -> None:
     # `'${env:...}'` in an expression would otherwise read the driver's environment (and
     # `${spark.hadoop...}` its secrets) into the data the pipeline writes.
     from pyspark.sql import functions as F
 
     from etlc.runtime.session import create_session
 
-    env = Environment("test", "test.json", spark_conf={"spark.sql.variable.substitute": "true"})
+    conf = {"spark.sql.variable.substitute": "true"}
+    env = Environment("test", plain_env(tmp_path), spark_conf=conf)
     session = create_session("etlc-test", env, RunContext("tiny"))
     assert session is spark  # the test session, as getOrCreate returns it
     [row] = session.range(1).select(F.expr("'${env:HOME}'").alias("text")).collect()
@@ -227,7 +228,7 @@ def test_the_session_never_substitutes_variables_in_sql_text(spark: Any) -> None
 
 
 def test_a_setting_the_driver_was_launched_with_is_not_set_again_from_the_environment(
-    spark: Any,
+    spark: Any, tmp_path: Path
 ) -> None:
     """spark-submit's --conf (the submit command's copy of the environment file's settings,
     then the user's own) ends up as the JVM's system properties; those win."""
@@ -239,7 +240,7 @@ def test_a_setting_the_driver_was_launched_with_is_not_set_again_from_the_enviro
         assert "spark.etlc.test.launched" in launch_conf_keys()
         conf = {"spark.etlc.test.launched": "from-the-file", "spark.etlc.test.other": "file"}
         session = create_session(
-            "etlc-test", Environment("t", "t.json", spark_conf=conf), RunContext("t")
+            "etlc-test", Environment("t", plain_env(tmp_path), spark_conf=conf), RunContext("t")
         )
         assert session.conf.get("spark.etlc.test.launched", None) is None  # left as launched
         assert session.conf.get("spark.etlc.test.other") == "file"
@@ -248,12 +249,92 @@ def test_a_setting_the_driver_was_launched_with_is_not_set_again_from_the_enviro
         spark.conf.unset("spark.etlc.test.other")
 
 
-def test_the_session_quiets_spark_lines_that_repeat_etlcs_own(spark: Any) -> None:
+def test_the_session_quiets_spark_lines_that_repeat_etlcs_own(spark: Any, tmp_path: Path) -> None:
     from etlc.runtime.session import QUIET_LOGGERS, create_session
 
-    create_session("etlc-test", Environment("t", "t.json"), RunContext("t"))
+    create_session("etlc-test", Environment("t", plain_env(tmp_path)), RunContext("t"))
     manager = spark.sparkContext._jvm.org.apache.logging.log4j.LogManager
     for name, level in QUIET_LOGGERS:
         assert str(manager.getLogger(name).getLevel()) == level, name
     # Not Spark's other lines: a stage failure's own logger keeps the session's level.
     assert str(manager.getLogger("org.apache.spark.scheduler.TaskSetManager").getLevel()) == "WARN"
+
+
+def plain_env(tmp_path: Path, doc: Any = None) -> str:
+    """An environment file on disk: the session has etlc's Scala classes read it first."""
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({} if doc is None else doc), encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("doc", "where"),
+    [
+        (
+            {"connections": {"warehouse": {"system": "postgres", "port": "5432"}}},
+            "$.connections.warehouse.port: expected integer, got string",
+        ),
+        ({"etlc": {"sample_size": "20"}}, "$.etlc.sample_size: expected integer, got string"),
+        ({"vault": {"backend": "hadoop"}}, '$.vault: missing required key "provider_path"'),
+        (
+            {"connections": {"lake": {"system": "s3", "bucket": "b"}}},
+            '$.connections.lake: unknown key "bucket"',
+        ),
+    ],
+)
+def test_a_file_the_scala_classes_refuse_stops_before_the_session(
+    spark: Any, tmp_path: Path, doc: Any, where: str
+) -> None:
+    from etlc.runtime.session import create_session
+
+    path = plain_env(tmp_path, doc)
+    with pytest.raises(ConfigurationError) as refused:
+        create_session("etlc-test", Environment("t", path), RunContext("t"))
+    assert str(refused.value).startswith(f"{path}: {where}")
+    assert "5432" not in str(refused.value)
+
+
+def test_without_etlcs_jvm_module_the_driver_says_how_to_submit(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pyspark import SparkContext
+
+    from etlc.runtime.jvm_config import check_environment
+
+    nowhere = spark.sparkContext._jvm.no.such.package  # what py4j makes of an unknown name
+
+    class NoModule:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(nowhere, name)
+
+    monkeypatch.setattr(SparkContext, "_jvm", NoModule())
+    with pytest.raises(ConfigurationError, match="etlc-jvm\\) is not on the driver's class path"):
+        check_environment(Path(plain_env(tmp_path)))
+    with pytest.raises(ConfigurationError, match="cannot read"):
+        check_environment(tmp_path / "missing.json")
+
+
+def test_a_driver_whose_environment_the_scala_classes_refuse_exits_1_before_any_job(
+    spark: Any, tmp_path: Path, stdout: Captured
+) -> None:
+    from etlc.runtime.session import create_session
+
+    path = plain_env(tmp_path, {"connections": {"warehouse": {"system": "postgres", "port": "1"}}})
+    tracker = spark.sparkContext.statusTracker()
+    jobs = set(tracker.getJobIdsForGroup())
+    code = driver.run_driver(
+        build,
+        pipeline="tiny",
+        mode="batch",
+        max_retries=0,
+        delay_seconds=0.0,
+        argv=["--env-file", path],
+        session_factory=create_session,
+    )
+    assert code == 1
+    [finished] = [e for e in events(stdout) if e["event"] == "run_finished"]
+    assert finished["status"] == "FAILED"
+    assert (
+        finished["error"] == f"{path}: $.connections.warehouse.port: expected integer, got string"
+    )
+    assert set(tracker.getJobIdsForGroup()) == jobs

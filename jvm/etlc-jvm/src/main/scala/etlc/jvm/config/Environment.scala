@@ -81,21 +81,31 @@ object EtlcSettings {
   }
 }
 
-/** Where secrets come from: the encrypted vault file (`path`) or, for CI systems that inject
-  * secrets, environment variables (`prefix`). Only the backend's own option is accepted.
+/** Where secrets come from: the encrypted vault file (`path`), environment variables for CI
+  * systems that inject secrets (`prefix`), or Hadoop credential providers for YARN
+  * (`provider_path`, `alias_prefix`). Only the chosen backend's own options are accepted.
   */
-final case class VaultSettings(backend: String = "file", path: Option[String] = None, prefix: Option[String] = None)
+final case class VaultSettings(
+    backend: String = "file",
+    path: Option[String] = None,
+    prefix: Option[String] = None,
+    providerPath: Option[String] = None,
+    aliasPrefix: Option[String] = None
+)
 
 object VaultSettings {
-  private val Options = ListMap("file" -> "path", "env" -> "prefix")
+  private val Options =
+    ListMap("file" -> Seq("path"), "env" -> Seq("prefix"), "hadoop" -> Seq("provider_path", "alias_prefix"))
 
   def read(node: Node): VaultSettings = {
     val f = node.fields[VaultSettings]
     val backend = f.optional("backend").map(_.oneOf(Options.keys.toSeq, "vault backend")).getOrElse("file")
-    Options.collect { case (other, key) if other != backend && f.has(key) => key }.foreach { key =>
-      f.required(key).fail(s"not an option of the `$backend` backend (it takes `${Options(backend)}`)")
+    val own = Options(backend)
+    Options.values.flatten.filter(key => !own.contains(key) && f.has(key)).foreach { key =>
+      f.required(key).fail(s"not an option of the `$backend` backend (it takes ${own.map(k => s"`$k`").mkString(", ")})")
     }
-    VaultSettings(backend, f.optString("path"), f.optString("prefix"))
+    if (backend == "hadoop" && !f.has("provider_path")) node.fail("missing required key \"provider_path\"")
+    VaultSettings(backend, f.optString("path"), f.optString("prefix"), f.optString("provider_path"), f.optString("alias_prefix"))
   }
 }
 

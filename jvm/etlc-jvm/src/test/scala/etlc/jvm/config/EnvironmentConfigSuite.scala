@@ -86,6 +86,16 @@ class EnvironmentConfigSuite extends munit.FunSuite {
       failure("""{"vault": {"backend": "env", "path": "v.json"}}"""),
       "env/x.json: $.vault.path: not an option of the `env` backend (it takes `prefix`)"
     )
+    val hadoop = parse("""{"vault": {"backend": "hadoop", "provider_path": "jceks://hdfs/u/e.jceks"}}""").vault
+    assertEquals(hadoop, VaultSettings("hadoop", providerPath = Some("jceks://hdfs/u/e.jceks")))
+    assertEquals(
+      failure("""{"vault": {"backend": "hadoop", "path": "v.json"}}"""),
+      "env/x.json: $.vault.path: not an option of the `hadoop` backend (it takes `provider_path`, `alias_prefix`)"
+    )
+    assertEquals(
+      failure("""{"vault": {"backend": "hadoop"}}"""),
+      "env/x.json: $.vault: missing required key \"provider_path\""
+    )
   }
 
   test("Python's float text") {
