@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from decimal import Decimal
 from pathlib import Path
@@ -177,6 +178,25 @@ def test_a_driver_with_a_missing_environment_variable_fails_clearly(workspace: W
     finished = run.event("run_finished")[-1]
     assert finished["error_kind"] == "configuration"
     assert "data_dir" in finished["error"] and "empty.json" in finished["error"]
+    assert "Traceback" not in run.stderr
+
+
+def test_a_driver_whose_environment_the_scala_classes_refuse_exits_1_before_any_job(
+    workspace: Workspace,
+) -> None:
+    """Through spark-submit: the etlc-jvm jar the submit command ships reads the file first."""
+    env_file = workspace.write_env("typed", {"data_dir": str(workspace.data), "out_dir": "o"})
+    doc = json.loads(env_file.read_text(encoding="utf-8"))
+    doc["connections"] = {"warehouse": {"system": "postgres", "port": "5432"}}
+    env_file.write_text(json.dumps(doc), encoding="utf-8")
+    run = submit(workspace.generated / "filter_orders.py", env_file)
+    assert run.returncode == 1
+    finished = run.event("run_finished")[-1]
+    assert finished["error_kind"] == "configuration"
+    assert finished["error"] == (
+        f"{env_file}: $.connections.warehouse.port: expected integer, got string"
+    )
+    assert not run.event("spark_stage_completed") and not run.event("step_started")
     assert "Traceback" not in run.stderr
 
 
