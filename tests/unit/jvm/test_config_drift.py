@@ -38,6 +38,7 @@ ENVIRONMENTS = sorted(
     p.relative_to(ROOT).as_posix() for p in (ROOT / "pipelines" / "env").glob("*.json")
 )
 SCHEMA = json.loads((ROOT / "schemas" / "pipeline.schema.json").read_text(encoding="utf-8"))
+ENV_SCHEMA = json.loads((ROOT / "schemas" / "environment.schema.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
@@ -214,3 +215,33 @@ def test_the_jar_is_versioned_with_etlc() -> None:
     pom = (ROOT / "jvm" / "etlc-jvm" / "pom.xml").read_text(encoding="utf-8")
     version = re.search(r"<artifactId>etlc-jvm</artifactId>\s*<version>([^<]+)</version>", pom)
     assert version and version.group(1) == etlc.__version__
+
+
+def test_every_object_of_the_environment_schema_has_its_scala_class(jvm: dict[str, Any]) -> None:
+    schema_objects = set(object_schemas(ENV_SCHEMA))
+    bound = set(jvm["environment_schema_bindings"])
+    assert schema_objects - bound == set(), "bind these in SchemaBindings.environmentSchema"
+    assert bound - schema_objects == set(), (
+        "SchemaBindings.environmentSchema names places the schema lacks"
+    )
+
+
+def test_every_key_of_the_environment_schema_has_its_field_and_no_field_lacks_its_key(
+    jvm: dict[str, Any],
+) -> None:
+    """A class bound to several objects (VaultSettings to every backend's) has a field for each
+    key of each, and no field that none of them has."""
+    objects = object_schemas(ENV_SCHEMA)
+    keys: dict[str, set[str]] = {}
+    fields: dict[str, set[str]] = {}
+    problems = []
+    for pointer, classes in sorted(jvm["environment_schema_bindings"].items()):
+        for cls in classes:
+            keys.setdefault(cls["class"], set()).update(objects[pointer]["properties"])
+            fields[cls["class"]] = set(cls["fields"])
+            if missing := sorted(set(objects[pointer]["properties"]) - set(cls["fields"])):
+                problems.append(f"{pointer}: {cls['class']} has no field for {missing}")
+    for name, own in sorted(fields.items()):
+        if extra := sorted(own - keys[name]):
+            problems.append(f"{name} has fields the environment schema lacks: {extra}")
+    assert problems == []

@@ -13,8 +13,8 @@ import com.fasterxml.jackson.databind.node.{JsonNodeFactory, ObjectNode}
   *     --definition pipelines/a.json ... --environment pipelines/env/local.json ...
   * }}}
   * Output: `definitions` and `environments` (file -> canonical JSON, or {"error": message}),
-  * `schema_bindings` (schema pointer -> the JSON fields of each bound class) and
-  * `environment_classes` (name -> fields).
+  * `schema_bindings` (schema pointer -> the JSON fields of each bound class), the same for the
+  * environment schema (`environment_schema_bindings`) and `environment_classes` (name -> fields).
   */
 object ConfigDump {
 
@@ -34,6 +34,11 @@ object ConfigDump {
     val bindings = out.putObject("schema_bindings")
     SchemaBindings.all.foreach { case (pointer, classes) =>
       val bound = bindings.putArray(pointer)
+      classes.foreach(cls => bound.add(fields(cls)))
+    }
+    val envBindings = out.putObject("environment_schema_bindings")
+    SchemaBindings.environmentSchema.foreach { case (pointer, classes) =>
+      val bound = envBindings.putArray(pointer)
       classes.foreach(cls => bound.add(fields(cls)))
     }
     val env = out.putObject("environment_classes")

@@ -55,7 +55,27 @@ object SchemaBindings {
     "#/$defs/kafka_load" -> Seq(classOf[KafkaLoad])
   )
 
-  /** The environment file has no JSON Schema; its classes are checked against environment.py. */
+  private val profiles = Seq(classOf[DatabaseProfile], classOf[KafkaProfile], classOf[S3Profile])
+
+  /** The same for `schemas/environment.schema.json`. One class may stand for several objects
+    * of the schema: `VaultSettings` for every backend's, `DatabaseProfile` for PostgreSQL's and
+    * MySQL's; its fields are then checked against all of their keys together.
+    */
+  val environmentSchema: ListMap[String, Seq[Class[_]]] = ListMap(
+    "#" -> Seq(classOf[EnvironmentConfig]),
+    "#/$defs/settings" -> Seq(classOf[EtlcSettings]),
+    "#/$defs/vault" -> Seq(classOf[VaultSettings]),
+    "#/$defs/file_vault" -> Seq(classOf[VaultSettings]),
+    "#/$defs/env_vault" -> Seq(classOf[VaultSettings]),
+    "#/$defs/hadoop_vault" -> Seq(classOf[VaultSettings]),
+    "#/$defs/connection" -> profiles,
+    "#/$defs/jdbc_profile" -> Seq(classOf[DatabaseProfile]),
+    "#/$defs/kafka_profile" -> Seq(classOf[KafkaProfile]),
+    "#/$defs/sasl_only" -> Seq(classOf[KafkaProfile]),
+    "#/$defs/s3_profile" -> Seq(classOf[S3Profile])
+  )
+
+  /** The environment classes by name, also checked against environment.py. */
   val environment: ListMap[String, Class[_]] = ListMap(
     "environment" -> classOf[EnvironmentConfig],
     "etlc" -> classOf[EtlcSettings],
