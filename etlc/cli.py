@@ -23,6 +23,7 @@ from typer.core import TyperGroup, TyperOption
 
 import etlc
 from etlc import spark_submit
+from etlc.codegen import ddl as table_ddl
 from etlc.codegen.literals import RenderError
 from etlc.codegen.output import Output, OutputError, write
 from etlc.codegen.render import render
@@ -429,6 +430,28 @@ def init(
         typer.echo(f"kept    {_shown(name)} (it exists; left as it was)")
     where = _shown(_near(done.root))
     typer.echo(f"\nnext: cd {where} && etlc jars && etlc lint && etlc run pipelines/example.json")
+
+
+@app.command()
+def ddl(
+    file: Annotated[Path, typer.Argument(help="The definition whose tables to print.")],
+) -> None:
+    """Print CREATE TABLE for each PostgreSQL or MySQL load's target, in its dialect.
+
+    Columns and types come from the load input's Avro-derived schema (decimals with their
+    precision and scale, timestamps as UTC wall-clock TIMESTAMP(6)/DATETIME(6), enums as text
+    with a CHECK, NOT NULL where the schema says so); an upsert's `keys` are the primary key.
+    Nothing connects to a database: review the script, then apply it, e.g.
+    `etlc ddl pipelines/x.json | psql ...` or `| mysql ...`.
+    """
+    result = check_file(file, default_options(file, _project()))
+    if result.plan is None:
+        raise typer.Exit(_report([result], "text"))
+    try:
+        script = table_ddl.render(result.plan, table_ddl.table_ddl(result.plan))
+    except table_ddl.DdlError as exc:
+        raise _fail(f"{_shown(file)}: {exc}") from None
+    typer.echo(script, nl=False)
 
 
 @app.command()

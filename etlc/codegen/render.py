@@ -58,6 +58,7 @@ _RUNTIME_IMPORTS = {
 _RUNTIME_PACKAGES = ("etlc/runtime", "etlc/connectors", "etlc/transforms", "etlc/vault")
 _RUNTIME_MODULES = (
     "etlc/__init__.py",
+    "etlc/database_sql.py",
     "etlc/plugins.py",
     "etlc/profiles.py",
     "etlc/spark_submit.py",

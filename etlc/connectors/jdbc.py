@@ -14,7 +14,6 @@ values) and the rest commit.
 
 from __future__ import annotations
 
-import re
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -28,6 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from etlc import database_sql
 from etlc.connectors.conform import conform
 from etlc.connectors.dedupe import latest_per_key, none_superseded
 from etlc.connectors.failures import translated
@@ -53,7 +53,6 @@ from etlc.runtime.strategies import (
 
 T = TypeVar("T")
 ROW_ID = "_etlc_row"
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
 MAX_DEAD_LETTERS = 10_000  # past this, the load fails: that many rejects is not "a few bad rows"
 
 
@@ -71,7 +70,6 @@ class DeadLetter:
 class Dialect(ABC):
     system: ClassVar[str]
     driver: ClassVar[str]
-    quote_char: ClassVar[str]
     # URL properties that make the driver send batched inserts as multi-row statements.
     batch_properties: ClassVar[Mapping[str, str]] = {}
 
@@ -86,11 +84,10 @@ class Dialect(ABC):
 
     def quote(self, identifier: str) -> str:
         """Quote a (possibly schema-qualified) name; anything but plain identifiers is refused."""
-        parts = identifier.split(".")
-        if len(parts) > 2 or not all(_IDENTIFIER.match(p) for p in parts):
-            raise ConfigurationError(f"`{identifier}` is not a valid table or column name")
-        q = self.quote_char
-        return ".".join(f"{q}{p}{q}" for p in parts)
+        try:
+            return database_sql.quote(self.system, identifier)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
 
     def columns(self, names: Sequence[str]) -> str:
         return ", ".join(self.quote(n) for n in names)

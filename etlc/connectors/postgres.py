@@ -15,7 +15,6 @@ class PostgresDialect(Dialect):
     system: ClassVar[str] = "postgres"
     driver: ClassVar[str] = "org.postgresql.Driver"
     scheme: ClassVar[str] = "jdbc:postgresql"
-    quote_char: ClassVar[str] = '"'
     batch_properties: ClassVar[Mapping[str, str]] = {"reWriteBatchedInserts": "true"}
 
     def upsert(

@@ -1,0 +1,78 @@
+"""`etlc ddl`: the CREATE TABLE statement of each database load's target, from the plan.
+
+The columns are the load input's, with the types the compiler derived from the Avro schemas;
+an upsert's `keys` are the primary key. The statements are text for a reviewer and a DBA to
+apply (`psql -f`, `mysql <`); nothing here connects to a database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from etlc import database_sql
+from etlc.dsl.plan import EnvConnection, Plan, PlannedStep
+from etlc.dsl.types import DataType
+
+
+class DdlError(ValueError):
+    """A load whose target cannot be written as a statement; the message names the load."""
+
+
+@dataclass(frozen=True)
+class TableDdl:
+    load: str  # the load step's id
+    system: str
+    table: str
+    connection: str
+    mode: str
+    statement: str
+
+
+def table_ddl(plan: Plan) -> list[TableDdl]:
+    """One statement per database load, in the plan's order."""
+    return [
+        _table(plan, step)
+        for step in plan.steps
+        if step.role == "load" and step.type in database_sql.SYSTEMS
+    ]
+
+
+def _table(plan: Plan, step: PlannedStep) -> TableDdl:
+    args = dict(step.args)
+    # The schema's table pattern has no room for ${...}: a table is always written out.
+    table = args["table"]
+    assert isinstance(table, str), table
+    connection = args["connection"]
+    keys = tuple(args.get("keys", ()))
+    columns = [_column(f.name, f.type) for f in plan.step(step.inputs[0]).schema.fields]
+    try:
+        statement = database_sql.create_table(step.type, table, columns, keys)
+    except ValueError as exc:
+        raise DdlError(f"load `{step.id}`: {exc}") from None
+    name = connection.name if isinstance(connection, EnvConnection) else str(connection)
+    return TableDdl(step.id, step.type, table, name, step.mode, statement)
+
+
+def _column(name: str, t: DataType) -> database_sql.Column:
+    return database_sql.Column(
+        name=name,
+        kind=t.kind,
+        nullable=t.nullable,
+        precision=t.precision,
+        scale=t.scale,
+        symbols=t.symbols,
+        logical=t.logical,
+    )
+
+
+def render(plan: Plan, tables: list[TableDdl]) -> str:
+    """The statements as one SQL script, each after a comment saying which load it serves."""
+    if not tables:
+        return f"-- {plan.name}: no PostgreSQL or MySQL loads\n"
+    parts = []
+    for t in tables:
+        parts.append(
+            f"-- {plan.name}: load {t.load} ({t.system}, {t.mode}) on connection {t.connection}\n"
+            f"{t.statement};\n"
+        )
+    return "\n".join(parts)

@@ -1,0 +1,131 @@
+"""`etlc ddl`: CREATE TABLE per database load, from the compiler's column types."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from etlc import database_sql
+from etlc.cli import app
+from etlc.database_sql import Column, create_table, quote, string_literal
+
+ROOT = Path(__file__).resolve().parents[3]
+runner = CliRunner()
+
+EVERY_KIND = [
+    Column("id", "long", nullable=False),
+    Column("n", "int"),
+    Column("ok", "boolean", nullable=False),
+    Column("ratio", "float"),
+    Column("score", "double"),
+    Column("amount", "decimal", precision=22, scale=2),
+    Column("name", "string"),
+    Column("raw", "bytes"),
+    Column("day", "date"),
+    Column("at", "timestamp", nullable=False, logical="timestamp-micros"),
+    Column("at_ms", "timestamp", logical="timestamp-millis"),
+    Column("status", "string", nullable=False, symbols=("NEW", "PAID")),
+]
+
+
+def test_postgres_types_keys_and_checks() -> None:
+    assert create_table("postgres", "wh.revenue", EVERY_KIND, ["id", "name"]) == (
+        'CREATE TABLE "wh"."revenue" (\n'
+        '  "id" BIGINT NOT NULL,\n'
+        '  "n" INTEGER,\n'
+        '  "ok" BOOLEAN NOT NULL,\n'
+        '  "ratio" REAL,\n'
+        '  "score" DOUBLE PRECISION,\n'
+        '  "amount" NUMERIC(22,2),\n'
+        '  "name" TEXT NOT NULL,\n'
+        '  "raw" BYTEA,\n'
+        '  "day" DATE,\n'
+        '  "at" TIMESTAMP(6) NOT NULL,\n'
+        '  "at_ms" TIMESTAMP(3),\n'
+        '  "status" TEXT NOT NULL,\n'
+        "  CHECK (\"status\" IN ('NEW', 'PAID')),\n"
+        '  PRIMARY KEY ("id", "name")\n'
+        ")"
+    )
+
+
+def test_mysql_types_and_a_string_key_that_mysql_can_index() -> None:
+    text = create_table("mysql", "revenue", EVERY_KIND, ["name"])
+    assert "`name` VARCHAR(255) NOT NULL," in text  # TEXT cannot be a key without a length
+    assert "`score` DOUBLE," in text and "`raw` LONGBLOB," in text
+    assert "`at` DATETIME(6) NOT NULL," in text and "`at_ms` DATETIME(3)," in text
+    assert "`amount` DECIMAL(22,2)," in text
+    assert text.endswith("  PRIMARY KEY (`name`)\n)")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ['x"; DROP TABLE t; --', "a.b.c", "", "x`y", "1st", "a" * 64, "tab\tle", "é"],
+)
+def test_anything_but_a_plain_identifier_is_refused(name: str) -> None:
+    for system in database_sql.SYSTEMS:
+        with pytest.raises(ValueError, match="not a valid table or column name"):
+            quote(system, name)
+        with pytest.raises(ValueError):
+            create_table(system, "t", [Column(name, "long")], [])
+
+
+def test_refusals_name_what_cannot_be_written() -> None:
+    with pytest.raises(ValueError, match="keys \\['nope'\\] are not columns"):
+        create_table("postgres", "t", [Column("id", "long")], ["nope"])
+    with pytest.raises(ValueError, match="at most precision 65, scale 30"):
+        create_table("mysql", "t", [Column("d", "decimal", precision=70, scale=2)], [])
+    with pytest.raises(ValueError, match="a null column has no postgres type"):
+        create_table("postgres", "t", [Column("v", "null")], [])
+    with pytest.raises(ValueError, match="no SQL dialect for `oracle`"):
+        quote("oracle", "t")
+    with pytest.raises(ValueError, match="cannot be written as a SQL literal"):
+        string_literal("postgres", "it's")
+
+
+def test_etlc_ddl_prints_every_database_load_of_a_definition() -> None:
+    result = runner.invoke(app, ["ddl", str(ROOT / "pipelines" / "customer_revenue.json")])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(
+        "-- customer_revenue: load load_1_revenue (postgres, upsert) on connection warehouse\n"
+        'CREATE TABLE "customer_revenue" (\n'
+    )
+    assert '  PRIMARY KEY ("customer_id")\n);\n' in result.output
+    # A sum of DECIMAL(12,2) as the compiler types it, not a guess.
+    assert '"revenue" NUMERIC(22,2),' in result.output
+
+
+def test_etlc_ddl_of_a_definition_without_database_loads_says_so() -> None:
+    result = runner.invoke(app, ["ddl", str(ROOT / "pipelines" / "filter_orders.json")])
+    assert (result.exit_code, result.output) == (
+        0,
+        "-- filter_orders: no PostgreSQL or MySQL loads\n",
+    )
+
+
+def test_etlc_ddl_of_a_broken_definition_reports_it_like_lint(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{\n  "name": "x",\n  "extract": [],\n  "lod": []\n}\n')
+    result = runner.invoke(app, ["ddl", str(bad)])
+    assert result.exit_code == 1 and "E101" in result.output
+
+
+def test_a_load_whose_table_mysql_cannot_hold_is_named() -> None:
+    from dataclasses import replace
+
+    from etlc.codegen.ddl import DdlError, table_ddl
+    from etlc.dsl.checker import check_file, default_options
+    from etlc.dsl.types import DataType, Field
+    from etlc.project import find_project
+
+    path = ROOT / "pipelines" / "orders_to_mysql.json"
+    plan = check_file(path, default_options(path, find_project(ROOT))).plan
+    assert plan is not None
+    live = plan.step("live")
+    wide = Field("huge", DataType("decimal", precision=38, scale=31))
+    schema = replace(live.schema, fields=(*live.schema.fields, wide))
+    steps = tuple(replace(s, schema=schema) if s.id == "live" else s for s in plan.steps)
+    with pytest.raises(DdlError, match="load `load_1_live`: column `huge`: MySQL's DECIMAL"):
+        table_ddl(replace(plan, steps=steps))
