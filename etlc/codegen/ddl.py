@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from etlc import database_sql
 from etlc.dsl.plan import EnvConnection, Plan, PlannedStep
-from etlc.dsl.types import DataType
+from etlc.dsl.steps.jdbc import create_statement
 
 
 class DdlError(ValueError):
@@ -43,26 +43,13 @@ def _table(plan: Plan, step: PlannedStep) -> TableDdl:
     table = args["table"]
     assert isinstance(table, str), table
     connection = args["connection"]
-    keys = tuple(args.get("keys", ()))
-    columns = [_column(f.name, f.type) for f in plan.step(step.inputs[0]).schema.fields]
+    schema = plan.step(step.inputs[0]).schema
     try:
-        statement = database_sql.create_table(step.type, table, columns, keys)
+        statement = args.get("create_table") or create_statement(step.type, table, schema, args)
     except ValueError as exc:
         raise DdlError(f"load `{step.id}`: {exc}") from None
     name = connection.name if isinstance(connection, EnvConnection) else str(connection)
     return TableDdl(step.id, step.type, table, name, step.mode, statement)
-
-
-def _column(name: str, t: DataType) -> database_sql.Column:
-    return database_sql.Column(
-        name=name,
-        kind=t.kind,
-        nullable=t.nullable,
-        precision=t.precision,
-        scale=t.scale,
-        symbols=t.symbols,
-        logical=t.logical,
-    )
 
 
 def render(plan: Plan, tables: list[TableDdl]) -> str:

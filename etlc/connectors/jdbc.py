@@ -248,7 +248,10 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
         sequence_by: str | None = None,
         batch_size: int = 5_000,
         parallelism: int | None = None,
+        create_table: str | None = None,
     ) -> None:
+        """``create_table``: the CREATE TABLE statement (the compiler's, from the input's
+        schema) to run when the target does not exist; without it a missing target fails."""
         self.dialect.quote(table)  # refuse a bad name before anything runs
         self.connection = _of_system(connection, self.dialect)
         self.table = table
@@ -256,6 +259,7 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
         self.sequence_by = sequence_by
         self.batch_size = batch_size
         self.parallelism = parallelism
+        self.create_table = create_table
         self.leftovers: list[str] = []  # staging tables not dropped yet
 
     def describe(self) -> dict[str, Any]:
@@ -289,7 +293,7 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
         schema_prefix = self.table.rsplit(".", 1)[0] + "." if "." in self.table else ""
         staging = self.dialect.quote(schema_prefix + staging_name)
         with _session(spark, self.dialect, self.connection) as sql:
-            sql.require_table(self.table)
+            created = sql.require_table(self.table, self.create_table)
             if marker is not None and sql.marked(self.dialect, marker):
                 return None
             try:
@@ -307,6 +311,7 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
             dead_lettered=len(dead),
             superseded=superseded(),
             details={"dead_letters": [vars(d) for d in dead]} if dead else {},
+            created_table=self.create_table if created else None,
         )
 
     def _write_staging(self, df: DataFrame, staging: str) -> None:
@@ -511,10 +516,34 @@ class _Sql:
     def rollback(self) -> None:
         self.jdbc.rollback()
 
-    def require_table(self, table: str) -> None:
+    def require_table(self, table: str, create: str | None = None) -> bool:
+        """Whether the target had to be created (with ``create``, in its own transaction);
+        a missing target without ``create`` is a terminal error."""
+        if self._exists(table):
+            return False
+        if create is None:
+            raise TerminalError(
+                f"table {table} does not exist on connection `{self.connection.name}` "
+                "(or this user cannot read it); create it before loading (`etlc ddl` prints "
+                "its CREATE TABLE) or set `create_table: if_missing`"
+            )
+        try:
+            self.execute(create)
+            self.commit()  # MySQL commits DDL implicitly; PostgreSQL must be told
+        except (_RejectedError, TerminalError):
+            # Another load created it a moment ago: what matters is that it is there now.
+            with suppress(Exception):
+                self.jdbc.rollback()
+            if self._exists(table):
+                return False
+            raise
+        return True
+
+    def _exists(self, table: str) -> bool:
         stmt = self.jdbc.createStatement()
         try:
             stmt.executeQuery(f"SELECT 1 FROM {self.dialect.quote(table)} WHERE 1 = 0").close()
+            return True
         except Exception as exc:
             state = _sqlstate(exc)
             with suppress(Exception):  # a dead connection cannot roll back; it is closed next
@@ -523,10 +552,7 @@ class _Sql:
             # server going away, is that failure, not a missing table.
             if not state.startswith(_MISSING_STATES):
                 raise _classify_sql(exc, self.dialect, self.connection) from None
-            raise TerminalError(
-                f"table {table} does not exist on connection `{self.connection.name}` "
-                "(or this user cannot read it); create it before loading"
-            ) from None
+            return False
         finally:
             stmt.close()
 

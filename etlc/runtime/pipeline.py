@@ -24,6 +24,7 @@ from etlc.runtime.logs import EventLog
 from etlc.runtime.observed import observed_metrics
 from etlc.runtime.report import RunReport, Status, StepMetrics
 from etlc.runtime.stage_store import StageStore
+from etlc.runtime.strategies import LoadResult
 
 
 class Pipeline(ABC):
@@ -124,6 +125,19 @@ class SparkPipeline(Pipeline):
         )
 
 
+def log_created_table(log: EventLog, step: LoadStep, result: LoadResult) -> None:
+    """``table_created``, with the statement (names and types only), when a load made its
+    target (``create_table: if_missing``)."""
+    if result.created_table:
+        log.info(
+            "table_created",
+            stage="load",
+            step=step.id,
+            statement=result.created_table,
+            **step.loader.describe(),
+        )
+
+
 class BatchPipeline(SparkPipeline):
     def __init__(
         self,
@@ -195,6 +209,7 @@ class BatchPipeline(SparkPipeline):
             records = int(observed_metrics(observation, step.id)["records"])
         except Exception as exc:
             raise classify(exc, step.id) from exc
+        log_created_table(self.log, step, result)
         if result.dead_lettered:
             self._dead_letters(step, result.details.get("dead_letters", []))
         # input = written + dead-lettered + superseded (an upsert writes the last row per key).

@@ -68,6 +68,8 @@ class LoadResult:
     # Rows replaced by a later row of the same key before writing (upsert keeps the last).
     superseded: int = 0
     details: dict[str, Any] = field(default_factory=dict)
+    # The statement that created the target before this load, when it did not exist.
+    created_table: str | None = None
 
 
 # The write modes a definition may name. Which of them a load can do is its kind's to

@@ -40,7 +40,7 @@ from etlc.runtime.errors import (
 )
 from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph
 from etlc.runtime.logs import EventLog
-from etlc.runtime.pipeline import Clock, SparkPipeline
+from etlc.runtime.pipeline import Clock, SparkPipeline, log_created_table
 from etlc.runtime.progress import LAG_METRIC, ProgressLog, duration_ms
 from etlc.runtime.report import RunReport, Status
 from etlc.runtime.rules import (
@@ -194,6 +194,7 @@ class BatchWriter:
                     return
             else:
                 result = loader.load(batch, mode)
+            log_created_table(self.log, self.step, result)
             if result.dead_lettered:
                 # Rows the target refused go to the dead-letter log, as in batch; if it cannot
                 # be written, the run fails.

@@ -56,11 +56,7 @@ def apply(system: str, creds: dict[str, Any], script: str) -> None:
     c = creds[system]
     tables = [name for _, name in _CREATE.findall(script)]
     for table in tables:  # names the regular expression took: plain identifiers
-        if system == "mysql":
-            db.my_execute(creds, [f"DROP TABLE IF EXISTS {table}"])
-        else:
-            with db.postgres(creds) as conn:
-                conn.execute(f"DROP TABLE IF EXISTS {table}")
+        drop(system, creds, table)
     if system == "postgres":
         cmd = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", c["host"], "-p", str(c["port"])]
         cmd += ["-U", c["user"], "-d", c["database"], "-f", "-"]
@@ -156,10 +152,56 @@ def test_an_upsert_runs_into_the_table_etlc_ddl_made_with_its_keys_as_primary_ke
         )
         assert done.returncode == 0, (done.events[-3:], done.stderr[-2000:])
         assert landed(creds) == expected(workspace.data_set)
-    key = db.pg_rows(
-        creds,
-        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
-        "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'customer_revenue'::regclass "
-        "AND i.indisprimary",
+    assert primary_key("postgres", creds, "customer_revenue") == ["customer_id"]
+
+
+@pytest.mark.parametrize("system", ["postgres", "mysql"])
+def test_create_table_if_missing_creates_the_target_once_then_reuses_it(
+    system: str, creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path
+) -> None:
+    drop(system, creds, "orders_copy")
+    doc = example("orders_to_postgres")
+    doc["load"][0].update(
+        type=system,
+        connection="warehouse" if system == "postgres" else "crm",
+        mode="upsert",
+        keys=["order_id"],
+        create_table="if_missing",
     )
-    assert key == [("customer_id",)]
+    doc["name"] = f"orders_to_{system}_created"
+    driver = compile_variant(tmp_path, doc, CHECK_ENV)
+    orders = demo.generate(orders=900, customers=30, seed=62).orders
+    first = run(driver, tmp_path, orders, creds, vault)
+    assert first.returncode == 0, (first.events[-3:], first.stderr[-3000:])
+    [created] = first.event("table_created")
+    assert (created["step"], created["table"]) == ("load_1_live", "orders_copy")
+    # What `etlc ddl` prints for the definition is what the driver ran.
+    assert f"{created['statement']};\n" in ddl(tmp_path / "defs" / f"{doc['name']}.json")
+    second = run(driver, tmp_path, orders, creds, vault)
+    assert second.returncode == 0, (second.events[-3:], second.stderr[-3000:])
+    assert not second.event("table_created")
+    assert Target(system, creds).rows() == sorted(live(orders).values())
+    assert primary_key(system, creds, "orders_copy") == ["order_id"]
+
+
+def drop(system: str, creds: dict[str, Any], table: str) -> None:
+    if system == "mysql":
+        db.my_execute(creds, [f"DROP TABLE IF EXISTS {table}"])
+    else:
+        with db.postgres(creds) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def primary_key(system: str, creds: dict[str, Any], table: str) -> list[str]:
+    if system == "mysql":
+        sql = (
+            "SELECT column_name FROM information_schema.columns WHERE table_name = "
+            f"'{table}' AND table_schema = DATABASE() AND column_key = 'PRI' "
+            "ORDER BY ordinal_position"
+        )
+        return [str(r[0]) for r in db.my_rows(creds, sql)]
+    sql = (
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+        f"AND a.attnum = ANY(i.indkey) WHERE i.indrelid = '{table}'::regclass AND i.indisprimary"
+    )
+    return [str(r[0]) for r in db.pg_rows(creds, sql)]

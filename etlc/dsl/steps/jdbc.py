@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from etlc import database_sql
 from etlc.dsl import ast
 from etlc.dsl.diagnostics import Diagnostic, Span, diag
 from etlc.dsl.expressions import valid_temporal
@@ -56,6 +57,7 @@ class JdbcLoad(ast.Step):
     sequence_by: ast.Name | None = None
     batch_size: ast.Number | None = None
     parallelism: ast.Number | None = None
+    create_table: ast.Name | None = None
 
     def inputs(self) -> list[ast.Name]:
         return [self.input]
@@ -152,7 +154,36 @@ def check_load(ctx: CheckContext, step: JdbcLoad, inputs: Sequence[RecordSchema]
         args["parallelism"] = int(step.parallelism.value)
     if not check_sequence(ctx, step, schema, args):
         return None
+    if step.create_table is not None and step.create_table.value == "if_missing":
+        try:
+            args["create_table"] = create_statement(step.type.value, step.table.value, schema, args)
+        except ValueError as exc:
+            ctx.error(
+                "E216",
+                f"the table cannot be created: {exc}",
+                step.create_table.span,
+                "create it yourself and drop `create_table`, or change the column's type",
+            )
+            return None
     return Lowered(args, schema, mode=step.mode.value)
+
+
+def create_statement(system: str, table: str, schema: RecordSchema, args: Mapping[str, Any]) -> str:
+    """The CREATE TABLE of a load's target: its input's columns, an upsert's keys as the
+    primary key (what `etlc ddl` prints and `create_table: if_missing` runs)."""
+    columns = [
+        database_sql.Column(
+            name=f.name,
+            kind=f.type.kind,
+            nullable=f.type.nullable,
+            precision=f.type.precision,
+            scale=f.type.scale,
+            symbols=f.type.symbols,
+            logical=f.type.logical,
+        )
+        for f in schema.fields
+    ]
+    return database_sql.create_table(system, table, columns, tuple(args.get("keys", ())))
 
 
 def _identifier_problems(names: Iterable[ast.Name], system: str) -> list[Diagnostic]:

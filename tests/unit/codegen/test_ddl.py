@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -129,3 +131,52 @@ def test_a_load_whose_table_mysql_cannot_hold_is_named() -> None:
     steps = tuple(replace(s, schema=schema) if s.id == "live" else s for s in plan.steps)
     with pytest.raises(DdlError, match="load `load_1_live`: column `huge`: MySQL's DECIMAL"):
         table_ddl(replace(plan, steps=steps))
+
+
+def _checked(tmp_path: Path, system: str, **load: Any) -> Any:
+    """The plan of orders_to_postgres with its load retargeted, or its diagnostics."""
+    from etlc.dsl.checker import check_file, default_options
+    from etlc.project import find_project
+
+    doc = json.loads((ROOT / "pipelines" / "orders_to_postgres.json").read_text())
+    doc["transform"] += load.pop("transform", [])
+    doc["load"][0].update(type=system, connection="db", **load)
+    defs = tmp_path / "defs"
+    (defs / "env").mkdir(parents=True)
+    profile = {
+        "system": system,
+        "host": "h",
+        "database": "d",
+        "user": "u",
+        "password": "vault://d#p",
+    }
+    env = {"variables": {"data_dir": "d"}, "connections": {"db": profile}}
+    (defs / "env" / "check.json").write_text(json.dumps(env))
+    path = defs / "x.json"
+    path.write_text(json.dumps(doc))
+    return check_file(path, default_options(path, find_project(ROOT)))
+
+
+def test_create_table_if_missing_hands_the_driver_the_statement_etlc_ddl_prints(
+    tmp_path: Path,
+) -> None:
+    from etlc.codegen.ddl import table_ddl
+
+    plan = _checked(tmp_path, "postgres", create_table="if_missing").plan
+    assert plan is not None, _checked(tmp_path / "again", "postgres").diagnostics
+    args = dict(plan.step("load_1_live").args)
+    assert args["create_table"] == table_ddl(plan)[0].statement
+    assert args["create_table"].startswith('CREATE TABLE "orders_copy" (\n  "order_id" BIGINT')
+    never = _checked(tmp_path / "never", "postgres", create_table="never").plan
+    assert never is not None and "create_table" not in dict(never.step("load_1_live").args)
+
+
+def test_create_table_of_a_column_mysql_cannot_hold_is_e216_at_the_option(tmp_path: Path) -> None:
+    derive = {"id": "wide", "type": "derive", "input": "live"}
+    derive["columns"] = {"huge": "CAST(amount AS DECIMAL(38,31))"}
+    result = _checked(
+        tmp_path, "mysql", create_table="if_missing", input="wide", transform=[derive]
+    )
+    assert result.plan is None
+    [found] = [d for d in result.diagnostics if d.code == "E216"]
+    assert "the table cannot be created: column `huge`: MySQL's DECIMAL" in found.message

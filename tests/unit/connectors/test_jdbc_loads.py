@@ -377,10 +377,39 @@ def test_a_missing_target_is_terminal_and_names_the_table_and_the_connection(db:
         sql.require_table("invoices")
     assert str(raised.value) == (
         "table invoices does not exist on connection `crm` (or this user cannot read it); "
-        "create it before loading"
+        "create it before loading (`etlc ddl` prints its CREATE TABLE) or set "
+        "`create_table: if_missing`"
     )
     assert raised.value.__cause__ is None
     assert conn.log[-1] == "ROLLBACK" and conn.open_statements == []
+
+
+def test_a_missing_target_is_created_once_with_the_compilers_statement(db: Path) -> None:
+    conn, sql = open_sql(db)
+    create = 'CREATE TABLE "invoices" ("id" BIGINT NOT NULL, PRIMARY KEY ("id"))'
+    assert sql.require_table("invoices", create) is True
+    assert conn.log[-2:] == [create, "COMMIT"]
+    assert sql.require_table("invoices", create) is False  # there now: reused
+    assert conn.log[-1] == 'SELECT 1 FROM "invoices" WHERE 1 = 0'
+    assert conn.open_statements == []
+
+
+def test_a_target_another_load_created_meanwhile_is_used(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn, sql = open_sql(db)
+    checks = iter([False, True])  # missing at first, there after the failed CREATE
+    monkeypatch.setattr(sql, "_exists", lambda table: next(checks))
+    create = 'CREATE TABLE "orders" ("id" BIGINT)'  # sqlite: it exists already
+    assert sql.require_table("orders", create) is False
+    assert conn.log[-1] == "ROLLBACK"
+
+
+def test_a_create_that_fails_for_another_reason_is_raised(db: Path) -> None:
+    conn, sql = open_sql(db)
+    with pytest.raises(TerminalError):
+        sql.require_table("invoices", 'CREATE TABLE "invoices" (')
+    assert conn.open_statements == []
 
 
 def test_drop_removes_the_staging_table_outside_the_transaction(db: Path) -> None:

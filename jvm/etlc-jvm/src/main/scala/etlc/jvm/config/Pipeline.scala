@@ -593,7 +593,8 @@ final case class JdbcLoad(
     keys: Vector[String],
     sequenceBy: Option[String],
     batchSize: Option[Int],
-    parallelism: Option[Int]
+    parallelism: Option[Int],
+    createTable: Option[String]
 ) extends LoadStep
 
 object JdbcLoad {
@@ -609,7 +610,8 @@ object JdbcLoad {
       keys = f.strings("keys"),
       sequenceBy = f.optString("sequence_by"),
       batchSize = f.optInt("batch_size"),
-      parallelism = f.optInt("parallelism")
+      parallelism = f.optInt("parallelism"),
+      createTable = f.optString("create_table")
     )
   }
 }
