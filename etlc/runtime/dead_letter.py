@@ -4,11 +4,12 @@ A record names the pipeline, step, run, the row's key, the SQLSTATE and the cons
 the row's other values. Writing it is part of the load: if the file cannot be written, the run
 fails rather than lose track of the rejected rows.
 
-The file is ``<dead_letter_dir>/<pipeline>/<run id>.jsonl`` on the file system Hadoop resolves
-the folder to, as for the stage and the checkpoints: a folder without a scheme is on the
-cluster's default file system. On the driver's own disk the lines are appended and synced; on
-any other (HDFS, S3A) the file is rewritten whole through the driver's JVM, since a driver in a
-YARN or Kubernetes container loses its disk when it ends, and object stores cannot append.
+The folder is resolved by Hadoop, as the stage and the checkpoints are: without a scheme it is
+on the cluster's default file system, which outlives a driver in a YARN or Kubernetes
+container. On the driver's own disk the records go to ``<dead_letter_dir>/<pipeline>/<run
+id>.jsonl``, appended and synced; on any other file system (HDFS, S3A) each write is a new file
+``<dead_letter_dir>/<pipeline>/<run id>/<step>-<unique>.jsonl`` through the driver's JVM, since
+object stores cannot append and a file never rewritten loses nothing to a concurrent writer.
 """
 
 from __future__ import annotations
@@ -30,20 +31,20 @@ class DeadLetterLog:
     def __init__(
         self, directory: str, pipeline: str, run_id: str, spark: SparkSession | None = None
     ) -> None:
-        target = f"{directory.rstrip('/') or '/'}/{pipeline}/{run_id}.jsonl"
+        root = directory.rstrip("/") or ("/" if directory.startswith("/") else ".")
+        self.folder = f"{root.rstrip('/')}/{pipeline}"
         self.pipeline = pipeline
         self.run_id = run_id
-        self._local = Path(target)
-        self._remote: _RemoteFile | None = None
-        # Without a session (tests, tools) the folder is a local one, as Python reads it.
-        if spark is not None:
-            remote = _RemoteFile.resolve(spark, target)
-            if remote.local is None:
-                self._remote = remote
-            else:
-                self._local = Path(remote.local)
-        # Where the file is, as the log events and errors name it.
-        self.location = str(self._local) if self._remote is None else self._remote.uri
+        self._spark = spark
+        self._local: Path | None = None if spark is not None else Path(self.file)
+        self._remote: _RemoteFolder | None = None
+        # Where the records are, as the log events and errors name it: the file on the
+        # driver's disk, or the run's folder of files on any other file system.
+        self.location = self.file
+
+    @property
+    def file(self) -> str:
+        return f"{self.folder}/{self.run_id}.jsonl"
 
     def write(self, step: str, records: Iterable[Mapping[str, Any]]) -> int:
         lines = [
@@ -61,10 +62,12 @@ class DeadLetterLog:
             return 0
         data = ("\n".join(lines) + "\n").encode("utf-8")
         try:
-            if self._remote is None:
-                self._append_local(data)
+            self._resolve()
+            if self._remote is not None:
+                self._remote.add(step, data)
             else:
-                self._remote.append(data)
+                assert self._local is not None
+                _append_local(self._local, data)
         except Exception as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else summary(exc)
             raise TerminalError(
@@ -74,16 +77,33 @@ class DeadLetterLog:
             ) from None
         return len(lines)
 
-    def _append_local(self, data: bytes) -> None:
-        self._local.parent.mkdir(parents=True, exist_ok=True)
-        with self._local.open("ab") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+    def _resolve(self) -> None:
+        """Where the folder is, asked of Hadoop once (the first write, inside its error
+        handling: an object store's client may fail to start)."""
+        if self._local is not None or self._remote is not None:
+            return
+        assert self._spark is not None
+        remote = _RemoteFolder.resolve(self._spark, f"{self.folder}/{self.run_id}")
+        if remote.local is None:
+            self._remote = remote
+            self.location = remote.uri
+        else:
+            self._local = Path(remote.local + ".jsonl")
+            self.location = str(self._local)
 
 
-class _RemoteFile:
-    """The log file on a Hadoop file system, through the driver's JVM."""
+def _append_local(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("ab") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+class _RemoteFolder:
+    """The run's dead letters on a Hadoop file system, one file per write: object stores
+    cannot append, and files that are never rewritten cannot lose what another write (a
+    concurrent stream's, or an earlier attempt's) put there."""
 
     def __init__(self, jvm: Any, fs: Any, path: Any, local: str | None) -> None:
         self.jvm = jvm
@@ -93,7 +113,7 @@ class _RemoteFile:
         self.uri = str(path.toString())
 
     @classmethod
-    def resolve(cls, spark: SparkSession, target: str) -> _RemoteFile:
+    def resolve(cls, spark: SparkSession, target: str) -> _RemoteFolder:
         jvm: Any = spark.sparkContext._jvm
         path = jvm.org.apache.hadoop.fs.Path(target)
         fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
@@ -102,26 +122,17 @@ class _RemoteFile:
         local = str(uri.getPath()) if str(uri.getScheme()) == "file" else None
         return cls(jvm, fs, qualified, local)
 
-    def append(self, data: bytes) -> None:
-        """The lines so far and ``data``, written beside the file and renamed over it: a failure
-        part way leaves the old file, or the whole new one under its temporary name."""
-        fs, path = self.fs, self.path
-        before = b""
-        if fs.exists(path):
-            stream = fs.open(path)
-            try:
-                before = bytes(stream.readAllBytes())
-            finally:
-                stream.close()
-        parent = path.getParent()
-        tmp = self.jvm.org.apache.hadoop.fs.Path(parent, f".{path.getName()}.{uuid.uuid4().hex}")
-        out = fs.create(tmp, False)
+    def add(self, step: str, data: bytes) -> None:
+        """``data`` as a new file ``<step>-<unique>.jsonl``, written under a hidden name and
+        renamed when whole: a failure part way leaves no half file among the records."""
+        name = f"{step}-{uuid.uuid4().hex[:16]}.jsonl"
+        hadoop_path = self.jvm.org.apache.hadoop.fs.Path
+        final, tmp = hadoop_path(self.path, name), hadoop_path(self.path, f".{name}.tmp")
+        out = self.fs.create(tmp, False)
         try:
-            out.write(bytearray(before + data))
+            out.write(bytearray(data))
             out.hsync()
         finally:
             out.close()
-        if before:
-            fs.delete(path, False)
-        if not fs.rename(tmp, path):
-            raise OSError(f"could not rename {tmp.toString()} to {self.uri}")
+        if not self.fs.rename(tmp, final):
+            raise OSError(f"could not rename {tmp.toString()} to {final.toString()}")

@@ -125,15 +125,23 @@ class SparkPipeline(Pipeline):
         )
 
 
-def log_created_table(log: EventLog, step: LoadStep, result: LoadResult) -> None:
-    """``table_created``, with the statement (names and types only), when a load made its
-    target (``create_table: if_missing``)."""
+def log_target_changes(log: EventLog, step: LoadStep, result: LoadResult) -> None:
+    """``table_created`` (with the statement: names and types only) and ``columns_added``,
+    when a load changed its target (``create_table``, ``add_columns``)."""
     if result.created_table:
         log.info(
             "table_created",
             stage="load",
             step=step.id,
             statement=result.created_table,
+            **step.loader.describe(),
+        )
+    if result.added_columns:
+        log.info(
+            "columns_added",
+            stage="load",
+            step=step.id,
+            columns=list(result.added_columns),
             **step.loader.describe(),
         )
 
@@ -182,7 +190,9 @@ class BatchPipeline(SparkPipeline):
             if not (
                 self.env.settings.keep_stage or isinstance(report.error, ValidationFailedError)
             ):
-                store.cleanup()
+                unremoved = store.cleanup()
+                if unremoved is not None:
+                    self.log.warning("stage_cleanup_failed", path=store.base, error=unremoved)
         return report
 
     # --- stages ---------------------------------------------------------------------------
@@ -209,7 +219,7 @@ class BatchPipeline(SparkPipeline):
             records = int(observed_metrics(observation, step.id)["records"])
         except Exception as exc:
             raise classify(exc, step.id) from exc
-        log_created_table(self.log, step, result)
+        log_target_changes(self.log, step, result)
         if result.dead_lettered:
             self._dead_letters(step, result.details.get("dead_letters", []))
         # input = written + dead-lettered + superseded (an upsert writes the last row per key).

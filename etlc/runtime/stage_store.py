@@ -15,7 +15,7 @@ from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from etlc.runtime.errors import NoSpaceError, no_space_left
+from etlc.runtime.errors import NoSpaceError, no_space_left, summary
 from etlc.runtime.observed import observed_metrics
 from etlc.runtime.rules import failing, first_violation
 from etlc.runtime.session import session_conf
@@ -98,10 +98,18 @@ class StageStore:
         fs = hpath.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
         return bool(fs.exists(hpath))
 
-    def cleanup(self) -> None:
+    def cleanup(self) -> str | None:
+        """Remove this attempt's stage; None when done, else why not. It never raises: it
+        runs in the pipelines' ``finally`` blocks, where it must not replace the run's own
+        outcome (the caller logs the reason)."""
         # Through Hadoop's file system, as Spark wrote it: a path without a scheme is on the
         # cluster's default file system (HDFS on YARN), not necessarily on the driver's disk.
-        jvm = self.spark.sparkContext._jvm
-        assert jvm is not None
-        hpath = jvm.org.apache.hadoop.fs.Path(self.base)
-        hpath.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration()).delete(hpath, True)
+        try:
+            jvm = self.spark.sparkContext._jvm
+            assert jvm is not None
+            hpath = jvm.org.apache.hadoop.fs.Path(self.base)
+            conf = self.spark.sparkContext._jsc.hadoopConfiguration()
+            hpath.getFileSystem(conf).delete(hpath, True)
+        except Exception as exc:
+            return summary(exc)
+        return None

@@ -40,7 +40,7 @@ from etlc.runtime.errors import (
 )
 from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph
 from etlc.runtime.logs import EventLog
-from etlc.runtime.pipeline import Clock, SparkPipeline, log_created_table
+from etlc.runtime.pipeline import Clock, SparkPipeline, log_target_changes
 from etlc.runtime.progress import LAG_METRIC, ProgressLog, duration_ms
 from etlc.runtime.report import RunReport, Status
 from etlc.runtime.rules import (
@@ -194,7 +194,7 @@ class BatchWriter:
                     return
             else:
                 result = loader.load(batch, mode)
-            log_created_table(self.log, self.step, result)
+            log_target_changes(self.log, self.step, result)
             if result.dead_lettered:
                 # Rows the target refused go to the dead-letter log, as in batch; if it cannot
                 # be written, the run fails.
@@ -288,7 +288,9 @@ class StreamingPipeline(SparkPipeline):
             report.duration_ms = int((self.clock() - started) * 1000)
             report.batches = _fewest_committed(self.graph.loads, writers)
             if not self.env.settings.keep_stage:
-                store.cleanup()
+                unremoved = store.cleanup()
+                if unremoved is not None:
+                    self.log.warning("stage_cleanup_failed", path=store.base, error=unremoved)
         return report
 
     def _failed(self, report: RunReport, error: EtlcError) -> None:

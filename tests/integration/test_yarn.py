@@ -481,15 +481,19 @@ def test_cluster_mode_postgres_load_reads_its_password_from_a_hadoop_credential_
     del want[fraud.order_id]
     assert target.rows() == sorted(want.values())
     # The refused row's key is on HDFS, where the container's disk would have lost it.
-    letters = hdfs.fetch(
-        f"/etlc/dead-letter/orders_to_postgres/{finished['run_id']}.jsonl", tmp_path / "dlq"
-    ).read_text(encoding="utf-8")
+    folder = hdfs.fetch(
+        f"/etlc/dead-letter/orders_to_postgres/{finished['run_id']}", tmp_path / "dlq"
+    )
+    [written_file] = folder.glob("load_1_live-*.jsonl")  # one file per write on HDFS
+    letters = written_file.read_text(encoding="utf-8")
     [letter] = json_lines(letters)
     # An append has no key: the row is named by its number in the load's input.
     assert (list(letter["key"]), letter["constraint"]) == (["_etlc_row"], "no_fraud")
     assert "FRAUD" not in letters
     [written] = [e for e in events if e.get("event") == "dead_letters_written"]
-    assert written["path"].startswith(hadoop.fs)
+    assert (
+        written["path"] == f"{hadoop.fs}/etlc/dead-letter/orders_to_postgres/{finished['run_id']}"
+    )
     _assert_no_leak(project, hdfs, run, seen, Scanned(event_log, marker, tmp_path))
 
 

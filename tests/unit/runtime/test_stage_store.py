@@ -68,3 +68,12 @@ def test_cleanup_removes_the_attempts_stage_where_spark_wrote_it(
     store.cleanup()
     assert not (tmp_path / "run" / "attempt-1").exists()
     assert (tmp_path / "run" / "attempt-2" / "numbers").is_dir()
+
+
+def test_a_cleanup_that_fails_says_why_and_never_raises(spark: Any, tmp_path: Path) -> None:
+    """It runs in the pipelines' finally blocks: an unreachable file system must not replace
+    the run's own outcome."""
+    store = StageStore(spark, "nosuchscheme://nowhere/stage", "run", 1)
+    reason = store.cleanup()
+    assert reason is not None and "nosuchscheme" in reason
+    assert StageStore(spark, str(tmp_path), "run", 1).cleanup() is None
