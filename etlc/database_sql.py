@@ -31,7 +31,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["SYSTEMS", "Column", "create_table", "quote", "string_literal"]
+__all__ = ["SYSTEMS", "Column", "add_column", "create_table", "quote", "string_literal"]
 
 SYSTEMS = ("postgres", "mysql")
 _QUOTE = {"postgres": '"', "mysql": "`"}
@@ -110,6 +110,13 @@ def create_table(system: str, table: str, columns: Sequence[Column], keys: Seque
         lines.append(f"  PRIMARY KEY ({', '.join(quote(system, k) for k in keys)})")
     body = ",\n".join(lines)
     return f"CREATE TABLE {quote(system, table)} (\n{body}\n)"
+
+
+def add_column(system: str, table: str, column: Column) -> str:
+    """``ALTER TABLE ... ADD COLUMN`` for ``column``, nullable whatever its schema says: the
+    rows already there have no value for it."""
+    sql = _base_type(system, column)
+    return f"ALTER TABLE {quote(system, table)} ADD COLUMN {quote(system, column.name)} {sql}"
 
 
 def _quote_char(system: str) -> str:

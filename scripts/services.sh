@@ -83,6 +83,13 @@ pid_matches() {
 # Setup logs may quote SQL that carries a password if a statement fails: owner-only.
 private_log() { [[ -f $1 ]] || install -m 600 /dev/null "$1"; }
 
+# The version read whole first: `grep -q` ending the pipe early would fail it under pipefail.
+java_17_or_newer() {
+	local version
+	version=$("$JAVA" -version 2>&1) || return 1
+	grep -Eq 'version "(1[7-9]|[2-9][0-9])' <<<"$version"
+}
+
 need_root() { [[ $EUID -eq 0 ]] || die "$1 needs root (apt-get, the server's own user); run as root"; }
 
 apt_install() {
@@ -489,8 +496,7 @@ kafka_start() {
 		fi
 		die "$HOST:$KAFKA_PORT is taken by something that is not a Kafka broker"
 	fi
-	"$JAVA" -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])' ||
-		die "Kafka 4 needs Java 17 or newer ($JAVA); set JAVA_HOME"
+	java_17_or_newer || die "Kafka 4 needs Java 17 or newer ($JAVA); set JAVA_HOME"
 	kafka_libs
 	kafka_config
 	if [[ ! -f $KAFKA_DIR/data/meta.properties ]]; then
@@ -596,8 +602,7 @@ yarn_build() {
 	stamp="$YARN_DIR/.built-$(cat "$YARN_SRC/pom.xml" "$YARN_SRC/MiniCluster.java" | sha256sum | cut -c1-16)"
 	if [[ -f $stamp && -f $classes/MiniCluster.class ]]; then return 0; fi
 	command -v mvn >/dev/null || die "Maven (mvn) is needed to resolve Hadoop's minicluster jars"
-	"$JAVA" -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])' ||
-		die "the Hadoop minicluster needs Java 17 or newer ($JAVA); set JAVA_HOME"
+	java_17_or_newer || die "the Hadoop minicluster needs Java 17 or newer ($JAVA); set JAVA_HOME"
 	say "resolving Hadoop's minicluster jars with Maven (log: $YARN_DIR/mvn.log)"
 	rm -rf "$libs" "$classes" "$YARN_DIR"/.built-*
 	mkdir -p "$libs" "$classes"

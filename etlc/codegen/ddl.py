@@ -55,11 +55,15 @@ def _table(plan: Plan, step: PlannedStep) -> TableDdl:
 def render(plan: Plan, tables: list[TableDdl]) -> str:
     """The statements as one SQL script, each after a comment saying which load it serves."""
     if not tables:
-        return f"-- {plan.name}: no PostgreSQL or MySQL loads\n"
+        return f"-- {_comment(plan.name)}: no PostgreSQL or MySQL loads\n"
     parts = []
     for t in tables:
-        parts.append(
-            f"-- {plan.name}: load {t.load} ({t.system}, {t.mode}) on connection {t.connection}\n"
-            f"{t.statement};\n"
-        )
+        about = f"{plan.name}: load {t.load} ({t.system}, {t.mode}) on connection {t.connection}"
+        parts.append(f"-- {_comment(about)}\n{t.statement};\n")
     return "\n".join(parts)
+
+
+def _comment(text: str) -> str:
+    """``text`` fit for a SQL line comment: its names are checked identifiers, but nothing
+    that ends the line (or is not plain printable ASCII) is written as it is."""
+    return "".join(c if " " <= c <= "~" else "?" for c in text)

@@ -31,6 +31,7 @@ from etlc import database_sql
 from etlc.connectors.conform import conform
 from etlc.connectors.dedupe import latest_per_key, none_superseded
 from etlc.connectors.failures import translated
+from etlc.connectors.target_shape import TargetShape, mismatches, read_shape
 from etlc.profiles import JdbcProfile
 from etlc.runtime.errors import (
     AuthenticationError,
@@ -72,6 +73,10 @@ class Dialect(ABC):
     driver: ClassVar[str]
     # URL properties that make the driver send batched inserts as multi-row statements.
     batch_properties: ClassVar[Mapping[str, str]] = {}
+    # MySQL: a `schema.table` names a database (a JDBC catalog), and column names are
+    # compared without case.
+    catalog_is_schema: ClassVar[bool] = False
+    case_insensitive_names: ClassVar[bool] = False
 
     scheme: ClassVar[str]
 
@@ -88,6 +93,14 @@ class Dialect(ABC):
             return database_sql.quote(self.system, identifier)
         except ValueError as exc:
             raise ConfigurationError(str(exc)) from None
+
+    def locate(self, jdbc: Any, table: str) -> tuple[str | None, str | None, str]:
+        """(catalog, schema, name) of ``table`` for JDBC's metadata calls; an unqualified
+        name is in the connection's current schema (PostgreSQL) or database (MySQL)."""
+        owner, _, name = table.rpartition(".")
+        if self.catalog_is_schema:
+            return (owner or str(jdbc.getCatalog()), None, name)
+        return (None, owner or str(jdbc.getSchema()), name)
 
     def columns(self, names: Sequence[str]) -> str:
         return ", ".join(self.quote(n) for n in names)
@@ -249,9 +262,12 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
         batch_size: int = 5_000,
         parallelism: int | None = None,
         create_table: str | None = None,
+        add_columns: Mapping[str, str] | None = None,
     ) -> None:
         """``create_table``: the CREATE TABLE statement (the compiler's, from the input's
-        schema) to run when the target does not exist; without it a missing target fails."""
+        schema) to run when the target does not exist; without it a missing target fails.
+        ``add_columns``: per input column, the ALTER TABLE that adds it to a target that
+        lacks it; without it a missing column fails the load."""
         self.dialect.quote(table)  # refuse a bad name before anything runs
         self.connection = _of_system(connection, self.dialect)
         self.table = table
@@ -260,6 +276,7 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
         self.batch_size = batch_size
         self.parallelism = parallelism
         self.create_table = create_table
+        self.add_columns = dict(add_columns or {})
         self.leftovers: list[str] = []  # staging tables not dropped yet
 
     def describe(self) -> dict[str, Any]:
@@ -294,6 +311,7 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
         staging = self.dialect.quote(schema_prefix + staging_name)
         with _session(spark, self.dialect, self.connection) as sql:
             created = sql.require_table(self.table, self.create_table)
+            added = self._check_target(sql, df.schema, mode)
             if marker is not None and sql.marked(self.dialect, marker):
                 return None
             try:
@@ -312,7 +330,51 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
             superseded=superseded(),
             details={"dead_letters": [vars(d) for d in dead]} if dead else {},
             created_table=self.create_table if created else None,
+            added_columns=added,
         )
+
+    def _check_target(self, sql: _Sql, schema: StructType, mode: str) -> tuple[str, ...]:
+        """Before any row is written: the columns it added to the target (``add_columns``),
+        else every difference that keeps the target from taking this load, in one message."""
+        shape = self._shape(sql)
+        added = self._add_missing(sql, shape, schema)
+        if added:
+            shape = self._shape(sql)
+        found = mismatches(
+            shape, schema, self.keys, mode, case_insensitive=self.dialect.case_insensitive_names
+        )
+        if found:
+            raise TerminalError(
+                f"table {self.table} on connection `{self.connection.name}` cannot take this "
+                f"load: {'; '.join(found)} (`etlc ddl` prints the table the load needs)"
+            )
+        return added
+
+    def _shape(self, sql: _Sql) -> TargetShape:
+        catalog, owner, name = self.dialect.locate(sql.jdbc, self.table)
+        try:
+            return read_shape(sql.jdbc, catalog, owner, name)
+        except Exception as exc:
+            raise _classify_sql(exc, self.dialect, self.connection) from None
+
+    def _add_missing(self, sql: _Sql, shape: TargetShape, schema: StructType) -> tuple[str, ...]:
+        """The input's columns the target lacks, added (nullable) with the compiler's
+        statements, in their own transaction; nothing without ``add_columns``."""
+        if not self.add_columns:
+            return ()
+
+        def norm(name: str) -> str:
+            return name.casefold() if self.dialect.case_insensitive_names else name
+
+        have = {norm(c.name) for c in shape.columns}
+        missing = [
+            f.name for f in schema.fields if norm(f.name) not in have and f.name in self.add_columns
+        ]
+        for name in missing:
+            sql.execute(self.add_columns[name])
+        if missing:
+            sql.commit()  # MySQL commits DDL implicitly; PostgreSQL must be told
+        return tuple(missing)
 
     def _write_staging(self, df: DataFrame, staging: str) -> None:
         out = df if self.parallelism is None else df.coalesce(self.parallelism)
@@ -530,13 +592,15 @@ class _Sql:
         try:
             self.execute(create)
             self.commit()  # MySQL commits DDL implicitly; PostgreSQL must be told
-        except (_RejectedError, TerminalError):
+        except (_RejectedError, TerminalError) as exc:
             # Another load created it a moment ago: what matters is that it is there now.
             with suppress(Exception):
                 self.jdbc.rollback()
             if self._exists(table):
                 return False
-            raise
+            raise TerminalError(
+                f"could not create table {table} on connection `{self.connection.name}`: {exc}"
+            ) from None
         return True
 
     def _exists(self, table: str) -> bool:

@@ -19,6 +19,8 @@ class MySqlDialect(Dialect):
     system: ClassVar[str] = "mysql"
     driver: ClassVar[str] = "org.mariadb.jdbc.Driver"
     scheme: ClassVar[str] = "jdbc:mysql"
+    catalog_is_schema: ClassVar[bool] = True
+    case_insensitive_names: ClassVar[bool] = True
     # rewriteBatchedStatements: multi-row inserts for MySQL Connector/J (MariaDB's driver
     # batches by default). permitMysqlScheme lets MariaDB's driver accept a jdbc:mysql URL,
     # which is what makes Spark pick its MySQL dialect (backtick quoting, MySQL types).

@@ -86,7 +86,15 @@ _CODE_SETTING = re.compile(
     r"|(?:driver|executor)\.resource\..+\.discoveryScript"
     r"|plugins|extraListeners|driver\.userClassPathFirst|executor\.userClassPathFirst"
     r"|sql\.(?:extensions|queryExecutionListeners|streaming\.streamingQueryListeners)"
+    r"|sql\.hive\.metastore\.jars(?:\.path)?|sql\.catalog\..+"
+    r"|serializer|kryo\.(?:registrator|classesToRegister)"
+    r"|shuffle\.manager|shuffle\.sort\.io\.plugin\.class|resources\.discoveryPlugin"
+    r"|ui\.filters|metrics\.conf\..+"
     r"|kubernetes\.(?:(?:driver|executor)\.)?(?:container\.image|podTemplateFile)"
+    r"|kubernetes\.(?:driver|executor)\.pod\.featureSteps"
+    r"|kubernetes\.(?:driver|executor)\.volumes\.hostPath\..+"
+    # Hadoop's pluggable classes: a file system, a credential or token provider, and so on.
+    r"|hadoop\..+(?:\.impl|\.class|\.classes|[Pp]rovider|[Pp]roviders|[Pp]lugins?)"
     r")",
     re.IGNORECASE,
 )

@@ -12,6 +12,7 @@ from pyspark.sql import SparkSession
 from etlc.runtime.environment import Environment
 from etlc.runtime.jvm_config import check_environment
 from etlc.runtime.logs import RunContext
+from etlc.runtime.submit_args import widened
 from etlc.vault.redaction import SPARK_REDACTION_CONF
 
 # Read by the JVM stage metrics listener (etlc.jvm.metrics.StageMetricsListener) when Spark
@@ -35,11 +36,12 @@ def create_session(app_name: str, env: Environment, context: RunContext) -> Spar
     for key, value in SPARK_REDACTION_CONF:
         builder = builder.config(key, value)
     launched = launch_conf_keys()
+    ours = dict(SPARK_REDACTION_CONF)
     for key, value in sorted(env.spark_conf.items()):
         # The submit command passes the file's settings as --conf, where a user's own --conf
         # after them wins: setting them again here would undo that.
         if key not in launched:
-            builder = builder.config(key, value)
+            builder = builder.config(key, widened(key, value, ours))
     # Last, so an environment file cannot tag the run with another's identity.
     builder = builder.config(PIPELINE_CONF, context.pipeline).config(RUN_ID_CONF, context.run_id)
     spark = builder.getOrCreate()

@@ -70,6 +70,8 @@ class LoadResult:
     details: dict[str, Any] = field(default_factory=dict)
     # The statement that created the target before this load, when it did not exist.
     created_table: str | None = None
+    # Columns the load added to its target (nullable) before writing.
+    added_columns: tuple[str, ...] = ()
 
 
 # The write modes a definition may name. Which of them a load can do is its kind's to

@@ -40,6 +40,9 @@ from etlc.spark_submit import DEPLOY_MODE, LISTS, Options, SubmitError
 # What Spark's UI hides (spark.redaction.regex) is kept off the command line too: the script
 # passes etlc's regex among its --conf; Spark's default if it does not.
 REDACTION = "spark.redaction.regex"
+# What Spark hides is etlc's to decide: an environment file (from a pull request, say) may add
+# to these patterns, never take from them.
+WIDEN_ONLY = (REDACTION, "spark.sql.redaction.options.regex")
 SPARK_DEFAULT_REDACTION = "(?i)secret|password|token|access[.]?key"
 UPLOAD_PATH = "spark.kubernetes.file.upload.path"
 # YARN starts a failed cluster-mode driver again (its default: twice in all), and each start
@@ -139,7 +142,9 @@ def arguments(
         env_conf = spark_settings(env_file)
     except EnvironmentFileError as exc:
         raise SubmitError(str(exc)) from None
-    secret = re.compile(ours.conf().get(REDACTION, SPARK_DEFAULT_REDACTION))
+    own = ours.conf()
+    secret = re.compile(own.get(REDACTION, SPARK_DEFAULT_REDACTION))
+    env_conf = {k: widened(k, v, own) for k, v in env_conf.items()}
     shipped: list[tuple[str, str | None]] = [
         ("--conf", f"{key}={value}")
         for key, value in sorted(env_conf.items())
@@ -159,6 +164,13 @@ def arguments(
         where = str(env_file)
     options = _joined(Options([*ours.pairs, *shipped]), user)
     return options, ["--env-file", where, *driver.rest]
+
+
+def widened(key: str, value: str, own: Mapping[str, str]) -> str:
+    """An environment file's redaction pattern, as an alternative to etlc's own."""
+    if key in WIDEN_ONLY and own.get(key):
+        return f"{own[key]}|{value}" if value else own[key]
+    return value
 
 
 def _joined(ours: Options, user: Options) -> list[str]:

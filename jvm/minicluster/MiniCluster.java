@@ -144,6 +144,10 @@ public final class MiniCluster {
     // its web port and every application's tracking URL reads http://localhost:0/proxy/...
     String host = MiniYARNCluster.getHostname();
     conf.set(YarnConfiguration.RM_HOSTNAME, host);
+    // Listen on loopback whatever the host name resolves to: the queue takes any user's
+    // application, and the NodeManager runs what it is given.
+    conf.set(YarnConfiguration.RM_BIND_HOST, "127.0.0.1");
+    conf.set(YarnConfiguration.NM_BIND_HOST, "127.0.0.1");
     conf.setBoolean(YarnConfiguration.YARN_MINICLUSTER_FIXED_PORTS, true);
     conf.set(YarnConfiguration.RM_ADDRESS, host + ":" + freePort());
     conf.set(YarnConfiguration.RM_SCHEDULER_ADDRESS, host + ":" + freePort());

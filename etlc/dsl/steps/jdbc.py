@@ -58,6 +58,7 @@ class JdbcLoad(ast.Step):
     batch_size: ast.Number | None = None
     parallelism: ast.Number | None = None
     create_table: ast.Name | None = None
+    add_columns: ast.Flag | None = None
 
     def inputs(self) -> list[ast.Name]:
         return [self.input]
@@ -165,13 +166,22 @@ def check_load(ctx: CheckContext, step: JdbcLoad, inputs: Sequence[RecordSchema]
                 "create it yourself and drop `create_table`, or change the column's type",
             )
             return None
+    if step.add_columns is not None and step.add_columns.value:
+        try:
+            args["add_columns"] = add_statements(step.type.value, step.table.value, schema)
+        except ValueError as exc:
+            ctx.error(
+                "E216",
+                f"a column cannot be added: {exc}",
+                step.add_columns.span,
+                "add it yourself and drop `add_columns`, or change the column's type",
+            )
+            return None
     return Lowered(args, schema, mode=step.mode.value)
 
 
-def create_statement(system: str, table: str, schema: RecordSchema, args: Mapping[str, Any]) -> str:
-    """The CREATE TABLE of a load's target: its input's columns, an upsert's keys as the
-    primary key (what `etlc ddl` prints and `create_table: if_missing` runs)."""
-    columns = [
+def _columns(schema: RecordSchema) -> list[database_sql.Column]:
+    return [
         database_sql.Column(
             name=f.name,
             kind=f.type.kind,
@@ -183,7 +193,17 @@ def create_statement(system: str, table: str, schema: RecordSchema, args: Mappin
         )
         for f in schema.fields
     ]
-    return database_sql.create_table(system, table, columns, tuple(args.get("keys", ())))
+
+
+def add_statements(system: str, table: str, schema: RecordSchema) -> dict[str, str]:
+    """Per input column, the ALTER TABLE that adds it to a target that lacks it."""
+    return {c.name: database_sql.add_column(system, table, c) for c in _columns(schema)}
+
+
+def create_statement(system: str, table: str, schema: RecordSchema, args: Mapping[str, Any]) -> str:
+    """The CREATE TABLE of a load's target: its input's columns, an upsert's keys as the
+    primary key (what `etlc ddl` prints and `create_table: if_missing` runs)."""
+    return database_sql.create_table(system, table, _columns(schema), tuple(args.get("keys", ())))
 
 
 def _identifier_problems(names: Iterable[ast.Name], system: str) -> list[Diagnostic]:

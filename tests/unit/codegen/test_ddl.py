@@ -165,10 +165,11 @@ def test_create_table_if_missing_hands_the_driver_the_statement_etlc_ddl_prints(
     plan = _checked(tmp_path, "postgres", create_table="if_missing").plan
     assert plan is not None, _checked(tmp_path / "again", "postgres").diagnostics
     args = dict(plan.step("load_1_live").args)
-    assert args["create_table"] == table_ddl(plan)[0].statement
-    assert args["create_table"].startswith('CREATE TABLE "orders_copy" (\n  "order_id" BIGINT')
     never = _checked(tmp_path / "never", "postgres", create_table="never").plan
     assert never is not None and "create_table" not in dict(never.step("load_1_live").args)
+    # etlc ddl of the plan without the option builds the statement itself: the same one.
+    assert args["create_table"] == table_ddl(never)[0].statement
+    assert args["create_table"].startswith('CREATE TABLE "orders_copy" (\n  "order_id" BIGINT')
 
 
 def test_create_table_of_a_column_mysql_cannot_hold_is_e216_at_the_option(tmp_path: Path) -> None:
@@ -180,3 +181,14 @@ def test_create_table_of_a_column_mysql_cannot_hold_is_e216_at_the_option(tmp_pa
     assert result.plan is None
     [found] = [d for d in result.diagnostics if d.code == "E216"]
     assert "the table cannot be created: column `huge`: MySQL's DECIMAL" in found.message
+
+
+def test_add_columns_hands_the_driver_an_alter_table_per_input_column(tmp_path: Path) -> None:
+    plan = _checked(tmp_path, "mysql", add_columns=True).plan
+    assert plan is not None
+    add = dict(plan.step("load_1_live").args)["add_columns"]
+    assert add["coupon"] == "ALTER TABLE `orders_copy` ADD COLUMN `coupon` TEXT"
+    # Nullable whatever the schema says: the rows already there have no value for it.
+    assert add["amount"] == "ALTER TABLE `orders_copy` ADD COLUMN `amount` DECIMAL(12,2)"
+    plain = _checked(tmp_path / "plain", "mysql", add_columns=False).plan
+    assert plain is not None and "add_columns" not in dict(plain.step("load_1_live").args)

@@ -170,6 +170,104 @@ class FakeSavepoint:
         return self.name
 
 
+class FakeMetaRows:
+    """A ``DatabaseMetaData`` result set: rows of named columns."""
+
+    def __init__(self, rows: Sequence[dict[str, Any]]) -> None:
+        self.rows, self.at, self.closed = list(rows), -1, False
+
+    def next(self) -> bool:
+        self.at += 1
+        return self.at < len(self.rows)
+
+    def getString(self, column: str) -> str | None:  # noqa: N802
+        value = self.rows[self.at].get(column)
+        return None if value is None else str(value)
+
+    def getInt(self, column: str) -> int:  # noqa: N802
+        return int(self.rows[self.at].get(column) or 0)
+
+    def getBoolean(self, column: str) -> bool:  # noqa: N802
+        return bool(self.rows[self.at].get(column))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _jdbc_type(declared: str) -> int:
+    """java.sql.Types for a sqlite declared type; none declared is OTHER (anything goes)."""
+    d = declared.upper()
+    for part, code in (
+        ("INT", -5),
+        ("CHAR", 12),
+        ("TEXT", 12),
+        ("REAL", 8),
+        ("DOUB", 8),
+        ("NUMERIC", 2),
+        ("DECIMAL", 2),
+        ("BOOL", 16),
+        ("TIMESTAMP", 93),
+        ("DATETIME", 93),
+        ("DATE", 91),
+        ("BLOB", 2004),
+    ):
+        if part in d:
+            return code
+    return 1111
+
+
+class FakeMetaData:
+    """``DatabaseMetaData`` over sqlite's PRAGMAs: columns, primary key, unique indexes."""
+
+    def __init__(self, connection: FakeConnection) -> None:
+        self.connection = connection
+
+    def getSearchStringEscape(self) -> str:  # noqa: N802
+        return "\\"
+
+    def _info(self, table: str) -> list[tuple[Any, ...]]:
+        return self.connection.db.execute(f'PRAGMA table_info("{table}")').fetchall()
+
+    def getColumns(self, catalog: Any, schema: Any, pattern: str, columns: str) -> FakeMetaRows:  # noqa: N802
+        table = pattern.replace("\\", "")
+        return FakeMetaRows(
+            [
+                {
+                    "TABLE_NAME": table,
+                    "COLUMN_NAME": name,
+                    "DATA_TYPE": _jdbc_type(declared),
+                    "TYPE_NAME": declared or "ANY",
+                    "NULLABLE": 0 if notnull else 1,
+                    "COLUMN_DEF": default,
+                }
+                for _, name, declared, notnull, default, _ in self._info(table)
+            ]
+        )
+
+    def getPrimaryKeys(self, catalog: Any, schema: Any, table: str) -> FakeMetaRows:  # noqa: N802
+        return FakeMetaRows(
+            [{"TABLE_NAME": table, "COLUMN_NAME": row[1]} for row in self._info(table) if row[5]]
+        )
+
+    def getIndexInfo(  # noqa: N802
+        self, catalog: Any, schema: Any, table: str, unique: bool, approximate: bool
+    ) -> FakeMetaRows:
+        rows = []
+        for _, index, is_unique, _, _ in self.connection.db.execute(
+            f'PRAGMA index_list("{table}")'
+        ).fetchall():
+            for info in self.connection.db.execute(f'PRAGMA index_info("{index}")').fetchall():
+                rows.append(
+                    {
+                        "TABLE_NAME": table,
+                        "INDEX_NAME": index,
+                        "COLUMN_NAME": info[2],
+                        "NON_UNIQUE": not is_unique,
+                    }
+                )
+        return FakeMetaRows([r for r in rows if not (unique and r["NON_UNIQUE"])])
+
+
 class FakeConnection:
     """A ``java.sql.Connection``; ``log`` holds every statement and transaction call in order.
 
@@ -211,6 +309,15 @@ class FakeConnection:
     def _begin(self) -> None:
         if not self.autocommit and not self.db.in_transaction:
             self.db.execute("BEGIN")
+
+    def getMetaData(self) -> FakeMetaData:  # noqa: N802
+        return FakeMetaData(self)
+
+    def getSchema(self) -> str:  # noqa: N802
+        return "main"
+
+    def getCatalog(self) -> str:  # noqa: N802
+        return "main"
 
     def createStatement(self) -> FakeStatement:  # noqa: N802
         self.statements.append(FakeStatement(self))

@@ -407,7 +407,9 @@ def test_a_target_another_load_created_meanwhile_is_used(
 
 def test_a_create_that_fails_for_another_reason_is_raised(db: Path) -> None:
     conn, sql = open_sql(db)
-    with pytest.raises(TerminalError):
+    with pytest.raises(
+        TerminalError, match="could not create table invoices on connection `crm`: "
+    ):
         sql.require_table("invoices", 'CREATE TABLE "invoices" (')
     assert conn.open_statements == []
 
@@ -873,3 +875,72 @@ def test_a_staging_write_refused_for_the_password_is_an_authentication_error() -
         PostgresLoader(CONN, "orders")._write_staging(writer, '"s"')  # type: ignore[arg-type]
     assert str(raised.value) == "connection `crm`: authentication failed (SQLSTATE 28P01)"
     assert writer.calls[0] == ("format", "jdbc")
+
+
+# --- the target checked before any row is written -------------------------------------------
+
+
+def test_a_target_that_cannot_take_the_load_fails_it_before_staging_naming_every_difference(
+    spark: SparkSession, loads: Loads
+) -> None:
+    run_sql(
+        loads.path,
+        'CREATE TABLE "slim" ("id" BIGINT, "qty" TEXT, "note" TEXT NOT NULL)',
+    )
+    loader = PostgresLoader(CONN, "slim", keys=["id"])
+    df = spark.createDataFrame([(1, 2, 3)], "id BIGINT, qty INT, extra INT")
+    with pytest.raises(TerminalError) as raised:
+        loader.load(df, "upsert")
+    assert str(raised.value) == (
+        "table slim on connection `crm` cannot take this load: column `qty` is TEXT, the load "
+        "writes int; no column `extra` (int); column `note` is NOT NULL without a default, and "
+        "the load does not write it; no primary key or unique index on exactly (id), which the "
+        "upsert needs (`etlc ddl` prints the table the load needs)"
+    )
+    assert loads.staged == []  # nothing was written anywhere
+
+
+def test_an_upsert_finds_its_key_as_a_primary_key_or_a_unique_index(
+    spark: SparkSession, loads: Loads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_sql(loads.path, 'CREATE TABLE "keyed" ("id" BIGINT, "qty" INT)')
+    run_sql(loads.path, 'CREATE UNIQUE INDEX "keyed_id" ON "keyed" ("id")')
+    seen: list[str] = []
+    monkeypatch.setattr(
+        JdbcLoader, "_move", lambda self, sql, staging, names, mode, marker: seen.append(mode) or []
+    )
+    PostgresLoader(CONN, "keyed", keys=["id"]).load(batch(spark, [(1, 2)]), "upsert")
+    assert seen == ["upsert"]
+    with pytest.raises(TerminalError, match=r"unique index on exactly \(qty\)"):
+        PostgresLoader(CONN, "keyed", keys=["qty"]).load(batch(spark, [(1, 2)]), "upsert")
+
+
+def test_mysql_compares_column_names_without_case() -> None:
+    from pyspark.sql.types import LongType, StructField, StructType
+
+    from etlc.connectors.target_shape import TargetColumn, TargetShape, mismatches
+
+    shape = TargetShape((TargetColumn("ID", -5, "BIGINT", False, False),), (frozenset({"ID"}),))
+    schema = StructType([StructField("id", LongType())])
+    assert mismatches(shape, schema, ["id"], "upsert", case_insensitive=True) == []
+    assert mismatches(shape, schema, ["id"], "upsert", case_insensitive=False) == [
+        "no column `id` (bigint)",
+        "column `ID` is NOT NULL without a default, and the load does not write it",
+        "no primary key or unique index on exactly (id), which the upsert needs",
+    ]
+
+
+def test_add_columns_adds_what_the_target_lacks_then_loads(
+    spark: SparkSession, loads: Loads
+) -> None:
+    run_sql(loads.path, 'CREATE TABLE "grown" ("id" BIGINT, "qty" INT)')
+    add = {"extra": 'ALTER TABLE "grown" ADD COLUMN "extra" INTEGER'}
+    loader = PostgresLoader(CONN, "grown", add_columns=add)
+    df = spark.createDataFrame([(1, 2, 3)], "id BIGINT, qty INT, extra INT")
+    result = loader.load(df, "append")
+    assert result.added_columns == ("extra",)
+    assert rows(loads.path, 'SELECT "id", "qty", "extra" FROM "grown"') == [(1, 2, 3)]
+    (conn, *_) = loads.connections
+    assert conn.log[conn.log.index(add["extra"]) + 1] == "COMMIT"  # before anything is staged
+    again = loader.load(df, "append")
+    assert again.added_columns == ()  # there now

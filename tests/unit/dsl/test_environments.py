@@ -371,6 +371,17 @@ def test_variables_in_an_environment_file_stay_as_written(tmp_path: Path) -> Non
         "spark.kubernetes.container.image",
         "spark.kubernetes.executor.podTemplateFile",
         "SPARK.DRIVER.EXTRAJAVAOPTIONS",
+        "spark.sql.hive.metastore.jars",
+        "spark.sql.catalog.lake",
+        "spark.serializer",
+        "spark.kryo.registrator",
+        "spark.shuffle.manager",
+        "spark.ui.filters",
+        "spark.metrics.conf.*.sink.x.class",
+        "spark.kubernetes.driver.pod.featureSteps",
+        "spark.kubernetes.executor.volumes.hostPath.data.mount.path",
+        "spark.hadoop.fs.hdfs.impl",
+        "spark.hadoop.fs.s3a.aws.credentials.provider",
     ],
 )
 def test_a_spark_setting_that_decides_what_runs_is_flagged_for_review(
@@ -393,6 +404,8 @@ def test_a_spark_setting_that_decides_what_runs_is_flagged_for_review(
         "spark.kubernetes.namespace",
         "spark.driver.extraJavaOptionsX",
         "spark.filesystem",
+        "spark.hadoop.fs.s3a.endpoint",
+        "spark.sql.catalogImplementation",
     ],
 )
 def test_tuning_settings_are_not_flagged(tmp_path: Path, key: str) -> None:

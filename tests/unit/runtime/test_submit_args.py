@@ -305,3 +305,18 @@ def test_yarn_starts_a_cluster_mode_driver_once_unless_told_otherwise(
 ) -> None:
     options, _ = run(env_dir, *given, "--")
     assert Options.parse(options).conf().get("spark.yarn.maxAppAttempts") == attempts
+
+
+def test_an_environment_file_can_only_add_to_what_spark_hides(tmp_path: Path) -> None:
+    """A file that sets the redaction pattern (to `(?i)nothing`, say) would show every secret
+    in the Spark UI and the event log: its pattern is an alternative to etlc's, never instead."""
+    folder = tmp_path / "env"
+    folder.mkdir()
+    weak = {"spark.redaction.regex": "(?i)nothing", "spark.sql.redaction.options.regex": ""}
+    (folder / "local.json").write_text(json.dumps({"spark": weak}), encoding="utf-8")
+    options, _ = arguments(OURS, str(folder), [], {})
+    ours = OURS.conf()["spark.redaction.regex"]
+    assert confs(options) == [
+        f"spark.redaction.regex={ours}|(?i)nothing",
+        "spark.sql.redaction.options.regex=",  # none of ours to keep on this command line
+    ]

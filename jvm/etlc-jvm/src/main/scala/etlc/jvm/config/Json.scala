@@ -99,11 +99,13 @@ final class Node private[config] (val file: String, val path: JsonPath, private[
     new Fields(this, known.toSet, present)
   }
 
-  /** A string holding a value of a closed set (a step type, a connection system). */
+  /** A string holding a value of a closed set (a step type, a connection system). The message
+    * names the choices, never the value: a value pasted in the wrong place may be a secret.
+    */
   def oneOf(choices: Seq[String], what: String): String = {
     val value = string
     if (choices.contains(value)) value
-    else fail(s"unknown $what ${Json.quote(value)} (known: ${choices.mkString(", ")})")
+    else fail(s"not a known $what (known: ${choices.mkString(", ")})")
   }
 
   private def child(at: JsonPath, value: JsonNode): Node = new Node(file, at, value)

@@ -594,7 +594,8 @@ final case class JdbcLoad(
     sequenceBy: Option[String],
     batchSize: Option[Int],
     parallelism: Option[Int],
-    createTable: Option[String]
+    createTable: Option[String],
+    addColumns: Option[Boolean]
 ) extends LoadStep
 
 object JdbcLoad {
@@ -611,7 +612,8 @@ object JdbcLoad {
       sequenceBy = f.optString("sequence_by"),
       batchSize = f.optInt("batch_size"),
       parallelism = f.optInt("parallelism"),
-      createTable = f.optString("create_table")
+      createTable = f.optString("create_table"),
+      addColumns = f.optBoolean("add_columns")
     )
   }
 }

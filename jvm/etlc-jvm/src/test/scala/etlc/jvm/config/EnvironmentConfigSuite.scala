@@ -66,7 +66,11 @@ class EnvironmentConfigSuite extends munit.FunSuite {
     )
     assertEquals(failure("""{"etlc": {"sample_size": true}}"""), "env/x.json: $.etlc.sample_size: expected integer, got boolean")
     assertEquals(failure("""{"connections": {"db": {"host": "h"}}}"""), "env/x.json: $.connections.db: missing required key \"system\"")
-    assert(failure("""{"connections": {"db": {"system": "oracle"}}}""").contains("unknown connection system \"oracle\""))
+    assertEquals(
+      failure("""{"connections": {"db": {"system": "hunter2-oracle"}}}"""),
+      "env/x.json: $.connections.db.system: not a known connection system (known: postgres, mysql, kafka, s3)"
+    )
+    assert(!failure("""{"vault": {"backend": "hunter2"}}""").contains("hunter2"))
   }
 
   test("a literal credential is refused without echoing it") {
