@@ -32,6 +32,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from etlc.runtime.errors import java_chain
 from etlc.vault import Reference, Secret, SecretBackend, VaultError
 from etlc.vault.errors import Problem
 
@@ -43,7 +44,6 @@ _KEYSTORE_SCHEMES = frozenset({"jceks", "localjceks", "bcfks", "localbcfks"})
 _PROVIDER = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://[^\s,]*\Z")
 _ALIAS_PREFIX = re.compile(r"^[A-Za-z0-9_.\-]*\Z")
 _WHITESPACE = re.compile(r"\s+")
-_MAX_CAUSES = 20
 
 
 class HadoopCredentialVault(SecretBackend):
@@ -176,15 +176,10 @@ def java_error(exc: Any) -> str:
     """A Java exception on one line: class and message, and its root cause's when it has one
     (Hadoop wraps every keystore failure in "Configuration problem with provider path.").
     Never the stack trace, which would bury the message in a driver's log."""
-    error = exc.java_exception
-    parts = [_described(error)]
-    cause, root = error.getCause(), None
-    for _ in range(_MAX_CAUSES):  # bounded: a cause chain may loop
-        if cause is None:
-            break
-        root, cause = cause, cause.getCause()
-    if root is not None:
-        parts.append(f"caused by {_described(root)}")
+    chain = list(java_chain(exc))  # bounded: a cause chain may loop
+    parts = [_described(chain[0])]
+    if len(chain) > 1:
+        parts.append(f"caused by {_described(chain[-1])}")
     return "; ".join(parts)
 
 

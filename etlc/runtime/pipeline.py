@@ -124,6 +124,13 @@ class SparkPipeline(Pipeline):
             path=sink.location,
         )
 
+    def _cleanup(self, store: StageStore) -> None:
+        """The attempt's stage removed; a failure is logged, never raised (this runs in the
+        pipelines' finally blocks, where the run's own outcome must stand)."""
+        unremoved = store.cleanup()
+        if unremoved is not None:
+            self.log.warning("stage_cleanup_failed", path=store.base, error=unremoved)
+
 
 def log_target_changes(log: EventLog, step: LoadStep, result: LoadResult) -> None:
     """``table_created`` (with the statement: names and types only) and ``columns_added``,
@@ -190,9 +197,7 @@ class BatchPipeline(SparkPipeline):
             if not (
                 self.env.settings.keep_stage or isinstance(report.error, ValidationFailedError)
             ):
-                unremoved = store.cleanup()
-                if unremoved is not None:
-                    self.log.warning("stage_cleanup_failed", path=store.base, error=unremoved)
+                self._cleanup(store)
         return report
 
     # --- stages ---------------------------------------------------------------------------

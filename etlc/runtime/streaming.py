@@ -288,9 +288,7 @@ class StreamingPipeline(SparkPipeline):
             report.duration_ms = int((self.clock() - started) * 1000)
             report.batches = _fewest_committed(self.graph.loads, writers)
             if not self.env.settings.keep_stage:
-                unremoved = store.cleanup()
-                if unremoved is not None:
-                    self.log.warning("stage_cleanup_failed", path=store.base, error=unremoved)
+                self._cleanup(store)
         return report
 
     def _failed(self, report: RunReport, error: EtlcError) -> None:

@@ -36,7 +36,7 @@ from etlc import demo
 from tests import leak_canary
 from tests.integration import databases as db
 from tests.integration.conftest import BIN, ROOT, submit_environ
-from tests.integration.test_database_loads import Target, live
+from tests.integration.test_database_loads import Target, live, services
 
 CONF = ROOT / ".services" / "yarn" / "conf"
 TIMEOUT = 600
@@ -363,17 +363,6 @@ def test_client_mode_runs_the_driver_here_and_its_executors_on_yarn(
     assert demo.read_by_country(out) == demo.expected_by_country(demo_input)
 
 
-def _services(*args: str) -> None:
-    done = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "services.sh"), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
 @dataclass
 class Observed:
     environment: dict[str, Any] | None = None
@@ -402,7 +391,7 @@ def _observe(hadoop: Hadoop, seen: Observed) -> Callable[[str], None]:
             seen.environment = wait_for("Spark UI environment", environment, 180)
             wait_for("failed first attempt", failed_once, 180)
         finally:
-            _services("up", "postgres")
+            services("up", "postgres")
             seen.restarted = True
 
     return act
@@ -461,13 +450,13 @@ def test_cluster_mode_postgres_load_reads_its_password_from_a_hadoop_credential_
     env_file = _postgres_env(project, hdfs, event_log, marker.value)
     script = project.compile("orders_to_postgres")
     seen = Observed()
-    _services("crash", "postgres")
+    services("crash", "postgres")
     try:
         run = submit_yarn(
             project, script, env_file, "cluster", while_running=_observe(hadoop, seen)
         )
     finally:
-        _services("up", "postgres")
+        services("up", "postgres")
     assert run.returncode != 0, "a PARTIAL run fails its YARN application"
     assert hadoop.app(run.app_id)["finalStatus"] == "FAILED"
     assert len(hadoop.attempts(run.app_id)) == 1  # spark.yarn.maxAppAttempts=1
