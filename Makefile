@@ -7,7 +7,8 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum 
 # etlc's JVM module (jvm/etlc-jvm), versioned with etlc; the submit commands ship it from jars/.
 VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
 JVM_JAR := jars/etlc-jvm-$(VERSION).jar
-JVM_SRC := jvm/etlc-jvm/pom.xml $(shell find jvm/etlc-jvm/src schemas/jvm -type f)
+JVM_SRC := jvm/etlc-jvm/pom.xml $(shell find jvm/etlc-jvm/src schemas/jvm -type f) \
+           schemas/pipeline.schema.json schemas/environment.schema.json etlc/codegen/scala_config.py
 
 .PHONY: setup jars jvm demo test unit integration lint format compile clean services-up services-down bench compat
 
@@ -28,7 +29,7 @@ jars: $(STAMP)
 jvm: $(JVM_JAR)
 
 $(JVM_JAR): $(JVM_SRC)
-	mvn -q -B -f jvm/etlc-jvm/pom.xml package
+	mvn -q -B -f jvm/etlc-jvm/pom.xml -Detlc.python=$(PYTHON) package
 	mkdir -p jars
 	cp jvm/etlc-jvm/target/$(notdir $@) $@
 

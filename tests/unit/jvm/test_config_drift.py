@@ -98,6 +98,42 @@ def ast_values(node: Any) -> Any:
     return node
 
 
+def resolved(node: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+    """``node`` with its ``$ref`` chain merged in, the referring side winning."""
+    merged = dict(node)
+    while "$ref" in merged:
+        name = merged.pop("$ref").removeprefix("#/$defs/")
+        merged = {**schema["$defs"][name], **merged}
+    return merged
+
+
+def with_defaults(value: Any, node: Mapping[str, Any], schema: Mapping[str, Any]) -> Any:
+    """``value`` with the schema's ``default`` wherever it leaves a key out (or null): the
+    Scala classes hold the default, the Python side applies it where it uses the key."""
+    node = resolved(node, schema)
+    if isinstance(value, list) and isinstance(node.get("items"), Mapping):
+        return [with_defaults(v, node["items"], schema) for v in value]
+    if not isinstance(value, dict):
+        return value
+    for clause in node.get("allOf", []):  # a family: its kind's object, by the chosen key
+        then = clause.get("then", {})
+        for key, test in clause.get("if", {}).get("properties", {}).items():
+            chosen = value.get(key, node["properties"][key].get("default"))
+            if "$ref" in then and chosen == test.get("const"):
+                node = {**node, **resolved(then, schema)}
+    out = dict(value)
+    for key, prop in node.get("properties", {}).items():
+        sub = resolved(prop, schema)
+        if out.get(key) is None and "default" in sub:
+            out[key] = sub["default"]
+        elif out.get(key) is not None:
+            out[key] = with_defaults(out[key], sub, schema)
+    extra = node.get("additionalProperties")
+    if isinstance(extra, Mapping) and not node.get("properties"):
+        out = {k: with_defaults(v, extra, schema) for k, v in out.items()}
+    return out
+
+
 def python_definition(path: str) -> dict[str, Any]:
     pipeline = definition_ast(ROOT / path)
     assert pipeline is not None, f"{path} does not parse on the Python side"
@@ -113,7 +149,7 @@ def python_definition(path: str) -> dict[str, Any]:
     assert tree is not None
     raw = to_python(tree)
     values.update({k: raw.get(k) for k in ("$schema", "description")})
-    return dict(normalized(values))
+    return dict(normalized(with_defaults(values, SCHEMA, SCHEMA)))
 
 
 def python_environment(path: str) -> dict[str, Any]:
@@ -141,7 +177,7 @@ def python_environment(path: str) -> dict[str, Any]:
         "vault": vault,
         "connections": connections,
     }
-    return dict(normalized(values))
+    return dict(normalized(with_defaults(values, ENV_SCHEMA, ENV_SCHEMA)))
 
 
 @pytest.mark.parametrize("path", DEFINITIONS)
@@ -206,7 +242,8 @@ def test_the_environment_classes_have_the_python_sides_keys(jvm: dict[str, Any])
     classes = {name: set(c["fields"]) for name, c in jvm["environment_classes"].items()}
     assert classes["environment"] == environment_file.KNOWN_KEYS
     assert classes["etlc"] == {f.name for f in dataclasses.fields(Settings)}
-    assert classes["vault"] == {"backend"}.union(*backend_options().values())
+    for backend, options in backend_options().items():
+        assert classes[f"vault.{backend}"] == {"backend", *options}
     assert classes["kafka"] == KafkaProfile.document_keys()
     assert classes["s3"] == S3Profile.document_keys()
 

@@ -267,12 +267,26 @@ def plain_env(tmp_path: Path, doc: Any = None) -> str:
     return str(path)
 
 
+# A complete PostgreSQL profile but for its port.
+WAREHOUSE = {"system": "postgres", "host": "h", "database": "d", "user": "u"} | {
+    "password": "vault://db#password"
+}
+
+
 @pytest.mark.parametrize(
     ("doc", "where"),
     [
         (
             {"connections": {"warehouse": {"system": "postgres", "port": "5432"}}},
-            "$.connections.warehouse.port: expected integer, got string",
+            '$.connections.warehouse: missing required key "host"',
+        ),
+        (
+            {"connections": {"w": {**WAREHOUSE, "port": 70000}}},
+            "$.connections.w.port: must be at most 65535",
+        ),
+        (
+            {"connections": {"w": {**WAREHOUSE, "port": True}}},
+            "$.connections.w.port: expected integer or string, got boolean",
         ),
         ({"etlc": {"sample_size": "20"}}, "$.etlc.sample_size: expected integer, got string"),
         ({"vault": {"backend": "hadoop"}}, '$.vault: missing required key "provider_path"'),
@@ -324,7 +338,7 @@ def test_a_driver_whose_environment_the_scala_classes_refuse_exits_1_before_any_
 ) -> None:
     from etlc.runtime.session import create_session
 
-    path = plain_env(tmp_path, {"connections": {"warehouse": {"system": "postgres", "port": "1"}}})
+    path = plain_env(tmp_path, {"connections": {"warehouse": {**WAREHOUSE, "port": 0}}})
     tracker = spark.sparkContext.statusTracker()
     jobs = set(tracker.getJobIdsForGroup())
     code = driver.run_driver(
@@ -339,7 +353,5 @@ def test_a_driver_whose_environment_the_scala_classes_refuse_exits_1_before_any_
     assert code == 1
     [finished] = [e for e in events(stdout) if e["event"] == "run_finished"]
     assert finished["status"] == "FAILED"
-    assert (
-        finished["error"] == f"{path}: $.connections.warehouse.port: expected integer, got string"
-    )
+    assert finished["error"] == f"{path}: $.connections.warehouse.port: must be at least 1"
     assert set(tracker.getJobIdsForGroup()) == jobs

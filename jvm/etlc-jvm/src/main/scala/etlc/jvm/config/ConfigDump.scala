@@ -32,19 +32,32 @@ object ConfigDump {
         sys.exit(2)
     }
     val bindings = out.putObject("schema_bindings")
-    SchemaBindings.all.foreach { case (pointer, classes) =>
+    PipelineSchema.bindings.foreach { case (pointer, classes) =>
       val bound = bindings.putArray(pointer)
       classes.foreach(cls => bound.add(fields(cls)))
     }
     val envBindings = out.putObject("environment_schema_bindings")
-    SchemaBindings.environmentSchema.foreach { case (pointer, classes) =>
+    EnvironmentSchema.bindings.foreach { case (pointer, classes) =>
       val bound = envBindings.putArray(pointer)
       classes.foreach(cls => bound.add(fields(cls)))
     }
     val env = out.putObject("environment_classes")
-    SchemaBindings.environment.foreach { case (name, cls) => env.set[JsonNode](name, fields(cls)) }
+    environmentClasses.foreach { case (name, cls) => env.set[JsonNode](name, fields(cls)) }
     println(Json.writer.writerWithDefaultPrettyPrinter.writeValueAsString(out))
   }
+
+  /** The environment classes by name, also checked against environment.py. */
+  private val environmentClasses: Seq[(String, Class[_])] = Seq(
+    "environment" -> classOf[EnvironmentConfig],
+    "etlc" -> classOf[EtlcSettings],
+    "vault.file" -> classOf[FileVault],
+    "vault.env" -> classOf[EnvVault],
+    "vault.hadoop" -> classOf[HadoopVault],
+    "postgres" -> classOf[DatabaseProfile],
+    "mysql" -> classOf[DatabaseProfile],
+    "kafka" -> classOf[KafkaProfile],
+    "s3" -> classOf[S3Profile]
+  )
 
   private def dump(read: => Any): JsonNode =
     try Canonical.toJson(read)

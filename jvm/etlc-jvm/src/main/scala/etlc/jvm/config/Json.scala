@@ -108,6 +108,18 @@ final class Node private[config] (val file: String, val path: JsonPath, private[
     else fail(s"not a known $what (known: ${choices.mkString(", ")})")
   }
 
+  /** The member `key` that chooses an object's class (a step's `type`, a profile's `system`):
+    * one of `choices`, or `default` when the object leaves it out.
+    */
+  def choice(key: String, choices: Seq[String], what: String, default: Option[String]): String =
+    members.get(key) match {
+      case Some(given) => given.oneOf(choices, what)
+      case None        => default.getOrElse(fail(s"missing required key ${Json.quote(key)}"))
+    }
+
+  /** The member `key` if it is a string, else empty (a default id's part). */
+  def memberText(key: String): String = members.get(key).filter(_.isString).map(_.string).getOrElse("")
+
   private def child(at: JsonPath, value: JsonNode): Node = new Node(file, at, value)
 }
 

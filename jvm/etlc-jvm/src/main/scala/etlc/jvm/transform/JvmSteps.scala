@@ -4,7 +4,7 @@ import scala.util.control.NonFatal
 
 import org.apache.spark.sql.DataFrame
 
-import etlc.jvm.config.{ConfigException, Json, JvmStep, SchemaCheck}
+import etlc.jvm.config.{ConfigException, Json, JvmStep, JvmStepConfig, SchemaCheck}
 
 /** The entry point the generated Python driver calls through py4j for a `jvm` step: it loads
   * the class, reads the step's configuration (as the definition wrote it, as JSON), checks the
@@ -14,7 +14,7 @@ object JvmSteps {
 
   def apply(input: DataFrame, className: String, stepJson: String): DataFrame = {
     val step =
-      try JvmStep.parse(stepJson)
+      try JvmStepConfig.parse(stepJson)
       catch { case e: ConfigException => throw new JvmStepException(s"${e.path}: ${e.problem}", e) }
     val transform = instantiate(className)
     checkOptions(transform, step)
@@ -57,7 +57,7 @@ object JvmSteps {
         throw new JvmStepException(
           s"its options schema uses ${unsupported.mkString(", ")}, which the JVM's options check does not support"
         )
-      val options = step.options.getOrElse(Json.parse("{}".getBytes("UTF-8"), JvmStep.Source))
+      val options = step.options.getOrElse(Json.parse("{}".getBytes("UTF-8"), JvmStepConfig.Source))
       try SchemaCheck.check(schema, options)
       catch { case e: ConfigException => throw new JvmStepException(s"${optionsPath(e.path)}: ${e.problem}", e) }
     }

@@ -10,6 +10,9 @@ class EnvironmentConfigSuite extends munit.FunSuite {
   private def parse(json: String): EnvironmentConfig =
     EnvironmentConfig.read(Json.parse(json.getBytes(UTF_8), "env/x.json"))
 
+  // A complete PostgreSQL profile's members.
+  private val db = """"system": "postgres", "host": "h", "database": "d", "user": "u", "password": "vault://db#password""""
+
   private def failure(json: String): String =
     intercept[ConfigException](parse(json)).getMessage
 
@@ -17,21 +20,21 @@ class EnvironmentConfigSuite extends munit.FunSuite {
     val env = EnvironmentConfig.load(Paths.get("../../pipelines/env/local.json"))
     assertEquals(env.variables.get("data_dir"), Some("data/demo"))
     assertEquals(env.spark.get("spark.sql.shuffle.partitions"), Some("4"))
-    assertEquals(env.etlc.sampleSize, 20)
+    assertEquals(env.etlc.sampleSize, 20L)
     assertEquals(env.etlc.triggerInterval, "1 second") // a default
-    assertEquals(env.vault, VaultSettings("file", Some(".etlc/vault.json"), None))
+    assertEquals(env.vault, FileVault("file", Some(".etlc/vault.json")))
     val crm = env.connections("crm").asInstanceOf[DatabaseProfile]
-    assertEquals(crm.port, Some(3306))
-    assertEquals(crm.password, Some(VaultRef("vault://services/mysql#password")))
+    assertEquals(crm.port, Some(Scalar(3306L)))
+    assertEquals(crm.password, VaultRef("vault://services/mysql#password"))
     val lake = env.connections("lake").asInstanceOf[S3Profile]
-    assertEquals(lake.pathStyleAccess, Some(true))
+    assertEquals(lake.pathStyleAccess, Some(Scalar(true)))
     assertEquals(lake.secretKey.map(_.reference), Some("vault://services/s3#secret_key"))
   }
 
   test("an empty file gets every default") {
     val env = parse("{}")
     assertEquals(env.etlc, EtlcSettings())
-    assertEquals(env.vault, VaultSettings())
+    assertEquals(env.vault, FileVault())
     assertEquals(env.variables, ListMap.empty[String, String])
   }
 
@@ -60,10 +63,13 @@ class EnvironmentConfigSuite extends munit.FunSuite {
   }
 
   test("wrong types and missing keys name the path") {
-    assertEquals(
-      failure("""{"connections": {"db": {"system": "postgres", "port": "5432"}}}"""),
-      "env/x.json: $.connections.db.port: expected integer, got string"
-    )
+    def port(value: String) =
+      failure(s"""{"connections": {"db": {$db, "port": $value}}}""")
+    assertEquals(port("70000"), "env/x.json: $.connections.db.port: must be at most 65535")
+    assertEquals(port("true"), "env/x.json: $.connections.db.port: expected integer or string, got boolean")
+    assert(port("\"54x\"").startsWith("env/x.json: $.connections.db.port: must match the pattern"))
+    assertEquals(parse(s"""{"connections": {"db": {$db, "port": "5432"}}}""").connections("db"),
+      DatabaseProfile("postgres", None, "h", Some(Scalar("5432")), "d", "u", VaultRef("vault://db#password")))
     assertEquals(failure("""{"etlc": {"sample_size": true}}"""), "env/x.json: $.etlc.sample_size: expected integer, got boolean")
     assertEquals(failure("""{"connections": {"db": {"host": "h"}}}"""), "env/x.json: $.connections.db: missing required key \"system\"")
     assertEquals(
@@ -74,7 +80,7 @@ class EnvironmentConfigSuite extends munit.FunSuite {
   }
 
   test("a literal credential is refused without echoing it") {
-    val profile = failure("""{"connections": {"db": {"system": "mysql", "password": "hunter2"}}}""")
+    val profile = failure(s"""{"connections": {"db": {${db.replace("vault://db#password", "hunter2")}}}}""")
     assertEquals(profile, "env/x.json: $.connections.db.password: holds a literal credential; " +
       "store it with `etlc vault put <path>#<key>` and write vault://<path>#<key>")
     val variable = failure("""{"variables": {"crm_password": "hunter2"}}""")
@@ -85,16 +91,17 @@ class EnvironmentConfigSuite extends munit.FunSuite {
   }
 
   test("the vault takes its backend's option only") {
-    assertEquals(parse("""{"vault": {"backend": "env", "prefix": "X_"}}""").vault, VaultSettings("env", None, Some("X_")))
+    assertEquals(parse("""{"vault": {"backend": "env", "prefix": "X_"}}""").vault, EnvVault("env", "X_"))
+    assertEquals(parse("""{"vault": {"backend": "env"}}""").vault, EnvVault("env", "ETLC_SECRET_"))
     assertEquals(
       failure("""{"vault": {"backend": "env", "path": "v.json"}}"""),
-      "env/x.json: $.vault.path: not an option of the `env` backend (it takes `prefix`)"
+      "env/x.json: $.vault: unknown key \"path\" (known: backend, prefix)"
     )
     val hadoop = parse("""{"vault": {"backend": "hadoop", "provider_path": "jceks://hdfs/u/e.jceks"}}""").vault
-    assertEquals(hadoop, VaultSettings("hadoop", providerPath = Some("jceks://hdfs/u/e.jceks")))
+    assertEquals(hadoop, HadoopVault(providerPath = "jceks://hdfs/u/e.jceks"))
     assertEquals(
       failure("""{"vault": {"backend": "hadoop", "path": "v.json"}}"""),
-      "env/x.json: $.vault.path: not an option of the `hadoop` backend (it takes `provider_path`, `alias_prefix`)"
+      "env/x.json: $.vault: unknown key \"path\" (known: backend, provider_path, alias_prefix)"
     )
     assertEquals(
       failure("""{"vault": {"backend": "hadoop"}}"""),

@@ -9,7 +9,7 @@ class JsonNamesSuite extends munit.FunSuite {
   }
 
   test("every bound class's fields are read and dumped under the same names") {
-    SchemaBindings.all.values.flatten.foreach { cls =>
+    (PipelineSchema.bindings.values.flatten ++ EnvironmentSchema.bindings.values.flatten).foreach { cls =>
       JsonNames.fields(cls).foreach(name => assert(name.matches("[a-z_$][a-z0-9_]*"), s"${cls.getName}.$name"))
     }
   }

@@ -1,5 +1,7 @@
 package etlc.jvm.config
 
+import com.fasterxml.jackson.databind.node.ObjectNode
+
 import java.nio.charset.StandardCharsets.UTF_8
 import java.nio.file.{Files, Path, Paths}
 
@@ -35,7 +37,7 @@ class PipelineConfigSuite extends munit.FunSuite {
     assertEquals(config.mode, "batch")
     assertEquals(config.extract.map(_.id), Vector("orders", "customers"))
     val orders = config.extract.head.asInstanceOf[FilesExtract]
-    assertEquals(orders.options.flatMap(_.header), Some(true))
+    assertEquals(orders.options.header, Some(true))
     assertEquals(config.transform.collect { case j: Join => j.on }, Vector(Vector("customer_id")))
     assertEquals(config.load.map(_.id), Vector("load_1_by_country"))
     assertEquals(config.retry, RetryConfig(3, 5.0))
@@ -47,7 +49,7 @@ class PipelineConfigSuite extends munit.FunSuite {
     assertEquals(config.retry, RetryConfig())
     assertEquals(config.transform, Vector.empty)
     assertEquals(config.load.head.id, "load_1_a")
-    assertEquals(config.extract.head.asInstanceOf[FilesExtract].options, None)
+    assertEquals(config.extract.head.asInstanceOf[FilesExtract].options, ReadOptions())
   }
 
   test("an unknown key is rejected with its path") {
@@ -109,6 +111,12 @@ class PipelineConfigSuite extends munit.FunSuite {
     val full = new String(Files.readAllBytes(Paths.get("src/test/resources/every_key.json")), UTF_8)
     // Through text, so numbers compare by value whatever node class held them.
     val back = Json.writer.readTree(Canonical.render(parse(full)))
+    // The keys the document leaves out come back as the schema's defaults.
+    val defaulted = Seq("/extract/3" -> "fetch_size", "/load/2" -> "create_table", "/load/2" -> "add_columns")
+    assertEquals(
+      defaulted.map { case (at, key) => back.at(at).asInstanceOf[ObjectNode].remove(key).toString },
+      Seq("10000", "\"never\"", "false")
+    )
     assertEquals(withoutNulls(back), Json.writer.readTree(full))
   }
 
@@ -119,7 +127,7 @@ class PipelineConfigSuite extends munit.FunSuite {
     val bounds = config.extract.collect { case j: JdbcExtract => j.partition }.flatten.map(p => (p.lower, p.upper))
     assertEquals(
       bounds,
-      Vector((Bound.Integer(1), Bound.Integer(1000)), (Bound.Text("2024-01-01"), Bound.Text("2024-12-31")))
+      Vector((Scalar(1L), Scalar(1000L)), (Scalar("2024-01-01"), Scalar("2024-12-31")))
     )
     assertEquals(
       failure(minimal.replace("\"type\": \"files\", \"path\": \"/in\", \"format\": \"csv\",", "\"type\": \"postgres\", " +

@@ -3,7 +3,7 @@ package etlc.jvm.transform
 import java.nio.charset.StandardCharsets.UTF_8
 import java.nio.file.{Files, Paths}
 
-import etlc.jvm.config.{ConfigException, Json, JvmStep, SchemaCheck}
+import etlc.jvm.config.{ConfigException, Json, JvmStepConfig, SchemaCheck}
 
 class JvmStepsSuite extends munit.FunSuite {
 
@@ -17,13 +17,13 @@ class JvmStepsSuite extends munit.FunSuite {
     UTF_8
   )
 
-  private def options(json: String) = Json.parse(json.getBytes(UTF_8), JvmStep.Source)
+  private def options(json: String) = Json.parse(json.getBytes(UTF_8), JvmStepConfig.Source)
 
   private def refused(json: String): String =
     intercept[ConfigException](SchemaCheck.check(Json.writer.readTree(latestSchema), options(json))).getMessage
 
   test("a step's configuration reads to its typed values, options as written") {
-    val config = JvmStep.parse(step)
+    val config = JvmStepConfig.parse(step)
     assertEquals((config.id, config.input, config.`class`, config.schema), ("latest", "orders", "etlc.jvm.transform.LatestByKey", None))
     assertEquals(config.requiredOption("keys").array.map(_.string), Vector("order_id"))
     assertEquals(config.option("order_by").map(_.string), Some("ordered_at"))
@@ -31,14 +31,14 @@ class JvmStepsSuite extends munit.FunSuite {
   }
 
   test("options keep the document's order") {
-    val config = JvmStep.parse(step.replace("\"order_by\": \"ordered_at\"", "\"z\": 1, \"a\": 2, \"m\": 3, \"b\": 4, \"y\": 5"))
+    val config = JvmStepConfig.parse(step.replace("\"order_by\": \"ordered_at\"", "\"z\": 1, \"a\": 2, \"m\": 3, \"b\": 4, \"y\": 5"))
     assertEquals(config.options.map(_.members.keys.toVector), Some(Vector("keys", "z", "a", "m", "b", "y")))
   }
 
   test("options that are not an object, and a missing option, fail with their JSON path") {
-    val bad = intercept[ConfigException](JvmStep.parse(step.replace("{\"keys\": [\"order_id\"], \"order_by\": \"ordered_at\"}", "[1]")))
+    val bad = intercept[ConfigException](JvmStepConfig.parse(step.replace("{\"keys\": [\"order_id\"], \"order_by\": \"ordered_at\"}", "[1]")))
     assertEquals(bad.getMessage, "the step's configuration: $.options: expected object, got array")
-    val config = JvmStep.parse(step)
+    val config = JvmStepConfig.parse(step)
     assertEquals(
       intercept[ConfigException](config.requiredOption("window")).getMessage,
       "the step's configuration: $.options: missing required key \"window\""
