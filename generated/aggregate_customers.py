@@ -12,6 +12,48 @@ from etlc.transforms.aggregate import aggregate
 
 PIPELINE = "aggregate_customers"
 
+# The definition as compiled: etlc's Scala configuration classes read it before any Spark job.
+DEFINITION = {
+    "$schema": "../schemas/pipeline.schema.json",
+    "name": "aggregate_customers",
+    "description": "aggregate: per-customer totals.",
+    "extract": [
+        {
+            "id": "orders",
+            "type": "files",
+            "path": "${data_dir}/orders/*.csv",
+            "format": "csv",
+            "schema": "order.avsc",
+            "options": {"header": True},
+        },
+    ],
+    "transform": [
+        {
+            "id": "per_customer",
+            "type": "aggregate",
+            "input": "orders",
+            "group_by": ["customer_id"],
+            "aggregates": {
+                "orders": "count(*)",
+                "total": "sum(amount)",
+                "average": "avg(amount)",
+                "smallest": "min(amount)",
+                "largest": "max(amount)",
+                "statuses": "count(DISTINCT status)",
+            },
+        },
+    ],
+    "load": [
+        {
+            "input": "per_customer",
+            "type": "files",
+            "path": "${out_dir}/aggregate_customers",
+            "format": "json",
+            "mode": "overwrite",
+        },
+    ],
+}
+
 SCHEMAS = {
     "orders": DatasetSchema(
         avro={
@@ -161,6 +203,8 @@ def main(argv: list[str] | None = None, wrap: Wrap | None = None) -> int:
         mode="batch",
         max_retries=3,
         delay_seconds=5.0,
+        definition=DEFINITION,
+        definition_file="pipelines/aggregate_customers.json",
         argv=argv,
         wrap=wrap,
     )

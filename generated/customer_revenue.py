@@ -17,6 +17,65 @@ from etlc.transforms.join import join
 
 PIPELINE = "customer_revenue"
 
+# The definition as compiled: etlc's Scala configuration classes read it before any Spark job.
+DEFINITION = {
+    "$schema": "../schemas/pipeline.schema.json",
+    "name": "customer_revenue",
+    "description": "Orders (CSV files) joined with customers from MySQL, revenue per customer upserted into PostgreSQL.",
+    "extract": [
+        {
+            "id": "orders",
+            "type": "files",
+            "path": "${data_dir}/orders/*.csv",
+            "format": "csv",
+            "schema": "order.avsc",
+            "options": {"header": True},
+        },
+        {
+            "id": "customers",
+            "type": "mysql",
+            "connection": "crm",
+            "table": "customers",
+            "schema": "customer.avsc",
+            "partition": {"column": "customer_id", "lower": 1, "upper": 2000, "partitions": 2},
+            "fetch_size": 5000,
+        },
+    ],
+    "transform": [
+        {"id": "live", "type": "filter", "input": "orders", "condition": "status <> 'CANCELLED'"},
+        {
+            "id": "enriched",
+            "type": "join",
+            "left": "live",
+            "right": "customers",
+            "on": ["customer_id"],
+        },
+        {
+            "id": "revenue",
+            "type": "aggregate",
+            "input": "enriched",
+            "group_by": ["customer_id", "country"],
+            "aggregates": {
+                "revenue": "sum(amount)",
+                "orders": "count(*)",
+                "last_order": "max(ordered_at)",
+            },
+        },
+    ],
+    "load": [
+        {
+            "input": "revenue",
+            "type": "postgres",
+            "connection": "warehouse",
+            "table": "customer_revenue",
+            "mode": "upsert",
+            "keys": ["customer_id"],
+            "sequence_by": "last_order",
+            "batch_size": 5000,
+        },
+    ],
+}
+
 SCHEMAS = {
     "orders": DatasetSchema(
         avro={
@@ -281,6 +340,8 @@ def main(argv: list[str] | None = None, wrap: Wrap | None = None) -> int:
         mode="batch",
         max_retries=3,
         delay_seconds=5.0,
+        definition=DEFINITION,
+        definition_file="pipelines/customer_revenue.json",
         argv=argv,
         wrap=wrap,
     )

@@ -12,6 +12,44 @@ from etlc.transforms.derive import derive_columns
 
 PIPELINE = "derive_orders"
 
+# The definition as compiled: etlc's Scala configuration classes read it before any Spark job.
+DEFINITION = {
+    "$schema": "../schemas/pipeline.schema.json",
+    "name": "derive_orders",
+    "description": "derive: add computed columns, keep the rest.",
+    "extract": [
+        {
+            "id": "orders",
+            "type": "files",
+            "path": "${data_dir}/orders/*.csv",
+            "format": "csv",
+            "schema": "order.avsc",
+            "options": {"header": True},
+        },
+    ],
+    "transform": [
+        {
+            "id": "sized",
+            "type": "derive",
+            "input": "orders",
+            "columns": {
+                "size_band": "CASE WHEN amount >= 500 THEN 'large' WHEN amount >= 100 THEN 'medium' ELSE 'small' END",
+                "order_month": "date_format(ordered_at, 'yyyy-MM')",
+            },
+        },
+    ],
+    "load": [
+        {
+            "input": "sized",
+            "type": "files",
+            "path": "${out_dir}/derive_orders",
+            "format": "parquet",
+            "mode": "overwrite",
+            "partition_by": ["order_month"],
+        },
+    ],
+}
+
 SCHEMAS = {
     "orders": DatasetSchema(
         avro={
@@ -145,6 +183,8 @@ def main(argv: list[str] | None = None, wrap: Wrap | None = None) -> int:
         mode="batch",
         max_retries=3,
         delay_seconds=5.0,
+        definition=DEFINITION,
+        definition_file="pipelines/derive_orders.json",
         argv=argv,
         wrap=wrap,
     )

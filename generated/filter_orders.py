@@ -12,6 +12,40 @@ from etlc.transforms.filter import filter_rows
 
 PIPELINE = "filter_orders"
 
+# The definition as compiled: etlc's Scala configuration classes read it before any Spark job.
+DEFINITION = {
+    "$schema": "../schemas/pipeline.schema.json",
+    "name": "filter_orders",
+    "description": "filter: keep large paid orders.",
+    "extract": [
+        {
+            "id": "orders",
+            "type": "files",
+            "path": "${data_dir}/orders/*.csv",
+            "format": "csv",
+            "schema": "order.avsc",
+            "options": {"header": True},
+        },
+    ],
+    "transform": [
+        {
+            "id": "large_paid",
+            "type": "filter",
+            "input": "orders",
+            "condition": "status = 'PAID' AND amount >= 500",
+        },
+    ],
+    "load": [
+        {
+            "input": "large_paid",
+            "type": "files",
+            "path": "${out_dir}/filter_orders",
+            "format": "parquet",
+            "mode": "overwrite",
+        },
+    ],
+}
+
 SCHEMAS = {
     "orders": DatasetSchema(
         avro={
@@ -139,6 +173,8 @@ def main(argv: list[str] | None = None, wrap: Wrap | None = None) -> int:
         mode="batch",
         max_retries=3,
         delay_seconds=5.0,
+        definition=DEFINITION,
+        definition_file="pipelines/filter_orders.json",
         argv=argv,
         wrap=wrap,
     )

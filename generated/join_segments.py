@@ -14,6 +14,76 @@ from etlc.transforms.select import select_columns
 
 PIPELINE = "join_segments"
 
+# The definition as compiled: etlc's Scala configuration classes read it before any Spark job.
+DEFINITION = {
+    "$schema": "../schemas/pipeline.schema.json",
+    "name": "join_segments",
+    "description": "join: a condition join between orders and business customers.",
+    "extract": [
+        {
+            "id": "orders",
+            "type": "files",
+            "path": "${data_dir}/orders/*.csv",
+            "format": "csv",
+            "schema": "order.avsc",
+            "options": {"header": True},
+        },
+        {
+            "id": "customers",
+            "type": "files",
+            "path": "${data_dir}/customers.json",
+            "format": "json",
+            "schema": "customer.avsc",
+        },
+    ],
+    "transform": [
+        {
+            "id": "business_customers",
+            "type": "filter",
+            "input": "customers",
+            "condition": "segment = 'BUSINESS'",
+        },
+        {
+            "id": "business",
+            "type": "select",
+            "input": "business_customers",
+            "columns": {"business_id": "customer_id", "business_country": "country"},
+        },
+        {
+            "id": "business_orders",
+            "type": "join",
+            "left": "orders",
+            "right": "business",
+            "condition": "left.customer_id = right.business_id AND left.status <> 'CANCELLED'",
+            "how": "inner",
+        },
+        {
+            "id": "orders_without_customer",
+            "type": "join",
+            "left": "orders",
+            "right": "customers",
+            "on": ["customer_id"],
+            "how": "anti",
+        },
+    ],
+    "load": [
+        {
+            "input": "business_orders",
+            "type": "files",
+            "path": "${out_dir}/join_segments/business",
+            "format": "parquet",
+            "mode": "overwrite",
+        },
+        {
+            "input": "orders_without_customer",
+            "type": "files",
+            "path": "${out_dir}/join_segments/orphans",
+            "format": "parquet",
+            "mode": "overwrite",
+        },
+    ],
+}
+
 SCHEMAS = {
     "orders": DatasetSchema(
         avro={
@@ -284,6 +354,8 @@ def main(argv: list[str] | None = None, wrap: Wrap | None = None) -> int:
         mode="batch",
         max_retries=3,
         delay_seconds=5.0,
+        definition=DEFINITION,
+        definition_file="pipelines/join_segments.json",
         argv=argv,
         wrap=wrap,
     )

@@ -16,6 +16,67 @@ from etlc.transforms.select import select_columns
 
 PIPELINE = "order_enrichment_stream"
 
+# The definition as compiled: etlc's Scala configuration classes read it before any Spark job.
+DEFINITION = {
+    "$schema": "../schemas/pipeline.schema.json",
+    "name": "order_enrichment_stream",
+    "mode": "streaming",
+    "description": "streaming: order events from Kafka joined with customers read once from PostgreSQL (stream-static), upserted into PostgreSQL by order_id; the latest event of an order wins.",
+    "extract": [
+        {
+            "id": "orders",
+            "type": "kafka",
+            "connection": "events",
+            "topic": "etlc.orders.live",
+            "schema": "order.avsc",
+            "starting_offsets": "earliest",
+            "max_offsets_per_trigger": 50000,
+        },
+        {
+            "id": "customers",
+            "type": "postgres",
+            "connection": "warehouse",
+            "table": "customers",
+            "schema": "customer.avsc",
+        },
+    ],
+    "transform": [
+        {"id": "live", "type": "filter", "input": "orders", "condition": "status <> 'CANCELLED'"},
+        {
+            "id": "joined",
+            "type": "join",
+            "left": "live",
+            "right": "customers",
+            "on": ["customer_id"],
+        },
+        {
+            "id": "enriched",
+            "type": "select",
+            "input": "joined",
+            "columns": {
+                "order_id": "order_id",
+                "customer_id": "customer_id",
+                "country": "country",
+                "segment": "segment",
+                "amount": "amount",
+                "status": "status",
+                "ordered_at": "ordered_at",
+            },
+        },
+    ],
+    "load": [
+        {
+            "input": "enriched",
+            "type": "postgres",
+            "connection": "warehouse",
+            "table": "enriched_orders",
+            "mode": "upsert",
+            "keys": ["order_id"],
+            "sequence_by": "ordered_at",
+        },
+    ],
+}
+
 SCHEMAS = {
     "orders": DatasetSchema(
         avro={
@@ -289,6 +350,8 @@ def main(argv: list[str] | None = None, wrap: Wrap | None = None) -> int:
         mode="streaming",
         max_retries=3,
         delay_seconds=5.0,
+        definition=DEFINITION,
+        definition_file="pipelines/order_enrichment_stream.json",
         argv=argv,
         wrap=wrap,
     )

@@ -16,6 +16,69 @@ from etlc.transforms.select import select_columns
 
 PIPELINE = "order_events_enriched"
 
+# The definition as compiled: etlc's Scala configuration classes read it before any Spark job.
+DEFINITION = {
+    "$schema": "../schemas/pipeline.schema.json",
+    "name": "order_events_enriched",
+    "description": "Order events (Avro, Kafka) joined with customers from PostgreSQL; each live order, with its customer's country and segment, upserted into PostgreSQL by order_id.",
+    "extract": [
+        {
+            "id": "orders",
+            "type": "kafka",
+            "connection": "events",
+            "topic": "etlc.orders",
+            "schema": "order.avsc",
+            "starting_offsets": "earliest",
+            "ending_offsets": "latest",
+        },
+        {
+            "id": "customers",
+            "type": "postgres",
+            "connection": "warehouse",
+            "table": "customers",
+            "schema": "customer.avsc",
+            "partition": {"column": "customer_id", "lower": 1, "upper": 2000, "partitions": 2},
+            "fetch_size": 5000,
+        },
+    ],
+    "transform": [
+        {"id": "live", "type": "filter", "input": "orders", "condition": "status <> 'CANCELLED'"},
+        {
+            "id": "joined",
+            "type": "join",
+            "left": "live",
+            "right": "customers",
+            "on": ["customer_id"],
+        },
+        {
+            "id": "enriched",
+            "type": "select",
+            "input": "joined",
+            "columns": {
+                "order_id": "order_id",
+                "customer_id": "customer_id",
+                "country": "country",
+                "segment": "segment",
+                "amount": "amount",
+                "status": "status",
+                "ordered_at": "ordered_at",
+            },
+        },
+    ],
+    "load": [
+        {
+            "input": "enriched",
+            "type": "postgres",
+            "connection": "warehouse",
+            "table": "enriched_orders",
+            "mode": "upsert",
+            "keys": ["order_id"],
+            "sequence_by": "ordered_at",
+            "batch_size": 5000,
+        },
+    ],
+}
+
 SCHEMAS = {
     "orders": DatasetSchema(
         avro={
@@ -297,6 +360,8 @@ def main(argv: list[str] | None = None, wrap: Wrap | None = None) -> int:
         mode="batch",
         max_retries=3,
         delay_seconds=5.0,
+        definition=DEFINITION,
+        definition_file="pipelines/order_events_enriched.json",
         argv=argv,
         wrap=wrap,
     )

@@ -14,6 +14,38 @@ from etlc.transforms.filter import filter_rows
 
 PIPELINE = "order_events_stream"
 
+# The definition as compiled: etlc's Scala configuration classes read it before any Spark job.
+DEFINITION = {
+    "$schema": "../schemas/pipeline.schema.json",
+    "name": "order_events_stream",
+    "mode": "streaming",
+    "description": "streaming: every order event that is not cancelled, from Kafka to PostgreSQL, each exactly once across crashes and restarts.",
+    "extract": [
+        {
+            "id": "orders",
+            "type": "kafka",
+            "connection": "events",
+            "topic": "etlc.orders.live",
+            "schema": "order.avsc",
+            "starting_offsets": "earliest",
+            "max_offsets_per_trigger": 20000,
+        },
+    ],
+    "transform": [
+        {"id": "live", "type": "filter", "input": "orders", "condition": "status <> 'CANCELLED'"},
+    ],
+    "load": [
+        {
+            "input": "live",
+            "type": "postgres",
+            "connection": "warehouse",
+            "table": "order_events",
+            "mode": "append",
+            "batch_size": 5000,
+        },
+    ],
+}
+
 SCHEMAS = {
     "orders": DatasetSchema(
         avro={
@@ -142,6 +174,8 @@ def main(argv: list[str] | None = None, wrap: Wrap | None = None) -> int:
         mode="streaming",
         max_retries=3,
         delay_seconds=5.0,
+        definition=DEFINITION,
+        definition_file="pipelines/order_events_stream.json",
         argv=argv,
         wrap=wrap,
     )

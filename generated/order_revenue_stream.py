@@ -15,6 +15,45 @@ from etlc.transforms.window import window
 
 PIPELINE = "order_revenue_stream"
 
+# The definition as compiled: etlc's Scala configuration classes read it before any Spark job.
+DEFINITION = {
+    "$schema": "../schemas/pipeline.schema.json",
+    "name": "order_revenue_stream",
+    "mode": "streaming",
+    "description": "streaming: order events from Kafka, revenue per status over 1-minute event-time windows, appended to PostgreSQL once each window has closed (10 s watermark).",
+    "extract": [
+        {
+            "id": "orders",
+            "type": "kafka",
+            "connection": "events",
+            "topic": "etlc.orders.live",
+            "schema": "order.avsc",
+            "starting_offsets": "earliest",
+            "max_offsets_per_trigger": 100000,
+        },
+    ],
+    "transform": [
+        {"id": "live", "type": "filter", "input": "orders", "condition": "status <> 'CANCELLED'"},
+        {
+            "id": "per_minute",
+            "type": "window",
+            "input": "live",
+            "time": {"column": "ordered_at", "size": "1 minute", "watermark": "10 seconds"},
+            "group_by": ["status"],
+            "aggregates": {"orders": "count(*)", "revenue": "sum(amount)"},
+        },
+    ],
+    "load": [
+        {
+            "input": "per_minute",
+            "type": "postgres",
+            "connection": "warehouse",
+            "table": "order_revenue_per_minute",
+            "mode": "append",
+        },
+    ],
+}
+
 SCHEMAS = {
     "orders": DatasetSchema(
         avro={
@@ -187,6 +226,8 @@ def main(argv: list[str] | None = None, wrap: Wrap | None = None) -> int:
         mode="streaming",
         max_retries=3,
         delay_seconds=5.0,
+        definition=DEFINITION,
+        definition_file="pipelines/order_revenue_stream.json",
         argv=argv,
         wrap=wrap,
     )

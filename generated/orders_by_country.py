@@ -15,6 +15,76 @@ from etlc.transforms.join import join
 
 PIPELINE = "orders_by_country"
 
+# The definition as compiled: etlc's Scala configuration classes read it before any Spark job.
+DEFINITION = {
+    "$schema": "../schemas/pipeline.schema.json",
+    "name": "orders_by_country",
+    "description": "The demo: revenue per country from orders (CSV) joined with customers (JSON).",
+    "mode": "batch",
+    "extract": [
+        {
+            "id": "orders",
+            "type": "files",
+            "path": "${data_dir}/orders/*.csv",
+            "format": "csv",
+            "schema": "order.avsc",
+            "options": {"header": True},
+        },
+        {
+            "id": "customers",
+            "type": "files",
+            "path": "${data_dir}/customers.json",
+            "format": "json",
+            "schema": "customer.avsc",
+        },
+    ],
+    "transform": [
+        {
+            "id": "live_orders",
+            "type": "filter",
+            "input": "orders",
+            "condition": "status <> 'CANCELLED'",
+        },
+        {
+            "id": "enriched",
+            "type": "join",
+            "left": "live_orders",
+            "right": "customers",
+            "on": ["customer_id"],
+            "how": "inner",
+        },
+        {
+            "id": "with_vat",
+            "type": "derive",
+            "input": "enriched",
+            "columns": {"amount_with_vat": "CAST(amount * 1.2 AS DECIMAL(14,2))"},
+        },
+        {
+            "id": "by_country",
+            "type": "aggregate",
+            "input": "with_vat",
+            "group_by": ["country"],
+            "aggregates": {
+                "revenue": "sum(amount)",
+                "revenue_with_vat": "sum(amount_with_vat)",
+                "orders": "count(*)",
+                "customers": "count(DISTINCT customer_id)",
+            },
+        },
+    ],
+    "load": [
+        {
+            "input": "by_country",
+            "type": "files",
+            "path": "${out_dir}/orders_by_country",
+            "format": "csv",
+            "mode": "overwrite",
+            "options": {"header": True, "single_file": True},
+        },
+    ],
+    "retry": {"max_retries": 3, "delay_seconds": 5},
+}
+
 SCHEMAS = {
     "orders": DatasetSchema(
         avro={
@@ -334,6 +404,8 @@ def main(argv: list[str] | None = None, wrap: Wrap | None = None) -> int:
         mode="batch",
         max_retries=3,
         delay_seconds=5.0,
+        definition=DEFINITION,
+        definition_file="pipelines/orders_by_country.json",
         argv=argv,
         wrap=wrap,
     )

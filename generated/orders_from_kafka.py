@@ -15,6 +15,47 @@ from etlc.transforms.filter import filter_rows
 
 PIPELINE = "orders_from_kafka"
 
+# The definition as compiled: etlc's Scala configuration classes read it before any Spark job.
+DEFINITION = {
+    "$schema": "../schemas/pipeline.schema.json",
+    "name": "orders_from_kafka",
+    "description": "kafka extract: Avro order events from a topic, revenue per status to Parquet.",
+    "extract": [
+        {
+            "id": "orders",
+            "type": "kafka",
+            "connection": "events",
+            "topic": "etlc.orders",
+            "schema": "order.avsc",
+            "starting_offsets": "earliest",
+            "ending_offsets": "latest",
+        },
+    ],
+    "transform": [
+        {"id": "live", "type": "filter", "input": "orders", "condition": "status <> 'CANCELLED'"},
+        {
+            "id": "by_status",
+            "type": "aggregate",
+            "input": "live",
+            "group_by": ["status"],
+            "aggregates": {
+                "revenue": "sum(amount)",
+                "orders": "count(*)",
+                "last_order": "max(ordered_at)",
+            },
+        },
+    ],
+    "load": [
+        {
+            "input": "by_status",
+            "type": "files",
+            "path": "${out_dir}/orders_from_kafka",
+            "format": "parquet",
+            "mode": "overwrite",
+        },
+    ],
+}
+
 SCHEMAS = {
     "orders": DatasetSchema(
         avro={
@@ -189,6 +230,8 @@ def main(argv: list[str] | None = None, wrap: Wrap | None = None) -> int:
         mode="batch",
         max_retries=3,
         delay_seconds=5.0,
+        definition=DEFINITION,
+        definition_file="pipelines/orders_from_kafka.json",
         argv=argv,
         wrap=wrap,
     )

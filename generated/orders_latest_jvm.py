@@ -12,6 +12,41 @@ from etlc.transforms.jvm import jvm_transform
 
 PIPELINE = "orders_latest_jvm"
 
+# The definition as compiled: etlc's Scala configuration classes read it before any Spark job.
+DEFINITION = {
+    "$schema": "../schemas/pipeline.schema.json",
+    "name": "orders_latest_jvm",
+    "description": "jvm: a Scala transform (etlc.jvm.transform.LatestByKey) keeps each order's latest version, inside Spark's JVM.",
+    "extract": [
+        {
+            "id": "order_versions",
+            "type": "files",
+            "path": "${data_dir}/order_versions/*.csv",
+            "format": "csv",
+            "schema": "order.avsc",
+            "options": {"header": True},
+        },
+    ],
+    "transform": [
+        {
+            "id": "latest",
+            "type": "jvm",
+            "input": "order_versions",
+            "class": "etlc.jvm.transform.LatestByKey",
+            "options": {"keys": ["order_id"], "order_by": "ordered_at"},
+        },
+    ],
+    "load": [
+        {
+            "input": "latest",
+            "type": "files",
+            "path": "${out_dir}/orders_latest_jvm",
+            "format": "parquet",
+            "mode": "overwrite",
+        },
+    ],
+}
+
 SCHEMAS = {
     "order_versions": DatasetSchema(
         avro={
@@ -146,6 +181,8 @@ def main(argv: list[str] | None = None, wrap: Wrap | None = None) -> int:
         mode="batch",
         max_retries=3,
         delay_seconds=5.0,
+        definition=DEFINITION,
+        definition_file="pipelines/orders_latest_jvm.json",
         argv=argv,
         wrap=wrap,
     )

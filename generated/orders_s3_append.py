@@ -13,6 +13,38 @@ from etlc.transforms.filter import filter_rows
 
 PIPELINE = "orders_s3_append"
 
+# The definition as compiled: etlc's Scala configuration classes read it before any Spark job.
+DEFINITION = {
+    "$schema": "../schemas/pipeline.schema.json",
+    "name": "orders_s3_append",
+    "description": "New orders from CSV files in S3 appended to JSON lines in S3: each run adds its files, committed by the S3A magic committer.",
+    "extract": [
+        {
+            "id": "orders",
+            "type": "s3",
+            "connection": "lake",
+            "path": "s3a://raw/orders/*.csv",
+            "format": "csv",
+            "schema": "order.avsc",
+            "options": {"header": True},
+        },
+    ],
+    "transform": [
+        {"id": "fresh", "type": "filter", "input": "orders", "condition": "status = 'NEW'"},
+    ],
+    "load": [
+        {
+            "input": "fresh",
+            "type": "s3",
+            "connection": "lake",
+            "path": "s3a://curated/new_orders/",
+            "format": "json",
+            "mode": "append",
+        },
+    ],
+    "retry": {"max_retries": 1, "delay_seconds": 1},
+}
+
 SCHEMAS = {
     "orders": DatasetSchema(
         avro={
@@ -142,6 +174,8 @@ def main(argv: list[str] | None = None, wrap: Wrap | None = None) -> int:
         mode="batch",
         max_retries=1,
         delay_seconds=1.0,
+        definition=DEFINITION,
+        definition_file="pipelines/orders_s3_append.json",
         argv=argv,
         wrap=wrap,
     )

@@ -13,6 +13,40 @@ from etlc.transforms.filter import filter_rows
 
 PIPELINE = "orders_s3_delta_upsert"
 
+# The definition as compiled: etlc's Scala configuration classes read it before any Spark job.
+DEFINITION = {
+    "$schema": "../schemas/pipeline.schema.json",
+    "name": "orders_s3_delta_upsert",
+    "description": "Order updates from CSV files in S3 upserted into a Delta Lake table in S3 by order_id (MERGE; the latest ordered_at wins, a stale update never replaces a newer row).",
+    "extract": [
+        {
+            "id": "updates",
+            "type": "s3",
+            "connection": "lake",
+            "path": "s3a://raw/order_updates/*.csv",
+            "format": "csv",
+            "schema": "order.avsc",
+            "options": {"header": True},
+        },
+    ],
+    "transform": [
+        {"id": "live", "type": "filter", "input": "updates", "condition": "status <> 'CANCELLED'"},
+    ],
+    "load": [
+        {
+            "input": "live",
+            "type": "s3",
+            "connection": "lake",
+            "path": "s3a://curated/orders_delta/",
+            "format": "delta",
+            "mode": "upsert",
+            "keys": ["order_id"],
+            "sequence_by": "ordered_at",
+        },
+    ],
+    "retry": {"max_retries": 1, "delay_seconds": 1},
+}
+
 SCHEMAS = {
     "updates": DatasetSchema(
         avro={
@@ -144,6 +178,8 @@ def main(argv: list[str] | None = None, wrap: Wrap | None = None) -> int:
         mode="batch",
         max_retries=1,
         delay_seconds=1.0,
+        definition=DEFINITION,
+        definition_file="pipelines/orders_s3_delta_upsert.json",
         argv=argv,
         wrap=wrap,
     )

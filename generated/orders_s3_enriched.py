@@ -16,6 +16,64 @@ from etlc.transforms.join import join
 
 PIPELINE = "orders_s3_enriched"
 
+# The definition as compiled: etlc's Scala configuration classes read it before any Spark job.
+DEFINITION = {
+    "$schema": "../schemas/pipeline.schema.json",
+    "name": "orders_s3_enriched",
+    "description": "Orders (CSV in S3) joined with customers from MySQL; revenue per country, segment and status overwritten in S3 as Parquet, one partition per country (a run replaces only the countries it writes).",
+    "extract": [
+        {
+            "id": "orders",
+            "type": "s3",
+            "connection": "lake",
+            "path": "s3a://raw/orders/*.csv",
+            "format": "csv",
+            "schema": "order.avsc",
+            "options": {"header": True},
+        },
+        {
+            "id": "customers",
+            "type": "mysql",
+            "connection": "crm",
+            "table": "customers",
+            "schema": "customer.avsc",
+        },
+    ],
+    "transform": [
+        {"id": "live", "type": "filter", "input": "orders", "condition": "status <> 'CANCELLED'"},
+        {
+            "id": "enriched",
+            "type": "join",
+            "left": "live",
+            "right": "customers",
+            "on": ["customer_id"],
+        },
+        {
+            "id": "revenue",
+            "type": "aggregate",
+            "input": "enriched",
+            "group_by": ["country", "segment", "status"],
+            "aggregates": {
+                "revenue": "sum(amount)",
+                "orders": "count(*)",
+                "customers": "count(DISTINCT customer_id)",
+            },
+        },
+    ],
+    "load": [
+        {
+            "input": "revenue",
+            "type": "s3",
+            "connection": "lake",
+            "path": "s3a://curated/revenue_by_segment/",
+            "format": "parquet",
+            "mode": "overwrite",
+            "partition_by": ["country"],
+        },
+    ],
+    "retry": {"max_retries": 2, "delay_seconds": 2},
+}
+
 SCHEMAS = {
     "orders": DatasetSchema(
         avro={
@@ -285,6 +343,8 @@ def main(argv: list[str] | None = None, wrap: Wrap | None = None) -> int:
         mode="batch",
         max_retries=2,
         delay_seconds=2.0,
+        definition=DEFINITION,
+        definition_file="pipelines/orders_s3_enriched.json",
         argv=argv,
         wrap=wrap,
     )

@@ -14,6 +14,37 @@ from etlc.transforms.filter import filter_rows
 
 PIPELINE = "orders_to_kafka"
 
+# The definition as compiled: etlc's Scala configuration classes read it before any Spark job.
+DEFINITION = {
+    "$schema": "../schemas/pipeline.schema.json",
+    "name": "orders_to_kafka",
+    "description": "kafka load: orders (CSV files) that are not cancelled, upserted as Avro records keyed by order_id.",
+    "extract": [
+        {
+            "id": "orders",
+            "type": "files",
+            "path": "${data_dir}/orders/*.csv",
+            "format": "csv",
+            "schema": "order.avsc",
+            "options": {"header": True},
+        },
+    ],
+    "transform": [
+        {"id": "live", "type": "filter", "input": "orders", "condition": "status <> 'CANCELLED'"},
+    ],
+    "load": [
+        {
+            "input": "live",
+            "type": "kafka",
+            "connection": "events",
+            "topic": "etlc.orders",
+            "mode": "upsert",
+            "keys": ["order_id"],
+            "sequence_by": "ordered_at",
+        },
+    ],
+}
+
 SCHEMAS = {
     "orders": DatasetSchema(
         avro={
@@ -143,6 +174,8 @@ def main(argv: list[str] | None = None, wrap: Wrap | None = None) -> int:
         mode="batch",
         max_retries=3,
         delay_seconds=5.0,
+        definition=DEFINITION,
+        definition_file="pipelines/orders_to_kafka.json",
         argv=argv,
         wrap=wrap,
     )

@@ -14,6 +14,37 @@ from etlc.transforms.filter import filter_rows
 
 PIPELINE = "orders_to_mysql"
 
+# The definition as compiled: etlc's Scala configuration classes read it before any Spark job.
+DEFINITION = {
+    "$schema": "../schemas/pipeline.schema.json",
+    "name": "orders_to_mysql",
+    "description": "mysql load: orders (CSV files) that are not cancelled replace a MySQL table atomically (readers see the old rows or the new ones).",
+    "extract": [
+        {
+            "id": "orders",
+            "type": "files",
+            "path": "${data_dir}/orders/*.csv",
+            "format": "csv",
+            "schema": "order.avsc",
+            "options": {"header": True},
+        },
+    ],
+    "transform": [
+        {"id": "live", "type": "filter", "input": "orders", "condition": "status <> 'CANCELLED'"},
+    ],
+    "load": [
+        {
+            "input": "live",
+            "type": "mysql",
+            "connection": "crm",
+            "table": "orders_copy",
+            "mode": "overwrite",
+            "batch_size": 5000,
+            "parallelism": 2,
+        },
+    ],
+}
+
 SCHEMAS = {
     "orders": DatasetSchema(
         avro={
@@ -142,6 +173,8 @@ def main(argv: list[str] | None = None, wrap: Wrap | None = None) -> int:
         mode="batch",
         max_retries=3,
         delay_seconds=5.0,
+        definition=DEFINITION,
+        definition_file="pipelines/orders_to_mysql.json",
         argv=argv,
         wrap=wrap,
     )

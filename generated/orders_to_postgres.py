@@ -14,6 +14,36 @@ from etlc.transforms.filter import filter_rows
 
 PIPELINE = "orders_to_postgres"
 
+# The definition as compiled: etlc's Scala configuration classes read it before any Spark job.
+DEFINITION = {
+    "$schema": "../schemas/pipeline.schema.json",
+    "name": "orders_to_postgres",
+    "description": "postgres load: orders (CSV files) that are not cancelled, appended to a PostgreSQL table in one transaction.",
+    "extract": [
+        {
+            "id": "orders",
+            "type": "files",
+            "path": "${data_dir}/orders/*.csv",
+            "format": "csv",
+            "schema": "order.avsc",
+            "options": {"header": True},
+        },
+    ],
+    "transform": [
+        {"id": "live", "type": "filter", "input": "orders", "condition": "status <> 'CANCELLED'"},
+    ],
+    "load": [
+        {
+            "input": "live",
+            "type": "postgres",
+            "connection": "warehouse",
+            "table": "orders_copy",
+            "mode": "append",
+            "batch_size": 5000,
+        },
+    ],
+}
+
 SCHEMAS = {
     "orders": DatasetSchema(
         avro={
@@ -141,6 +171,8 @@ def main(argv: list[str] | None = None, wrap: Wrap | None = None) -> int:
         mode="batch",
         max_retries=3,
         delay_seconds=5.0,
+        definition=DEFINITION,
+        definition_file="pipelines/orders_to_postgres.json",
         argv=argv,
         wrap=wrap,
     )

@@ -12,6 +12,45 @@ from etlc.transforms.select import select_columns
 
 PIPELINE = "select_orders"
 
+# The definition as compiled: etlc's Scala configuration classes read it before any Spark job.
+DEFINITION = {
+    "$schema": "../schemas/pipeline.schema.json",
+    "name": "select_orders",
+    "description": "select: project orders to a narrow, renamed shape.",
+    "extract": [
+        {
+            "id": "orders",
+            "type": "files",
+            "path": "${data_dir}/orders/*.csv",
+            "format": "csv",
+            "schema": "order.avsc",
+            "options": {"header": True},
+        },
+    ],
+    "transform": [
+        {
+            "id": "slim",
+            "type": "select",
+            "input": "orders",
+            "columns": {
+                "id": "order_id",
+                "cents": "CAST(amount * 100 AS BIGINT)",
+                "day": "to_date(ordered_at)",
+                "has_coupon": "coupon IS NOT NULL",
+            },
+        },
+    ],
+    "load": [
+        {
+            "input": "slim",
+            "type": "files",
+            "path": "${out_dir}/select_orders",
+            "format": "avro",
+            "mode": "overwrite",
+        },
+    ],
+}
+
 SCHEMAS = {
     "orders": DatasetSchema(
         avro={
@@ -127,6 +166,8 @@ def main(argv: list[str] | None = None, wrap: Wrap | None = None) -> int:
         mode="batch",
         max_retries=3,
         delay_seconds=5.0,
+        definition=DEFINITION,
+        definition_file="pipelines/select_orders.json",
         argv=argv,
         wrap=wrap,
     )

@@ -12,6 +12,70 @@ from etlc.transforms.window import window
 
 PIPELINE = "window_orders"
 
+# The definition as compiled: etlc's Scala configuration classes read it before any Spark job.
+DEFINITION = {
+    "$schema": "../schemas/pipeline.schema.json",
+    "name": "window_orders",
+    "description": "window: hourly tumbling, 2-hour sliding and 100-order count windows.",
+    "extract": [
+        {
+            "id": "orders",
+            "type": "files",
+            "path": "${data_dir}/orders/*.csv",
+            "format": "csv",
+            "schema": "order.avsc",
+            "options": {"header": True},
+        },
+    ],
+    "transform": [
+        {
+            "id": "hourly",
+            "type": "window",
+            "input": "orders",
+            "time": {"column": "ordered_at", "size": "1 hour"},
+            "group_by": ["status"],
+            "aggregates": {"orders": "count(*)", "revenue": "sum(amount)"},
+        },
+        {
+            "id": "sliding",
+            "type": "window",
+            "input": "orders",
+            "time": {"column": "ordered_at", "size": "2 hours", "slide": "1 hour"},
+            "aggregates": {"orders": "count(*)"},
+        },
+        {
+            "id": "every_100",
+            "type": "window",
+            "input": "orders",
+            "rows": {"order_by": ["ordered_at", "order_id"], "size": 100},
+            "aggregates": {"first_order": "min(order_id)", "revenue": "sum(amount)"},
+        },
+    ],
+    "load": [
+        {
+            "input": "hourly",
+            "type": "files",
+            "path": "${out_dir}/window_orders/hourly",
+            "format": "parquet",
+            "mode": "overwrite",
+        },
+        {
+            "input": "sliding",
+            "type": "files",
+            "path": "${out_dir}/window_orders/sliding",
+            "format": "parquet",
+            "mode": "overwrite",
+        },
+        {
+            "input": "every_100",
+            "type": "files",
+            "path": "${out_dir}/window_orders/every_100",
+            "format": "parquet",
+            "mode": "overwrite",
+        },
+    ],
+}
+
 SCHEMAS = {
     "orders": DatasetSchema(
         avro={
@@ -224,6 +288,8 @@ def main(argv: list[str] | None = None, wrap: Wrap | None = None) -> int:
         mode="batch",
         max_retries=3,
         delay_seconds=5.0,
+        definition=DEFINITION,
+        definition_file="pipelines/window_orders.json",
         argv=argv,
         wrap=wrap,
     )

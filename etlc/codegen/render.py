@@ -201,6 +201,8 @@ def render_driver(plan: Plan, out_dir: Path, project: Project | None = None) -> 
         "max_retries": literal(plan.max_retries),
         "delay_seconds": literal(float(plan.delay_seconds)),
         "project_options": _driver_options(project),
+        "definition": literal(plan.definition, prefix=len("DEFINITION = ")),
+        "definition_file": string(_source(plan, project)),
     }
     return _env(_DRIVER_VALUES).get_template("driver.py.j2").render(context)
 

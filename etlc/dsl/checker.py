@@ -39,7 +39,7 @@ from etlc.dsl.schema_validation import validate
 from etlc.dsl.steps import plugin_table, step_kinds
 from etlc.dsl.steps.contract import CheckOptions
 from etlc.dsl.streaming import aggregate_problems, source_problems
-from etlc.dsl.tree import JObject, JScalar, JValue
+from etlc.dsl.tree import JObject, JScalar, JValue, to_python
 from etlc.dsl.types import (
     DataType,
     RecordSchema,
@@ -258,6 +258,7 @@ class _Checker:
             artifacts=tuple(sorted(artifacts)),
             variables=tuple(sorted(self.variables)),
             spark_conf=tuple(conf),
+            definition=to_python(self.tree),
         )
 
     def _driver_name(self, name: ast.Name) -> bool:

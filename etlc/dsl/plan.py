@@ -7,7 +7,8 @@ only lays these out; it makes no decisions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from etlc.dsl.diagnostics import Span
@@ -70,6 +71,8 @@ class Plan:
     artifacts: tuple[MavenArtifact, ...]
     variables: tuple[str, ...]  # environment variables the driver reads
     spark_conf: tuple[str, ...] = ()  # "key=value" a format needs at session start (Delta)
+    # The document as written (JSON values): the driver has etlc's Scala classes read it.
+    definition: Mapping[str, Any] = field(default_factory=dict)
 
     def step(self, step_id: str) -> PlannedStep:
         return next(s for s in self.steps if s.id == step_id)

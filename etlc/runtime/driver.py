@@ -6,12 +6,14 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import SparkSession
 
+from etlc.runtime import jvm_config
 from etlc.runtime.environment import Environment, Settings
 from etlc.runtime.errors import ConfigurationError, EtlcError, classify
 from etlc.runtime.graph import PipelineGraph
@@ -28,6 +30,9 @@ Build = Callable[[Environment], PipelineGraph]
 # What a test entry may do to the graph before it runs (inject faults); drivers pass none.
 Wrap = Callable[[PipelineGraph], PipelineGraph]
 SessionFactory = Callable[[str, Environment, RunContext], SparkSession]
+# How the driver reads its environment file: through etlc's Scala configuration classes, on
+# the JVM spark-submit started; tests of other things may read it in Python alone.
+EnvironmentLoader = Callable[[Path, Settings], Environment]
 
 # Where environment files are, relative to the folder the driver runs in (the project's root).
 # A project whose etlc.toml names another folder has it compiled into its drivers.
@@ -84,6 +89,16 @@ def _reset_after(env: Environment, mode: str) -> int | None:
     return ms
 
 
+def _project_settings(stage_dir: str | None, checkpoint_dir: str | None) -> Settings:
+    """The settings an environment file leaves out: the project's folders where it has them."""
+    defaults = Settings()
+    if stage_dir is not None:
+        defaults = replace(defaults, stage_dir=stage_dir)
+    if checkpoint_dir is not None:
+        defaults = replace(defaults, checkpoint_dir=checkpoint_dir)
+    return defaults
+
+
 def run_driver(
     build: Build,
     *,
@@ -97,9 +112,14 @@ def run_driver(
     argv: Sequence[str] | None = None,
     session_factory: SessionFactory = create_session,
     wrap: Wrap | None = None,
+    load_environment: EnvironmentLoader = jvm_config.load_environment,
+    definition: Mapping[str, Any] | None = None,
+    definition_file: str = "",
 ) -> int:
     """Run one pipeline; ``env_dir``, ``stage_dir`` and ``checkpoint_dir`` are the project's
-    folders (its etlc.toml), the last two defaults an environment file may override."""
+    folders (its etlc.toml), the last two defaults an environment file may override.
+    ``definition`` is the document the driver was compiled from (``definition_file``), read
+    by etlc's Scala configuration classes after the environment file and before the session."""
     args = parse_args(pipeline, argv, env_dir)
     configure()
     install_excepthook()
@@ -108,13 +128,10 @@ def run_driver(
         context.run_id = args.run_id
     log = EventLog(context)
     env_path = Path(args.env_file or f"{env_dir}/{args.env}.json")
-    defaults = Settings()
-    if stage_dir is not None:
-        defaults = replace(defaults, stage_dir=stage_dir)
-    if checkpoint_dir is not None:
-        defaults = replace(defaults, checkpoint_dir=checkpoint_dir)
     try:
-        env = Environment.load(env_path, defaults=defaults)
+        env = load_environment(env_path, _project_settings(stage_dir, checkpoint_dir))
+        if definition is not None:
+            jvm_config.check_definition(definition, definition_file or pipeline)
         policy = RetryPolicy(max_retries, delay_seconds, _reset_after(env, mode))
         # The pid lets an operator (or a test) signal this driver itself, not spark-submit.
         log.info("run_started", mode=mode, env=env.name, env_file=str(env_path), pid=os.getpid())

@@ -127,6 +127,22 @@ class Environment:
         p = Path(path)
         try:
             doc = environment_file.read(p)
+        except environment_file.EnvironmentFileError as exc:
+            raise ConfigurationError(str(exc)) from None
+        return cls.from_document(doc, p, environ, defaults)
+
+    @classmethod
+    def from_document(
+        cls,
+        doc: Mapping[str, Any],
+        path: str | Path,
+        environ: Mapping[str, str] = os.environ,
+        defaults: Settings = Settings(),
+    ) -> Environment:
+        """The environment an already read file holds: as written, or as etlc's Scala classes
+        read it (:func:`etlc.runtime.jvm_config.load_environment`)."""
+        p = Path(path)
+        try:
             variables = environment_file.strings(doc.get("variables", {}), p, "variables")
             spark_conf = environment_file.strings(doc.get("spark", {}), p, "spark")
         except environment_file.EnvironmentFileError as exc:

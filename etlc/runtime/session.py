@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
 from etlc.runtime.environment import Environment
-from etlc.runtime.jvm_config import check_environment
 from etlc.runtime.logs import RunContext
 from etlc.runtime.submit_args import widened
 from etlc.vault.redaction import SPARK_REDACTION_CONF
@@ -29,8 +27,6 @@ SQL_SUBSTITUTION_CONF = ("spark.sql.variable.substitute", "false")
 
 
 def create_session(app_name: str, env: Environment, context: RunContext) -> SparkSession:
-    # Before the session: a file the Scala classes refuse starts nothing on the cluster.
-    check_environment(Path(env.path))
     builder = SparkSession.builder.appName(app_name)
     # Also set by the generated submit command; here for drivers started without it.
     for key, value in SPARK_REDACTION_CONF:

@@ -433,7 +433,11 @@ def test_generated_files_find_jars_and_environments_through_the_project(home: Pa
     assert "environment file config/env/<ETLC_ENV>.json" in text
     assert "(default: <project>/lib/jars)" in text
     code = driver.content.decode()
-    assert 'env_dir="config/env",\n        stage_dir="tmp/stage",\n        argv=argv,' in code
+    assert (
+        'env_dir="config/env",\n        stage_dir="tmp/stage",\n        definition=DEFINITION,'
+        in code
+    )
+    assert 'definition_file="pipelines/example.json",' in code
     assert "checkpoint_dir" not in code  # the default: left to the runtime
     assert "from pipelines/example.json" in code
     assert "submit with `build/gen/example.submit.sh`" in code
@@ -477,6 +481,8 @@ def test_the_driver_reads_the_projects_environment_folder_and_defaults(
         checkpoint_dir="tmp/checkpoints",
         argv=["--env", "dev"],
         session_factory=session,  # type: ignore[arg-type]
+        # Python's reading alone: this test starts no JVM.
+        load_environment=lambda path, defaults: Environment.load(path, defaults=defaults),
     )
     assert code == 1
     assert seen[0].path == "config/env/dev.json"

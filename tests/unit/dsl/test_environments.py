@@ -524,7 +524,12 @@ def test_the_etlc_settings_are_exactly_the_runtimes() -> None:
     assert {k: v["type"] for k, v in declared.items()} == {
         k: _JSON_TYPES[type(v)] for k, v in fields.items()
     }
-    assert {k: v["default"] for k, v in declared.items()} == fields
+    # The stage and checkpoint folders' default is the project's (etlc.toml): none here.
+    project = {"stage_dir", "checkpoint_dir"}
+    assert {k for k, v in declared.items() if "default" not in v} == project
+    assert {k: v["default"] for k, v in declared.items() if k not in project} == {
+        k: v for k, v in fields.items() if k not in project
+    }
     assert DEFS["settings"]["additionalProperties"] is False
 
 

@@ -39,6 +39,7 @@ ENVIRONMENTS = sorted(
 )
 SCHEMA = json.loads((ROOT / "schemas" / "pipeline.schema.json").read_text(encoding="utf-8"))
 ENV_SCHEMA = json.loads((ROOT / "schemas" / "environment.schema.json").read_text(encoding="utf-8"))
+SETTINGS = ENV_SCHEMA["$defs"]["settings"]["properties"]
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +174,12 @@ def python_environment(path: str) -> dict[str, Any]:
         "description": raw.get("description"),
         "variables": dict(env.variables),
         "spark": dict(env.spark_conf),
-        "etlc": dataclasses.asdict(env.settings),
+        # The stage and checkpoint folders' default is the project's: the schema has none.
+        "etlc": {
+            k: v
+            for k, v in dataclasses.asdict(env.settings).items()
+            if k in raw.get("etlc", {}) or "default" in SETTINGS[k]
+        },
         "vault": vault,
         "connections": connections,
     }

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from etlc.connectors.files import FilesExtractor, FilesLoader
-from etlc.runtime import driver
-from etlc.runtime.environment import Environment
+from etlc.runtime import driver, jvm_config
+from etlc.runtime.environment import Environment, Settings
 from etlc.runtime.errors import ConfigurationError, TransientError
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph
 from etlc.runtime.logs import RunContext
@@ -119,6 +120,11 @@ def test_injected_faults_are_retried(
     assert spark.sparkContext.getLocalProperty(ATTEMPT_PROPERTY) == "2"
 
 
+def python_environment(path: Path, defaults: Settings) -> Environment:
+    """The environment file read by the Python side alone: no JVM for tests without Spark."""
+    return Environment.load(path, defaults=defaults)
+
+
 def run_without_spark(argv: list[str], mode: str = "batch") -> int:
     """``run_driver`` with a session factory that fails the test if Spark is started."""
 
@@ -133,6 +139,7 @@ def run_without_spark(argv: list[str], mode: str = "batch") -> int:
         delay_seconds=5.0,
         argv=argv,
         session_factory=no_spark,
+        load_environment=python_environment,
     )
 
 
@@ -303,11 +310,9 @@ WAREHOUSE = {"system": "postgres", "host": "h", "database": "d", "user": "u"} | 
 def test_a_file_the_scala_classes_refuse_stops_before_the_session(
     spark: Any, tmp_path: Path, doc: Any, where: str
 ) -> None:
-    from etlc.runtime.session import create_session
-
     path = plain_env(tmp_path, doc)
     with pytest.raises(ConfigurationError) as refused:
-        create_session("etlc-test", Environment("t", path), RunContext("t"))
+        jvm_config.load_environment(Path(path), Settings())
     assert str(refused.value).startswith(f"{path}: {where}")
     # A value in the wrong place may be a secret: no message shows one.
     assert "5432" not in str(refused.value) and "hunter2" not in str(refused.value)
@@ -318,8 +323,6 @@ def test_without_etlcs_jvm_module_the_driver_says_how_to_submit(
 ) -> None:
     from pyspark import SparkContext
 
-    from etlc.runtime.jvm_config import check_environment
-
     nowhere = spark.sparkContext._jvm.no.such.package  # what py4j makes of an unknown name
 
     class NoModule:
@@ -328,9 +331,40 @@ def test_without_etlcs_jvm_module_the_driver_says_how_to_submit(
 
     monkeypatch.setattr(SparkContext, "_jvm", NoModule())
     with pytest.raises(ConfigurationError, match="etlc-jvm\\) is not on the driver's class path"):
-        check_environment(Path(plain_env(tmp_path)))
-    with pytest.raises(ConfigurationError, match="cannot read"):
-        check_environment(tmp_path / "missing.json")
+        jvm_config.read_environment(Path(plain_env(tmp_path)))
+    with pytest.raises(ConfigurationError, match=r"missing\.json not found"):
+        jvm_config.read_environment(tmp_path / "missing.json")
+    (tmp_path / "folder.json").mkdir()
+    with pytest.raises(ConfigurationError, match=r"folder\.json: cannot read"):
+        jvm_config.read_environment(tmp_path / "folder.json")
+
+
+def test_the_driver_takes_its_environment_from_the_scala_classes_reading(
+    spark: Any, tmp_path: Path
+) -> None:
+    doc = {
+        "variables": {"n": 5, "on": True, "pw": "vault://db#password"},
+        "etlc": {"sample_size": 3},
+        "vault": {"backend": "env"},
+        "connections": {
+            "w": {**WAREHOUSE, "port": "5433"},
+            "k": {"system": "kafka", "bootstrap_servers": "b:9092"},
+        },
+    }
+    project = Settings(stage_dir="tmp/stage", checkpoint_dir="tmp/checkpoints")
+    env = jvm_config.load_environment(Path(plain_env(tmp_path, doc)), project)
+    assert env.variables == {"n": "5", "on": "true", "pw": "vault://db#password"}
+    # The schema's defaults, filled in by the classes; the project's folders where it has none.
+    assert env.settings == replace(project, sample_size=3)
+    assert env.profiles["k"] == {
+        "system": "kafka",
+        "bootstrap_servers": "b:9092",
+        "security_protocol": "PLAINTEXT",
+        "properties": {},
+    }
+    assert env.profiles["w"]["port"] == "5433"
+    assert env.vault.kind == "env" and env.vault.prefix == "ETLC_SECRET_"  # type: ignore[attr-defined]
+    assert jvm_config.present({"a": [{"b": None, "c": 1}], "d": None}) == {"a": [{"c": 1}]}
 
 
 def test_a_driver_whose_environment_the_scala_classes_refuse_exits_1_before_any_job(
@@ -355,3 +389,40 @@ def test_a_driver_whose_environment_the_scala_classes_refuse_exits_1_before_any_
     assert finished["status"] == "FAILED"
     assert finished["error"] == f"{path}: $.connections.warehouse.port: must be at least 1"
     assert set(tracker.getJobIdsForGroup()) == jobs
+
+
+def test_a_definition_the_scala_classes_refuse_stops_the_driver_before_its_session(
+    spark: Any, tmp_path: Path, stdout: Captured
+) -> None:
+    """What a driver edited by hand, or compiled by another etlc than its jar's, would hand
+    over: the run ends with the definition's file and JSON path, and no session is made."""
+    definition = {
+        "name": "tiny",
+        "extract": [
+            {"id": "a", "type": "files", "path": "/in", "format": "csv", "schema": "a.avsc"}
+        ],
+        "load": [{"input": "a", "type": "files", "path": "/out", "format": "csv", "mode": "merge"}],
+    }
+
+    def no_session(name: str, env: Environment, context: RunContext) -> Any:
+        raise AssertionError("the session must not start")
+
+    code = driver.run_driver(
+        build,
+        pipeline="tiny",
+        mode="batch",
+        max_retries=0,
+        delay_seconds=0.0,
+        argv=["--env-file", plain_env(tmp_path)],
+        session_factory=no_session,
+        definition=definition,
+        definition_file="pipelines/tiny.json",
+    )
+    assert code == 1
+    [finished] = [e for e in events(stdout) if e["event"] == "run_finished"]
+    assert finished["error"] == (
+        'pipelines/tiny.json: $.load[0].mode: expected one of ["append","overwrite","upsert"]'
+    )
+    assert finished["error_kind"] == "configuration"
+    definition["load"][0]["mode"] = "append"  # type: ignore[index]
+    jvm_config.check_definition(definition, "pipelines/tiny.json")

@@ -56,10 +56,19 @@ def _no_crash(result: object, what: str) -> str:
     return output
 
 
-# The shape every generated driver has: a docstring, imports from etlc's runtime only, two
+# The shape every generated driver has: a docstring, imports from etlc's runtime only, three
 # constants, `build`, `main`, and the `__main__` guard. Injected code would add or change a
 # statement.
-_TOP_LEVEL = ("Expr", "ImportFrom", "Assign", "Assign", "FunctionDef", "FunctionDef", "If")
+_TOP_LEVEL = (
+    "Expr",
+    "ImportFrom",
+    "Assign",
+    "Assign",
+    "Assign",
+    "FunctionDef",
+    "FunctionDef",
+    "If",
+)
 _RUNTIME_PACKAGES = ("etlc.runtime", "etlc.connectors", "etlc.transforms")
 
 
@@ -73,10 +82,10 @@ def _check_driver(path: Path) -> None:
         if isinstance(node, ast.ImportFrom):
             assert node.module is not None and node.module.startswith(_RUNTIME_PACKAGES)
             imported.update(alias.name for alias in node.names)
-    assert [t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets] == [  # type: ignore[attr-defined]
-        "PIPELINE",
-        "SCHEMAS",
-    ]
+    assigned = {t.id: n.value for n in tree.body if isinstance(n, ast.Assign) for t in n.targets}  # type: ignore[attr-defined]
+    assert list(assigned) == ["PIPELINE", "DEFINITION", "SCHEMAS"]
+    # The definition as written stays data: a literal, nothing evaluated.
+    assert isinstance(ast.literal_eval(assigned["DEFINITION"]), dict)
     functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
     assert functions == ["build", "main"], functions
     allowed = imported | {"SystemExit", "main"}
