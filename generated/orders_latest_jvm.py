@@ -153,6 +153,7 @@ def build(env: Environment) -> PipelineGraph:
                         "class": "etlc.jvm.transform.LatestByKey",
                         "options": {"keys": ["order_id"], "order_by": "ordered_at"},
                     },
+                    variables=env.variables,
                 ),
                 schema=SCHEMAS["latest"],
                 recheck=None,

@@ -39,7 +39,7 @@ from etlc.codegen.literals import (
 )
 from etlc.codegen.output import Output
 from etlc.codegen.shell import ShellComment, ShellWord, comment, word
-from etlc.dsl.plan import EnvConnection, EnvString, Plan, PlannedStep, SchemaOf
+from etlc.dsl.plan import EnvConnection, EnvString, EnvVariables, Plan, PlannedStep, SchemaOf
 from etlc.project import FOLDERS, RUNTIME_DIRS, Project, find_project
 from etlc.vault.redaction import SPARK_REDACTION_CONF
 
@@ -288,6 +288,8 @@ def _custom(value: Any) -> Code | None:
         return code("env.connection({}, {})", string(value.name), identifier(value.kind.__name__))
     if isinstance(value, SchemaOf):
         return code("SCHEMAS[{}]", string(value.dataset))
+    if isinstance(value, EnvVariables):
+        return code("env.variables")
     return None
 
 

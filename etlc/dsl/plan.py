@@ -34,6 +34,12 @@ class EnvConnection:
 
 
 @dataclass(frozen=True)
+class EnvVariables:
+    """The environment file's variables, as text (a vault reference stays a reference): what a
+    JVM step receives beside its own configuration."""
+
+
+@dataclass(frozen=True)
 class SchemaOf:
     """A dataset's schema, as the driver holds it once (``SCHEMAS[dataset]``): what a strategy
     that reads or writes the dataset is given, instead of a copy of it."""

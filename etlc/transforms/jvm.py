@@ -22,10 +22,13 @@ ENTRY = "etlc.jvm.transform.JvmSteps"
 STEP_ERROR = "etlc.jvm.transform.JvmStepException"
 
 
-def jvm_transform(class_name: str, step: Mapping[str, Any]) -> Transform:
+def jvm_transform(
+    class_name: str, step: Mapping[str, Any], variables: Mapping[str, str] | None = None
+) -> Transform:
     """The transform that ``class_name`` implements, configured by ``step`` (the step as the
-    definition wrote it, ``${var}``s resolved)."""
+    definition wrote it, ``${var}``s resolved) and given the environment's ``variables``."""
     step_json = json.dumps(step, ensure_ascii=False)
+    variables_json = json.dumps(dict(variables or {}), ensure_ascii=False)
 
     def apply(df: DataFrame) -> DataFrame:
         spark = df.sparkSession
@@ -33,7 +36,9 @@ def jvm_transform(class_name: str, step: Mapping[str, Any]) -> Transform:
         if gateway is None:  # a Spark Connect session has no JVM of its own to call into
             raise ConfigurationError(f"jvm class `{class_name}` needs a classic Spark session")
         try:
-            jdf = gateway.etlc.jvm.transform.JvmSteps.apply(df._jdf, class_name, step_json)
+            jdf = gateway.etlc.jvm.transform.JvmSteps.apply(
+                df._jdf, class_name, step_json, variables_json
+            )
         except TypeError as exc:  # py4j found no such class: a JavaPackage is not callable
             raise ConfigurationError(
                 f"{ENTRY} is not on the JVM's classpath: ship jars/etlc-jvm-<version>.jar "

@@ -17,6 +17,7 @@ from etlc.dsl.jvm_steps import (
     schema_file,
     shipped_classes,
 )
+from etlc.dsl.plan import EnvVariables
 from etlc.dsl.schema_validation import validate
 from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.steps.plugin import plugin_value
@@ -61,7 +62,8 @@ def check(ctx: CheckContext, step: JvmStep, inputs: Sequence[RecordSchema]) -> L
         config["options"] = _json_value(ctx, step.options.value)
     if step.schema is not None:
         config["schema"] = step.schema.value
-    return Lowered({"class_name": class_name, "step": config}, ctx.derived(step, out.columns()))
+    args = {"class_name": class_name, "step": config, "variables": EnvVariables()}
+    return Lowered(args, ctx.derived(step, out.columns()))
 
 
 def _jvm_class(ctx: CheckContext, ref: ast.Name) -> bool:

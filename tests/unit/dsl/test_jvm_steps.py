@@ -12,7 +12,7 @@ import pytest
 from etlc.dsl.checker import CheckOptions, check_file
 from etlc.dsl.diagnostics import Diagnostic
 from etlc.dsl.jvm_steps import OptionsSchemaError, schema_file, shipped_classes
-from etlc.dsl.plan import EnvString
+from etlc.dsl.plan import EnvString, EnvVariables
 
 ROOT = Path(__file__).resolve().parents[3]
 AVRO_DIR = ROOT / "schemas" / "avro"
@@ -84,6 +84,7 @@ def test_a_jvm_step_is_lowered_to_its_class_and_configuration(tmp_path: Path) ->
             "class": LATEST,
             "options": {"keys": ["order_id"], "order_by": "ordered_at"},
         },
+        "variables": EnvVariables(),
     }
     # Without `schema`, the output has the input's columns.
     assert step.schema.names() == result.plan.step("orders").schema.names()

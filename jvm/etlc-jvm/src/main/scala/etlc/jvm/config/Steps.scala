@@ -2,6 +2,8 @@ package etlc.jvm.config
 
 import java.nio.charset.StandardCharsets.UTF_8
 
+import scala.collection.immutable.ListMap
+
 /** What every step of a definition has, whatever its kind; the generated step classes
   * (`PipelineConfig.scala`, from `schemas/pipeline.schema.json`) implement it, and each one
   * that reads other steps' output lists them in `inputs`.
@@ -35,4 +37,8 @@ object JvmStepConfig {
 
   /** The configuration the driver hands over: the step's JSON object, as in the definition. */
   def parse(json: String): JvmStep = JvmStep.read(Json.parse(json.getBytes(UTF_8), Source))
+
+  /** The environment's variables the driver hands over, a JSON object of text. */
+  def variables(json: String): ListMap[String, String] =
+    Json.parse(json.getBytes(UTF_8), "the environment's variables").members.map { case (k, v) => k -> v.string }
 }

@@ -12,13 +12,16 @@ import etlc.jvm.config.{ConfigException, Json, JvmStep, JvmStepConfig, SchemaChe
   */
 object JvmSteps {
 
-  def apply(input: DataFrame, className: String, stepJson: String): DataFrame = {
-    val step =
-      try JvmStepConfig.parse(stepJson)
+  def apply(input: DataFrame, className: String, stepJson: String): DataFrame = apply(input, className, stepJson, "{}")
+
+  /** The same with the environment's variables (a JSON object of text) handed to the class. */
+  def apply(input: DataFrame, className: String, stepJson: String, variablesJson: String): DataFrame = {
+    val (step, variables) =
+      try (JvmStepConfig.parse(stepJson), JvmStepConfig.variables(variablesJson))
       catch { case e: ConfigException => throw new JvmStepException(s"${e.path}: ${e.problem}", e) }
     val transform = instantiate(className)
     checkOptions(transform, step)
-    try transform(input, step)
+    try transform(input, step, variables)
     catch { case e: ConfigException => throw new JvmStepException(s"${e.path}: ${e.problem}", e) }
   }
 

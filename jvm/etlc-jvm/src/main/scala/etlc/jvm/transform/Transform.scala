@@ -3,6 +3,8 @@ package etlc.jvm.transform
 import java.io.IOException
 import java.nio.charset.StandardCharsets.UTF_8
 
+import scala.collection.immutable.ListMap
+
 import org.apache.spark.sql.DataFrame
 
 import etlc.jvm.config.JvmStep
@@ -20,6 +22,12 @@ trait Transform {
     * `etlc.jvm.config.ConfigException` that reading a [[etlc.jvm.config.Node]] throws).
     */
   def apply(input: DataFrame, step: JvmStep): DataFrame
+
+  /** The same, for a class that also reads the environment file's `variables` (text, as the
+    * driver's environment holds them; a vault reference stays a reference, never its secret).
+    * The driver calls this one; by default the step alone decides.
+    */
+  def apply(input: DataFrame, step: JvmStep, variables: ListMap[String, String]): DataFrame = apply(input, step)
 
   /** A JSON Schema of the step's `options`, checked before [[apply]] (see
     * `etlc.jvm.config.SchemaCheck` for the keywords it may use). `etlc lint` checks the same

@@ -3,7 +3,11 @@ package etlc.jvm.transform
 import java.nio.charset.StandardCharsets.UTF_8
 import java.nio.file.{Files, Paths}
 
-import etlc.jvm.config.{ConfigException, Json, JvmStepConfig, SchemaCheck}
+import scala.collection.immutable.ListMap
+
+import org.apache.spark.sql.DataFrame
+
+import etlc.jvm.config.{ConfigException, Json, JvmStep, JvmStepConfig, SchemaCheck}
 
 class JvmStepsSuite extends munit.FunSuite {
 
@@ -90,4 +94,28 @@ class JvmStepsSuite extends munit.FunSuite {
       "does not implement etlc.jvm.transform.Transform"
     )
   }
+
+  test("the driver's entry hands the class its typed step and the environment's variables") {
+    val recorded = """{"id": "r", "type": "jvm", "input": "orders", "class": "etlc.jvm.transform.RecordingStep"}"""
+    val out = JvmSteps(null, "etlc.jvm.transform.RecordingStep", recorded, """{"region": "eu", "db": "vault://db#pw"}""")
+    assertEquals(out, null)
+    assertEquals(RecordingStep.seen.map(_._1.id), Some("r"))
+    assertEquals(RecordingStep.seen.map(_._2), Some(ListMap("region" -> "eu", "db" -> "vault://db#pw")))
+    val bad = intercept[JvmStepException](JvmSteps(null, "etlc.jvm.transform.RecordingStep", recorded, """{"n": 1}"""))
+    assertEquals(bad.getMessage, "$.n: expected string, got number")
+  }
+}
+
+/** A step that keeps what it was given: the entry's contract, without a Spark session. */
+class RecordingStep extends Transform {
+  def apply(input: DataFrame, step: JvmStep): DataFrame = input
+
+  override def apply(input: DataFrame, step: JvmStep, variables: ListMap[String, String]): DataFrame = {
+    RecordingStep.seen = Some((step, variables))
+    input
+  }
+}
+
+object RecordingStep {
+  @volatile var seen: Option[(JvmStep, ListMap[String, String])] = None
 }
