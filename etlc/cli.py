@@ -27,6 +27,7 @@ from etlc.codegen import ddl as table_ddl
 from etlc.codegen.literals import RenderError
 from etlc.codegen.output import Output, OutputError, write
 from etlc.codegen.render import render
+from etlc.dsl import lint_formats
 from etlc.dsl.checker import CheckResult, check_file, default_options
 from etlc.dsl.diagnostics import render as render_diagnostic
 from etlc.dsl.diagnostics import shown_path
@@ -48,6 +49,14 @@ app.add_typer(vault_app, name="vault")
 class OutputFormat(str, Enum):
     TEXT = "text"
     JSON = "json"
+
+
+class LintFormat(str, Enum):
+    TEXT = "text"
+    JSON = "json"
+    SARIF = "sarif"
+    GITHUB = "github"
+    JUNIT = "junit"
 
 
 Files = Annotated[
@@ -181,29 +190,18 @@ MAX_SHOWN = 200
 
 
 def _report(
-    results: list[CheckResult], fmt: str, environments: list[CheckResult] | None = None
+    results: list[CheckResult],
+    fmt: str,
+    environments: list[CheckResult] | None = None,
+    strict: bool = False,
 ) -> int:
     definitions = len(results)
     results = results + (environments or [])
     errors = sum(1 for r in results for d in r.diagnostics if d.is_error)
     warnings = sum(1 for r in results for d in r.diagnostics if not d.is_error)
-    if fmt == "json":
-        rows = [
-            {
-                "file": d.span.file,
-                "line": d.span.line,
-                "col": d.span.col,
-                "end_line": d.span.end_line,
-                "end_col": d.span.end_col,
-                "severity": d.severity.value,
-                "code": d.code,
-                "message": d.message,
-                "hint": d.hint,
-            }
-            for r in results
-            for d in r.diagnostics
-        ]
-        typer.echo(json.dumps(rows, indent=2))
+    if fmt != "text":
+        checked = [lint_formats.Checked(r.file, r.diagnostics) for r in results]
+        typer.echo(lint_formats.render(fmt, checked, strict))
     else:
         for r in results:
             for d in r.diagnostics[:MAX_SHOWN]:
@@ -215,12 +213,12 @@ def _report(
                     "not shown (`--format json` lists every one)\n",
                     err=True,
                 )
-        typer.echo(
-            f"{definitions} definition(s) and {len(results) - definitions} environment file(s) "
-            f"checked: {errors} error(s), {warnings} warning(s)",
-            err=True,
-        )
-    return 1 if errors else 0
+    typer.echo(
+        f"{definitions} definition(s) and {len(results) - definitions} environment file(s) "
+        f"checked: {errors} error(s), {warnings} warning(s)",
+        err=True,
+    )
+    return 1 if errors or (strict and warnings) else 0
 
 
 def _check(
@@ -256,16 +254,26 @@ def _check(
 def lint(
     files: Files = None,
     fmt: Annotated[
-        OutputFormat, typer.Option("--format", help="text (compiler style) or json.")
-    ] = OutputFormat.TEXT,
+        LintFormat,
+        typer.Option(
+            "--format",
+            help="text (compiler style, on stderr), or on stdout: json (etlc's rows), sarif "
+            "(SARIF 2.1.0, for code scanning), github (GitHub Actions annotations), junit (JUnit "
+            "XML).",
+        ),
+    ] = LintFormat.TEXT,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Warnings fail the check too (exit 1).")
+    ] = False,
 ) -> None:
     """Check definitions without Spark or Java: shape, graph, schemas, types, capabilities.
 
     Every problem of a file is reported in one run as `file:line:col: error[CODE]: message`
-    with the offending text underlined and a fix hint. Exit code 1 when any error is found.
+    with the offending text underlined and a fix hint. Exit code 1 when any error is found
+    (or, with --strict, any warning); the summary line goes to stderr in every format.
     """
     definitions, environments = _check(files, _project())
-    raise typer.Exit(_report(definitions, fmt.value, environments))
+    raise typer.Exit(_report(definitions, fmt.value, environments, strict))
 
 
 @app.command(name="compile")
