@@ -7,7 +7,8 @@ import com.fasterxml.jackson.databind.JsonNode
 /** Checks a JSON value against a JSON Schema: the subset of it a step's options schema needs
   * (below), failing with the value's JSON path like every configuration error. A schema using
   * anything else is refused outright rather than half-checked; the compiler (`etlc lint`)
-  * checks the same schema with a complete JSON Schema validator.
+  * checks the same schema with a complete JSON Schema validator. The generated configuration
+  * classes check each property's value rules with it too ([[SchemaRule]]).
   */
 object SchemaCheck {
 
