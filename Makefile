@@ -10,7 +10,7 @@ JVM_JAR := jars/etlc-jvm-$(VERSION).jar
 JVM_SRC := jvm/etlc-jvm/pom.xml $(shell find jvm/etlc-jvm/src schemas/jvm -type f) \
            schemas/pipeline.schema.json schemas/environment.schema.json etlc/codegen/scala_config.py
 
-.PHONY: setup jars jvm demo test unit integration lint format compile clean services-up services-down bench compat
+.PHONY: setup jars jvm demo test unit integration lint format compile clean services-up services-down bench compat tools
 
 # etlc-jvm first: `etlc jars` copies it into jars/ beside the connector jars.
 setup: $(STAMP) jvm jars
@@ -56,13 +56,17 @@ format: $(STAMP)
 unit: setup
 	$(BIN)/pytest tests/unit -q
 
-integration: setup services-up
+integration: setup services-up tools
 	$(BIN)/pytest tests/integration -q
 
 # The whole suite: linters, the local services, then unit and integration tests with the
 # coverage gate (>= 85%).
-test: setup lint services-up
+test: setup lint services-up tools
 	$(BIN)/pytest -q --cov=etlc --cov-report=term --cov-fail-under=85
+
+# Graphviz and headless Chromium, which the explain tests drive (apt-get when missing).
+tools:
+	scripts/tools.sh
 
 # The benchmarks (bench/): a report under bench/results/ (latest.md, latest.json). Long: the
 # simple batch is 10 million records and the stream runs 210 s at 50,000 events/s.

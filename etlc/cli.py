@@ -24,6 +24,7 @@ from typer.core import TyperGroup, TyperOption
 import etlc
 from etlc import spark_submit
 from etlc.codegen import ddl as table_ddl
+from etlc.codegen import explain as explain_plan
 from etlc.codegen.literals import RenderError
 from etlc.codegen.output import Output, OutputError, write
 from etlc.codegen.render import render
@@ -49,6 +50,14 @@ app.add_typer(vault_app, name="vault")
 class OutputFormat(str, Enum):
     TEXT = "text"
     JSON = "json"
+
+
+class ExplainFormat(str, Enum):
+    TEXT = "text"
+    JSON = "json"
+    DOT = "dot"
+    MERMAID = "mermaid"
+    HTML = "html"
 
 
 class LintFormat(str, Enum):
@@ -463,27 +472,24 @@ def ddl(
 
 
 @app.command()
-def explain(file: Annotated[Path, typer.Argument(help="The definition to explain.")]) -> None:
-    """Print the pipeline's DAG in run order with each dataset's Avro-derived schema."""
+def explain(
+    file: Annotated[Path, typer.Argument(help="The definition to explain.")],
+    fmt: Annotated[
+        ExplainFormat,
+        typer.Option(
+            "--format",
+            help="text (steps, targets, keys and columns), json (the same as data), dot "
+            "(Graphviz: `| dot -Tsvg > dag.svg`), mermaid (a flowchart for Markdown) or html "
+            "(one self-contained page: `> dag.html`).",
+        ),
+    ] = ExplainFormat.TEXT,
+) -> None:
+    """Print the pipeline's DAG in run order: each step with what it reads, writes or decides,
+    and each dataset's Avro-derived schema."""
     result = check_file(file, default_options(file, _project()))
     if result.plan is None:
         raise typer.Exit(_report([result], "text"))
-    plan = result.plan
-    # Names, fields and rules come from the definition and its schemas: shown escaped.
-    lines = [
-        f"pipeline {plan.name} ({plan.mode}), retries: {plan.max_retries} x {plan.delay_seconds:g}s"
-    ]
-    for step in plan.steps:
-        arrow = f" <- {', '.join(step.inputs)}" if step.inputs else ""
-        mode = f" [{step.mode}]" if step.mode else ""
-        lines += ["", f"{step.role} {step.id}: {step.type}{mode}{arrow}"]
-        if step.role == "load":
-            continue
-        lines.extend(f"    {f.name}: {f.type.describe()}" for f in step.schema.fields)
-        lines.extend(f"    check {name}" for name, _ in step.rules)
-    lines += ["", "jars: " + ", ".join(a.coordinate for a in plan.artifacts)]
-    for line in lines:
-        typer.echo(printable(line))
+    typer.echo(explain_plan.render(fmt.value, result.plan))
 
 
 @app.command()
