@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -28,11 +29,12 @@ from etlc.codegen import explain as explain_plan
 from etlc.codegen.literals import RenderError
 from etlc.codegen.output import Output, OutputError, write
 from etlc.codegen.render import render
-from etlc.dsl import lint_formats
+from etlc.dsl import lint_formats, schema_infer
 from etlc.dsl.checker import CheckResult, check_file, default_options
 from etlc.dsl.diagnostics import render as render_diagnostic
 from etlc.dsl.diagnostics import shown_path
 from etlc.dsl.environments import check_environments
+from etlc.dsl.types import AvroSchemaError
 from etlc.printable import printable
 from etlc.project import Project, ProjectError, find_project, init_project
 from etlc.vault.cli import app as vault_app
@@ -469,6 +471,78 @@ def ddl(
     except table_ddl.DdlError as exc:
         raise _fail(f"{_shown(file)}: {exc}") from None
     typer.echo(script, nl=False)
+
+
+schema_app = typer.Typer(
+    help="Avro schemas (.avsc) for definitions: `etlc schema infer` writes one from sample data.",
+    no_args_is_help=True,
+)
+app.add_typer(schema_app, name="schema")
+
+
+@schema_app.command("infer")
+def schema_infer_command(
+    sample: Annotated[
+        Path,
+        typer.Argument(help="A CSV file with a header, a JSON-lines file, or a folder of them."),
+    ],
+    *,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="csv or json. Default: from the file's suffix."),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="The record's name. Default: from the file's name.")
+    ] = None,
+    namespace: Annotated[str, typer.Option(help="The record's namespace.")] = "",
+    rows: Annotated[int, typer.Option(help="Records read at most.", min=1)] = 10_000,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Write the schema here (never over a file). Default: stdout."
+        ),
+    ] = None,
+) -> None:
+    """Write an Avro schema from sample data: the narrowest type every value of a column takes
+    (boolean, long, a decimal with the values' scale, double, ISO-8601 timestamp or date, an enum
+    of few repeating names, string), nullable where a value is missing. No Spark, no Java.
+    Review it before use: a sample shows what is, not what may come."""
+    chosen = fmt or _sample_format(sample)
+    record = name or _record_name(sample)
+    try:
+        doc = schema_infer.infer(sample, chosen, record, namespace=namespace, max_rows=rows)
+    except (schema_infer.InferError, OSError, UnicodeDecodeError, AvroSchemaError) as exc:
+        raise _fail(_shown(exc)) from None
+    text = json.dumps(doc, indent=2) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        with out.open("x", encoding="utf-8") as fh:
+            fh.write(text)
+    except FileExistsError:
+        raise _fail(f"{_shown(out)} exists; etlc schema infer never overwrites a file") from None
+    except OSError as exc:
+        raise _fail(f"cannot write {_shown(out)}: {_shown(exc.strerror)}") from None
+    typer.echo(f"{_shown(sample)} -> {_shown(out)}", err=True)
+
+
+def _sample_format(sample: Path) -> str:
+    files = sorted(sample.iterdir()) if sample.is_dir() else [sample]
+    kinds = {
+        "csv" if f.suffix.lower() == ".csv" else "json"
+        for f in files
+        if f.suffix.lower() in (".csv", ".json", ".jsonl", ".ndjson")
+    }
+    if len(kinds) != 1:
+        raise _fail(f"{_shown(sample)}: cannot tell csv from json by the file names; pass --format")
+    return kinds.pop()
+
+
+def _record_name(sample: Path) -> str:
+    words = re.findall(r"[A-Za-z0-9]+", sample.stem if sample.is_file() else sample.name)
+    name = "".join(w[:1].upper() + w[1:] for w in words) or "Record"
+    return name if name[0].isalpha() else f"Record{name}"
 
 
 @app.command()
