@@ -216,7 +216,9 @@ def _report(
     else:
         for r in results:
             for d in r.diagnostics[:MAX_SHOWN]:
-                typer.echo(render_diagnostic(d, r.source), err=True)
+                # A finding in another file (a schema's) is shown without an excerpt.
+                source = r.source if d.span.file == r.file else None
+                typer.echo(render_diagnostic(d, source), err=True)
                 typer.echo("", err=True)
             if len(r.diagnostics) > MAX_SHOWN:
                 typer.echo(

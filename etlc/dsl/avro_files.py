@@ -3,13 +3,16 @@ them, parsed once per version of the file."""
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
 from etlc.dsl import ast
-from etlc.dsl.diagnostics import Diagnostic, diag
+from etlc.dsl.diagnostics import Diagnostic, Span, diag
+from etlc.dsl.parse import parse_text
 from etlc.dsl.project_files import ProjectFileError, decode_json, find, read_project_file
 from etlc.dsl.steps.contract import CheckOptions
+from etlc.dsl.tree import JArray, JObject
 from etlc.dsl.types import AvroSchemaError, RecordSchema, parse_avro_schema
 
 
@@ -30,14 +33,48 @@ def load_avro(ref: ast.Name, options: CheckOptions) -> RecordSchema | Diagnostic
             schema=ref.value,
         )
     if isinstance(loaded, AvroSchemaError):
+        # Reported where it is wrong, in the schema file, when that place can be found; named
+        # from the folder lint runs in, as CI annotations need.
+        shown = found.relative_to(Path.cwd()) if found.is_relative_to(Path.cwd()) else found
         return diag(
             "E205",
-            f"invalid Avro schema {found} at {loaded.path}: {loaded}",
-            ref.span,
+            f"invalid Avro schema {shown} at {loaded.path}: {loaded} (used as `{ref.value}`)",
+            schema_span(found, str(shown), loaded.path) or ref.span,
             "see the Avro specification; etlc supports flat records",
         )
     assert loaded is not None
     return loaded
+
+
+_STEP = re.compile(r"\.([^.\[]+)|\[([0-9]+)\]")
+
+
+def schema_span(path: Path, shown: str, where: str) -> Span | None:
+    """Where ``where`` (``$.fields[2].type``, as an :class:`AvroSchemaError` names it) is in
+    the schema file ``path`` (named ``shown``): that value's span, or None if not found."""
+    try:
+        text = read_project_file(path, shown).decode("utf-8-sig")
+    except (ProjectFileError, UnicodeDecodeError):
+        return None
+    tree, _ = parse_text(text, shown, "json")
+    steps: list[str | int] = [
+        m.group(1) if m.group(1) is not None else int(m.group(2))
+        for m in _STEP.finditer(where.removeprefix("$"))
+    ]
+    node = tree
+    while node is not None and steps:
+        step = steps.pop(0)
+        if isinstance(node, JObject) and isinstance(step, str):
+            # A key holding dots (`etlc.rules`) was split by the path's notation.
+            key = step
+            while node.get(key) is None and steps and isinstance(steps[0], str):
+                key = f"{key}.{steps.pop(0)}"
+            node = node.get(key)
+        elif isinstance(node, JArray) and isinstance(step, int) and step < len(node.items):
+            node = node.items[step]
+        else:
+            node = None
+    return None if node is None else node.span
 
 
 def _avro_schema(path: Path, shown: str) -> RecordSchema | AvroSchemaError:

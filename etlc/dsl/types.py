@@ -236,9 +236,10 @@ def parse_avro_schema(doc: Any) -> RecordSchema:
             twice = "is declared twice" if other == fname else f"and `{other}` differ only in case"
             raise AvroSchemaError(f"field `{fname}` {twice}", path + ".name")
         seen[fname.lower()] = fname
-        fields.append(
-            Field(fname, _parse_type(raw.get("type"), path + ".type"), _doc_text(raw, path))
-        )
+        ftype = _parse_type(raw.get("type"), path + ".type")
+        if "default" in raw:
+            _check_default(raw["default"], raw.get("type"), ftype, path + ".default")
+        fields.append(Field(fname, ftype, _doc_text(raw, path)))
     rules = doc.get("etlc.rules", {})
     if not isinstance(rules, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in rules.items()
@@ -315,6 +316,42 @@ def _parse_type(t: Any, path: str) -> DataType:
             path,
         )
     raise AvroSchemaError("a field type must be a name, a union or an object", path)
+
+
+_INT_RANGES = {"int": 2**31, "date": 2**31, "long": 2**63, "timestamp": 2**63}
+
+
+def _default_fits(default: Any, t: DataType) -> bool:
+    if t.symbols:
+        return isinstance(default, str) and default in t.symbols
+    if t.kind == "boolean":
+        return isinstance(default, bool)
+    if t.kind in _INT_RANGES:
+        bound = _INT_RANGES[t.kind]
+        return (
+            isinstance(default, int) and not isinstance(default, bool) and -bound <= default < bound
+        )
+    if t.kind in ("float", "double"):
+        return isinstance(default, int | float) and not isinstance(default, bool)
+    if t.kind in ("string", "bytes", "decimal"):
+        return isinstance(default, str)
+    return default is None
+
+
+def _check_default(default: Any, raw: Any, parsed: DataType, path: str) -> None:
+    """Avro's rule: a field's default is a value of its type (of a union's first type). The
+    message names the type, never the value."""
+    first_is_null = isinstance(raw, list) and bool(raw) and raw[0] == "null"
+    if first_is_null and default is not None:
+        raise AvroSchemaError(
+            "the default of a union starting with `null` must be null (Avro takes a union's "
+            "default from its first type)",
+            path,
+        )
+    if not first_is_null and not _default_fits(default, parsed.with_nullable(False)):
+        raise AvroSchemaError(
+            f"the default is not of type {parsed.with_nullable(False).describe()}", path
+        )
 
 
 def _enum(t: dict[str, Any], path: str) -> DataType:

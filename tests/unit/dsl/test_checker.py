@@ -228,6 +228,43 @@ def test_missing_and_invalid_schema_files(tmp_path: Path, env_dir: Path) -> None
     assert "E205" in codes(result)
 
 
+@pytest.mark.parametrize(
+    ("schema", "where", "line"),
+    [
+        # Line 4 is `    {"name": "a", <schema>}`: the value starts at column 46 or 27.
+        ('"type": "long", "default": "x"', "$.fields[0].default", (4, 46)),
+        ('"type": "uuidz"', "$.fields[0].type", (4, 27)),
+    ],
+)
+def test_an_invalid_schema_is_reported_at_its_place_in_the_schema_file(
+    tmp_path: Path, env_dir: Path, schema: str, where: str, line: tuple[int, int]
+) -> None:
+    text = (
+        '{\n  "type": "record", "name": "x",\n  "fields": [\n    {"name": "a", '
+        + schema
+        + "}\n  ]\n}\n"
+    )
+    (tmp_path / "broken.avsc").write_text(text)
+    result = check_file(
+        _write(tmp_path, definition(extract=[dict(ORDERS, schema="broken.avsc")])),
+        CheckOptions(schema_dirs=(tmp_path,), env_dir=env_dir),
+    )
+    d = only(result, "E205")
+    assert d.span.file.endswith("broken.avsc") and (d.span.line, d.span.col) == line
+    assert f"at {where}: " in d.message and "(used as `broken.avsc`)" in d.message
+
+
+def test_a_dotted_key_of_a_schema_file_is_found_whole(tmp_path: Path) -> None:
+    from etlc.dsl.avro_files import schema_span
+
+    path = tmp_path / "r.avsc"
+    path.write_text('{"type": "record",\n "etlc.rules": {"bad name": "x > 1"}}')
+    span = schema_span(path, "r.avsc", "$.etlc.rules")
+    assert span is not None and (span.line, span.col) == (2, 16)
+    assert schema_span(path, "r.avsc", "$.fields[3].type") is None
+    assert schema_span(tmp_path / "missing.avsc", "m.avsc", "$.type") is None
+
+
 def _write(tmp_path: Path, doc: Any) -> Path:
     p = tmp_path / "w.json"
     p.write_text(json.dumps(doc, indent=2))

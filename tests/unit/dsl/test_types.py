@@ -212,3 +212,52 @@ def test_fields_differing_only_in_case_are_refused() -> None:
     with pytest.raises(AvroSchemaError, match="`A` and `a` differ only in case") as raised:
         parse_avro_schema(doc)
     assert raised.value.path == "$.fields[1].name"
+
+
+@pytest.mark.parametrize(
+    ("field_type", "default", "problem"),
+    [
+        ("long", "x", "not of type long"),
+        ("long", None, "not of type long"),
+        ("int", 2**31, "not of type int"),
+        ("boolean", 1, "not of type boolean"),
+        ("double", True, "not of type double"),
+        (["null", "string"], "a", "must be null"),
+        ({"type": "enum", "name": "E", "symbols": ["A", "B"]}, "C", "not of type enum"),
+        ({"type": "int", "logicalType": "date"}, "2026-01-01", "not of type date"),
+    ],
+)
+def test_a_default_must_be_a_value_of_its_field_type(
+    field_type: Any, default: Any, problem: str
+) -> None:
+    doc = {
+        "type": "record",
+        "name": "r",
+        "fields": [{"name": "a", "type": field_type, "default": default}],
+    }
+    with pytest.raises(AvroSchemaError, match=problem) as refused:
+        parse_avro_schema(doc)
+    assert refused.value.path == "$.fields[0].default"
+    # The value itself is never repeated: it may be anything a file holds.
+    assert repr(default) not in str(refused.value) or default is None
+
+
+@pytest.mark.parametrize(
+    ("field_type", "default"),
+    [
+        ("long", 5),
+        ("double", 1),
+        (["null", "string"], None),
+        (["string", "null"], "a"),
+        ({"type": "bytes", "logicalType": "decimal", "precision": 5, "scale": 2}, "\u0000"),
+        ({"type": "enum", "name": "E", "symbols": ["A", "B"]}, "B"),
+        ({"type": "long", "logicalType": "timestamp-micros"}, 0),
+    ],
+)
+def test_a_default_of_the_fields_type_is_accepted(field_type: Any, default: Any) -> None:
+    doc = {
+        "type": "record",
+        "name": "r",
+        "fields": [{"name": "a", "type": field_type, "default": default}],
+    }
+    assert parse_avro_schema(doc).names() == ["a"]
