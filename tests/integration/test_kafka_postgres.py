@@ -22,17 +22,13 @@ from etlc import demo
 from tests.integration import databases as db
 from tests.integration import events
 from tests.integration.conftest import ROOT, Submission, compile_variant, example, submit
+from tests.integration.test_ddl import ddl
 
 DEFINITION = "order_events_enriched"
 ORDER_SCHEMA = json.loads((ROOT / "schemas" / "avro" / "order.avsc").read_text(encoding="utf-8"))
 CUSTOMERS_DDL = (
     "CREATE TABLE customers (customer_id BIGINT PRIMARY KEY, name TEXT NOT NULL, "
     "country TEXT NOT NULL, segment TEXT NOT NULL)"
-)
-TARGET_DDL = (
-    "CREATE TABLE enriched_orders (order_id BIGINT PRIMARY KEY, customer_id BIGINT NOT NULL, "
-    "country TEXT NOT NULL, segment TEXT NOT NULL, amount NUMERIC(12, 2) NOT NULL, "
-    "status TEXT NOT NULL, ordered_at TIMESTAMP NOT NULL)"
 )
 TARGET_COLUMNS = "order_id, customer_id, country, segment, amount, status, ordered_at"
 LIVE_STATUSES = ("NEW", "PAID", "SHIPPED")
@@ -74,9 +70,11 @@ def env_file(tmp: Path, profiles: dict[str, Any], vault: Path) -> Path:
 
 def seed_tables(creds: dict[str, Any], customers: list[demo.Customer]) -> None:
     with db.postgres(creds) as conn:
-        for table, ddl in (("customers", CUSTOMERS_DDL), ("enriched_orders", TARGET_DDL)):
+        # The target as `etlc ddl` makes it: the pipeline runs into the table etlc describes.
+        target = ddl(ROOT / "pipelines" / f"{DEFINITION}.json")
+        for table, statement in (("customers", CUSTOMERS_DDL), ("enriched_orders", target)):
             conn.execute(f"DROP TABLE IF EXISTS {table}")
-            conn.execute(ddl)
+            conn.execute(statement)
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO customers VALUES (%s, %s, %s, %s)",

@@ -7,6 +7,7 @@ wall clock.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import time
@@ -25,19 +26,10 @@ from tests.integration import databases as db
 from tests.integration import events
 from tests.integration.conftest import ROOT, TEST_JVM_OPTS, Background, compile_variant, example
 from tests.integration.test_database_loads import services, small_filesystem
+from tests.integration.test_ddl import ddl
 
 ORDER_SCHEMA = json.loads((ROOT / "schemas" / "avro" / "order.avsc").read_text(encoding="utf-8"))
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
-WINDOWS_DDL = (
-    "CREATE TABLE order_revenue_per_minute (window_start TIMESTAMP NOT NULL, "
-    "window_end TIMESTAMP NOT NULL, status TEXT NOT NULL, orders BIGINT NOT NULL, "
-    "revenue NUMERIC(22, 2))"
-)
-EVENTS_DDL = (
-    "CREATE TABLE order_events (order_id BIGINT NOT NULL, customer_id BIGINT NOT NULL, "
-    "amount NUMERIC(12, 2) NOT NULL, status TEXT NOT NULL, ordered_at TIMESTAMP NOT NULL, "
-    "coupon TEXT)"
-)
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +48,17 @@ def background(
     return Background(driver, env_file, log, extra_env, jvm_opts=TEST_JVM_OPTS, faults=faults)
 
 
-def reset(creds: dict[str, Any], table: str, ddl: str) -> None:
+@functools.cache
+def target_ddl(definition: str) -> str:
+    """The target of ``definition``'s load, as `etlc ddl` makes it: the streams run into the
+    tables etlc itself describes."""
+    return ddl(ROOT / "pipelines" / f"{definition}.json")
+
+
+def reset(creds: dict[str, Any], table: str, statement: str) -> None:
     with db.postgres(creds) as conn:
         conn.execute(f"DROP TABLE IF EXISTS {table}")
-        conn.execute(ddl)
+        conn.execute(statement)
 
 
 def count(creds: dict[str, Any], table: str) -> int:
@@ -130,7 +129,7 @@ def per_minute(orders: list[Any]) -> Counter[tuple[Any, ...]]:
 def test_windowed_revenue_lands_once_per_closed_window_and_sigterm_stops_cleanly(
     servers: str, creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path
 ) -> None:
-    reset(creds, "order_revenue_per_minute", WINDOWS_DDL)
+    reset(creds, "order_revenue_per_minute", target_ddl("order_revenue_stream"))
     topic = events.fresh_topic("stream-windows")
     events.create_topic(servers, topic, partitions=2)
     orders = orders_between(3_000, 41, 1, BASE, 300)  # five one-minute windows
@@ -184,7 +183,7 @@ def test_windowed_revenue_lands_once_per_closed_window_and_sigterm_stops_cleanly
 def test_a_crashed_driver_restarts_from_its_checkpoint_and_every_event_lands_exactly_once(
     servers: str, creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path
 ) -> None:
-    reset(creds, "order_events", EVENTS_DDL)
+    reset(creds, "order_events", target_ddl("order_events_stream"))
     topic = events.fresh_topic("stream-once")
     events.create_topic(servers, topic, partitions=2)
     orders = orders_between(12_000, 43, 1, BASE, 3_600)
@@ -218,7 +217,7 @@ def test_a_crashed_driver_restarts_from_its_checkpoint_and_every_event_lands_exa
     # A deleted checkpoint starts a new epoch: its batch ids start over, and none of them is
     # mistaken for a batch of the old epoch (nothing is skipped).
     shutil.rmtree(tmp_path / "checkpoints")
-    reset(creds, "order_events", EVENTS_DDL)
+    reset(creds, "order_events", target_ddl("order_events_stream"))
     third = background(driver, env, tmp_path / "third.log", extra)
     third.wait_for("a full replay", lambda: count(creds, "order_events") >= len(live))
     assert third.stop() == 0
@@ -228,11 +227,6 @@ def test_a_crashed_driver_restarts_from_its_checkpoint_and_every_event_lands_exa
     [new_epoch] = {e["epoch"] for e in third.events("query_started")}
     assert new_epoch not in epochs
     assert not third.events("batch_skipped")
-
-
-MY_EVENTS_DDL = EVENTS_DDL.replace("ordered_at TIMESTAMP", "ordered_at DATETIME(6)").replace(
-    "coupon TEXT", "coupon VARCHAR(16)"
-)
 
 
 def event_ids(creds: dict[str, Any], system: str) -> list[int]:
@@ -247,10 +241,6 @@ def test_a_batch_committed_just_before_a_crash_is_skipped_on_replay(
 ) -> None:
     """The worst moment: the rows and the marker are committed, Spark has not recorded the
     batch as done. The restarted query replays the batch; the marker makes it a no-op."""
-    if system == "mysql":
-        db.my_execute(creds, ["DROP TABLE IF EXISTS order_events", MY_EVENTS_DDL])
-    else:
-        reset(creds, "order_events", EVENTS_DDL)
     topic = events.fresh_topic("stream-replay")
     events.create_topic(servers, topic, partitions=1)
     orders = orders_between(3_000, 46, 1, BASE, 3_600)
@@ -262,6 +252,12 @@ def test_a_batch_committed_just_before_a_crash_is_skipped_on_replay(
     driver = compile_variant(
         tmp_path, doc, {"connections": {**db.profiles(creds), "events": kafka}}
     )
+    # The target as `etlc ddl` makes it, in the load's own dialect.
+    made = ddl(tmp_path / "defs" / f"{doc['name']}.json")
+    if system == "mysql":
+        db.my_execute(creds, ["DROP TABLE IF EXISTS order_events", made])
+    else:
+        reset(creds, "order_events", made)
     env = stream_env(tmp_path, servers, creds, vault[0], trigger="200 milliseconds")
     extra = {"ETLC_VAULT_PASSWORD": vault[1]}
     crashing = background(
@@ -300,7 +296,7 @@ class LiveStream:
         checkpoint_dir: Path | None = None,
     ) -> LiveStream:
         servers, creds, vault, tmp = ctx
-        reset(creds, "order_events", EVENTS_DDL)
+        reset(creds, "order_events", target_ddl("order_events_stream"))
         topic = events.fresh_topic(name)
         events.create_topic(servers, topic, partitions=2)
         first = orders_between(1_000, seed, 1, BASE, 600)
@@ -356,11 +352,6 @@ CUSTOMERS_DDL = (
     "CREATE TABLE customers (customer_id BIGINT PRIMARY KEY, name TEXT NOT NULL, "
     "country TEXT NOT NULL, segment TEXT NOT NULL)"
 )
-ENRICHED_DDL = (
-    "CREATE TABLE enriched_orders (order_id BIGINT PRIMARY KEY, customer_id BIGINT NOT NULL, "
-    "country TEXT NOT NULL, segment TEXT NOT NULL, amount NUMERIC(12, 2) NOT NULL, "
-    "status TEXT NOT NULL, ordered_at TIMESTAMP NOT NULL)"
-)
 
 
 def enriched(orders: list[Any], customers: list[Any]) -> dict[int, tuple[Any, ...]]:
@@ -399,9 +390,12 @@ def test_events_enriched_with_postgresql_are_upserted_and_a_later_event_wins(
 ) -> None:
     customers = demo.generate(orders=1, customers=90, seed=49).customers  # ids 1..90
     with db.postgres(creds) as conn:
-        for table, ddl in (("customers", CUSTOMERS_DDL), ("enriched_orders", ENRICHED_DDL)):
+        for table, statement in (
+            ("customers", CUSTOMERS_DDL),
+            ("enriched_orders", target_ddl("order_enrichment_stream")),
+        ):
             conn.execute(f"DROP TABLE IF EXISTS {table}")
-            conn.execute(ddl)
+            conn.execute(statement)
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO customers VALUES (%s, %s, %s, %s)",
@@ -501,7 +495,7 @@ def test_a_stream_of_a_topic_pattern_produced_to_kafka_carries_every_live_event(
 def test_a_record_that_is_not_avro_halts_the_stream_with_its_offset(
     servers: str, creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path
 ) -> None:
-    reset(creds, "order_events", EVENTS_DDL)
+    reset(creds, "order_events", target_ddl("order_events_stream"))
     topic = events.fresh_topic("stream-garbage")
     events.create_topic(servers, topic, partitions=1)
     good = orders_between(200, 45, 1, BASE, 600)
@@ -529,7 +523,7 @@ def test_kafka_records_deleted_before_the_stream_read_them_halt_it_unless_told_t
 ) -> None:
     """The stream reads 1,000 events and stops; 1,000 more arrive and the first 600 of them are
     deleted (retention) before it restarts from its checkpoint."""
-    reset(creds, "order_events", EVENTS_DDL)
+    reset(creds, "order_events", target_ddl("order_events_stream"))
     topic = events.fresh_topic("stream-loss")
     events.create_topic(servers, topic, partitions=1)
     read, unread = (
