@@ -162,9 +162,11 @@ def dot(plan: Plan) -> str:
 
 
 def _mermaid_text(text: str) -> str:
-    # Mermaid's entity codes: `#` first, so the codes themselves are not escaped again.
+    # Mermaid's entity codes: `#` first, so the codes themselves are not escaped again; `%`
+    # too, because Mermaid reads `%%{...}%%` anywhere in a diagram as its configuration.
     escaped = printable(text).replace("#", "#35;")
-    for char, entity in (('"', "#quot;"), ("<", "#lt;"), (">", "#gt;"), ("&", "#amp;")):
+    pairs = (('"', "#quot;"), ("<", "#lt;"), (">", "#gt;"), ("&", "#amp;"), ("%", "#37;"))
+    for char, entity in pairs:
         escaped = escaped.replace(char, entity)
     return escaped
 

@@ -202,6 +202,7 @@ def render_driver(plan: Plan, out_dir: Path, project: Project | None = None) -> 
         "delay_seconds": literal(float(plan.delay_seconds)),
         "project_options": _driver_options(project),
         "definition": literal(plan.definition, prefix=len("DEFINITION = ")),
+        "definition_checked": plan.definition is not None,
         "definition_file": string(_source(plan, project)),
     }
     return _env(_DRIVER_VALUES).get_template("driver.py.j2").render(context)

@@ -69,7 +69,104 @@ VALUE_RULES = (
     "maxItems",
     "uniqueItems",
 )
-RESERVED = {"type", "class", "object", "val", "var", "def", "match", "case", "with", "new"}
+# Scala 2.13's reserved words: a field of that name is written in backquotes.
+RESERVED = frozenset(
+    [
+        "abstract",
+        "case",
+        "catch",
+        "class",
+        "def",
+        "do",
+        "else",
+        "extends",
+        "false",
+        "final",
+        "finally",
+        "for",
+        "forSome",
+        "if",
+        "implicit",
+        "import",
+        "lazy",
+        "macro",
+        "match",
+        "new",
+        "null",
+        "object",
+        "override",
+        "package",
+        "private",
+        "protected",
+        "return",
+        "sealed",
+        "super",
+        "this",
+        "throw",
+        "trait",
+        "true",
+        "try",
+        "type",
+        "val",
+        "var",
+        "while",
+        "with",
+        "yield",
+    ]
+)
+# Members every case class (or Step) already has: a field of that name would clash.
+TAKEN = frozenset(
+    [
+        "inputs",
+        "toString",
+        "hashCode",
+        "equals",
+        "copy",
+        "productArity",
+        "productElement",
+        "productPrefix",
+        "productIterator",
+        "productElementName",
+        "productElementNames",
+        "canEqual",
+        "getClass",
+    ]
+)
+# What the generator makes Scala of; HANDLED_ELSEWHERE are checked by the Python side alone
+# (etlc lint, the runtime), which reads the same schema. Any other keyword is an error, so a
+# new one is a decision, never silently unchecked on the JVM.
+HANDLED = frozenset(
+    [
+        "type",
+        "properties",
+        "required",
+        "additionalProperties",
+        "items",
+        "$ref",
+        "default",
+        "const",
+        "enum",
+        "pattern",
+        "minLength",
+        "maxLength",
+        "minimum",
+        "maximum",
+        "minItems",
+        "maxItems",
+        "uniqueItems",
+        "allOf",
+        "anyOf",
+        "if",
+        "then",
+        "$defs",
+        "$schema",
+        "$id",
+        "title",
+        "description",
+        "examples",
+    ]
+)
+HANDLED_ELSEWHERE = frozenset({"not", "propertyNames", "minProperties", "dependentSchemas"})
 ID_REF = "#/$defs/id"
 
 
@@ -90,6 +187,10 @@ def field_name(key: str) -> str:
         raise SchemaError(f"property {key!r} has no Scala field name (snake_case expected)")
     head, *rest = key.split("_")
     name = head + "".join(part.capitalize() for part in rest)
+    if name in TAKEN:
+        raise SchemaError(
+            f"property {key!r} would be Scala field `{name}`, a member every class has"
+        )
     return f"`{name}`" if name in RESERVED else name
 
 
@@ -231,6 +332,7 @@ class Generator:
         return family
 
     def case_class(self, node: Schema, pointer: str, name: str) -> CaseClass:
+        self.known(node, pointer)
         cls = CaseClass(name, pointer, node.get("description", ""), [])
         self.classes[name] = cls  # before the fields: a class may hold itself
         required = set(node.get("required", ()))
@@ -293,7 +395,19 @@ class Generator:
             self.rules.append(text)
         return read.replace("@", f"{self.bindings}.rule{self.rules.index(text)}.checked(@)", 1)
 
+    @staticmethod
+    def known(node: Schema, pointer: str) -> None:
+        """Refuse a keyword this generator has not decided about (``x-etlc-*`` are its own)."""
+        unknown = sorted(
+            k
+            for k in node
+            if k not in HANDLED and k not in HANDLED_ELSEWHERE and not k.startswith("x-etlc-")
+        )
+        if unknown:
+            raise SchemaError(f"{pointer}: no Scala reading for {', '.join(unknown)}")
+
     def type_of(self, flat: Schema, pointer: str) -> Type:
+        self.known(flat, pointer)
         if "x-etlc-type" in flat:
             # A hand-written type's reader owns its rules (and words their messages).
             name = flat["x-etlc-type"]
@@ -367,8 +481,9 @@ class Generator:
 
 
 def scaladoc(text: str, indent: str = "") -> list[str]:
-    """``text`` as a Scaladoc comment, wrapped; ``*/`` cannot end it early."""
-    words = text.replace("*/", "* /").split()
+    """``text`` as a Scaladoc comment, wrapped; ``*/`` cannot end it early, nor ``/*`` open a
+    nested comment (Scala's comments nest)."""
+    words = text.replace("*/", "* /").replace("/*", "/ *").split()
     if not words:
         return []
     lines, line = [], ""

@@ -258,8 +258,12 @@ class _Checker:
             artifacts=tuple(sorted(artifacts)),
             variables=tuple(sorted(self.variables)),
             spark_conf=tuple(conf),
-            definition=to_python(self.tree),
+            definition=None if self._uses_plugins(steps) else to_python(self.tree),
         )
+
+    def _uses_plugins(self, steps: Sequence[PlannedStep]) -> bool:
+        third_party = {(spec.role, spec.type) for spec in self.plugins.third_party()}
+        return any((step.role, step.type) in third_party for step in steps)
 
     def _driver_name(self, name: ast.Name) -> bool:
         """The name is the driver's file name, ``<name>.py``, which spark-submit runs with its

@@ -69,9 +69,9 @@ def _uri(file: str) -> str:
     """The file as a SARIF artifact URI: relative (to the folder lint ran in) as written,
     absolute as a ``file:`` URI; every other character percent-encoded."""
     path = PurePosixPath(file)
-    if path.is_absolute():
-        return "file://" + quote(path.as_posix(), safe="/")
-    return quote(path.as_posix(), safe="/")
+    # A name that is not UTF-8 reaches Python with surrogates: its bytes, percent-encoded.
+    encoded = quote(path.as_posix().encode("utf-8", "surrogateescape"), safe="/")
+    return "file://" + encoded if path.is_absolute() else encoded
 
 
 def _region(d: Diagnostic) -> dict[str, int]:

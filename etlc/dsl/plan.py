@@ -77,8 +77,9 @@ class Plan:
     artifacts: tuple[MavenArtifact, ...]
     variables: tuple[str, ...]  # environment variables the driver reads
     spark_conf: tuple[str, ...] = ()  # "key=value" a format needs at session start (Delta)
-    # The document as written (JSON values): the driver has etlc's Scala classes read it.
-    definition: Mapping[str, Any] = field(default_factory=dict)
+    # The document as written (JSON values), which the driver has etlc's Scala classes read;
+    # None when a step is a plugin's kind, which those classes do not know.
+    definition: Mapping[str, Any] | None = field(default_factory=dict)
 
     def step(self, step_id: str) -> PlannedStep:
         return next(s for s in self.steps if s.id == step_id)

@@ -32,9 +32,10 @@ from etlc.dsl.types import DataType, Field, RecordSchema, is_avro_name, parse_av
 
 FORMATS = ("csv", "json")
 _SUFFIXES = {"csv": (".csv",), "json": (".json", ".jsonl", ".ndjson")}
-_INTEGER = re.compile(r"[-+]?[0-9]+")
-_FIXED = re.compile(r"[-+]?([0-9]+)\.([0-9]+)")
-_FLOAT = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
+# Numbers as Spark reads them; a leading zero (a zip code, an account number) keeps text text.
+_INTEGER = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+_FIXED = re.compile(r"[-+]?(0|[1-9][0-9]*)\.([0-9]+)")
+_FLOAT = re.compile(r"[-+]?((0|[1-9][0-9]*)(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?")
 _TIMESTAMP = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?"
     r"(Z|[-+][0-9]{2}:?[0-9]{2})?"
@@ -56,15 +57,17 @@ class Column:
     nulls: int = 0
     kinds: set[str] = field(default_factory=set)
     scales: set[int] = field(default_factory=set)
-    digits: int = 0  # the most integer digits of a fixed-point value
+    digits: int = 0  # the most integer digits of a number (whole or fixed-point)
     distinct: set[str] = field(default_factory=set)
     values: int = 0
 
-    def add_text(self, text: str) -> None:
+    def add_text(self, text: str, typed: bool = False) -> None:
+        """A value written as text; ``typed`` (JSON) when the format has its own numbers and
+        booleans, so text that looks like one stays text (Spark's JSON reader keeps it so)."""
         self.values += 1
         if len(self.distinct) <= 1000:
             self.distinct.add(text)
-        self.kinds.add(_text_kind(text, self))
+        self.kinds.add(_temporal_kind(text) if typed else _text_kind(text, self))
 
     def add_json(self, value: Any, where: str) -> None:
         if value is None:
@@ -79,7 +82,7 @@ class Column:
             self.values += 1
             self.kinds.add("double")
         elif isinstance(value, str):
-            self.add_text(value)
+            self.add_text(value, typed=True)
         else:
             raise InferError(
                 f"{where}: column `{self.name}` holds a nested value; etlc's records are flat"
@@ -90,6 +93,7 @@ def _text_kind(text: str, column: Column) -> str:
     if text.lower() in ("true", "false"):
         return "boolean"
     if _INTEGER.fullmatch(text):
+        column.digits = max(column.digits, len(text.lstrip("+-")))
         return "long" if _LONG[0] <= int(text) <= _LONG[1] else "double"
     fixed = _FIXED.fullmatch(text)
     if fixed:
@@ -98,6 +102,10 @@ def _text_kind(text: str, column: Column) -> str:
         return "fixed"
     if _FLOAT.fullmatch(text):
         return "double"
+    return _temporal_kind(text)
+
+
+def _temporal_kind(text: str) -> str:
     if _TIMESTAMP.fullmatch(text):
         return "timestamp"
     if _DATE.fullmatch(text):
@@ -157,6 +165,9 @@ def _csv_rows(path: Path, columns: dict[str, Column]) -> Iterator[None]:
         header = next(reader, None)
         if header is None:
             raise InferError(f"{path}: empty file (a CSV sample needs a header)")
+        if len(set(header)) != len(header):
+            twice = next(name for name in header if header.count(name) > 1)
+            raise InferError(f"{path}: column {twice!r} appears twice in the header")
         if not columns:
             columns.update((name, Column(name)) for name in header)
         elif list(columns) != header:
@@ -173,7 +184,6 @@ def _csv_rows(path: Path, columns: dict[str, Column]) -> Iterator[None]:
 
 
 def _json_rows(path: Path, columns: dict[str, Column]) -> Iterator[None]:
-    seen = 0
     with path.open(encoding="utf-8-sig") as fh:
         for line, text in enumerate(fh, start=1):
             if not text.strip():
@@ -186,12 +196,13 @@ def _json_rows(path: Path, columns: dict[str, Column]) -> Iterator[None]:
                 ) from None
             if not isinstance(record, dict):
                 raise InferError(f"{path}:{line}: not a JSON object")
+            # Every record so far added one value or null to each column, in every file.
+            seen = next((c.values + c.nulls for c in columns.values()), 0)
             for key in record:
                 if key not in columns:
                     columns[key] = Column(key, nulls=seen)  # absent from the records before
             for name, column in columns.items():
                 column.add_json(record.get(name), f"{path}:{line}")
-            seen += 1
             yield None
 
 
@@ -205,6 +216,8 @@ def infer(
     enum_max: int = 16,
 ) -> dict[str, Any]:
     """The ``.avsc`` document for ``sample``: a record ``name`` of one field per column."""
+    if fmt not in FORMATS:
+        raise InferError(f"no sample format {fmt!r} (known: {', '.join(FORMATS)})")
     if not is_avro_name(name):
         raise InferError(f"record name {name!r} is not an Avro name ([A-Za-z_][A-Za-z0-9_]*)")
     columns: dict[str, Column] = {}

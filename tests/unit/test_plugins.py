@@ -59,6 +59,9 @@ def test_plugin_steps_are_checked_and_compiled(with_plugin: None, tmp_path: Path
     assert "from tests.unit.plugin_example import MemoryExtractor, dedupe" in driver
     assert 'label=env.interpolate("${tag}")' in driver
     assert 'keys=("order_id",)' in driver
+    # The Scala configuration classes know etlc's own step kinds only: nothing for them to read.
+    assert plan.definition is None and "\nDEFINITION = None\n" in driver
+    assert "definition=DEFINITION," in driver
     compile(driver, "plugged.py", "exec")
 
 

@@ -76,7 +76,7 @@ def hostile_project(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "schemas", tmp_path / "schemas")
     shutil.copytree(ROOT / "pipelines" / "env", tmp_path / "pipelines" / "env")
     doc = json.loads((ROOT / "pipelines" / "filter_orders.json").read_text(encoding="utf-8"))
-    doc["load"][0]["path"] = '/out"]; "x" -> "y" [label="#quot;<b>\\\\'
+    doc["load"][0]["path"] = '/out"]; "x" -> "y" [label="#quot;<b>%%{init: {}}%%\\\\'
     doc["description"] = "hostile"
     path = tmp_path / "pipelines" / "filter_orders.json"
     path.write_text(json.dumps(doc), encoding="utf-8")
@@ -94,6 +94,8 @@ def test_a_label_cannot_close_its_quotes(tmp_path: Path) -> None:
     mermaid = explain.mermaid(plan)
     [load] = [line for line in mermaid.splitlines() if line.startswith("  s_load_1_large_paid")]
     assert load.count('"') == 2 and "#35;quot;" in load and "#lt;b#gt;" in load
+    # Mermaid reads `%%{...}%%` anywhere as its configuration: no `%` survives.
+    assert "%" not in mermaid and "#37;#37;{init" in load
     assert all(line.isprintable() for line in explain.text(plan))
 
 

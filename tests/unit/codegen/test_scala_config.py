@@ -106,6 +106,7 @@ def test_names_become_fields_and_reserved_words_are_quoted() -> None:
     assert scala_config.field_name("max_offsets_per_trigger") == "maxOffsetsPerTrigger"
     assert scala_config.field_name("$schema") == "schemaRef"
     assert scala_config.field_name("type") == "`type`"
+    assert scala_config.field_name("import") == "`import`"
     with pytest.raises(SchemaError, match="snake_case"):
         scala_config.field_name("fetchSize")
 
@@ -122,6 +123,13 @@ def test_names_become_fields_and_reserved_words_are_quoted() -> None:
             "needs x-etlc-class",
         ),
         (schema({"properties": {"a": {"type": "string", "default": 5}}}), "is not a String"),
+        # A keyword the generator has not decided about is never silently unchecked.
+        (
+            schema({"properties": {"a": {"type": "integer", "exclusiveMinimum": 0}}}),
+            "no Scala reading for exclusiveMinimum",
+        ),
+        (schema({"properties": {"inputs": {"type": "string"}}}), "a member every class has"),
+        (schema({"properties": {"to_string": {"type": "string"}}}), "a member every class has"),
         (
             schema(
                 {
@@ -160,8 +168,10 @@ def test_a_broken_schema_file_fails_the_build_with_its_name(
 
 
 def test_scaladoc_wraps_and_cannot_be_closed_by_the_text() -> None:
-    lines = scala_config.scaladoc("word " * 40 + "*/ end")
+    lines = scala_config.scaladoc("word " * 40 + "*/ end s3a://bucket/stage/*")
     assert lines[0].startswith("/** ") and lines[-1].endswith("*/")
     assert all(len(line) <= 100 for line in lines)
     assert sum(line.count("*/") for line in lines) == 1
+    # Scala's comments nest: a `/*` in the text would leave the rest of the file commented.
+    assert sum(line.count("/*") for line in lines) == 1
     assert scala_config.scaladoc("") == []

@@ -72,6 +72,15 @@ def test_sarif_names_an_absolute_file_by_a_file_uri_and_a_point_by_its_start() -
     assert location["region"] == {"startLine": 1, "startColumn": 1}
 
 
+def test_a_file_name_that_is_not_utf8_is_its_bytes_percent_encoded() -> None:
+    name = "bad\udcff.json"  # how Linux hands Python the byte 0xFF of a file name
+    doc = json.loads(
+        lint_formats.sarif([Checked(name, [Diagnostic("E001", "x", Span(name, 1, 1, 1, 2))])])
+    )
+    jsonschema.Draft4Validator(SARIF_SCHEMA).validate(doc)
+    assert doc["runs"][0]["artifacts"][0]["location"]["uri"] == "bad%FF.json"
+
+
 def test_github_annotations_are_one_line_each_and_cannot_forge_a_command() -> None:
     lines = lint_formats.github(FINDINGS).split("\n")
     assert len(lines) == 2

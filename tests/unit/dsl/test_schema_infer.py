@@ -142,3 +142,31 @@ def test_the_command_prints_or_writes_once_and_never_over_a_file(
     assert (
         json.loads(runner.invoke(app, ["schema", "infer", "1st.csv"]).stdout)["name"] == "Record1st"
     )
+
+
+def test_whole_numbers_widen_a_decimal_and_leading_zeros_stay_text(tmp_path: Path) -> None:
+    sample = write_csv(tmp_path / "n.csv", ["123456789012,02134", "1.5,10001"], header="n,zip")
+    t = types(infer(sample, "csv", "N"))
+    # 12 integer digits and one decimal, plus the headroom: nothing the sample holds overflows.
+    assert t["n"] == {"type": "bytes", "logicalType": "decimal", "precision": 17, "scale": 1}
+    assert t["zip"] == "string"
+
+
+def test_json_text_that_looks_like_a_number_stays_text_and_keys_span_files(tmp_path: Path) -> None:
+    first = [{"id": str(i), "ok": "true" if i % 2 else "false"} for i in range(1, 5)]
+    (tmp_path / "a.jsonl").write_text("\n".join(json.dumps(x) for x in first), encoding="utf-8")
+    (tmp_path / "b.jsonl").write_text(
+        json.dumps({"id": "5", "ok": "true", "late": 2}), encoding="utf-8"
+    )
+    t = types(infer(tmp_path, "json", "S"))
+    assert t["id"] == "string"  # Spark's JSON reader keeps "123" a string
+    assert t["ok"] != "boolean"
+    # Absent from every record of the first file: nullable.
+    assert t["late"] == ["null", "long"]
+
+
+def test_a_repeated_header_and_an_unknown_format_are_errors(tmp_path: Path) -> None:
+    with pytest.raises(InferError, match="column 'a' appears twice"):
+        infer(write_csv(tmp_path / "d.csv", ["1,2"], header="a,a"), "csv", "D")
+    with pytest.raises(InferError, match="no sample format 'xml'"):
+        infer(tmp_path / "d.csv", "xml", "D")

@@ -85,7 +85,7 @@ def _check_driver(path: Path) -> None:
     assigned = {t.id: n.value for n in tree.body if isinstance(n, ast.Assign) for t in n.targets}  # type: ignore[attr-defined]
     assert list(assigned) == ["PIPELINE", "DEFINITION", "SCHEMAS"]
     # The definition as written stays data: a literal, nothing evaluated.
-    assert isinstance(ast.literal_eval(assigned["DEFINITION"]), dict)
+    assert isinstance(ast.literal_eval(assigned["DEFINITION"]), dict | None)
     functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
     assert functions == ["build", "main"], functions
     allowed = imported | {"SystemExit", "main"}
