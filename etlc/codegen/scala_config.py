@@ -135,37 +135,25 @@ TAKEN = frozenset(
 # What the generator makes Scala of; HANDLED_ELSEWHERE are checked by the Python side alone
 # (etlc lint, the runtime), which reads the same schema. Any other keyword is an error, so a
 # new one is a decision, never silently unchecked on the JVM.
-HANDLED = frozenset(
-    [
-        "type",
-        "properties",
-        "required",
-        "additionalProperties",
-        "items",
-        "$ref",
-        "default",
-        "const",
-        "enum",
-        "pattern",
-        "minLength",
-        "maxLength",
-        "minimum",
-        "maximum",
-        "minItems",
-        "maxItems",
-        "uniqueItems",
-        "allOf",
-        "anyOf",
-        "if",
-        "then",
-        "$defs",
-        "$schema",
-        "$id",
-        "title",
-        "description",
-        "examples",
-    ]
-)
+HANDLED = frozenset(VALUE_RULES) | {
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "$ref",
+    "default",
+    "allOf",
+    "anyOf",
+    "if",
+    "then",
+    "$defs",
+    "$schema",
+    "$id",
+    "title",
+    "description",
+    "examples",
+}
 HANDLED_ELSEWHERE = frozenset({"not", "propertyNames", "minProperties", "dependentSchemas"})
 ID_REF = "#/$defs/id"
 

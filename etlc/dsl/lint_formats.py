@@ -43,6 +43,11 @@ def fails(d: Diagnostic, strict: bool) -> bool:
     return d.is_error or strict
 
 
+def _text(d: Diagnostic) -> str:
+    """The message, with its hint when it has one."""
+    return d.message + (f" (hint: {d.hint})" if d.hint else "")
+
+
 def json_rows(checked: Sequence[Checked]) -> str:
     rows = [
         {
@@ -83,7 +88,7 @@ def _region(d: Diagnostic) -> dict[str, int]:
 
 
 def _sarif_result(d: Diagnostic, strict: bool) -> dict[str, Any]:
-    text = d.message + (f" (hint: {d.hint})" if d.hint else "")
+    text = _text(d)
     level = "error" if fails(d, strict) else "warning"
     location = {"artifactLocation": {"uri": _uri(d.span.file)}, "region": _region(d)}
     return {
@@ -151,8 +156,7 @@ def github(checked: Sequence[Checked], strict: bool = False) -> str:
                 "title": f"etlc {d.code}",
             }
             shown = ",".join(f"{k}={_command_property(v)}" for k, v in props.items())
-            text = d.message + (f" (hint: {d.hint})" if d.hint else "")
-            lines.append(f"::{kind} {shown}::{_command_data(text)}")
+            lines.append(f"::{kind} {shown}::{_command_data(_text(d))}")
     return "\n".join(lines)
 
 
@@ -161,8 +165,7 @@ def github(checked: Sequence[Checked], strict: bool = False) -> str:
 
 def _line(d: Diagnostic) -> str:
     s = d.span
-    hint = f" (hint: {d.hint})" if d.hint else ""
-    return printable(f"{s.file}:{s.line}:{s.col}: {d.severity.value}[{d.code}]: {d.message}{hint}")
+    return printable(f"{s.file}:{s.line}:{s.col}: {d.severity.value}[{d.code}]: {_text(d)}")
 
 
 def _testcases(checked: Sequence[Checked], strict: bool) -> Iterator[ElementTree.Element]:
