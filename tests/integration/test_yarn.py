@@ -76,7 +76,15 @@ class Hadoop:
             return json.loads(resp.read())
 
     def app(self, app_id: str) -> dict[str, Any]:
-        return dict(self.get(f"/ws/v1/cluster/apps/{app_id}")["app"])
+        """The application once YARN has recorded its end. In client mode spark-submit returns
+        when the driver stops, while the application master is still unregistering: until
+        then the ResourceManager reports it RUNNING with final status UNDEFINED."""
+
+        def ended() -> dict[str, Any] | None:
+            app = dict(self.get(f"/ws/v1/cluster/apps/{app_id}")["app"])
+            return app if app["state"] in ("FINISHED", "FAILED", "KILLED") else None
+
+        return dict(wait_for(f"end of {app_id}", ended, 60))
 
     def attempts(self, app_id: str) -> list[dict[str, Any]]:
         return list(
