@@ -418,6 +418,10 @@ def local_submit_env(master: str, env: str) -> dict[str, str]:
     """spark-submit from the pyspark next to this interpreter, running drivers with it too."""
     bin_dir = Path(sys.executable).parent
     environ = dict(os.environ, SPARK_MASTER=master, ETLC_ENV=env)
+    if master.startswith("local"):
+        # Nothing of a local run talks to another machine: on loopback its ports (the UI's
+        # too) stay off the network, and Spark does not warn that the host name is loopback.
+        environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     environ.setdefault("PYSPARK_PYTHON", sys.executable)
     environ["PATH"] = f"{bin_dir}{os.pathsep}{environ.get('PATH', '')}"
     spec = importlib.util.find_spec("pyspark")  # locates pyspark without importing it

@@ -95,12 +95,17 @@ class _Tally:
     progress: Progress
     problems: list[str] = field(default_factory=list)
     done: int = 0
+    present: int = 0  # found in the folder and matching their pins: counted, not listed
 
     def report(self, artifact: MavenArtifact, outcome: str, problem: str | None = None) -> None:
         self.done += 1
         self.progress(f"[{self.done}/{self.total}] {artifact.coordinate} {outcome}")
         if problem:
             self.problems.append(problem)
+
+    def checked(self) -> None:
+        self.done += 1
+        self.present += 1
 
     def raise_problems(self) -> None:
         if self.problems:
@@ -132,6 +137,8 @@ def resolve(
     tally = _Tally(len(wanted), progress)
     missing = [a for a in wanted if not _check_present(a, dest, checksums, tally)]
     if missing:
+        if tally.present:
+            progress(f"{tally.present} of {tally.total} jars already in {dest}, checked")
         progress(f"fetching {len(missing)} jar(s) with Maven (cached in ~/.m2)")
         with tempfile.TemporaryDirectory(prefix="etlc-jars-") as scratch:
             staging = Path(scratch) / "jars"
@@ -168,7 +175,7 @@ def _check_present(
             f"{artifact.jar_name}: sha256 mismatch; removed it",
         )
     else:
-        tally.report(artifact, "ok (present)")
+        tally.checked()
     return True
 
 
@@ -312,9 +319,7 @@ def install_jvm_jar(
     target = dest / source.name
     dest.mkdir(parents=True, exist_ok=True)
     how = "pinned" if expected else f"not pinned: built in this checkout, {source.parent}"
-    if target.is_file() and (target.samefile(source) or sha256(target) == digest):
-        progress(f"{source.name} ok (present, {how})")
-    else:
+    if not (target.is_file() and (target.samefile(source) or sha256(target) == digest)):
         _copy_checked(source, target, digest)
         progress(f"{source.name} ok ({how})")
     return target

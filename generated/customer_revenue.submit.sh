@@ -29,9 +29,14 @@ if [[ "${ETLC_USE_PACKAGES:-0}" == 1 ]]; then
 else
   deps=(--jars "$etlc_jar","$jars_dir"/org.apache.spark.spark-avro_2.13-4.2.0.jar,"$jars_dir"/org.mariadb.jdbc.mariadb-java-client-3.5.11.jar,"$jars_dir"/org.postgresql.postgresql-42.7.14.jar)
 fi
+# At a terminal the driver prints lines a person reads; piped or in a container, JSON lines.
+if [[ -t 1 && -z "${ETLC_LOG_FORMAT:-}" ]]; then
+  export ETLC_LOG_FORMAT=text
+fi
 args_file="$(mktemp)"
 PYTHONPATH="$here"/etlc-runtime-0.1.0.zip "${ETLC_PYTHON:-python3}" -m etlc.runtime.submit_args \
   --env-dir "$here"/../pipelines/env \
+  --log-config "$here"/etlc-log4j2.properties \
   "${deps[@]}" \
   --py-files "$here"/etlc-runtime-0.1.0.zip \
   --conf spark.sql.session.timeZone=UTC \

@@ -29,9 +29,14 @@ if [[ "${ETLC_USE_PACKAGES:-0}" == 1 ]]; then
 else
   deps=(--jars "$etlc_jar","$jars_dir"/io.delta.delta-spark_2.13-4.4.0.jar,"$jars_dir"/io.delta.delta-storage-4.4.0.jar,"$jars_dir"/org.apache.hadoop.hadoop-aws-3.5.0.jar,"$jars_dir"/org.apache.spark.spark-avro_2.13-4.2.0.jar,"$jars_dir"/org.apache.spark.spark-hadoop-cloud_2.13-4.1.2.jar,"$jars_dir"/org.reactivestreams.reactive-streams-1.0.4.jar,"$jars_dir"/software.amazon.awssdk.annotations-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.apache-client-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.arns-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.auth-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.aws-core-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.aws-query-protocol-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.aws-xml-protocol-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.checksums-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.checksums-spi-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.crt-core-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.endpoints-spi-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.http-auth-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.http-auth-aws-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.http-auth-aws-eventstream-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.http-auth-spi-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.http-client-spi-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.identity-spi-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.json-utils-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.metrics-spi-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.profiles-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.protocol-core-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.regions-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.retries-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.retries-spi-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.s3-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.s3-transfer-manager-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.sdk-core-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.sts-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.third-party-jackson-core-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.utils-2.35.4.jar,"$jars_dir"/software.amazon.awssdk.utils-lite-2.35.4.jar,"$jars_dir"/software.amazon.eventstream.eventstream-1.0.1.jar,"$jars_dir"/software.amazon.s3.analyticsaccelerator.analyticsaccelerator-s3-1.3.1.jar)
 fi
+# At a terminal the driver prints lines a person reads; piped or in a container, JSON lines.
+if [[ -t 1 && -z "${ETLC_LOG_FORMAT:-}" ]]; then
+  export ETLC_LOG_FORMAT=text
+fi
 args_file="$(mktemp)"
 PYTHONPATH="$here"/etlc-runtime-0.1.0.zip "${ETLC_PYTHON:-python3}" -m etlc.runtime.submit_args \
   --env-dir "$here"/../pipelines/env \
+  --log-config "$here"/etlc-log4j2.properties \
   "${deps[@]}" \
   --py-files "$here"/etlc-runtime-0.1.0.zip \
   --conf spark.sql.session.timeZone=UTC \

@@ -19,6 +19,7 @@ import re
 import zipfile
 from collections import defaultdict
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,15 @@ def runtime_zip_name() -> str:
     return f"etlc-runtime-{etlc.__version__}.zip"
 
 
+LOG_CONFIG_NAME = "etlc-log4j2.properties"
+
+
+@functools.cache
+def log_config() -> bytes:
+    """Spark's console logging for the drivers (WARN, known harmless warnings quiet)."""
+    return (resources.files("etlc.codegen") / "templates" / "log4j2.properties").read_bytes()
+
+
 def jvm_jar_name() -> str:
     """etlc's JVM module, as `make setup` leaves it in the jars folder."""
     return f"etlc-jvm-{etlc.__version__}.jar"
@@ -137,6 +147,7 @@ def render(plan: Plan, out_dir: Path, project: Project | None = None) -> list[Ou
         Output(out_dir / f"{plan.name}.py", driver.encode()),
         Output(out_dir / f"{plan.name}.submit.sh", submit.encode(), executable=True),
         Output(out_dir / runtime_zip_name(), runtime_zip()),
+        Output(out_dir / LOG_CONFIG_NAME, log_config()),
     ]
 
 
@@ -229,6 +240,7 @@ def render_submit(plan: Plan, out_dir: Path, project: Project | None = None) -> 
         "jars": [word(a.jar_name) for a in plan.artifacts],
         "jvm_jar": word(jvm_jar_name()),
         "runtime_zip": word(runtime_zip_name()),
+        "log_config": word(LOG_CONFIG_NAME),
         "conf": [word(c) for c in (*BASE_CONF, *plan.spark_conf)],
         # JVM steps may name classes from jars of the user's own: ETLC_EXTRA_JARS ships them.
         "extra_jars": any(s.type == "jvm" for s in plan.steps),

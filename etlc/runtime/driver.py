@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -20,8 +21,9 @@ from etlc.runtime.graph import PipelineGraph
 from etlc.runtime.logs import EventLog, RunContext, configure
 from etlc.runtime.pipeline import BatchPipeline, Pipeline
 from etlc.runtime.progress import duration_ms
-from etlc.runtime.report import EXIT_FAILED, RunReport
+from etlc.runtime.report import RunReport, Status
 from etlc.runtime.retry import RetryingPipeline, RetryPolicy
+from etlc.runtime.run_files import AppendHandler, RunFiles, check_run_id
 from etlc.runtime.session import create_session, tag_attempt
 from etlc.runtime.streaming import StopSignal, StreamingPipeline
 from etlc.vault.redaction import install_excepthook
@@ -37,6 +39,7 @@ EnvironmentLoader = Callable[[Path, Settings], Environment]
 # Where environment files are, relative to the folder the driver runs in (the project's root).
 # A project whose etlc.toml names another folder has it compiled into its drivers.
 ENV_DIR = "pipelines/env"
+LOG_FORMATS = ("auto", "json", "text")
 
 
 class AttemptTagged(Pipeline):
@@ -72,8 +75,30 @@ def parse_args(
         default=os.environ.get("ETLC_ENV_FILE"),
         help="explicit environment file path (overrides --env)",
     )
-    parser.add_argument("--run-id", default=None, help="run id for the logs (default: random)")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--run-id",
+        default=None,
+        help="run id for the logs and the run's files: letters, digits and _ . + = - "
+        "(default: random)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=os.environ.get("ETLC_LOG_FORMAT") or "auto",
+        help="what stdout shows: json lines for a machine, text for a person; auto (the "
+        "default, or $ETLC_LOG_FORMAT) is text at a terminal. The run's file "
+        "(<runs_dir>/<pipeline>/<run id>.jsonl) always has the JSON lines",
+    )
+    args = parser.parse_args(argv)
+    if args.log_format not in LOG_FORMATS:  # from $ETLC_LOG_FORMAT, which argparse takes as is
+        parser.error(f"ETLC_LOG_FORMAT={args.log_format!r}: use one of {', '.join(LOG_FORMATS)}")
+    return args
+
+
+def text_console(log_format: str) -> bool:
+    if log_format == "auto":
+        return sys.stdout.isatty()
+    return log_format == "text"
 
 
 def _reset_after(env: Environment, mode: str) -> int | None:
@@ -121,15 +146,19 @@ def run_driver(
     ``definition`` is the document the driver was compiled from (``definition_file``), read
     by etlc's Scala configuration classes after the environment file and before the session."""
     args = parse_args(pipeline, argv, env_dir)
-    configure()
+    text = text_console(args.log_format)
+    configure(text=text)
     install_excepthook()
-    context = RunContext(pipeline)
-    if args.run_id:
-        context.run_id = args.run_id
+    context = RunContext(pipeline, stdout_json=not text)
     log = EventLog(context)
     env_path = Path(args.env_file or f"{env_dir}/{args.env}.json")
+    started = time.time()
+    files: RunFiles | None = None
     try:
+        if args.run_id:
+            context.run_id = check_run_id(args.run_id)
         env = load_environment(env_path, _project_settings(stage_dir, checkpoint_dir))
+        files = _run_files(env, context, log)
         if definition is not None:
             jvm_config.check_definition(definition, definition_file or pipeline)
         policy = RetryPolicy(max_retries, delay_seconds, _reset_after(env, mode))
@@ -140,21 +169,51 @@ def run_driver(
         graph = build(env) if wrap is None else wrap(build(env))
     except Exception as exc:  # configuration problems end the run before Spark starts
         error = exc if isinstance(exc, EtlcError) else classify(exc, None)
-        log.error("run_finished", status="FAILED", error=str(error), error_kind=error.kind)
-        return EXIT_FAILED
-    inner: Pipeline
-    if mode == "streaming":
-        stop = StopSignal()
-        # SIGTERM (what a scheduler or `kill` sends) stops after the running micro-batch.
-        signal.signal(signal.SIGTERM, lambda *_: stop.request())
-        signal.signal(signal.SIGINT, lambda *_: stop.request())
-        inner = StreamingPipeline(graph, spark, env, log, stop)
-    else:
-        inner = BatchPipeline(graph, spark, env, log)
-    tagged = AttemptTagged(inner, spark, context)
-    runner = RetryingPipeline(tagged, policy, log)
-    report = runner.run()
+        report = RunReport(pipeline, context.run_id, Status.FAILED, error=error)
+        report.duration_ms = int((time.time() - started) * 1000)
+        return _finished(log, report, files, started, mode=mode, env_file=str(env_path))
+    tagged = AttemptTagged(_pipeline(mode, graph, spark, env, log), spark, context)
+    report = RetryingPipeline(tagged, policy, log).run()
+    return _finished(log, report, files, started, mode=mode, env=env.name, env_file=str(env_path))
+
+
+def _pipeline(
+    mode: str, graph: PipelineGraph, spark: SparkSession, env: Environment, log: EventLog
+) -> Pipeline:
+    if mode != "streaming":
+        return BatchPipeline(graph, spark, env, log)
+    stop = StopSignal()
+    # SIGTERM (what a scheduler or `kill` sends) stops after the running micro-batch.
+    signal.signal(signal.SIGTERM, lambda *_: stop.request())
+    signal.signal(signal.SIGINT, lambda *_: stop.request())
+    return StreamingPipeline(graph, spark, env, log, stop)
+
+
+def _run_files(env: Environment, context: RunContext, log: EventLog) -> RunFiles | None:
+    """The run's files, their lines file receiving every line from now on. A folder that
+    cannot be written costs the files, never the run: the console has the same lines."""
+    try:
+        files = RunFiles.open(env.settings.runs_dir, env.path, context)
+    except OSError as exc:
+        log.warning(
+            "run_files_unavailable", runs_dir=env.settings.runs_dir, error=str(exc.strerror)
+        )
+        return None
+    log.logger.addHandler(AppendHandler(files.lines))
+    context.run_file = str(files.lines)
+    return files
+
+
+def _finished(
+    log: EventLog, report: RunReport, files: RunFiles | None, started: float, **run: Any
+) -> int:
+    """``run_finished``, the results file, and the exit code."""
     emit = log.info if report.exit_code == 0 else log.error
     emit("run_finished", **report.as_log())
+    if files is not None:
+        try:
+            files.write_results(report, started, **run)
+        except OSError as exc:
+            log.warning("run_results_unavailable", path=str(files.results), error=exc.strerror)
     sys.stdout.flush()
     return report.exit_code

@@ -42,6 +42,8 @@ class Settings:
     keep_stage: bool = False  # keep the stage files after a successful run (debugging)
     spark_log_level: str = "WARN"  # Spark's own log level; etlc's JSON lines are separate
     dead_letter_dir: str = ".etlc/dead-letter"  # <dir>/<pipeline>/<run id>.jsonl
+    # A local folder: <dir>/<pipeline>/<run id>.jsonl (the run's lines) and .json (results).
+    runs_dir: str = ".etlc/runs"
     # Streaming: each load's query checkpoints under <dir>/<pipeline>/<load id>.
     checkpoint_dir: str = ".etlc/checkpoints"
     trigger_interval: str = "1 second"  # how often a micro-batch starts

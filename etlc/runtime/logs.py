@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from etlc.runtime.console import TextFormatter
 from etlc.vault.redaction import RedactingFilter, scrub_value
 
 LOGGER_NAME = "etlc"
@@ -26,6 +27,10 @@ class RunContext:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     attempt: int = 1
     max_attempts: int = 1
+    # The run's JSON lines file, where the JVM's stage lines go too; and whether stdout has
+    # JSON lines (else text a person reads, where the JVM's lines would not belong).
+    run_file: str | None = None
+    stdout_json: bool = True
 
 
 class JsonFormatter(logging.Formatter):
@@ -69,15 +74,19 @@ class EventLog:
         self._emit(logging.ERROR, event, fields)
 
 
-def configure(stream: IO[str] | None = None, level: int = logging.INFO) -> logging.Logger:
-    """Route etlc's logger to ``stream`` (stdout by default) as JSON lines, once."""
+def configure(
+    stream: IO[str] | None = None, level: int = logging.INFO, text: bool = False
+) -> logging.Logger:
+    """Route etlc's logger to ``stream`` (stdout by default) as JSON lines, or as lines a
+    person reads with ``text``, once."""
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(level)
     logger.propagate = False
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
+        handler.close()
     handler = logging.StreamHandler(stream or sys.stdout)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(TextFormatter() if text else JsonFormatter())
     handler.addFilter(RedactingFilter())
     logger.addHandler(handler)
     return logger

@@ -17,6 +17,9 @@ from etlc.vault.redaction import SPARK_REDACTION_CONF
 # constructs it, so its lines carry the same pipeline and run id as the Python side's.
 PIPELINE_CONF = "spark.etlc.pipeline"
 RUN_ID_CONF = "spark.etlc.runId"
+# The JVM stage lines' destinations (etlc.jvm.metrics.StageSink).
+METRICS_FILE_CONF = "spark.etlc.metrics.file"
+METRICS_STDOUT_CONF = "spark.etlc.metrics.stdout"
 # A job property rather than conf: the attempt changes within one session when a run retries.
 ATTEMPT_PROPERTY = "etlc.attempt"
 # Spark substitutes `${env:NAME}`, `${system:name}` and `${spark.conf.key}` in SQL text before
@@ -38,8 +41,11 @@ def create_session(app_name: str, env: Environment, context: RunContext) -> Spar
         # after them wins: setting them again here would undo that.
         if key not in launched:
             builder = builder.config(key, widened(key, value, ours))
-    # Last, so an environment file cannot tag the run with another's identity.
+    # Last, so an environment file cannot tag the run with another's identity, or point the
+    # stage lines at a file of its choosing.
     builder = builder.config(PIPELINE_CONF, context.pipeline).config(RUN_ID_CONF, context.run_id)
+    builder = builder.config(METRICS_FILE_CONF, context.run_file or "")
+    builder = builder.config(METRICS_STDOUT_CONF, str(context.stdout_json).lower())
     spark = builder.getOrCreate()
     # After the environment's conf, which may not switch it back on.
     spark.conf.set(*SQL_SUBSTITUTION_CONF)

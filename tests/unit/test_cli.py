@@ -56,6 +56,7 @@ def test_compile_writes_driver_submit_and_runtime(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == [
+        "etlc-log4j2.properties",
         "etlc-runtime-0.1.0.zip",
         "filter_orders.py",
         "filter_orders.submit.sh",
@@ -143,10 +144,12 @@ def test_jars_accepts_matching_checksums(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(resources, "jvm_jar_path", lambda: jvm_jar)
     result = runner.invoke(app, ["jars", "--dest", str(dest), "--checksums", str(sums)])
     assert result.exit_code == 0, result.output
-    assert "org.apache.spark:spark-avro_2.13:4.2.0 ok (present)" in result.output
     assert (dest / jvm_jar.name).read_bytes() == b"etlc's JVM module"
-    # A line per jar, one for etlc-jvm, and the total.
-    assert len(result.output.splitlines()) == len(all_artifacts()) + 2
+    # Jars present and matching are counted, not listed: etlc-jvm (copied), and the total.
+    assert result.output.splitlines() == [
+        "etlc-jvm-0.1.0.jar ok (not pinned: built in this checkout, " + f"{jvm_jar.parent})",
+        f"{len(all_artifacts()) + 1} jars in {dest}, each checked against {sums}",
+    ]
 
 
 def test_jars_without_a_pinned_checksum_is_refused(tmp_path: Path) -> None:
@@ -573,7 +576,10 @@ def test_submit_spec_prints_what_the_submit_script_hands_spark_submit(
     )
     # In cluster mode the environment file travels with the job, named in the working dir.
     assert spec["application_args"] == ["--env-file", "local.json"]
-    assert [Path(f).name for f in spec["files"]] == ["local.json"]
+    # So is Spark's logging configuration, which the driver's JVM reads at its start.
+    assert [Path(f).name for f in spec["files"]] == ["local.json", "etlc-log4j2.properties"]
+    java = spec["conf"]["spark.driver.extraJavaOptions"]
+    assert java == '-Dlog4j2.configurationFile="etlc-log4j2.properties"'
     assert [Path(j).name for j in spec["jars"]] == sorted(p.name for p in jars.iterdir())
     assert spec["py_files"] == [str(out / "etlc-runtime-0.1.0.zip")]
     assert spec["conf"]["spark.sql.shuffle.partitions"] == "4"  # the environment file's
@@ -589,3 +595,15 @@ def test_submit_spec_fails_with_the_submit_scripts_own_message(tmp_path: Path, j
     result = runner.invoke(app, args)
     assert result.exit_code == 1
     assert "environment file" in result.stderr and "nowhere.json not found" in result.stderr
+
+
+def test_a_local_run_binds_spark_to_loopback_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from etlc.cli import local_submit_env
+
+    monkeypatch.delenv("SPARK_LOCAL_IP", raising=False)
+    assert local_submit_env("local[2]", "dev")["SPARK_LOCAL_IP"] == "127.0.0.1"
+    assert "SPARK_LOCAL_IP" not in local_submit_env("spark://host:7077", "dev")
+    monkeypatch.setenv("SPARK_LOCAL_IP", "10.0.0.5")
+    assert local_submit_env("local[*]", "dev")["SPARK_LOCAL_IP"] == "10.0.0.5"

@@ -427,7 +427,7 @@ def test_generated_files_find_jars_and_environments_through_the_project(home: Pa
         default_options(project.definitions / "example.json", project),
     )
     assert result.plan is not None, result.diagnostics
-    driver, submit, _ = render(result.plan, project.generated, project)
+    driver, submit, *_ = render(result.plan, project.generated, project)
     text = submit.content.decode()
     assert 'jars_dir="$here"/../../lib/jars' in text
     assert "environment file config/env/<ETLC_ENV>.json" in text

@@ -54,6 +54,13 @@ def stdout(capsys: pytest.CaptureFixture[str]) -> Captured:
     return Captured(capsys)
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runs folder's default is relative: the drivers here run in a folder of their own."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ETLC_LOG_FORMAT", raising=False)
+
+
 def env_file(tmp_path: Path, src: Path) -> Path:
     path = tmp_path / "env.json"
     path.write_text(
@@ -426,3 +433,77 @@ def test_a_definition_the_scala_classes_refuse_stops_the_driver_before_its_sessi
     assert finished["error_kind"] == "configuration"
     definition["load"][0]["mode"] = "append"  # type: ignore[index]
     jvm_config.check_definition(definition, "pipelines/tiny.json")
+
+
+def test_a_run_for_a_person_prints_text_and_keeps_its_json_lines_and_results(
+    spark: Any, tmp_path: Path, stdout: Captured
+) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text("id\n1\n2\n")
+    argv = ["--env-file", str(env_file(tmp_path, src)), "--run-id", "r-1", "--log-format", "text"]
+    assert run(spark, argv) == 0
+    shown = stdout.getvalue().splitlines()
+    assert not [line for line in shown if line.startswith("{")]
+    assert shown[0].endswith("run r-1 of tiny started: batch, env env")
+    # The status, then the table: header, rule, a row per step, rule.
+    assert " run SUCCESS in " in shown[-6] and shown[-6].endswith(", 1 attempt, exit code 0")
+    assert shown[-5].split() == ["step", "stage", "rows", "in", "rows", "out", "time"]
+    assert [line.split()[:4] for line in shown[-3:-1]] == [
+        ["src", "extract", "2", "2"],
+        ["out", "load", "2", "2"],
+    ]
+    # The relative default runs folder, in the folder the driver ran in.
+    runs = tmp_path / ".etlc" / "runs" / "tiny"
+    lines = [json.loads(line) for line in (runs / "r-1.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in lines][:2] == ["run_started", "attempt_started"]
+    assert lines[-1]["event"] == "run_finished" and lines[-1]["status"] == "SUCCESS"
+    results = json.loads((runs / "r-1.json").read_text())
+    assert (results["status"], results["exit_code"], results["env"]) == ("SUCCESS", 0, "env")
+    assert {s["step"]: s["records_out"] for s in results["steps"]} == {"src": 2, "out": 2}
+
+
+def test_json_lines_are_the_default_away_from_a_terminal(
+    tmp_path: Path, stdout: Captured, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert driver.text_console("auto") is False  # pytest captures stdout
+    assert driver.text_console("text") and not driver.text_console("json")
+    monkeypatch.setenv("ETLC_LOG_FORMAT", "text")
+    assert driver.parse_args("tiny", []).log_format == "text"
+    monkeypatch.setenv("ETLC_LOG_FORMAT", "yaml")
+    with pytest.raises(SystemExit) as exited:
+        driver.parse_args("tiny", [])
+    assert exited.value.code == 2
+
+
+@pytest.mark.parametrize("run_id", ["../../outside", "a/b", ".x", "a:b"])
+def test_a_run_id_that_is_not_a_name_ends_the_run_before_anything_is_made(
+    tmp_path: Path, stdout: Captured, run_id: str
+) -> None:
+    path = tmp_path / "env.json"
+    path.write_text(json.dumps({"etlc": {"stage_dir": str(tmp_path / "stage")}}))
+    assert run_without_spark(["--env-file", str(path), "--run-id", run_id]) == 1
+    [finished] = events(stdout)
+    assert finished["event"] == "run_finished" and finished["error_kind"] == "configuration"
+    assert "letters, digits" in finished["error"] and finished["run_id"] != run_id
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["env.json"]
+
+
+def test_a_runs_folder_that_cannot_be_made_costs_the_files_not_the_run(
+    tmp_path: Path, stdout: Captured
+) -> None:
+    (tmp_path / "taken").write_text("a file where the folder would go")
+    path = tmp_path / "env.json"
+    path.write_text(json.dumps({"etlc": {"runs_dir": "taken", "retry_reset_after": "soon"}}))
+    assert run_without_spark(["--env-file", str(path)], mode="streaming") == 1
+    unavailable, finished = events(stdout)
+    assert (unavailable["event"], unavailable["runs_dir"]) == ("run_files_unavailable", "taken")
+    assert finished["event"] == "run_finished" and "duration" in finished["error"]
+    # A failure after the environment was read still leaves its results.
+    path.write_text(json.dumps({"etlc": {"retry_reset_after": "soon"}}))
+    assert run_without_spark(["--env-file", str(path), "--run-id", "r"], mode="streaming") == 1
+    results = json.loads((tmp_path / ".etlc" / "runs" / "tiny" / "r.json").read_text())
+    assert (results["status"], results["error_kind"], results["mode"]) == (
+        "FAILED",
+        "configuration",
+        "streaming",
+    )

@@ -320,3 +320,66 @@ def test_an_environment_file_can_only_add_to_what_spark_hides(tmp_path: Path) ->
         f"spark.redaction.regex={ours}|(?i)nothing",
         "spark.sql.redaction.options.regex=",  # none of ours to keep on this command line
     ]
+
+
+LOG = Path("/p/generated/etlc-log4j2.properties")
+JAVA = "spark.driver.extraJavaOptions"
+
+
+def java_options(options: list[str]) -> list[str]:
+    return [c.partition("=")[2] for c in confs(options) if c.startswith(f"{JAVA}=")]
+
+
+def test_the_driver_jvm_reads_the_compiled_log_configuration_from_its_uri_in_client_mode(
+    env_dir: Path,
+) -> None:
+    options, _ = arguments(OURS, str(env_dir), [], {}, LOG)
+    assert java_options(options) == [f'-Dlog4j2.configurationFile="{LOG.as_uri()}"']
+    assert "--files" not in options
+
+
+def test_in_cluster_mode_the_log_configuration_travels_with_the_job(env_dir: Path) -> None:
+    args = ["--master", "yarn", "--deploy-mode", "cluster", "--"]
+    options, _ = arguments(OURS, str(env_dir), args, {}, LOG)
+    files = options[options.index("--files") + 1].split(",")
+    assert files == [str(env_dir / "local.json"), str(LOG)]
+    assert java_options(options) == ['-Dlog4j2.configurationFile="etlc-log4j2.properties"']
+
+
+def test_the_environment_files_java_options_are_kept_before_the_log_configuration(
+    tmp_path: Path,
+) -> None:
+    odd = Path('/p/my "gen", 2/etlc-log4j2.properties')
+    doc = {"spark": {JAVA: "-XX:+UseG1GC -Da=b"}}
+    (tmp_path / "local.json").write_text(json.dumps(doc), encoding="utf-8")
+    options, _ = arguments(OURS, str(tmp_path), [], {}, odd)
+    # One --conf for the key: the file's options, then ours, a URI (a comma would make two
+    # files of it for log4j) in quotes Spark's option splitter undoes.
+    assert java_options(options) == [
+        "-XX:+UseG1GC -Da=b -Dlog4j2.configurationFile="
+        '"file:///p/my%20%22gen%22%2C%202/etlc-log4j2.properties"'
+    ]
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        ["--conf", f"{JAVA}=-Dlog4j2.configurationFile=/mine.properties", "--"],
+        ["--driver-java-options", "-Dlog4j.configurationFile=/old.properties", "--"],
+    ],
+)
+def test_a_log_configuration_of_the_users_own_is_left_alone(
+    env_dir: Path, given: list[str]
+) -> None:
+    options, _ = arguments(OURS, str(env_dir), given, {}, LOG)
+    assert "etlc-log4j2" not in " ".join(options)
+
+
+def test_main_takes_the_log_configuration_after_the_environment_folder(
+    env_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--env-dir", str(env_dir), "--log-config", str(LOG), "---"], {}) == 0
+    printed = capsys.readouterr().out.split("\0")
+    assert f'{JAVA}=-Dlog4j2.configurationFile="{LOG.as_uri()}"' in printed
+    assert main(["--env-dir"], {}) == 1
+    assert "usage: submit_args --env-dir DIR [--log-config FILE]" in capsys.readouterr().err

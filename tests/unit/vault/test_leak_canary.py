@@ -118,7 +118,7 @@ def test_a_failed_authentication_leaks_nothing(
                     "db_password": canaries[0].ref,
                 },
                 "vault": {"backend": "file", "path": str(vault_file)},
-                "etlc": {"stage_dir": str(tmp_path / "stage")},
+                "etlc": {"stage_dir": str(tmp_path / "stage"), "runs_dir": str(tmp_path / "runs")},
             }
         )
     )
@@ -164,6 +164,8 @@ def test_a_failed_authentication_leaks_nothing(
     assert "password authentication failed" in finished["error"]
     assert "*********(redacted)" in out  # Spark's plan redaction was in the path
 
+    # The run's own files, scanned below with the rest: every line, and the results.
+    assert {p.suffix for p in (tmp_path / "runs" / "canary").iterdir()} == {".json", ".jsonl"}
     generated = compile_with_references(tmp_path, env_path)
     assert generated
     texts: dict[str, str | bytes] = {"stdout": out, "stderr": err}

@@ -1,6 +1,8 @@
 package etlc.jvm.metrics
 
 import java.io.PrintStream
+import java.nio.charset.StandardCharsets
+import java.nio.file.{Files, Path, Paths, StandardOpenOption}
 import java.time.Instant
 import java.util.concurrent.{ConcurrentHashMap, TimeUnit}
 
@@ -16,9 +18,9 @@ import org.apache.spark.scheduler.{
   StageInfo
 }
 
-/** Writes one `spark_stage_completed` JSON line per completed Spark stage to the driver's
-  * stdout, the stream the Python driver's own lines reach too (spark-submit copies the Python
-  * process's output to it), so the stages' resource use sits in the same log as the steps.
+/** Writes one `spark_stage_completed` JSON line per completed Spark stage where the Python
+  * driver's own JSON lines go (see [[StageSink]]), so the stages' resource use sits in the same
+  * log as the steps.
   *
   * Registered by every generated submit command (`spark.extraListeners`); Spark calls the
   * constructor with its conf. Nothing here may fail a run: every callback drops what it cannot
@@ -30,6 +32,7 @@ class StageMetricsListener(conf: SparkConf, out: () => PrintStream) extends Spar
   def this(conf: SparkConf) = this(conf, () => System.out)
 
   private val tags = Try(RunTags.from(key => conf.getOption(key))).getOrElse(RunTags(None, None))
+  private val sink = StageSink.from(key => conf.getOption(key), out)
 
   // Keyed by (stage id, stage attempt); entries live from submission to completion.
   private val attempts = new ConcurrentHashMap[(Int, Int), Int]()
@@ -55,8 +58,7 @@ class StageMetricsListener(conf: SparkConf, out: () => PrintStream) extends Spar
     val attempt = Option(attempts.remove(key))
     val peak = Option(peaks.remove(key)).map(_.longValue).getOrElse(0L)
     val line = StageLine.render(tags, attempt, StageMetricsListener.metrics(info, peak), Instant.now())
-    // One println: PrintStream writes it whole, never interleaved with another println.
-    out().println(line)
+    sink.write(line)
   }
 
   private def guarded(body: => Unit): Unit =
@@ -91,5 +93,36 @@ object StageMetricsListener {
       executorCpuTimeMs = TimeUnit.NANOSECONDS.toMillis(m.executorCpuTime),
       jvmGcTimeMs = m.jvmGCTime
     )
+  }
+}
+
+/** Where stage lines go: the driver's stdout, the stream the Python driver's JSON lines reach
+  * too (spark-submit copies the Python process's output to it), unless the Python side prints
+  * readable text there instead; and the run's JSON lines file when the Python side keeps one.
+  */
+final class StageSink(stdout: Option[() => PrintStream], file: Option[Path]) {
+
+  def write(line: String): Unit = {
+    // One println: PrintStream writes it whole, never interleaved with another println.
+    stdout.foreach(_().println(line))
+    // One write of the whole line to a file opened for appending, as the Python side writes
+    // its own lines to the same file: neither splits the other's.
+    file.foreach { path =>
+      Try(Files.write(path, (line + "\n").getBytes(StandardCharsets.UTF_8), StandardOpenOption.APPEND))
+    }
+  }
+}
+
+object StageSink {
+  val FileConf = "spark.etlc.metrics.file"
+  val StdoutConf = "spark.etlc.metrics.stdout"
+
+  /** From the conf the Python driver sets. The file must exist: the Python side made it, so a
+    * setting that names another file makes nothing new.
+    */
+  def from(conf: String => Option[String], stdout: () => PrintStream): StageSink = {
+    val printed = !conf(StdoutConf).exists(_.trim.equalsIgnoreCase("false"))
+    val file = conf(FileConf).filter(_.nonEmpty).flatMap(f => Try(Paths.get(f)).toOption)
+    new StageSink(if (printed) Some(stdout) else None, file.filter(Files.isRegularFile(_)))
   }
 }

@@ -49,3 +49,34 @@ class StageLineSuite extends munit.FunSuite {
     assertEquals(RunTags.from(conf.get), RunTags(Some("orders"), None))
   }
 }
+
+class StageSinkSuite extends munit.FunSuite {
+
+  private def captured(): (java.io.ByteArrayOutputStream, () => java.io.PrintStream) = {
+    val bytes = new java.io.ByteArrayOutputStream()
+    val stream = new java.io.PrintStream(bytes, true, "UTF-8")
+    (bytes, () => stream)
+  }
+
+  test("lines go to stdout by default, and to the run file the Python side made") {
+    val file = java.nio.file.Files.createTempFile("etlc-run", ".jsonl")
+    try {
+      java.nio.file.Files.writeString(file, "{\"event\": \"run_started\"}\n")
+      val (bytes, out) = captured()
+      StageSink.from(Map(StageSink.FileConf -> file.toString).get, out).write("{\"a\": 1}")
+      assertEquals(bytes.toString("UTF-8"), "{\"a\": 1}" + System.lineSeparator)
+      assertEquals(java.nio.file.Files.readString(file), "{\"event\": \"run_started\"}\n{\"a\": 1}\n")
+    } finally java.nio.file.Files.deleteIfExists(file)
+  }
+
+  test("stdout off when the Python side prints text there; a missing file is not made") {
+    val dir = java.nio.file.Files.createTempDirectory("etlc-run")
+    val missing = dir.resolve("run.jsonl")
+    val (bytes, out) = captured()
+    val conf = Map(StageSink.StdoutConf -> "false", StageSink.FileConf -> missing.toString)
+    StageSink.from(conf.get, out).write("{\"a\": 1}")
+    assertEquals(bytes.size, 0)
+    assert(!java.nio.file.Files.exists(missing))
+    java.nio.file.Files.delete(dir)
+  }
+}
