@@ -14,8 +14,10 @@ import platform
 import shutil
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,32 @@ ON_REQUEST = ("soak",)
 def _name(result: dict[str, Any]) -> str:
     """The scenario (as --scenarios names it) a result belongs to."""
     return "rate_search" if result["scenario"] == "streaming_rate_search" else result["scenario"]
+
+
+@contextmanager
+def progress(name: str, at: int, of: int, every: float = 60.0) -> Iterator[None]:
+    """Lines on stderr while a scenario runs (some take half an hour): its start, a line
+    each ``every`` seconds, and its end; stdout keeps the results' JSON lines."""
+    started = time.monotonic()
+    done = threading.Event()
+
+    def say(what: str) -> None:
+        clock = time.strftime("%H:%M:%S")
+        print(f"{clock} [{at}/{of}] {name}: {what}", file=sys.stderr, flush=True)
+
+    def tick() -> None:
+        while not done.wait(every):
+            say(f"running for {time.monotonic() - started:.0f} s")
+
+    say("started")
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        ticker.join()
+        say(f"finished in {time.monotonic() - started:.0f} s")
 
 
 def _rates(text: str) -> list[int]:
@@ -117,8 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         "scenarios": [],
         "missing": [s for s in SCENARIOS if s not in wanted],
     }
-    for name in wanted:
-        for result in runs[name]():
+    for at, name in enumerate(wanted, 1):
+        with progress(name, at, len(wanted)):
+            measured = runs[name]()
+        for result in measured:
             result.pop("p95_series", None)
             result["run"] = stamp
             results["scenarios"].append(result)
