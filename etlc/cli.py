@@ -490,12 +490,17 @@ app.add_typer(schema_app, name="schema")
 def schema_infer_command(
     sample: Annotated[
         Path,
-        typer.Argument(help="A CSV file with a header, a JSON-lines file, or a folder of them."),
+        typer.Argument(
+            help="A CSV file with a header, a JSON-lines, Avro or Parquet file, or a folder "
+            "of them."
+        ),
     ],
     *,
     fmt: Annotated[
         str | None,
-        typer.Option("--format", help="csv or json. Default: from the file's suffix."),
+        typer.Option(
+            "--format", help="csv, json, avro or parquet. Default: from the files' suffix."
+        ),
     ] = None,
     name: Annotated[
         str | None, typer.Option(help="The record's name. Default: from the file's name.")
@@ -511,11 +516,12 @@ def schema_infer_command(
 ) -> None:
     """Write an Avro schema from sample data: the narrowest type every value of a column takes
     (boolean, long, a decimal with the values' scale, double, ISO-8601 timestamp or date, an enum
-    of few repeating names, string), nullable where a value is missing. No Spark, no Java.
-    Review it before use: a sample shows what is, not what may come."""
-    chosen = fmt or _sample_format(sample)
+    of few repeating names, string), nullable where a value is missing; Avro and Parquet files
+    give the columns they declare. No Spark, no Java. Review it before use: a sample shows what
+    is, not what may come."""
     record = name or _record_name(sample)
     try:
+        chosen = fmt or schema_infer.sample_format(sample)
         doc = schema_infer.infer(sample, chosen, record, namespace=namespace, max_rows=rows)
     except (schema_infer.InferError, OSError, UnicodeDecodeError, AvroSchemaError) as exc:
         raise _fail(_shown(exc)) from None
@@ -531,18 +537,6 @@ def schema_infer_command(
     except OSError as exc:
         raise _fail(f"cannot write {_shown(out)}: {_shown(exc.strerror)}") from None
     typer.echo(f"{_shown(sample)} -> {_shown(out)}", err=True)
-
-
-def _sample_format(sample: Path) -> str:
-    files = sorted(sample.iterdir()) if sample.is_dir() else [sample]
-    kinds = {
-        "csv" if f.suffix.lower() == ".csv" else "json"
-        for f in files
-        if f.suffix.lower() in (".csv", ".json", ".jsonl", ".ndjson")
-    }
-    if len(kinds) != 1:
-        raise _fail(f"{_shown(sample)}: cannot tell csv from json by the file names; pass --format")
-    return kinds.pop()
 
 
 def _record_name(sample: Path) -> str:

@@ -14,6 +14,10 @@ values take, the way a data engineer would write it by hand:
   enum of them, sorted; other text is a string;
 - a column with an empty value (CSV) or a null or missing key (JSON) is nullable.
 
+Avro and Parquet files declare their columns: their writer's schema (Avro) or footer
+(Parquet) gives the types and nullability as written, read without a record
+(:mod:`etlc.dsl.file_schemas`); every file of a folder must declare the same.
+
 The result is checked with etlc's own Avro parser before it is returned. Nested JSON values
 have no flat column type and are refused, naming the column.
 """
@@ -28,10 +32,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from etlc.dsl.file_schemas import FileSchemaError, avro_file_fields, parquet_file_fields
 from etlc.dsl.types import DataType, Field, RecordSchema, is_avro_name, parse_avro_schema
 
-FORMATS = ("csv", "json")
-_SUFFIXES = {"csv": (".csv",), "json": (".json", ".jsonl", ".ndjson")}
+FORMATS = ("csv", "json", "avro", "parquet")
+_SUFFIXES = {
+    "csv": (".csv",),
+    "json": (".json", ".jsonl", ".ndjson"),
+    "avro": (".avro",),
+    "parquet": (".parquet",),
+}
+_DECLARED = {"avro": avro_file_fields, "parquet": parquet_file_fields}
 # Numbers as Spark reads them; a leading zero (a zip code, an account number) keeps text text.
 _INTEGER = re.compile(r"[-+]?(0|[1-9][0-9]*)")
 _FIXED = re.compile(r"[-+]?(0|[1-9][0-9]*)\.([0-9]+)")
@@ -146,10 +157,45 @@ def column_type(c: Column, enum_max: int) -> DataType:
     return DataType("string", nullable)
 
 
+def sample_format(sample: Path) -> str:
+    """The format the names of ``sample`` (a file, or a folder's files) say, if one."""
+    files = sorted(sample.iterdir()) if sample.is_dir() else [sample]
+    kinds = {
+        fmt
+        for f in files
+        for fmt, suffixes in _SUFFIXES.items()
+        if f.name.lower().endswith(suffixes) and not f.name.startswith((".", "_"))
+    }
+    if len(kinds) != 1:
+        raise InferError(
+            f"{sample}: cannot tell the format ({', '.join(FORMATS)}) by the file names; "
+            "pass --format"
+        )
+    return kinds.pop()
+
+
+def _declared(sample: Path, fmt: str) -> tuple[tuple[Field, ...], int]:
+    """The columns every file of ``sample`` declares, and how many files there were."""
+    files = _files(sample, fmt)
+    try:
+        first = _DECLARED[fmt](files[0])
+        for path in files[1:]:
+            if _DECLARED[fmt](path) != first:
+                raise InferError(f"{path}: declares other columns than {files[0].name}")
+    except FileSchemaError as exc:
+        raise InferError(str(exc)) from None
+    return first, len(files)
+
+
 def _files(sample: Path, fmt: str) -> list[Path]:
     if sample.is_dir():
         found = sorted(
-            p for p in sample.iterdir() if p.is_file() and p.suffix.lower() in _SUFFIXES[fmt]
+            p
+            for p in sample.iterdir()
+            # Spark's output folders also hold _SUCCESS and .crc files: not samples.
+            if p.is_file()
+            and p.name.lower().endswith(_SUFFIXES[fmt])
+            and not p.name.startswith((".", "_"))
         )
         if not found:
             raise InferError(f"{sample}: no {fmt} file in the folder ({', '.join(_SUFFIXES[fmt])})")
@@ -220,6 +266,14 @@ def infer(
         raise InferError(f"no sample format {fmt!r} (known: {', '.join(FORMATS)})")
     if not is_avro_name(name):
         raise InferError(f"record name {name!r} is not an Avro name ([A-Za-z_][A-Za-z0-9_]*)")
+    if fmt in _DECLARED:
+        fields, files = _declared(sample, fmt)
+        return _checked(
+            RecordSchema(name, fields, namespace),
+            f"Read by etlc schema infer from what {files} file(s) of {sample.name} declare; "
+            "review it.",
+            sample,
+        )
     columns: dict[str, Column] = {}
     rows = 0
     reader = _csv_rows if fmt == "csv" else _json_rows
@@ -232,13 +286,21 @@ def infer(
             break
     if rows == 0:
         raise InferError(f"{sample}: no records to infer a schema from")
-    bad = [c for c in columns if not is_avro_name(c)]
+    fields = tuple(Field(c.name, column_type(c, enum_max)) for c in columns.values())
+    return _checked(
+        RecordSchema(name, fields, namespace),
+        f"Inferred by etlc schema infer from {rows} record(s) of {sample.name}; review it.",
+        sample,
+    )
+
+
+def _checked(record: RecordSchema, doc: str, sample: Path) -> dict[str, Any]:
+    bad = [f.name for f in record.fields if not is_avro_name(f.name)]
     if bad:
         raise InferError(
             f"{sample}: column {bad[0]!r} is not an Avro name; rename it in the sample"
         )
-    fields = tuple(Field(c.name, column_type(c, enum_max)) for c in columns.values())
-    doc = RecordSchema(name, fields, namespace).to_avro()
-    doc["doc"] = f"Inferred by etlc schema infer from {rows} record(s) of {sample.name}; review it."
-    parse_avro_schema(doc)  # what etlc would refuse is never printed
-    return doc
+    out = record.to_avro()
+    out["doc"] = doc
+    parse_avro_schema(out)  # what etlc would refuse is never printed
+    return out
