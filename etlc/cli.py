@@ -26,6 +26,7 @@ import etlc
 from etlc import spark_submit
 from etlc.codegen import ddl as table_ddl
 from etlc.codegen import explain as explain_plan
+from etlc.codegen import explain_lineage
 from etlc.codegen.literals import RenderError
 from etlc.codegen.output import Output, OutputError, write
 from etlc.codegen.render import render
@@ -557,13 +558,33 @@ def explain(
             "(one self-contained page: `> dag.html`).",
         ),
     ] = ExplainFormat.TEXT,
+    lineage: Annotated[
+        str | None,
+        typer.Option(
+            "--lineage",
+            metavar="COLUMN",
+            help="Where a column comes from instead: <step>.<column>, or a column a load "
+            "writes; each origin with the steps between (text or json).",
+        ),
+    ] = None,
 ) -> None:
     """Print the pipeline's DAG in run order: each step with what it reads, writes or decides,
-    and each dataset's Avro-derived schema."""
+    and each dataset's Avro-derived schema; or, with --lineage, one column's lineage."""
     result = check_file(file, default_options(file, _project()))
     if result.plan is None:
         raise typer.Exit(_report([result], "text"))
-    typer.echo(explain_plan.render(fmt.value, result.plan))
+    if lineage is None:
+        typer.echo(explain_plan.render(fmt.value, result.plan))
+        return
+    if fmt.value not in ("text", "json"):
+        raise _fail(f"--lineage prints text or json, not {fmt.value}")
+    try:
+        if fmt.value == "json":
+            typer.echo(json.dumps(explain_lineage.as_json(result.plan, lineage), indent=2))
+        else:
+            typer.echo("\n".join(explain_lineage.text(result.plan, lineage)))
+    except explain_lineage.LineageError as exc:
+        raise _fail(_shown(exc)) from None
 
 
 @app.command()

@@ -21,6 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from etlc.codegen.explain_lineage import step_lineage
 from etlc.codegen.literals import RenderError
 from etlc.dsl.plan import EnvConnection, EnvString, EnvVariables, Plan, PlannedStep, SchemaOf
 from etlc.printable import printable
@@ -93,6 +94,7 @@ def as_json(plan: Plan) -> dict[str, Any]:
             if s.role != "load"
             else None,
             "checks": [{"name": name, "predicate": sql} for name, sql in s.rules],
+            "lineage": step_lineage(s.lineage),
         }
         for s in plan.steps
     ]

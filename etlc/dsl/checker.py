@@ -23,7 +23,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from etlc.dsl import ast
+from etlc.dsl import ast, lineage
 from etlc.dsl.avro_files import load_avro
 from etlc.dsl.build import build_pipeline, step_path
 from etlc.dsl.capabilities import capability_problems
@@ -31,13 +31,14 @@ from etlc.dsl.credentials import credential_problems
 from etlc.dsl.diagnostics import Diagnostic, Severity, Span, diag, did_you_mean, masked
 from etlc.dsl.expressions import CheckedExpr, Context, Scope, check_expression
 from etlc.dsl.graph import run_order
+from etlc.dsl.lineage import StepLineage
 from etlc.dsl.parse import parse_file
 from etlc.dsl.plan import EnvConnection, EnvString, Plan, PlannedStep
 from etlc.dsl.references import reference_problems
 from etlc.dsl.resources import schema_path
 from etlc.dsl.schema_validation import validate
 from etlc.dsl.steps import plugin_table, step_kinds
-from etlc.dsl.steps.contract import CheckOptions
+from etlc.dsl.steps.contract import CheckOptions, Lowered
 from etlc.dsl.streaming import aggregate_problems, source_problems
 from etlc.dsl.tree import JObject, JScalar, JValue, to_python
 from etlc.dsl.types import (
@@ -351,6 +352,7 @@ class _Checker:
             rules=lowered.rules,
             refresh=self._refresh(step),
             recheck=lowered.recheck,
+            lineage=_lineage(step, lowered),
         )
 
     def stream_input(self, step: ast.Step) -> ast.Name | None:
@@ -492,3 +494,14 @@ _SHADOWED_MODULES = frozenset(
 # over 1,000-column tables is 50,000; beyond this a definition only makes compile slow and
 # the driver huge.
 MAX_PLAN_COLUMNS = 200_000
+
+
+def _lineage(step: ast.Step, lowered: Lowered) -> StepLineage | None:
+    """A step's lineage as its kind gave it; else what its role says."""
+    if lowered.lineage is not None or step.role == "extract":
+        return lowered.lineage
+    names = [f.name for f in lowered.schema.fields]
+    if step.role == "load":
+        [source] = step.inputs()
+        return StepLineage.of(lineage.identity(source.value, names))
+    return lineage.unknown(names)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from etlc.dsl.diagnostics import Span
+from etlc.dsl.lineage import StepLineage
 from etlc.dsl.types import RecordSchema
 from etlc.plugins import MavenArtifact
 from etlc.profiles import Profile
@@ -64,6 +65,8 @@ class PlannedStep:
     # again (None: all of them). The others hold input values of a type that admits them:
     # they crossed it upstream, and serializing them again could not reject anything.
     recheck: tuple[str, ...] | None = None
+    # Which input columns each column comes from (None for an extract: values start there).
+    lineage: StepLineage | None = None
 
 
 @dataclass(frozen=True)

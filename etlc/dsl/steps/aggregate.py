@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from etlc.dsl import ast
-from etlc.dsl.expressions import Context, Scope
+from etlc.dsl.expressions import CheckedExpr, Context, Scope
+from etlc.dsl.lineage import AGGREGATION, GROUP_BY, ColumnSource, StepLineage, identity, used
 from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.types import DataType, RecordSchema
 from etlc.plugins import PluginSpec
@@ -30,14 +31,27 @@ def check(ctx: CheckContext, step: Aggregate, inputs: Sequence[RecordSchema]) ->
     aggs = aggregates(ctx, step.aggregates, schema, step.group_by)
     if not keys_ok or aggs is None:
         return None
-    sqls, types = aggs
-    columns = {k.value: schema.columns()[k.value] for k in step.group_by}
-    if not no_clash(ctx, columns, types, step.aggregates):
+    keys = [k.value for k in step.group_by]
+    columns = {k: schema.columns()[k] for k in keys}
+    if not no_clash(ctx, columns, aggs, step.aggregates):
         return None
-    columns.update(types)
-    args = {"group_by": tuple(k.value for k in step.group_by), "aggregates": sqls}
-    unique = frozenset(k.value for k in step.group_by)
-    return Lowered(args, ctx.derived(step, columns), unique_by=unique)
+    columns.update({name: c.type for name, c in aggs.items()})
+    args = {"group_by": tuple(keys), "aggregates": {name: c.sql for name, c in aggs.items()}}
+    flow = grouped_lineage(step.input.value, keys, aggs)
+    return Lowered(args, ctx.derived(step, columns), unique_by=frozenset(keys), lineage=flow)
+
+
+def grouped_lineage(
+    source: str,
+    keys: Sequence[str],
+    aggs: Mapping[str, CheckedExpr],
+    rows: Sequence[ColumnSource] = (),
+) -> StepLineage:
+    """The group keys copied, each aggregate from the columns it reads; the keys (and
+    ``rows``) decide the rows."""
+    flow = identity(source, keys)
+    flow.update({name: used(source, c.columns, AGGREGATION) for name, c in aggs.items()})
+    return StepLineage.of(flow, [*used(source, keys, GROUP_BY), *rows])
 
 
 def streaming(ctx: CheckContext, step: Aggregate) -> None:
@@ -53,18 +67,16 @@ def aggregates(
     exprs: Mapping[str, ast.Expr],
     schema: RecordSchema,
     keys: Sequence[ast.Name],
-) -> tuple[dict[str, str], dict[str, DataType]] | None:
-    """Each aggregate expression checked against the input and the group keys: its SQL and
-    its type by output column (None when any is wrong)."""
+) -> dict[str, CheckedExpr] | None:
+    """Each aggregate expression checked against the input and the group keys, by output
+    column (None when any is wrong)."""
     scope = Scope(schema.columns())
-    sqls: dict[str, str] = {}
-    types: dict[str, DataType] = {}
+    checked: dict[str, CheckedExpr] = {}
     for name, expr in exprs.items():
-        checked = ctx.expr(expr, scope, Context.AGGREGATE, (k.value for k in keys))
-        if checked is not None:
-            sqls[name] = checked.sql
-            types[name] = checked.type
-    return (sqls, types) if len(sqls) == len(exprs) else None
+        done = ctx.expr(expr, scope, Context.AGGREGATE, (k.value for k in keys))
+        if done is not None:
+            checked[name] = done
+    return checked if len(checked) == len(exprs) else None
 
 
 def no_clash(

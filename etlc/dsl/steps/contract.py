@@ -17,6 +17,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from etlc.dsl import ast
 from etlc.dsl.diagnostics import Diagnostic, Span
 from etlc.dsl.expressions import CheckedExpr, Context, Scope
+from etlc.dsl.lineage import StepLineage
 from etlc.dsl.plan import EnvConnection, EnvString
 from etlc.dsl.types import DataType, RecordSchema
 from etlc.plugins import PluginSpec, PluginTable
@@ -50,6 +51,9 @@ class Lowered:
     # Columns no two output rows share a value combination of (an aggregate's group_by), if
     # known: an upsert keyed on them needs no `sequence_by` (W202).
     unique_by: frozenset[str] | None = None
+    # Which input columns each output column comes from (None: the checker decides: an
+    # extract is where values start, a load copies its input, anything else is unknown).
+    lineage: StepLineage | None = None
 
 
 class CheckContext(Protocol):

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from etlc.dsl import ast
 from etlc.dsl.expressions import Context, Scope
+from etlc.dsl.lineage import FILTER, StepLineage, identity, used
 from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.types import RecordSchema
 from etlc.plugins import PluginSpec
@@ -29,8 +30,10 @@ def check(ctx: CheckContext, step: Filter, inputs: Sequence[RecordSchema]) -> Lo
     if checked is None:
         return None
     out = ctx.derived(step, schema.columns())
+    source = step.input.value
+    flow = StepLineage.of(identity(source, schema.columns()), used(source, checked.columns, FILTER))
     # Its rows are input rows, unchanged: they crossed the Avro boundary already.
-    return Lowered({"condition": checked.sql}, out, recheck=())
+    return Lowered({"condition": checked.sql}, out, recheck=(), lineage=flow)
 
 
 SPEC = PluginSpec("filter", "transform", "etlc.transforms.filter:filter_rows", streaming=True)

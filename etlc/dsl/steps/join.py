@@ -14,6 +14,7 @@ from etlc.dsl import ast
 from etlc.dsl.diagnostics import Span
 from etlc.dsl.durations import duration_problems
 from etlc.dsl.expressions import Context, Scope
+from etlc.dsl.lineage import IDENTITY, JOIN, ColumnSource, StepLineage, identity, used
 from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.types import DataType, RecordSchema, admits, common_type
 from etlc.plugins import PluginSpec
@@ -67,10 +68,11 @@ def check(ctx: CheckContext, step: Join, inputs: Sequence[RecordSchema]) -> Lowe
         return None
     args: dict[str, Any] = {"how": how}
     columns: dict[str, DataType] = {}
+    decided: list[ColumnSource] = []  # the columns that decide which rows match
     sides = (
         _join_on(ctx, step, left, right, args=args, columns=columns)
         if step.on
-        else _join_condition(ctx, step, left, right, args)
+        else _join_condition(ctx, step, left, right, args, decided=decided)
     )
     if sides is None:
         return None
@@ -89,7 +91,37 @@ def check(ctx: CheckContext, step: Join, inputs: Sequence[RecordSchema]) -> Lowe
                 return None
             columns[n] = _join_nullability(t, how, "right")
     passthrough = _join_passes_through(columns, lrest, rrest, left=left, right=right, args=args)
-    return Lowered(args, ctx.derived(step, columns), recheck=() if passthrough else None)
+    flow = _lineage(step, how, lrest, rrest, decided)
+    out = ctx.derived(step, columns)
+    return Lowered(args, out, recheck=() if passthrough else None, lineage=flow)
+
+
+def _lineage(
+    step: Join,
+    how: str,
+    lrest: Mapping[str, DataType],
+    rrest: Mapping[str, DataType],
+    decided: list[ColumnSource],
+) -> StepLineage:
+    """Each side's columns copied; a key from both sides (the left alone for semi and anti,
+    which keep no right column); the keys or the condition's columns decide the rows."""
+    left, right = step.left.value, step.right.value
+    keys = [k.value for k in step.on]
+    both = how not in ("semi", "anti")
+    flow = {k: [ColumnSource(left, k, IDENTITY)] for k in keys}
+    if both:
+        for k in keys:
+            flow[k].append(ColumnSource(right, k, IDENTITY))
+    flow.update(identity(left, lrest))
+    if both:
+        flow.update(identity(right, rrest))
+    rows = [*decided, *used(left, keys, JOIN), *used(right, keys, JOIN)]
+    if step.within is not None:  # the time bound decides matches too
+        rows += [
+            ColumnSource(left, step.within.left_time.value, JOIN),
+            ColumnSource(right, step.within.right_time.value, JOIN),
+        ]
+    return StepLineage.of(flow, rows)
 
 
 def _join_on(
@@ -134,9 +166,16 @@ def _join_on(
 
 
 def _join_condition(
-    ctx: CheckContext, step: Join, left: RecordSchema, right: RecordSchema, args: dict[str, Any]
+    ctx: CheckContext,
+    step: Join,
+    left: RecordSchema,
+    right: RecordSchema,
+    args: dict[str, Any],
+    *,
+    decided: list[ColumnSource],
 ) -> tuple[dict[str, DataType], dict[str, DataType]] | None:
-    """A join on a condition: its SQL into ``args``; every column of each side."""
+    """A join on a condition: its SQL into ``args``, the columns it reads into ``decided``;
+    every column of each side."""
     assert step.condition is not None
     if step.within is not None:
         ctx.error(
@@ -152,6 +191,10 @@ def _join_condition(
     if checked is None:
         return None
     args["condition"] = checked.sql
+    sides = {"left": step.left.value, "right": step.right.value}
+    for ref in sorted(checked.columns):
+        side, _, column = ref.partition(".")
+        decided.append(ColumnSource(sides[side], column, JOIN))
     return dict(lcols), dict(rcols)
 
 

@@ -17,6 +17,7 @@ from etlc.dsl.jvm_steps import (
     schema_file,
     shipped_classes,
 )
+from etlc.dsl.lineage import unknown
 from etlc.dsl.plan import EnvVariables
 from etlc.dsl.schema_validation import validate
 from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
@@ -63,7 +64,8 @@ def check(ctx: CheckContext, step: JvmStep, inputs: Sequence[RecordSchema]) -> L
     if step.schema is not None:
         config["schema"] = step.schema.value
     args = {"class_name": class_name, "step": config, "variables": EnvVariables()}
-    return Lowered(args, ctx.derived(step, out.columns()))
+    # The class's code is not the compiler's to read: its declared columns, sources unknown.
+    return Lowered(args, ctx.derived(step, out.columns()), lineage=unknown(out.columns()))
 
 
 def _jvm_class(ctx: CheckContext, ref: ast.Name) -> bool:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from etlc.dsl import ast
-from etlc.dsl.expressions import Context, Scope
+from etlc.dsl.expressions import CheckedExpr, Context, Scope
+from etlc.dsl.lineage import IDENTITY, TRANSFORMATION, ColumnSource, StepLineage, identity, used
 from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.types import DataType, RecordSchema, admits
 from etlc.plugins import PluginSpec
@@ -35,27 +36,40 @@ class Derive(Select):
 def check(ctx: CheckContext, step: Select, inputs: Sequence[RecordSchema]) -> Lowered | None:
     [schema] = inputs
     scope = Scope(schema.columns())
-    sqls: dict[str, str] = {}
-    types: dict[str, DataType] = {}
+    checked: dict[str, CheckedExpr] = {}
     for name, expr in step.columns.items():
-        checked = ctx.expr(expr, scope, Context.ROW)
-        if checked is not None:
-            sqls[name] = checked.sql
-            types[name] = checked.type
-    if len(sqls) != len(step.columns):
+        done = ctx.expr(expr, scope, Context.ROW)
+        if done is not None:
+            checked[name] = done
+    if len(checked) != len(step.columns):
         return None
+    sqls = {name: c.sql for name, c in checked.items()}
+    types = {name: c.type for name, c in checked.items()}
     columns = schema.columns()
+    named = {name: _named_column(expr, columns) for name, expr in step.columns.items()}
     # A column that only names an input column, of a type admitting it, makes no value.
     made = tuple(
-        name
-        for name, expr in step.columns.items()
-        if not admits(types[name], columns.get(expr.text.strip().strip("`")))
+        name for name in step.columns if not admits(types[name], columns.get(named[name] or ""))
     )
+    source = step.input.value
+    flow: dict[str, list[ColumnSource]] = (
+        identity(source, columns) if isinstance(step, Derive) else {}
+    )
+    for name, c in checked.items():
+        how = IDENTITY if named[name] is not None else TRANSFORMATION
+        flow[name] = used(source, c.columns, how)
+    lineage = StepLineage.of(flow)
     if isinstance(step, Derive):
         merged = dict(columns)
         merged.update(types)
-        return Lowered({"columns": sqls}, ctx.derived(step, merged), recheck=made)
-    return Lowered({"columns": sqls}, ctx.derived(step, types), recheck=made)
+        return Lowered({"columns": sqls}, ctx.derived(step, merged), recheck=made, lineage=lineage)
+    return Lowered({"columns": sqls}, ctx.derived(step, types), recheck=made, lineage=lineage)
+
+
+def _named_column(expr: ast.Expr, columns: Mapping[str, DataType]) -> str | None:
+    """The input column an expression only names, if it does."""
+    name = expr.text.strip().strip("`")
+    return name if name in columns else None
 
 
 SELECT = PluginSpec("select", "transform", "etlc.transforms.select:select_columns", streaming=True)

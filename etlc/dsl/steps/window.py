@@ -6,14 +6,16 @@ window numbers rows in a total order and groups every ``size`` of them (batch on
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from etlc.dsl import ast
 from etlc.dsl.diagnostics import Span
 from etlc.dsl.durations import duration_problems, seconds
-from etlc.dsl.steps.aggregate import aggregates, no_clash
+from etlc.dsl.expressions import CheckedExpr
+from etlc.dsl.lineage import TRANSFORMATION, WINDOW, StepLineage, used
+from etlc.dsl.steps.aggregate import aggregates, grouped_lineage, no_clash
 from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.types import DataType, RecordSchema
 from etlc.plugins import PluginSpec
@@ -72,13 +74,28 @@ def check(ctx: CheckContext, step: Window, inputs: Sequence[RecordSchema]) -> Lo
     aggs = aggregates(ctx, step.aggregates, schema, step.group_by)
     if not keys_ok or aggs is None:
         return None
-    sqls, types = aggs
-    columns.update({k.value: schema.columns()[k.value] for k in step.group_by})
-    if not no_clash(ctx, columns, types, step.aggregates):
+    framing = columns.copy()  # the window's own columns, made of its time or order columns
+    keys = [k.value for k in step.group_by]
+    columns.update({k: schema.columns()[k] for k in keys})
+    if not no_clash(ctx, columns, aggs, step.aggregates):
         return None
-    columns.update(types)
-    args["aggregates"] = sqls
-    return Lowered(args, ctx.derived(step, columns))
+    columns.update({name: c.type for name, c in aggs.items()})
+    args["aggregates"] = {name: c.sql for name, c in aggs.items()}
+    return Lowered(args, ctx.derived(step, columns), lineage=_lineage(step, keys, aggs, framing))
+
+
+def _lineage(
+    step: Window, keys: Sequence[str], aggs: Mapping[str, CheckedExpr], framing: Iterable[str]
+) -> StepLineage:
+    source = step.input.value
+    if step.time is not None:
+        framed_by = [step.time.column.value]
+    else:
+        assert step.rows is not None
+        framed_by = [n.value for n in step.rows.order_by]
+    flow = grouped_lineage(source, keys, aggs, used(source, framed_by, WINDOW))
+    made = {c: used(source, framed_by, TRANSFORMATION) for c in framing}
+    return StepLineage.of({**made, **dict(flow.columns)}, flow.rows)
 
 
 def _time_window(
