@@ -37,10 +37,19 @@ fi
 if [[ -t 1 && -z "${ETLC_LOG_FORMAT:-}" ]]; then
   export ETLC_LOG_FORMAT=text
 fi
+# Spark's own lines at WARN, without the known harmless ones, for the JVM spark-submit starts
+# here (the driver, in client mode): unless a log4j configuration is chosen already, by this
+# variable, Spark's conf folder or a -Dlog4j2.configurationFile (which wins over it). A
+# cluster's containers never see it. A comma would make two file names of the path for log4j.
+log_config="$here"/etlc-log4j2.properties
+spark_conf="${SPARK_CONF_DIR:-${SPARK_HOME:-/nonexistent}/conf}"
+if [[ -z "${LOG4J_CONFIGURATION_FILE:-}" && ! -f "$spark_conf/log4j2.properties" \
+      && "$log_config" != *,* ]]; then
+  export LOG4J_CONFIGURATION_FILE="$log_config"
+fi
 args_file="$(mktemp)"
 PYTHONPATH="$here"/etlc-runtime-0.1.0.zip "${ETLC_PYTHON:-python3}" -m etlc.runtime.submit_args \
   --env-dir "$here"/../pipelines/env \
-  --log-config "$here"/etlc-log4j2.properties \
   "${deps[@]}" \
   --py-files "$here"/etlc-runtime-0.1.0.zip \
   --conf spark.sql.session.timeZone=UTC \

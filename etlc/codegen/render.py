@@ -61,6 +61,7 @@ _RUNTIME_MODULES = (
     "etlc/__init__.py",
     "etlc/database_sql.py",
     "etlc/plugins.py",
+    "etlc/printable.py",
     "etlc/profiles.py",
     "etlc/spark_submit.py",
 )

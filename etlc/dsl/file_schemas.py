@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ def avro_file_fields(path: Path) -> tuple[Field, ...]:
     try:
         doc = json.loads(metadata["avro.schema"])
         return parse_avro_schema(doc).fields
-    except (ValueError, AvroSchemaError) as exc:
+    except (ValueError, RecursionError, AvroSchemaError) as exc:
         raise FileSchemaError(f"{path}: its writer schema is not one etlc reads: {exc}") from None
 
 
@@ -82,86 +83,124 @@ def parquet_file_fields(path: Path) -> tuple[Field, ...]:
         fh.seek(size - 8 - length)
         footer = fh.read(length)
     try:
-        elements = CompactReader(footer).struct(until=2).get(2)
+        raw = CompactReader(footer).struct(until=2).get(2)
     except ThriftError as exc:
         raise FileSchemaError(f"{path}: a damaged Parquet footer ({exc})") from None
-    if not isinstance(elements, list) or not elements:
+    if not isinstance(raw, list) or not raw:
         raise FileSchemaError(f"{path}: its Parquet footer holds no schema")
-    root, columns = elements[0], elements[1:]
-    if root.get(5) != len(columns):
-        group = next(_name(c) for c in columns if c.get(5))
+    root, *columns = (_Element.read(e, path) for e in raw)
+    if not columns:
+        raise FileSchemaError(f"{path}: its Parquet schema has no column")
+    nested = next((c for c in columns if c.children), None)
+    if nested is not None or root.children != len(columns):
+        name = nested.name if nested is not None else root.name
         raise FileSchemaError(
-            f"{path}: column {group!r} is a nested group; etlc reads flat columns only"
+            f"{path}: column {name!r} is a nested group; etlc reads flat columns only"
         )
-    return tuple(Field(_name(c), _column_type(c, f"{path}: column {_name(c)!r}")) for c in columns)
+    return tuple(Field(c.name, _column_type(c, f"{path}: column {c.name!r}")) for c in columns)
 
 
-def _name(element: dict[int, Any]) -> str:
-    raw = element.get(4, b"")
-    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+@dataclass(frozen=True)
+class _Element:
+    """A SchemaElement of parquet.thrift, its fields checked for their Thrift types."""
+
+    name: str
+    physical: int | None  # 1: type
+    repetition: int  # 3
+    children: int  # 5: num_children
+    converted: int | None  # 6: converted_type
+    scale: int  # 7
+    precision: int  # 8
+    logical: dict[int, dict[int, Any]]  # 10: the LogicalType union, its one member by id
+
+    @classmethod
+    def read(cls, raw: Any, path: Path) -> _Element:
+        if not isinstance(raw, dict):
+            raise FileSchemaError(f"{path}: a damaged Parquet footer (a column is not a struct)")
+
+        def number(field_id: int, default: int | None) -> Any:
+            value = raw.get(field_id, default)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                raise FileSchemaError(f"{path}: a damaged Parquet footer (field {field_id})")
+            return value
+
+        name = raw.get(4, b"")
+        logical = raw.get(10) or {}
+        if not isinstance(name, bytes) or not isinstance(logical, dict):
+            raise FileSchemaError(f"{path}: a damaged Parquet footer (a column's name or type)")
+        if not all(isinstance(v, dict) for v in logical.values()):
+            raise FileSchemaError(f"{path}: a damaged Parquet footer (a logical type)")
+        return cls(
+            name.decode("utf-8", "replace"),
+            number(1, None),
+            number(3, _REQUIRED),
+            number(5, 0),
+            number(6, None),
+            number(7, 0),
+            number(8, 0),
+            logical,
+        )
 
 
-# Parquet's ConvertedType numbers (parquet.thrift), the annotation Spark and most writers set.
-_UTF8, _ENUM, _DECIMAL, _DATE = 0, 4, 5, 6
-_TIMESTAMP_MILLIS, _TIMESTAMP_MICROS = 9, 10
-_UINT_8, _UINT_16, _UINT_32, _INT_8, _INT_16, _INT_32, _INT_64, _JSON = (
-    11,
-    12,
-    13,
-    15,
-    16,
-    17,
-    18,
-    19,
-)
+# parquet.thrift's numbers: physical Type, FieldRepetitionType, ConvertedType (the older
+# annotation, which Spark still writes) and the members of the LogicalType union.
 _BOOLEAN, _INT32, _INT64, _INT96, _FLOAT, _DOUBLE, _BYTE_ARRAY, _FIXED = range(8)
 _REQUIRED, _OPTIONAL = 0, 1
+_UTF8, _ENUM, _DECIMAL, _DATE, _TIME_MILLIS, _TIME_MICROS = 0, 4, 5, 6, 7, 8
+_TIMESTAMP_MILLIS, _TIMESTAMP_MICROS, _UINT_32, _UINT_64, _JSON = 9, 10, 13, 14, 19
+_L_STRING, _L_ENUM, _L_DECIMAL, _L_DATE, _L_TIME, _L_TIMESTAMP = 1, 4, 5, 6, 7, 8
+_L_INTEGER, _L_UNKNOWN, _L_JSON = 10, 11, 12
+_TEXT = frozenset({_L_STRING, _L_ENUM, _L_JSON})
+_LOGICAL_NAMES = {2: "a map", 3: "a list", 7: "a time of day", 11: "always null (no type)"}
 
 
-def _column_type(c: dict[int, Any], where: str) -> DataType:
-    repetition = c.get(3, _REQUIRED)
-    if repetition not in (_REQUIRED, _OPTIONAL):
+def _column_type(c: _Element, where: str) -> DataType:
+    if c.repetition not in (_REQUIRED, _OPTIONAL):
         raise FileSchemaError(f"{where} is repeated (an array); etlc reads flat columns only")
-    nullable = repetition == _OPTIONAL
-    physical, converted, logical = c.get(1), c.get(6), c.get(10) or {}
-    if converted == _DECIMAL or 5 in logical:
-        return DataType("decimal", nullable, precision=c.get(8, 0), scale=c.get(7, 0))
-    kind = _typed(physical, converted, logical, where)
-    return DataType(kind[0], nullable, logical=kind[1])
+    nullable = c.repetition == _OPTIONAL
+    unknown = set(c.logical) - {*_TEXT, _L_DECIMAL, _L_DATE, _L_TIMESTAMP, _L_INTEGER}
+    if unknown or c.converted in (_TIME_MILLIS, _TIME_MICROS, _UINT_64):
+        what = _LOGICAL_NAMES.get(min(unknown), "of a logical type") if unknown else "unsigned"
+        raise FileSchemaError(f"{where} is {what}; etlc has no column type for it")
+    decimal_based = c.physical in (_INT32, _INT64, _BYTE_ARRAY, _FIXED)
+    if decimal_based and (_L_DECIMAL in c.logical or c.converted == _DECIMAL):
+        decimal = c.logical.get(_L_DECIMAL, {})
+        precision, scale = decimal.get(2, c.precision), decimal.get(1, c.scale)
+        return DataType("decimal", nullable, precision=precision, scale=scale)
+    kind, logical = _typed(c, where)
+    return DataType(kind, nullable, logical=logical)
 
 
-def _typed(physical: Any, converted: Any, logical: dict[int, Any], where: str) -> tuple[str, str]:
+def _typed(c: _Element, where: str) -> tuple[str, str]:
     """(etlc kind, Avro logical type) of a column that is not a decimal."""
-    if 8 in logical:  # TIMESTAMP(isAdjustedToUTC, unit)
-        adjusted, unit = logical[8].get(1, True), logical[8].get(2) or {}
-        if not adjusted:
+    if _L_TIMESTAMP in c.logical and c.physical == _INT64:
+        stamp = c.logical[_L_TIMESTAMP]
+        unit = stamp.get(2)
+        if not stamp.get(1, True):
             raise FileSchemaError(f"{where} is a timestamp without a time zone; etlc has none")
-        if 3 in unit:
+        if not isinstance(unit, dict) or 3 in unit:
             raise FileSchemaError(f"{where} has nanoseconds; etlc's timestamps stop at micros")
         return "timestamp", "timestamp-millis" if 1 in unit else "timestamp-micros"
-    if physical == _INT96 or converted == _TIMESTAMP_MICROS:
+    if c.physical == _INT96 or (c.physical == _INT64 and c.converted == _TIMESTAMP_MICROS):
         return "timestamp", "timestamp-micros"  # INT96: Spark's and Hive's older timestamps
-    if converted == _TIMESTAMP_MILLIS:
+    if c.physical == _INT64 and c.converted == _TIMESTAMP_MILLIS:
         return "timestamp", "timestamp-millis"
-    if converted == _DATE or 6 in logical:
+    if c.physical == _INT32 and (c.converted == _DATE or _L_DATE in c.logical):
         return "date", ""
-    if physical == _BOOLEAN:
-        return "boolean", ""
-    if physical == _INT32:
-        if converted in (_UINT_32,):
-            return "long", ""
-        if converted in (None, _INT_8, _INT_16, _INT_32, _UINT_8, _UINT_16):
-            return "int", ""
-    if physical == _INT64 and converted in (None, _INT_64):
-        return "long", ""
-    if physical in (_FLOAT, _DOUBLE):
-        return ("float" if physical == _FLOAT else "double"), ""
-    if physical == _BYTE_ARRAY:
-        text = converted in (_UTF8, _ENUM, _JSON) or bool({1, 4, 12} & set(logical))
+    integer = c.logical.get(_L_INTEGER, {})
+    unsigned = integer.get(2) is False or c.converted in (_UINT_32, _UINT_64)
+    simple = {_BOOLEAN: "boolean", _INT32: "long" if unsigned else "int", _FLOAT: "float"}
+    simple.update({_DOUBLE: "double", _INT64: "long"})
+    if c.physical == _INT64 and unsigned:
+        raise FileSchemaError(f"{where} is unsigned; etlc has no column type for it")
+    if c.physical in simple and not set(c.logical) - {_L_INTEGER}:
+        return simple[c.physical], ""
+    if c.physical == _BYTE_ARRAY:
+        text = c.converted in (_UTF8, _ENUM, _JSON) or bool(_TEXT & set(c.logical))
         return ("string" if text else "bytes"), ""
-    if physical == _FIXED and not logical and converted is None:
+    if c.physical == _FIXED and not c.logical and c.converted is None:
         return "bytes", ""
     raise FileSchemaError(
         f"{where} has a Parquet type etlc has no column type for "
-        f"(physical {physical}, converted {converted})"
+        f"(physical {c.physical}, converted {c.converted})"
     )

@@ -33,7 +33,14 @@ from pathlib import Path
 from typing import Any
 
 from etlc.dsl.file_schemas import FileSchemaError, avro_file_fields, parquet_file_fields
-from etlc.dsl.types import DataType, Field, RecordSchema, is_avro_name, parse_avro_schema
+from etlc.dsl.types import (
+    AvroSchemaError,
+    DataType,
+    Field,
+    RecordSchema,
+    is_avro_name,
+    parse_avro_schema,
+)
 
 FORMATS = ("csv", "json", "avro", "parquet")
 _SUFFIXES = {
@@ -302,5 +309,8 @@ def _checked(record: RecordSchema, doc: str, sample: Path) -> dict[str, Any]:
         )
     out = record.to_avro()
     out["doc"] = doc
-    parse_avro_schema(out)  # what etlc would refuse is never printed
+    try:
+        parse_avro_schema(out)  # what etlc would refuse is never printed
+    except AvroSchemaError as exc:
+        raise InferError(f"{sample}: {exc}") from None
     return out

@@ -91,6 +91,8 @@ class CompactReader:
         if size > len(self.data) - self.at:
             raise ThriftError(f"a map of {size} runs past the end")
         kinds = self._byte()
+        if kinds >> 4 not in (BYTE, I16, I32, I64, DOUBLE, BINARY):
+            raise ThriftError(f"a map keyed by type {kinds >> 4}")  # no footer has one
         return {
             self.value(kinds >> 4, depth + 1): self.value(kinds & 0x0F, depth + 1)
             for _ in range(size)

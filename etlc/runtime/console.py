@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from etlc.printable import printable
 from etlc.vault.redaction import scrub_value
 
 # Fields every event carries; the line's prefix says them once.
@@ -150,4 +151,7 @@ class TextFormatter(logging.Formatter):
         fields = scrub_value(dict(getattr(record, "etlc", {})))
         stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
         level = "" if record.levelno <= logging.INFO else f"{record.levelname} "
-        return f"{stamp} {level}{scrub_value(render(record.getMessage(), fields))}"
+        text = scrub_value(render(record.getMessage(), fields))
+        # Values come from data and from servers' messages: no control character (a
+        # terminal's escape sequence) reaches the terminal; the table keeps its lines.
+        return "\n".join(printable(line) for line in f"{stamp} {level}{text}".split("\n"))

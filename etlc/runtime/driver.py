@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pyspark.sql import SparkSession
 
@@ -21,7 +21,7 @@ from etlc.runtime.graph import PipelineGraph
 from etlc.runtime.logs import EventLog, RunContext, configure
 from etlc.runtime.pipeline import BatchPipeline, Pipeline
 from etlc.runtime.progress import duration_ms
-from etlc.runtime.report import RunReport, Status
+from etlc.runtime.report import EXIT_FAILED, RunReport, Status
 from etlc.runtime.retry import RetryingPipeline, RetryPolicy
 from etlc.runtime.run_files import AppendHandler, RunFiles, check_run_id
 from etlc.runtime.session import create_session, tag_attempt
@@ -56,10 +56,19 @@ class AttemptTagged(Pipeline):
         return self.inner.run()
 
 
+class _Parser(argparse.ArgumentParser):
+    """Wrong arguments fail the run (exit 1): argparse's own 2 means records failed validation
+    to whatever runs the driver."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_FAILED, f"{self.prog}: error: {message}\n")
+
+
 def parse_args(
     pipeline: str, argv: Sequence[str] | None, env_dir: str = ENV_DIR
 ) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=f"{pipeline}.py",
         description=f"Run the etlc pipeline `{pipeline}` (submit it with spark-submit).",
         epilog="Exit codes: 0 success (a stream: stopped by SIGTERM/SIGINT), 1 failed, "

@@ -21,10 +21,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from etlc import __version__
 from etlc.runtime.errors import ConfigurationError
-from etlc.runtime.logs import JsonFormatter, RunContext
+from etlc.runtime.logs import LOGGER_NAME, JsonFormatter, RunContext
 from etlc.runtime.report import RunReport
 from etlc.vault.redaction import RedactingFilter, scrub_value
 
@@ -47,11 +48,14 @@ def check_run_id(run_id: str) -> str:
 
 
 def _local_folder(runs_dir: str, path: str) -> Path:
-    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", runs_dir) and not runs_dir.startswith("file://"):
+    """A folder on this machine: a path, or a ``file:`` URI without a host."""
+    parts = urlsplit(runs_dir)
+    # One letter before a colon is a Windows drive, not a scheme.
+    if len(parts.scheme) > 1 and (parts.scheme != "file" or parts.netloc not in ("", "localhost")):
         raise ConfigurationError(
             f"{path}: `etlc.runs_dir` must be a folder on the driver's own disk, not {runs_dir}"
         )
-    return Path(runs_dir.removeprefix("file://"))
+    return Path(unquote(parts.path) if parts.scheme == "file" else runs_dir)
 
 
 class AppendHandler(logging.Handler):
@@ -66,12 +70,20 @@ class AppendHandler(logging.Handler):
         self.addFilter(RedactingFilter())
 
     def emit(self, record: logging.LogRecord) -> None:
+        if self.fd < 0:
+            return
         try:
             data = (self.format(record) + "\n").encode("utf-8")
             while data:
                 data = data[os.write(self.fd, data) :]
-        except Exception:  # a full disk must not end the run; the console has the line
-            self.handleError(record)
+        except OSError as exc:
+            # A full disk must not end the run, and one warning says it: the console has
+            # every line, the file stops here.
+            self.close()
+            logging.getLogger(LOGGER_NAME).warning(
+                "run_file_stopped",
+                extra={"etlc": {"path": str(self.path), "error": exc.strerror}},
+            )
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -87,7 +99,8 @@ class RunFiles:
 
     @classmethod
     def open(cls, runs_dir: str, env_path: str, context: RunContext) -> RunFiles:
-        """The run's two paths, its folder made and its lines file started (empty)."""
+        """The run's two paths, its folder made and its lines file there (a run started again
+        with the same id appends to it)."""
         folder = _local_folder(runs_dir, env_path) / context.pipeline
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         files = cls(

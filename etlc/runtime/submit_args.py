@@ -17,9 +17,6 @@ library only (an import-linter contract holds it to that). It
   the file with ``--files`` and gives the driver its name in the working directory, where
   YARN and Kubernetes put shipped files; in client mode the driver gets its absolute path.
   On YARN it sets ``spark.yarn.maxAppAttempts=1`` unless told otherwise: etlc retries;
-- gives the driver's JVM the log4j configuration ``etlc compile`` wrote beside the driver
-  (Spark at WARN, known harmless warnings quiet), shipped with ``--files`` in cluster mode,
-  unless the driver's Java options already name a log4j configuration;
 - joins the script's own ``--jars``, ``--py-files``, ``--files`` and ``--packages`` with the
   user's, since spark-submit keeps only the last of each; the user's other options come after
   the script's, so they win (spark-submit: the last one counts).
@@ -55,7 +52,6 @@ MAX_APP_ATTEMPTS = "spark.yarn.maxAppAttempts"
 # A Kubernetes secret's name (and key) for a pod's environment or files: not a secret itself,
 # and read only when the pod is made, so it must be on the command line.
 SECRET_REFERENCE = re.compile(r"spark\.kubernetes\.(driver|executor)\.(secretKeyRef|secrets)\.")
-DRIVER_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 
 
 @dataclass(frozen=True)
@@ -134,14 +130,9 @@ def check_kubernetes(conf: Mapping[str, str]) -> None:
 
 
 def arguments(
-    ours: Options,
-    env_dir: str,
-    args: Sequence[str],
-    environ: Mapping[str, str],
-    log_config: Path | None = None,
+    ours: Options, env_dir: str, args: Sequence[str], environ: Mapping[str, str]
 ) -> tuple[list[str], list[str]]:
-    """(spark-submit options, driver arguments) for the script's ``ours`` and its ``args``;
-    ``log_config``: the log4j configuration compiled beside the driver."""
+    """(spark-submit options, driver arguments) for the script's ``ours`` and its ``args``."""
     before, after = split(args)
     user, driver = Options.parse(before), DriverArgs.parse(after)
     if driver.help:  # the driver prints its usage; no environment is read
@@ -161,8 +152,7 @@ def arguments(
     ]
     # The settings spark-submit ends with: the user's --conf come after the file's.
     conf = {**env_conf, **user.conf()}
-    cluster_mode = deploy_mode(user, conf, environ) == "cluster"
-    if cluster_mode:
+    if deploy_mode(user, conf, environ) == "cluster":
         cluster = master(user, environ)
         if cluster.startswith("k8s://"):
             check_kubernetes(conf)
@@ -172,41 +162,8 @@ def arguments(
         where = env_file.name
     else:
         where = str(env_file)
-    if log_config is not None and not _has_log_config(user, conf):
-        shipped = _with_log_config(shipped, log_config, env_conf, cluster_mode)
     options = _joined(Options([*ours.pairs, *shipped]), user)
     return options, ["--env-file", where, *driver.rest]
-
-
-def _has_log_config(user: Options, conf: Mapping[str, str]) -> bool:
-    """Whether the driver's Java options already choose a log4j configuration."""
-    given = [conf.get(DRIVER_JAVA_OPTIONS, ""), *user.values("--driver-java-options")]
-    return any("log4j" in options for options in given)
-
-
-def java_quoted(text: str) -> str:
-    """One word of Java options as Spark splits them (Utils.splitCommandString)."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _with_log_config(
-    shipped: list[tuple[str, str | None]],
-    log_config: Path,
-    env_conf: Mapping[str, str],
-    cluster_mode: bool,
-) -> list[tuple[str, str | None]]:
-    """``shipped`` with the driver's Java options naming ``log_config``: after the
-    environment file's own options, in place of the ``--conf`` that carried them."""
-    if cluster_mode:  # shipped into the container's working directory
-        shipped = [*shipped, ("--files", str(log_config))]
-        where = log_config.name
-    else:  # a URI: log4j reads a comma in a plain path as a list of files
-        where = log_config.absolute().as_uri()
-    option = f"-Dlog4j2.configurationFile={java_quoted(where)}"
-    before = env_conf.get(DRIVER_JAVA_OPTIONS, "")
-    value = f"{before} {option}" if before.strip() else option
-    kept = [p for p in shipped if p != ("--conf", f"{DRIVER_JAVA_OPTIONS}={before}")]
-    return [*kept, ("--conf", f"{DRIVER_JAVA_OPTIONS}={value}")]
 
 
 def widened(key: str, value: str, own: Mapping[str, str]) -> str:
@@ -230,21 +187,14 @@ def _joined(ours: Options, user: Options) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
-    """``--env-dir DIR [--log-config FILE] [the script's spark-submit options] --- [the
-    script's arguments]``."""
+    """``--env-dir DIR [the script's spark-submit options] --- [the script's arguments]``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv[:1] != ["--env-dir"] or len(argv) < 2 or "---" not in argv:
-            raise SubmitError(
-                "usage: submit_args --env-dir DIR [--log-config FILE] [OPTIONS] --- [ARGS]"
-            )
-        env_dir, rest = argv[1], argv[2:]
-        log_config = None
-        if rest[:1] == ["--log-config"] and len(rest) > 1:
-            log_config, rest = Path(rest[1]), rest[2:]
-        at = rest.index("---")
-        ours = Options.parse(rest[:at])
-        options, driver = arguments(ours, env_dir, rest[at + 1 :], environ, log_config)
+        if argv[:1] != ["--env-dir"] or "---" not in argv:
+            raise SubmitError("usage: submit_args --env-dir DIR [OPTIONS] --- [ARGS]")
+        at = argv.index("---")
+        ours = Options.parse(argv[2:at])
+        options, driver = arguments(ours, argv[1], argv[at + 1 :], environ)
     except SubmitError as exc:
         print(f"etlc: {exc}", file=sys.stderr)
         return 1

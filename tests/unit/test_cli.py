@@ -576,10 +576,9 @@ def test_submit_spec_prints_what_the_submit_script_hands_spark_submit(
     )
     # In cluster mode the environment file travels with the job, named in the working dir.
     assert spec["application_args"] == ["--env-file", "local.json"]
-    # So is Spark's logging configuration, which the driver's JVM reads at its start.
-    assert [Path(f).name for f in spec["files"]] == ["local.json", "etlc-log4j2.properties"]
-    java = spec["conf"]["spark.driver.extraJavaOptions"]
-    assert java == '-Dlog4j2.configurationFile="etlc-log4j2.properties"'
+    assert [Path(f).name for f in spec["files"]] == ["local.json"]
+    # A cluster's own Java options and logging are left as they are.
+    assert "spark.driver.extraJavaOptions" not in spec["conf"]
     assert [Path(j).name for j in spec["jars"]] == sorted(p.name for p in jars.iterdir())
     assert spec["py_files"] == [str(out / "etlc-runtime-0.1.0.zip")]
     assert spec["conf"]["spark.sql.shuffle.partitions"] == "4"  # the environment file's

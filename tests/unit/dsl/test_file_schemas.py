@@ -198,3 +198,83 @@ def test_a_folder_of_several_formats_needs_format(tmp_path: Path) -> None:
     (tmp_path / "b.parquet").write_bytes(b"")
     with pytest.raises(schema_infer.InferError, match="pass --format"):
         schema_infer.sample_format(tmp_path)
+
+
+# --- footers written by hand: what Spark does not write, and what no writer should ---------
+
+
+def _varint(n: int) -> bytes:
+    out = b""
+    while n > 0x7F:
+        out, n = out + bytes([(n & 0x7F) | 0x80]), n >> 7
+    return out + bytes([n])
+
+
+def _field(fid: int, last: int, kind: int) -> bytes:
+    delta = fid - last
+    return bytes([(delta << 4) | kind]) if 0 < delta <= 15 else bytes([kind]) + _varint(fid * 2)
+
+
+def _struct(fields: dict[int, object]) -> bytes:
+    """A compact-protocol struct of booleans, ints, bytes and nested structs (dicts)."""
+    out, last = b"", 0
+    for fid, value in sorted(fields.items()):
+        if isinstance(value, bool):  # the value is in the field's type: 1 true, 2 false
+            out += _field(fid, last, 1 if value else 2)
+        elif isinstance(value, dict):
+            out += _field(fid, last, 12) + _struct(value)
+        elif isinstance(value, bytes):
+            out += _field(fid, last, 8) + _varint(len(value)) + value
+        else:
+            assert isinstance(value, int)
+            out += _field(fid, last, 5) + _varint((value << 1) ^ (value >> 63))
+        last = fid
+    return out + b"\x00"
+
+
+def parquet(tmp_path: Path, *columns: dict[int, object]) -> Path:
+    elements = [{4: b"root", 5: len(columns)}, *columns]
+    # FileMetaData field 2, a list of SchemaElement structs.
+    body = bytes([0x29, (len(elements) << 4) | 12]) + b"".join(_struct(e) for e in elements)
+    path = tmp_path / "hand.parquet"
+    path.write_bytes(footer(body + b"\x00"))
+    return path
+
+
+def test_a_decimal_given_only_by_its_logical_type_keeps_its_precision(tmp_path: Path) -> None:
+    column = {1: 6, 3: 1, 4: b"x", 10: {5: {1: 2, 2: 10}}}  # BYTE_ARRAY, DECIMAL(10, 2)
+    [field] = parquet_file_fields(parquet(tmp_path, column))
+    assert field == Field("x", DataType("decimal", True, precision=10, scale=2))
+
+
+@pytest.mark.parametrize(
+    ("column", "said"),
+    [
+        ({1: 2, 4: b"t", 10: {7: {1: 1, 2: {3: {}}}}}, "'t' is a time of day"),
+        ({1: 2, 4: b"u", 10: {10: {1: 64, 2: False}}}, "'u' is unsigned"),
+        ({1: 1, 4: b"n", 10: {11: {}}}, "'n' is always null"),
+        ({1: 1, 3: 2, 4: b"r"}, "'r' is repeated"),
+        ({4: b"g", 5: 1}, "'g' is a nested group"),
+        ({1: b"not a number", 4: b"x"}, "damaged Parquet footer"),
+        ({1: 1, 4: b"x", 10: {5: 7}}, "damaged Parquet footer"),
+    ],
+)
+def test_a_column_etlc_has_no_type_for_or_a_malformed_one_is_named(
+    tmp_path: Path, column: dict[int, object], said: str
+) -> None:
+    with pytest.raises(FileSchemaError, match=said):
+        parquet_file_fields(parquet(tmp_path, column))
+
+
+def test_a_writer_schema_nested_past_any_parsers_depth_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "deep.avro"
+    path.write_bytes(avro_header((b"avro.schema", b"[" * 100_000)))
+    with pytest.raises(FileSchemaError, match="not one etlc reads"):
+        avro_file_fields(path)
+
+
+def test_infer_names_the_sample_when_declared_columns_break_avros_rules(tmp_path: Path) -> None:
+    column = {1: 6, 3: 1, 4: b"x", 10: {5: {1: 2, 2: 60}}}  # DECIMAL(60, 2): beyond Spark's 38
+    path = parquet(tmp_path, column)
+    with pytest.raises(schema_infer.InferError, match=r"hand.parquet: decimal precision 60"):
+        schema_infer.infer(path, "parquet", "R")

@@ -121,3 +121,21 @@ def test_the_formatter_stamps_the_time_marks_warnings_and_hides_secrets() -> Non
     assert "s3cr3t-value-for-console" not in line and "refused" in line
     info = logging.LogRecord("etlc", logging.INFO, __file__, 1, "queries_stopped", None, None)
     assert TextFormatter().format(info)[8:] == " queries stopped"
+
+
+def test_no_control_character_from_data_reaches_the_terminal() -> None:
+    record = logging.LogRecord("etlc", logging.ERROR, __file__, 1, "validation_failed", None, None)
+    record.etlc = {  # type: ignore[attr-defined]
+        **TAGS,
+        "step": "orders\x1b]0;owned\x07",
+        "records": 2,
+        "invalid": 1,
+        "violations": {"schema:\x1b[2Jstatus": 1},
+    }
+    line = TextFormatter().format(record)
+    assert "\x1b" not in line and "\x07" not in line
+    assert "\\x1b" in line  # shown escaped, not dropped
+    finished = logging.LogRecord("etlc", logging.INFO, __file__, 1, "run_finished", None, None)
+    finished.etlc = {**TAGS, "status": "SUCCESS", "steps": [{"step": "a\rb", "stage": "load"}]}  # type: ignore[attr-defined]
+    lines = TextFormatter().format(finished).split("\n")
+    assert len(lines) == 5 and "a\\rb" in lines[3]

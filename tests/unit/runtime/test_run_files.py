@@ -51,9 +51,13 @@ def test_a_relative_or_file_uri_folder_is_the_drivers_own_disk(
     assert files.lines == tmp_path / ".etlc" / "runs" / "p" / "r.jsonl"  # absolute, for the JVM
     uri = RunFiles.open(f"file://{tmp_path}/u", "env.json", RunContext("p", run_id="r"))
     assert uri.lines == tmp_path / "u" / "p" / "r.jsonl"
+    short = RunFiles.open(f"file:{tmp_path}/s%20t", "env.json", RunContext("p", run_id="r"))
+    assert short.lines == tmp_path / "s t" / "p" / "r.jsonl"  # Hadoop's usual form
 
 
-@pytest.mark.parametrize("runs_dir", ["hdfs:///etlc/runs", "s3a://bucket/runs"])
+@pytest.mark.parametrize(
+    "runs_dir", ["hdfs:///etlc/runs", "s3a://bucket/runs", "hdfs:/etlc/runs", "file://host/p"]
+)
 def test_a_folder_elsewhere_is_refused_naming_the_environment_file(runs_dir: str) -> None:
     with pytest.raises(ConfigurationError, match=r"prod.json: `etlc.runs_dir` must be a folder"):
         RunFiles.open(runs_dir, "prod.json", RunContext("p"))
@@ -113,3 +117,21 @@ def test_the_results_say_how_the_run_ended_and_replace_the_file_whole(tmp_path: 
     assert results["lines"] == str(files.lines)
     assert sorted(os.listdir(files.results.parent)) == ["r.json", "r.jsonl"]  # no partial left
     assert stat.S_IMODE(files.results.stat().st_mode) == 0o600
+
+
+def test_a_file_that_cannot_take_more_lines_stops_with_one_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = RunFiles.open(str(tmp_path), "env.json", RunContext("p", run_id="r"))
+    handler = AppendHandler(files.lines)
+    os.close(handler.fd)
+    handler.fd = os.open("/dev/full", os.O_WRONLY)  # every write: no space left on device
+    logger = logging.getLogger("etlc")
+    logger.addHandler(handler)
+    try:
+        EventLog(RunContext("p", run_id="r")).warning("one")
+        EventLog(RunContext("p", run_id="r")).warning("two")
+    finally:
+        logger.removeHandler(handler)
+    assert handler.fd == -1
+    assert "Traceback" not in capsys.readouterr().err

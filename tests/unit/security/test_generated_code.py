@@ -32,7 +32,6 @@ from etlc.codegen.render import LOG_CONFIG_NAME, jvm_jar_name, render, runtime_z
 from etlc.dsl.checker import check_file
 from etlc.dsl.plan import Plan, PlannedStep
 from etlc.plugins import MavenArtifact
-from etlc.runtime.submit_args import DRIVER_JAVA_OPTIONS
 
 ROOT = Path(__file__).resolve().parents[3]
 MARK = "PWNED"  # every payload below that runs would create a file of this name
@@ -169,7 +168,6 @@ def expected_argv(plan: Plan, script: Path, tmp: Path, packages: bool) -> list[s
         deps = ["--jars", ",".join(f"{jars}/{n}" for n in names)]
     conf = [x for c in (*BASE_CONF, *plan.spark_conf) for x in ("--conf", c)]
     jars_first = deps[:2]
-    log_config = (script.parent / LOG_CONFIG_NAME).as_uri()
     return [
         *("--master", "local[2]", "--name", f"etlc:{plan.name}"),
         *jars_first,
@@ -177,7 +175,6 @@ def expected_argv(plan: Plan, script: Path, tmp: Path, packages: bool) -> list[s
         *deps[2:],
         *conf,
         *("--conf", "spark.executor.memory=1g"),  # not the secret-named one
-        *("--conf", f'{DRIVER_JAVA_OPTIONS}=-Dlog4j2.configurationFile="{log_config}"'),
         f"{here}/{plan.name}.py",
         *("--env-file", str(tmp / "env.json"), "driver-arg"),
     ]

@@ -1,8 +1,10 @@
 package etlc.jvm.metrics
 
 import java.io.PrintStream
+import java.nio.ByteBuffer
+import java.nio.channels.FileChannel
 import java.nio.charset.StandardCharsets
-import java.nio.file.{Files, Path, Paths, StandardOpenOption}
+import java.nio.file.{Files, LinkOption, Path, Paths, StandardOpenOption}
 import java.time.Instant
 import java.util.concurrent.{ConcurrentHashMap, TimeUnit}
 
@@ -105,10 +107,17 @@ final class StageSink(stdout: Option[() => PrintStream], file: Option[Path]) {
   def write(line: String): Unit = {
     // One println: PrintStream writes it whole, never interleaved with another println.
     stdout.foreach(_().println(line))
-    // One write of the whole line to a file opened for appending, as the Python side writes
-    // its own lines to the same file: neither splits the other's.
+    // The whole line in one buffer, written to a file opened for appending, as the Python
+    // side writes its own lines to the same file: neither splits the other's. Never through
+    // a link put where the file was.
     file.foreach { path =>
-      Try(Files.write(path, (line + "\n").getBytes(StandardCharsets.UTF_8), StandardOpenOption.APPEND))
+      Try {
+        val channel = FileChannel.open(path, StandardOpenOption.APPEND, LinkOption.NOFOLLOW_LINKS)
+        try {
+          val bytes = ByteBuffer.wrap((line + "\n").getBytes(StandardCharsets.UTF_8))
+          while (bytes.hasRemaining) channel.write(bytes)
+        } finally channel.close()
+      }
     }
   }
 }
@@ -123,6 +132,7 @@ object StageSink {
   def from(conf: String => Option[String], stdout: () => PrintStream): StageSink = {
     val printed = !conf(StdoutConf).exists(_.trim.equalsIgnoreCase("false"))
     val file = conf(FileConf).filter(_.nonEmpty).flatMap(f => Try(Paths.get(f)).toOption)
-    new StageSink(if (printed) Some(stdout) else None, file.filter(Files.isRegularFile(_)))
+    val regular = file.filter(Files.isRegularFile(_, LinkOption.NOFOLLOW_LINKS))
+    new StageSink(if (printed) Some(stdout) else None, regular)
   }
 }

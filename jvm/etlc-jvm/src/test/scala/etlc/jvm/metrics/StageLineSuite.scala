@@ -69,6 +69,16 @@ class StageSinkSuite extends munit.FunSuite {
     } finally java.nio.file.Files.deleteIfExists(file)
   }
 
+  test("a link where the run file was is not written through") {
+    val dir = java.nio.file.Files.createTempDirectory("etlc-run")
+    val target = java.nio.file.Files.writeString(dir.resolve("target"), "keep\n")
+    val link = java.nio.file.Files.createSymbolicLink(dir.resolve("run.jsonl"), target)
+    val (_, out) = captured()
+    StageSink.from(Map(StageSink.FileConf -> link.toString).get, out).write("{\"a\": 1}")
+    assertEquals(java.nio.file.Files.readString(target), "keep\n")
+    Seq(link, target, dir).foreach(java.nio.file.Files.delete)
+  }
+
   test("stdout off when the Python side prints text there; a missing file is not made") {
     val dir = java.nio.file.Files.createTempDirectory("etlc-run")
     val missing = dir.resolve("run.jsonl")
