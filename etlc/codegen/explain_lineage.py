@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from etlc.dsl.lineage import ColumnSource, Origin, StepLineage, Traced, trace
+from etlc.dsl.lineage import ColumnSource, LineageError, Origin, StepLineage, Traced, trace
 from etlc.dsl.plan import Plan, PlannedStep
 from etlc.printable import printable
 
-
-class LineageError(ValueError):
-    """A column the plan does not have; the message says which there are."""
+__all__ = ["LineageError", "as_json", "step_lineage", "targets", "text"]
 
 
 def targets(plan: Plan, column: str) -> list[tuple[PlannedStep, str]]:
@@ -26,8 +24,10 @@ def targets(plan: Plan, column: str) -> list[tuple[PlannedStep, str]]:
         step = next((s for s in plan.steps if s.id == step_id), None)
         if step is None:
             raise LineageError(f"no step `{step_id}` in {plan.name}")
-        if name not in step.schema.columns():
-            shown = ", ".join(step.schema.columns())
+        columns = list(step.schema.columns())
+        if name not in columns:
+            more = f" and {len(columns) - 20} more" if len(columns) > 20 else ""
+            shown = ", ".join(columns[:20]) + more
             raise LineageError(f"step `{step_id}` has no column `{name}` (it has {shown})")
         return [(step, name)]
     found = [(s, column) for s in plan.by_role("load") if column in s.schema.columns()]
@@ -61,20 +61,22 @@ def as_json(plan: Plan, column: str) -> list[dict[str, Any]]:
             {
                 "step": step.id,
                 "column": name,
-                "origins": [
-                    {
-                        "dataset": o.dataset,
-                        "column": o.column,
-                        "known": o.known,
-                        "through": [
-                            {"step": h.step, "type": h.kind, "how": h.how} for h in reversed(o.path)
-                        ],
-                    }
-                    for o in traced.origins
+                "origins": [_origin_json(o) for o in traced.origins],
+                "rows": [
+                    {"step": r.step, "how": r.how, **_origin_json(r.origin)} for r in traced.rows
                 ],
-                "rows": [{"step": at, **_source(s)} for at, s in traced.rows],
             }
         )
+    return out
+
+
+def _origin_json(o: Origin) -> dict[str, Any]:
+    out: dict[str, Any] = {"dataset": o.dataset, "column": o.column, "known": o.known}
+    if o.path:
+        out["through"] = [
+            {"step": h.step, "type": h.kind, "column": h.column, "how": h.how}
+            for h in reversed(o.path)
+        ]
     return out
 
 
@@ -93,17 +95,27 @@ def text(plan: Plan, column: str) -> list[str]:
 
 
 def _origin(plan: Plan, o: Origin) -> str:
-    through = " -> ".join(f"{h.kind} {h.step} ({h.how})" for h in reversed(o.path))
-    if not o.known:
-        kind = plan.step(o.dataset).type
-        start = f"{o.dataset} ({kind}: its column `{o.column}`, sources unknown to the compiler)"
-    else:
-        start = f"{o.dataset}.{o.column}"
-    return f"from {start}" + (f": {through}" if through else "")
+    through = " -> ".join(
+        f"{h.kind} {h.step}" + (f".{h.column}" if h.column != o.column else "") + f" ({h.how})"
+        for h in reversed(o.path)
+    )
+    return f"from {_start(plan, o)}" + (f": {through}" if through else "")
+
+
+def _start(plan: Plan, o: Origin) -> str:
+    if o.known:
+        return f"{o.dataset}.{o.column}"
+    kind = plan.step(o.dataset).type
+    return f"{o.dataset} ({kind}: its column `{o.column}`, sources unknown to the compiler)"
 
 
 def _rows(traced: Traced) -> list[str]:
     if not traced.rows:
         return []
-    shown = ", ".join(f"{s.dataset}.{s.column} ({s.how} in {at})" for at, s in traced.rows)
+    shown = ", ".join(
+        f"{r.origin.dataset}.{r.origin.column}"
+        + ("" if r.origin.known else " (unknown)")
+        + f" ({r.how} in {r.step})"
+        for r in traced.rows
+    )
     return [f"  rows decided by {shown}"]

@@ -501,7 +501,6 @@ def _lineage(step: ast.Step, lowered: Lowered) -> StepLineage | None:
     if lowered.lineage is not None or step.role == "extract":
         return lowered.lineage
     names = [f.name for f in lowered.schema.fields]
-    if step.role == "load":
-        [source] = step.inputs()
-        return StepLineage.of(lineage.identity(source.value, names))
+    if step.role == "load" and len(step.inputs()) == 1:  # a plugin's load may read several
+        return StepLineage.of(lineage.identity(step.inputs()[0].value, names))
     return lineage.unknown(names)

@@ -81,19 +81,26 @@ def used(dataset: str, columns: Iterable[str], how: str) -> list[ColumnSource]:
 # --- tracing through a plan --------------------------------------------------------------
 
 
+class LineageError(ValueError):
+    """A step or column the plan does not have."""
+
+
 @dataclass(frozen=True)
 class Hop:
-    """One step a value passed through: the step, its kind and how it used the column."""
+    """One step a value passed through: the step, its kind, the column there and how the
+    step made it."""
 
     step: str
     kind: str
+    column: str
     how: str
 
 
 @dataclass(frozen=True)
 class Origin:
     """Where a column's values come from: an extract's column (or, when ``known`` is False,
-    the step the trace could not see through), with the steps in between, latest first."""
+    the column of the step the trace could not see through), with the steps in between,
+    latest first (one route, when several lead from the same origin)."""
 
     dataset: str
     column: str
@@ -102,11 +109,21 @@ class Origin:
 
 
 @dataclass(frozen=True)
+class RowSource:
+    """A column that decided which rows reach the traced column: at ``step``, used ``how``,
+    its values from ``origin`` (an extract's column, or where the trace could not see)."""
+
+    step: str
+    how: str
+    origin: Origin
+
+
+@dataclass(frozen=True)
 class Traced:
-    """A column's origins and every column that decided its rows along the way."""
+    """A column's origins and every column that decided its rows, upstream included."""
 
     origins: tuple[Origin, ...]
-    rows: tuple[tuple[str, ColumnSource], ...] = field(default=())  # (step, source)
+    rows: tuple[RowSource, ...] = field(default=())
 
 
 class Traceable(Protocol):
@@ -119,29 +136,97 @@ class Traceable(Protocol):
     @property
     def type(self) -> str: ...
     @property
+    def inputs(self) -> tuple[str, ...]: ...
+    @property
     def lineage(self) -> StepLineage | None: ...
 
 
-def trace(steps: Sequence[Traceable], dataset: str, column: str) -> Traced:
-    """Follow ``column`` of ``dataset`` (a step id) back to the extracts it comes from."""
-    by_id = {s.id: s for s in steps}
-    origins: list[Origin] = []
-    rows: list[tuple[str, ColumnSource]] = []
-    todo: list[tuple[str, str, tuple[Hop, ...]]] = [(dataset, column, ())]
-    seen: set[tuple[str, str, tuple[Hop, ...]]] = set()
-    while todo:
-        at, col, path = todo.pop()
-        if (at, col, path) in seen:
-            continue
-        seen.add((at, col, path))
-        step = by_id[at]
+class _Tracer:
+    """Origins per (step, column), each worked out once: a plan's routes may fan out and
+    meet again (a derive of two columns, a self-join) without the work doubling."""
+
+    def __init__(self, steps: Sequence[Traceable]) -> None:
+        self.by_id = {s.id: s for s in steps}
+        self.memo: dict[tuple[str, str], tuple[Origin, ...]] = {}
+
+    def step(self, step_id: str) -> Traceable:
+        if step_id not in self.by_id:
+            raise LineageError(f"no step `{step_id}`")
+        return self.by_id[step_id]
+
+    def origins(self, at: str, column: str) -> tuple[Origin, ...]:
+        # Depth first without recursion: a plan may chain more steps than Python's stack.
+        stack, active = [(at, column)], set[tuple[str, str]]()
+        while stack:
+            key = stack[-1]
+            if key in self.memo:
+                stack.pop()
+                continue
+            active.add(key)
+            sources = self._sources(*key)
+            pending = [d for d in sources if d not in self.memo and d not in active]
+            if pending:
+                stack.extend(pending)
+                continue
+            self.memo[key] = self._combine(*key)  # a cycle (no checked plan has one) ends here
+            active.discard(key)
+            stack.pop()
+        return self.memo[(at, column)]
+
+    def _terminal(self, step: Traceable) -> bool:
         lineage = step.lineage
-        if step.role == "extract" or lineage is None or not lineage.known:
-            known = step.role == "extract"
-            origins.append(Origin(at, col, path, known))
-            continue
-        rows.extend((at, s) for s in lineage.rows if (at, s) not in rows)
-        for source in lineage.sources(col):
-            hop = Hop(step.id, step.type, source.how)
-            todo.append((source.dataset, source.column, (*path, hop)))
-    return Traced(tuple(sorted(origins, key=lambda o: (o.dataset, o.column))), tuple(rows))
+        return step.role == "extract" or lineage is None or not lineage.known
+
+    def _sources(self, at: str, column: str) -> list[tuple[str, str]]:
+        step = self.step(at)
+        if self._terminal(step):
+            return []
+        assert step.lineage is not None
+        if column not in dict(step.lineage.columns):
+            raise LineageError(f"step `{step.id}` has no column `{column}`")
+        return [(s.dataset, s.column) for s in step.lineage.sources(column)]
+
+    def _combine(self, at: str, column: str) -> tuple[Origin, ...]:
+        step = self.step(at)
+        if self._terminal(step):
+            return (Origin(step.id, column, (), known=step.role == "extract"),)
+        assert step.lineage is not None
+        found: dict[tuple[str, str, bool], Origin] = {}
+        for source in step.lineage.sources(column):
+            hop = Hop(step.id, step.type, column, source.how)
+            for o in self.memo.get((source.dataset, source.column), ()):
+                found.setdefault(
+                    (o.dataset, o.column, o.known),
+                    Origin(o.dataset, o.column, (hop, *o.path), o.known),
+                )
+        return tuple(sorted(found.values(), key=lambda o: (o.dataset, o.column)))
+
+    def upstream(self, at: str) -> list[Traceable]:
+        """``at`` and every step it reads from, each once, nearest first."""
+        order: dict[str, Traceable] = {}
+        todo = [at]
+        while todo:
+            step = self.step(todo.pop(0))
+            if step.id not in order:
+                order[step.id] = step
+                todo.extend(step.inputs)
+        return list(order.values())
+
+    def rows(self, at: str) -> tuple[RowSource, ...]:
+        found: list[RowSource] = []
+        for step in self.upstream(at):
+            for source in step.lineage.rows if step.lineage is not None else ():
+                for origin in self.origins(source.dataset, source.column):
+                    row = RowSource(
+                        step.id, source.how, Origin(origin.dataset, origin.column, (), origin.known)
+                    )
+                    if row not in found:
+                        found.append(row)
+        return tuple(found)
+
+
+def trace(steps: Sequence[Traceable], dataset: str, column: str) -> Traced:
+    """Follow ``column`` of ``dataset`` (a step id) back to the extracts it comes from, and
+    find every extract column that decided its rows on the way there."""
+    tracer = _Tracer(steps)
+    return Traced(tracer.origins(dataset, column), tracer.rows(dataset))

@@ -14,7 +14,7 @@ from etlc.dsl import ast
 from etlc.dsl.diagnostics import Span
 from etlc.dsl.durations import duration_problems
 from etlc.dsl.expressions import Context, Scope
-from etlc.dsl.lineage import IDENTITY, JOIN, ColumnSource, StepLineage, identity, used
+from etlc.dsl.lineage import JOIN, TRANSFORMATION, ColumnSource, StepLineage, identity, used
 from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.types import DataType, RecordSchema, admits, common_type
 from etlc.plugins import PluginSpec
@@ -108,10 +108,12 @@ def _lineage(
     left, right = step.left.value, step.right.value
     keys = [k.value for k in step.on]
     both = how not in ("semi", "anti")
-    flow = {k: [ColumnSource(left, k, IDENTITY)] for k in keys}
-    if both:
-        for k in keys:
-            flow[k].append(ColumnSource(right, k, IDENTITY))
+    # A key as the runtime makes it: the right side's in a right join, coalesce(left, right)
+    # in a full one, else the left side's.
+    if how == "full":
+        flow = {k: used(left, [k], TRANSFORMATION) + used(right, [k], TRANSFORMATION) for k in keys}
+    else:
+        flow = identity(right if how == "right" else left, keys)
     flow.update(identity(left, lrest))
     if both:
         flow.update(identity(right, rrest))

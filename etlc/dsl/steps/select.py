@@ -46,7 +46,7 @@ def check(ctx: CheckContext, step: Select, inputs: Sequence[RecordSchema]) -> Lo
     sqls = {name: c.sql for name, c in checked.items()}
     types = {name: c.type for name, c in checked.items()}
     columns = schema.columns()
-    named = {name: _named_column(expr, columns) for name, expr in step.columns.items()}
+    named = {name: _named_column(c, columns) for name, c in checked.items()}
     # A column that only names an input column, of a type admitting it, makes no value.
     made = tuple(
         name for name in step.columns if not admits(types[name], columns.get(named[name] or ""))
@@ -66,10 +66,13 @@ def check(ctx: CheckContext, step: Select, inputs: Sequence[RecordSchema]) -> Lo
     return Lowered({"columns": sqls}, ctx.derived(step, types), recheck=made, lineage=lineage)
 
 
-def _named_column(expr: ast.Expr, columns: Mapping[str, DataType]) -> str | None:
-    """The input column an expression only names, if it does."""
-    name = expr.text.strip().strip("`")
-    return name if name in columns else None
+def _named_column(checked: CheckedExpr, columns: Mapping[str, DataType]) -> str | None:
+    """The input column an expression only names, if it does (as parsed: `(amount)` and
+    `amount -- note` name it too)."""
+    if len(checked.columns) != 1:
+        return None
+    [name] = checked.columns
+    return name if name in columns and checked.sql.replace("`", "") == name else None
 
 
 SELECT = PluginSpec("select", "transform", "etlc.transforms.select:select_columns", streaming=True)
