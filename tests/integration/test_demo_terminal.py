@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-JAVA_FRAME = re.compile(r"^\s+at [\w$.]+\(|Exception\b|^Caused by:")
+JAVA_FRAME = re.compile(r"^\s+at [\w$.]+\(|^Caused by:|^\s+\.\.\. \d+ more")
 
 
 def at_terminal(command: list[str], cwd: Path, timeout: float = 600) -> tuple[int, str]:

@@ -55,6 +55,8 @@ def test_the_compiled_configuration_is_spark_submits_by_default(tmp_path: Path) 
     text = Path(seen).read_text()
     assert "rootLogger.level = warn" in text
     assert "FileStreamSink" in text  # the glob probe's stack trace
+    # spark-submit still says which application it submitted, and how it goes.
+    assert "logger.yarnclient.name = org.apache.spark.deploy.yarn.Client" in text
 
 
 def test_a_configuration_chosen_already_is_kept(tmp_path: Path) -> None:
