@@ -167,12 +167,7 @@ def column_type(c: Column, enum_max: int) -> DataType:
 def sample_format(sample: Path) -> str:
     """The format the names of ``sample`` (a file, or a folder's files) say, if one."""
     files = sorted(sample.iterdir()) if sample.is_dir() else [sample]
-    kinds = {
-        fmt
-        for f in files
-        for fmt, suffixes in _SUFFIXES.items()
-        if f.name.lower().endswith(suffixes) and not f.name.startswith((".", "_"))
-    }
+    kinds = {fmt for f in files for fmt, suffixes in _SUFFIXES.items() if _is_sample(f, suffixes)}
     if len(kinds) != 1:
         raise InferError(
             f"{sample}: cannot tell the format ({', '.join(FORMATS)}) by the file names; "
@@ -194,16 +189,14 @@ def _declared(sample: Path, fmt: str) -> tuple[tuple[Field, ...], int]:
     return first, len(files)
 
 
+def _is_sample(path: Path, suffixes: tuple[str, ...]) -> bool:
+    # Spark's output folders also hold _SUCCESS and .crc files: not samples.
+    return path.name.lower().endswith(suffixes) and not path.name.startswith((".", "_"))
+
+
 def _files(sample: Path, fmt: str) -> list[Path]:
     if sample.is_dir():
-        found = sorted(
-            p
-            for p in sample.iterdir()
-            # Spark's output folders also hold _SUCCESS and .crc files: not samples.
-            if p.is_file()
-            and p.name.lower().endswith(_SUFFIXES[fmt])
-            and not p.name.startswith((".", "_"))
-        )
+        found = sorted(p for p in sample.iterdir() if p.is_file() and _is_sample(p, _SUFFIXES[fmt]))
         if not found:
             raise InferError(f"{sample}: no {fmt} file in the folder ({', '.join(_SUFFIXES[fmt])})")
         return found

@@ -32,9 +32,9 @@ from etlc.vault.redaction import RedactingFilter, scrub_value
 # Letters, digits and `_ . + = -`, starting with a letter or digit: a name in any file system
 # Spark writes to (HDFS refuses `:`), never `..` or a folder. An orchestrator's run id such
 # as Airflow's `scheduled__2026-12-06T00:00:00+00:00` fits once its colons are replaced.
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+=-]{0,127}")
 # Never through a link someone left where the run's file goes.
 _APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
-RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+=-]{0,127}")
 
 
 def check_run_id(run_id: str) -> str:
@@ -101,16 +101,12 @@ class RunFiles:
     def open(cls, runs_dir: str, env_path: str, context: RunContext) -> RunFiles:
         """The run's two paths, its folder made and its lines file there (a run started again
         with the same id appends to it)."""
-        folder = _local_folder(runs_dir, env_path) / context.pipeline
+        # Absolute: the JVM, which appends to the lines file too, is told its path.
+        folder = _local_folder(runs_dir, env_path).absolute() / context.pipeline
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        files = cls(
-            folder / f"{context.run_id}.jsonl", folder / f"{context.run_id}.json"
-        ).absolute()
+        files = cls(folder / f"{context.run_id}.jsonl", folder / f"{context.run_id}.json")
         os.close(os.open(files.lines, _APPEND, 0o600))
         return files
-
-    def absolute(self) -> RunFiles:
-        return RunFiles(self.lines.absolute(), self.results.absolute())
 
     def write_results(self, report: RunReport, started: float, **run: Any) -> None:
         """The results file, replaced whole: a reader never sees half of it."""

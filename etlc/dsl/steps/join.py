@@ -103,8 +103,9 @@ def _lineage(
     rrest: Mapping[str, DataType],
     decided: list[ColumnSource],
 ) -> StepLineage:
-    """Each side's columns copied; a key from both sides (the left alone for semi and anti,
-    which keep no right column); the keys or the condition's columns decide the rows."""
+    """Each side's columns copied (the left's alone for semi and anti, which keep no right
+    column), a key from the side the runtime takes it from; the keys, the condition's
+    columns and a time bound's decide the rows."""
     left, right = step.left.value, step.right.value
     keys = [k.value for k in step.on]
     both = how not in ("semi", "anti")
