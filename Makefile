@@ -62,7 +62,7 @@ integration: setup services-up tools
 # The whole suite: linters, the local services, then unit and integration tests with the
 # coverage gate (>= 85%).
 test: setup lint services-up tools
-	$(BIN)/pytest -q --cov=etlc --cov-report=term --cov-fail-under=85
+	$(BIN)/pytest -q --durations=40 --cov=etlc --cov-report=term --cov-fail-under=85
 
 # Graphviz and headless Chromium, which the explain tests drive (apt-get when missing).
 tools:
