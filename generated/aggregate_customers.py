@@ -7,7 +7,14 @@ Datasets: orders, per_customer.
 from etlc.connectors.files import FilesExtractor, FilesLoader
 from etlc.runtime.driver import Wrap, run_driver
 from etlc.runtime.environment import Environment
-from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
+from etlc.runtime.graph import (
+    ColumnLineage,
+    DatasetSchema,
+    ExtractStep,
+    LoadStep,
+    PipelineGraph,
+    TransformStep,
+)
 from etlc.transforms.aggregate import aggregate
 
 PIPELINE = "aggregate_customers"
@@ -190,6 +197,17 @@ def build(env: Environment) -> PipelineGraph:
                     options={},
                 ),
                 mode="overwrite",
+                lineage=ColumnLineage(
+                    fields={
+                        "customer_id": (("orders", "customer_id", "IDENTITY"),),
+                        "total": (("orders", "amount", "AGGREGATION"),),
+                        "average": (("orders", "amount", "AGGREGATION"),),
+                        "smallest": (("orders", "amount", "AGGREGATION"),),
+                        "largest": (("orders", "amount", "AGGREGATION"),),
+                        "statuses": (("orders", "status", "AGGREGATION"),),
+                    },
+                    dataset=(("orders", "customer_id", "GROUP_BY"),),
+                ),
             ),
         ),
     )

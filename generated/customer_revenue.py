@@ -10,7 +10,14 @@ from etlc.connectors.postgres import PostgresLoader
 from etlc.profiles import MySqlProfile, PostgresProfile
 from etlc.runtime.driver import Wrap, run_driver
 from etlc.runtime.environment import Environment
-from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
+from etlc.runtime.graph import (
+    ColumnLineage,
+    DatasetSchema,
+    ExtractStep,
+    LoadStep,
+    PipelineGraph,
+    TransformStep,
+)
 from etlc.transforms.aggregate import aggregate
 from etlc.transforms.filter import filter_rows
 from etlc.transforms.join import join
@@ -327,6 +334,21 @@ def build(env: Environment) -> PipelineGraph:
                     sequence_by="last_order",
                 ),
                 mode="upsert",
+                lineage=ColumnLineage(
+                    fields={
+                        "customer_id": (("orders", "customer_id", "IDENTITY"),),
+                        "country": (("customers", "country", "IDENTITY"),),
+                        "revenue": (("orders", "amount", "AGGREGATION"),),
+                        "last_order": (("orders", "ordered_at", "AGGREGATION"),),
+                    },
+                    dataset=(
+                        ("customers", "country", "GROUP_BY"),
+                        ("customers", "customer_id", "JOIN"),
+                        ("orders", "customer_id", "GROUP_BY"),
+                        ("orders", "customer_id", "JOIN"),
+                        ("orders", "status", "FILTER"),
+                    ),
+                ),
             ),
         ),
     )

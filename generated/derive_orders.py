@@ -7,7 +7,14 @@ Datasets: orders, sized.
 from etlc.connectors.files import FilesExtractor, FilesLoader
 from etlc.runtime.driver import Wrap, run_driver
 from etlc.runtime.environment import Environment
-from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
+from etlc.runtime.graph import (
+    ColumnLineage,
+    DatasetSchema,
+    ExtractStep,
+    LoadStep,
+    PipelineGraph,
+    TransformStep,
+)
 from etlc.transforms.derive import derive_columns
 
 PIPELINE = "derive_orders"
@@ -170,6 +177,19 @@ def build(env: Environment) -> PipelineGraph:
                     partition_by=("order_month",),
                 ),
                 mode="overwrite",
+                lineage=ColumnLineage(
+                    fields={
+                        "order_id": (("orders", "order_id", "IDENTITY"),),
+                        "customer_id": (("orders", "customer_id", "IDENTITY"),),
+                        "amount": (("orders", "amount", "IDENTITY"),),
+                        "status": (("orders", "status", "IDENTITY"),),
+                        "ordered_at": (("orders", "ordered_at", "IDENTITY"),),
+                        "coupon": (("orders", "coupon", "IDENTITY"),),
+                        "size_band": (("orders", "amount", "TRANSFORMATION"),),
+                        "order_month": (("orders", "ordered_at", "TRANSFORMATION"),),
+                    },
+                    dataset=(),
+                ),
             ),
         ),
     )

@@ -7,7 +7,14 @@ Datasets: orders, customers, business_customers, business, business_orders, orde
 from etlc.connectors.files import FilesExtractor, FilesLoader
 from etlc.runtime.driver import Wrap, run_driver
 from etlc.runtime.environment import Environment
-from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
+from etlc.runtime.graph import (
+    ColumnLineage,
+    DatasetSchema,
+    ExtractStep,
+    LoadStep,
+    PipelineGraph,
+    TransformStep,
+)
 from etlc.transforms.filter import filter_rows
 from etlc.transforms.join import join
 from etlc.transforms.select import select_columns
@@ -331,6 +338,24 @@ def build(env: Environment) -> PipelineGraph:
                     options={},
                 ),
                 mode="overwrite",
+                lineage=ColumnLineage(
+                    fields={
+                        "order_id": (("orders", "order_id", "IDENTITY"),),
+                        "customer_id": (("orders", "customer_id", "IDENTITY"),),
+                        "amount": (("orders", "amount", "IDENTITY"),),
+                        "status": (("orders", "status", "IDENTITY"),),
+                        "ordered_at": (("orders", "ordered_at", "IDENTITY"),),
+                        "coupon": (("orders", "coupon", "IDENTITY"),),
+                        "business_id": (("customers", "customer_id", "IDENTITY"),),
+                        "business_country": (("customers", "country", "IDENTITY"),),
+                    },
+                    dataset=(
+                        ("customers", "customer_id", "JOIN"),
+                        ("customers", "segment", "FILTER"),
+                        ("orders", "customer_id", "JOIN"),
+                        ("orders", "status", "JOIN"),
+                    ),
+                ),
             ),
             LoadStep(
                 id="load_2_orders_without_customer",
@@ -341,6 +366,20 @@ def build(env: Environment) -> PipelineGraph:
                     options={},
                 ),
                 mode="overwrite",
+                lineage=ColumnLineage(
+                    fields={
+                        "customer_id": (("orders", "customer_id", "IDENTITY"),),
+                        "order_id": (("orders", "order_id", "IDENTITY"),),
+                        "amount": (("orders", "amount", "IDENTITY"),),
+                        "status": (("orders", "status", "IDENTITY"),),
+                        "ordered_at": (("orders", "ordered_at", "IDENTITY"),),
+                        "coupon": (("orders", "coupon", "IDENTITY"),),
+                    },
+                    dataset=(
+                        ("customers", "customer_id", "JOIN"),
+                        ("orders", "customer_id", "JOIN"),
+                    ),
+                ),
             ),
         ),
     )

@@ -9,7 +9,14 @@ from etlc.connectors.postgres import PostgresExtractor, PostgresLoader
 from etlc.profiles import KafkaProfile, PostgresProfile
 from etlc.runtime.driver import Wrap, run_driver
 from etlc.runtime.environment import Environment
-from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
+from etlc.runtime.graph import (
+    ColumnLineage,
+    DatasetSchema,
+    ExtractStep,
+    LoadStep,
+    PipelineGraph,
+    TransformStep,
+)
 from etlc.transforms.filter import filter_rows
 from etlc.transforms.join import join
 from etlc.transforms.select import select_columns
@@ -347,6 +354,22 @@ def build(env: Environment) -> PipelineGraph:
                     sequence_by="ordered_at",
                 ),
                 mode="upsert",
+                lineage=ColumnLineage(
+                    fields={
+                        "order_id": (("orders", "order_id", "IDENTITY"),),
+                        "customer_id": (("orders", "customer_id", "IDENTITY"),),
+                        "country": (("customers", "country", "IDENTITY"),),
+                        "segment": (("customers", "segment", "IDENTITY"),),
+                        "amount": (("orders", "amount", "IDENTITY"),),
+                        "status": (("orders", "status", "IDENTITY"),),
+                        "ordered_at": (("orders", "ordered_at", "IDENTITY"),),
+                    },
+                    dataset=(
+                        ("customers", "customer_id", "JOIN"),
+                        ("orders", "customer_id", "JOIN"),
+                        ("orders", "status", "FILTER"),
+                    ),
+                ),
             ),
         ),
     )

@@ -9,7 +9,14 @@ from etlc.connectors.postgres import PostgresLoader
 from etlc.profiles import KafkaProfile, PostgresProfile
 from etlc.runtime.driver import Wrap, run_driver
 from etlc.runtime.environment import Environment
-from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
+from etlc.runtime.graph import (
+    ColumnLineage,
+    DatasetSchema,
+    ExtractStep,
+    LoadStep,
+    PipelineGraph,
+    TransformStep,
+)
 from etlc.transforms.filter import filter_rows
 
 PIPELINE = "order_events_stream"
@@ -161,6 +168,17 @@ def build(env: Environment) -> PipelineGraph:
                     batch_size=5000,
                 ),
                 mode="append",
+                lineage=ColumnLineage(
+                    fields={
+                        "order_id": (("orders", "order_id", "IDENTITY"),),
+                        "customer_id": (("orders", "customer_id", "IDENTITY"),),
+                        "amount": (("orders", "amount", "IDENTITY"),),
+                        "status": (("orders", "status", "IDENTITY"),),
+                        "ordered_at": (("orders", "ordered_at", "IDENTITY"),),
+                        "coupon": (("orders", "coupon", "IDENTITY"),),
+                    },
+                    dataset=(("orders", "status", "FILTER"),),
+                ),
             ),
         ),
     )

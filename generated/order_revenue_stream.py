@@ -9,7 +9,14 @@ from etlc.connectors.postgres import PostgresLoader
 from etlc.profiles import KafkaProfile, PostgresProfile
 from etlc.runtime.driver import Wrap, run_driver
 from etlc.runtime.environment import Environment
-from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
+from etlc.runtime.graph import (
+    ColumnLineage,
+    DatasetSchema,
+    ExtractStep,
+    LoadStep,
+    PipelineGraph,
+    TransformStep,
+)
 from etlc.transforms.filter import filter_rows
 from etlc.transforms.window import window
 
@@ -213,6 +220,19 @@ def build(env: Environment) -> PipelineGraph:
                     table="order_revenue_per_minute",
                 ),
                 mode="append",
+                lineage=ColumnLineage(
+                    fields={
+                        "window_start": (("orders", "ordered_at", "TRANSFORMATION"),),
+                        "window_end": (("orders", "ordered_at", "TRANSFORMATION"),),
+                        "status": (("orders", "status", "IDENTITY"),),
+                        "revenue": (("orders", "amount", "AGGREGATION"),),
+                    },
+                    dataset=(
+                        ("orders", "ordered_at", "WINDOW"),
+                        ("orders", "status", "FILTER"),
+                        ("orders", "status", "GROUP_BY"),
+                    ),
+                ),
             ),
         ),
     )

@@ -7,7 +7,14 @@ Datasets: orders, customers, live_orders, enriched, with_vat, by_country.
 from etlc.connectors.files import FilesExtractor, FilesLoader
 from etlc.runtime.driver import Wrap, run_driver
 from etlc.runtime.environment import Environment
-from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
+from etlc.runtime.graph import (
+    ColumnLineage,
+    DatasetSchema,
+    ExtractStep,
+    LoadStep,
+    PipelineGraph,
+    TransformStep,
+)
 from etlc.transforms.aggregate import aggregate
 from etlc.transforms.derive import derive_columns
 from etlc.transforms.filter import filter_rows
@@ -391,6 +398,20 @@ def build(env: Environment) -> PipelineGraph:
                     single_file=True,
                 ),
                 mode="overwrite",
+                lineage=ColumnLineage(
+                    fields={
+                        "country": (("customers", "country", "IDENTITY"),),
+                        "revenue": (("orders", "amount", "AGGREGATION"),),
+                        "revenue_with_vat": (("orders", "amount", "AGGREGATION"),),
+                        "customers": (("orders", "customer_id", "AGGREGATION"),),
+                    },
+                    dataset=(
+                        ("customers", "country", "GROUP_BY"),
+                        ("customers", "customer_id", "JOIN"),
+                        ("orders", "customer_id", "JOIN"),
+                        ("orders", "status", "FILTER"),
+                    ),
+                ),
             ),
         ),
     )

@@ -9,7 +9,14 @@ from etlc.connectors.kafka import KafkaExtractor
 from etlc.profiles import KafkaProfile
 from etlc.runtime.driver import Wrap, run_driver
 from etlc.runtime.environment import Environment
-from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
+from etlc.runtime.graph import (
+    ColumnLineage,
+    DatasetSchema,
+    ExtractStep,
+    LoadStep,
+    PipelineGraph,
+    TransformStep,
+)
 from etlc.transforms.aggregate import aggregate
 from etlc.transforms.filter import filter_rows
 
@@ -217,6 +224,14 @@ def build(env: Environment) -> PipelineGraph:
                     options={},
                 ),
                 mode="overwrite",
+                lineage=ColumnLineage(
+                    fields={
+                        "status": (("orders", "status", "IDENTITY"),),
+                        "revenue": (("orders", "amount", "AGGREGATION"),),
+                        "last_order": (("orders", "ordered_at", "AGGREGATION"),),
+                    },
+                    dataset=(("orders", "status", "FILTER"), ("orders", "status", "GROUP_BY")),
+                ),
             ),
         ),
     )

@@ -7,7 +7,14 @@ Datasets: order_versions, latest.
 from etlc.connectors.files import FilesExtractor, FilesLoader
 from etlc.runtime.driver import Wrap, run_driver
 from etlc.runtime.environment import Environment
-from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
+from etlc.runtime.graph import (
+    ColumnLineage,
+    DatasetSchema,
+    ExtractStep,
+    LoadStep,
+    PipelineGraph,
+    TransformStep,
+)
 from etlc.transforms.jvm import jvm_transform
 
 PIPELINE = "orders_latest_jvm"
@@ -169,6 +176,10 @@ def build(env: Environment) -> PipelineGraph:
                     options={},
                 ),
                 mode="overwrite",
+                lineage=ColumnLineage(
+                    fields={},
+                    dataset=(),
+                ),
             ),
         ),
     )

@@ -8,7 +8,14 @@ from etlc.connectors.s3 import S3Extractor, S3Loader
 from etlc.profiles import S3Profile
 from etlc.runtime.driver import Wrap, run_driver
 from etlc.runtime.environment import Environment
-from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
+from etlc.runtime.graph import (
+    ColumnLineage,
+    DatasetSchema,
+    ExtractStep,
+    LoadStep,
+    PipelineGraph,
+    TransformStep,
+)
 from etlc.transforms.filter import filter_rows
 
 PIPELINE = "orders_s3_append"
@@ -161,6 +168,17 @@ def build(env: Environment) -> PipelineGraph:
                     options={},
                 ),
                 mode="append",
+                lineage=ColumnLineage(
+                    fields={
+                        "order_id": (("orders", "order_id", "IDENTITY"),),
+                        "customer_id": (("orders", "customer_id", "IDENTITY"),),
+                        "amount": (("orders", "amount", "IDENTITY"),),
+                        "status": (("orders", "status", "IDENTITY"),),
+                        "ordered_at": (("orders", "ordered_at", "IDENTITY"),),
+                        "coupon": (("orders", "coupon", "IDENTITY"),),
+                    },
+                    dataset=(("orders", "status", "FILTER"),),
+                ),
             ),
         ),
     )

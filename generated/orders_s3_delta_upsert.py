@@ -8,7 +8,14 @@ from etlc.connectors.s3 import S3Extractor, S3Loader
 from etlc.profiles import S3Profile
 from etlc.runtime.driver import Wrap, run_driver
 from etlc.runtime.environment import Environment
-from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
+from etlc.runtime.graph import (
+    ColumnLineage,
+    DatasetSchema,
+    ExtractStep,
+    LoadStep,
+    PipelineGraph,
+    TransformStep,
+)
 from etlc.transforms.filter import filter_rows
 
 PIPELINE = "orders_s3_delta_upsert"
@@ -165,6 +172,17 @@ def build(env: Environment) -> PipelineGraph:
                     sequence_by="ordered_at",
                 ),
                 mode="upsert",
+                lineage=ColumnLineage(
+                    fields={
+                        "order_id": (("updates", "order_id", "IDENTITY"),),
+                        "customer_id": (("updates", "customer_id", "IDENTITY"),),
+                        "amount": (("updates", "amount", "IDENTITY"),),
+                        "status": (("updates", "status", "IDENTITY"),),
+                        "ordered_at": (("updates", "ordered_at", "IDENTITY"),),
+                        "coupon": (("updates", "coupon", "IDENTITY"),),
+                    },
+                    dataset=(("updates", "status", "FILTER"),),
+                ),
             ),
         ),
     )

@@ -9,7 +9,14 @@ from etlc.connectors.s3 import S3Extractor, S3Loader
 from etlc.profiles import MySqlProfile, S3Profile
 from etlc.runtime.driver import Wrap, run_driver
 from etlc.runtime.environment import Environment
-from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
+from etlc.runtime.graph import (
+    ColumnLineage,
+    DatasetSchema,
+    ExtractStep,
+    LoadStep,
+    PipelineGraph,
+    TransformStep,
+)
 from etlc.transforms.aggregate import aggregate
 from etlc.transforms.filter import filter_rows
 from etlc.transforms.join import join
@@ -330,6 +337,23 @@ def build(env: Environment) -> PipelineGraph:
                     partition_by=("country",),
                 ),
                 mode="overwrite",
+                lineage=ColumnLineage(
+                    fields={
+                        "country": (("customers", "country", "IDENTITY"),),
+                        "segment": (("customers", "segment", "IDENTITY"),),
+                        "status": (("orders", "status", "IDENTITY"),),
+                        "revenue": (("orders", "amount", "AGGREGATION"),),
+                        "customers": (("orders", "customer_id", "AGGREGATION"),),
+                    },
+                    dataset=(
+                        ("customers", "country", "GROUP_BY"),
+                        ("customers", "customer_id", "JOIN"),
+                        ("customers", "segment", "GROUP_BY"),
+                        ("orders", "customer_id", "JOIN"),
+                        ("orders", "status", "FILTER"),
+                        ("orders", "status", "GROUP_BY"),
+                    ),
+                ),
             ),
         ),
     )

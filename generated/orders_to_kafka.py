@@ -9,7 +9,14 @@ from etlc.connectors.kafka import KafkaLoader
 from etlc.profiles import KafkaProfile
 from etlc.runtime.driver import Wrap, run_driver
 from etlc.runtime.environment import Environment
-from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
+from etlc.runtime.graph import (
+    ColumnLineage,
+    DatasetSchema,
+    ExtractStep,
+    LoadStep,
+    PipelineGraph,
+    TransformStep,
+)
 from etlc.transforms.filter import filter_rows
 
 PIPELINE = "orders_to_kafka"
@@ -161,6 +168,17 @@ def build(env: Environment) -> PipelineGraph:
                     sequence_by="ordered_at",
                 ),
                 mode="upsert",
+                lineage=ColumnLineage(
+                    fields={
+                        "order_id": (("orders", "order_id", "IDENTITY"),),
+                        "customer_id": (("orders", "customer_id", "IDENTITY"),),
+                        "amount": (("orders", "amount", "IDENTITY"),),
+                        "status": (("orders", "status", "IDENTITY"),),
+                        "ordered_at": (("orders", "ordered_at", "IDENTITY"),),
+                        "coupon": (("orders", "coupon", "IDENTITY"),),
+                    },
+                    dataset=(("orders", "status", "FILTER"),),
+                ),
             ),
         ),
     )

@@ -7,7 +7,14 @@ Datasets: orders, slim.
 from etlc.connectors.files import FilesExtractor, FilesLoader
 from etlc.runtime.driver import Wrap, run_driver
 from etlc.runtime.environment import Environment
-from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
+from etlc.runtime.graph import (
+    ColumnLineage,
+    DatasetSchema,
+    ExtractStep,
+    LoadStep,
+    PipelineGraph,
+    TransformStep,
+)
 from etlc.transforms.select import select_columns
 
 PIPELINE = "select_orders"
@@ -153,6 +160,15 @@ def build(env: Environment) -> PipelineGraph:
                     options={},
                 ),
                 mode="overwrite",
+                lineage=ColumnLineage(
+                    fields={
+                        "id": (("orders", "order_id", "IDENTITY"),),
+                        "cents": (("orders", "amount", "TRANSFORMATION"),),
+                        "day": (("orders", "ordered_at", "TRANSFORMATION"),),
+                        "has_coupon": (("orders", "coupon", "TRANSFORMATION"),),
+                    },
+                    dataset=(),
+                ),
             ),
         ),
     )

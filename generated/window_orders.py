@@ -7,7 +7,14 @@ Datasets: orders, hourly, sliding, every_100.
 from etlc.connectors.files import FilesExtractor, FilesLoader
 from etlc.runtime.driver import Wrap, run_driver
 from etlc.runtime.environment import Environment
-from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
+from etlc.runtime.graph import (
+    ColumnLineage,
+    DatasetSchema,
+    ExtractStep,
+    LoadStep,
+    PipelineGraph,
+    TransformStep,
+)
 from etlc.transforms.window import window
 
 PIPELINE = "window_orders"
@@ -255,6 +262,15 @@ def build(env: Environment) -> PipelineGraph:
                     options={},
                 ),
                 mode="overwrite",
+                lineage=ColumnLineage(
+                    fields={
+                        "window_start": (("orders", "ordered_at", "TRANSFORMATION"),),
+                        "window_end": (("orders", "ordered_at", "TRANSFORMATION"),),
+                        "status": (("orders", "status", "IDENTITY"),),
+                        "revenue": (("orders", "amount", "AGGREGATION"),),
+                    },
+                    dataset=(("orders", "ordered_at", "WINDOW"), ("orders", "status", "GROUP_BY")),
+                ),
             ),
             LoadStep(
                 id="load_2_sliding",
@@ -265,6 +281,13 @@ def build(env: Environment) -> PipelineGraph:
                     options={},
                 ),
                 mode="overwrite",
+                lineage=ColumnLineage(
+                    fields={
+                        "window_start": (("orders", "ordered_at", "TRANSFORMATION"),),
+                        "window_end": (("orders", "ordered_at", "TRANSFORMATION"),),
+                    },
+                    dataset=(("orders", "ordered_at", "WINDOW"),),
+                ),
             ),
             LoadStep(
                 id="load_3_every_100",
@@ -275,6 +298,17 @@ def build(env: Environment) -> PipelineGraph:
                     options={},
                 ),
                 mode="overwrite",
+                lineage=ColumnLineage(
+                    fields={
+                        "window_index": (
+                            ("orders", "order_id", "TRANSFORMATION"),
+                            ("orders", "ordered_at", "TRANSFORMATION"),
+                        ),
+                        "first_order": (("orders", "order_id", "AGGREGATION"),),
+                        "revenue": (("orders", "amount", "AGGREGATION"),),
+                    },
+                    dataset=(("orders", "order_id", "WINDOW"), ("orders", "ordered_at", "WINDOW")),
+                ),
             ),
         ),
     )

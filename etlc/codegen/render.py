@@ -40,6 +40,7 @@ from etlc.codegen.literals import (
 )
 from etlc.codegen.output import Output
 from etlc.codegen.shell import ShellComment, ShellWord, comment, word
+from etlc.dsl.lineage import output_lineage
 from etlc.dsl.plan import EnvConnection, EnvString, EnvVariables, Plan, PlannedStep, SchemaOf
 from etlc.project import FOLDERS, RUNTIME_DIRS, Project, find_project
 from etlc.vault.redaction import SPARK_REDACTION_CONF
@@ -48,6 +49,7 @@ _RUNTIME_IMPORTS = {
     "etlc.runtime.driver": ["Wrap", "run_driver"],
     "etlc.runtime.environment": ["Environment"],
     "etlc.runtime.graph": [
+        "ColumnLineage",
         "DatasetSchema",
         "ExtractStep",
         "LoadStep",
@@ -206,9 +208,9 @@ def render_driver(plan: Plan, out_dir: Path, project: Project | None = None) -> 
         "imports": [_import_line(m, n) for m, n in sorted(imports.items())],
         "pipeline": string(plan.name),
         "schemas": [_schema_entry(s) for s in plan.steps if s.role != "load"],
-        "extracts": [_step_call(s) for s in plan.by_role("extract")],
-        "transforms": [_step_call(s) for s in plan.by_role("transform")],
-        "loads": [_step_call(s) for s in plan.by_role("load")],
+        "extracts": [_step_call(plan, s) for s in plan.by_role("extract")],
+        "transforms": [_step_call(plan, s) for s in plan.by_role("transform")],
+        "loads": [_step_call(plan, s) for s in plan.by_role("load")],
         "mode": string(plan.mode),
         "max_retries": literal(plan.max_retries),
         "delay_seconds": literal(float(plan.delay_seconds)),
@@ -326,7 +328,17 @@ def _schema_entry(step: PlannedStep) -> Code:
     return Code(f"{INDENT}{string(step.id)}: {body},")
 
 
-def _step_call(step: PlannedStep) -> Code:
+def _lineage(plan: Plan, load: PlannedStep, level: int) -> Code:
+    """The load's column lineage as the compiler traced it, for the run's lineage events."""
+    traced = output_lineage(plan.steps, load.id)
+    fields = literal(dict(traced.fields), level + 1, prefix=len("fields="))
+    dataset = literal(traced.dataset, level + 1, prefix=len("dataset="))
+    return _call(
+        Code("ColumnLineage"), [(Code("fields"), fields), (Code("dataset"), dataset)], level
+    )
+
+
+def _step_call(plan: Plan, step: PlannedStep) -> Code:
     level = 3
     impl = identifier(step.impl.split(":", 1)[1])
     strategy = _call(impl, _kwargs(step.args, level + 1), level + 1)
@@ -352,6 +364,7 @@ def _step_call(step: PlannedStep) -> Code:
             (Code("input"), string(step.inputs[0])),
             (Code("loader"), strategy),
             (Code("mode"), string(step.mode)),
+            (Code("lineage"), _lineage(plan, step, level + 1)),
         ]
     cls = {"extract": "ExtractStep", "transform": "TransformStep", "load": "LoadStep"}[step.role]
     return Code(INDENT * level + _call(Code(cls), fields, level) + ",")

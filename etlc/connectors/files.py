@@ -13,6 +13,8 @@ from pyspark.sql.types import StructType
 
 from etlc.connectors import delta
 from etlc.connectors.conform import column_differences, conform
+from etlc.runtime import dataset_names
+from etlc.runtime.dataset_names import DatasetName
 from etlc.runtime.errors import ConfigurationError, SchemaIncompatibleError
 from etlc.runtime.graph import DatasetSchema
 from etlc.runtime.rules import CORRUPT_COLUMN
@@ -53,6 +55,9 @@ class FilesExtractor(Extractor):
 
     def describe(self) -> dict[str, Any]:
         return {"system": "files", "path": self.path, "format": self.format}
+
+    def dataset(self, spark: SparkSession) -> DatasetName:
+        return dataset_names.path(spark, self.path)
 
     def extract(self, spark: SparkSession) -> DataFrame:
         if self.format in TEXT_FORMATS:
@@ -148,6 +153,9 @@ class FilesLoader(Loader, StreamSink):
 
     def describe(self) -> dict[str, Any]:
         return {"system": "files", "path": self.path, "format": self.format}
+
+    def dataset(self, spark: SparkSession) -> DatasetName:
+        return dataset_names.path(spark, self.path)
 
     def load(self, df: DataFrame, mode: str) -> LoadResult:
         self.supported(mode)

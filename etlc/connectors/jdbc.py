@@ -33,6 +33,8 @@ from etlc.connectors.dedupe import latest_per_key, none_superseded
 from etlc.connectors.failures import translated
 from etlc.connectors.target_shape import TargetShape, mismatches, read_shape
 from etlc.profiles import JdbcProfile
+from etlc.runtime import dataset_names
+from etlc.runtime.dataset_names import DatasetName
 from etlc.runtime.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -160,6 +162,11 @@ class JdbcExtractor(Extractor):
             "table": self.table or "(query)",
         }
 
+    def dataset(self, spark: SparkSession) -> DatasetName | None:
+        if self.table is None:
+            return None  # a query may read any number of tables
+        return _dataset(self.dialect, self.connection, self.table)
+
     def extract(self, spark: SparkSession) -> DataFrame:
         reader = spark.read.format("jdbc").options(**_jdbc_options(self.dialect, self.connection))
         reader = reader.option("fetchsize", str(self.fetch_size))
@@ -285,6 +292,9 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
             "connection": self.connection.name,
             "table": self.table,
         }
+
+    def dataset(self, spark: SparkSession) -> DatasetName:
+        return _dataset(self.dialect, self.connection, self.table)
 
     def load(self, df: DataFrame, mode: str) -> LoadResult:
         result = self._load(df, mode, None)
@@ -709,3 +719,9 @@ def translate_errors(call: Callable[[], T], connection: JdbcProfile) -> T:
         return None
 
     return translated(call, classify)
+
+
+def _dataset(dialect: Dialect, connection: JdbcProfile, table: str) -> DatasetName:
+    return dataset_names.table(
+        dialect.system, connection.host, connection.address_port, connection.database, table
+    )

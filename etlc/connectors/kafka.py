@@ -58,6 +58,8 @@ from etlc.connectors.conform import conform
 from etlc.connectors.dedupe import latest_per_key, none_superseded
 from etlc.connectors.failures import translated
 from etlc.profiles import KafkaProfile
+from etlc.runtime import dataset_names
+from etlc.runtime.dataset_names import DatasetName
 from etlc.runtime.errors import (
     MAX_CAUSES,
     TRANSIENT_JAVA,
@@ -334,6 +336,9 @@ class KafkaExtractor(Extractor, StreamExtractor):
     def describe(self) -> dict[str, Any]:
         return {"system": SYSTEM, "connection": self.connection.name, "topic": self.topic}
 
+    def dataset(self, spark: SparkSession) -> DatasetName:
+        return dataset_names.topic(self.connection.bootstrap_servers, self.topic)
+
     def extract(self, spark: SparkSession) -> DataFrame:
         if self.starting_offsets.strip().lower() == "latest":
             raise ConfigurationError(
@@ -550,6 +555,9 @@ class KafkaLoader(Loader):
 
     def describe(self) -> dict[str, Any]:
         return {"system": SYSTEM, "connection": self.connection.name, "topic": self.topic}
+
+    def dataset(self, spark: SparkSession) -> DatasetName:
+        return dataset_names.topic(self.connection.bootstrap_servers, self.topic)
 
     def load(self, df: DataFrame, mode: str) -> LoadResult:
         refuse_unknown_mode(mode, f"kafka topic `{self.topic}`")

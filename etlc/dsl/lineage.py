@@ -230,3 +230,92 @@ def trace(steps: Sequence[Traceable], dataset: str, column: str) -> Traced:
     find every extract column that decided its rows on the way there."""
     tracer = _Tracer(steps)
     return Traced(tracer.origins(dataset, column), tracer.rows(dataset))
+
+
+# --- a load's lineage as OpenLineage's column-lineage facet says it ------------------------
+
+# A source as the facet names it: (extract id, column, subtype), the subtype in upper case
+# as OpenLineage writes it (IDENTITY, TRANSFORMATION, AGGREGATION; FILTER, JOIN, GROUP_BY,
+# WINDOW).
+FacetSource = tuple[str, str, str]
+# A value that passed through several steps was made the strongest way any of them made it.
+_STRENGTH = {IDENTITY: 0, TRANSFORMATION: 1, AGGREGATION: 2}
+
+
+@dataclass(frozen=True)
+class OutputLineage:
+    """What a load writes, as extracts' columns: each column's DIRECT sources (columns with
+    none the compiler can see are left out: a constant, a count, a JVM step's column) and
+    the INDIRECT ones that decide its rows."""
+
+    fields: tuple[tuple[str, tuple[FacetSource, ...]], ...]
+    dataset: tuple[FacetSource, ...]
+
+
+def output_lineage(steps: Sequence[Traceable], load: str) -> OutputLineage:
+    """The facet's view of ``load``: every route through the plan at once, each extract
+    column named once per output column with the strongest subtype along any route.
+    ``steps`` are in run order (a plan's), so each step's inputs are worked out first."""
+    by_id = {s.id: s for s in steps}
+    made: _Made = {}
+    for step in steps:
+        made[step.id] = _made(step, by_id, made)
+    fields = tuple(
+        (column, tuple(sorted((d, c, how.upper()) for (d, c), how in sources.items())))
+        for column, sources in made.get(load, {}).items()
+        if sources
+    )
+    decided = {
+        (d, c, row.how.upper())
+        for step in _feeding(by_id, load)
+        for row in (step.lineage.rows if step.lineage is not None else ())
+        for d, c in _values(row.dataset, row.column, by_id, made)
+    }
+    return OutputLineage(fields, tuple(sorted(decided)))
+
+
+# Per step, per column: the extract columns its values are made of, and how.
+_Made = dict[str, dict[str, dict[tuple[str, str], str]]]
+
+
+def _feeding(by_id: Mapping[str, Traceable], at: str) -> list[Traceable]:
+    """``at`` and every step upstream of it: its inputs and the steps its lineage names."""
+    seen: dict[str, Traceable] = {}
+    todo = [at]
+    while todo:
+        step = by_id.get(todo.pop())
+        if step is None or step.id in seen:
+            continue
+        seen[step.id] = step
+        todo.extend(step.inputs)
+        if step.lineage is not None:
+            todo.extend(s.dataset for _, sources in step.lineage.columns for s in sources)
+            todo.extend(s.dataset for s in step.lineage.rows)
+    return list(seen.values())
+
+
+def _values(
+    dataset: str, column: str, by_id: Mapping[str, Traceable], made: _Made
+) -> dict[tuple[str, str], str]:
+    step = by_id.get(dataset)
+    if step is not None and step.role == "extract":
+        return {(dataset, column): IDENTITY}
+    return made.get(dataset, {}).get(column, {})
+
+
+def _made(
+    step: Traceable, by_id: Mapping[str, Traceable], made: _Made
+) -> dict[str, dict[tuple[str, str], str]]:
+    lineage = step.lineage
+    if step.role == "extract" or lineage is None:
+        return {}  # an extract's columns are looked up by name (_values)
+    out: dict[str, dict[tuple[str, str], str]] = {}
+    for column, sources in lineage.columns:
+        found: dict[tuple[str, str], str] = {}
+        for source in sources if lineage.known else ():
+            for origin, how in _values(source.dataset, source.column, by_id, made).items():
+                found[origin] = max(
+                    how, source.how, found.get(origin, IDENTITY), key=_STRENGTH.__getitem__
+                )
+        out[column] = found
+    return out

@@ -19,6 +19,7 @@ from etlc.runtime.environment import Environment, Settings
 from etlc.runtime.errors import ConfigurationError, EtlcError, classify
 from etlc.runtime.graph import PipelineGraph
 from etlc.runtime.logs import EventLog, RunContext, configure
+from etlc.runtime.openlineage import RunLineage, check_url
 from etlc.runtime.pipeline import BatchPipeline, Pipeline
 from etlc.runtime.progress import duration_ms
 from etlc.runtime.report import EXIT_FAILED, RunReport, Status
@@ -171,23 +172,36 @@ def run_driver(
         if definition is not None:
             jvm_config.check_definition(definition, definition_file or pipeline)
         policy = RetryPolicy(max_retries, delay_seconds, _reset_after(env, mode))
+        _check_lineage_settings(env)
         # The pid lets an operator (or a test) signal this driver itself, not spark-submit.
         log.info("run_started", mode=mode, env=env.name, env_file=str(env_path), pid=os.getpid())
         # Steps parse their schemas through Spark, so the session comes first.
         spark = session_factory(f"etlc:{pipeline}", env, context)
         graph = build(env) if wrap is None else wrap(build(env))
+        lineage = _lineage(graph, spark, env, log, mode)
     except Exception as exc:  # configuration problems end the run before Spark starts
         error = exc if isinstance(exc, EtlcError) else classify(exc, None)
         report = RunReport(pipeline, context.run_id, Status.FAILED, error=error)
         report.duration_ms = int((time.time() - started) * 1000)
         return _finished(log, report, files, started, mode=mode, env_file=str(env_path))
-    tagged = AttemptTagged(_pipeline(mode, graph, spark, env, log), spark, context)
+    if lineage is not None:
+        lineage.start()
+    tick = lineage.running if lineage is not None else None
+    tagged = AttemptTagged(_pipeline(mode, graph, spark, env, log, tick=tick), spark, context)
     report = RetryingPipeline(tagged, policy, log).run()
+    if lineage is not None:
+        lineage.finished(report)
     return _finished(log, report, files, started, mode=mode, env=env.name, env_file=str(env_path))
 
 
 def _pipeline(
-    mode: str, graph: PipelineGraph, spark: SparkSession, env: Environment, log: EventLog
+    mode: str,
+    graph: PipelineGraph,
+    spark: SparkSession,
+    env: Environment,
+    log: EventLog,
+    *,
+    tick: Callable[[], None] | None = None,
 ) -> Pipeline:
     if mode != "streaming":
         return BatchPipeline(graph, spark, env, log)
@@ -195,7 +209,28 @@ def _pipeline(
     # SIGTERM (what a scheduler or `kill` sends) stops after the running micro-batch.
     signal.signal(signal.SIGTERM, lambda *_: stop.request())
     signal.signal(signal.SIGINT, lambda *_: stop.request())
-    return StreamingPipeline(graph, spark, env, log, stop)
+    return StreamingPipeline(graph, spark, env, log, stop, tick=tick)
+
+
+def _check_lineage_settings(env: Environment) -> None:
+    """Lineage settings that are wrong fail the run before Spark starts."""
+    try:
+        duration_ms(env.settings.openlineage_interval)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{env.path}: `etlc.openlineage_interval`: {exc}") from None
+    check_url(env.settings.openlineage_url, f"{env.path}: `etlc.openlineage_url`")
+
+
+def _lineage(
+    graph: PipelineGraph, spark: SparkSession, env: Environment, log: EventLog, mode: str
+) -> RunLineage | None:
+    """The run's lineage events: a dataset that cannot be named costs the events, never the
+    run."""
+    try:
+        return RunLineage(graph, spark, env, log, mode=mode)
+    except Exception as exc:
+        log.warning("openlineage_unavailable", error=str(exc))
+        return None
 
 
 def _run_files(env: Environment, context: RunContext, log: EventLog) -> RunFiles | None:

@@ -52,6 +52,10 @@ class Settings:
     # A stream that ran this long, every load committing, before it failed has a new outage:
     # its retry budget starts over, so a stream survives outages days apart.
     retry_reset_after: str = "10 minutes"
+    # OpenLineage run events: always JSON log lines; POSTed here too when set (http(s) URL).
+    openlineage_url: str = ""
+    openlineage_namespace: str = "etlc"  # the job's namespace in the events
+    openlineage_interval: str = "1 minute"  # streaming: a RUNNING event this often
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -59,12 +59,28 @@ class TransformStep:
     recheck: tuple[str, ...] | None = None
 
 
+# A column's source as the compiler names it: (extract id, column, OpenLineage subtype).
+LineageSource = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class ColumnLineage:
+    """What a load writes, as its pipeline's extracts' columns, worked out by the compiler:
+    ``fields`` (per column, the extract columns its values are made of: IDENTITY,
+    TRANSFORMATION or AGGREGATION) and ``dataset`` (those that decide which rows there are:
+    FILTER, JOIN, GROUP_BY, WINDOW). The run's lineage events name the extracts' datasets."""
+
+    fields: Mapping[str, tuple[LineageSource, ...]] = field(default_factory=dict)
+    dataset: tuple[LineageSource, ...] = ()
+
+
 @dataclass(frozen=True)
 class LoadStep:
     id: str
     input: str
     loader: Loader
     mode: str
+    lineage: ColumnLineage | None = None  # None: a driver compiled without it
 
 
 @dataclass(frozen=True)

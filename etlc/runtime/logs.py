@@ -19,6 +19,7 @@ from etlc.runtime.console import TextFormatter
 from etlc.vault.redaction import RedactingFilter, scrub_value
 
 LOGGER_NAME = "etlc"
+MACHINE_EVENTS = frozenset({"openlineage"})
 
 
 @dataclass
@@ -88,5 +89,8 @@ def configure(
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(TextFormatter() if text else JsonFormatter())
     handler.addFilter(RedactingFilter())
+    if text:
+        # Lineage events are for machines; the run's file has them as JSON lines.
+        handler.addFilter(lambda record: record.getMessage() not in MACHINE_EVENTS)
     logger.addHandler(handler)
     return logger

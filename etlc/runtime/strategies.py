@@ -18,6 +18,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming.readwriter import DataStreamWriter
 
+from etlc.runtime.dataset_names import DatasetName
 from etlc.runtime.errors import ConfigurationError, EtlcError
 
 # A transform: a pure function from input DataFrames (and its options) to one DataFrame. It
@@ -35,6 +36,11 @@ class Extractor(ABC):
         """Non-secret facts for the logs (system, path or table, format)."""
         return {}
 
+    def dataset(self, spark: SparkSession) -> DatasetName | None:
+        """The dataset it reads, named for the run's lineage events (None: not one dataset
+        etlc can name, such as a database query)."""
+        return None
+
     def explain(self, exc: BaseException) -> Exception | None:
         """A failure of the read, which surfaces lazily when Spark runs it, in the source's
         own terms (None: nothing to add to the generic classification)."""
@@ -50,6 +56,11 @@ class StreamExtractor(ABC):
 
     def describe(self) -> dict[str, Any]:
         return {}
+
+    def dataset(self, spark: SparkSession) -> DatasetName | None:
+        """The dataset it reads, named for the run's lineage events (None: not one dataset
+        etlc can name, such as a database query)."""
+        return None
 
     def explain(self, exc: BaseException) -> EtlcError | None:
         """The error a query reading this stream died of, when the source can say more than
@@ -96,6 +107,11 @@ class Loader(ABC):
 
     def describe(self) -> dict[str, Any]:
         return {}
+
+    def dataset(self, spark: SparkSession) -> DatasetName | None:
+        """The dataset it writes, named for the run's lineage events (None: not one dataset
+        etlc can name, such as a database query)."""
+        return None
 
 
 @dataclass(frozen=True)

@@ -235,10 +235,13 @@ class StreamingPipeline(SparkPipeline):
         *,
         clock: Clock = time.monotonic,
         poll_s: float = 0.5,
+        tick: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(graph, spark, env, log, clock)
         self.stop = stop
         self.poll_s = poll_s
+        # Called while the queries run, every poll (the run's RUNNING lineage events).
+        self.tick = tick or (lambda: None)
         self.listener: ProgressLog | None = None
 
     def run(self) -> RunReport:
@@ -413,6 +416,7 @@ class StreamingPipeline(SparkPipeline):
             if refresh_at is not None and self.clock() >= refresh_at:
                 refresh = True
                 break
+            self.tick()
             time.sleep(self.poll_s)
         if not refresh:
             self.log.info("stop_requested", queries=len(queries))

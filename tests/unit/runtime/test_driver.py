@@ -455,7 +455,8 @@ def test_a_run_for_a_person_prints_text_and_keeps_its_json_lines_and_results(
     # The relative default runs folder, in the folder the driver ran in.
     runs = tmp_path / ".etlc" / "runs" / "tiny"
     lines = [json.loads(line) for line in (runs / "r-1.jsonl").read_text().splitlines()]
-    assert [e["event"] for e in lines][:2] == ["run_started", "attempt_started"]
+    # The lineage events are in the run's file, though not on the terminal.
+    assert [e["event"] for e in lines][:3] == ["run_started", "openlineage", "attempt_started"]
     assert lines[-1]["event"] == "run_finished" and lines[-1]["status"] == "SUCCESS"
     results = json.loads((runs / "r-1.json").read_text())
     assert (results["status"], results["exit_code"], results["env"]) == ("SUCCESS", 0, "env")

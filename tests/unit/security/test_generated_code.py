@@ -30,6 +30,7 @@ import pytest
 from etlc.codegen.literals import RenderError
 from etlc.codegen.render import LOG_CONFIG_NAME, jvm_jar_name, render, runtime_zip_name
 from etlc.dsl.checker import check_file
+from etlc.dsl.lineage import ColumnSource, StepLineage
 from etlc.dsl.plan import Plan, PlannedStep
 from etlc.plugins import MavenArtifact
 
@@ -286,6 +287,24 @@ def poisoned_step(step: PlannedStep, text: str) -> PlannedStep:
         refresh=None if step.refresh is None else text,
         mode=text,
         recheck=poison(step.recheck, text),
+        lineage=poisoned_lineage(step.lineage, text),
+    )
+
+
+def poisoned_lineage(lineage: StepLineage | None, text: str) -> StepLineage | None:
+    """Every column name the lineage carries into the driver, prefixed with ``text`` the same
+    way everywhere, so that names still flow from extract to load (step ids and how a column
+    is used are checked names)."""
+    if lineage is None:
+        return None
+
+    def column(s: ColumnSource) -> ColumnSource:
+        return dataclasses.replace(s, column=text + s.column)
+
+    return StepLineage(
+        tuple((text + c, tuple(map(column, sources))) for c, sources in lineage.columns),
+        tuple(map(column, lineage.rows)),
+        lineage.known,
     )
 
 

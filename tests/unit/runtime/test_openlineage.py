@@ -1,0 +1,391 @@
+"""OpenLineage run events: datasets named by the conventions, facets valid against OpenLineage's
+schemas, the column-lineage facet as the compiler traced it, sent over HTTP and never failing
+a run."""
+
+from __future__ import annotations
+
+import json
+import threading
+import types
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from etlc.codegen.render import render_driver
+from etlc.dsl.checker import check_file, default_options
+from etlc.dsl.lineage import output_lineage
+from etlc.runtime import dataset_names, driver
+from etlc.runtime.dataset_names import DatasetName
+from etlc.runtime.environment import Environment, Settings
+from etlc.runtime.errors import ConfigurationError, TransientError
+from etlc.runtime.graph import PipelineGraph
+from etlc.runtime.logs import EventLog, RunContext, configure
+from etlc.runtime.openlineage import RunLineage, check_url, run_uuid
+from etlc.runtime.report import RunReport, Status, StepMetrics
+from etlc.vault.redaction import HIDDEN, REDACTOR
+from tests.openlineage_schema import validate
+from tests.unit.runtime.test_driver import Captured, env_file, events, stdout  # noqa: F401
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def compiled(name: str) -> tuple[Any, types.ModuleType]:
+    """The plan of pipelines/<name>.json and its driver, as a module."""
+    path = ROOT / "pipelines" / f"{name}.json"
+    result = check_file(path, default_options(path))
+    assert result.plan is not None, result.diagnostics
+    module = types.ModuleType(f"driver_{name}")
+    exec(compile(render_driver(result.plan, ROOT / "generated"), name, "exec"), module.__dict__)
+    return result.plan, module
+
+
+def demo_graph(tmp_path: Path) -> PipelineGraph:
+    _, module = compiled("orders_by_country")
+    env = Environment(
+        "t", "t.json", {"data_dir": str(tmp_path / "data"), "out_dir": str(tmp_path / "out")}
+    )
+    graph: PipelineGraph = module.build(env)
+    return graph
+
+
+def lineage_of(
+    spark: Any, graph: PipelineGraph, settings: Settings | None = None, **kw: Any
+) -> tuple[RunLineage, list[dict[str, Any]]]:
+    settings = settings or Settings()
+    sent: list[dict[str, Any]] = []
+    env = Environment("t", "t.json", settings=settings)
+    log = EventLog(RunContext(graph.name, run_id="r1"))
+    post = kw.pop("post", lambda url, body: sent.append(json.loads(body)))
+    return RunLineage(graph, spark, env, log, mode="batch", post=post, **kw), sent
+
+
+def test_the_demo_names_its_files_and_carries_the_compilers_column_lineage(
+    spark: Any, tmp_path: Path
+) -> None:
+    graph = demo_graph(tmp_path)
+    lineage, _ = lineage_of(spark, graph)
+    start = lineage.event("START")
+    validate(start)
+    assert [(d["namespace"], d["name"]) for d in start["inputs"]] == [
+        ("file", str(tmp_path / "data" / "customers.json")),
+        ("file", str(tmp_path / "data" / "orders")),  # the folder of the glob *.csv
+    ]
+    [out] = start["outputs"]
+    assert (out["namespace"], out["name"]) == ("file", str(tmp_path / "out" / "orders_by_country"))
+    assert [f["name"] for f in out["facets"]["schema"]["fields"]] == [
+        "country",
+        "revenue",
+        "revenue_with_vat",
+        "orders",
+        "customers",
+    ]
+    assert out["facets"]["schema"]["fields"][1]["type"] == "decimal(22,2)"
+    orders = str(tmp_path / "data" / "orders")
+    customers = str(tmp_path / "data" / "customers.json")
+    fields = out["facets"]["columnLineage"]["fields"]
+    assert fields["revenue_with_vat"]["inputFields"] == [
+        {
+            "namespace": "file",
+            "name": orders,
+            "field": "amount",
+            "transformations": [
+                {"type": "DIRECT", "subtype": "AGGREGATION", "description": "", "masking": False}
+            ],
+        }
+    ]
+    assert [(f["name"], f["field"]) for f in fields["country"]["inputFields"]] == [
+        (customers, "country")
+    ]
+    assert "orders" not in fields  # count(*): made of no column
+    rows = out["facets"]["columnLineage"]["dataset"]
+    assert {(r["name"], r["field"], r["transformations"][0]["subtype"]) for r in rows} == {
+        (customers, "country", "GROUP_BY"),
+        (customers, "customer_id", "JOIN"),
+        (orders, "customer_id", "JOIN"),
+        (orders, "status", "FILTER"),
+    }
+    assert {r["transformations"][0]["type"] for r in rows} == {"INDIRECT"}
+
+
+def test_every_facet_matches_the_compilers_lineage_for_every_pipeline_with_files(
+    spark: Any, tmp_path: Path
+) -> None:
+    """What the driver carries is what etlc.dsl.lineage says, load by load."""
+    plan, module = compiled("join_segments")
+    env = Environment("t", "t.json", {"data_dir": str(tmp_path), "out_dir": str(tmp_path)})
+    graph = module.build(env)
+    for load in graph.loads:
+        traced = output_lineage(plan.steps, load.id)
+        assert load.lineage is not None
+        assert dict(load.lineage.fields) == dict(traced.fields)
+        assert load.lineage.dataset == traced.dataset
+    lineage, _ = lineage_of(spark, graph)
+    validate(lineage.event("START"))
+
+
+def test_the_end_of_a_run_counts_rows_and_a_failure_says_why(spark: Any, tmp_path: Path) -> None:
+    graph = demo_graph(tmp_path)
+    lineage, sent = lineage_of(spark, graph, Settings(openlineage_url="http://127.0.0.1:1/x"))
+    report = RunReport("orders_by_country", "r1", Status.SUCCESS)
+    report.steps += [
+        StepMetrics("orders", "extract", 10, 9),
+        StepMetrics("customers", "extract", 4, 4),
+        StepMetrics(graph.loads[0].id, "load", 3, 3),
+    ]
+    lineage.finished(report)
+    [complete] = sent
+    validate(complete)
+    assert complete["eventType"] == "COMPLETE"
+    assert complete["run"]["runId"] == run_uuid("orders_by_country", "r1")
+    assert uuid.UUID(complete["run"]["runId"]).version == 5
+    stats = {d["name"]: d["inputFacets"]["inputStatistics"]["rowCount"] for d in complete["inputs"]}
+    assert stats == {
+        str(tmp_path / "data" / "customers.json"): 4,
+        str(tmp_path / "data/orders"): 10,
+    }
+    assert complete["outputs"][0]["outputFacets"]["outputStatistics"]["rowCount"] == 3
+    REDACTOR.register("s3cr3t-in-a-message")
+    try:
+        failed = RunReport("orders_by_country", "r1", Status.FAILED)
+        failed.error = TransientError("server said s3cr3t-in-a-message", "orders")
+        lineage.finished(failed)
+    finally:
+        REDACTOR.clear()
+    fail = sent[-1]
+    validate(fail)
+    assert fail["eventType"] == "FAIL"
+    message = fail["run"]["facets"]["errorMessage"]["message"]
+    assert HIDDEN in message and "s3cr3t" not in json.dumps(fail)
+
+
+def test_a_stream_sends_running_events_at_its_interval(spark: Any, tmp_path: Path) -> None:
+    graph = demo_graph(tmp_path)
+    lineage, sent = lineage_of(
+        spark, graph, Settings(openlineage_url="http://h/x", openlineage_interval="1 hour")
+    )
+    lineage.start()
+    lineage.running()  # an hour has not passed
+    assert [e["eventType"] for e in sent] == ["START"]
+    lineage.interval_s = 0
+    lineage.running()
+    assert [e["eventType"] for e in sent] == ["START", "RUNNING"]
+    validate(sent[-1])
+    assert sent[-1]["job"]["facets"]["jobType"]["processingType"] == "BATCH"
+
+
+def test_an_endpoint_that_fails_costs_a_warning_never_the_run(
+    spark: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure()
+
+    def refuse(url: str, body: bytes) -> None:
+        raise OSError("connection refused")
+
+    lineage, _ = lineage_of(
+        spark, demo_graph(tmp_path), Settings(openlineage_url="http://h:1/x"), post=refuse
+    )
+    lineage.start()
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [x["event"] for x in lines] == ["openlineage", "openlineage_not_sent"]
+    assert lines[1]["error"] == "connection refused" and lines[1]["url"] == "http://h:1/x"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "ftp://h/x",
+        "http://user:pw@h/x",
+        "http://tok@h/x",
+        "gopher://h",
+        "h/x",
+    ],
+)
+def test_only_an_http_url_without_credentials_is_an_endpoint(url: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"env\.json: `etlc\.openlineage_url`"):
+        check_url(url, "env.json: `etlc.openlineage_url`")
+
+
+def test_no_url_is_no_endpoint_and_an_https_one_is() -> None:
+    assert check_url("", "w") == ""
+    assert check_url("https://marquez:5000/api/v1/lineage", "w").startswith("https://")
+
+
+# --- dataset names -----------------------------------------------------------------------
+
+
+def test_database_tables_are_named_as_openlineage_names_them() -> None:
+    assert dataset_names.table("postgres", "db1", "5432", "etlc", "orders") == DatasetName(
+        "postgres://db1:5432", "etlc.public.orders"
+    )
+    assert dataset_names.table("postgres", "::1", "5432", "etlc", "mart.orders") == DatasetName(
+        "postgres://[::1]:5432", "etlc.mart.orders"
+    )
+    assert dataset_names.table("mysql", "h", "3306", "shop", "orders").name == "shop.orders"
+    assert dataset_names.table("mysql", "h", "3306", "shop", "other.t").name == "other.t"
+
+
+def test_a_topic_is_named_by_its_first_bootstrap_server() -> None:
+    assert dataset_names.topic("b1:9092, b2:9092", "orders") == DatasetName(
+        "kafka://b1:9092", "orders"
+    )
+    assert dataset_names.topic("SASL_SSL://b1:9093", "t").namespace == "kafka://b1:9093"
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        ("s3a://bucket/a/b/", ("s3://bucket", "a/b")),
+        ("s3a://key:secret@bucket/a", ("s3://bucket", "a")),
+        ("hdfs://nn:9820/data/x/*.csv", ("hdfs://nn:9820", "/data/x")),
+        ("hdfs://nn/data/part-{1,2}", ("hdfs://nn", "/data")),
+        ("file:/tmp/x", ("file", "/tmp/x")),
+        ("file:///tmp/x/", ("file", "/tmp/x")),
+    ],
+)
+def test_paths_with_a_scheme_are_named_as_they_say(
+    spark: Any, location: str, expected: tuple[str, str]
+) -> None:
+    assert dataset_names.path(spark, location) == DatasetName(*expected)
+
+
+def test_a_path_without_a_scheme_is_where_hadoop_resolves_it(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert dataset_names.path(spark, str(tmp_path / "a b" / "*.json")) == DatasetName(
+        "file", str(tmp_path / "a b")
+    )
+    relative = dataset_names.path(spark, "data/orders.csv")
+    assert relative.namespace == "file" and relative.name.endswith("/data/orders.csv")
+    assert relative.name.startswith("/")
+
+
+# --- in the driver -----------------------------------------------------------------------
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: list[dict[str, Any]]
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        self.received.append(
+            {
+                "path": self.path,
+                "type": self.headers["Content-Type"],
+                **json.loads(self.rfile.read(length)),
+            }
+        )
+        self.send_response(201)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    received: list[dict[str, Any]] = []
+    handler = type("Handler", (_Receiver,), {"received": received})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/api/v1/lineage", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_driver_run_sends_start_and_complete_to_the_endpoint_and_logs_them(
+    spark: Any,
+    tmp_path: Path,
+    stdout: Captured,  # noqa: F811
+    receiver: tuple[str, list[dict[str, Any]]],
+) -> None:
+    from tests.unit.runtime.test_driver import run
+
+    url, received = receiver
+    src = tmp_path / "in.csv"
+    src.write_text("id\n1\n2\n")
+    path = env_file(tmp_path, src)
+    doc = json.loads(path.read_text())
+    doc["etlc"]["openlineage_url"] = url
+    path.write_text(json.dumps(doc))
+    assert run(spark, ["--env-file", str(path), "--run-id", "ol1"]) == 0
+    assert [(e["path"], e["type"], e["eventType"]) for e in received] == [
+        ("/api/v1/lineage", "application/json", "START"),
+        ("/api/v1/lineage", "application/json", "COMPLETE"),
+    ]
+    logged = [e["openlineage"] for e in events(stdout) if e["event"] == "openlineage"]
+    assert [e["eventType"] for e in logged] == ["START", "COMPLETE"]
+    for event in logged:
+        validate(event)
+    complete = logged[-1]
+    assert complete["inputs"][0]["inputFacets"]["inputStatistics"]["rowCount"] == 2
+    assert complete["outputs"][0]["outputFacets"]["outputStatistics"]["rowCount"] == 2
+    assert complete["outputs"][0]["name"] == str(tmp_path / "out")
+
+
+def test_a_driver_with_a_url_that_is_not_http_exits_one_before_spark(
+    tmp_path: Path,
+    stdout: Captured,  # noqa: F811
+) -> None:
+    from tests.unit.runtime.test_driver import run_without_spark
+
+    src = tmp_path / "in.csv"
+    path = env_file(tmp_path, src)
+    doc = json.loads(path.read_text())
+    doc["etlc"]["openlineage_url"] = "file:///etc/passwd"
+    path.write_text(json.dumps(doc))
+    assert run_without_spark(["--env-file", str(path)]) == 1
+    finished = events(stdout)[-1]
+    assert "`etlc.openlineage_url`: write an http:// or https:// URL" in finished["error"]
+
+
+def test_a_person_at_a_terminal_does_not_see_the_lineage_events(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure(text=True)
+    log = EventLog(RunContext("p"))
+    log.info("openlineage", openlineage={"eventType": "START"})
+    log.warning("openlineage_not_sent", url="http://h/x", error="refused")
+    out = capsys.readouterr().out
+    assert "START" not in out and "openlineage not sent" in out
+    configure()
+
+
+def test_a_bad_interval_is_refused_before_spark() -> None:
+    env = Environment("t", "env.json", settings=Settings(openlineage_interval="soon"))
+    with pytest.raises(ConfigurationError, match=r"env\.json: `etlc\.openlineage_interval`"):
+        driver._check_lineage_settings(env)
+
+
+def test_the_schema_check_refuses_what_openlineage_refuses(spark: Any, tmp_path: Path) -> None:
+    """The check these tests rely on can fail: a bad run id, a count that is text, a facet
+    with no schema here."""
+    from jsonschema import ValidationError
+
+    lineage, _ = lineage_of(spark, demo_graph(tmp_path))
+    event = lineage.event("START")
+    bad_id = json.loads(json.dumps(event))
+    bad_id["run"]["runId"] = "run-1"
+    with pytest.raises(ValidationError):
+        validate(bad_id)
+    bad_count = json.loads(json.dumps(event))
+    bad_count["outputs"][0]["outputFacets"] = {
+        "outputStatistics": {**bad_count["run"]["facets"]["processing_engine"], "rowCount": "3"}
+    }
+    with pytest.raises(ValidationError):
+        validate(bad_count)
+    unknown = json.loads(json.dumps(event))
+    unknown["job"]["facets"]["mine"] = {"_producer": "urn:x", "_schemaURL": "urn:y"}
+    with pytest.raises(AssertionError, match="facet `mine` has no schema"):
+        validate(unknown)
+    bad_kind = json.loads(json.dumps(event))
+    bad_kind["eventType"] = "DONE"
+    with pytest.raises(ValidationError):
+        validate(bad_kind)
