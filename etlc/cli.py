@@ -564,25 +564,39 @@ def explain(
             "--lineage",
             metavar="COLUMN",
             help="Where a column comes from instead: <step>.<column>, or a column a load "
-            "writes; each origin with the steps between (text or json).",
+            "writes; each origin with the steps between (text or json), or its column graph "
+            "(dot or mermaid).",
         ),
     ] = None,
+    columns: Annotated[
+        bool,
+        typer.Option(
+            "--columns",
+            help="dot or mermaid: draw the column edges of every column the loads write "
+            "(a box per step, an edge per column it comes from) instead of the steps. The "
+            "html page always ends with them.",
+        ),
+    ] = False,
 ) -> None:
     """Print the pipeline's DAG in run order: each step with what it reads, writes or decides,
     and each dataset's Avro-derived schema; or, with --lineage, one column's lineage."""
     result = check_file(file, default_options(file, _project()))
     if result.plan is None:
         raise typer.Exit(_report([result], "text"))
+    if columns and fmt.value not in ("dot", "mermaid"):
+        raise _fail(f"--columns draws dot or mermaid, not {fmt.value}")
     if lineage is None:
-        typer.echo(explain_plan.render(fmt.value, result.plan))
+        typer.echo(explain_plan.render(fmt.value, result.plan, columns=columns))
         return
-    if fmt.value not in ("text", "json"):
-        raise _fail(f"--lineage prints text or json, not {fmt.value}")
     try:
         if fmt.value == "json":
             typer.echo(json.dumps(explain_lineage.as_json(result.plan, lineage), indent=2))
-        else:
+        elif fmt.value in ("dot", "mermaid"):
+            typer.echo(explain_plan.column_dag(fmt.value, result.plan, lineage))
+        elif fmt.value == "text":
             typer.echo("\n".join(explain_lineage.text(result.plan, lineage)))
+        else:
+            raise _fail(f"--lineage prints text, json, dot or mermaid, not {fmt.value}")
     except explain_lineage.LineageError as exc:
         raise _fail(_shown(exc)) from None
 

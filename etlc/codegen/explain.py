@@ -15,19 +15,17 @@ quotes and add a node, an edge or an attribute.
 
 from __future__ import annotations
 
-import html
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from etlc.codegen import explain_columns
+from etlc.codegen.explain_escape import dot_escape, dot_string, h, mermaid_text, node_id
 from etlc.codegen.explain_lineage import step_lineage
-from etlc.codegen.literals import RenderError
 from etlc.dsl.plan import EnvConnection, EnvString, EnvVariables, Plan, PlannedStep, SchemaOf
 from etlc.printable import printable
 
 FORMATS = ("text", "json", "dot", "mermaid", "html")
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # The options that say what a step reads, writes or decides, in the order a summary shows them.
 SUMMARY = (
     "connection",
@@ -133,44 +131,18 @@ def _label(step: PlannedStep) -> list[str]:
     return [step.id, head] + ([what[:80] + ("..." if len(what) > 80 else "")] if what else [])
 
 
-def _dot_escape(text: str) -> str:
-    # Inside a DOT quoted string: backslash and quote escaped, so nothing ends it early.
-    return printable(text).replace("\\", "\\\\").replace('"', '\\"')
-
-
-def _dot_string(text: str) -> str:
-    return f'"{_dot_escape(text)}"'
-
-
-def _node_id(step_id: str) -> str:
-    # Checked identifiers already; checked again because they are pasted into the output.
-    if not _IDENTIFIER.fullmatch(step_id):
-        raise RenderError(f"not a step id: {printable(step_id)[:60]}")
-    return f"s_{step_id}"
-
-
 def dot(plan: Plan) -> str:
     lines = [
-        f"digraph {_dot_string(plan.name)} {{",
+        f"digraph {dot_string(plan.name)} {{",
         "  rankdir=LR;",
         '  node [fontname="Helvetica", fontsize=10];',
     ]
     for step in plan.steps:
-        label = "\\n".join(_dot_escape(part) for part in _label(step))
-        lines.append(f'  {_dot_string(step.id)} [shape={_SHAPES[step.role]}, label="{label}"];')
+        label = "\\n".join(dot_escape(part) for part in _label(step))
+        lines.append(f'  {dot_string(step.id)} [shape={_SHAPES[step.role]}, label="{label}"];')
     for step in plan.steps:
-        lines += [f"  {_dot_string(i)} -> {_dot_string(step.id)};" for i in step.inputs]
+        lines += [f"  {dot_string(i)} -> {dot_string(step.id)};" for i in step.inputs]
     return "\n".join([*lines, "}"])
-
-
-def _mermaid_text(text: str) -> str:
-    # Mermaid's entity codes: `#` first, so the codes themselves are not escaped again; `%`
-    # too, because Mermaid reads `%%{...}%%` anywhere in a diagram as its configuration.
-    escaped = printable(text).replace("#", "#35;")
-    pairs = (('"', "#quot;"), ("<", "#lt;"), (">", "#gt;"), ("&", "#amp;"), ("%", "#37;"))
-    for char, entity in pairs:
-        escaped = escaped.replace(char, entity)
-    return escaped
 
 
 def mermaid(plan: Plan) -> str:
@@ -179,10 +151,10 @@ def mermaid(plan: Plan) -> str:
     lines = ["flowchart LR"]
     for step in plan.steps:
         opening, closing = shapes[step.role]
-        label = "<br/>".join(_mermaid_text(part) for part in _label(step))
-        lines.append(f"  {_node_id(step.id)}{opening}{label}{closing}")
+        label = "<br/>".join(mermaid_text(part) for part in _label(step))
+        lines.append(f"  {node_id(step.id)}{opening}{label}{closing}")
     for step in plan.steps:
-        lines += [f"  {_node_id(i)} --> {_node_id(step.id)}" for i in step.inputs]
+        lines += [f"  {node_id(i)} --> {node_id(step.id)}" for i in step.inputs]
     return "\n".join(lines)
 
 
@@ -205,19 +177,15 @@ def _layers(plan: Plan) -> dict[str, tuple[int, int]]:
     return place
 
 
-def _h(text: str) -> str:
-    return html.escape(printable(text), quote=True)
-
-
 def _svg_node(step: PlannedStep, x: int, y: int) -> str:
     lines = _label(step)
     texts = []
     for i, line in enumerate(lines):
         weight = ' font-weight="bold"' if i == 0 else ""
         shown = line[:38] + ("..." if len(line) > 38 else "")
-        texts.append(f'<text x="{x + 10}" y="{y + 18 + 16 * i}"{weight}>{_h(shown)}</text>')
+        texts.append(f'<text x="{x + 10}" y="{y + 18 + 16 * i}"{weight}>{h(shown)}</text>')
     return (
-        f'<g class="node" id="node-{_h(step.id)}"><title>{_h(" / ".join(lines))}</title>'
+        f'<g class="node" id="node-{h(step.id)}"><title>{h(" / ".join(lines))}</title>'
         f'<rect x="{x}" y="{y}" width="{_BOX_W}" height="{_BOX_H}" rx="8" '
         f'fill="{_FILL[step.role]}" stroke="#555"/>{"".join(texts)}</g>'
     )
@@ -253,7 +221,7 @@ def _svg(plan: Plan) -> str:
 
 def _step_section(step: PlannedStep) -> str:
     rows = "".join(
-        f"<tr><th>{_h(k)}</th><td><code>{_h(json.dumps(v, ensure_ascii=False))}</code></td></tr>"
+        f"<tr><th>{h(k)}</th><td><code>{h(json.dumps(v, ensure_ascii=False))}</code></td></tr>"
         for k, v in options(step).items()
     )
     columns = (
@@ -261,21 +229,20 @@ def _step_section(step: PlannedStep) -> str:
         if step.role == "load"
         else "<ul>"
         + "".join(
-            f"<li><code>{_h(f.name)}</code>: {_h(f.type.describe())}</li>"
-            for f in step.schema.fields
+            f"<li><code>{h(f.name)}</code>: {h(f.type.describe())}</li>" for f in step.schema.fields
         )
         + "</ul>"
     )
-    inputs = f" &larr; {_h(', '.join(step.inputs))}" if step.inputs else ""
+    inputs = f" &larr; {h(', '.join(step.inputs))}" if step.inputs else ""
     return (
-        f'<section id="step-{_h(step.id)}"><h2>{_h(step.role)} <code>{_h(step.id)}</code>: '
-        f"{_h(step.type)}{inputs}</h2><table>{rows}</table>{columns}</section>"
+        f'<section id="step-{h(step.id)}"><h2>{h(step.role)} <code>{h(step.id)}</code>: '
+        f"{h(step.type)}{inputs}</h2><table>{rows}</table>{columns}</section>"
     )
 
 
 def page(plan: Plan) -> str:
     """One HTML file, nothing fetched: the DAG as inline SVG, then every step's details."""
-    title = _h(f"{plan.name} ({plan.mode})")
+    title = h(f"{plan.name} ({plan.mode})")
     style = (
         "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "th,td{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}"
@@ -287,13 +254,17 @@ def page(plan: Plan) -> str:
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "style-src 'unsafe-inline'\">"
         f"<title>{title}</title><style>{style}</style></head><body>"
-        f"<h1>{title}</h1><p>{_h(plan.source)}, retries: {plan.max_retries} x "
-        f"{plan.delay_seconds:g}s</p>{_svg(plan)}{sections}</body></html>\n"
+        f"<h1>{title}</h1><p>{h(plan.source)}, retries: {plan.max_retries} x "
+        f"{plan.delay_seconds:g}s</p>{_svg(plan)}{sections}"
+        f"{explain_columns.html_table(explain_columns.column_graph(plan))}</body></html>\n"
     )
 
 
-def render(fmt: str, plan: Plan) -> str:
-    """The plan in ``fmt``, one of :data:`FORMATS`."""
+def render(fmt: str, plan: Plan, columns: bool = False) -> str:
+    """The plan in ``fmt``, one of :data:`FORMATS`; with ``columns``, a DAG format draws the
+    column edges of every column the loads write instead of the steps."""
+    if columns and fmt in ("dot", "mermaid"):
+        return column_dag(fmt, plan, None)
     if fmt == "text":
         return "\n".join(text(plan))
     if fmt == "json":
@@ -305,3 +276,11 @@ def render(fmt: str, plan: Plan) -> str:
     if fmt == "html":
         return page(plan)
     raise ValueError(f"no such explain format: {fmt}")
+
+
+def column_dag(fmt: str, plan: Plan, column: str | None) -> str:
+    """The column graph of ``column`` (every load column when None) as dot or mermaid."""
+    graph = explain_columns.column_graph(plan, column)
+    return (
+        explain_columns.dot(plan, graph) if fmt == "dot" else explain_columns.mermaid(plan, graph)
+    )

@@ -4,6 +4,7 @@ runs). No server is needed."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -43,6 +44,26 @@ def test_graphviz_renders_every_examples_dag(path: Path) -> None:
     )
     assert svg.returncode == 0 and svg.stderr == "", svg.stderr
     assert svg.stdout.count('<g id="node') == steps_of(path)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_graphviz_renders_every_examples_column_edges(path: Path) -> None:
+    made = runner.invoke(app, ["explain", "--format", "dot", "--columns", str(path)])
+    assert made.exit_code == 0, made.output
+    svg = subprocess.run(
+        [tool("dot"), "-Tsvg"],
+        input=made.stdout,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert svg.returncode == 0 and svg.stderr == "", svg.stderr
+    # A node per column the graph reaches, an edge per dependency: as many as etlc drew.
+    nodes = re.findall(r'^    ".*" \[label=".*"\];$', made.stdout, re.MULTILINE)
+    edges = re.findall(r'^  ".*" -> ".*" \[.*\];$', made.stdout, re.MULTILINE)
+    assert svg.stdout.count('<g id="node') == len(nodes) > 0
+    assert svg.stdout.count('<g id="edge') == len(edges) > 0
 
 
 def test_the_html_page_opens_in_chromium_with_a_node_per_step(tmp_path: Path) -> None:

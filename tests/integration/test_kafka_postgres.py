@@ -19,10 +19,15 @@ from typing import Any
 import pytest
 
 from etlc import demo
+from etlc.dsl.checker import check_file
+from etlc.dsl.lineage import output_lineage
+from tests import openlineage_events
 from tests.integration import databases as db
 from tests.integration import events
 from tests.integration.conftest import ROOT, Submission, compile_variant, example, submit
 from tests.integration.test_ddl import ddl
+from tests.leak_canary import Canary, assert_no_leak
+from tests.openlineage_events import validate
 
 DEFINITION = "order_events_enriched"
 ORDER_SCHEMA = json.loads((ROOT / "schemas" / "avro" / "order.avsc").read_text(encoding="utf-8"))
@@ -56,10 +61,14 @@ def variant(tmp: Path, topic: str, profiles: dict[str, Any]) -> Path:
     return compile_variant(tmp, doc, {"connections": profiles})
 
 
-def env_file(tmp: Path, profiles: dict[str, Any], vault: Path) -> Path:
+def env_file(tmp: Path, profiles: dict[str, Any], vault: Path, **settings: Any) -> Path:
     doc = {
         "spark": dict(db.TEST_SPARK_CONF),
-        "etlc": {"stage_dir": str(tmp / "stage"), "dead_letter_dir": str(tmp / "dead-letter")},
+        "etlc": {
+            "stage_dir": str(tmp / "stage"),
+            "dead_letter_dir": str(tmp / "dead-letter"),
+            **settings,
+        },
         "connections": profiles,
         "vault": {"backend": "file", "path": str(vault)},
     }
@@ -128,22 +137,88 @@ def finished_steps(run: Submission) -> dict[str, dict[str, Any]]:
     return steps
 
 
+def check_lineage(
+    received: list[dict[str, Any]],
+    definition: str,
+    servers: str,
+    creds: dict[str, Any],
+    topic: str,
+) -> list[dict[str, Any]]:
+    """A run's OpenLineage events, as POSTed (returned): each valid against OpenLineage's
+    schemas, START first and COMPLETE last; the topic and both tables by OpenLineage's names;
+    the output's column lineage as the compiler traced ``definition``; no password."""
+    sent = [json.loads(r["body"]) for r in received]
+    assert {(r["path"], r["type"]) for r in received} == {("/api/v1/lineage", "application/json")}
+    for event in sent:
+        validate(event)
+    assert (sent[0]["eventType"], sent[-1]["eventType"]) == ("START", "COMPLETE")
+    pg = creds["postgres"]
+    warehouse = f"postgres://{pg['host']}:{pg['port']}"
+    names = {
+        "orders": (f"kafka://{servers.split(',', maxsplit=1)[0]}", topic),
+        "customers": (warehouse, f"{pg['database']}.public.customers"),
+    }
+    complete = sent[-1]
+    assert sorted((d["namespace"], d["name"]) for d in complete["inputs"]) == sorted(names.values())
+    [out] = complete["outputs"]
+    assert (out["namespace"], out["name"]) == (
+        warehouse,
+        f"{pg['database']}.public.enriched_orders",
+    )
+    plan = check_file(ROOT / "pipelines" / f"{definition}.json").plan
+    assert plan is not None
+    [load] = plan.by_role("load")
+    traced = output_lineage(plan.steps, load.id)
+
+    def named(sources: Any) -> list[tuple[str, ...]]:
+        return [(*names[e], c, how) for e, c, how in sources]
+
+    def facet_fields(fields: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+        return [
+            (f["namespace"], f["name"], f["field"], f["transformations"][0]["subtype"])
+            for f in fields
+        ]
+
+    facet = out["facets"]["columnLineage"]
+    assert {c: named(s) for c, s in traced.fields} == {
+        c: facet_fields(entry["inputFields"]) for c, entry in facet["fields"].items()
+    }
+    assert named(traced.dataset) == facet_fields(facet["dataset"])
+    assert facet["fields"]["country"]["inputFields"][0]["name"].endswith(".public.customers")
+    canary = Canary("vault://services/postgres#password", pg["password"])
+    assert_no_leak([r["body"] for r in received], [canary])
+    return sent
+
+
 def test_order_events_joined_with_customers_land_exactly(
     servers: str, creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path
 ) -> None:
+    """The batch also sends its OpenLineage events to a local endpoint."""
     data = demo.generate(orders=3_000, customers=300, seed=23)
     seed_tables(creds, data.customers)
     topic = events.fresh_topic("enriched")
     events.create_topic(servers, topic, partitions=2)
     produce(servers, topic, data.orders)
     profiles = connections(servers, creds)
-    run = submit(
-        variant(tmp_path, topic, profiles),
-        env_file(tmp_path, profiles, vault[0]),
-        extra_env={"ETLC_VAULT_PASSWORD": vault[1]},
-    )
+    with openlineage_events.receiver() as (url, received):
+        env = env_file(tmp_path, profiles, vault[0], openlineage_url=url)
+        run = submit(
+            variant(tmp_path, topic, profiles), env, extra_env={"ETLC_VAULT_PASSWORD": vault[1]}
+        )
     assert run.returncode == 0, failure(run)
     want = expected(data.orders, data.customers)
+    sent = check_lineage(received, DEFINITION, servers, creds, topic)
+    assert [e["eventType"] for e in sent] == ["START", "COMPLETE"]
+    assert [e["openlineage"] for e in run.event("openlineage")] == sent
+    complete = sent[-1]
+    assert complete["job"]["facets"]["jobType"]["processingType"] == "BATCH"
+    read = {d["name"]: d["inputFacets"]["inputStatistics"]["rowCount"] for d in complete["inputs"]}
+    assert read == {
+        topic: len(data.orders),
+        f"{creds['postgres']['database']}.public.customers": len(data.customers),
+    }
+    [out] = complete["outputs"]
+    assert out["outputFacets"]["outputStatistics"]["rowCount"] == len(want)
     # The data exercises both the filter and the inner join.
     assert any(o.status == "CANCELLED" for o in data.orders)
     assert {o.customer_id for o in data.orders} - {c.customer_id for c in data.customers}

@@ -12,6 +12,7 @@ import json
 import shutil
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -22,11 +23,13 @@ from typing import Any
 import pytest
 
 from etlc import demo
+from tests import openlineage_events
 from tests.integration import databases as db
 from tests.integration import events
 from tests.integration.conftest import ROOT, TEST_JVM_OPTS, Background, compile_variant, example
 from tests.integration.test_database_loads import services, small_filesystem
 from tests.integration.test_ddl import ddl
+from tests.integration.test_kafka_postgres import check_lineage
 
 ORDER_SCHEMA = json.loads((ROOT / "schemas" / "avro" / "order.avsc").read_text(encoding="utf-8"))
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -83,7 +86,12 @@ def produce(servers: str, topic: str, orders: list[Any]) -> None:
 
 
 def stream_env(
-    tmp: Path, servers: str, creds: dict[str, Any], vault: Path, trigger: str = "1 second"
+    tmp: Path,
+    servers: str,
+    creds: dict[str, Any],
+    vault: Path,
+    trigger: str = "1 second",
+    **settings: Any,
 ) -> Path:
     path = db.env_file(
         tmp / "env.json",
@@ -96,6 +104,7 @@ def stream_env(
         stage_dir=str(tmp / "stage"),
         checkpoint_dir=str(tmp / "checkpoints"),
         trigger_interval=trigger,
+        **settings,
     )
     doc = json.loads(path.read_text())
     doc["connections"]["events"] = {"system": "kafka", "bootstrap_servers": servers}
@@ -385,8 +394,19 @@ def landed_enriched(creds: dict[str, Any]) -> dict[int, tuple[Any, ...]]:
     return {r[0]: tuple(r[1:]) for r in rows}
 
 
+@pytest.fixture
+def lineage() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A local OpenLineage endpoint: its URL, and what drivers POSTed to it."""
+    with openlineage_events.receiver() as endpoint:
+        yield endpoint
+
+
 def test_events_enriched_with_postgresql_are_upserted_and_a_later_event_wins(
-    servers: str, creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path
+    servers: str,
+    creds: dict[str, Any],
+    vault: tuple[Path, str],
+    tmp_path: Path,
+    lineage: tuple[str, list[dict[str, Any]]],
 ) -> None:
     customers = demo.generate(orders=1, customers=90, seed=49).customers  # ids 1..90
     with db.postgres(creds) as conn:
@@ -406,12 +426,11 @@ def test_events_enriched_with_postgresql_are_upserted_and_a_later_event_wins(
     orders = orders_between(2_000, 50, 1, BASE, 3_600)  # customers 1..102: some unknown
     produce(servers, topic, orders)
     driver = variant(tmp_path, "order_enrichment_stream", topic, servers, creds)
-    run = background(
-        driver,
-        stream_env(tmp_path, servers, creds, vault[0]),
-        tmp_path / "driver.log",
-        {"ETLC_VAULT_PASSWORD": vault[1]},
+    url, received = lineage
+    env = stream_env(
+        tmp_path, servers, creds, vault[0], openlineage_url=url, openlineage_interval="2 seconds"
     )
+    run = background(driver, env, tmp_path / "driver.log", {"ETLC_VAULT_PASSWORD": vault[1]})
     want = enriched(orders, customers)
     run.wait_for("the enriched orders", lambda: count(creds, "enriched_orders") >= len(want))
     # Later events for landed orders (a day later), and a stale one (a day earlier) that
@@ -441,6 +460,12 @@ def test_events_enriched_with_postgresql_are_upserted_and_a_later_event_wins(
     )
     assert run.stop() == 0
     assert landed_enriched(creds) == want
+    sent = check_lineage(received, "order_enrichment_stream", servers, creds, topic)
+    kinds = [e["eventType"] for e in sent]
+    assert set(kinds[1:-1]) == {"RUNNING"} and kinds[1:-1], kinds  # while it ran
+    assert sent[-1]["job"]["facets"]["jobType"]["processingType"] == "STREAMING"
+    # The same events as the driver's log lines.
+    assert [e["openlineage"] for e in run.events("openlineage")] == sent
     [started] = run.events("query_started")
     assert started["output_mode"] == "update"
     customers_step = next(e for e in run.events("step_finished") if e["step"] == "customers")

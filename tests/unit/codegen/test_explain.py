@@ -101,7 +101,7 @@ def test_a_label_cannot_close_its_quotes(tmp_path: Path) -> None:
 
 def test_a_node_id_that_is_no_identifier_is_a_bug() -> None:
     with pytest.raises(RenderError, match="not a step id"):
-        explain._node_id('a"b')
+        explain.node_id('a"b')
     with pytest.raises(ValueError, match="no such explain format"):
         explain.render("svg", plan_of(ROOT / "pipelines" / "filter_orders.json"))
 

@@ -5,11 +5,9 @@ a run."""
 from __future__ import annotations
 
 import json
-import threading
 import types
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,8 @@ from etlc.runtime.logs import EventLog, RunContext, configure
 from etlc.runtime.openlineage import RunLineage, check_url, run_uuid
 from etlc.runtime.report import RunReport, Status, StepMetrics
 from etlc.vault.redaction import HIDDEN, REDACTOR
-from tests.openlineage_schema import validate
+from tests import openlineage_events
+from tests.openlineage_events import validate
 from tests.unit.runtime.test_driver import Captured, env_file, events, stdout  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -267,37 +266,10 @@ def test_a_path_without_a_scheme_is_where_hadoop_resolves_it(
 # --- in the driver -----------------------------------------------------------------------
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]]
-
-    def do_POST(self) -> None:
-        length = int(self.headers["Content-Length"])
-        self.received.append(
-            {
-                "path": self.path,
-                "type": self.headers["Content-Type"],
-                **json.loads(self.rfile.read(length)),
-            }
-        )
-        self.send_response(201)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
-    handler = type("Handler", (_Receiver,), {"received": received})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/api/v1/lineage", received
-    finally:
-        server.shutdown()
-        server.server_close()
+    with openlineage_events.receiver() as endpoint:
+        yield endpoint
 
 
 def test_a_driver_run_sends_start_and_complete_to_the_endpoint_and_logs_them(
@@ -316,6 +288,7 @@ def test_a_driver_run_sends_start_and_complete_to_the_endpoint_and_logs_them(
     doc["etlc"]["openlineage_url"] = url
     path.write_text(json.dumps(doc))
     assert run(spark, ["--env-file", str(path), "--run-id", "ol1"]) == 0
+    received = [{**e, **json.loads(e["body"])} for e in received]
     assert [(e["path"], e["type"], e["eventType"]) for e in received] == [
         ("/api/v1/lineage", "application/json", "START"),
         ("/api/v1/lineage", "application/json", "COMPLETE"),

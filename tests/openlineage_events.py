@@ -1,4 +1,5 @@
-"""Checks an OpenLineage event against OpenLineage's own JSON schemas, kept as test data.
+"""OpenLineage events in tests: a receiver for what a driver POSTs, and a check of each event
+against OpenLineage's own JSON schemas, kept as test data.
 
 The schemas (``tests/unit/runtime/data/openlineage``) are OpenLineage's ``spec/OpenLineage.json``
 and the facet schemas etlc writes, as published in the OpenLineage repository (Apache 2.0).
@@ -10,8 +11,11 @@ unchecked.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +63,34 @@ def validate(event: dict[str, Any]) -> None:
         schema = facets[name]
         _validator(schema).validate({name: facet})
         assert facet["_schemaURL"].startswith(schema["$id"]), (where, name, facet["_schemaURL"])
+
+
+class _Handler(BaseHTTPRequestHandler):
+    received: list[dict[str, Any]]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append(
+            {"path": self.path, "type": self.headers["Content-Type"], "body": body.decode()}
+        )
+        self.send_response(201)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A local endpoint (its URL) and what was POSTed to it: each request's path, content
+    type and body as sent."""
+    received: list[dict[str, Any]] = []
+    handler = type("Handler", (_Handler,), {"received": received})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/api/v1/lineage", received
+    finally:
+        server.shutdown()
+        server.server_close()
