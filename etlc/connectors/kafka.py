@@ -336,7 +336,9 @@ class KafkaExtractor(Extractor, StreamExtractor):
     def describe(self) -> dict[str, Any]:
         return {"system": SYSTEM, "connection": self.connection.name, "topic": self.topic}
 
-    def dataset(self, spark: SparkSession) -> DatasetName:
+    def dataset(self, spark: SparkSession) -> DatasetName | None:
+        if self.subscription[0] != "subscribe":
+            return None  # a pattern is no one topic: which it matches changes as topics come
         return dataset_names.topic(self.connection.bootstrap_servers, self.topic)
 
     def extract(self, spark: SparkSession) -> DataFrame:

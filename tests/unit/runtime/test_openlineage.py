@@ -362,3 +362,37 @@ def test_the_schema_check_refuses_what_openlineage_refuses(spark: Any, tmp_path:
     bad_kind["eventType"] = "DONE"
     with pytest.raises(ValidationError):
         validate(bad_kind)
+
+
+def test_each_connector_names_its_dataset(spark: Any) -> None:
+    from etlc.connectors.kafka import KafkaExtractor, KafkaLoader
+    from etlc.connectors.mysql import MySqlLoader
+    from etlc.connectors.postgres import PostgresExtractor, PostgresLoader
+    from etlc.connectors.s3 import S3Extractor
+    from etlc.profiles import KafkaProfile, MySqlProfile, PostgresProfile, S3Profile
+    from etlc.runtime.graph import DatasetSchema
+    from etlc.vault import Secret
+
+    record = {"type": "record", "name": "r", "fields": [{"name": "id", "type": "long"}]}
+    schema = DatasetSchema(record, "`id` BIGINT")
+    kafka = KafkaProfile(name="events", bootstrap_servers="k1:9092,k2:9092")
+    assert KafkaExtractor(kafka, schema, "orders").dataset(spark) == DatasetName(
+        "kafka://k1:9092", "orders"
+    )
+    assert KafkaExtractor(kafka, schema, topic_pattern="o.*").dataset(spark) is None
+    assert KafkaLoader(kafka, "out", schema).dataset(spark) == DatasetName("kafka://k1:9092", "out")
+    db = {"name": "db", "host": "pg", "database": "d", "user": "u", "password": Secret("pw-xyz")}
+    pg = PostgresProfile(**db)
+    assert PostgresExtractor(pg, schema, table="mart.c").dataset(spark) == DatasetName(
+        "postgres://pg:5432", "d.mart.c"
+    )
+    assert PostgresExtractor(pg, schema, query="SELECT 1 AS id").dataset(spark) is None
+    assert PostgresLoader(pg, "t").dataset(spark) == DatasetName("postgres://pg:5432", "d.public.t")
+    assert MySqlLoader(MySqlProfile(**db), "t").dataset(spark) == DatasetName(
+        "mysql://pg:3306", "d.t"
+    )
+    lake = S3Profile(name="lake")
+    assert S3Extractor(lake, "s3a://lake-bucket/in/*.csv", "csv", schema).dataset(
+        spark
+    ) == DatasetName("s3://lake-bucket", "in")
+    REDACTOR.clear()
