@@ -145,10 +145,11 @@ SECRET_CODES = frozenset({"E501", "E502"})
 
 
 def masked(source: str | None, diagnostics: Iterable[Diagnostic]) -> str | None:
-    """``source`` with the text of every credential span (:data:`SECRET_CODES`) replaced by
+    """``source`` with the text of every credential span (:data:`SECRET_CODES`, and a value
+    the schema conceals, whatever its error) replaced by
     ``*``, so no excerpt of the file (a CI log, a terminal) repeats a committed secret. Line
     breaks are kept: every line and column stays where it was."""
-    spans = [d.span for d in diagnostics if d.code in SECRET_CODES]
+    spans = [d.span for d in diagnostics if d.code in SECRET_CODES or d.param("concealed")]
     if source is None or not spans:
         return source
     lines = source.split("\n")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from jsonschema.exceptions import ValidationError, best_match
@@ -193,6 +193,19 @@ def _json_type(value: Any) -> str:
     return next((name for name, kind in _JSON_TYPES if isinstance(value, kind)), "null")
 
 
+# A property whose value lint never echoes, in its message or the excerpt under it: it may
+# hold a credential by mistake (a URL's user and password).
+CONCEALED = "x-etlc-conceal"
+CONCEALED_PARAM = "concealed"
+_CONCEALED_WHY = {
+    "pattern": "its value is not shown: it may hold a credential",
+}
+
+
+def _concealed(error: ValidationError) -> bool:
+    return isinstance(error.schema, Mapping) and bool(error.schema.get(CONCEALED))
+
+
 def _show(value: Any) -> str:
     if isinstance(value, dict | list):
         return _TYPE_NAMES[_json_type(value)]
@@ -292,7 +305,10 @@ class _Converter:
             yield _Found(d, path, where)
         else:
             message = f"{subject} {self.readable(error)}"
-            yield _Found(diag("E106", message, self.at(path), path=json_path(path)), path, where)
+            d = diag("E106", message, self.at(path), path=json_path(path))
+            if _concealed(error):
+                d = replace(d, params=(*d.params, (CONCEALED_PARAM, "yes")))
+            yield _Found(d, path, where)
 
     def unknown_key(
         self, path: Path, key: str, allowed: Mapping[str, Any], present: Mapping[str, Any]
@@ -335,6 +351,9 @@ class _Converter:
     def readable(self, error: ValidationError) -> str:
         """The rest of a sentence about the value (after its path), for other keywords."""
         keyword, expected, value = error.validator, error.validator_value, error.instance
+        if _concealed(error):
+            # A value that may carry a credential (a URL's user and password) is not echoed.
+            return f"is not valid here ({_CONCEALED_WHY.get(keyword, 'see its description')})"
         if keyword in _BOUNDS:
             return f"must be {_BOUNDS[keyword]} {expected}, got {_show(value)}"
         if keyword in _SIZES:

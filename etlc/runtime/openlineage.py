@@ -247,7 +247,8 @@ class RunLineage:
         try:
             self.post(self.url, json.dumps(event, ensure_ascii=False).encode())
         except (OSError, ValueError) as exc:
-            self.log.warning("openlineage_not_sent", event_type=kind, url=self.url, error=str(exc))
+            shown = urlsplit(self.url)._replace(query="", fragment="").geturl()  # no token
+            self.log.warning("openlineage_not_sent", event_type=kind, url=shown, error=str(exc))
 
 
 def _dataset(name: DatasetName, schema: DatasetSchema) -> dict[str, Any]:

@@ -168,6 +168,20 @@ def test_a_literal_password_is_e501_and_never_shown(tmp_path: Path) -> None:
         assert SECRET not in d.message + d.hint + repr(d.params)
 
 
+@pytest.mark.parametrize(
+    "url", [f"http://user:{SECRET}@marquez/api", f"ftp://{SECRET}@h/x", f"file:///{SECRET}"]
+)
+def test_an_openlineage_url_lint_refuses_is_never_echoed(tmp_path: Path, url: str) -> None:
+    """A URL may carry a user and password by mistake: neither the message nor the excerpt of
+    the file under it repeats the value."""
+    checked = lint_doc(tmp_path, {"etlc": {"openlineage_url": url}})
+    [d] = checked.diagnostics
+    assert d.param("path") == "etlc.openlineage_url"
+    shown = render(d, checked.source)
+    assert SECRET not in shown + repr(d.params) and "***" in shown
+    assert lint_doc(tmp_path, {"etlc": {"openlineage_url": "https://m:5000/api/v1/lineage"}}).ok
+
+
 @pytest.mark.parametrize("value", [1234, True, None, {"a": SECRET}])
 def test_a_credential_that_is_not_text_is_e501_too(tmp_path: Path, value: Any) -> None:
     checked = lint_doc(tmp_path, {"variables": {"api_key": value}})

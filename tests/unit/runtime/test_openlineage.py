@@ -185,7 +185,7 @@ def test_an_endpoint_that_fails_costs_a_warning_never_the_run(
         raise OSError("connection refused")
 
     lineage, _ = lineage_of(
-        spark, demo_graph(tmp_path), Settings(openlineage_url="http://h:1/x"), post=refuse
+        spark, demo_graph(tmp_path), Settings(openlineage_url="http://h:1/x?key=k1"), post=refuse
     )
     lineage.start()
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
