@@ -67,13 +67,19 @@ def validate(event: dict[str, Any]) -> None:
 
 class _Handler(BaseHTTPRequestHandler):
     received: list[dict[str, Any]]
+    status: int
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.received.append(
-            {"path": self.path, "type": self.headers["Content-Type"], "body": body.decode()}
+            {
+                "path": self.path,
+                "type": self.headers["Content-Type"],
+                "authorization": self.headers["Authorization"],
+                "body": body.decode(),
+            }
         )
-        self.send_response(201)
+        self.send_response(self.status)
         self.end_headers()
 
     def log_message(self, *args: Any) -> None:
@@ -81,11 +87,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """A local endpoint (its URL) and what was POSTed to it: each request's path, content
-    type and body as sent."""
+def receiver(status: int = 201) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A local endpoint (its URL) answering ``status``, and what was POSTed to it: each
+    request's path, content type, authorization and body as sent."""
     received: list[dict[str, Any]] = []
-    handler = type("Handler", (_Handler,), {"received": received})
+    handler = type("Handler", (_Handler,), {"received": received, "status": status})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -257,6 +257,17 @@ class _Converter:
     def convert(self, error: ValidationError) -> Iterator[_Found]:
         if error.context:  # anyOf/oneOf: the branch that came closest says the most
             error = best_match([error])
+        for found in self._convert(error):
+            if not _concealed(error):
+                yield found
+                continue
+            # The excerpt under the message masks the value.
+            d = found.diagnostic
+            yield replace(
+                found, diagnostic=replace(d, params=(*d.params, (CONCEALED_PARAM, "yes")))
+            )
+
+    def _convert(self, error: ValidationError) -> Iterator[_Found]:
         path: Path = tuple(error.absolute_path)
         where: tuple[Any, ...] = tuple(error.absolute_schema_path)
         keyword, expected, value = error.validator, error.validator_value, error.instance
@@ -305,10 +316,7 @@ class _Converter:
             yield _Found(d, path, where)
         else:
             message = f"{subject} {self.readable(error)}"
-            d = diag("E106", message, self.at(path), path=json_path(path))
-            if _concealed(error):
-                d = replace(d, params=(*d.params, (CONCEALED_PARAM, "yes")))
-            yield _Found(d, path, where)
+            yield _Found(diag("E106", message, self.at(path), path=json_path(path)), path, where)
 
     def unknown_key(
         self, path: Path, key: str, allowed: Mapping[str, Any], present: Mapping[str, Any]

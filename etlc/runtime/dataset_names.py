@@ -18,7 +18,6 @@ from pyspark.sql import SparkSession
 
 # A glob's first segment and everything after it: a dataset is the folder the glob is in.
 _GLOB = re.compile(r"[*?\[{]")
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")
 
 
 @dataclass(frozen=True, order=True)
@@ -31,36 +30,55 @@ def table(system: str, host: str, port: str, database: str, table_name: str) -> 
     """A PostgreSQL (``database.schema.table``, schema ``public`` unless named) or MySQL
     (``database.table``, where a qualified name's first part is the database) table."""
     namespace = f"{system}://{_host(host)}:{port}"
+    parts = table_name.split(".")
     if system == "postgres":
-        schema, _, name = table_name.rpartition(".")
-        return DatasetName(namespace, f"{database}.{schema or 'public'}.{name}")
-    owner, _, name = table_name.rpartition(".")
-    return DatasetName(namespace, f"{owner or database}.{name}")
+        # Filled up to database.schema.table; a three-part name already says all three.
+        filled = {1: [database, "public"], 2: [database]}.get(len(parts), [])
+        return DatasetName(namespace, ".".join([*filled, *parts]))
+    return DatasetName(namespace, ".".join(parts if len(parts) > 1 else [database, *parts]))
 
 
 def topic(bootstrap_servers: str, topic_name: str) -> DatasetName:
-    """A Kafka topic, named by the first bootstrap server the connection lists."""
+    """A Kafka topic, named by the first bootstrap server the connection lists (port 9092
+    when it names none)."""
     first = bootstrap_servers.split(",", maxsplit=1)[0].strip()
-    return DatasetName(f"kafka://{first.rpartition('//')[2].rpartition('@')[2]}", topic_name)
+    address = first.rpartition("//")[2].rpartition("@")[2]
+    if not re.search(r":[0-9]+$", address):
+        address += ":9092"
+    return DatasetName(f"kafka://{address}", topic_name)
+
+
+# A location's scheme and authority as Hadoop reads them; the rest is the path (a path may
+# hold `#` and `?`, which a URL parser would take for a fragment or a query).
+_LOCATION = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):(?://([^/]*))?(.*)", re.DOTALL)
+# Schemes whose user part names a container, not a user (Azure): kept in the namespace.
+_CONTAINER_SCHEMES = frozenset({"abfs", "abfss", "wasb", "wasbs"})
+_DEFAULT_PORTS = {"hdfs": 8020}
 
 
 def path(spark: SparkSession, location: str) -> DatasetName:
-    """A file dataset: a path with a scheme as it says, one without as Hadoop resolves it on
-    the driver (the default file system, relative to its working folder); a glob names the
-    folder it matches in."""
-    parts = urlsplit(location)
-    where = parts.path
-    if not _SCHEME.match(location) or len(parts.scheme) == 1:  # C:\\ is a path
-        parts = urlsplit(_qualified(spark, location))
-        where = unquote(parts.path)  # Hadoop's URI escapes what a path may hold
+    """A file dataset: a path with a scheme and a host as it says; any other (no scheme, or
+    no host: ``hdfs:///x``) as Hadoop resolves it on the driver, against the default file
+    system and its working folder. A glob names the folder it matches in."""
+    found = _LOCATION.fullmatch(location)
+    if found is None or (not found.group(2) and found.group(1).lower() != "file"):
+        found = _LOCATION.fullmatch(_qualified(spark, location))
+        assert found is not None  # Hadoop's qualified paths always have a scheme
+        where = unquote(found.group(3))  # Hadoop's URI escapes what a path may hold
+    else:
+        where = found.group(3)
+    scheme, authority = found.group(1).lower(), found.group(2) or ""
     where = _folder(where)
-    scheme = parts.scheme.lower()
     if scheme == "file":
         return DatasetName("file", where)
+    user, _, hostport = authority.rpartition("@")
+    parts = urlsplit(f"//{hostport}")
+    host = _host(parts.hostname or "")
     if scheme in ("s3", "s3a", "s3n"):
-        return DatasetName(f"s3://{parts.hostname or ''}", where.lstrip("/"))
-    authority = _host(parts.hostname or "") + (f":{parts.port}" if parts.port else "")
-    return DatasetName(f"{scheme}://{authority}", where)
+        return DatasetName(f"s3://{host}", where.lstrip("/"))
+    port = parts.port or _DEFAULT_PORTS.get(scheme)
+    container = f"{user}@" if scheme in _CONTAINER_SCHEMES and user and ":" not in user else ""
+    return DatasetName(f"{scheme}://{container}{host}" + (f":{port}" if port else ""), where)
 
 
 def _qualified(spark: SparkSession, location: str) -> str:

@@ -18,8 +18,9 @@ from etlc.runtime import jvm_config
 from etlc.runtime.environment import Environment, Settings
 from etlc.runtime.errors import ConfigurationError, EtlcError, classify
 from etlc.runtime.graph import PipelineGraph
+from etlc.runtime.lineage_sender import check_url
 from etlc.runtime.logs import EventLog, RunContext, configure
-from etlc.runtime.openlineage import RunLineage, check_url
+from etlc.runtime.openlineage import RunLineage
 from etlc.runtime.pipeline import BatchPipeline, Pipeline
 from etlc.runtime.progress import duration_ms
 from etlc.runtime.report import EXIT_FAILED, RunReport, Status
@@ -28,6 +29,7 @@ from etlc.runtime.run_files import AppendHandler, RunFiles, check_run_id
 from etlc.runtime.session import create_session, tag_attempt
 from etlc.runtime.streaming import StopSignal, StreamingPipeline
 from etlc.vault.redaction import install_excepthook
+from etlc.vault.reference import is_reference
 
 Build = Callable[[Environment], PipelineGraph]
 # What a test entry may do to the graph before it runs (inject faults); drivers pass none.
@@ -214,11 +216,20 @@ def _pipeline(
 
 def _check_lineage_settings(env: Environment) -> None:
     """Lineage settings that are wrong fail the run before Spark starts."""
+    where = f"{env.path}: `etlc.openlineage_interval`"
     try:
-        duration_ms(env.settings.openlineage_interval)
+        interval = duration_ms(env.settings.openlineage_interval)
     except ConfigurationError as exc:
-        raise ConfigurationError(f"{env.path}: `etlc.openlineage_interval`: {exc}") from None
+        raise ConfigurationError(f"{where}: {exc}") from None
+    if interval < 1000:
+        raise ConfigurationError(f"{where} must be at least 1 second")
     check_url(env.settings.openlineage_url, f"{env.path}: `etlc.openlineage_url`")
+    key = env.settings.openlineage_api_key
+    if key and not is_reference(key):
+        raise ConfigurationError(
+            f"{env.path}: `etlc.openlineage_api_key` must be a vault reference "
+            "(vault://<path>#<key>), never the key itself"
+        )
 
 
 def _lineage(

@@ -56,6 +56,7 @@ class Settings:
     openlineage_url: str = ""
     openlineage_namespace: str = "etlc"  # the job's namespace in the events
     openlineage_interval: str = "1 minute"  # streaming: a RUNNING event this often
+    openlineage_api_key: str = ""  # a vault reference: sent as `Authorization: Bearer <key>`
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from pyspark.sql import SparkSession
 from pyspark.sql.types import DataType, StructType
@@ -31,8 +28,9 @@ from pyspark.sql.types import DataType, StructType
 import etlc
 from etlc.runtime.dataset_names import DatasetName
 from etlc.runtime.environment import Environment
-from etlc.runtime.errors import ConfigurationError
+from etlc.runtime.errors import EtlcError
 from etlc.runtime.graph import ColumnLineage, DatasetSchema, LoadStep, PipelineGraph
+from etlc.runtime.lineage_sender import Post, Sender, post, shown
 from etlc.runtime.logs import EventLog
 from etlc.runtime.progress import duration_ms
 from etlc.runtime.report import RunReport, Status
@@ -58,9 +56,6 @@ PRODUCER = f"urn:etlc:{etlc.__version__}"
 # A run's OpenLineage id is derived from its pipeline and etlc run id, so a system that only
 # sees etlc's logs finds the same run.
 _RUN_IDS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:etlc:run")
-SEND_TIMEOUT_S = 5.0
-
-Post = Callable[[str, bytes], None]
 
 
 def run_uuid(pipeline: str, run_id: str) -> str:
@@ -69,16 +64,6 @@ def run_uuid(pipeline: str, run_id: str) -> str:
 
 def facet(kind: str, /, **fields: Any) -> dict[str, Any]:
     return {"_producer": PRODUCER, "_schemaURL": f"{_FACETS}/{FACET_SCHEMAS[kind]}", **fields}
-
-
-def check_url(url: str, where: str) -> str:
-    """The endpoint events are POSTed to: http(s), no user or password (it is logged)."""
-    parts = urlsplit(url)
-    if url and (parts.scheme not in ("http", "https") or not parts.hostname):
-        raise ConfigurationError(f"{where}: write an http:// or https:// URL")
-    if parts.username is not None or parts.password is not None:
-        raise ConfigurationError(f"{where}: a URL with a user or password would be logged")
-    return url
 
 
 def schema_fields(struct: StructType) -> list[dict[str, Any]]:
@@ -120,7 +105,7 @@ def column_lineage(lineage: ColumnLineage, names: Mapping[str, DatasetName]) -> 
 @dataclass(frozen=True)
 class _Output:
     name: DatasetName
-    schema: DatasetSchema
+    schemas: tuple[DatasetSchema, ...]  # of each load that writes it
     loads: tuple[LoadStep, ...]
 
 
@@ -135,29 +120,29 @@ class RunLineage:
         log: EventLog,
         *,
         mode: str,
-        post: Post | None = None,
+        send: Post = post,
     ) -> None:
         self.graph = graph
         self.log = log
         self.mode = mode
-        self.url = check_url(env.settings.openlineage_url, f"{env.path}: `etlc.openlineage_url`")
         self.namespace = env.settings.openlineage_namespace
         self.interval_s = duration_ms(env.settings.openlineage_interval) / 1000
-        self.post = post or _post
         self.spark_version = spark.version
         self.inputs = {
             ex.id: name for ex in graph.extracts if (name := ex.extractor.dataset(spark))
         }
-        self.schemas = {ex.id: ex.schema for ex in graph.extracts}
-        self.schemas.update({tr.id: tr.schema for tr in graph.transforms})
+        schemas = {ex.id: ex.schema for ex in graph.extracts}
+        schemas.update({tr.id: tr.schema for tr in graph.transforms})
         by_name: dict[DatasetName, list[LoadStep]] = {}
         for ld in graph.loads:
             name = ld.loader.dataset(spark)
             if name is not None:
                 by_name.setdefault(name, []).append(ld)
         self.outputs = [
-            _Output(n, self.schemas[lds[0].input], tuple(lds)) for n, lds in sorted(by_name.items())
+            _Output(n, tuple(schemas[ld.input] for ld in lds), tuple(lds))
+            for n, lds in sorted(by_name.items())
         ]
+        self.sender = _sender(env, log, send)
         self.sent_at = time.monotonic()
 
     def start(self) -> None:
@@ -169,8 +154,11 @@ class RunLineage:
             self._emit("RUNNING")
 
     def finished(self, report: RunReport) -> None:
-        kind = "FAIL" if report.status is Status.FAILED else "COMPLETE"
-        self._emit(kind, report)
+        """``COMPLETE`` (a partial run wrote its outputs too) or ``FAIL``, then what is still
+        queued for the endpoint is sent, for a bounded time."""
+        self._emit("FAIL" if report.status is Status.FAILED else "COMPLETE", report)
+        if self.sender is not None:
+            self.sender.close()
 
     # --- the event ----------------------------------------------------------------------
 
@@ -186,9 +174,11 @@ class RunLineage:
         }
         if report is not None and report.error is not None and kind == "FAIL":
             run_facets["errorMessage"] = facet(
-                "errorMessage", message=str(report.error), programmingLanguage="python"
+                "errorMessage", message=_failure(report.error), programmingLanguage="python"
             )
         processing = "STREAMING" if self.mode == "streaming" else "BATCH"
+        # A stream's RUNNING events only say it still runs: the datasets' facets were in START.
+        detailed = kind != "RUNNING"
         return {
             "eventType": kind,
             "eventTime": _now(),
@@ -204,18 +194,18 @@ class RunLineage:
                     )
                 },
             },
-            "inputs": self._inputs(report),
-            "outputs": [self._output(o, report) for o in self.outputs],
+            "inputs": self._inputs(report, detailed),
+            "outputs": [self._output(o, report, detailed) for o in self.outputs],
         }
 
-    def _inputs(self, report: RunReport | None) -> list[dict[str, Any]]:
+    def _inputs(self, report: RunReport | None, detailed: bool) -> list[dict[str, Any]]:
         read = _records(report, "extract", "records_in")
         out: dict[DatasetName, dict[str, Any]] = {}
         for ex in self.graph.extracts:
             name = self.inputs.get(ex.id)
             if name is None:
                 continue
-            entry = out.setdefault(name, _dataset(name, ex.schema))
+            entry = out.setdefault(name, _dataset(name, (ex.schema,) if detailed else ()))
             if ex.id in read:
                 stats = entry.setdefault("inputFacets", {}).setdefault(
                     "inputStatistics", facet("inputStatistics", rowCount=0)
@@ -223,11 +213,11 @@ class RunLineage:
                 stats["rowCount"] += read[ex.id]
         return [out[n] for n in sorted(out)]
 
-    def _output(self, output: _Output, report: RunReport | None) -> dict[str, Any]:
-        entry = _dataset(output.name, output.schema)
-        lineage = _merged(ld.lineage for ld in output.loads)
-        if lineage is not None:
-            entry["facets"]["columnLineage"] = column_lineage(lineage, self.inputs)
+    def _output(self, output: _Output, report: RunReport | None, detailed: bool) -> dict[str, Any]:
+        entry = _dataset(output.name, output.schemas if detailed else ())
+        lineage = merged(ld.lineage for ld in output.loads)
+        if lineage is not None and detailed:
+            entry.setdefault("facets", {})["columnLineage"] = column_lineage(lineage, self.inputs)
         written = _records(report, "load", "records_out")
         if any(ld.id in written for ld in output.loads):
             rows = sum(written.get(ld.id, 0) for ld in output.loads)
@@ -242,22 +232,43 @@ class RunLineage:
             self.log.warning("openlineage_failed", event_type=kind, error=str(exc))
             return
         self.log.info("openlineage", event_type=kind, openlineage=event)
-        if not self.url:
-            return
+        if self.sender is not None:
+            self.sender.put(kind, json.dumps(event, ensure_ascii=False).encode())
+
+
+def _sender(env: Environment, log: EventLog, send: Post) -> Sender | None:
+    """The endpoint's sender, with the API key from the vault; events stay log lines when
+    there is no endpoint, or its key cannot be read (a warning)."""
+    url = env.settings.openlineage_url
+    if not url:
+        return None
+    headers: dict[str, str] = {}
+    if env.settings.openlineage_api_key:
         try:
-            self.post(self.url, json.dumps(event, ensure_ascii=False).encode())
-        except (OSError, ValueError) as exc:
-            shown = urlsplit(self.url)._replace(query="", fragment="").geturl()  # no token
-            self.log.warning("openlineage_not_sent", event_type=kind, url=shown, error=str(exc))
+            key = env.secret(env.settings.openlineage_api_key)
+        except EtlcError as exc:
+            log.warning("openlineage_not_sent", url=shown(url), error=str(exc))
+            return None
+        headers["Authorization"] = f"Bearer {key.reveal()}"
+    return Sender(url, log, headers, send)
 
 
-def _dataset(name: DatasetName, schema: DatasetSchema) -> dict[str, Any]:
-    fields = schema_fields(schema.struct())
-    return {
-        "namespace": name.namespace,
-        "name": name.name,
-        "facets": {"schema": facet("schema", fields=fields)},
-    }
+def _failure(error: EtlcError) -> str:
+    """Why a run failed, as an event sent to another system says it: the kind of error and
+    where, never its text, which may quote rows (a database's duplicate key, say)."""
+    where = f" at step {error.step}" if error.step else ""
+    return f"{error.kind} error{where} ({type(error).__name__}); the run's log has the details"
+
+
+def _dataset(name: DatasetName, schemas: tuple[DatasetSchema, ...]) -> dict[str, Any]:
+    entry: dict[str, Any] = {"namespace": name.namespace, "name": name.name}
+    if schemas:
+        fields: dict[str, dict[str, Any]] = {}
+        for schema in schemas:  # several loads into one dataset: every column they write
+            for f in schema_fields(schema.struct()):
+                fields.setdefault(f["name"], f)
+        entry["facets"] = {"schema": facet("schema", fields=list(fields.values()))}
+    return entry
 
 
 def _records(report: RunReport | None, stage: str, key: str) -> dict[str, int]:
@@ -271,29 +282,30 @@ def _records(report: RunReport | None, stage: str, key: str) -> dict[str, int]:
     return out
 
 
-def _merged(lineages: Iterable[ColumnLineage | None]) -> ColumnLineage | None:
-    """Loads that write one dataset: their columns' sources together."""
+# The strongest way a value was made wins where several loads name one source column.
+_STRENGTH = {"IDENTITY": 0, "TRANSFORMATION": 1, "AGGREGATION": 2}
+
+
+def merged(lineages: Iterable[ColumnLineage | None]) -> ColumnLineage | None:
+    """Loads that write one dataset: their columns' sources together, each source column once
+    per output column (with the strongest subtype)."""
     known = [lin for lin in lineages if lin is not None]
     if not known:
         return None
-    fields: dict[str, tuple[tuple[str, str, str], ...]] = {}
+    fields: dict[str, dict[tuple[str, str], str]] = {}
     for lin in known:
         for column, sources in lin.fields.items():
-            fields[column] = tuple(sorted({*fields.get(column, ()), *sources}))
+            found = fields.setdefault(column, {})
+            for extract, source, how in sources:
+                before = found.get((extract, source), how)
+                found[(extract, source)] = max(before, how, key=lambda h: _STRENGTH.get(h, 0))
     dataset = tuple(sorted({s for lin in known for s in lin.dataset}))
-    return ColumnLineage(fields, dataset)
+    return ColumnLineage(
+        {c: tuple((e, s, how) for (e, s), how in sorted(f.items())) for c, f in fields.items()},
+        dataset,
+    )
 
 
 def _now() -> str:
     now = time.time()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
-
-
-def _post(url: str, body: bytes) -> None:
-    """One POST of one event; anything but a 2xx answer is an error."""
-    request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=SEND_TIMEOUT_S) as answer:
-        if not 200 <= answer.status < 300:
-            raise urllib.error.HTTPError(url, answer.status, answer.reason, answer.headers, None)

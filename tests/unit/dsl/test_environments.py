@@ -180,6 +180,9 @@ def test_an_openlineage_url_lint_refuses_is_never_echoed(tmp_path: Path, url: st
     shown = render(d, checked.source)
     assert SECRET not in shown + repr(d.params) and "***" in shown
     assert lint_doc(tmp_path, {"etlc": {"openlineage_url": "https://m:5000/api/v1/lineage"}}).ok
+    wrong_type = lint_doc(tmp_path, {"etlc": {"openlineage_url": [url]}})
+    [d] = wrong_type.diagnostics
+    assert SECRET not in render(d, wrong_type.source) and d.code == "E602"
 
 
 @pytest.mark.parametrize("value", [1234, True, None, {"a": SECRET}])
@@ -535,11 +538,19 @@ def test_the_etlc_settings_are_exactly_the_runtimes() -> None:
     declared = DEFS["settings"]["properties"]
     fields = {f.name: f.default for f in dataclasses.fields(Settings)}
     assert set(declared) == set(fields)
-    assert {k: v["type"] for k, v in declared.items()} == {
+
+    def json_type(prop: dict[str, Any]) -> str:
+        if "$ref" in prop:
+            return str(DEFS[prop["$ref"].rpartition("/")[2]]["type"])
+        return str(prop["type"])
+
+    assert {k: json_type(v) for k, v in declared.items()} == {
         k: _JSON_TYPES[type(v)] for k, v in fields.items()
     }
-    # The stage and checkpoint folders' default is the project's (etlc.toml): none here.
-    project = {"stage_dir", "checkpoint_dir"}
+    # The stage and checkpoint folders' default is the project's (etlc.toml): none here; an
+    # API key has none either (the runtime's "" is no key).
+    project = {"stage_dir", "checkpoint_dir", "openlineage_api_key"}
+    assert fields["openlineage_api_key"] == ""
     assert {k for k, v in declared.items() if "default" not in v} == project
     assert {k: v["default"] for k, v in declared.items() if k not in project} == {
         k: v for k, v in fields.items() if k not in project

@@ -159,7 +159,10 @@ def test_explain_lineage_prints_text_and_json() -> None:
         (["--lineage", "nope"], "no load of orders_by_country writes a column `nope`"),
         (["--lineage", "ghost.amount"], "no step `ghost`"),
         (["--lineage", "orders.nope"], "step `orders` has no column `nope` (it has order_id"),
-        (["--lineage", "country", "--format", "dot"], "--lineage prints text or json, not dot"),
+        (
+            ["--lineage", "country", "--format", "html"],
+            "--lineage prints text, json, dot or mermaid",
+        ),
     ],
 )
 def test_a_column_the_plan_does_not_have_is_named(args: list[str], said: str) -> None:

@@ -4,6 +4,7 @@ a run."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import types
 import uuid
@@ -20,10 +21,12 @@ from etlc.runtime import dataset_names, driver
 from etlc.runtime.dataset_names import DatasetName
 from etlc.runtime.environment import Environment, Settings
 from etlc.runtime.errors import ConfigurationError, TransientError
-from etlc.runtime.graph import PipelineGraph
+from etlc.runtime.graph import ColumnLineage, PipelineGraph
+from etlc.runtime.lineage_sender import URL_PATTERN, Sender, check_url
 from etlc.runtime.logs import EventLog, RunContext, configure
-from etlc.runtime.openlineage import RunLineage, check_url, run_uuid
+from etlc.runtime.openlineage import RunLineage, column_lineage, merged, run_uuid
 from etlc.runtime.report import RunReport, Status, StepMetrics
+from etlc.vault.backends import EnvVault
 from etlc.vault.redaction import HIDDEN, REDACTOR
 from tests import openlineage_events
 from tests.openlineage_events import validate
@@ -52,14 +55,20 @@ def demo_graph(tmp_path: Path) -> PipelineGraph:
 
 
 def lineage_of(
-    spark: Any, graph: PipelineGraph, settings: Settings | None = None, **kw: Any
+    spark: Any,
+    graph: PipelineGraph,
+    settings: Settings | None = None,
+    mode: str = "batch",
+    **kw: Any,
 ) -> tuple[RunLineage, list[dict[str, Any]]]:
+    """Events are sent from a thread: ``sent`` has them once the run's end (or
+    ``lineage.sender.close()``) waited for it."""
     settings = settings or Settings()
     sent: list[dict[str, Any]] = []
-    env = Environment("t", "t.json", settings=settings)
+    env = Environment("t", "t.json", settings=settings, vault=kw.pop("vault", EnvVault({})))
     log = EventLog(RunContext(graph.name, run_id="r1"))
-    post = kw.pop("post", lambda url, body: sent.append(json.loads(body)))
-    return RunLineage(graph, spark, env, log, mode="batch", post=post, **kw), sent
+    send = kw.pop("send", lambda url, body, headers: sent.append(json.loads(body)))
+    return RunLineage(graph, spark, env, log, mode=mode, send=send, **kw), sent
 
 
 def test_the_demo_names_its_files_and_carries_the_compilers_column_lineage(
@@ -110,14 +119,25 @@ def test_the_demo_names_its_files_and_carries_the_compilers_column_lineage(
     assert {r["transformations"][0]["type"] for r in rows} == {"INDIRECT"}
 
 
-def test_every_facet_matches_the_compilers_lineage_for_every_pipeline_with_files(
+def test_the_driver_carries_each_loads_lineage_as_the_compiler_traced_it(
     spark: Any, tmp_path: Path
 ) -> None:
-    """What the driver carries is what etlc.dsl.lineage says, load by load."""
+    """join_segments, by hand: a column renamed from the other side of the join, and rows
+    decided by a filter before the join and by both sides' keys and condition."""
     plan, module = compiled("join_segments")
     env = Environment("t", "t.json", {"data_dir": str(tmp_path), "out_dir": str(tmp_path)})
     graph = module.build(env)
-    for load in graph.loads:
+    business = graph.loads[0]
+    assert business.lineage is not None
+    assert business.lineage.fields["business_id"] == (("customers", "customer_id", "IDENTITY"),)
+    assert business.lineage.fields["amount"] == (("orders", "amount", "IDENTITY"),)
+    assert business.lineage.dataset == (
+        ("customers", "customer_id", "JOIN"),
+        ("customers", "segment", "FILTER"),
+        ("orders", "customer_id", "JOIN"),
+        ("orders", "status", "JOIN"),
+    )
+    for load in graph.loads:  # and every load as the compiler's own trace says
         traced = output_lineage(plan.steps, load.id)
         assert load.lineage is not None
         assert dict(load.lineage.fields) == dict(traced.fields)
@@ -138,6 +158,7 @@ def test_the_end_of_a_run_counts_rows_and_a_failure_says_why(spark: Any, tmp_pat
     lineage.finished(report)
     [complete] = sent
     validate(complete)
+    assert "errorMessage" not in complete["run"]["facets"]
     assert complete["eventType"] == "COMPLETE"
     assert complete["run"]["runId"] == run_uuid("orders_by_country", "r1")
     assert uuid.UUID(complete["run"]["runId"]).version == 5
@@ -147,50 +168,81 @@ def test_the_end_of_a_run_counts_rows_and_a_failure_says_why(spark: Any, tmp_pat
         str(tmp_path / "data/orders"): 10,
     }
     assert complete["outputs"][0]["outputFacets"]["outputStatistics"]["rowCount"] == 3
-    REDACTOR.register("s3cr3t-in-a-message")
-    try:
-        failed = RunReport("orders_by_country", "r1", Status.FAILED)
-        failed.error = TransientError("server said s3cr3t-in-a-message", "orders")
-        lineage.finished(failed)
-    finally:
-        REDACTOR.clear()
-    fail = sent[-1]
+    failing, sent = lineage_of(spark, graph, Settings(openlineage_url="http://127.0.0.1:1/x"))
+    failed = RunReport("orders_by_country", "r1", Status.FAILED)
+    # A database's message may quote a row: another system is told the kind and step only.
+    failed.error = TransientError("duplicate key (email)=(ann@example.com)", "orders")
+    failing.finished(failed)
+    [fail] = sent
     validate(fail)
     assert fail["eventType"] == "FAIL"
-    message = fail["run"]["facets"]["errorMessage"]["message"]
-    assert HIDDEN in message and "s3cr3t" not in json.dumps(fail)
+    assert fail["run"]["facets"]["errorMessage"]["message"] == (
+        "transient error at step orders (TransientError); the run's log has the details"
+    )
+    assert "ann@example.com" not in json.dumps(fail)
+
+
+def test_a_secret_in_any_part_of_an_event_is_scrubbed_before_it_leaves(
+    spark: Any, tmp_path: Path
+) -> None:
+    graph = demo_graph(tmp_path)
+    try:
+        REDACTOR.register(str(tmp_path / "data"))  # as if a path held a resolved secret
+        lineage, sent = lineage_of(spark, graph, Settings(openlineage_url="http://h/x"))
+        lineage.start()
+        lineage.sender.close()  # type: ignore[union-attr]
+    finally:
+        REDACTOR.clear()
+    [start] = sent
+    assert str(tmp_path / "data") not in json.dumps(start) and HIDDEN in json.dumps(start)
 
 
 def test_a_stream_sends_running_events_at_its_interval(spark: Any, tmp_path: Path) -> None:
     graph = demo_graph(tmp_path)
     lineage, sent = lineage_of(
-        spark, graph, Settings(openlineage_url="http://h/x", openlineage_interval="1 hour")
+        spark,
+        graph,
+        Settings(openlineage_url="http://h/x", openlineage_interval="1 hour"),
+        mode="streaming",
     )
     lineage.start()
     lineage.running()  # an hour has not passed
-    assert [e["eventType"] for e in sent] == ["START"]
     lineage.interval_s = 0
     lineage.running()
-    assert [e["eventType"] for e in sent] == ["START", "RUNNING"]
-    validate(sent[-1])
-    assert sent[-1]["job"]["facets"]["jobType"]["processingType"] == "BATCH"
+    lineage.finished(RunReport("orders_by_country", "r1", Status.SUCCESS))
+    assert [e["eventType"] for e in sent] == ["START", "RUNNING", "COMPLETE"]
+    for event in sent:
+        validate(event)
+        assert event["job"]["facets"]["jobType"]["processingType"] == "STREAMING"
+    # RUNNING says the stream still runs; the datasets' facets were in START.
+    assert all("facets" not in d for d in sent[1]["inputs"] + sent[1]["outputs"])
+    assert "columnLineage" in sent[0]["outputs"][0]["facets"]
 
 
 def test_an_endpoint_that_fails_costs_a_warning_never_the_run(
     spark: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     configure()
+    failures = iter(
+        [OSError("connection refused"), http.client.BadStatusLine("junk"), ValueError("odd")]
+    )
 
-    def refuse(url: str, body: bytes) -> None:
-        raise OSError("connection refused")
+    def refuse(url: str, body: bytes, headers: Any) -> None:
+        raise next(failures)
 
     lineage, _ = lineage_of(
-        spark, demo_graph(tmp_path), Settings(openlineage_url="http://h:1/x?key=k1"), post=refuse
+        spark, demo_graph(tmp_path), Settings(openlineage_url="http://h:1/x?key=k1"), send=refuse
     )
     lineage.start()
+    lineage.running()
+    lineage.interval_s = 0
+    lineage.running()
+    lineage.finished(RunReport("orders_by_country", "r1", Status.SUCCESS))
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-    assert [x["event"] for x in lines] == ["openlineage", "openlineage_not_sent"]
-    assert lines[1]["error"] == "connection refused" and lines[1]["url"] == "http://h:1/x"
+    warned = [x for x in lines if x["event"] == "openlineage_not_sent"]
+    assert [x["event"] for x in lines].count("openlineage") == 3
+    assert [x["error"] for x in warned] == ["connection refused", "junk", "odd"]
+    assert {x["url"] for x in warned} == {"http://h:1/x"}  # without its query
 
 
 @pytest.mark.parametrize(
@@ -202,6 +254,11 @@ def test_an_endpoint_that_fails_costs_a_warning_never_the_run(
         "http://tok@h/x",
         "gopher://h",
         "h/x",
+        "HTTP://h/x",
+        "http://h:5OOO/x",
+        "http://h:99999/x",
+        "http:///x",
+        "http://h x/",
     ],
 )
 def test_only_an_http_url_without_credentials_is_an_endpoint(url: str) -> None:
@@ -209,9 +266,16 @@ def test_only_an_http_url_without_credentials_is_an_endpoint(url: str) -> None:
         check_url(url, "env.json: `etlc.openlineage_url`")
 
 
-def test_no_url_is_no_endpoint_and_an_https_one_is() -> None:
-    assert check_url("", "w") == ""
-    assert check_url("https://marquez:5000/api/v1/lineage", "w").startswith("https://")
+@pytest.mark.parametrize(
+    "url", ["", "https://marquez:5000/api/v1/lineage", "http://[::1]:8080/x", "http://h?a=b@c"]
+)
+def test_an_http_url_is_an_endpoint_and_no_url_is_none(url: str) -> None:
+    assert check_url(url, "w") == url
+
+
+def test_the_runtime_and_lint_hold_an_endpoint_to_one_pattern() -> None:
+    schema = json.loads((ROOT / "schemas" / "environment.schema.json").read_text())
+    assert schema["$defs"]["settings"]["properties"]["openlineage_url"]["pattern"] == URL_PATTERN
 
 
 # --- dataset names -----------------------------------------------------------------------
@@ -224,6 +288,7 @@ def test_database_tables_are_named_as_openlineage_names_them() -> None:
     assert dataset_names.table("postgres", "::1", "5432", "etlc", "mart.orders") == DatasetName(
         "postgres://[::1]:5432", "etlc.mart.orders"
     )
+    assert dataset_names.table("postgres", "h", "1", "etlc", "etlc.mart.t").name == "etlc.mart.t"
     assert dataset_names.table("mysql", "h", "3306", "shop", "orders").name == "shop.orders"
     assert dataset_names.table("mysql", "h", "3306", "shop", "other.t").name == "other.t"
 
@@ -233,6 +298,7 @@ def test_a_topic_is_named_by_its_first_bootstrap_server() -> None:
         "kafka://b1:9092", "orders"
     )
     assert dataset_names.topic("SASL_SSL://b1:9093", "t").namespace == "kafka://b1:9093"
+    assert dataset_names.topic("broker", "t").namespace == "kafka://broker:9092"
 
 
 @pytest.mark.parametrize(
@@ -241,7 +307,12 @@ def test_a_topic_is_named_by_its_first_bootstrap_server() -> None:
         ("s3a://bucket/a/b/", ("s3://bucket", "a/b")),
         ("s3a://key:secret@bucket/a", ("s3://bucket", "a")),
         ("hdfs://nn:9820/data/x/*.csv", ("hdfs://nn:9820", "/data/x")),
-        ("hdfs://nn/data/part-{1,2}", ("hdfs://nn", "/data")),
+        ("hdfs://nn/data/part-{1,2}", ("hdfs://nn:8020", "/data")),
+        (
+            "abfss://raw@acct.dfs.core.windows.net/o",
+            ("abfss://raw@acct.dfs.core.windows.net", "/o"),
+        ),
+        ("file:/data/a#1.csv", ("file", "/data/a#1.csv")),
         ("file:/tmp/x", ("file", "/tmp/x")),
         ("file:///tmp/x/", ("file", "/tmp/x")),
     ],
@@ -364,7 +435,7 @@ def test_the_schema_check_refuses_what_openlineage_refuses(spark: Any, tmp_path:
         validate(bad_kind)
 
 
-def test_each_connector_names_its_dataset(spark: Any) -> None:
+def test_each_connector_names_its_dataset(spark: Any, request: pytest.FixtureRequest) -> None:
     from etlc.connectors.kafka import KafkaExtractor, KafkaLoader
     from etlc.connectors.mysql import MySqlLoader
     from etlc.connectors.postgres import PostgresExtractor, PostgresLoader
@@ -381,6 +452,8 @@ def test_each_connector_names_its_dataset(spark: Any) -> None:
     )
     assert KafkaExtractor(kafka, schema, topic_pattern="o.*").dataset(spark) is None
     assert KafkaLoader(kafka, "out", schema).dataset(spark) == DatasetName("kafka://k1:9092", "out")
+    REDACTOR.clear()
+    request.addfinalizer(REDACTOR.clear)
     db = {"name": "db", "host": "pg", "database": "d", "user": "u", "password": Secret("pw-xyz")}
     pg = PostgresProfile(**db)
     assert PostgresExtractor(pg, schema, table="mart.c").dataset(spark) == DatasetName(
@@ -395,4 +468,79 @@ def test_each_connector_names_its_dataset(spark: Any) -> None:
     assert S3Extractor(lake, "s3a://lake-bucket/in/*.csv", "csv", schema).dataset(
         spark
     ) == DatasetName("s3://lake-bucket", "in")
-    REDACTOR.clear()
+
+
+def test_the_api_key_comes_from_the_vault_and_travels_only_in_its_header(
+    spark: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure()
+    headers: list[dict[str, str]] = []
+    sent: list[bytes] = []
+    key = "ol-key-7f3a9c"
+    vault = EnvVault({"ETLC_SECRET_LINEAGE_MARQUEZ_KEY": key})
+    settings = Settings(
+        openlineage_url="http://h/x", openlineage_api_key="vault://lineage/marquez#key"
+    )
+    try:
+        lineage, _ = lineage_of(
+            spark,
+            demo_graph(tmp_path),
+            settings,
+            vault=vault,
+            send=lambda url, body, h: (headers.append(dict(h)), sent.append(body)),
+        )
+        lineage.finished(RunReport("orders_by_country", "r1", Status.SUCCESS))
+    finally:
+        REDACTOR.clear()
+    assert headers == [{"Authorization": f"Bearer {key}"}]
+    assert key not in sent[0].decode() and key not in capsys.readouterr().out
+    # A key the vault does not have: the events stay log lines, and a warning says why.
+    lineage, _ = lineage_of(spark, demo_graph(tmp_path), settings, vault=EnvVault({}))
+    assert lineage.sender is None
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [x["event"] for x in lines] == ["openlineage_not_sent"]
+
+
+def test_an_api_key_that_is_not_a_vault_reference_ends_the_run_before_spark() -> None:
+    env = Environment("t", "env.json", settings=Settings(openlineage_api_key="plain-key"))
+    with pytest.raises(ConfigurationError, match="must be a vault reference"):
+        driver._check_lineage_settings(env)
+    fast = Environment("t", "env.json", settings=Settings(openlineage_interval="10 ms"))
+    with pytest.raises(ConfigurationError, match="at least 1 second"):
+        driver._check_lineage_settings(fast)
+
+
+def test_loads_into_one_dataset_merge_their_columns_and_keep_the_strongest_subtype() -> None:
+    one = ColumnLineage({"a": (("x", "a", "IDENTITY"),)}, (("x", "k", "FILTER"),))
+    two = ColumnLineage(
+        {"a": (("x", "a", "AGGREGATION"), ("y", "b", "IDENTITY")), "c": ()},
+        (("y", "k", "JOIN"),),
+    )
+    both = merged([one, None, two])
+    assert both == ColumnLineage(
+        {"a": (("x", "a", "AGGREGATION"), ("y", "b", "IDENTITY")), "c": ()},
+        (("x", "k", "FILTER"), ("y", "k", "JOIN")),
+    )
+    assert merged([None]) is None
+
+
+def test_an_extract_without_a_dataset_name_is_left_out_of_the_column_lineage() -> None:
+    lineage = ColumnLineage(
+        {"a": (("q", "a", "IDENTITY"),), "b": (("q", "b", "IDENTITY"), ("t", "b", "IDENTITY"))},
+        (("q", "k", "FILTER"),),
+    )
+    facet = column_lineage(lineage, {"t": DatasetName("file", "/t")})
+    assert list(facet["fields"]) == ["b"]
+    assert [f["name"] for f in facet["fields"]["b"]["inputFields"]] == ["/t"]
+    assert facet["dataset"] == []
+
+
+def test_an_endpoint_answering_an_error_is_a_warning(capsys: pytest.CaptureFixture[str]) -> None:
+    configure()
+    with openlineage_events.receiver(status=500) as (url, received):
+        sender = Sender(url, EventLog(RunContext("p")), {})
+        sender.put("START", b"{}")
+        sender.close()
+    assert len(received) == 1
+    [line] = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert line["event"] == "openlineage_not_sent" and "500" in line["error"]
