@@ -348,7 +348,10 @@ def test_a_driver_run_sends_start_and_complete_to_the_endpoint_and_logs_them(
     tmp_path: Path,
     stdout: Captured,  # noqa: F811
     receiver: tuple[str, list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Through the driver, whose environment etlc's Scala classes read: the URL, the API key
+    from the (env) vault."""
     from tests.unit.runtime.test_driver import run
 
     url, received = receiver
@@ -356,15 +359,23 @@ def test_a_driver_run_sends_start_and_complete_to_the_endpoint_and_logs_them(
     src.write_text("id\n1\n2\n")
     path = env_file(tmp_path, src)
     doc = json.loads(path.read_text())
-    doc["etlc"]["openlineage_url"] = url
+    doc["etlc"].update(openlineage_url=url, openlineage_api_key="vault://lineage/marquez#key")
+    doc["vault"] = {"backend": "env"}
     path.write_text(json.dumps(doc))
-    assert run(spark, ["--env-file", str(path), "--run-id", "ol1"]) == 0
+    monkeypatch.setenv("ETLC_SECRET_LINEAGE_MARQUEZ_KEY", "k-2b7e1f")
+    try:
+        assert run(spark, ["--env-file", str(path), "--run-id", "ol1"]) == 0
+    finally:
+        REDACTOR.clear()
     received = [{**e, **json.loads(e["body"])} for e in received]
-    assert [(e["path"], e["type"], e["eventType"]) for e in received] == [
-        ("/api/v1/lineage", "application/json", "START"),
-        ("/api/v1/lineage", "application/json", "COMPLETE"),
+    assert [(e["path"], e["type"], e["authorization"], e["eventType"]) for e in received] == [
+        ("/api/v1/lineage", "application/json", "Bearer k-2b7e1f", "START"),
+        ("/api/v1/lineage", "application/json", "Bearer k-2b7e1f", "COMPLETE"),
     ]
-    logged = [e["openlineage"] for e in events(stdout) if e["event"] == "openlineage"]
+    out = stdout.getvalue()
+    assert "k-2b7e1f" not in out
+    lines = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
+    logged = [e["openlineage"] for e in lines if e["event"] == "openlineage"]
     assert [e["eventType"] for e in logged] == ["START", "COMPLETE"]
     for event in logged:
         validate(event)
