@@ -37,5 +37,5 @@ object Canonical {
     case other => throw new IllegalArgumentException(s"no JSON form for ${other.getClass.getName}")
   }
 
-  def render(value: Any): String = Json.writer.writeValueAsString(toJson(value))
+  def render(value: Any): String = Json.render(toJson(value))
 }

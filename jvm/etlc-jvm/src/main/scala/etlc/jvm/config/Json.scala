@@ -1,16 +1,26 @@
 package etlc.jvm.config
 
-import java.io.IOException
+import java.io.{IOException, StringWriter}
 import java.nio.file.{Files, NoSuchFileException, Path}
 
 import scala.collection.immutable.ListMap
 import scala.jdk.CollectionConverters._
 import scala.reflect.ClassTag
 
-import com.fasterxml.jackson.core.{JsonProcessingException, StreamReadFeature}
-import com.fasterxml.jackson.databind.{DeserializationFeature, JsonNode, ObjectMapper}
+import com.fasterxml.jackson.core.{
+  JsonFactory,
+  JsonFactoryBuilder,
+  JsonGenerator,
+  JsonParseException,
+  JsonParser,
+  JsonProcessingException,
+  JsonToken,
+  StreamReadFeature
+}
+import com.fasterxml.jackson.core.io.JsonStringEncoder
+import com.fasterxml.jackson.databind.{JsonNode, ObjectMapper}
 import com.fasterxml.jackson.databind.json.JsonMapper
-import com.fasterxml.jackson.databind.node.JsonNodeType
+import com.fasterxml.jackson.databind.node.{JsonNodeFactory, JsonNodeType}
 
 /** A configuration file the JVM side cannot use: the file, the JSON path and what is wrong,
   * e.g. `pipelines/x.json: $.load[0].mode: expected string, got number`. A message never holds
@@ -76,7 +86,7 @@ final class Node private[config] (val file: String, val path: JsonPath, private[
   def anyObject: Node = if (json.isObject) this else expected("object")
 
   /** The value as compact JSON text. */
-  def text: String = Json.writer.writeValueAsString(json)
+  def text: String = Json.render(json)
 
   def array: Vector[Node] =
     if (json.isArray) json.elements.asScala.zipWithIndex.map { case (v, i) => child(path.at(i), v) }.toVector
@@ -156,12 +166,17 @@ final class Fields private[config] (val node: Node, known: Set[String], present:
 
 object Json {
 
-  private val mapper: ObjectMapper = JsonMapper
-    .builder()
+  // Documents are read with jackson-core's streaming parser into databind's tree nodes, never
+  // through an ObjectMapper: a driver reads its configuration cold, and a mapper's first
+  // readTree costs about 250 ms there (its deserializers), the parser's first use about 10 ms.
+  private val factory: JsonFactory = new JsonFactoryBuilder()
     // The Python side rejects a repeated key (E004); so does this one.
     .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
-    .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
     .build()
+  private val nodes = JsonNodeFactory.instance
+
+  // Only the drift tool's pretty printing needs one.
+  private lazy val mapper: ObjectMapper = JsonMapper.builder().build()
 
   /** The document in `file`, as a [[Node]] at `$`. */
   def read(file: Path): Node = {
@@ -178,10 +193,75 @@ object Json {
   /** A document's bytes (UTF-8, a BOM allowed), named `file` in messages. */
   def parse(bytes: Array[Byte], file: String): Node = {
     val json =
-      try mapper.readTree(bytes)
+      try tree(factory.createParser(bytes))
       catch { case e: JsonProcessingException => throw malformed(file, e) }
-    if (json == null || json.isMissingNode) throw new ConfigException(file, "", "the file is empty")
+    if (json == null) throw new ConfigException(file, "", "the file is empty")
     new Node(file, JsonPath.Root, json)
+  }
+
+  /** A JSON text (a schema's rules) as a tree; a malformed one is a JsonProcessingException. */
+  def parseText(text: String): JsonNode = tree(factory.createParser(text))
+
+  /** The one value in `parser`'s input (null when it holds none); anything after it is an error. */
+  private def tree(parser: JsonParser): JsonNode =
+    try {
+      val root = Option(parser.nextToken()).map(_ => value(parser)).orNull
+      if (root != null && parser.nextToken() != null)
+        throw new JsonParseException(parser, "trailing content after the document")
+      root
+    } finally parser.close()
+
+  // Recursion is bounded: the parser refuses nesting deeper than its read constraints allow.
+  private def value(parser: JsonParser): JsonNode = parser.currentToken() match {
+    case JsonToken.START_OBJECT =>
+      val obj = nodes.objectNode()
+      while (parser.nextToken() == JsonToken.FIELD_NAME) {
+        val key = parser.currentName()
+        parser.nextToken()
+        obj.set[JsonNode](key, value(parser))
+      }
+      obj
+    case JsonToken.START_ARRAY =>
+      val arr = nodes.arrayNode()
+      while (parser.nextToken() != JsonToken.END_ARRAY) arr.add(value(parser))
+      arr
+    case JsonToken.VALUE_STRING => nodes.textNode(parser.getText)
+    case JsonToken.VALUE_NUMBER_INT =>
+      parser.getNumberType match {
+        case JsonParser.NumberType.INT  => nodes.numberNode(parser.getIntValue)
+        case JsonParser.NumberType.LONG => nodes.numberNode(parser.getLongValue)
+        case _                          => nodes.numberNode(parser.getBigIntegerValue)
+      }
+    case JsonToken.VALUE_NUMBER_FLOAT => nodes.numberNode(parser.getDoubleValue)
+    case JsonToken.VALUE_TRUE         => nodes.booleanNode(true)
+    case JsonToken.VALUE_FALSE        => nodes.booleanNode(false)
+    case JsonToken.VALUE_NULL         => nodes.nullNode()
+    case other                        => throw new JsonParseException(parser, s"unexpected $other")
+  }
+
+  /** A tree as compact JSON text. */
+  def render(json: JsonNode): String = {
+    val out = new StringWriter
+    val generator = factory.createGenerator(out)
+    try write(generator, json)
+    finally generator.close()
+    out.toString
+  }
+
+  private def write(g: JsonGenerator, json: JsonNode): Unit = json.getNodeType match {
+    case JsonNodeType.OBJECT =>
+      g.writeStartObject()
+      json.properties.asScala.foreach { e => g.writeFieldName(e.getKey); write(g, e.getValue) }
+      g.writeEndObject()
+    case JsonNodeType.ARRAY =>
+      g.writeStartArray()
+      json.elements.asScala.foreach(write(g, _))
+      g.writeEndArray()
+    case JsonNodeType.STRING  => g.writeString(json.textValue)
+    case JsonNodeType.BOOLEAN => g.writeBoolean(json.booleanValue)
+    case JsonNodeType.NUMBER =>
+      if (json.isIntegralNumber) g.writeNumber(json.bigIntegerValue) else g.writeNumber(json.doubleValue)
+    case _ => g.writeNull()
   }
 
   private def malformed(file: String, e: JsonProcessingException): ConfigException = {
@@ -189,7 +269,7 @@ object Json {
     new ConfigException(file, "", s"${at}malformed JSON: ${e.getOriginalMessage.takeWhile(_ != '\n')}")
   }
 
-  def quote(text: String): String = mapper.writeValueAsString(text)
+  def quote(text: String): String = "\"" + new String(JsonStringEncoder.getInstance.quoteAsString(text)) + "\""
 
   def kind(json: JsonNode): String = json.getNodeType match {
     case JsonNodeType.OBJECT  => "object"

@@ -53,9 +53,9 @@ object SchemaCheck {
       if (!allowed.exists(isType(json, _))) value.fail(s"expected ${allowed.mkString(" or ")}, got ${value.kind}")
     }
     Option(schema.get("enum")).foreach { e =>
-      if (!e.elements.asScala.contains(json)) value.fail(s"expected one of ${Json.writer.writeValueAsString(e)}")
+      if (!e.elements.asScala.contains(json)) value.fail(s"expected one of ${Json.render(e)}")
     }
-    Option(schema.get("const")).foreach(c => if (c != json) value.fail(s"expected ${Json.writer.writeValueAsString(c)}"))
+    Option(schema.get("const")).foreach(c => if (c != json) value.fail(s"expected ${Json.render(c)}"))
     if (json.isTextual) checkString(schema, value, json.textValue)
     if (json.isNumber) checkNumber(schema, value, BigDecimal(json.decimalValue))
     if (json.isArray) checkArray(schema, value)

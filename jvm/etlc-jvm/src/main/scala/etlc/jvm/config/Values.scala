@@ -127,7 +127,7 @@ object Scalar {
   * generated readers check as they read it: a failure names the JSON path, never the value.
   */
 final class SchemaRule(rules: String) {
-  private val schema: JsonNode = Json.writer.readTree(rules)
+  private val schema: JsonNode = Json.parseText(rules)
 
   /** `node`, once it keeps the rules. */
   def checked(node: Node): Node = {

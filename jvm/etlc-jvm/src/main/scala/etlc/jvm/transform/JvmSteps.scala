@@ -53,7 +53,7 @@ object JvmSteps {
   private def checkOptions(transform: Transform, step: JvmStep): Unit =
     transform.optionsSchema.foreach { text =>
       val schema =
-        try Json.writer.readTree(text)
+        try Json.parseText(text)
         catch { case NonFatal(e) => throw new JvmStepException(s"its options schema is not JSON: $e", e) }
       val unsupported = SchemaCheck.unsupported(schema)
       if (unsupported.nonEmpty)

@@ -99,6 +99,9 @@ class PipelineConfigSuite extends munit.FunSuite {
   test("a repeated key and malformed JSON are errors") {
     assert(failure(minimal.replace("\"name\": \"p\",", "\"name\": \"p\", \"name\": \"q\",")).contains("Duplicate field 'name'"))
     assert(failure("{\"name\": ").startsWith("pipelines/x.json: 1:"), failure("{\"name\": "))
+    // Read by the streaming parser: what follows the document, and no document at all.
+    assert(failure(minimal + " {}").contains("trailing content after the document"), failure(minimal + " {}"))
+    assert(failure("  ").endsWith("the file is empty"), failure("  "))
   }
 
   test("keys that are not identifiers are quoted in the path") {
