@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from etlc import demo
-from tests.integration.conftest import TEST_JVM_OPTS, Workspace, submit
+from tests.integration.conftest import Workspace, submit, submit_jvm_opts
 
 
 def assert_success(run: Any) -> dict[str, Any]:
@@ -213,7 +213,9 @@ def test_the_readme_demo_command_succeeds(tmp_path: Path) -> None:
     from etlc.cli import local_submit_env
 
     environ = local_submit_env("local[2]", "local")
-    environ["SPARK_SUBMIT_OPTS"] = f"{environ.get('SPARK_SUBMIT_OPTS', '')} {TEST_JVM_OPTS}".strip()
+    environ["SPARK_SUBMIT_OPTS"] = (
+        f"{environ.get('SPARK_SUBMIT_OPTS', '')} {submit_jvm_opts()}".strip()
+    )
     done = subprocess.run(
         [str(Path(sys.executable).parent / "etlc"), "demo", "--orders", "5000"],
         cwd=Path(__file__).resolve().parents[2],

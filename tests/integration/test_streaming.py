@@ -26,7 +26,7 @@ from etlc import demo
 from tests import openlineage_events
 from tests.integration import databases as db
 from tests.integration import events
-from tests.integration.conftest import ROOT, TEST_JVM_OPTS, Background, compile_variant, example
+from tests.integration.conftest import ROOT, Background, compile_variant, example, submit_jvm_opts
 from tests.integration.test_database_loads import services, small_filesystem
 from tests.integration.test_ddl import ddl
 from tests.integration.test_kafka_postgres import check_lineage
@@ -48,7 +48,7 @@ def background(
     faults: str | None = None,
 ) -> Background:
     """The stream ``driver`` running in the background, its JVM with the tests' options."""
-    return Background(driver, env_file, log, extra_env, jvm_opts=TEST_JVM_OPTS, faults=faults)
+    return Background(driver, env_file, log, extra_env, jvm_opts=submit_jvm_opts(), faults=faults)
 
 
 @functools.cache
