@@ -108,8 +108,8 @@ def literal(
         return _scalar(value)
     if not isinstance(value, Mapping | tuple | list):
         raise TypeError(f"cannot render {type(value).__name__} as a literal")
-    flat = _inline(value, custom)
-    if flat is not None and len(INDENT) * level + prefix + len(flat) + 1 <= LINE_LENGTH:
+    flat = _inline(value, custom, LINE_LENGTH - len(INDENT) * level - prefix - 1)
+    if flat is not None:
         return Code(flat)
     inner = INDENT * (level + 1)
     close = INDENT * level
@@ -131,28 +131,48 @@ def _scalar(value: bool | int | float | None) -> Code:
     return Code(repr(value))
 
 
-def _inline(value: Any, custom: Callable[[Any], Code | None] | None) -> str | None:
-    """The one-line form, or None when an item cannot be written on one line."""
-    if custom is not None and custom(value) is not None:
-        return custom(value)
+def _inline(value: Any, custom: Callable[[Any], Code | None] | None, budget: int) -> str | None:
+    """The one-line form, or None when an item cannot be written on one line or the line
+    would be longer than ``budget``: a wide value is given up on as soon as it is too long,
+    so a large literal costs its size, not its size times its depth."""
+    if budget < 0:
+        return None
+    special = custom(value) if custom is not None else None
+    if special is not None:
+        return special if len(special) <= budget else None
     if isinstance(value, str):
-        return string(value)
+        text = string(value)
+        return text if len(text) <= budget else None
     if value is None or isinstance(value, bool | int | float):
-        return _scalar(value)
+        text = _scalar(value)
+        return text if len(text) <= budget else None
     if isinstance(value, Mapping):
-        parts = []
-        for k, v in value.items():
-            item = _inline(v, custom)
-            if item is None:
-                return None
-            parts.append(f"{string(str(k))}: {item}")
-        return "{" + ", ".join(parts) + "}"
+        pairs = [(f"{string(str(k))}: ", v) for k, v in value.items()]
+        return _joined(pairs, "{", "}", custom, budget)
     if isinstance(value, tuple | list):
-        items = [_inline(v, custom) for v in value]
-        if any(i is None for i in items):
-            return None
-        body = ", ".join(i for i in items if i is not None)
-        if isinstance(value, list):
-            return "[" + body + "]"
-        return "(" + body + ("," if len(items) == 1 else "") + ")"
+        opening, closing = ("[", "]") if isinstance(value, list) else ("(", ")")
+        if isinstance(value, tuple) and len(value) == 1:
+            closing = ",)"
+        return _joined([("", v) for v in value], opening, closing, custom, budget)
     return None
+
+
+def _joined(
+    pairs: list[tuple[str, Any]],
+    opening: str,
+    closing: str,
+    custom: Callable[[Any], Code | None] | None,
+    budget: int,
+) -> str | None:
+    used = len(opening) + len(closing)
+    parts: list[str] = []
+    for key, v in pairs:
+        separator = 2 if parts else 0  # ", "
+        item = _inline(v, custom, budget - used - separator - len(key))
+        if item is None:
+            return None
+        parts.append(key + item)
+        used += separator + len(key) + len(item)
+        if used > budget:
+            return None
+    return opening + ", ".join(parts) + closing

@@ -18,7 +18,7 @@ import os
 import re
 import zipfile
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ from etlc.codegen.literals import (
 )
 from etlc.codegen.output import Output
 from etlc.codegen.shell import ShellComment, ShellWord, comment, word
-from etlc.dsl.lineage import output_lineage
+from etlc.dsl.lineage import OutputLineage, output_lineages
 from etlc.dsl.plan import EnvConnection, EnvString, EnvVariables, Plan, PlannedStep, SchemaOf
 from etlc.project import FOLDERS, RUNTIME_DIRS, Project, find_project
 from etlc.vault.redaction import SPARK_REDACTION_CONF
@@ -197,6 +197,7 @@ def render_driver(plan: Plan, out_dir: Path, project: Project | None = None) -> 
         for _, value in step.args:
             if isinstance(value, EnvConnection):
                 imports[value.kind.__module__].add(value.kind.__name__)
+    lineage = output_lineages(plan.steps, [s.id for s in plan.by_role("load")])
     context = {
         "name": docstring_text(plan.name),
         "version": docstring_text(etlc.__version__),
@@ -208,9 +209,9 @@ def render_driver(plan: Plan, out_dir: Path, project: Project | None = None) -> 
         "imports": [_import_line(m, n) for m, n in sorted(imports.items())],
         "pipeline": string(plan.name),
         "schemas": [_schema_entry(s) for s in plan.steps if s.role != "load"],
-        "extracts": [_step_call(plan, s) for s in plan.by_role("extract")],
-        "transforms": [_step_call(plan, s) for s in plan.by_role("transform")],
-        "loads": [_step_call(plan, s) for s in plan.by_role("load")],
+        "extracts": [_step_call(s, {}) for s in plan.by_role("extract")],
+        "transforms": [_step_call(s, {}) for s in plan.by_role("transform")],
+        "loads": [_step_call(s, lineage) for s in plan.by_role("load")],
         "mode": string(plan.mode),
         "max_retries": literal(plan.max_retries),
         "delay_seconds": literal(float(plan.delay_seconds)),
@@ -328,9 +329,8 @@ def _schema_entry(step: PlannedStep) -> Code:
     return Code(f"{INDENT}{string(step.id)}: {body},")
 
 
-def _lineage(plan: Plan, load: PlannedStep, level: int) -> Code:
-    """The load's column lineage as the compiler traced it, for the run's lineage events."""
-    traced = output_lineage(plan.steps, load.id)
+def _lineage(traced: OutputLineage, level: int) -> Code:
+    """A load's column lineage as the compiler traced it, for the run's lineage events."""
     fields = literal(dict(traced.fields), level + 1, prefix=len("fields="))
     dataset = literal(traced.dataset, level + 1, prefix=len("dataset="))
     return _call(
@@ -338,7 +338,7 @@ def _lineage(plan: Plan, load: PlannedStep, level: int) -> Code:
     )
 
 
-def _step_call(plan: Plan, step: PlannedStep) -> Code:
+def _step_call(step: PlannedStep, lineage: Mapping[str, OutputLineage]) -> Code:
     level = 3
     impl = identifier(step.impl.split(":", 1)[1])
     strategy = _call(impl, _kwargs(step.args, level + 1), level + 1)
@@ -364,7 +364,7 @@ def _step_call(plan: Plan, step: PlannedStep) -> Code:
             (Code("input"), string(step.inputs[0])),
             (Code("loader"), strategy),
             (Code("mode"), string(step.mode)),
-            (Code("lineage"), _lineage(plan, step, level + 1)),
+            (Code("lineage"), _lineage(lineage[step.id], level + 1)),
         ]
     cls = {"extract": "ExtractStep", "transform": "TransformStep", "load": "LoadStep"}[step.role]
     return Code(INDENT * level + _call(Code(cls), fields, level) + ",")

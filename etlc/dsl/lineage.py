@@ -256,22 +256,30 @@ def output_lineage(steps: Sequence[Traceable], load: str) -> OutputLineage:
     """The facet's view of ``load``: every route through the plan at once, each extract
     column named once per output column with the strongest subtype along any route.
     ``steps`` are in run order (a plan's), so each step's inputs are worked out first."""
+    return output_lineages(steps, [load])[load]
+
+
+def output_lineages(steps: Sequence[Traceable], loads: Iterable[str]) -> dict[str, OutputLineage]:
+    """:func:`output_lineage` of each of ``loads``, the plan's routes worked out once."""
     by_id = {s.id: s for s in steps}
     made: _Made = {}
     for step in steps:
         made[step.id] = _made(step, by_id, made)
-    fields = tuple(
-        (column, tuple(sorted((d, c, how.upper()) for (d, c), how in sources.items())))
-        for column, sources in made.get(load, {}).items()
-        if sources
-    )
-    decided = {
-        (d, c, row.how.upper())
-        for step in _feeding(by_id, load)
-        for row in (step.lineage.rows if step.lineage is not None else ())
-        for d, c in _values(row.dataset, row.column, by_id, made)
-    }
-    return OutputLineage(fields, tuple(sorted(decided)))
+    out = {}
+    for load in loads:
+        fields = tuple(
+            (column, tuple(sorted((d, c, how.upper()) for (d, c), how in sources.items())))
+            for column, sources in made.get(load, {}).items()
+            if sources
+        )
+        decided = {
+            (d, c, row.how.upper())
+            for step in _feeding(by_id, load)
+            for row in (step.lineage.rows if step.lineage is not None else ())
+            for d, c in _values(row.dataset, row.column, by_id, made)
+        }
+        out[load] = OutputLineage(fields, tuple(sorted(decided)))
+    return out
 
 
 # Per step, per column: the extract columns its values are made of, and how.
