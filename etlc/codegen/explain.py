@@ -92,6 +92,9 @@ def as_json(plan: Plan) -> dict[str, Any]:
             if s.role != "load"
             else None,
             "checks": [{"name": name, "predicate": sql} for name, sql in s.rules],
+            "expectations": [
+                {"name": e.name, "check": e.check, "policy": e.policy} for e in s.expectations
+            ],
             "lineage": step_lineage(s.lineage),
         }
         for s in plan.steps
@@ -120,6 +123,7 @@ def text(plan: Plan) -> list[str]:
             continue
         lines.extend(f"    {f.name}: {f.type.describe()}" for f in step.schema.fields)
         lines.extend(f"    check {name}" for name, _ in step.rules)
+        lines.extend(f"    expect {e.name} ({e.policy})" for e in step.expectations)
     lines += ["", "jars: " + ", ".join(a.coordinate for a in plan.artifacts)]
     # Names, fields and rules come from the definition and its schemas: shown escaped.
     return [printable(line) for line in lines]

@@ -197,6 +197,8 @@ def render_driver(plan: Plan, out_dir: Path, project: Project | None = None) -> 
         for _, value in step.args:
             if isinstance(value, EnvConnection):
                 imports[value.kind.__module__].add(value.kind.__name__)
+        if step.expectations:
+            imports["etlc.runtime.expectations"].add("Expectation")
     lineage = output_lineages(plan.steps, [s.id for s in plan.by_role("load")])
     context = {
         "name": docstring_text(plan.name),
@@ -338,6 +340,20 @@ def _lineage(traced: OutputLineage, level: int) -> Code:
     )
 
 
+def _expectations(step: PlannedStep, level: int) -> Code:
+    """A step's expectations, one call each: on one line where it fits, else a keyword a line
+    (the trailing commas keep the formatter from joining them again)."""
+    calls = []
+    for e in step.expectations:
+        kwargs = [(Code(k), string(v)) for k, v in (("name", e.name), ("check", e.check))]
+        kwargs.append((Code("policy"), string(e.policy)))
+        one = Code("Expectation(" + ", ".join(f"{k}={v}" for k, v in kwargs) + ")")
+        fits = len(INDENT * (level + 1)) + len(one) + 1 <= LINE_LENGTH
+        calls.append(one if fits else _call(Code("Expectation"), kwargs, level + 1))
+    body = "".join(f"{INDENT * (level + 1)}{c},\n" for c in calls)
+    return Code(f"(\n{body}{INDENT * level})")
+
+
 def _step_call(step: PlannedStep, lineage: Mapping[str, OutputLineage]) -> Code:
     level = 3
     impl = identifier(step.impl.split(":", 1)[1])
@@ -349,6 +365,8 @@ def _step_call(step: PlannedStep, lineage: Mapping[str, OutputLineage]) -> Code:
         fields.append((Code("rules"), literal(step.rules, level + 1, prefix=len("rules="))))
         if step.refresh is not None:
             fields.append((Code("refresh"), string(step.refresh)))
+        if step.expectations:
+            fields.append((Code("expectations"), _expectations(step, level + 1)))
     elif step.role == "transform":
         fields += [
             (Code("inputs"), literal(step.inputs, level + 1, prefix=len("inputs="))),
@@ -359,6 +377,8 @@ def _step_call(step: PlannedStep, lineage: Mapping[str, OutputLineage]) -> Code:
         # the Avro boundary checks again after this step without knowing the default.
         recheck = literal(step.recheck, level + 1, prefix=len("recheck="))
         fields.append((Code("recheck"), recheck))
+        if step.expectations:
+            fields.append((Code("expectations"), _expectations(step, level + 1)))
     else:
         fields += [
             (Code("input"), string(step.inputs[0])),

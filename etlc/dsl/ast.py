@@ -69,11 +69,33 @@ def json_key(field_name: str) -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Expectation:
+    """One rule of an ``expect`` block: a condition true for a good record, and what a record
+    that breaks it does to the run (None: the block's policy)."""
+
+    name: Name
+    check: Expr
+    policy: Name | None = None
+    span: Span
+
+
+@dataclass(frozen=True, kw_only=True)
+class Expectations:
+    """A step's ``expect`` block: its rules, in the order written, and their default policy."""
+
+    rules: tuple[Expectation, ...]
+    policy: Name | None = None
+    span: Span
+
+
+@dataclass(frozen=True, kw_only=True)
 class Step:
     role: ClassVar[str] = ""
     id: Name
     type: Name
     span: Span
+    # What every record of the step's output should meet (extracts and transforms).
+    expect: Expectations | None = None
 
     def inputs(self) -> list[Name]:
         return []

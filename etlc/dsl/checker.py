@@ -29,6 +29,7 @@ from etlc.dsl.build import build_pipeline, step_path
 from etlc.dsl.capabilities import capability_problems
 from etlc.dsl.credentials import credential_problems
 from etlc.dsl.diagnostics import Diagnostic, Severity, Span, diag, did_you_mean, masked
+from etlc.dsl.expectations import expectations
 from etlc.dsl.expressions import CheckedExpr, Context, Scope, check_expression
 from etlc.dsl.graph import run_order
 from etlc.dsl.lineage import StepLineage
@@ -339,6 +340,9 @@ class _Checker:
             )
         if failed or lowered is None:
             return None
+        expected = expectations(self, step, lowered.schema)
+        if any(d.is_error for d in self.diagnostics[before:]):
+            return None
         return PlannedStep(
             id=step.id.value,
             role=step.role,
@@ -353,6 +357,7 @@ class _Checker:
             refresh=self._refresh(step),
             recheck=lowered.recheck,
             lineage=_lineage(step, lowered),
+            expectations=expected,
         )
 
     def stream_input(self, step: ast.Step) -> ast.Name | None:

@@ -49,6 +49,16 @@ class SchemaOf:
 
 
 @dataclass(frozen=True)
+class PlannedExpectation:
+    """A rule of a step's ``expect`` block: its name, its predicate (true or null for a good
+    record, checked SQL) and its policy (fail, warn or drop)."""
+
+    name: str
+    check: str
+    policy: str
+
+
+@dataclass(frozen=True)
 class PlannedStep:
     id: str
     role: str  # extract | transform | load
@@ -67,6 +77,7 @@ class PlannedStep:
     recheck: tuple[str, ...] | None = None
     # Which input columns each column comes from (None for an extract: values start there).
     lineage: StepLineage | None = None
+    expectations: tuple[PlannedExpectation, ...] = ()  # in the order the definition gives them
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 from pyspark.sql.types import StructType
 
+from etlc.runtime.expectations import Expectations
 from etlc.runtime.strategies import Extractor, Loader, Transform
 
 
@@ -47,6 +48,7 @@ class ExtractStep:
     schema: DatasetSchema
     rules: tuple[tuple[str, str], ...] = ()  # (rule name, SQL predicate true for good records)
     refresh: str | None = None  # streaming: re-read this static side every interval
+    expectations: Expectations = ()  # the step's `expect` block
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class TransformStep:
     schema: DatasetSchema
     # The columns whose values it makes, the only ones that cross the Avro boundary (None: all).
     recheck: tuple[str, ...] | None = None
+    expectations: Expectations = ()  # the step's `expect` block
 
 
 # A column's source as the compiler names it: (extract id, column, OpenLineage subtype).
@@ -92,9 +95,13 @@ class PipelineGraph:
 
     def loaded(self) -> set[str]:
         """Ids of the datasets some load depends on; only these are ever computed."""
+        return self.upstream(*(ld.input for ld in self.loads))
+
+    def upstream(self, *datasets: str) -> set[str]:
+        """``datasets`` and the ids of every dataset they are made from."""
         inputs = {t.id: t.inputs for t in self.transforms}
         needed: set[str] = set()
-        pending = [ld.input for ld in self.loads]
+        pending = list(datasets)
         while pending:
             current = pending.pop()
             if current not in needed:

@@ -19,11 +19,13 @@ from etlc.runtime.avro_boundary import through_avro
 from etlc.runtime.dead_letter import DeadLetterLog
 from etlc.runtime.environment import Environment
 from etlc.runtime.errors import EtlcError, ValidationFailedError, classify
+from etlc.runtime.expectations import ExpectationCounts, enforce, fail_rules, schema_only
+from etlc.runtime.expectations import metrics as expectation_metrics
 from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph, TransformStep
 from etlc.runtime.logs import EventLog
 from etlc.runtime.observed import observed_metrics
 from etlc.runtime.report import RunReport, Status, StepMetrics
-from etlc.runtime.stage_store import StageStore
+from etlc.runtime.stage_store import StageResult, StageStore
 from etlc.runtime.strategies import LoadResult
 
 
@@ -65,16 +67,22 @@ class SparkPipeline(Pipeline):
     def _extract(self, step: ExtractStep, store: StageStore, report: RunReport) -> DataFrame:
         started = self.clock()
         try:
-            result = store.write_validated(step.id, step.extractor.extract(self.spark), step.rules)
+            result = store.write_validated(
+                step.id, step.extractor.extract(self.spark), step.rules, step.expectations
+            )
         except Exception as exc:
             raise classify(step.extractor.explain(exc) or exc, step.id) from exc
+        expected = result.expected
         metrics = StepMetrics(
             step.id,
             "extract",
             records_in=result.records,
-            records_out=result.records - result.invalid,
+            records_out=result.records - result.invalid - expected.dropped,
             duration_ms=int((self.clock() - started) * 1000),
-            extra={"validation": {"invalid": result.invalid, "violations": result.violations}},
+            extra={
+                "validation": {"invalid": result.invalid, "violations": result.violations},
+                **expected.fields(),
+            },
         )
         report.steps.append(metrics)
         self.log.info(
@@ -85,28 +93,38 @@ class SparkPipeline(Pipeline):
             records_out=metrics.records_out,
             duration_ms=metrics.duration_ms,
             validation={"passed": result.invalid == 0, "invalid": result.invalid},
+            **expected.fields(),
             **step.extractor.describe(),
         )
-        if result.invalid:
-            sample = store.sample_invalid(step.id, self.env.settings.sample_size)
-            self.log.error(
-                "validation_failed",
-                stage="extract",
-                step=step.id,
-                records=result.records,
-                invalid=result.invalid,
-                violations=result.violations,
-                sample=sample,
-                stage_path=store.path(step.id),
-            )
-            rules = ", ".join(f"{rule} ({n})" for rule, n in sorted(result.violations.items()))
-            raise ValidationFailedError(
-                f"{result.invalid} of {result.records} records violate the schema: {rules}",
-                step.id,
-                result.violations,
-                sample,
-            )
+        self._halt_on_invalid(step.id, "extract", result, store)
         return store.read_valid(step.id, step.schema.struct())
+
+    def _halt_on_invalid(
+        self, step: str, stage: str, result: StageResult, store: StageStore
+    ) -> None:
+        """Raise the validation failure of a staged step with invalid records, logged with a
+        bounded sample of them; they stay in the stage store for inspection."""
+        if not result.invalid:
+            return
+        sample = store.sample_invalid(step, self.env.settings.sample_size)
+        self.log.error(
+            "validation_failed",
+            stage=stage,
+            step=step,
+            records=result.records,
+            invalid=result.invalid,
+            violations=result.violations,
+            sample=sample,
+            stage_path=store.path(step),
+        )
+        rules = ", ".join(f"{rule} ({n})" for rule, n in sorted(result.violations.items()))
+        broke = "violate the schema" if schema_only(result.violations) else "failed validation"
+        raise ValidationFailedError(
+            f"{result.invalid} of {result.records} records {broke}: {rules}",
+            step,
+            result.violations,
+            sample,
+        )
 
     def _dead_letters(self, step: LoadStep, records: list[dict[str, Any]]) -> None:
         ctx = self.log.context
@@ -177,16 +195,16 @@ class BatchPipeline(SparkPipeline):
             frames: dict[str, DataFrame] = {}
             for ex in self.graph.extracts:
                 frames[ex.id] = self._extract(ex, store, report)
-            observed = {}
+            observed: dict[str, Observation | StageResult] = {}
             loaded = self.graph.loaded()
             # A transform no load depends on is never run; waiting on its metrics would hang.
             for tr in (t for t in self.graph.transforms if t.id in loaded):
-                frames[tr.id], observed[tr.id] = self._transform(tr, frames)
+                frames[tr.id], observed[tr.id] = self._transform(tr, frames, store)
             dead_lettered = 0
             for ld in self.graph.loads:
                 dead_lettered += self._load(ld, frames[ld.input], report)
             self._transform_metrics(observed, report)
-            if dead_lettered:
+            if dead_lettered or report.dropped:
                 report.status = Status.PARTIAL
         except Exception as exc:  # every failure becomes one classified error in the report
             report.status = Status.FAILED
@@ -203,11 +221,25 @@ class BatchPipeline(SparkPipeline):
     # --- stages ---------------------------------------------------------------------------
 
     def _transform(
-        self, step: TransformStep, frames: dict[str, DataFrame]
-    ) -> tuple[DataFrame, Observation]:
+        self, step: TransformStep, frames: dict[str, DataFrame], store: StageStore
+    ) -> tuple[DataFrame, Observation | StageResult]:
+        """The step's output and how its counts are known: observed while a load computes it,
+        or, with a fail rule, from writing it to the stage store first. A load's job cannot
+        stop without harm where a record breaks that rule (a plain file overwrite has removed
+        the old files when its job starts; Kafka has the records sent before), so the run
+        halts before any load, as it does for an extract's invalid records."""
         out = self._apply(step, frames)
+        if fail_rules(step.expectations):
+            try:
+                result = store.write_validated(step.id, out, (), step.expectations)
+            except Exception as exc:
+                raise classify(exc, step.id) from exc
+            self._halt_on_invalid(step.id, "transform", result, store)
+            return store.read_valid(step.id, step.schema.struct()), result
         observation = Observation(f"etlc_{step.id}")
-        return out.observe(observation, F.count(F.lit(1)).alias("records")), observation
+        counts = expectation_metrics(step.expectations)
+        observed = out.observe(observation, F.count(F.lit(1)).alias("records"), *counts)
+        return enforce(observed, step.id, step.expectations), observation
 
     def _load(self, step: LoadStep, df: DataFrame, report: RunReport) -> int:
         if step.id in self.committed:
@@ -259,18 +291,29 @@ class BatchPipeline(SparkPipeline):
         )
         return result.dead_lettered
 
-    def _transform_metrics(self, observed: dict[str, Observation], report: RunReport) -> None:
-        """Transform counts, observed while the loads ran (transforms are lazy)."""
+    def _transform_metrics(
+        self, observed: dict[str, Observation | StageResult], report: RunReport
+    ) -> None:
+        """Transform counts, observed while the loads ran (transforms are lazy) or staged."""
         produced = {m.step: m.records_out for m in report.steps}
         for tr in (t for t in self.graph.transforms if t.id in observed):
-            records_out = int(observed_metrics(observed[tr.id], tr.id)["records"])
-            produced[tr.id] = records_out
+            found = observed[tr.id]
+            if isinstance(found, StageResult):
+                made, counts = found.records, found.expected
+            else:
+                values = observed_metrics(found, tr.id)
+                made = int(values.pop("records"))
+                counts = ExpectationCounts.taken(tr.expectations, values)
+            produced[tr.id] = records_out = made - counts.dropped
             records_in = sum(produced.get(i) or 0 for i in tr.inputs)
-            report.steps.append(StepMetrics(tr.id, "transform", records_in, records_out))
+            report.steps.append(
+                StepMetrics(tr.id, "transform", records_in, records_out, extra=counts.fields())
+            )
             self.log.info(
                 "step_finished",
                 stage="transform",
                 step=tr.id,
                 records_in=records_in,
                 records_out=records_out,
+                **counts.fields(),
             )

@@ -12,13 +12,20 @@ passed over offsets it could not read (a stream told to go on past lost data) lo
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming.listener import StreamingQueryListener
 
 from etlc.runtime.errors import ConfigurationError
+from etlc.runtime.expectations import (
+    NO_COUNTS,
+    STREAM_METRIC,
+    ExpectationCounts,
+    Expectations,
+)
 from etlc.runtime.logs import EventLog
 from etlc.runtime.strategies import StreamExtractor
 
@@ -95,13 +102,25 @@ class ProgressLog(StreamingQueryListener):
         trigger_ms: int,
         memory_warning_fraction: float,
         sources: Sequence[tuple[str, StreamExtractor]] = (),
+        *,
+        expected: Mapping[str, tuple[Expectations, str]] | None = None,
     ) -> None:
-        """``sources``: each stream extract's step id and extractor."""
+        """``sources``: each stream extract's step id and extractor. ``expected``: each
+        streamed step with counted expectations, its rules and the query whose counts are the
+        run's (a step several loads read is checked by each load's query)."""
         self.log = log
         self.spark = spark
         self.trigger_ms = trigger_ms
         self.memory_warning_fraction = memory_warning_fraction
         self.sources = tuple(sources)
+        self.expected = dict(expected or {})
+        self._totals: dict[str, ExpectationCounts] = {}
+        self._lock = threading.Lock()
+
+    def expectation_totals(self) -> dict[str, ExpectationCounts]:
+        """Each step's counts over the micro-batches its query committed so far."""
+        with self._lock:
+            return dict(self._totals)
 
     def onQueryStarted(self, event: Any) -> None:  # noqa: N802 - Spark's listener API
         pass
@@ -114,6 +133,9 @@ class ProgressLog(StreamingQueryListener):
 
     def onQueryProgress(self, event: Any) -> None:  # noqa: N802
         fields = progress_fields(event.progress)
+        counts = self._expectations(event.progress)
+        if counts:
+            fields["expectations"] = {step: c.as_log() for step, c in counts.items()}
         self.log.info("batch_progress", **fields)
         self._skipped(event.progress)
         heap = self._heap_used()
@@ -129,6 +151,21 @@ class ProgressLog(StreamingQueryListener):
                 heap_used_fraction=None if heap is None else round(heap, 3),
                 reason="batch slower than its trigger" if slow else "driver heap nearly full",
             )
+
+    def _expectations(self, progress: Any) -> dict[str, ExpectationCounts]:
+        """The batch's counts per step, added to the run's where the query is the step's."""
+        observed = dict(progress.observedMetrics or {})
+        found: dict[str, ExpectationCounts] = {}
+        for step, (rules, owner) in self.expected.items():
+            row = observed.get(f"{STREAM_METRIC}{step}")
+            if row is None:
+                continue
+            values = row.asDict() if hasattr(row, "asDict") else dict(row)
+            found[step] = counts = ExpectationCounts.of(rules, values)
+            if owner == progress.name:
+                with self._lock:
+                    self._totals[step] = self._totals.get(step, NO_COUNTS) + counts
+        return found
 
     def _skipped(self, progress: Any) -> None:
         for source in progress.sources or []:

@@ -52,6 +52,11 @@ class RunReport:
     batches: int = 0
 
     @property
+    def dropped(self) -> int:
+        """Records the steps' drop expectations left out."""
+        return sum(int(s.extra.get("dropped", 0)) for s in self.steps)
+
+    @property
     def exit_code(self) -> int:
         if self.status is Status.SUCCESS:
             return EXIT_SUCCESS

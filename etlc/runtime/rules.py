@@ -20,6 +20,9 @@ PARSE_RULE = ("parse", f"`{CORRUPT_COLUMN}` IS NULL")
 POSITION_COLUMN = "_etlc_position"
 EVENT_TIME_COLUMN = "_etlc_source_time"
 
+# Where an expectation of policy fail joins the schema's rules, its name has this prefix.
+EXPECT_PREFIX = "expect:"
+
 Rules = tuple[tuple[str, str], ...]
 
 

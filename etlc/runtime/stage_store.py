@@ -16,6 +16,14 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from etlc.runtime.errors import NoSpaceError, no_space_left, summary
+from etlc.runtime.expectations import (
+    NO_COUNTS,
+    ExpectationCounts,
+    Expectations,
+    fail_rules,
+    kept,
+)
+from etlc.runtime.expectations import metrics as expectation_metrics
 from etlc.runtime.observed import observed_metrics
 from etlc.runtime.rules import failing, first_violation
 from etlc.runtime.session import session_conf
@@ -33,6 +41,7 @@ class StageResult:
     records: int
     invalid: int
     violations: dict[str, int]  # rule -> records failing it (a record may fail several)
+    expected: ExpectationCounts = NO_COUNTS  # the warn and drop rules' counts
 
 
 class StageStore:
@@ -45,9 +54,16 @@ class StageStore:
         return f"{self.base}/{step}"
 
     def write_validated(
-        self, step: str, df: DataFrame, rules: tuple[tuple[str, str], ...]
+        self,
+        step: str,
+        df: DataFrame,
+        rules: tuple[tuple[str, str], ...],
+        expected: Expectations = (),
     ) -> StageResult:
-        broken = failing(df.columns, rules)
+        """The records written, each valid one once and each invalid one with the first rule
+        it breaks (the schema's, then the expectations of policy fail), without those a drop
+        rule leaves out; counts observed on the way."""
+        broken = failing(df.columns, (*rules, *fail_rules(expected)))
         violation = first_violation(broken)
         observation = Observation(f"etlc_validate_{step}")
         metrics = [
@@ -56,7 +72,11 @@ class StageStore:
         ]
         metrics += [F.count_if(failed).alias(name) for name, failed in broken]
         annotated = df.withColumn(VIOLATION, violation).withColumn(VALID, F.col(VIOLATION).isNull())
-        observed = annotated.observe(observation, *metrics)
+        observed = annotated.observe(observation, *metrics, *expectation_metrics(expected))
+        if any(e.policy == "drop" for e in expected):
+            # An invalid record stays (the run halts on it, with a sample); a valid one a drop
+            # rule leaves out is never written.
+            observed = observed.where(~F.col(VALID) | kept(expected))
         with session_conf(self.spark, {_WRITERS: "2"}):
             writer = observed.write.format("avro").mode("overwrite").partitionBy(VALID)
             try:
@@ -73,8 +93,9 @@ class StageStore:
         values = observed_metrics(observation, step)
         records = int(values.pop("records"))
         invalid = int(values.pop("invalid"))
+        counts = ExpectationCounts.taken(expected, values)
         violations = {k: int(v) for k, v in values.items() if v}
-        return StageResult(records, invalid, violations)
+        return StageResult(records, invalid, violations, counts)
 
     def read_valid(self, step: str, schema: StructType) -> DataFrame:
         path = f"{self.path(step)}/{VALID}=true"

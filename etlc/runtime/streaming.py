@@ -18,8 +18,6 @@ error is transient.
 
 from __future__ import annotations
 
-import json
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -38,26 +36,23 @@ from etlc.runtime.errors import (
     classify,
     no_space_left,
 )
-from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph
+from etlc.runtime.expectations import (
+    Expectations,
+    counted,
+    enforce,
+    fail_rules,
+    observed_expectations,
+)
+from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph, TransformStep
+from etlc.runtime.halt import halt_where, halted
 from etlc.runtime.logs import EventLog
 from etlc.runtime.pipeline import Clock, SparkPipeline, log_target_changes
 from etlc.runtime.progress import LAG_METRIC, ProgressLog, duration_ms
-from etlc.runtime.report import RunReport, Status
-from etlc.runtime.rules import (
-    CORRUPT_COLUMN,
-    EVENT_TIME_COLUMN,
-    POSITION_COLUMN,
-    failing,
-    first_violation,
-)
+from etlc.runtime.report import RunReport, Status, StepMetrics
+from etlc.runtime.rules import CORRUPT_COLUMN, EVENT_TIME_COLUMN, POSITION_COLUMN, failing
 from etlc.runtime.stage_store import StageStore
 from etlc.runtime.strategies import BatchMarker, ExactlyOnceLoader, StreamExtractor, StreamSink
 
-HALT = "ETLC_INVALID_RECORD"
-# Strict: the failed query's text also quotes the plan, whose filter holds the unfilled template.
-_HALTED = re.compile(
-    HALT + r' (\{"step": "[^"]*", "rule": "[^"]*", "at": "[^"]*", "detail": "[^"]*"\})END'
-)
 STOP_WAIT_S = 120.0  # how long a stop waits for the running micro-batch to finish
 LISTENER_WAIT_MS = 10_000  # how long a stop waits for Spark to hand the last events to listeners
 EPOCH_WAIT_S = 60.0
@@ -79,20 +74,8 @@ class StopSignal:
 
 def halt_on_invalid(df: DataFrame, step: str, rules: tuple[tuple[str, str], ...]) -> DataFrame:
     """``df`` that fails its micro-batch at the first record breaking a rule."""
-    violation = first_violation(failing(df.columns, rules))
-    detail = F.coalesce(F.col(CORRUPT_COLUMN), F.lit("")) if CORRUPT_COLUMN in df.columns else None
-    fields = [
-        F.lit(f'{HALT} {{"step": {json.dumps(step)}, "rule": "'),
-        violation,
-        F.lit('", "at": "'),
-        F.col(POSITION_COLUMN),
-        F.lit('", "detail": "'),
-        F.regexp_replace(detail, r'["\\]', "") if detail is not None else F.lit(""),
-        F.lit('"}END'),
-    ]
-    # A filter, not a projected column: the optimizer may prune a column nobody reads.
-    ok = F.when(violation.isNull(), F.lit(True)).otherwise(F.raise_error(F.concat(*fields)))
-    return df.where(ok)
+    detail = F.col(CORRUPT_COLUMN) if CORRUPT_COLUMN in df.columns else None
+    return halt_where(df, step, failing(df.columns, rules), F.col(POSITION_COLUMN), detail)
 
 
 def with_source_lag(df: DataFrame, step: str) -> DataFrame:
@@ -109,22 +92,6 @@ def with_source_lag(df: DataFrame, step: str) -> DataFrame:
         f"{LAG_METRIC}{step}",
         F.percentile_approx(lag, [0.5, 0.95], 1000).alias("lag_ms"),
         F.max(lag).alias("lag_max_ms"),
-    )
-
-
-def halted(exc: BaseException) -> ValidationFailedError | None:
-    """The validation failure a query died of, read back from its error text."""
-    match = _HALTED.search(str(exc))
-    if match is None:
-        return None
-    found = json.loads(match.group(1))
-    rule = str(found["rule"])
-    sample = [{"_etlc_violation": rule, "position": found["at"], CORRUPT_COLUMN: found["detail"]}]
-    return ValidationFailedError(
-        f"a record at {found['at']} violates the schema: {rule}",
-        str(found["step"]),
-        {rule: 1},
-        sample,
     )
 
 
@@ -276,7 +243,13 @@ class StreamingPipeline(SparkPipeline):
                     frames[ex.id] = static[ex.id]
                 loaded = self.graph.loaded()
                 for tr in (t for t in self.graph.transforms if t.id in loaded):
-                    frames[tr.id] = self._apply(tr, frames)
+                    made = self._apply(tr, frames)
+                    # A static side is counted where it is extracted, not per micro-batch.
+                    if made.isStreaming:
+                        made = observed_expectations(made, tr.id, tr.expectations)
+                    else:
+                        made = enforce(made, tr.id, tr.expectations)
+                    frames[tr.id] = made
                 queries = [self._start(ld, frames[ld.input]) for ld in self.graph.loads]
                 writers += [writer for _, writer in queries]
                 if not self._await(queries, self._next_refresh(read_at)):
@@ -290,6 +263,7 @@ class StreamingPipeline(SparkPipeline):
                     query.stop()
             report.duration_ms = int((self.clock() - started) * 1000)
             report.batches = _fewest_committed(self.graph.loads, writers)
+            self._expectation_report(report)
             if not self.env.settings.keep_stage:
                 self._cleanup(store)
         return report
@@ -298,9 +272,10 @@ class StreamingPipeline(SparkPipeline):
         report.status = Status.FAILED
         report.error = error
         if isinstance(error, ValidationFailedError):
+            transforms = {t.id for t in self.graph.transforms}
             self.log.error(
                 "validation_failed",
-                stage="extract",
+                stage="transform" if error.step in transforms else "extract",
                 step=error.step,
                 violations=error.violations,
                 sample=error.sample,
@@ -325,8 +300,30 @@ class StreamingPipeline(SparkPipeline):
                 interval,
                 self.env.settings.memory_warning_fraction,
                 self._stream_sources(),
+                expected=self._counted_steps(),
             )
             self.spark.streams.addListener(self.listener)
+
+    def _counted_steps(self) -> dict[str, tuple[Expectations, str]]:
+        """Each step with warn or drop rules, and the query whose micro-batches count them for
+        the run: the first load made from it (every load's query checks its records)."""
+        steps: list[ExtractStep | TransformStep] = [*self.graph.extracts, *self.graph.transforms]
+        rules = {s.id: s.expectations for s in steps if counted(s.expectations)}
+        owners: dict[str, tuple[Expectations, str]] = {}
+        for ld in self.graph.loads:
+            for step in sorted(self.graph.upstream(ld.input) & rules.keys()):
+                owners.setdefault(step, (rules[step], f"{self.graph.name}.{ld.id}"))
+        return owners
+
+    def _expectation_report(self, report: RunReport) -> None:
+        """The streamed steps' expectation counts in the report; PARTIAL if any were dropped."""
+        if self.listener is not None:
+            stages = {e.id: "extract" for e in self.graph.extracts}
+            for step, counts in sorted(self.listener.expectation_totals().items()):
+                stage = stages.get(step, "transform")
+                report.steps.append(StepMetrics(step, stage, extra=counts.fields()))
+        if report.status is Status.SUCCESS and report.dropped:
+            report.status = Status.PARTIAL
 
     def _deliver_pending_events(self) -> None:
         """Spark hands a micro-batch's progress to listeners on its own thread, after the batch
@@ -343,7 +340,9 @@ class StreamingPipeline(SparkPipeline):
         assert isinstance(step.extractor, StreamExtractor)
         try:
             raw = step.extractor.stream(self.spark)
-            checked = with_source_lag(halt_on_invalid(raw, step.id, step.rules), step.id)
+            rules = (*step.rules, *fail_rules(step.expectations))
+            checked = with_source_lag(halt_on_invalid(raw, step.id, rules), step.id)
+            checked = observed_expectations(checked, step.id, step.expectations, halt=False)
             columns = [F.col(f"`{f.name}`") for f in step.schema.struct().fields]
             self.log.info(
                 "stream_opened", stage="extract", step=step.id, **step.extractor.describe()

@@ -127,6 +127,48 @@ def test_records_violating_the_schema_halt_the_run_before_any_transform(
     assert not out.exists()
 
 
+def test_the_expectations_example_drops_warns_and_fails_as_declared(
+    workspace: Workspace, spark: Any
+) -> None:
+    orders = workspace.data_set.orders
+    run = submit(workspace.generated / "orders_quality.py", workspace.env_file)
+    assert run.returncode == 3, (run.events[-5:], run.stderr[-3000:])  # PARTIAL: records dropped
+    [finished] = run.event("run_finished")
+    assert finished["status"] == "PARTIAL"
+    large = [o for o in orders if o.amount >= Decimal(900)]
+    steps = {e["step"]: e for e in run.event("step_finished")}
+    assert steps["orders"]["expectations"] == {
+        "small_order": {"policy": "drop", "failed": len(large)},
+        "has_coupon": {"policy": "warn", "failed": sum(1 for o in orders if o.coupon is None)},
+    }
+    assert steps["orders"]["dropped"] == len(large) > 0
+    assert steps["orders"]["records_out"] == len(orders) - len(large)
+    out = workspace.out / "orders_quality"
+    landed = {r.order_id for r in spark.read.parquet(str(out)).select("order_id").collect()}
+    assert landed == {o.order_id for o in orders if o.status == "PAID" and o.amount < 900}
+
+    # A paid order of 0.00 breaks the transform's fail rule: the run halts before the load,
+    # and the last run's output stays as it was.
+    bad = workspace.root / "quality-bad"
+    demo.write(workspace.data_set, bad, files=1)
+    csv = bad / "orders" / "part-000.csv"
+    lines = csv.read_text(encoding="utf-8").splitlines()
+    fields = lines[1].split(",")
+    fields[2], fields[3] = "0.00", "PAID"
+    lines[1] = ",".join(fields)
+    csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    env_file = workspace.write_env("quality", {"data_dir": str(bad), "out_dir": str(workspace.out)})
+    failed = submit(workspace.generated / "orders_quality.py", env_file)
+    assert failed.returncode == 2, failed.events[-5:]
+    [invalid] = failed.event("validation_failed")
+    assert (invalid["stage"], invalid["step"], invalid["invalid"]) == ("transform", "paid", 1)
+    assert invalid["violations"] == {"expect:positive_amount": 1}
+    assert [r["order_id"] for r in invalid["sample"]] == [int(fields[0])]
+    assert not any(e.get("stage") == "load" for e in failed.events)
+    again = {r.order_id for r in spark.read.parquet(str(out)).select("order_id").collect()}
+    assert again == landed
+
+
 def test_a_file_whose_csv_header_is_reordered_fails_naming_it_not_read_by_position(
     workspace: Workspace,
 ) -> None:

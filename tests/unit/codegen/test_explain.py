@@ -65,6 +65,17 @@ def test_json_holds_targets_expressions_keys_and_checks() -> None:
     assert doc["jars"] and doc["pipeline"] == "customer_revenue"
 
 
+def test_json_and_text_show_each_expectation_with_its_policy() -> None:
+    plan = plan_of(ROOT / "pipelines" / "orders_quality.json")
+    steps = {s["id"]: s for s in json.loads(explain.render("json", plan))["steps"]}
+    assert steps["orders"]["expectations"] == [
+        {"name": "small_order", "check": "NOT (amount < 900) IS FALSE", "policy": "drop"},
+        {"name": "has_coupon", "check": "NOT (NOT coupon IS NULL) IS FALSE", "policy": "warn"},
+    ]
+    assert steps["load_1_paid"]["expectations"] == []
+    assert "    expect positive_amount (fail)" in explain.text(plan)
+
+
 def test_text_shows_targets_and_keys() -> None:
     lines = explain.text(plan_of(ROOT / "pipelines" / "customer_revenue.json"))
     assert "    connection warehouse, table customer_revenue, keys (customer_id)" in lines

@@ -27,10 +27,12 @@ from etlc.runtime.errors import (
     TransientError,
     ValidationFailedError,
 )
+from etlc.runtime.expectations import Expectation
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
+from etlc.runtime.halt import halted
 from etlc.runtime.logs import EventLog, RunContext, configure
 from etlc.runtime.progress import ProgressLog, duration_ms, progress_fields
-from etlc.runtime.report import RunReport, Status
+from etlc.runtime.report import EXIT_PARTIAL, RunReport, Status
 from etlc.runtime.rules import CORRUPT_COLUMN, EVENT_TIME_COLUMN, POSITION_COLUMN
 from etlc.runtime.strategies import (
     BatchMarker,
@@ -39,7 +41,7 @@ from etlc.runtime.strategies import (
     LoadResult,
     StreamExtractor,
 )
-from etlc.runtime.streaming import StopSignal, StreamingPipeline, halted, with_java_side
+from etlc.runtime.streaming import StopSignal, StreamingPipeline, with_java_side
 from etlc.transforms.filter import filter_rows
 from etlc.transforms.join import join
 
@@ -120,13 +122,20 @@ def drop(directory: Path, name: str, rows: list[dict[str, Any]]) -> None:
     staged.rename(directory / name)  # whole files only: the stream never sees a partial one
 
 
-def pipeline(spark: Any, tmp: Path, sink: Loader) -> StreamingPipeline:
+def pipeline(
+    spark: Any,
+    tmp: Path,
+    sink: Loader,
+    on_extract: tuple[Expectation, ...] = (),
+    on_transform: tuple[Expectation, ...] = (),
+) -> StreamingPipeline:
     source = tmp / "in"
     source.mkdir(exist_ok=True)
-    big = TransformStep("big", ("items",), filter_rows(condition="qty > 1"), SCHEMA)
+    condition = filter_rows(condition="qty > 1")
+    big = TransformStep("big", ("items",), condition, SCHEMA, expectations=on_transform)
     g = PipelineGraph(
         "items_stream",
-        (ExtractStep("items", DirectoryStream(source), SCHEMA, RULES),),
+        (ExtractStep("items", DirectoryStream(source), SCHEMA, RULES, expectations=on_extract),),
         (big,),
         (LoadStep("sink", "big", sink, "append"),),
     )
@@ -266,6 +275,55 @@ def test_a_record_that_breaks_a_rule_halts_the_stream_naming_rule_and_position(
     assert sink.rows() == []  # nothing of the failing batch was written
     [logged] = events(log_stream, "validation_failed")
     assert logged["step"] == "items" and "bad.json" in logged["sample"][0]["position"]
+
+
+def test_expectations_count_per_batch_and_drop_exactly_the_broken_records(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    small = Expectation("small", "NOT (qty < 100) IS FALSE", "drop")
+    even = Expectation("even", "NOT (id % 2 = 0) IS FALSE", "warn")
+    low = Expectation("low", "NOT (qty < 50) IS FALSE", "drop")
+    sink = Collecting()
+    p = pipeline(spark, tmp_path, sink, on_extract=(small, even), on_transform=(low,))
+    running = Running(p)
+    drop(tmp_path / "in", "a.json", [{"id": 1, "qty": 5}, {"id": 2, "qty": 500}])
+    drop(tmp_path / "in", "b.json", [{"id": 3, "qty": 70}, {"id": 4, "qty": 7}, {"id": 5}])
+    running.until(lambda: len(sink.rows()) == 2)
+    report = running.stop()
+    assert report.status is Status.PARTIAL and report.exit_code == EXIT_PARTIAL, report.error
+    assert sink.rows() == [(1, 5), (4, 7)]  # 2 too large, 3 too high, 5's null qty filtered
+    # (Earlier tests' pipelines left their listeners: only this one's lines count rules.)
+    per_batch = [
+        p["expectations"] for p in events(log_stream, "batch_progress") if "expectations" in p
+    ]
+    assert sum(b["items"]["small"]["failed"] for b in per_batch) == 1
+    totals = {m.step: m.extra for m in report.steps}
+    assert totals["items"] == {
+        "expectations": {
+            "small": {"policy": "drop", "failed": 1},
+            "even": {"policy": "warn", "failed": 3},
+        },
+        "dropped": 1,
+    }
+    assert totals["big"] == {"expectations": {"low": {"policy": "drop", "failed": 1}}, "dropped": 1}
+    assert report.dropped == 2
+
+
+def test_a_record_breaking_a_transforms_fail_rule_halts_the_stream_with_the_record(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    sink = Collecting()
+    rule = Expectation("modest", "NOT (qty < 1000) IS FALSE", "fail")
+    running = Running(pipeline(spark, tmp_path, sink, on_transform=(rule,)))
+    drop(tmp_path / "in", "bad.json", [{"id": 1, "qty": 5}, {"id": 2, "qty": 5000}])
+    report = running.finished()
+    error = report.error
+    assert isinstance(error, ValidationFailedError), error
+    assert error.step == "big" and error.violations == {"expect:modest": 1}
+    assert error.sample == [{"_etlc_violation": "expect:modest", "record": "{'id':2,'qty':5000}"}]
+    assert sink.rows() == []  # nothing of the failing batch was written
+    [logged] = events(log_stream, "validation_failed")
+    assert (logged["stage"], logged["step"]) == ("transform", "big")
 
 
 def test_a_sink_failure_keeps_its_type_for_the_retry_policy(

@@ -1,0 +1,50 @@
+"""A step's ``expect`` block, checked and lowered.
+
+Each rule's condition is typed against the step's output (the dataset it makes, as loads and
+later steps see it), its name must be unique in the step, and its policy is the rule's own,
+else the block's, else ``fail``. A record for which the condition is null meets the rule, as
+with a SQL ``CHECK`` constraint and the rules an Avro schema declares: the lowered predicate is
+``(condition) IS NOT FALSE``, re-checked before it is emitted like every rule etlc builds.
+"""
+
+from __future__ import annotations
+
+from etlc.dsl import ast
+from etlc.dsl.expressions import Context, Scope
+from etlc.dsl.plan import PlannedExpectation
+from etlc.dsl.steps.contract import CheckContext
+from etlc.dsl.types import RecordSchema
+from etlc.dsl.validation_rules import lowered_rule
+
+DEFAULT_POLICY = "fail"
+
+
+def expectations(
+    ctx: CheckContext, step: ast.Step, schema: RecordSchema
+) -> tuple[PlannedExpectation, ...]:
+    """The rules of ``step``'s ``expect`` block over its output ``schema``, lowered."""
+    block = step.expect
+    if block is None:
+        return ()
+    scope = Scope(schema.columns())
+    default = block.policy.value if block.policy is not None else DEFAULT_POLICY
+    seen: set[str] = set()
+    lowered: list[PlannedExpectation] = []
+    for rule in block.rules:
+        if rule.name.value in seen:
+            ctx.error(
+                "E217",
+                f"{step.role} `{step.id.value}` has two expectations named `{rule.name.value}`",
+                rule.name.span,
+                "give each rule of an `expect` block its own name",
+                rule=rule.name.value,
+            )
+            continue
+        seen.add(rule.name.value)
+        checked = ctx.expr(rule.check, scope, Context.PREDICATE)
+        if checked is None:
+            continue
+        predicate = lowered_rule(f"({checked.sql}) IS NOT FALSE", scope, checked.columns)
+        policy = rule.policy.value if rule.policy is not None else default
+        lowered.append(PlannedExpectation(rule.name.value, predicate, policy))
+    return tuple(lowered)

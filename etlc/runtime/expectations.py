@@ -1,0 +1,156 @@
+"""Expectations at run time: the rules of a step's ``expect`` block, enforced by their policy
+and counted in the pass that makes the data, never in a job of their own.
+
+- ``fail``: on an extract, the rule is checked with the schema's rules as the stage is written
+  (counts and a sample, then the run halts before any transform); on a transform, the first
+  record that breaks it fails the job computing it (:mod:`etlc.runtime.halt`), so nothing of
+  that load commits.
+- ``warn``: the records that break it are counted and kept.
+- ``drop``: they are counted and left out of the step's output.
+
+Counts are ``DataFrame.observe`` aggregates beside the step's own record count: a named
+observation in a stream (read from each micro-batch's progress), an ``Observation`` in batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from etlc.runtime.halt import halt_where
+from etlc.runtime.rules import EXPECT_PREFIX, Rules
+
+Policy = Literal["fail", "warn", "drop"]
+DROPPED = "etlc_dropped"  # the observed count of records a drop rule left out
+_BROKEN = "etlc_expect_"  # + the rule's position in its block: records breaking it
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """A rule of a step's ``expect`` block, as the compiler lowered it: ``check`` is checked
+    Spark SQL, true for a good record and never null (``(condition) IS NOT FALSE``)."""
+
+    name: str
+    check: str
+    policy: Policy = "fail"
+
+    def broken(self) -> Column:
+        return ~F.expr(self.check)
+
+
+Expectations = tuple[Expectation, ...]
+
+
+def fail_rules(expected: Expectations) -> Rules:
+    """The rules of policy fail, named as they join the schema's rules (``expect:<name>``)."""
+    return tuple((f"{EXPECT_PREFIX}{e.name}", e.check) for e in expected if e.policy == "fail")
+
+
+def metrics(expected: Expectations) -> list[Column]:
+    """The aggregates that count the records breaking each rule of policy warn or drop, and
+    those left out; none when no rule is counted."""
+    counted = [(i, e) for i, e in enumerate(expected) if e.policy != "fail"]
+    if not counted:
+        return []
+    columns = [F.count_if(e.broken()).alias(f"{_BROKEN}{i}") for i, e in counted]
+    return [*columns, F.count_if(~kept(expected)).alias(DROPPED)]
+
+
+def kept(expected: Expectations) -> Column:
+    """True for a record no drop rule leaves out."""
+    keep: Column = F.lit(True)
+    for e in expected:
+        if e.policy == "drop":
+            keep = keep & F.expr(e.check)
+    return keep
+
+
+def enforce(df: DataFrame, step: str, expected: Expectations, *, halt: bool = True) -> DataFrame:
+    """``df`` halting at the first record that breaks a fail rule (unless ``halt`` is off:
+    a stream's source checks them with the schema's rules), without the records a drop rule
+    leaves out. (Observe the counts on ``df`` before, where every record still is.)"""
+    out = df
+    if halt:
+        broken = [(name, ~F.expr(check)) for name, check in fail_rules(expected)]
+        # The record itself, bounded, is the failure's sample.
+        record = F.substring(F.to_json(F.struct(*(F.col(f"`{c}`") for c in df.columns))), 1, 2000)
+        out = halt_where(df, step, broken, detail=record)
+    if any(e.policy == "drop" for e in expected):
+        out = out.where(kept(expected))
+    return out
+
+
+STREAM_METRIC = "etlc_expectations_"  # + the step's id: a micro-batch's counts, observed
+
+
+def observed_expectations(
+    df: DataFrame, step: str, expected: Expectations, *, halt: bool = True
+) -> DataFrame:
+    """A stream's ``df`` with its expectations enforced, their counts observed per
+    micro-batch under ``STREAM_METRIC + step`` (read from the batch's progress)."""
+    counts = metrics(expected)
+    observed = df.observe(f"{STREAM_METRIC}{step}", *counts) if counts else df
+    return enforce(observed, step, expected, halt=halt)
+
+
+@dataclass(frozen=True)
+class ExpectationCounts:
+    """What a step's counted rules found: records breaking each (a record may break several)
+    and those left out."""
+
+    broken: Mapping[str, tuple[Policy, int]]  # rule -> (policy, records breaking it)
+    dropped: int
+
+    @classmethod
+    def of(cls, expected: Expectations, observed: Mapping[str, Any]) -> ExpectationCounts:
+        broken = {
+            e.name: (e.policy, int(observed.get(f"{_BROKEN}{i}") or 0))
+            for i, e in enumerate(expected)
+            if e.policy != "fail"
+        }
+        return cls(broken, int(observed.get(DROPPED) or 0))
+
+    @classmethod
+    def taken(cls, expected: Expectations, observed: dict[str, Any]) -> ExpectationCounts:
+        """The counts in ``observed``, removed from it (it also holds other metrics)."""
+        counts = cls.of(expected, observed)
+        for name in [n for n in observed if n == DROPPED or n.startswith(_BROKEN)]:
+            del observed[name]
+        return counts
+
+    def __add__(self, other: ExpectationCounts) -> ExpectationCounts:
+        broken = dict(self.broken)
+        for name, (policy, n) in other.broken.items():
+            broken[name] = (policy, broken.get(name, (policy, 0))[1] + n)
+        return ExpectationCounts(broken, self.dropped + other.dropped)
+
+    def as_log(self) -> dict[str, dict[str, Any]]:
+        """Per rule, its policy and the records that broke it: the log lines' form."""
+        return {name: {"policy": p, "failed": n} for name, (p, n) in self.broken.items()}
+
+    def fields(self) -> dict[str, Any]:
+        """What a step's log line and report say of them: nothing for a step without counted
+        rules; ``dropped`` where a drop rule is."""
+        if not self.broken:
+            return {}
+        out: dict[str, Any] = {"expectations": self.as_log()}
+        if any(p == "drop" for p, _ in self.broken.values()):
+            out["dropped"] = self.dropped
+        return out
+
+
+NO_COUNTS = ExpectationCounts({}, 0)
+
+
+def schema_only(violations: Mapping[str, int]) -> bool:
+    """Whether only the schema's rules were broken, no expectation of policy fail."""
+    return not any(rule.startswith(EXPECT_PREFIX) for rule in violations)
+
+
+def counted(expected: Sequence[Expectation]) -> bool:
+    """Whether any rule is counted (warn or drop): an observation is worth adding."""
+    return any(e.policy != "fail" for e in expected)

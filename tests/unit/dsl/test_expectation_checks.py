@@ -1,0 +1,108 @@
+"""The `expect` block: rules typed against the step's output, names unique in the step,
+policies resolved (the rule's, the block's, then fail), and where the block may stand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from etlc.dsl.plan import PlannedExpectation
+from tests.unit.dsl.test_checker import ORDERS, check, codes, definition, env_dir, only, transform
+
+__all__ = ["env_dir"]  # the fixture, used by name
+
+
+def rules(*items: dict[str, Any], policy: str | None = None) -> dict[str, Any]:
+    block: dict[str, Any] = {"rules": list(items)}
+    if policy is not None:
+        block["policy"] = policy
+    return block
+
+
+def test_rules_are_lowered_with_their_policies_on_extracts_and_transforms(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    orders = {
+        **ORDERS,
+        "expect": rules(
+            {"name": "small", "check": "amount < 900"},
+            {"name": "coupon", "check": "coupon IS NOT NULL", "policy": "warn"},
+            policy="drop",
+        ),
+    }
+    paid = {
+        "id": "paid",
+        "type": "filter",
+        "input": "orders",
+        "condition": "status = 'PAID'",
+        "expect": rules({"name": "positive", "check": "amount > 0"}),
+    }
+    result = check(tmp_path, env_dir, {**transform(paid), "extract": [orders]})
+    assert result.ok, result.diagnostics
+    assert result.plan.step("orders").expectations == (
+        PlannedExpectation("small", "NOT (amount < 900) IS FALSE", "drop"),
+        PlannedExpectation("coupon", "NOT (NOT coupon IS NULL) IS FALSE", "warn"),
+    )
+    # No policy anywhere: fail, as the schema's own rules.
+    assert result.plan.step("paid").expectations == (
+        PlannedExpectation("positive", "NOT (amount > 0) IS FALSE", "fail"),
+    )
+    assert result.plan.step("load_1_paid").expectations == ()
+
+
+def test_a_rule_reads_the_steps_output_not_its_input(tmp_path: Path, env_dir: Path) -> None:
+    derived = {
+        "id": "vat",
+        "type": "derive",
+        "input": "orders",
+        "columns": {"gross": "amount * 1.2"},
+        "expect": rules({"name": "gross_above_net", "check": "gross >= amount"}),
+    }
+    assert check(tmp_path, env_dir, transform(derived)).ok
+    unknown = {**ORDERS, "expect": rules({"name": "gross", "check": "gross > 0"})}
+    result = check(tmp_path, env_dir, definition(extract=[unknown]))
+    assert only(result, "E302").span.line > 0
+
+
+def test_a_duplicate_name_and_a_bad_condition_each_get_their_diagnostic(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    orders = {
+        **ORDERS,
+        "expect": rules(
+            {"name": "a", "check": "amount > 0"},
+            {"name": "a", "check": "amount > 1"},
+            {"name": "b", "check": "amount + 1"},
+            {"name": "c", "check": "sum(amount) > 0"},
+        ),
+    }
+    result = check(tmp_path, env_dir, definition(extract=[orders]))
+    assert sorted(codes(result)) == ["E217", "E304", "E305"]
+    duplicate = only(result, "E217")
+    assert duplicate.param("rule") == "a" and "two expectations named `a`" in duplicate.message
+    assert result.plan is None
+
+
+def test_the_block_stands_on_extracts_and_transforms_only(tmp_path: Path, env_dir: Path) -> None:
+    load = {
+        "input": "orders",
+        "type": "files",
+        "path": "/out",
+        "format": "parquet",
+        "mode": "overwrite",
+        "expect": rules({"name": "a", "check": "amount > 0"}),
+    }
+    result = check(tmp_path, env_dir, definition(load=[load]))
+    assert "`expect`" in only(result, "E101").message
+
+
+def test_shape_unknown_policy_empty_rules_and_bad_names(tmp_path: Path, env_dir: Path) -> None:
+    for block, code in (
+        (rules({"name": "a", "check": "amount > 0", "policy": "ignore"}), "E104"),
+        ({"rules": []}, "E106"),
+        (rules({"name": "has space", "check": "amount > 0"}), "E106"),
+        (rules({"name": "a", "check": "amount > 0", "severity": "warn"}), "E101"),
+        ({"policy": "warn"}, "E103"),
+    ):
+        result = check(tmp_path, env_dir, definition(extract=[{**ORDERS, "expect": block}]))
+        assert codes(result) == [code], (block, result.diagnostics)

@@ -1,0 +1,218 @@
+"""Expectations in a batch run: each policy on an extract and on a transform, their counts in
+the logs and the report, the run's status, and no Spark job of their own."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from etlc.connectors.files import FilesExtractor, FilesLoader
+from etlc.runtime.environment import Environment, Settings
+from etlc.runtime.errors import ValidationFailedError
+from etlc.runtime.expectations import Expectation, ExpectationCounts
+from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
+from etlc.runtime.halt import halted
+from etlc.runtime.logs import EventLog, RunContext, configure
+from etlc.runtime.pipeline import BatchPipeline
+from etlc.runtime.report import EXIT_PARTIAL, EXIT_SUCCESS, EXIT_VALIDATION, RunReport, Status
+from etlc.transforms.filter import filter_rows
+
+SCHEMA = DatasetSchema(
+    {
+        "type": "record",
+        "name": "item",
+        "fields": [
+            {"name": "id", "type": "long"},
+            {"name": "qty", "type": ["null", "int"], "default": None},
+        ],
+    },
+    "`id` BIGINT, `qty` INT",
+)
+RULES = (("not_null:id", "`id` IS NOT NULL"),)
+# As the compiler lowers them: a null condition meets the rule.
+SMALL = Expectation("small", "NOT (qty < 100) IS FALSE", "drop")
+EVEN = Expectation("even", "NOT (id % 2 = 0) IS FALSE", "warn")
+POSITIVE = Expectation("positive", "NOT (qty > 0) IS FALSE", "fail")
+ROWS = "id,qty\n1,5\n2,500\n3,\n4,7\n5,-1\n6,900\n"
+
+
+@pytest.fixture
+def log_stream() -> io.StringIO:
+    stream = io.StringIO()
+    configure(stream, logging.INFO)
+    return stream
+
+
+def finished(stream: io.StringIO) -> dict[str, dict[str, Any]]:
+    found = [json.loads(line) for line in stream.getvalue().splitlines()]
+    return {e["step"]: e for e in found if e["event"] == "step_finished"}
+
+
+def run(
+    spark: Any,
+    tmp: Path,
+    on_extract: tuple[Expectation, ...] = (),
+    on_transform: tuple[Expectation, ...] = (),
+) -> RunReport:
+    source = tmp / "items.csv"
+    source.write_text(ROWS, encoding="utf-8")
+    extractor = FilesExtractor(str(source), "csv", SCHEMA, {"header": "true"})
+    keep = TransformStep(
+        "kept", ("items",), filter_rows("id > 0"), SCHEMA, expectations=on_transform
+    )
+    graph = PipelineGraph(
+        "items",
+        (ExtractStep("items", extractor, SCHEMA, RULES, expectations=on_extract),),
+        (keep,),
+        (LoadStep("out", "kept", FilesLoader(str(tmp / "out"), "parquet"), "overwrite"),),
+    )
+    settings = Settings(stage_dir=str(tmp / "stage"))
+    env = Environment("test", "test.json", settings=settings)
+    return BatchPipeline(graph, spark, env, EventLog(RunContext("items", run_id="r1"))).run()
+
+
+def ids(spark: Any, tmp: Path) -> list[int]:
+    return sorted(r.id for r in spark.read.parquet(str(tmp / "out")).collect())
+
+
+def test_drop_and_warn_on_an_extract_count_and_leave_out_exactly_the_broken_records(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    report = run(spark, tmp_path, on_extract=(SMALL, EVEN))
+    assert report.status is Status.PARTIAL and report.exit_code == EXIT_PARTIAL, report.error
+    assert ids(spark, tmp_path) == [1, 3, 4, 5]  # 2 and 6 dropped; 3 (null qty) meets `small`
+    step = finished(log_stream)["items"]
+    assert (step["records_in"], step["records_out"], step["dropped"]) == (6, 4, 2)
+    assert step["expectations"] == {
+        "small": {"policy": "drop", "failed": 2},
+        "even": {"policy": "warn", "failed": 3},
+    }
+    assert finished(log_stream)["kept"]["records_in"] == 4
+    [extract] = [m for m in report.steps if m.step == "items"]
+    assert extract.extra["dropped"] == 2 and report.dropped == 2
+
+
+def test_warn_alone_keeps_every_record_and_the_run_a_success(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    report = run(spark, tmp_path, on_transform=(EVEN,))
+    assert report.status is Status.SUCCESS and report.exit_code == EXIT_SUCCESS, report.error
+    assert ids(spark, tmp_path) == [1, 2, 3, 4, 5, 6]
+    step = finished(log_stream)["kept"]
+    assert step["expectations"] == {"even": {"policy": "warn", "failed": 3}}
+    assert "dropped" not in step
+
+
+def test_drop_on_a_transform_counts_what_it_left_out(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    report = run(spark, tmp_path, on_transform=(SMALL,))
+    assert report.status is Status.PARTIAL, report.error
+    assert ids(spark, tmp_path) == [1, 3, 4, 5]
+    step = finished(log_stream)["kept"]
+    assert (step["records_in"], step["records_out"], step["dropped"]) == (6, 4, 2)
+    assert finished(log_stream)["out"]["records_in"] == 4
+
+
+def test_fail_on_an_extract_halts_with_the_schema_rules_counts_and_sample(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    report = run(spark, tmp_path, on_extract=(POSITIVE, SMALL))
+    assert report.exit_code == EXIT_VALIDATION
+    error = report.error
+    assert isinstance(error, ValidationFailedError) and error.step == "items"
+    assert error.violations == {"expect:positive": 1}
+    assert "1 of 6 records failed validation: expect:positive (1)" in str(error)
+    assert [r["id"] for r in error.sample] == [5]
+    assert not (tmp_path / "out").exists()
+
+
+def test_fail_on_a_transform_halts_before_any_load_and_keeps_the_old_output(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    assert run(spark, tmp_path).error is None
+    report = run(spark, tmp_path, on_transform=(POSITIVE, SMALL))
+    assert report.exit_code == EXIT_VALIDATION
+    error = report.error
+    assert isinstance(error, ValidationFailedError) and error.step == "kept"
+    assert error.violations == {"expect:positive": 1}
+    assert "1 of 6 records failed validation: expect:positive (1)" in str(error)
+    assert [(r["id"], r["_etlc_violation"]) for r in error.sample] == [(5, "expect:positive")]
+    logged = [json.loads(line) for line in log_stream.getvalue().splitlines()]
+    [failed] = [e for e in logged if e["event"] == "validation_failed"]
+    assert (failed["stage"], failed["step"], failed["invalid"]) == ("transform", "kept", 1)
+    # The overwrite never started: the last run's output is all there.
+    assert ids(spark, tmp_path) == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_transform_with_a_fail_rule_counts_its_other_rules_where_it_is_staged(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    lenient = Expectation("positive", "NOT (qty > -10) IS FALSE", "fail")
+    report = run(spark, tmp_path, on_transform=(lenient, SMALL, EVEN))
+    assert report.status is Status.PARTIAL, report.error
+    assert ids(spark, tmp_path) == [1, 3, 4, 5]
+    step = finished(log_stream)["kept"]
+    assert (step["records_in"], step["records_out"], step["dropped"]) == (6, 4, 2)
+    assert step["expectations"]["even"] == {"policy": "warn", "failed": 3}
+
+
+def test_expectations_add_no_spark_job(spark: Any, tmp_path: Path) -> None:
+    def jobs(name: str, **expected: tuple[Expectation, ...]) -> int:
+        group = f"expectations-{name}"
+        spark.sparkContext.setJobGroup(group, group)
+        try:
+            report = run(spark, tmp_path / name, **expected)
+        finally:
+            spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+        assert report.error is None
+        return len(spark.sparkContext.statusTracker().getJobIdsForGroup(group))
+
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "checked").mkdir()
+    plain = jobs("plain")
+    assert plain > 0
+    lenient = Expectation("not_huge", "NOT (qty < 10000) IS FALSE", "fail")
+    checked = jobs("checked", on_extract=(SMALL, EVEN, lenient), on_transform=(SMALL, EVEN))
+    assert checked == plain
+
+
+def test_counts_add_up_and_read_back_from_observed_metrics() -> None:
+    rules = (SMALL, EVEN, POSITIVE)
+    first = ExpectationCounts.of(rules, {"etlc_expect_0": 2, "etlc_expect_1": 1, "etlc_dropped": 2})
+    second = ExpectationCounts.of(rules, {"etlc_expect_0": 1, "etlc_dropped": 1})
+    total = first + second
+    assert total.dropped == 3
+    assert total.fields() == {
+        "expectations": {
+            "small": {"policy": "drop", "failed": 3},
+            "even": {"policy": "warn", "failed": 1},
+        },
+        "dropped": 3,
+    }
+    values: dict[str, Any] = {"records": 9, "etlc_expect_1": 4, "etlc_dropped": 0}
+    taken = ExpectationCounts.taken(rules, values)
+    assert values == {"records": 9} and taken.broken["even"] == ("warn", 4)
+    assert ExpectationCounts.of((POSITIVE,), {}).fields() == {}
+
+
+def test_halted_reads_an_expectation_back_through_a_wrapping_error() -> None:
+    text = (
+        'ETLC_INVALID_RECORD {"step": "kept", "rule": "expect:positive", "at": "", '
+        "\"detail\": \"{'id':5,'note':'a\nb'}\"}END"
+    )
+    try:
+        try:
+            raise RuntimeError(text)
+        except RuntimeError as inner:
+            raise ConnectionError("the loader's own account") from inner
+    except ConnectionError as outer:
+        error = halted(outer)
+    assert error is not None and error.step == "kept"
+    assert str(error).endswith("a record breaks the expectation `positive`")
+    assert error.sample[0]["record"] == "{'id':5,'note':'a\nb'}"
