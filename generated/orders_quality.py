@@ -48,8 +48,14 @@ DEFINITION = {
             "input": "orders",
             "condition": "status = 'PAID'",
             "expect": {
-                "policy": "fail",
-                "rules": [{"name": "positive_amount", "check": "amount > 0"}],
+                "rules": [
+                    {"name": "positive_amount", "check": "amount > 0"},
+                    {
+                        "name": "known_coupon",
+                        "check": "coupon IN ('WELCOME')",
+                        "policy": "quarantine",
+                    },
+                ],
             },
         },
     ],
@@ -183,6 +189,11 @@ def build(env: Environment) -> PipelineGraph:
                         name="positive_amount",
                         check="NOT (amount > 0) IS FALSE",
                         policy="fail",
+                    ),
+                    Expectation(
+                        name="known_coupon",
+                        check="NOT (coupon IN ('WELCOME')) IS FALSE",
+                        policy="quarantine",
                     ),
                 ),
             ),

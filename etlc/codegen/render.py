@@ -367,6 +367,8 @@ def _step_call(step: PlannedStep, lineage: Mapping[str, OutputLineage]) -> Code:
             fields.append((Code("refresh"), string(step.refresh)))
         if step.expectations:
             fields.append((Code("expectations"), _expectations(step, level + 1)))
+        if step.on_invalid != "fail":
+            fields.append((Code("on_invalid"), string(step.on_invalid)))
     elif step.role == "transform":
         fields += [
             (Code("inputs"), literal(step.inputs, level + 1, prefix=len("inputs="))),

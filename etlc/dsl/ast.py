@@ -96,6 +96,8 @@ class Step:
     span: Span
     # What every record of the step's output should meet (extracts and transforms).
     expect: Expectations | None = None
+    # An extract's policy for records that break its Avro schema (None: fail).
+    on_invalid: Name | None = None
 
     def inputs(self) -> list[Name]:
         return []

@@ -29,7 +29,7 @@ from etlc.dsl.build import build_pipeline, step_path
 from etlc.dsl.capabilities import capability_problems
 from etlc.dsl.credentials import credential_problems
 from etlc.dsl.diagnostics import Diagnostic, Severity, Span, diag, did_you_mean, masked
-from etlc.dsl.expectations import expectations
+from etlc.dsl.expectations import expectations, on_invalid
 from etlc.dsl.expressions import CheckedExpr, Context, Scope, check_expression
 from etlc.dsl.graph import run_order
 from etlc.dsl.lineage import StepLineage
@@ -358,6 +358,7 @@ class _Checker:
             recheck=lowered.recheck,
             lineage=_lineage(step, lowered),
             expectations=expected,
+            on_invalid=on_invalid(self, step),
         )
 
     def stream_input(self, step: ast.Step) -> ast.Name | None:

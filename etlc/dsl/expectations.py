@@ -19,6 +19,26 @@ from etlc.dsl.validation_rules import lowered_rule
 DEFAULT_POLICY = "fail"
 
 
+def on_invalid(ctx: CheckContext, step: ast.Step) -> str:
+    """An extract's policy for records that break its schema (quarantine: batch only)."""
+    if step.on_invalid is None:
+        return DEFAULT_POLICY
+    policy = step.on_invalid.value
+    if policy == "quarantine" and ctx.streaming:
+        _no_stream_quarantine(ctx, "on_invalid", step.on_invalid, "on_invalid")
+    return policy
+
+
+def _no_stream_quarantine(ctx: CheckContext, what: str, where: ast.Name, rule: str) -> None:
+    ctx.error(
+        "E410",
+        f"{what}: quarantine is not available in streaming pipelines yet",
+        where.span,
+        'use "drop" (counted in each micro-batch) or "fail"',
+        rule=rule,
+    )
+
+
 def expectations(
     ctx: CheckContext, step: ast.Step, schema: RecordSchema
 ) -> tuple[PlannedExpectation, ...]:
@@ -46,5 +66,9 @@ def expectations(
             continue
         predicate = lowered_rule(f"({checked.sql}) IS NOT FALSE", scope, checked.columns)
         policy = rule.policy.value if rule.policy is not None else default
+        if policy == "quarantine" and ctx.streaming:
+            where = rule.policy or block.policy or rule.name
+            _no_stream_quarantine(ctx, f"expectation `{rule.name.value}`", where, rule.name.value)
+            continue
         lowered.append(PlannedExpectation(rule.name.value, predicate, policy))
     return tuple(lowered)

@@ -78,6 +78,7 @@ class PlannedStep:
     # Which input columns each column comes from (None for an extract: values start there).
     lineage: StepLineage | None = None
     expectations: tuple[PlannedExpectation, ...] = ()  # in the order the definition gives them
+    on_invalid: str = "fail"  # an extract's policy for records that break its schema
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,9 @@ and counted in the pass that makes the data, never in a job of their own.
   that load commits.
 - ``warn``: the records that break it are counted and kept.
 - ``drop``: they are counted and left out of the step's output.
+- ``quarantine`` (batch): they are counted, left out, and written with the rule they broke to
+  ``etlc.quarantine_dir`` (:mod:`etlc.runtime.quarantine`). Like fail rules, they are checked
+  where the step's output is written to the stage store: that write keeps them apart.
 
 Counts are ``DataFrame.observe`` aggregates beside the step's own record count: a named
 observation in a stream (read from each micro-batch's progress), an ``Observation`` in batch.
@@ -21,12 +24,14 @@ from typing import Any, Literal
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from etlc.runtime.halt import halt_where
-from etlc.runtime.rules import EXPECT_PREFIX, Rules
+from etlc.runtime.errors import ConfigurationError
+from etlc.runtime.halt import halt_where, record_text
+from etlc.runtime.rules import EXPECT_PREFIX, Rules, with_parse
 
-Policy = Literal["fail", "warn", "drop"]
+Policy = Literal["fail", "warn", "drop", "quarantine"]
 DROPPED = "etlc_dropped"  # the observed count of records a drop rule left out
-_BROKEN = "etlc_expect_"  # + the rule's position in its block: records breaking it
+QUARANTINED = "etlc_quarantined"  # ... and of those a quarantine rule set aside
+_BROKEN = "etlc_expect_"  # + the rule's name: the records breaking it
 
 
 @dataclass(frozen=True)
@@ -45,19 +50,41 @@ class Expectation:
 Expectations = tuple[Expectation, ...]
 
 
+def schema_expectations(columns: Sequence[str], rules: Rules, policy: Policy) -> Expectations:
+    """An extract's schema rules (``parse`` first, where there is one) as expectations of its
+    ``on_invalid`` policy, for a policy other than fail."""
+    return tuple(Expectation(name, check, policy) for name, check in with_parse(columns, rules))
+
+
 def fail_rules(expected: Expectations) -> Rules:
     """The rules of policy fail, named as they join the schema's rules (``expect:<name>``)."""
     return tuple((f"{EXPECT_PREFIX}{e.name}", e.check) for e in expected if e.policy == "fail")
 
 
-def metrics(expected: Expectations) -> list[Column]:
-    """The aggregates that count the records breaking each rule of policy warn or drop, and
-    those left out; none when no rule is counted."""
-    counted = [(i, e) for i, e in enumerate(expected) if e.policy != "fail"]
+def quarantine_rules(expected: Expectations) -> list[tuple[str, Column]]:
+    """The rules of policy quarantine: each one's name as a record's violation, and a column
+    true where a record breaks it."""
+    return [(f"{EXPECT_PREFIX}{e.name}", e.broken()) for e in expected if e.policy == "quarantine"]
+
+
+def staged(expected: Expectations) -> bool:
+    """Whether a transform's output must be written to the stage store before any load: its
+    fail and quarantine rules are checked there."""
+    return any(e.policy in ("fail", "quarantine") for e in expected)
+
+
+def metrics(expected: Expectations, eligible: Column | None = None) -> list[Column]:
+    """The aggregates that count the records breaking each counted rule (warn, drop,
+    quarantine), and those a drop rule left out among the ``eligible`` ones (all, by
+    default); none when no rule is counted."""
+    counted = [e for e in expected if e.policy != "fail"]
     if not counted:
         return []
-    columns = [F.count_if(e.broken()).alias(f"{_BROKEN}{i}") for i, e in counted]
-    return [*columns, F.count_if(~kept(expected)).alias(DROPPED)]
+    # By name: the schema's rules as an extract's `on_invalid` ones (`not_null:id`) and the
+    # definition's (identifiers) never share one.
+    columns = [F.count_if(e.broken()).alias(f"{_BROKEN}{e.name}") for e in counted]
+    left_out = ~kept(expected) if eligible is None else ~kept(expected) & eligible
+    return [*columns, F.count_if(left_out).alias(DROPPED)]
 
 
 def kept(expected: Expectations) -> Column:
@@ -73,12 +100,13 @@ def enforce(df: DataFrame, step: str, expected: Expectations, *, halt: bool = Tr
     """``df`` halting at the first record that breaks a fail rule (unless ``halt`` is off:
     a stream's source checks them with the schema's rules), without the records a drop rule
     leaves out. (Observe the counts on ``df`` before, where every record still is.)"""
+    if any(e.policy == "quarantine" for e in expected):
+        # The compiler allows quarantine in batch only, where such a step is staged.
+        raise ConfigurationError(f"step `{step}`: quarantine needs the stage store (batch)")
     out = df
     if halt:
         broken = [(name, ~F.expr(check)) for name, check in fail_rules(expected)]
-        # The record itself, bounded, is the failure's sample.
-        record = F.substring(F.to_json(F.struct(*(F.col(f"`{c}`") for c in df.columns))), 1, 2000)
-        out = halt_where(df, step, broken, detail=record)
+        out = halt_where(df, step, broken, detail=record_text(df))  # the record: the sample
     if any(e.policy == "drop" for e in expected):
         out = out.where(kept(expected))
     return out
@@ -92,9 +120,12 @@ def observed_expectations(
 ) -> DataFrame:
     """A stream's ``df`` with its expectations enforced, their counts observed per
     micro-batch under ``STREAM_METRIC + step`` (read from the batch's progress)."""
-    counts = metrics(expected)
-    observed = df.observe(f"{STREAM_METRIC}{step}", *counts) if counts else df
-    return enforce(observed, step, expected, halt=halt)
+    if not expected:
+        return df
+    # The observation is also a barrier: Spark treats ``raise_error`` as deterministic and
+    # would push the halting filter below a join, onto records the join leaves out.
+    counts = metrics(expected) or [F.count(F.lit(1)).alias("records")]
+    return enforce(df.observe(f"{STREAM_METRIC}{step}", *counts), step, expected, halt=halt)
 
 
 @dataclass(frozen=True)
@@ -104,29 +135,38 @@ class ExpectationCounts:
 
     broken: Mapping[str, tuple[Policy, int]]  # rule -> (policy, records breaking it)
     dropped: int
+    quarantined: int = 0
 
     @classmethod
     def of(cls, expected: Expectations, observed: Mapping[str, Any]) -> ExpectationCounts:
         broken = {
-            e.name: (e.policy, int(observed.get(f"{_BROKEN}{i}") or 0))
-            for i, e in enumerate(expected)
+            e.name: (e.policy, int(observed.get(f"{_BROKEN}{e.name}") or 0))
+            for e in expected
             if e.policy != "fail"
         }
-        return cls(broken, int(observed.get(DROPPED) or 0))
+        left_out = int(observed.get(DROPPED) or 0)
+        return cls(broken, left_out, int(observed.get(QUARANTINED) or 0))
 
     @classmethod
     def taken(cls, expected: Expectations, observed: dict[str, Any]) -> ExpectationCounts:
         """The counts in ``observed``, removed from it (it also holds other metrics)."""
         counts = cls.of(expected, observed)
-        for name in [n for n in observed if n == DROPPED or n.startswith(_BROKEN)]:
+        for name in [n for n in observed if n in (DROPPED, QUARANTINED) or n.startswith(_BROKEN)]:
             del observed[name]
         return counts
+
+    @property
+    def left_out(self) -> int:
+        """Records not in the step's output: dropped or set aside in quarantine."""
+        return self.dropped + self.quarantined
 
     def __add__(self, other: ExpectationCounts) -> ExpectationCounts:
         broken = dict(self.broken)
         for name, (policy, n) in other.broken.items():
             broken[name] = (policy, broken.get(name, (policy, 0))[1] + n)
-        return ExpectationCounts(broken, self.dropped + other.dropped)
+        return ExpectationCounts(
+            broken, self.dropped + other.dropped, self.quarantined + other.quarantined
+        )
 
     def as_log(self) -> dict[str, dict[str, Any]]:
         """Per rule, its policy and the records that broke it: the log lines' form."""
@@ -138,8 +178,11 @@ class ExpectationCounts:
         if not self.broken:
             return {}
         out: dict[str, Any] = {"expectations": self.as_log()}
-        if any(p == "drop" for p, _ in self.broken.values()):
+        policies = {p for p, _ in self.broken.values()}
+        if "drop" in policies:
             out["dropped"] = self.dropped
+        if "quarantine" in policies:
+            out["quarantined"] = self.quarantined
         return out
 
 

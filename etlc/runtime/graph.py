@@ -10,7 +10,7 @@ from typing import Any
 
 from pyspark.sql.types import StructType
 
-from etlc.runtime.expectations import Expectations
+from etlc.runtime.expectations import Expectations, Policy
 from etlc.runtime.strategies import Extractor, Loader, Transform
 
 
@@ -49,6 +49,7 @@ class ExtractStep:
     rules: tuple[tuple[str, str], ...] = ()  # (rule name, SQL predicate true for good records)
     refresh: str | None = None  # streaming: re-read this static side every interval
     expectations: Expectations = ()  # the step's `expect` block
+    on_invalid: Policy = "fail"  # what a record that breaks the schema's rules does
 
 
 @dataclass(frozen=True)

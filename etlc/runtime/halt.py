@@ -17,7 +17,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from etlc.runtime.errors import ValidationFailedError
-from etlc.runtime.rules import CORRUPT_COLUMN, EXPECT_PREFIX, first_violation
+from etlc.runtime.rules import CORRUPT_COLUMN, EXPECT_PREFIX, PARSE_RULE, first_violation
 
 HALT = "ETLC_INVALID_RECORD"
 # Strict: the failed query's text also quotes the plan, whose filter holds the unfilled template.
@@ -29,6 +29,12 @@ _HALTED = re.compile(
 def _plain(value: Column) -> Column:
     """``value`` as text that cannot end the JSON string it is put in."""
     return F.translate(F.coalesce(value.cast("string"), F.lit("")), '"\\', "'/")
+
+
+def record_text(df: DataFrame) -> Column:
+    """A record of ``df`` as JSON (etlc's own columns left out), bounded: a failure's sample."""
+    own = [F.col(f"`{c}`") for c in df.columns if not c.startswith("_etlc_")]
+    return F.substring(F.to_json(F.struct(*own)), 1, 2000)
 
 
 def halt_where(
@@ -76,8 +82,7 @@ def halted(exc: BaseException) -> ValidationFailedError | None:
         message = f"a record{where} breaks the expectation `{rule[len(EXPECT_PREFIX) :]}`"
     else:
         message = f"a record{where} violates the schema: {rule}"
-    if rule.startswith(EXPECT_PREFIX):
-        sample = [{"_etlc_violation": rule, "record": found["detail"]}]
-    else:
-        sample = [{"_etlc_violation": rule, "position": at, CORRUPT_COLUMN: found["detail"]}]
+    # A record that could not be parsed is its raw text; any other is its values as JSON.
+    detail = {CORRUPT_COLUMN if rule == PARSE_RULE[0] else "record": found["detail"]}
+    sample = [{"_etlc_violation": rule, **({"position": at} if at else {}), **detail}]
     return ValidationFailedError(message, str(found["step"]), {rule: 1}, sample)

@@ -19,13 +19,14 @@ from etlc.runtime.avro_boundary import through_avro
 from etlc.runtime.dead_letter import DeadLetterLog
 from etlc.runtime.environment import Environment
 from etlc.runtime.errors import EtlcError, ValidationFailedError, classify
-from etlc.runtime.expectations import ExpectationCounts, enforce, fail_rules, schema_only
+from etlc.runtime.expectations import ExpectationCounts, enforce, schema_only, staged
 from etlc.runtime.expectations import metrics as expectation_metrics
-from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph, TransformStep
+from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
 from etlc.runtime.logs import EventLog
 from etlc.runtime.observed import observed_metrics
+from etlc.runtime.quarantine import quarantine_path, write_quarantine
 from etlc.runtime.report import RunReport, Status, StepMetrics
-from etlc.runtime.stage_store import StageResult, StageStore
+from etlc.runtime.stage_store import HELD, StageResult, StageStore
 from etlc.runtime.strategies import LoadResult
 
 
@@ -67,8 +68,9 @@ class SparkPipeline(Pipeline):
     def _extract(self, step: ExtractStep, store: StageStore, report: RunReport) -> DataFrame:
         started = self.clock()
         try:
+            source = step.extractor.extract(self.spark)
             result = store.write_validated(
-                step.id, step.extractor.extract(self.spark), step.rules, step.expectations
+                step.id, source, step.rules, step.expectations, step.on_invalid
             )
         except Exception as exc:
             raise classify(step.extractor.explain(exc) or exc, step.id) from exc
@@ -77,7 +79,7 @@ class SparkPipeline(Pipeline):
             step.id,
             "extract",
             records_in=result.records,
-            records_out=result.records - result.invalid - expected.dropped,
+            records_out=result.records - result.invalid - expected.left_out,
             duration_ms=int((self.clock() - started) * 1000),
             extra={
                 "validation": {"invalid": result.invalid, "violations": result.violations},
@@ -97,6 +99,7 @@ class SparkPipeline(Pipeline):
             **step.extractor.describe(),
         )
         self._halt_on_invalid(step.id, "extract", result, store)
+        self._quarantine(step.id, step.schema, result, store)
         return store.read_valid(step.id, step.schema.struct())
 
     def _halt_on_invalid(
@@ -124,6 +127,36 @@ class SparkPipeline(Pipeline):
             step,
             result.violations,
             sample,
+        )
+
+    def _staged(
+        self, step: TransformStep, out: DataFrame, store: StageStore
+    ) -> tuple[DataFrame, StageResult]:
+        """A transform's output written to the stage store, its expectations checked and
+        counted as it is written, then read back from there: the run halts on a fail rule
+        before any load, and a quarantine rule's records are set aside."""
+        try:
+            result = store.write_validated(step.id, out, (), step.expectations)
+        except Exception as exc:
+            raise classify(exc, step.id) from exc
+        self._halt_on_invalid(step.id, "transform", result, store)
+        self._quarantine(step.id, step.schema, result, store)
+        return store.read_valid(step.id, step.schema.struct()), result
+
+    def _quarantine(
+        self, step: str, schema: DatasetSchema, result: StageResult, store: StageStore
+    ) -> None:
+        """The records a quarantine rule set aside, from the stage to the quarantine folder."""
+        if not result.expected.quarantined:
+            return
+        ctx = self.log.context
+        path = quarantine_path(self.env.settings.quarantine_dir, ctx.pipeline, step, ctx.run_id)
+        try:
+            write_quarantine(store.set_aside(step, schema.struct()), HELD, path, step, ctx.run_id)
+        except Exception as exc:
+            raise classify(exc, step) from exc
+        self.log.warning(
+            "records_quarantined", step=step, records=result.expected.quarantined, path=path
         )
 
     def _dead_letters(self, step: LoadStep, records: list[dict[str, Any]]) -> None:
@@ -204,7 +237,7 @@ class BatchPipeline(SparkPipeline):
             for ld in self.graph.loads:
                 dead_lettered += self._load(ld, frames[ld.input], report)
             self._transform_metrics(observed, report)
-            if dead_lettered or report.dropped:
+            if dead_lettered or report.left_out:
                 report.status = Status.PARTIAL
         except Exception as exc:  # every failure becomes one classified error in the report
             report.status = Status.FAILED
@@ -229,13 +262,8 @@ class BatchPipeline(SparkPipeline):
         the old files when its job starts; Kafka has the records sent before), so the run
         halts before any load, as it does for an extract's invalid records."""
         out = self._apply(step, frames)
-        if fail_rules(step.expectations):
-            try:
-                result = store.write_validated(step.id, out, (), step.expectations)
-            except Exception as exc:
-                raise classify(exc, step.id) from exc
-            self._halt_on_invalid(step.id, "transform", result, store)
-            return store.read_valid(step.id, step.schema.struct()), result
+        if staged(step.expectations):
+            return self._staged(step, out, store)
         observation = Observation(f"etlc_{step.id}")
         counts = expectation_metrics(step.expectations)
         observed = out.observe(observation, F.count(F.lit(1)).alias("records"), *counts)
@@ -304,7 +332,7 @@ class BatchPipeline(SparkPipeline):
                 values = observed_metrics(found, tr.id)
                 made = int(values.pop("records"))
                 counts = ExpectationCounts.taken(tr.expectations, values)
-            produced[tr.id] = records_out = made - counts.dropped
+            produced[tr.id] = records_out = made - counts.left_out
             records_in = sum(produced.get(i) or 0 for i in tr.inputs)
             report.steps.append(
                 StepMetrics(tr.id, "transform", records_in, records_out, extra=counts.fields())

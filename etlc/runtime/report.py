@@ -52,9 +52,9 @@ class RunReport:
     batches: int = 0
 
     @property
-    def dropped(self) -> int:
-        """Records the steps' drop expectations left out."""
-        return sum(int(s.extra.get("dropped", 0)) for s in self.steps)
+    def left_out(self) -> int:
+        """Records the steps' expectations left out: dropped or set aside in quarantine."""
+        return sum(int(s.extra.get(k, 0)) for s in self.steps for k in ("dropped", "quarantined"))
 
     @property
     def exit_code(self) -> int:

@@ -26,11 +26,18 @@ EXPECT_PREFIX = "expect:"
 Rules = tuple[tuple[str, str], ...]
 
 
-def failing(columns: Sequence[str], rules: Rules) -> list[tuple[str, Column]]:
-    """Each rule's name and a column true where a record breaks it."""
-    if CORRUPT_COLUMN in columns:
-        rules = (PARSE_RULE, *rules)
-    return [(name, ~F.expr(predicate)) for name, predicate in rules]
+def with_parse(columns: Sequence[str], rules: Rules) -> Rules:
+    """``rules``, after the ``parse`` rule where the reader keeps unparsable records."""
+    return (PARSE_RULE, *rules) if CORRUPT_COLUMN in columns else rules
+
+
+def failing(
+    columns: Sequence[str], rules: Rules, *, parse: bool = True
+) -> list[tuple[str, Column]]:
+    """Each rule's name and a column true where a record breaks it (``parse`` first, if
+    the reader keeps unparsable records, unless it is checked elsewhere)."""
+    checked = with_parse(columns, rules) if parse else rules
+    return [(name, ~F.expr(predicate)) for name, predicate in checked]
 
 
 def first_violation(broken: Sequence[tuple[str, Column]]) -> Column:

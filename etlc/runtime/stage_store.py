@@ -18,10 +18,14 @@ from pyspark.sql.types import StructType
 from etlc.runtime.errors import NoSpaceError, no_space_left, summary
 from etlc.runtime.expectations import (
     NO_COUNTS,
+    QUARANTINED,
     ExpectationCounts,
     Expectations,
+    Policy,
     fail_rules,
     kept,
+    quarantine_rules,
+    schema_expectations,
 )
 from etlc.runtime.expectations import metrics as expectation_metrics
 from etlc.runtime.observed import observed_metrics
@@ -30,6 +34,7 @@ from etlc.runtime.session import session_conf
 
 VALID = "_etlc_valid"
 VIOLATION = "_etlc_violation"
+HELD = "_etlc_quarantine"  # the first quarantine rule a valid record breaks
 # Without concurrent writers Spark sorts every task's records by the partition column before a
 # partitioned write; with one writer per validity value open at once it streams them straight
 # out (measured: a 25% shorter write of 8M records on 2 cores).
@@ -59,23 +64,37 @@ class StageStore:
         df: DataFrame,
         rules: tuple[tuple[str, str], ...],
         expected: Expectations = (),
+        on_invalid: Policy = "fail",
     ) -> StageResult:
         """The records written, each valid one once and each invalid one with the first rule
-        it breaks (the schema's, then the expectations of policy fail), without those a drop
-        rule leaves out; counts observed on the way."""
-        broken = failing(df.columns, (*rules, *fail_rules(expected)))
-        violation = first_violation(broken)
+        it breaks (the schema's, then the expectations of policy fail), each one a quarantine
+        rule sets aside with the first such rule, without those a drop rule leaves out; counts
+        observed on the way."""
+        if on_invalid != "fail":  # the schema's rules, with the extract's policy
+            expected = (*schema_expectations(df.columns, rules, on_invalid), *expected)
+        schema = rules if on_invalid == "fail" else ()
+        broken = failing(df.columns, (*schema, *fail_rules(expected)), parse=on_invalid == "fail")
+        annotated = df.withColumn(VIOLATION, first_violation(broken))
+        held = quarantine_rules(expected)
+        if held:
+            # Set aside only if valid: a record that also breaks a fail rule halts the run.
+            aside = F.when(F.col(VIOLATION).isNull(), first_violation(held))
+            annotated = annotated.withColumn(HELD, aside)
+        valid = F.col(VIOLATION).isNull() & (F.col(HELD).isNull() if held else F.lit(True))
+        annotated = annotated.withColumn(VALID, valid)
         observation = Observation(f"etlc_validate_{step}")
         metrics = [
             F.count(F.lit(1)).alias("records"),
             F.count_if(F.col(VIOLATION).isNotNull()).alias("invalid"),
+            *(F.count_if(failed).alias(name) for name, failed in broken),
+            *expectation_metrics(expected, F.col(VALID)),
         ]
-        metrics += [F.count_if(failed).alias(name) for name, failed in broken]
-        annotated = df.withColumn(VIOLATION, violation).withColumn(VALID, F.col(VIOLATION).isNull())
-        observed = annotated.observe(observation, *metrics, *expectation_metrics(expected))
+        if held:
+            metrics.append(F.count_if(F.col(HELD).isNotNull()).alias(QUARANTINED))
+        observed = annotated.observe(observation, *metrics)
         if any(e.policy == "drop" for e in expected):
-            # An invalid record stays (the run halts on it, with a sample); a valid one a drop
-            # rule leaves out is never written.
+            # An invalid or set-aside record stays (the run halts on the one, the other goes
+            # to quarantine); a valid one a drop rule leaves out is never written.
             observed = observed.where(~F.col(VALID) | kept(expected))
         with session_conf(self.spark, {_WRITERS: "2"}):
             writer = observed.write.format("avro").mode("overwrite").partitionBy(VALID)
@@ -109,8 +128,18 @@ class StageStore:
         path = f"{self.path(step)}/{VALID}=false"
         if size <= 0 or not self._exists(path):
             return []
-        rows = self.spark.read.format("avro").load(path).limit(size).collect()
+        df = self.spark.read.format("avro").load(path)
+        if HELD in df.columns:  # records set aside for quarantine are not invalid
+            df = df.where(F.col(VIOLATION).isNotNull()).drop(HELD)
+        rows = df.limit(size).collect()
         return [row.asDict(recursive=True) for row in rows]
+
+    def set_aside(self, step: str, schema: StructType) -> DataFrame:
+        """The records a quarantine rule set aside, with the rule (``HELD``: its name as in
+        the violations, ``expect:<name>``)."""
+        df = self.spark.read.format("avro").load(f"{self.path(step)}/{VALID}=false")
+        columns = [F.col(f"`{f.name}`") for f in schema.fields]
+        return df.where(F.col(HELD).isNotNull()).select(*columns, F.col(HELD))
 
     def _exists(self, path: str) -> bool:
         jvm = self.spark.sparkContext._jvm

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming.query import StreamingQuery
 
@@ -39,12 +39,12 @@ from etlc.runtime.errors import (
 from etlc.runtime.expectations import (
     Expectations,
     counted,
-    enforce,
     fail_rules,
     observed_expectations,
+    schema_expectations,
 )
 from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph, TransformStep
-from etlc.runtime.halt import halt_where, halted
+from etlc.runtime.halt import halt_where, halted, record_text
 from etlc.runtime.logs import EventLog
 from etlc.runtime.pipeline import Clock, SparkPipeline, log_target_changes
 from etlc.runtime.progress import LAG_METRIC, ProgressLog, duration_ms
@@ -72,10 +72,11 @@ class StopSignal:
         return self._event.is_set()
 
 
-def halt_on_invalid(df: DataFrame, step: str, rules: tuple[tuple[str, str], ...]) -> DataFrame:
-    """``df`` that fails its micro-batch at the first record breaking a rule."""
-    detail = F.col(CORRUPT_COLUMN) if CORRUPT_COLUMN in df.columns else None
-    return halt_where(df, step, failing(df.columns, rules), F.col(POSITION_COLUMN), detail)
+def halt_on_invalid(df: DataFrame, step: str, broken: list[tuple[str, Column]]) -> DataFrame:
+    """``df`` that fails its micro-batch at the first record breaking one of ``broken``."""
+    record = record_text(df)
+    detail = F.coalesce(F.col(CORRUPT_COLUMN), record) if CORRUPT_COLUMN in df.columns else record
+    return halt_where(df, step, broken, F.col(POSITION_COLUMN), detail)
 
 
 def with_source_lag(df: DataFrame, step: str) -> DataFrame:
@@ -243,13 +244,7 @@ class StreamingPipeline(SparkPipeline):
                     frames[ex.id] = static[ex.id]
                 loaded = self.graph.loaded()
                 for tr in (t for t in self.graph.transforms if t.id in loaded):
-                    made = self._apply(tr, frames)
-                    # A static side is counted where it is extracted, not per micro-batch.
-                    if made.isStreaming:
-                        made = observed_expectations(made, tr.id, tr.expectations)
-                    else:
-                        made = enforce(made, tr.id, tr.expectations)
-                    frames[tr.id] = made
+                    frames[tr.id] = self._expected(tr, self._apply(tr, frames), store, report)
                 queries = [self._start(ld, frames[ld.input]) for ld in self.graph.loads]
                 writers += [writer for _, writer in queries]
                 if not self._await(queries, self._next_refresh(read_at)):
@@ -304,11 +299,41 @@ class StreamingPipeline(SparkPipeline):
             )
             self.spark.streams.addListener(self.listener)
 
+    def _expected(
+        self, step: TransformStep, made: DataFrame, store: StageStore, report: RunReport
+    ) -> DataFrame:
+        """A transform's output with its expectations: counted per micro-batch on a stream; a
+        static side's snapshot is staged, checked and counted as it is written, like a static
+        extract (a filter on it would be run, uncounted, in every micro-batch)."""
+        if made.isStreaming:
+            return observed_expectations(made, step.id, step.expectations)
+        if not step.expectations:
+            return made
+        snapshot, result = self._staged(step, made, store)
+        counts = result.expected
+        metrics = StepMetrics(
+            step.id, "transform", None, result.records - counts.left_out, extra=counts.fields()
+        )
+        report.steps.append(metrics)
+        self.log.info(
+            "step_finished",
+            stage="transform",
+            step=step.id,
+            records_out=metrics.records_out,
+            **counts.fields(),
+        )
+        return snapshot
+
     def _counted_steps(self) -> dict[str, tuple[Expectations, str]]:
         """Each step with warn or drop rules, and the query whose micro-batches count them for
         the run: the first load made from it (every load's query checks its records)."""
         steps: list[ExtractStep | TransformStep] = [*self.graph.extracts, *self.graph.transforms]
-        rules = {s.id: s.expectations for s in steps if counted(s.expectations)}
+        checked = {s.id: s.expectations for s in steps}
+        for ex in self.graph.extracts:
+            if ex.on_invalid != "fail":  # a rule whose metric never comes counts nothing
+                schema = schema_expectations([CORRUPT_COLUMN], ex.rules, ex.on_invalid)
+                checked[ex.id] = (*schema, *ex.expectations)
+        rules = {step: e for step, e in checked.items() if counted(e)}
         owners: dict[str, tuple[Expectations, str]] = {}
         for ld in self.graph.loads:
             for step in sorted(self.graph.upstream(ld.input) & rules.keys()):
@@ -317,12 +342,13 @@ class StreamingPipeline(SparkPipeline):
 
     def _expectation_report(self, report: RunReport) -> None:
         """The streamed steps' expectation counts in the report; PARTIAL if any were dropped."""
-        if self.listener is not None:
+        if self.listener is not None and self.listener.expected:
+            self._deliver_pending_events()  # a failed run's last committed batches too
             stages = {e.id: "extract" for e in self.graph.extracts}
             for step, counts in sorted(self.listener.expectation_totals().items()):
                 stage = stages.get(step, "transform")
                 report.steps.append(StepMetrics(step, stage, extra=counts.fields()))
-        if report.status is Status.SUCCESS and report.dropped:
+        if report.status is Status.SUCCESS and report.left_out:
             report.status = Status.PARTIAL
 
     def _deliver_pending_events(self) -> None:
@@ -340,9 +366,17 @@ class StreamingPipeline(SparkPipeline):
         assert isinstance(step.extractor, StreamExtractor)
         try:
             raw = step.extractor.stream(self.spark)
-            rules = (*step.rules, *fail_rules(step.expectations))
-            checked = with_source_lag(halt_on_invalid(raw, step.id, rules), step.id)
-            checked = observed_expectations(checked, step.id, step.expectations, halt=False)
+            expected = step.expectations
+            if step.on_invalid == "fail":
+                halting = failing(raw.columns, (*step.rules, *fail_rules(expected)))
+            else:  # the schema's rules count and leave out, as the expectations of that policy
+                expected = (
+                    *schema_expectations(raw.columns, step.rules, step.on_invalid),
+                    *expected,
+                )
+                halting = failing(raw.columns, fail_rules(expected), parse=False)
+            checked = with_source_lag(halt_on_invalid(raw, step.id, halting), step.id)
+            checked = observed_expectations(checked, step.id, expected, halt=False)
             columns = [F.col(f"`{f.name}`") for f in step.schema.struct().fields]
             self.log.info(
                 "stream_opened", stage="extract", step=step.id, **step.extractor.describe()

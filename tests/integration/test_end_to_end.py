@@ -131,7 +131,10 @@ def test_the_expectations_example_drops_warns_and_fails_as_declared(
     workspace: Workspace, spark: Any
 ) -> None:
     orders = workspace.data_set.orders
-    run = submit(workspace.generated / "orders_quality.py", workspace.env_file)
+    aside_dir = workspace.root / "quarantine"
+    variables = {"data_dir": str(workspace.data), "out_dir": str(workspace.out)}
+    env = workspace.write_env("quality", variables, quarantine_dir=str(aside_dir))
+    run = submit(workspace.generated / "orders_quality.py", env)
     assert run.returncode == 3, (run.events[-5:], run.stderr[-3000:])  # PARTIAL: records dropped
     [finished] = run.event("run_finished")
     assert finished["status"] == "PARTIAL"
@@ -143,9 +146,18 @@ def test_the_expectations_example_drops_warns_and_fails_as_declared(
     }
     assert steps["orders"]["dropped"] == len(large) > 0
     assert steps["orders"]["records_out"] == len(orders) - len(large)
+    paid = [o for o in orders if o.status == "PAID" and o.amount < 900]
+    spring = {o.order_id for o in paid if o.coupon == "SPRING"}
+    assert steps["paid"]["quarantined"] == len(spring) > 0
+    [aside] = run.event("records_quarantined")
+    assert aside["path"] == str(aside_dir / "orders_quality" / "paid" / finished["run_id"])
+    held = spark.read.format("avro").load(aside["path"]).collect()
+    assert {(r.order_id, r._etlc_rule, r._etlc_step) for r in held} == {
+        (i, "known_coupon", "paid") for i in spring
+    }
     out = workspace.out / "orders_quality"
     landed = {r.order_id for r in spark.read.parquet(str(out)).select("order_id").collect()}
-    assert landed == {o.order_id for o in orders if o.status == "PAID" and o.amount < 900}
+    assert landed == {o.order_id for o in paid} - spring
 
     # A paid order of 0.00 breaks the transform's fail rule: the run halts before the load,
     # and the last run's output stays as it was.
@@ -157,7 +169,7 @@ def test_the_expectations_example_drops_warns_and_fails_as_declared(
     fields[2], fields[3] = "0.00", "PAID"
     lines[1] = ",".join(fields)
     csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    env_file = workspace.write_env("quality", {"data_dir": str(bad), "out_dir": str(workspace.out)})
+    env_file = workspace.write_env("quality-bad", {**variables, "data_dir": str(bad)})
     failed = submit(workspace.generated / "orders_quality.py", env_file)
     assert failed.returncode == 2, failed.events[-5:]
     [invalid] = failed.event("validation_failed")

@@ -106,3 +106,15 @@ def test_shape_unknown_policy_empty_rules_and_bad_names(tmp_path: Path, env_dir:
     ):
         result = check(tmp_path, env_dir, definition(extract=[{**ORDERS, "expect": block}]))
         assert codes(result) == [code], (block, result.diagnostics)
+
+
+def test_on_invalid_is_lowered_for_an_extract_and_fail_without_it(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    orders = {**ORDERS, "on_invalid": "quarantine"}
+    result = check(tmp_path, env_dir, definition(extract=[orders]))
+    assert result.ok, result.diagnostics
+    assert result.plan.step("orders").on_invalid == "quarantine"
+    assert check(tmp_path, env_dir, definition()).plan.step("orders").on_invalid == "fail"
+    bad = {**ORDERS, "on_invalid": "warn"}  # a record that breaks the schema is never kept
+    assert codes(check(tmp_path, env_dir, definition(extract=[bad]))) == ["E104"]

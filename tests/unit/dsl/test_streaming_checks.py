@@ -488,3 +488,25 @@ def test_the_driver_carries_the_refresh(tmp_path: Path, env_dir: Path) -> None:
         tmp_path, env_dir, streaming(LIVE, join("live", "customers"), extract=[EVENTS, refreshed])
     )
     assert 'refresh="10 minutes"' in render_driver(result.plan, tmp_path)
+
+
+def test_quarantine_is_refused_in_a_stream_and_the_other_policies_are_not(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    def expecting(policy: str) -> dict[str, Any]:
+        rule = {"name": "modest", "check": "amount < 1000", "policy": policy}
+        return {**LIVE, "expect": {"rules": [rule]}}
+
+    result = check(tmp_path, env_dir, streaming(expecting("quarantine")))
+    refused = only(result, "E410")
+    assert refused.param("rule") == "modest" and "streaming" in refused.message
+    for policy in ("fail", "warn", "drop"):
+        assert check(tmp_path, env_dir, streaming(expecting(policy))).ok, policy
+
+
+def test_on_invalid_quarantine_is_refused_in_a_stream(tmp_path: Path, env_dir: Path) -> None:
+    events = {**EVENTS, "on_invalid": "quarantine"}
+    result = check(tmp_path, env_dir, streaming(LIVE, extract=[events]))
+    assert only(result, "E410").param("rule") == "on_invalid"
+    dropping = {**EVENTS, "on_invalid": "drop"}
+    assert check(tmp_path, env_dir, streaming(LIVE, extract=[dropping])).ok

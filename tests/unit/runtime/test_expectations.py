@@ -14,7 +14,7 @@ import pytest
 from etlc.connectors.files import FilesExtractor, FilesLoader
 from etlc.runtime.environment import Environment, Settings
 from etlc.runtime.errors import ValidationFailedError
-from etlc.runtime.expectations import Expectation, ExpectationCounts
+from etlc.runtime.expectations import Expectation, ExpectationCounts, Policy
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
 from etlc.runtime.halt import halted
 from etlc.runtime.logs import EventLog, RunContext, configure
@@ -56,22 +56,29 @@ def finished(stream: io.StringIO) -> dict[str, dict[str, Any]]:
 def run(
     spark: Any,
     tmp: Path,
+    *,
     on_extract: tuple[Expectation, ...] = (),
     on_transform: tuple[Expectation, ...] = (),
+    on_invalid: Policy = "fail",
+    rows: str = ROWS,
 ) -> RunReport:
     source = tmp / "items.csv"
-    source.write_text(ROWS, encoding="utf-8")
+    source.write_text(rows, encoding="utf-8")
     extractor = FilesExtractor(str(source), "csv", SCHEMA, {"header": "true"})
     keep = TransformStep(
         "kept", ("items",), filter_rows("id > 0"), SCHEMA, expectations=on_transform
     )
     graph = PipelineGraph(
         "items",
-        (ExtractStep("items", extractor, SCHEMA, RULES, expectations=on_extract),),
+        (
+            ExtractStep(
+                "items", extractor, SCHEMA, RULES, expectations=on_extract, on_invalid=on_invalid
+            ),
+        ),
         (keep,),
         (LoadStep("out", "kept", FilesLoader(str(tmp / "out"), "parquet"), "overwrite"),),
     )
-    settings = Settings(stage_dir=str(tmp / "stage"))
+    settings = Settings(stage_dir=str(tmp / "stage"), quarantine_dir=str(tmp / "quarantine"))
     env = Environment("test", "test.json", settings=settings)
     return BatchPipeline(graph, spark, env, EventLog(RunContext("items", run_id="r1"))).run()
 
@@ -94,7 +101,7 @@ def test_drop_and_warn_on_an_extract_count_and_leave_out_exactly_the_broken_reco
     }
     assert finished(log_stream)["kept"]["records_in"] == 4
     [extract] = [m for m in report.steps if m.step == "items"]
-    assert extract.extra["dropped"] == 2 and report.dropped == 2
+    assert extract.extra["dropped"] == 2 and report.left_out == 2
 
 
 def test_warn_alone_keeps_every_record_and_the_run_a_success(
@@ -162,6 +169,78 @@ def test_a_transform_with_a_fail_rule_counts_its_other_rules_where_it_is_staged(
     assert step["expectations"]["even"] == {"policy": "warn", "failed": 3}
 
 
+HELD = Expectation("modest", "NOT (qty < 600) IS FALSE", "quarantine")
+
+
+def quarantined(spark: Any, tmp: Path, step: str) -> list[tuple[Any, ...]]:
+    rows = spark.read.format("avro").load(str(tmp / "quarantine" / "items" / step / "r1"))
+    return sorted((tuple(r) for r in rows.collect()), key=str)
+
+
+@pytest.mark.parametrize("where", ["extract", "transform"])
+def test_quarantine_sets_aside_exactly_the_broken_records_with_their_rule(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO, where: str
+) -> None:
+    rules = (HELD, SMALL, EVEN)  # 6 (qty 900) breaks both: set aside, not dropped
+    step = "items" if where == "extract" else "kept"
+    report = run(spark, tmp_path, **{f"on_{where}": rules})
+    assert report.status is Status.PARTIAL and report.exit_code == EXIT_PARTIAL, report.error
+    assert ids(spark, tmp_path) == [1, 3, 4, 5]  # 2 (qty 500) dropped, 6 set aside
+    assert quarantined(spark, tmp_path, step) == [(6, 900, "modest", step, "r1")]
+    line = finished(log_stream)[step]
+    assert (line["records_in"], line["records_out"], line["dropped"], line["quarantined"]) == (
+        6,
+        4,
+        1,
+        1,
+    )
+    assert line["expectations"]["modest"] == {"policy": "quarantine", "failed": 1}
+    logged = [json.loads(x) for x in log_stream.getvalue().splitlines()]
+    [aside] = [e for e in logged if e["event"] == "records_quarantined"]
+    assert (aside["step"], aside["records"]) == (step, 1)
+    assert aside["path"] == str(tmp_path / "quarantine" / "items" / step / "r1")
+    assert report.left_out == 2
+
+
+def test_a_record_breaking_a_fail_and_a_quarantine_rule_halts_the_run(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    report = run(spark, tmp_path, on_extract=(HELD, POSITIVE))
+    error = report.error
+    assert isinstance(error, ValidationFailedError)
+    assert error.violations == {"expect:positive": 1}
+    # The sample holds the invalid record only, not the one set aside (id 6).
+    assert [r["id"] for r in error.sample] == [5]
+    assert "_etlc_quarantine" not in error.sample[0]
+    assert not (tmp_path / "quarantine").exists()
+
+
+BROKEN_ROWS = "id,qty\n1,5\nx,3\n,4\n2,700\n"  # x cannot be parsed; the third has no id
+
+
+@pytest.mark.parametrize("policy", ["drop", "quarantine"])
+def test_on_invalid_gives_the_schemas_rules_a_policy_of_their_own(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO, policy: Policy
+) -> None:
+    report = run(spark, tmp_path, on_extract=(HELD,), on_invalid=policy, rows=BROKEN_ROWS)
+    assert report.status is Status.PARTIAL, report.error
+    assert ids(spark, tmp_path) == [1]
+    line = finished(log_stream)["items"]
+    assert line["expectations"]["parse"] == {"policy": policy, "failed": 1}
+    assert line["expectations"]["not_null:id"] == {"policy": policy, "failed": 2}
+    assert line["validation"] == {"passed": True, "invalid": 0}
+    aside = quarantined(spark, tmp_path, "items")
+    if policy == "drop":
+        assert line["dropped"] == 2 and aside == [(2, 700, "modest", "items", "r1")]
+    else:  # each record with the first rule it broke
+        assert line["quarantined"] == 3
+        assert {(r[0], r[2]) for r in aside} == {
+            (None, "not_null:id"),
+            (None, "parse"),
+            (2, "modest"),
+        }
+
+
 def test_expectations_add_no_spark_job(spark: Any, tmp_path: Path) -> None:
     def jobs(name: str, **expected: tuple[Expectation, ...]) -> int:
         group = f"expectations-{name}"
@@ -184,8 +263,10 @@ def test_expectations_add_no_spark_job(spark: Any, tmp_path: Path) -> None:
 
 def test_counts_add_up_and_read_back_from_observed_metrics() -> None:
     rules = (SMALL, EVEN, POSITIVE)
-    first = ExpectationCounts.of(rules, {"etlc_expect_0": 2, "etlc_expect_1": 1, "etlc_dropped": 2})
-    second = ExpectationCounts.of(rules, {"etlc_expect_0": 1, "etlc_dropped": 1})
+    first = ExpectationCounts.of(
+        rules, {"etlc_expect_small": 2, "etlc_expect_even": 1, "etlc_dropped": 2}
+    )
+    second = ExpectationCounts.of(rules, {"etlc_expect_small": 1, "etlc_dropped": 1})
     total = first + second
     assert total.dropped == 3
     assert total.fields() == {
@@ -195,7 +276,7 @@ def test_counts_add_up_and_read_back_from_observed_metrics() -> None:
         },
         "dropped": 3,
     }
-    values: dict[str, Any] = {"records": 9, "etlc_expect_1": 4, "etlc_dropped": 0}
+    values: dict[str, Any] = {"records": 9, "etlc_expect_even": 4, "etlc_dropped": 0}
     taken = ExpectationCounts.taken(rules, values)
     assert values == {"records": 9} and taken.broken["even"] == ("warn", 4)
     assert ExpectationCounts.of((POSITIVE,), {}).fields() == {}

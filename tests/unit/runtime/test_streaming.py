@@ -27,7 +27,7 @@ from etlc.runtime.errors import (
     TransientError,
     ValidationFailedError,
 )
-from etlc.runtime.expectations import Expectation
+from etlc.runtime.expectations import Expectation, Policy
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
 from etlc.runtime.halt import halted
 from etlc.runtime.logs import EventLog, RunContext, configure
@@ -126,8 +126,10 @@ def pipeline(
     spark: Any,
     tmp: Path,
     sink: Loader,
+    *,
     on_extract: tuple[Expectation, ...] = (),
     on_transform: tuple[Expectation, ...] = (),
+    on_invalid: Policy = "fail",
 ) -> StreamingPipeline:
     source = tmp / "in"
     source.mkdir(exist_ok=True)
@@ -135,7 +137,16 @@ def pipeline(
     big = TransformStep("big", ("items",), condition, SCHEMA, expectations=on_transform)
     g = PipelineGraph(
         "items_stream",
-        (ExtractStep("items", DirectoryStream(source), SCHEMA, RULES, expectations=on_extract),),
+        (
+            ExtractStep(
+                "items",
+                DirectoryStream(source),
+                SCHEMA,
+                RULES,
+                expectations=on_extract,
+                on_invalid=on_invalid,
+            ),
+        ),
         (big,),
         (LoadStep("sink", "big", sink, "append"),),
     )
@@ -306,7 +317,7 @@ def test_expectations_count_per_batch_and_drop_exactly_the_broken_records(
         "dropped": 1,
     }
     assert totals["big"] == {"expectations": {"low": {"policy": "drop", "failed": 1}}, "dropped": 1}
-    assert report.dropped == 2
+    assert report.left_out == 2
 
 
 def test_a_record_breaking_a_transforms_fail_rule_halts_the_stream_with_the_record(
@@ -324,6 +335,40 @@ def test_a_record_breaking_a_transforms_fail_rule_halts_the_stream_with_the_reco
     assert sink.rows() == []  # nothing of the failing batch was written
     [logged] = events(log_stream, "validation_failed")
     assert (logged["stage"], logged["step"]) == ("transform", "big")
+
+
+def test_a_record_breaking_a_sources_fail_rule_halts_with_its_position_and_values(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    sink = Collecting()
+    rule = Expectation("modest", "NOT (qty < 1000) IS FALSE", "fail")
+    running = Running(pipeline(spark, tmp_path, sink, on_extract=(rule,)))
+    drop(tmp_path / "in", "big.json", [{"id": 1, "qty": 5}, {"id": 2, "qty": 5000}])
+    error = running.finished().error
+    assert isinstance(error, ValidationFailedError), error
+    assert error.step == "items" and error.violations == {"expect:modest": 1}
+    [sample] = error.sample
+    assert sample["record"] == "{'id':2,'qty':5000}" and "big.json" in sample["position"]
+    assert "big.json" in str(error) and "breaks the expectation `modest`" in str(error)
+    assert sink.rows() == []
+
+
+def test_on_invalid_drop_counts_and_leaves_out_what_breaks_the_schema_in_a_stream(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    sink = Collecting()
+    running = Running(pipeline(spark, tmp_path, sink, on_invalid="drop"))
+    staged = tmp_path / ".mixed.json"
+    staged.write_text('{"id": 1, "qty": 5}\nnot json\n{"id": 2, "qty": -3}\n', encoding="utf-8")
+    staged.rename(tmp_path / "in" / "mixed.json")
+    running.until(lambda: sink.rows() == [(1, 5)])
+    report = running.stop()
+    assert report.status is Status.PARTIAL, report.error
+    [items] = [m for m in report.steps if m.step == "items"]
+    assert items.extra["dropped"] == 2
+    counted = items.extra["expectations"]
+    assert counted["parse"] == {"policy": "drop", "failed": 1}
+    assert counted["rule:qty_positive"] == {"policy": "drop", "failed": 1}
 
 
 def test_a_sink_failure_keeps_its_type_for_the_retry_policy(
@@ -566,6 +611,59 @@ def test_a_static_side_with_refresh_is_read_again_and_the_stream_resumes(
     assert running.stop().status is Status.SUCCESS
     assert sink.rows() == [(1, 5, "old"), (2, 7, "new")]
     assert len({epoch for epoch, _ in sink.batches}) == 1  # restarted from its checkpoint
+
+
+def test_expectations_around_a_stream_static_join_check_only_what_the_join_outputs(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    source = tmp_path / "in"
+    source.mkdir()
+    labels = tmp_path / "labels.csv"
+    labels.write_text("id,label\n1,old\n2,bad\n", encoding="utf-8")
+    sink = Collecting()
+    known = Expectation("known", "NOT (label <> 'bad') IS FALSE", "drop")
+    modest = Expectation("modest", "NOT (qty < 100) IS FALSE", "fail")
+    g = PipelineGraph(
+        "labelled_stream",
+        (
+            ExtractStep("items", DirectoryStream(source), SCHEMA, RULES),
+            ExtractStep(
+                "labels", FilesExtractor(str(labels), "csv", LABELS, {"header": "true"}), LABELS
+            ),
+        ),
+        (
+            TransformStep(
+                "good", ("labels",), filter_rows("id > 0"), LABELS, expectations=(known,)
+            ),
+            # recheck=(): a join's columns crossed the Avro boundary already (as compiled).
+            TransformStep(
+                "labelled",
+                ("items", "good"),
+                join(on=["id"]),
+                LABELLED,
+                recheck=(),
+                expectations=(modest,),
+            ),
+        ),
+        (LoadStep("sink", "labelled", sink, "append"),),
+    )
+    settings = Settings(
+        stage_dir=str(tmp_path / "stage"),
+        checkpoint_dir=str(tmp_path / "checkpoints"),
+        trigger_interval="200 milliseconds",
+    )
+    e = Environment("test", "test.json", settings=settings)
+    p = StreamingPipeline(g, spark, e, EventLog(RunContext("labelled")), StopSignal(), poll_s=0.1)
+    running = Running(p)
+    # 9 has no label: the join leaves it out, so its qty never meets the fail rule; 2's label
+    # was dropped from the static side.
+    drop(source, "a.json", [{"id": 1, "qty": 5}, {"id": 9, "qty": 500}, {"id": 2, "qty": 3}])
+    running.until(lambda: sink.rows() == [(1, 5, "old")])
+    report = running.stop()
+    assert report.status is Status.PARTIAL, report.error
+    [good] = [m for m in report.steps if m.step == "good"]
+    assert (good.records_out, good.extra["dropped"]) == (1, 1)
+    assert good.extra["expectations"] == {"known": {"policy": "drop", "failed": 1}}
 
 
 def record(name: str, fields: list[tuple[str, str]]) -> DatasetSchema:
