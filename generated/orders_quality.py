@@ -217,7 +217,7 @@ def build(env: Environment) -> PipelineGraph:
                         "ordered_at": (("orders", "ordered_at", "IDENTITY"),),
                         "coupon": (("orders", "coupon", "IDENTITY"),),
                     },
-                    dataset=(("orders", "status", "FILTER"),),
+                    dataset=(("orders", "coupon", "FILTER"), ("orders", "status", "FILTER")),
                 ),
             ),
         ),

@@ -34,7 +34,7 @@ from etlc.dsl.expressions import CheckedExpr, Context, Scope, check_expression
 from etlc.dsl.graph import run_order
 from etlc.dsl.lineage import StepLineage
 from etlc.dsl.parse import parse_file
-from etlc.dsl.plan import EnvConnection, EnvString, Plan, PlannedStep
+from etlc.dsl.plan import EnvConnection, EnvString, Plan, PlannedExpectation, PlannedStep
 from etlc.dsl.references import reference_problems
 from etlc.dsl.resources import schema_path
 from etlc.dsl.schema_validation import validate
@@ -356,7 +356,7 @@ class _Checker:
             rules=lowered.rules,
             refresh=self._refresh(step),
             recheck=lowered.recheck,
-            lineage=_lineage(step, lowered),
+            lineage=_lineage(step, lowered, expected),
             expectations=expected,
             on_invalid=on_invalid(self, step),
         )
@@ -502,10 +502,16 @@ _SHADOWED_MODULES = frozenset(
 MAX_PLAN_COLUMNS = 200_000
 
 
-def _lineage(step: ast.Step, lowered: Lowered) -> StepLineage | None:
-    """A step's lineage as its kind gave it; else what its role says."""
-    if lowered.lineage is not None or step.role == "extract":
+def _lineage(
+    step: ast.Step, lowered: Lowered, expected: Sequence[PlannedExpectation] = ()
+) -> StepLineage | None:
+    """A step's lineage as its kind gave it (with the columns its drop and quarantine rules
+    read among those deciding its rows); else what its role says."""
+    if step.role == "extract":
         return lowered.lineage
+    if lowered.lineage is not None:
+        held = [c for e in expected if e.policy in ("drop", "quarantine") for c in e.columns]
+        return lineage.filtered(lowered.lineage, held)
     names = [f.name for f in lowered.schema.fields]
     if step.role == "load" and len(step.inputs()) == 1:  # a plugin's load may read several
         return StepLineage.of(lineage.identity(step.inputs()[0].value, names))

@@ -17,6 +17,9 @@ from etlc.dsl.types import RecordSchema
 from etlc.dsl.validation_rules import lowered_rule
 
 DEFAULT_POLICY = "fail"
+# The schema's rule for a record the reader could not parse; counted under this name when an
+# extract's `on_invalid` is not fail, so no expectation may take it.
+PARSE_RULE = "parse"
 
 
 def on_invalid(ctx: CheckContext, step: ast.Step) -> str:
@@ -51,6 +54,15 @@ def expectations(
     seen: set[str] = set()
     lowered: list[PlannedExpectation] = []
     for rule in block.rules:
+        if rule.name.value == PARSE_RULE:
+            ctx.error(
+                "E217",
+                f"`{PARSE_RULE}` names the schema's rule for records that cannot be parsed",
+                rule.name.span,
+                "give the rule another name",
+                rule=rule.name.value,
+            )
+            continue
         if rule.name.value in seen:
             ctx.error(
                 "E217",
@@ -70,5 +82,6 @@ def expectations(
             where = rule.policy or block.policy or rule.name
             _no_stream_quarantine(ctx, f"expectation `{rule.name.value}`", where, rule.name.value)
             continue
-        lowered.append(PlannedExpectation(rule.name.value, predicate, policy))
+        columns = tuple(sorted(checked.columns))
+        lowered.append(PlannedExpectation(rule.name.value, predicate, policy, columns))
     return tuple(lowered)

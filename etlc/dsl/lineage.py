@@ -78,6 +78,15 @@ def used(dataset: str, columns: Iterable[str], how: str) -> list[ColumnSource]:
     return [ColumnSource(dataset, c, how) for c in columns]
 
 
+def filtered(lineage: StepLineage, columns: Iterable[str]) -> StepLineage:
+    """``lineage`` where ``columns`` of the step's output also decide its rows (a rule that
+    leaves records out): their sources join the row sources, as a filter's."""
+    rows = [ColumnSource(s.dataset, s.column, FILTER) for c in columns for s in lineage.sources(c)]
+    if not rows:
+        return lineage
+    return StepLineage(lineage.columns, tuple(sorted({*lineage.rows, *rows})), lineage.known)
+
+
 # --- tracing through a plan --------------------------------------------------------------
 
 

@@ -56,6 +56,7 @@ class PlannedExpectation:
     name: str
     check: str
     policy: str
+    columns: tuple[str, ...] = field(default=(), compare=False)  # of the output, read by check
 
 
 @dataclass(frozen=True)

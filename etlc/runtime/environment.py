@@ -42,7 +42,7 @@ class Settings:
     keep_stage: bool = False  # keep the stage files after a successful run (debugging)
     spark_log_level: str = "WARN"  # Spark's own log level; etlc's JSON lines are separate
     dead_letter_dir: str = ".etlc/dead-letter"  # <dir>/<pipeline>/<run id>.jsonl
-    # Records a quarantine expectation set aside: <dir>/<pipeline>/<step>/run_id=<run id>/.
+    # Records a quarantine expectation set aside: <dir>/<pipeline>/<step>/<run id>/.
     quarantine_dir: str = ".etlc/quarantine"
     # A local folder: <dir>/<pipeline>/<run id>.jsonl (the run's lines) and .json (results).
     runs_dir: str = ".etlc/runs"

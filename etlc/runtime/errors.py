@@ -120,6 +120,7 @@ class ValidationFailedError(TerminalError):
         super().__init__(message, step)
         self.violations = violations
         self.sample = sample
+        self.logged = False  # whether its `validation_failed` line is out already
 
 
 def java_origin(exc: BaseException) -> Any | None:

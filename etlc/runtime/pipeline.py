@@ -55,6 +55,8 @@ class SparkPipeline(Pipeline):
         self.env = env
         self.log = log
         self.clock = clock
+        # Steps whose quarantined records wait in the stage store for the loads to commit.
+        self.set_aside: list[tuple[str, DatasetSchema, int]] = []
 
     def _apply(self, step: TransformStep, frames: dict[str, DataFrame]) -> DataFrame:
         try:
@@ -122,12 +124,14 @@ class SparkPipeline(Pipeline):
         )
         rules = ", ".join(f"{rule} ({n})" for rule, n in sorted(result.violations.items()))
         broke = "violate the schema" if schema_only(result.violations) else "failed validation"
-        raise ValidationFailedError(
+        error = ValidationFailedError(
             f"{result.invalid} of {result.records} records {broke}: {rules}",
             step,
             result.violations,
             sample,
         )
+        error.logged = True
+        raise error
 
     def _staged(
         self, step: TransformStep, out: DataFrame, store: StageStore
@@ -146,18 +150,25 @@ class SparkPipeline(Pipeline):
     def _quarantine(
         self, step: str, schema: DatasetSchema, result: StageResult, store: StageStore
     ) -> None:
-        """The records a quarantine rule set aside, from the stage to the quarantine folder."""
-        if not result.expected.quarantined:
-            return
+        """Note the records a quarantine rule set aside: they stay in the stage store until
+        every load has committed (:meth:`_write_quarantine`)."""
+        if result.expected.quarantined:
+            self.set_aside.append((step, schema, result.expected.quarantined))
+
+    def _write_quarantine(self, store: StageStore) -> None:
+        """The records set aside, from the stage to the quarantine folder, once the loads
+        committed: a run that fails leaves no quarantine behind, and the next one, reading the
+        same records again, sets them aside once."""
         ctx = self.log.context
-        path = quarantine_path(self.env.settings.quarantine_dir, ctx.pipeline, step, ctx.run_id)
-        try:
-            write_quarantine(store.set_aside(step, schema.struct()), HELD, path, step, ctx.run_id)
-        except Exception as exc:
-            raise classify(exc, step) from exc
-        self.log.warning(
-            "records_quarantined", step=step, records=result.expected.quarantined, path=path
-        )
+        for step, schema, records in self.set_aside:
+            root = self.env.settings.quarantine_dir
+            path = quarantine_path(root, ctx.pipeline, step, ctx.run_id)
+            try:
+                aside = store.set_aside(step, schema.struct())
+                write_quarantine(aside, HELD, path, step, ctx.run_id)
+            except Exception as exc:
+                raise classify(exc, step) from exc
+            self.log.warning("records_quarantined", step=step, records=records, path=path)
 
     def _dead_letters(self, step: LoadStep, records: list[dict[str, Any]]) -> None:
         ctx = self.log.context
@@ -224,6 +235,7 @@ class BatchPipeline(SparkPipeline):
         report = RunReport(self.graph.name, ctx.run_id, Status.SUCCESS, attempts=ctx.attempt)
         store = StageStore(self.spark, self.env.settings.stage_dir, ctx.run_id, ctx.attempt)
         self.log.info("attempt_started", max_attempts=ctx.max_attempts)
+        self.set_aside = []
         try:
             frames: dict[str, DataFrame] = {}
             for ex in self.graph.extracts:
@@ -236,6 +248,7 @@ class BatchPipeline(SparkPipeline):
             dead_lettered = 0
             for ld in self.graph.loads:
                 dead_lettered += self._load(ld, frames[ld.input], report)
+            self._write_quarantine(store)
             self._transform_metrics(observed, report)
             if dead_lettered or report.left_out:
                 report.status = Status.PARTIAL

@@ -1,9 +1,11 @@
 """Records a quarantine expectation set aside, written where an engineer looks for them.
 
-Each step's go, as Avro, to ``<quarantine_dir>/<pipeline>/<step>/<run id>/``: the dataset's
-columns, then ``_etlc_rule`` (the first quarantine rule the record broke), ``_etlc_step`` and
-``_etlc_run_id``. A run's folder is replaced whole, so an attempt that is retried writes it
-again instead of adding to it; ``<quarantine_dir>/<pipeline>/<step>/*`` reads every run's.
+Each step's go, as Avro, to ``<quarantine_dir>/<pipeline>/<step>/<run id>/`` once the run's
+loads have committed: the dataset's columns (with the raw text and position of a record the
+reader could not parse, where the source keeps them), then ``_etlc_rule`` (the first
+quarantine rule the record broke), ``_etlc_step`` and ``_etlc_run_id``. A run's folder is
+replaced whole, so a retried attempt writes it again instead of adding to it;
+``<quarantine_dir>/<pipeline>/<step>/*`` reads every run's.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ RUN_COLUMN = "_etlc_run_id"
 
 
 def quarantine_path(root: str, pipeline: str, step: str, run_id: str) -> str:
-    """Where one run's records of one step go (pipeline and step are identifiers, the run id
-    is hexadecimal: none can leave the folder)."""
+    """Where one run's records of one step go (pipeline and step are identifiers, and a run
+    id holds letters, digits and ``._+=-`` only: none can leave the folder)."""
     return f"{root.rstrip('/')}/{pipeline}/{step}/{run_id}"
 
 

@@ -29,7 +29,7 @@ from etlc.runtime.expectations import (
 )
 from etlc.runtime.expectations import metrics as expectation_metrics
 from etlc.runtime.observed import observed_metrics
-from etlc.runtime.rules import failing, first_violation
+from etlc.runtime.rules import CORRUPT_COLUMN, POSITION_COLUMN, failing, first_violation
 from etlc.runtime.session import session_conf
 
 VALID = "_etlc_valid"
@@ -139,6 +139,9 @@ class StageStore:
         the violations, ``expect:<name>``)."""
         df = self.spark.read.format("avro").load(f"{self.path(step)}/{VALID}=false")
         columns = [F.col(f"`{f.name}`") for f in schema.fields]
+        # A record the reader could not parse keeps its text and where it came from: its
+        # fields are null, and the text is what an engineer fixes and replays.
+        columns += [F.col(c) for c in (CORRUPT_COLUMN, POSITION_COLUMN) if c in df.columns]
         return df.where(F.col(HELD).isNotNull()).select(*columns, F.col(HELD))
 
     def _exists(self, path: str) -> bool:

@@ -266,7 +266,7 @@ class StreamingPipeline(SparkPipeline):
     def _failed(self, report: RunReport, error: EtlcError) -> None:
         report.status = Status.FAILED
         report.error = error
-        if isinstance(error, ValidationFailedError):
+        if isinstance(error, ValidationFailedError) and not error.logged:
             transforms = {t.id for t in self.graph.transforms}
             self.log.error(
                 "validation_failed",

@@ -118,3 +118,28 @@ def test_on_invalid_is_lowered_for_an_extract_and_fail_without_it(
     assert check(tmp_path, env_dir, definition()).plan.step("orders").on_invalid == "fail"
     bad = {**ORDERS, "on_invalid": "warn"}  # a record that breaks the schema is never kept
     assert codes(check(tmp_path, env_dir, definition(extract=[bad]))) == ["E104"]
+
+
+def test_drop_and_quarantine_rules_decide_rows_in_the_lineage_warn_does_not(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    def gross(policy: str) -> dict[str, Any]:
+        rule = {"name": "modest", "check": "gross < 1000", "policy": policy}
+        return {
+            "id": "vat",
+            "type": "derive",
+            "input": "orders",
+            "columns": {"gross": "amount * 1.2"},
+            "expect": rules(rule),
+        }
+
+    for policy, decided in (("drop", True), ("quarantine", True), ("warn", False)):
+        plan = check(tmp_path, env_dir, transform(gross(policy))).plan
+        rows = {(s.dataset, s.column, s.how) for s in plan.step("vat").lineage.rows}
+        assert (("orders", "amount", "filter") in rows) is decided, policy
+
+
+def test_parse_is_the_schemas_rule_name_and_no_expectations(tmp_path: Path, env_dir: Path) -> None:
+    orders = {**ORDERS, "expect": rules({"name": "parse", "check": "amount > 0"})}
+    refused = only(check(tmp_path, env_dir, definition(extract=[orders])), "E217")
+    assert refused.param("rule") == "parse" and "cannot be parsed" in refused.message

@@ -13,7 +13,7 @@ import pytest
 
 from etlc.connectors.files import FilesExtractor, FilesLoader
 from etlc.runtime.environment import Environment, Settings
-from etlc.runtime.errors import ValidationFailedError
+from etlc.runtime.errors import AuthenticationError, ValidationFailedError
 from etlc.runtime.expectations import Expectation, ExpectationCounts, Policy
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
 from etlc.runtime.halt import halted
@@ -172,9 +172,18 @@ def test_a_transform_with_a_fail_rule_counts_its_other_rules_where_it_is_staged(
 HELD = Expectation("modest", "NOT (qty < 600) IS FALSE", "quarantine")
 
 
-def quarantined(spark: Any, tmp: Path, step: str) -> list[tuple[Any, ...]]:
+def quarantined(spark: Any, tmp: Path, step: str, raw: bool = False) -> list[dict[str, Any]]:
+    """The run's quarantined records (an extract's keep the reader's raw text: left out
+    unless ``raw``)."""
     rows = spark.read.format("avro").load(str(tmp / "quarantine" / "items" / step / "r1"))
-    return sorted((tuple(r) for r in rows.collect()), key=str)
+    found = [r.asDict() for r in rows.collect()]
+    if not raw:
+        found = [{k: v for k, v in r.items() if k != "_etlc_corrupt"} for r in found]
+    return sorted(found, key=str)
+
+
+def record(id_: int, qty: int, rule: str, step: str) -> dict[str, Any]:
+    return {"id": id_, "qty": qty, "_etlc_rule": rule, "_etlc_step": step, "_etlc_run_id": "r1"}
 
 
 @pytest.mark.parametrize("where", ["extract", "transform"])
@@ -186,7 +195,7 @@ def test_quarantine_sets_aside_exactly_the_broken_records_with_their_rule(
     report = run(spark, tmp_path, **{f"on_{where}": rules})
     assert report.status is Status.PARTIAL and report.exit_code == EXIT_PARTIAL, report.error
     assert ids(spark, tmp_path) == [1, 3, 4, 5]  # 2 (qty 500) dropped, 6 set aside
-    assert quarantined(spark, tmp_path, step) == [(6, 900, "modest", step, "r1")]
+    assert quarantined(spark, tmp_path, step) == [record(6, 900, "modest", step)]
     line = finished(log_stream)[step]
     assert (line["records_in"], line["records_out"], line["dropped"], line["quarantined"]) == (
         6,
@@ -231,14 +240,42 @@ def test_on_invalid_gives_the_schemas_rules_a_policy_of_their_own(
     assert line["validation"] == {"passed": True, "invalid": 0}
     aside = quarantined(spark, tmp_path, "items")
     if policy == "drop":
-        assert line["dropped"] == 2 and aside == [(2, 700, "modest", "items", "r1")]
+        assert line["dropped"] == 2 and aside == [record(2, 700, "modest", "items")]
     else:  # each record with the first rule it broke
         assert line["quarantined"] == 3
-        assert {(r[0], r[2]) for r in aside} == {
+        assert {(r["id"], r["_etlc_rule"]) for r in aside} == {
             (None, "not_null:id"),
             (None, "parse"),
             (2, "modest"),
         }
+        # The CSV reader keeps a record it cannot parse as text: the quarantine keeps it too.
+        raw = quarantined(spark, tmp_path, "items", raw=True)
+        texts = {r["_etlc_rule"]: r["_etlc_corrupt"] for r in raw}
+        assert texts["parse"] == "x,3" and texts["modest"] is None
+
+
+class Unreachable(FilesLoader):
+    """A target that refuses every write, as a database that stays down would."""
+
+    def load(self, df: Any, mode: str) -> Any:
+        raise AuthenticationError("password authentication failed", "out")
+
+
+def test_a_run_whose_load_fails_leaves_no_quarantine_behind(spark: Any, tmp_path: Path) -> None:
+    source = tmp_path / "items.csv"
+    source.write_text(ROWS, encoding="utf-8")
+    extractor = FilesExtractor(str(source), "csv", SCHEMA, {"header": "true"})
+    graph = PipelineGraph(
+        "items",
+        (ExtractStep("items", extractor, SCHEMA, RULES, expectations=(HELD,)),),
+        (),
+        (LoadStep("out", "items", Unreachable(str(tmp_path / "out"), "parquet"), "overwrite"),),
+    )
+    settings = Settings(stage_dir=str(tmp_path / "stage"), quarantine_dir=str(tmp_path / "q"))
+    env = Environment("test", "test.json", settings=settings)
+    report = BatchPipeline(graph, spark, env, EventLog(RunContext("items", run_id="r1"))).run()
+    assert isinstance(report.error, AuthenticationError)
+    assert not (tmp_path / "q").exists()  # the next run reads them again and sets them aside
 
 
 def test_expectations_add_no_spark_job(spark: Any, tmp_path: Path) -> None:
