@@ -345,8 +345,8 @@ def _expectations(step: PlannedStep, level: int) -> Code:
     (the trailing commas keep the formatter from joining them again)."""
     calls = []
     for e in step.expectations:
-        kwargs = [(Code(k), string(v)) for k, v in (("name", e.name), ("check", e.check))]
-        kwargs.append((Code("policy"), string(e.policy)))
+        values = (("name", e.name), ("check", e.check), ("policy", e.policy))
+        kwargs = [(Code(k), string(v)) for k, v in values]
         one = Code("Expectation(" + ", ".join(f"{k}={v}" for k, v in kwargs) + ")")
         fits = len(INDENT * (level + 1)) + len(one) + 1 <= LINE_LENGTH
         calls.append(one if fits else _call(Code("Expectation"), kwargs, level + 1))

@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 
 from etlc.runtime.errors import ConfigurationError
 from etlc.runtime.halt import halt_where, record_text
-from etlc.runtime.rules import EXPECT_PREFIX, Rules, with_parse
+from etlc.runtime.rules import EXPECT_PREFIX, Rules, failing, with_parse
 
 Policy = Literal["fail", "warn", "drop", "quarantine"]
 DROPPED = "etlc_dropped"  # the observed count of records a drop rule left out
@@ -50,10 +50,25 @@ class Expectation:
 Expectations = tuple[Expectation, ...]
 
 
-def schema_expectations(columns: Sequence[str], rules: Rules, policy: Policy) -> Expectations:
-    """An extract's schema rules (``parse`` first, where there is one) as expectations of its
-    ``on_invalid`` policy, for a policy other than fail."""
-    return tuple(Expectation(name, check, policy) for name, check in with_parse(columns, rules))
+def in_force(
+    columns: Sequence[str], rules: Rules, expected: Expectations, on_invalid: Policy
+) -> Expectations:
+    """A step's expectations and, where an extract's ``on_invalid`` gives the schema's rules
+    (``parse`` first, where there is one) a policy other than fail, those rules too."""
+    if on_invalid == "fail":
+        return expected
+    schema = (Expectation(name, check, on_invalid) for name, check in with_parse(columns, rules))
+    return (*schema, *expected)
+
+
+def halting(
+    columns: Sequence[str], rules: Rules, expected: Expectations, on_invalid: Policy
+) -> list[tuple[str, Column]]:
+    """What stops a run, each rule's name and a column true where a record breaks it: the
+    schema's rules unless ``on_invalid`` gives them another policy, then the fail rules of
+    ``expected`` (the expectations :func:`in_force`)."""
+    schema = rules if on_invalid == "fail" else ()
+    return failing(columns, (*schema, *fail_rules(expected)), parse=on_invalid == "fail")
 
 
 def fail_rules(expected: Expectations) -> Rules:

@@ -160,8 +160,8 @@ class SparkPipeline(Pipeline):
         committed: a run that fails leaves no quarantine behind, and the next one, reading the
         same records again, sets them aside once."""
         ctx = self.log.context
+        root = self.env.settings.quarantine_dir
         for step, schema, records in self.set_aside:
-            root = self.env.settings.quarantine_dir
             path = quarantine_path(root, ctx.pipeline, step, ctx.run_id)
             try:
                 aside = store.set_aside(step, schema.struct())
@@ -270,10 +270,11 @@ class BatchPipeline(SparkPipeline):
         self, step: TransformStep, frames: dict[str, DataFrame], store: StageStore
     ) -> tuple[DataFrame, Observation | StageResult]:
         """The step's output and how its counts are known: observed while a load computes it,
-        or, with a fail rule, from writing it to the stage store first. A load's job cannot
-        stop without harm where a record breaks that rule (a plain file overwrite has removed
-        the old files when its job starts; Kafka has the records sent before), so the run
-        halts before any load, as it does for an extract's invalid records."""
+        or, with a fail or quarantine rule, from writing it to the stage store first. A load's
+        job cannot stop without harm where a record breaks a fail rule (a plain file overwrite
+        has removed the old files when its job starts; Kafka has the records sent before), nor
+        write a quarantine rule's records to a second target; so the run halts before any
+        load, as it does for an extract's invalid records."""
         out = self._apply(step, frames)
         if staged(step.expectations):
             return self._staged(step, out, store)

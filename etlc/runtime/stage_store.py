@@ -22,14 +22,14 @@ from etlc.runtime.expectations import (
     ExpectationCounts,
     Expectations,
     Policy,
-    fail_rules,
+    halting,
+    in_force,
     kept,
     quarantine_rules,
-    schema_expectations,
 )
 from etlc.runtime.expectations import metrics as expectation_metrics
 from etlc.runtime.observed import observed_metrics
-from etlc.runtime.rules import CORRUPT_COLUMN, POSITION_COLUMN, failing, first_violation
+from etlc.runtime.rules import CORRUPT_COLUMN, POSITION_COLUMN, first_violation
 from etlc.runtime.session import session_conf
 
 VALID = "_etlc_valid"
@@ -46,7 +46,7 @@ class StageResult:
     records: int
     invalid: int
     violations: dict[str, int]  # rule -> records failing it (a record may fail several)
-    expected: ExpectationCounts = NO_COUNTS  # the warn and drop rules' counts
+    expected: ExpectationCounts = NO_COUNTS  # the warn, drop and quarantine rules' counts
 
 
 class StageStore:
@@ -70,10 +70,8 @@ class StageStore:
         it breaks (the schema's, then the expectations of policy fail), each one a quarantine
         rule sets aside with the first such rule, without those a drop rule leaves out; counts
         observed on the way."""
-        if on_invalid != "fail":  # the schema's rules, with the extract's policy
-            expected = (*schema_expectations(df.columns, rules, on_invalid), *expected)
-        schema = rules if on_invalid == "fail" else ()
-        broken = failing(df.columns, (*schema, *fail_rules(expected)), parse=on_invalid == "fail")
+        expected = in_force(df.columns, rules, expected, on_invalid)
+        broken = halting(df.columns, rules, expected, on_invalid)
         annotated = df.withColumn(VIOLATION, first_violation(broken))
         held = quarantine_rules(expected)
         if held:

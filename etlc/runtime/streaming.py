@@ -39,9 +39,9 @@ from etlc.runtime.errors import (
 from etlc.runtime.expectations import (
     Expectations,
     counted,
-    fail_rules,
+    halting,
+    in_force,
     observed_expectations,
-    schema_expectations,
 )
 from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph, TransformStep
 from etlc.runtime.halt import halt_where, halted, record_text
@@ -49,7 +49,7 @@ from etlc.runtime.logs import EventLog
 from etlc.runtime.pipeline import Clock, SparkPipeline, log_target_changes
 from etlc.runtime.progress import LAG_METRIC, ProgressLog, duration_ms
 from etlc.runtime.report import RunReport, Status, StepMetrics
-from etlc.runtime.rules import CORRUPT_COLUMN, EVENT_TIME_COLUMN, POSITION_COLUMN, failing
+from etlc.runtime.rules import CORRUPT_COLUMN, EVENT_TIME_COLUMN, POSITION_COLUMN
 from etlc.runtime.stage_store import StageStore
 from etlc.runtime.strategies import BatchMarker, ExactlyOnceLoader, StreamExtractor, StreamSink
 
@@ -329,10 +329,8 @@ class StreamingPipeline(SparkPipeline):
         the run: the first load made from it (every load's query checks its records)."""
         steps: list[ExtractStep | TransformStep] = [*self.graph.extracts, *self.graph.transforms]
         checked = {s.id: s.expectations for s in steps}
-        for ex in self.graph.extracts:
-            if ex.on_invalid != "fail":  # a rule whose metric never comes counts nothing
-                schema = schema_expectations([CORRUPT_COLUMN], ex.rules, ex.on_invalid)
-                checked[ex.id] = (*schema, *ex.expectations)
+        for ex in self.graph.extracts:  # a rule whose metric never comes counts nothing
+            checked[ex.id] = in_force([CORRUPT_COLUMN], ex.rules, ex.expectations, ex.on_invalid)
         rules = {step: e for step, e in checked.items() if counted(e)}
         owners: dict[str, tuple[Expectations, str]] = {}
         for ld in self.graph.loads:
@@ -366,16 +364,9 @@ class StreamingPipeline(SparkPipeline):
         assert isinstance(step.extractor, StreamExtractor)
         try:
             raw = step.extractor.stream(self.spark)
-            expected = step.expectations
-            if step.on_invalid == "fail":
-                halting = failing(raw.columns, (*step.rules, *fail_rules(expected)))
-            else:  # the schema's rules count and leave out, as the expectations of that policy
-                expected = (
-                    *schema_expectations(raw.columns, step.rules, step.on_invalid),
-                    *expected,
-                )
-                halting = failing(raw.columns, fail_rules(expected), parse=False)
-            checked = with_source_lag(halt_on_invalid(raw, step.id, halting), step.id)
+            expected = in_force(raw.columns, step.rules, step.expectations, step.on_invalid)
+            broken = halting(raw.columns, step.rules, expected, step.on_invalid)
+            checked = with_source_lag(halt_on_invalid(raw, step.id, broken), step.id)
             checked = observed_expectations(checked, step.id, expected, halt=False)
             columns = [F.col(f"`{f.name}`") for f in step.schema.struct().fields]
             self.log.info(
