@@ -35,6 +35,7 @@ from etlc.dsl.checker import CheckResult, check_file, default_options
 from etlc.dsl.diagnostics import render as render_diagnostic
 from etlc.dsl.diagnostics import shown_path
 from etlc.dsl.environments import check_environments
+from etlc.dsl.pipeline_tests import check_test_file, is_test_file
 from etlc.dsl.types import AvroSchemaError
 from etlc.printable import printable
 from etlc.project import Project, ProjectError, find_project, init_project
@@ -207,7 +208,8 @@ def _report(
     environments: list[CheckResult] | None = None,
     strict: bool = False,
 ) -> int:
-    definitions = len(results)
+    definitions = sum(1 for r in results if not is_test_file(Path(r.file)))
+    tests = len(results) - definitions
     results = results + (environments or [])
     errors = sum(1 for r in results for d in r.diagnostics if d.is_error)
     warnings = sum(1 for r in results for d in r.diagnostics if not d.is_error)
@@ -227,8 +229,9 @@ def _report(
                     "not shown (`--format json` lists every one)\n",
                     err=True,
                 )
+    files = f"{definitions} definition(s)" + (f", {tests} test file(s)" if tests else "")
     typer.echo(
-        f"{definitions} definition(s) and {len(results) - definitions} environment file(s) "
+        f"{files} and {len(results) - definitions - tests} environment file(s) "
         f"checked: {errors} error(s), {warnings} warning(s)",
         err=True,
     )
@@ -236,10 +239,12 @@ def _report(
 
 
 def _check(
-    files: list[Path] | None, project: Project
+    files: list[Path] | None, project: Project, with_tests: bool = False
 ) -> tuple[list[CheckResult], list[CheckResult]]:
     """Check the definitions named, by default those of the project's definitions folder,
-    and every environment file they may run with: (definitions, environment files)."""
+    and every environment file they may run with: (definitions, environment files). With
+    ``with_tests``, test files (named, or those of the project's tests folder by default)
+    are checked too, and come last among the definitions' results."""
     if not files:
         if not project.definitions.is_dir():
             folder = _shown(project.relative(project.definitions))
@@ -248,9 +253,17 @@ def _check(
                 "name files or folders, or create one (`etlc init`)"
             )
         files = [_near(project.definitions)]
+        if with_tests and project.tests.is_dir() and _definitions_in(project.tests, project):
+            files.append(_near(project.tests))
     definitions: list[CheckResult] = []
+    tests: list[CheckResult] = []
     env_dirs: dict[Path, tuple[Path, ...]] = {}
     for path in _expand(files, project):
+        if is_test_file(path):
+            if with_tests:
+                checked = check_test_file(path, project)
+                tests.append(CheckResult(checked.file, checked.source, checked.diagnostics, None))
+            continue
         options = default_options(path, project)
         definitions.append(check_file(path, options))
         if options.env_dir is not None:
@@ -261,7 +274,7 @@ def _check(
         for env_dir, roots in env_dirs.items()
         for env in check_environments(_near(env_dir), roots)
     ]
-    return definitions, environments
+    return definitions + tests, environments
 
 
 @app.command()
@@ -282,12 +295,72 @@ def lint(
 ) -> None:
     """Check definitions without Spark or Java: shape, graph, schemas, types, capabilities.
 
-    Every problem of a file is reported in one run as `file:line:col: error[CODE]: message`
-    with the offending text underlined and a fix hint. Exit code 1 when any error is found
+    Test files (*.test.json, *.test.yaml) are checked against the definition they name; by
+    default the project's tests folder (tests/pipelines) is checked too. Every problem of a
+    file is reported in one run as `file:line:col: error[CODE]: message` with the offending
+    text underlined and a fix hint. Exit code 1 when any error is found
     (or, with --strict, any warning); the summary line goes to stderr in every format.
     """
-    definitions, environments = _check(files, _project())
+    definitions, environments = _check(files, _project(), with_tests=True)
     raise typer.Exit(_report(definitions, fmt.value, environments, strict))
+
+
+TestFiles = Annotated[
+    list[Path] | None,
+    typer.Argument(
+        help="Test files (*.test.json, *.test.yaml, *.test.yml) or folders holding them. "
+        "Default: the project's tests folder (tests/pipelines).",
+        show_default=False,
+    ),
+]
+
+
+@app.command(name="test")
+def test_(
+    files: TestFiles = None,
+    junit_xml: Annotated[
+        Path | None,
+        typer.Option("--junit-xml", help="Also write the results as JUnit XML to this file."),
+    ] = None,
+) -> None:
+    """Run pipeline unit tests: given rows in, expected rows out, on local Spark.
+
+    A test file names a definition ("pipeline": "orders_by_country.json") and holds tests:
+    "given" rows per extract (inline "rows", or a CSV/JSON "file" beside the test file; an
+    extract not given reads no rows), "expect"ed rows per dataset (any extract or transform
+    output, compared as a multiset on the columns the rows name; "key" pairs a missing and
+    an extra row into one changed row), and expectation "counts" per step and rule. Sources
+    and targets are never touched: extracts read the given rows, validated against their
+    Avro schemas as real input is, and no load writes. A streaming definition runs as a batch
+    over the given rows. Needs pyspark and the jars (`etlc jars`).
+
+    Exit code 0 when every test passed, 1 when one failed (a diff names the dataset, the row's
+    key and the columns that differ) or a test file has errors (as `etlc lint` shows them).
+    """
+    from etlc.pipeline_testing import TestRunError, run_tests
+
+    project = _project()
+    if not files:
+        if not project.tests.is_dir():
+            folder = _shown(project.relative(project.tests))
+            raise _fail(f"no tests folder `{folder}` in the project: name test files or folders")
+        files = [_near(project.tests)]
+    paths = [p for p in _expand(files, project) if is_test_file(p)]
+    if not paths:
+        raise _fail("no test files (*.test.json, *.test.yaml, *.test.yml) among those named")
+    checks = [check_test_file(p, project) for p in paths]
+    results = [CheckResult(c.file, c.source, c.diagnostics, None) for c in checks]
+    if any(d.is_error for r in results for d in r.diagnostics):
+        raise typer.Exit(_report(results, "text"))
+    try:
+        code = run_tests(
+            checks, project, local_submit_env("local[2]", "test"), typer.echo, junit_xml
+        )
+    except TestRunError as exc:
+        for line in exc.output:
+            typer.echo(_shown(line), err=True)
+        raise _fail(_shown(exc)) from None
+    raise typer.Exit(code)
 
 
 @app.command(name="compile")

@@ -50,6 +50,7 @@ FOLDERS: Mapping[str, str] = {
     "jvm_schemas": "schemas/jvm",
     "generated": "generated",
     "jars": "jars",
+    "tests": "tests/pipelines",  # pipeline test files (`etlc test`)
 }
 # Defaults of the runtime's settings of the same names, relative to where the driver runs (the
 # project's root); an environment file's `etlc` object overrides them.
@@ -99,6 +100,7 @@ class Project:
     jvm_schemas: Path
     generated: Path
     jars: Path
+    tests: Path
     stage_dir: str = RUNTIME_DIRS["stage_dir"]
     checkpoint_dir: str = RUNTIME_DIRS["checkpoint_dir"]
 

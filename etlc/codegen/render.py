@@ -262,11 +262,12 @@ def _full_match(pattern: re.Pattern[str], value: str, what: str) -> None:
 
 
 @functools.cache  # the same bytes for every plan of one `etlc compile`
-def runtime_zip() -> bytes:
-    """The runtime side of etlc as a deterministic zip (sorted, fixed timestamps)."""
+def runtime_zip(extra: tuple[str, ...] = ()) -> bytes:
+    """The runtime side of etlc as a deterministic zip (sorted, fixed timestamps); ``extra``
+    names more modules or packages (``etlc test`` adds its runner, which no driver needs)."""
     root = Path(etlc.__file__).parent.parent
-    files = [root / m for m in _RUNTIME_MODULES]
-    for pkg in _RUNTIME_PACKAGES:
+    files = [root / m for m in (*_RUNTIME_MODULES, *(e for e in extra if e.endswith(".py")))]
+    for pkg in (*_RUNTIME_PACKAGES, *(e for e in extra if not e.endswith(".py"))):
         files.extend(sorted((root / pkg).rglob("*.py")))
     files = [f for f in files if f.relative_to(root).as_posix() not in _NOT_RUNTIME]
     buffer = io.BytesIO()

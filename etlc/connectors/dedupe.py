@@ -43,7 +43,7 @@ def latest_per_key(
     latest = ranked.where(F.col(_RANK) == 1).drop(_RANK).observe(kept, _count())
 
     def superseded() -> int:
-        before = int(observed_metrics(seen, "upsert")["records"])
-        return before - int(observed_metrics(kept, "upsert")["records"])
+        before = int(observed_metrics(seen, "upsert").get("records", 0))
+        return before - int(observed_metrics(kept, "upsert").get("records", 0))
 
     return latest, superseded

@@ -3,7 +3,8 @@
 Spark fills an observation when the SQL execution that carries it ends, reported through the
 listener bus. A writer that moves data outside an SQL execution never fills it, and
 ``Observation.get`` would then block the driver for good; here the wait is bounded and its end
-is an error naming the step.
+is an error naming the step. Metrics of a part of the plan Spark left out are absent: callers
+read each name with a default of 0.
 """
 
 from __future__ import annotations
@@ -38,4 +39,10 @@ def observed_metrics(
                     step,
                 )
             sleep(0.02)
+        if java.getRow().schema() is None:
+            # Spark dropped the part of the plan that carried the observation: adaptive
+            # execution found its input empty at run time (an inner join with nothing on one
+            # side) and replaced it with an empty relation. No record passed, so the metrics
+            # are absent rather than zero; ``Observation.get`` would fail on them.
+            return {}
     return dict(observation.get)

@@ -295,7 +295,7 @@ class BatchPipeline(SparkPipeline):
             result = step.loader.load(
                 df.observe(observation, F.count(F.lit(1)).alias("records")), step.mode
             )
-            records = int(observed_metrics(observation, step.id)["records"])
+            records = int(observed_metrics(observation, step.id).get("records", 0))
         except Exception as exc:
             raise classify(exc, step.id) from exc
         log_target_changes(self.log, step, result)
@@ -344,7 +344,7 @@ class BatchPipeline(SparkPipeline):
                 made, counts = found.records, found.expected
             else:
                 values = observed_metrics(found, tr.id)
-                made = int(values.pop("records"))
+                made = int(values.pop("records", 0))
                 counts = ExpectationCounts.taken(tr.expectations, values)
             produced[tr.id] = records_out = made - counts.left_out
             records_in = sum(produced.get(i) or 0 for i in tr.inputs)

@@ -108,8 +108,8 @@ class StageStore:
                     step,
                 ) from exc
         values = observed_metrics(observation, step)
-        records = int(values.pop("records"))
-        invalid = int(values.pop("invalid"))
+        records = int(values.pop("records", 0))
+        invalid = int(values.pop("invalid", 0))
         counts = ExpectationCounts.taken(expected, values)
         violations = {k: int(v) for k, v in values.items() if v}
         return StageResult(records, invalid, violations, counts)

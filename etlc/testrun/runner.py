@@ -1,0 +1,186 @@
+"""Runs the tests ``etlc test`` prepared, inside spark-submit, on one local SparkSession.
+
+Per test: the compiled driver's ``build`` makes the pipeline graph; every extract reads the
+test's given rows instead of its source, every load is replaced by a capture of the datasets
+the test looks at; the batch pipeline runs as a driver would (validation, expectations, the
+Avro boundary), and each captured dataset is compared with the expected rows. A streaming
+definition's graph runs the same way, as a batch over the given rows.
+
+Usage (what ``etlc test`` submits): ``<runner>.py RUN_JSON OUTCOMES_JSON``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from types import ModuleType
+
+from pyspark.sql import SparkSession
+
+from etlc.connectors.files import FilesExtractor
+from etlc.pipeline_test_spec import (
+    ExpectedCount,
+    GivenInput,
+    Outcome,
+    TestCase,
+    TestFile,
+    TestRun,
+    write_outcomes,
+)
+from etlc.runtime.environment import Settings
+from etlc.runtime.errors import ValidationFailedError
+from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph
+from etlc.runtime.logs import EventLog, RunContext, configure
+from etlc.runtime.pipeline import BatchPipeline
+from etlc.runtime.report import RunReport, Status
+from etlc.runtime.rules import EXPECT_PREFIX
+from etlc.runtime.session import SQL_SUBSTITUTION_CONF
+from etlc.testrun.compare import ExpectedRowsError, differences, expected_frame
+from etlc.testrun.stand_ins import CapturingLoader, Placeholders, UnopenedEnvironment
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 2:
+        print("usage: runner.py RUN_JSON OUTCOMES_JSON", file=sys.stderr)
+        return 1
+    run = TestRun.read(Path(args[0]))
+    spark = SparkSession.builder.appName("etlc:test").getOrCreate()
+    spark.conf.set(*SQL_SUBSTITUTION_CONF)
+    spark.sparkContext.setLogLevel("ERROR")
+    outcomes = run_tests(spark, run)
+    write_outcomes(outcomes, Path(args[1]))
+    return 0
+
+
+def run_tests(spark: SparkSession, run: TestRun) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    for number, file in enumerate(run.files):
+        driver = _driver(file.driver, f"etlc_under_test_{number}")
+        for index, case in enumerate(file.tests):
+            work = f"{run.work_dir}/{number}/{index}"
+            outcomes.append(run_case(spark, driver, file, case, work))
+    return outcomes
+
+
+def _driver(path: str, module_name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the compiled driver {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_case(
+    spark: SparkSession, driver: ModuleType, file: TestFile, case: TestCase, work: str
+) -> Outcome:
+    """One test: the pipeline on the given rows, then every comparison it asks for."""
+    started = time.monotonic()
+    log_path = f"{work}/run.jsonl"
+    Path(work).mkdir(parents=True, exist_ok=True)
+    env = UnopenedEnvironment(
+        name="test",
+        path="(etlc test)",
+        variables=Placeholders(),
+        settings=Settings(
+            stage_dir=f"{work}/stage",
+            dead_letter_dir=f"{work}/dead-letter",
+            quarantine_dir=f"{work}/quarantine",
+            runs_dir=f"{work}/runs",
+        ),
+    )
+    with open(log_path, "w", encoding="utf-8") as lines:
+        configure(stream=lines)
+        graph, captured = under_test(driver.build(env), case, f"{work}/datasets")
+        report = BatchPipeline(graph, spark, env, EventLog(RunContext(file.pipeline))).run()
+    failures = _run_failed(report)
+    if not failures:
+        failures = _compared(spark, graph, case, captured) + _counted(report, case.counts)
+    return Outcome(
+        file=file.file,
+        test=case.name,
+        passed=not failures,
+        failures=tuple(failures),
+        seconds=round(time.monotonic() - started, 3),
+        error=report.status is Status.FAILED,
+        log=log_path,
+    )
+
+
+def under_test(
+    graph: PipelineGraph, case: TestCase, capture_dir: str
+) -> tuple[PipelineGraph, dict[str, str]]:
+    """``graph`` reading the test's given rows and writing nowhere but ``capture_dir``: one
+    capture per dataset the test expects rows of, and per dataset a load of it reads (so the
+    pipeline's steps, and their expectations, run as they would)."""
+    given = {g.extract: g for g in case.given}
+    extracts = tuple(_reading(ex, given[ex.id]) for ex in graph.extracts)
+    datasets = dict.fromkeys(
+        [*(e.dataset for e in case.expected), *(ld.input for ld in graph.loads)]
+    )
+    captured = {d: f"{capture_dir}/{d}" for d in datasets}
+    loads = tuple(
+        LoadStep(id=f"capture_{d}", input=d, loader=CapturingLoader(path), mode="overwrite")
+        for d, path in captured.items()
+    )
+    return replace(graph, extracts=extracts, loads=loads), captured
+
+
+def _reading(step: ExtractStep, given: GivenInput) -> ExtractStep:
+    options = {"header": "true"} if given.format == "csv" else {}
+    reader = FilesExtractor(given.path, given.format, step.schema, options)
+    return replace(step, extractor=reader, refresh=None)
+
+
+def _run_failed(report: RunReport) -> list[str]:
+    if report.status is not Status.FAILED:
+        return []
+    error = report.error
+    lines = [f"the pipeline failed: {error}"]
+    if isinstance(error, ValidationFailedError) and error.sample:
+        lines.append(f"first offending record: {error.sample[0]}")
+    return lines
+
+
+def _compared(
+    spark: SparkSession, graph: PipelineGraph, case: TestCase, captured: dict[str, str]
+) -> list[str]:
+    schemas = {s.id: s.schema for s in graph.extracts}
+    schemas.update({s.id: s.schema for s in graph.transforms})
+    lines: list[str] = []
+    for expected in case.expected:
+        struct = schemas[expected.dataset].struct()
+        try:
+            want = expected_frame(spark, expected.path, struct, expected.columns)
+        except ExpectedRowsError as exc:
+            lines.append(f"{expected.dataset}: {exc}")
+            continue
+        got = spark.read.parquet(captured[expected.dataset])
+        lines += differences(expected.dataset, got, want, expected.key)
+    return lines
+
+
+def _counted(report: RunReport, counts: Sequence[ExpectedCount]) -> list[str]:
+    """Each expected count against the run's: the step's ``expectations`` (warn, drop,
+    quarantine rules, and schema rules under ``on_invalid``)."""
+    found: dict[tuple[str, str], int] = {}
+    for step in report.steps:
+        for rule, value in step.extra.get("expectations", {}).items():
+            found[(step.step, rule.removeprefix(EXPECT_PREFIX))] = int(value["failed"])
+    lines = []
+    for c in counts:
+        got = found.get((c.step, c.rule), 0)
+        if got != c.records:
+            lines.append(
+                f"{c.step}: rule `{c.rule}` broken by {got} record(s), expected {c.records}"
+            )
+    return lines
+
+
+if __name__ == "__main__":  # pragma: no cover - spark-submit runs the file ``etlc test`` writes
+    raise SystemExit(main())
