@@ -42,6 +42,8 @@ class ExpectedCount:
 
 @dataclass(frozen=True)
 class TestCase:
+    __test__ = False  # not a pytest test class
+
     name: str
     given: tuple[GivenInput, ...]
     expected: tuple[ExpectedRows, ...]
@@ -50,6 +52,8 @@ class TestCase:
 
 @dataclass(frozen=True)
 class TestFile:
+    __test__ = False  # not a pytest test class
+
     file: str  # as the user named it, for the report
     pipeline: str
     driver: str  # the compiled driver's path
@@ -58,6 +62,8 @@ class TestFile:
 
 @dataclass(frozen=True)
 class TestRun:
+    __test__ = False  # not a pytest test class
+
     files: tuple[TestFile, ...]
     work_dir: str  # the runner's own files (captured datasets, stage, logs) go below it
 

@@ -57,6 +57,8 @@ class TestRunError(Exception):
     """The tests could not be run at all (no jars, spark-submit failed): one line, and the
     last lines of what spark-submit printed, if it ran."""
 
+    __test__ = False  # not a pytest test class
+
     def __init__(self, message: str, output: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.output = output

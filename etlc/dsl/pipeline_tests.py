@@ -79,6 +79,8 @@ class PipelineTest:
 
 @dataclass
 class TestFileCheck:
+    __test__ = False  # not a pytest test class
+
     file: str
     source: str | None
     diagnostics: list[Diagnostic]

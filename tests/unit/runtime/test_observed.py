@@ -31,3 +31,32 @@ def test_metrics_that_never_arrive_end_in_an_error_not_a_hang(spark: Any) -> Non
             sleep=lambda s: None,
         )
     assert err.value.step == "load_x"
+
+
+class _Done:
+    def isCompleted(self) -> bool:  # noqa: N802 - the JVM future's method
+        return True
+
+
+class _EmptyRow:
+    def schema(self) -> None:
+        return None
+
+
+class _LeftOut:
+    """The JVM side of an observation whose part of the plan Spark replaced: its execution
+    ended (the future completed) with a row that has no schema and no values."""
+
+    def future(self) -> _Done:
+        return _Done()
+
+    def getRow(self) -> _EmptyRow:  # noqa: N802 - the JVM method
+        return _EmptyRow()
+
+
+def test_an_observation_spark_left_out_of_the_plan_reads_as_no_metrics() -> None:
+    # Observation.get would fail on that row with a JVM AssertionError (seen when adaptive
+    # execution found a join's input empty: the example test of an order without customer).
+    observation = Observation("test_left_out")
+    observation._jo = _LeftOut()
+    assert observed_metrics(observation, "enriched") == {}
