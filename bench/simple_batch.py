@@ -24,21 +24,20 @@ DEFINITION = ROOT / "bench" / "pipelines" / "simple_batch.json"
 STATUSES = ("NEW", "PAID", "SHIPPED", "CANCELLED")
 
 
-def generate(records: int) -> Path:
+def generate(records: int, *also: int) -> Path:
     """CSV order files with ``records`` rows (deterministic), made once per size, by a Spark
-    of its own in a child process: this process's SparkSession (a test's) stays untouched."""
-    target = DATA / f"orders-{records}"
-    if not (target / "_SUCCESS").exists():
+    of its own in a child process: this process's SparkSession (a test's) stays untouched.
+    The sizes in ``also`` are made by the same child (one JVM start for all of them)."""
+    missing = [n for n in (records, *also) if not (DATA / f"orders-{n}" / "_SUCCESS").exists()]
+    if missing:
         subprocess.run(
-            [sys.executable, "-m", "bench.simple_batch", str(records)], cwd=ROOT, check=True
+            [sys.executable, "-m", "bench.simple_batch", *map(str, missing)], cwd=ROOT, check=True
         )
-    return target
+    return DATA / f"orders-{records}"
 
 
-def _write_orders(records: int) -> None:
-    target = DATA / f"orders-{records}"
+def _write_all(sizes: list[int]) -> None:
     from pyspark.sql import SparkSession
-    from pyspark.sql import functions as F
 
     spark = (
         SparkSession.builder.master("local[2]")
@@ -49,22 +48,28 @@ def _write_orders(records: int) -> None:
         .getOrCreate()
     )
     try:
-
-        def h(salt: int) -> Any:
-            return F.abs(F.xxhash64(F.col("id"), F.lit(salt)))
-
-        statuses = F.array(*(F.lit(s) for s in STATUSES))
-        df = spark.range(1, records + 1, numPartitions=8).select(
-            F.col("id").alias("order_id"),
-            (h(1) % 2000 + 1).alias("customer_id"),
-            ((h(2) % 99_901 + 100) / 100).cast("decimal(12,2)").alias("amount"),
-            F.element_at(statuses, (h(3) % 4 + 1).cast("int")).alias("status"),
-            F.timestamp_seconds(F.lit(1_767_225_600) + h(4) % 604_800).alias("ordered_at"),
-            F.when(h(5) % 4 == 0, F.lit("WELCOME")).alias("coupon"),
-        )
-        df.write.mode("overwrite").option("header", True).csv(str(target))
+        for records in sizes:
+            _write_orders(spark, records)
     finally:
         spark.stop()
+
+
+def _write_orders(spark: Any, records: int) -> None:
+    from pyspark.sql import functions as F
+
+    def h(salt: int) -> Any:
+        return F.abs(F.xxhash64(F.col("id"), F.lit(salt)))
+
+    statuses = F.array(*(F.lit(s) for s in STATUSES))
+    df = spark.range(1, records + 1, numPartitions=8).select(
+        F.col("id").alias("order_id"),
+        (h(1) % 2000 + 1).alias("customer_id"),
+        ((h(2) % 99_901 + 100) / 100).cast("decimal(12,2)").alias("amount"),
+        F.element_at(statuses, (h(3) % 4 + 1).cast("int")).alias("status"),
+        F.timestamp_seconds(F.lit(1_767_225_600) + h(4) % 604_800).alias("ordered_at"),
+        F.when(h(5) % 4 == 0, F.lit("WELCOME")).alias("coupon"),
+    )
+    df.write.mode("overwrite").option("header", True).csv(str(DATA / f"orders-{records}"))
 
 
 def _etlc(script: Path, work: Path, source: Path, records: int, boundary: bool) -> dict[str, Any]:
@@ -108,4 +113,4 @@ def run(records: int, work: Path, names: tuple[str, ...] = JOBS) -> dict[str, An
 
 
 if __name__ == "__main__":  # the child process of generate()
-    _write_orders(int(sys.argv[1]))
+    _write_all([int(n) for n in sys.argv[1:]])

@@ -48,6 +48,10 @@ class TestCase:
     given: tuple[GivenInput, ...]
     expected: tuple[ExpectedRows, ...]
     counts: tuple[ExpectedCount, ...] = ()
+    # The step the run must halt at ("" for a run that must finish), and the records that
+    # broke each of its fail rules there.
+    halt_step: str = ""
+    halt_rules: tuple[ExpectedCount, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,8 @@ def _file(doc: dict[str, Any]) -> TestFile:
                     for e in t["expected"]
                 ),
                 counts=tuple(ExpectedCount(**c) for c in t["counts"]),
+                halt_step=str(t["halt_step"]),
+                halt_rules=tuple(ExpectedCount(**c) for c in t["halt_rules"]),
             )
             for t in doc["tests"]
         ),

@@ -100,7 +100,9 @@ def prepare(checks: list[TestFileCheck], project: Project, work: Path) -> Prepar
                 outputs.append(Output(path, json_lines(e.rows)))
                 expected.append(ExpectedRows(e.dataset, str(path), e.columns, e.key))
             counts = tuple(ExpectedCount(s, r, n) for s, r, n in test.counts)
-            cases.append(TestCase(test.name, tuple(givens), tuple(expected), counts))
+            step, rules = test.halt or ("", ())
+            halted = tuple(ExpectedCount(step, r, n) for r, n in rules)
+            cases.append(TestCase(test.name, tuple(givens), tuple(expected), counts, step, halted))
         driver = str(generated / f"{plan.name}.py")
         files.append(TestFile(check.file, plan.name, driver, tuple(cases)))
     run = TestRun(tuple(files), str(work / "runs"))
@@ -201,7 +203,8 @@ def junit(outcomes: list[Outcome]) -> bytes:
     root = ET.Element("testsuites", name="etlc test")
     by_file: dict[str, list[Outcome]] = {}
     for o in outcomes:
-        by_file.setdefault(o.file, []).append(o)
+        # Printable: XML 1.0 has no way to hold a control character, even escaped.
+        by_file.setdefault(printable(o.file), []).append(o)
     for file, cases in by_file.items():
         suite = ET.SubElement(
             root,
@@ -218,7 +221,7 @@ def junit(outcomes: list[Outcome]) -> bytes:
             )
             if not o.passed:
                 kind = "error" if o.error else "failure"
-                first = o.failures[0] if o.failures else "failed"
-                ET.SubElement(case, kind, message=first).text = "\n".join(o.failures)
+                lines = [printable(f) for f in o.failures] or ["failed"]
+                ET.SubElement(case, kind, message=lines[0]).text = "\n".join(lines)
     out: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return out + b"\n"

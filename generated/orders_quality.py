@@ -217,7 +217,11 @@ def build(env: Environment) -> PipelineGraph:
                         "ordered_at": (("orders", "ordered_at", "IDENTITY"),),
                         "coupon": (("orders", "coupon", "IDENTITY"),),
                     },
-                    dataset=(("orders", "coupon", "FILTER"), ("orders", "status", "FILTER")),
+                    dataset=(
+                        ("orders", "amount", "FILTER"),
+                        ("orders", "coupon", "FILTER"),
+                        ("orders", "status", "FILTER"),
+                    ),
                 ),
             ),
         ),

@@ -356,9 +356,9 @@ class _Checker:
             rules=lowered.rules,
             refresh=self._refresh(step),
             recheck=lowered.recheck,
-            lineage=_lineage(step, lowered, expected),
+            lineage=_lineage(step, lowered, expected, policy := on_invalid(self, step)),
             expectations=expected,
-            on_invalid=on_invalid(self, step),
+            on_invalid=policy,
         )
 
     def stream_input(self, step: ast.Step) -> ast.Name | None:
@@ -500,17 +500,27 @@ _SHADOWED_MODULES = frozenset(
 # over 1,000-column tables is 50,000; beyond this a definition only makes compile slow and
 # the driver huge.
 MAX_PLAN_COLUMNS = 200_000
+# The schema's rules about one column, named `<kind>:<column>` (etlc.rules read any columns).
+_COLUMN_RULES = ("not_null:", "enum:")
 
 
 def _lineage(
-    step: ast.Step, lowered: Lowered, expected: Sequence[PlannedExpectation] = ()
+    step: ast.Step,
+    lowered: Lowered,
+    expected: Sequence[PlannedExpectation] = (),
+    invalid: str = "fail",
 ) -> StepLineage | None:
     """A step's lineage as its kind gave it (with the columns its drop and quarantine rules
     read among those deciding its rows); else what its role says."""
+    held = [c for e in expected if e.policy in ("drop", "quarantine") for c in e.columns]
     if step.role == "extract":
-        return lowered.lineage
+        if invalid != "fail":  # the schema's rules leave records out too: those of a column
+            held += [r.split(":", 1)[1] for r, _ in lowered.rules if r.startswith(_COLUMN_RULES)]
+        if not held:
+            return lowered.lineage
+        # An extract's own columns decide which of its records go on, as a filter's would.
+        return StepLineage.of({}, lineage.used(step.id.value, held, lineage.FILTER))
     if lowered.lineage is not None:
-        held = [c for e in expected if e.policy in ("drop", "quarantine") for c in e.columns]
         return lineage.filtered(lowered.lineage, held)
     names = [f.name for f in lowered.schema.fields]
     if step.role == "load" and len(step.inputs()) == 1:  # a plugin's load may read several

@@ -10,7 +10,8 @@ not have, is a diagnostic at its line and column. A file it gives rows from must
 
 E701 unknown extract, dataset, step or definition; E702 column not in the dataset's schema;
 E703 the definition does not pass lint; E704 unknown rule; E705 two tests with one name;
-E706 a ``key`` column the expected rows do not name; E707 a given file that cannot be used.
+E706 a ``key`` column the expected rows do not name; E707 a given file that cannot be used;
+E708 a ``halt`` that cannot happen (a step without a fail rule) or with expected rows.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class PipelineTest:
     given: tuple[Given, ...]
     expected: tuple[Expected, ...]
     counts: tuple[tuple[str, str, int], ...] = ()  # (step, rule, records)
+    halt: tuple[str, tuple[tuple[str, int], ...]] | None = None  # (step, its rules' records)
 
 
 @dataclass
@@ -216,7 +218,40 @@ class _TestChecker:
             for rule, n in rules.items()
             if self._rule((*at, "counts", step), self.datasets[step], rule)
         ]
-        return PipelineTest(str(doc["name"]), given, expected, tuple(counts))
+        halt = self._halt(at, doc["halt"], bool(expected)) if "halt" in doc else None
+        return PipelineTest(str(doc["name"]), given, expected, tuple(counts), halt)
+
+    def _halt(
+        self, at: tuple[str | int, ...], doc: Row, expects_rows: bool
+    ) -> tuple[str, tuple[tuple[str, int], ...]] | None:
+        """The step a run must halt at, and its fail rules' counts, checked."""
+        where = (*at, "halt")
+        name = str(doc["step"])
+        step = self.datasets.get(name)
+        if step is None:
+            hint = did_you_mean(name, self.datasets)
+            self._error("E701", f"no step `{name}` in `{self.plan.name}`", (*where, "step"), hint)
+            return None
+        if expects_rows:
+            hint = "a halted run loads nothing: give the `expect` rows a test of their own"
+            self._error("E708", "a test that expects a halt expects no rows", where, hint)
+            return None
+        halting = [e.name for e in step.expectations if e.policy == "fail"]
+        if step.role == "extract" and step.on_invalid == "fail":
+            halting += ["parse", *(name for name, _ in step.rules)]
+        if not halting:
+            self._error("E708", f"step `{step.id}` has no rule that halts a run",
+                        (*where, "step"), "only the schema's rules (without `on_invalid`) and "
+                        "`expect` rules of policy fail halt")  # fmt: skip
+            return None
+        rules: list[tuple[str, int]] = []
+        for rule, n in doc.get("rules", {}).items():
+            if rule in halting:
+                rules.append((rule, int(n)))
+            else:
+                self._key_error("E704", f"step `{step.id}` has no rule `{rule}` that halts",
+                                (*where, "rules"), rule, did_you_mean(rule, halting))  # fmt: skip
+        return step.id, tuple(rules)
 
     # --- given rows -----------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from etlc.pipeline_test_spec import (
     write_outcomes,
 )
 from etlc.runtime.environment import Settings
-from etlc.runtime.errors import ValidationFailedError
+from etlc.runtime.errors import ValidationFailedError, summary
 from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph
 from etlc.runtime.logs import EventLog, RunContext, configure
 from etlc.runtime.pipeline import BatchPipeline
@@ -94,20 +94,31 @@ def run_case(
             runs_dir=f"{work}/runs",
         ),
     )
-    with open(log_path, "w", encoding="utf-8") as lines:
-        configure(stream=lines)
-        graph, captured = under_test(driver.build(env), case, f"{work}/datasets")
-        report = BatchPipeline(graph, spark, env, EventLog(RunContext(file.pipeline))).run()
-    failures = _run_failed(report)
-    if not failures:
-        failures = _compared(spark, graph, case, captured) + _counted(report, case.counts)
+    error = True
+    try:
+        with open(log_path, "w", encoding="utf-8") as lines:
+            configure(stream=lines)
+            graph, captured = under_test(driver.build(env), case, f"{work}/datasets")
+            report = BatchPipeline(graph, spark, env, EventLog(RunContext(file.pipeline))).run()
+        if case.halt_step:
+            error, failures = _halted(report, case)
+        else:
+            failures = _run_failed(report)
+        if not failures and not case.halt_step:
+            error = False
+            failures = _compared(spark, graph, case, captured) + _counted(report, case.counts)
+    except Exception as exc:  # one test's trouble (a plugin's step that wants its
+        # connection, say) is that test's ERROR; the other tests still run
+        error, failures = True, [f"etlc test could not run it: {summary(exc)}"]
+    finally:
+        configure(stream=sys.stderr)  # the file is closed; etlc's lines go to the runner's log
     return Outcome(
         file=file.file,
         test=case.name,
         passed=not failures,
         failures=tuple(failures),
         seconds=round(time.monotonic() - started, 3),
-        error=report.status is Status.FAILED,
+        error=error and bool(failures),
         log=log_path,
     )
 
@@ -145,6 +156,25 @@ def _run_failed(report: RunReport) -> list[str]:
     if isinstance(error, ValidationFailedError) and error.sample:
         lines.append(f"first offending record: {error.sample[0]}")
     return lines
+
+
+def _halted(report: RunReport, case: TestCase) -> tuple[bool, list[str]]:
+    """Whether the run ended otherwise than by a halt (an error), and how it differs from the
+    halt the test expects: at its step, with its rules broken by as many records."""
+    error = report.error
+    if report.status is not Status.FAILED:
+        return False, [f"the run did not halt; the test expects a halt at step `{case.halt_step}`"]
+    if not isinstance(error, ValidationFailedError):
+        return True, _run_failed(report)
+    if error.step != case.halt_step:
+        return False, [f"the run halted at step `{error.step}`, not `{case.halt_step}`: {error}"]
+    broken = {rule.removeprefix(EXPECT_PREFIX): n for rule, n in error.violations.items()}
+    return False, [
+        f"{c.step}: rule `{c.rule}` broken by {broken.get(c.rule, 0)} record(s), expected "
+        f"{c.records}"
+        for c in case.halt_rules
+        if broken.get(c.rule, 0) != c.records
+    ]
 
 
 def _compared(

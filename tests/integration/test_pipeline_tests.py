@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.conftest import submit_environ
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,9 +22,11 @@ EXAMPLES = ROOT / "tests" / "pipelines"
 
 
 def _etlc_test(*args: str) -> subprocess.CompletedProcess[str]:
+    # The session's JVM options: the runner's JVM starts from the class data archive.
     return subprocess.run(
         [str(Path(sys.executable).parent / "etlc"), "test", *args],
         cwd=ROOT,
+        env=submit_environ("local[2]"),
         capture_output=True,
         text=True,
         timeout=600,
@@ -33,9 +37,9 @@ def _etlc_test(*args: str) -> subprocess.CompletedProcess[str]:
 def test_the_examples_pass_and_one_value_off_fails_naming_key_and_column(tmp_path: Path) -> None:
     passed = _etlc_test("--junit-xml", str(tmp_path / "ok.xml"))
     assert passed.returncode == 0, passed.stdout + passed.stderr
-    assert passed.stdout.splitlines()[-1] == "4 test(s) in 3 file(s): 4 passed, 0 failed"
+    assert passed.stdout.splitlines()[-1] == "5 test(s) in 3 file(s): 5 passed, 0 failed"
     suites = ET.parse(tmp_path / "ok.xml").getroot()
-    assert sum(int(s.get("tests", "0")) for s in suites) == 4
+    assert sum(int(s.get("tests", "0")) for s in suites) == 5
     assert not any(s.get("failures") != "0" or s.get("errors") != "0" for s in suites)
 
     doc = json.loads((EXAMPLES / "orders_by_country.test.json").read_text())

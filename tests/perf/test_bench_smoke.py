@@ -20,6 +20,13 @@ pytestmark = pytest.mark.integration  # spark-submit and the local services
 # Both batch scenarios read the same 4 million generated orders: large enough that the jobs'
 # fixed costs (S3 and JDBC connections, the first query's planning) do not decide the rate.
 BATCH_RECORDS = 4_000_000
+UPSERT_RECORDS = 200_000
+
+
+@pytest.fixture(scope="module")
+def orders() -> None:
+    """The batch scenarios' input, every size made by one child Spark (one JVM start)."""
+    simple_batch.generate(BATCH_RECORDS, UPSERT_RECORDS)
 
 
 def _best_of_two(run: Callable[[Path], dict[str, Any]], tmp_path: Path) -> None:
@@ -40,18 +47,21 @@ def _best_of_two(run: Callable[[Path], dict[str, Any]], tmp_path: Path) -> None:
     pytest.fail(f"etlc below the seed floor of {floor} records/s twice: {rates}\n{results}")
 
 
+@pytest.mark.usefixtures("orders")
 def test_simple_batch_stays_above_the_seed_floor(tmp_path: Path) -> None:
     # etlc alone (`make bench` runs the hand-written job and the rest beside it).
     _best_of_two(lambda work: simple_batch.run(BATCH_RECORDS, work, names=("etlc",)), tmp_path)
 
 
+@pytest.mark.usefixtures("orders")
 def test_complex_batch_stays_above_the_seed_floor(tmp_path: Path) -> None:
     _best_of_two(lambda work: complex_batch.run(BATCH_RECORDS, work, names=("etlc",)), tmp_path)
 
 
+@pytest.mark.usefixtures("orders")
 def test_upsert_lands_every_row_once_in_both_databases(tmp_path: Path) -> None:
     # The scenario itself checks both tables after the job: every key once, the input's rows.
-    result = upsert.run(200_000, tmp_path, names=("etlc",))
+    result = upsert.run(UPSERT_RECORDS, tmp_path, names=("etlc",))
     [etlc] = result["jobs"]
     assert etlc["to_postgres_s"] > 0 and etlc["to_mysql_s"] > 0, result
 

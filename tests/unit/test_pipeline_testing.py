@@ -131,10 +131,10 @@ def test_a_runner_that_fails_names_its_output(tmp_path: Path) -> None:
 
 
 def test_junit_escapes_what_the_outcomes_hold() -> None:
-    xml = junit([Outcome('x"<&>.test.json', "t", False, ("a <b> & 'c'",))])
-    root = ET.fromstring(xml)
-    assert root[0].get("name") == 'x"<&>.test.json'
-    assert root[0][0][0].text == "a <b> & 'c'"
+    xml = junit([Outcome('x"<&>\x01.test.json', "t", False, ("a <b> & 'c'\x1b[31m", "d"))])
+    root = ET.fromstring(xml)  # well-formed: no raw control character
+    assert root[0].get("name") == 'x"<&>\\x01.test.json'
+    assert root[0][0][0].text == "a <b> & 'c'\\x1b[31m\nd"
 
 
 def test_the_cli_shows_a_test_files_errors_and_runs_nothing(tmp_path: Path) -> None:

@@ -139,6 +139,27 @@ def test_drop_and_quarantine_rules_decide_rows_in_the_lineage_warn_does_not(
         assert (("orders", "amount", "filter") in rows) is decided, policy
 
 
+def test_an_extracts_drop_rules_and_on_invalid_decide_rows_in_the_load_lineage(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    from etlc.dsl.lineage import output_lineage
+
+    def decided(extract: dict[str, Any]) -> set[tuple[str, str, str]]:
+        plan = check(tmp_path, env_dir, definition(extract=[extract])).plan
+        (load,) = plan.by_role("load")
+        return set(output_lineage(plan.steps, load.id).dataset)
+
+    small = rules({"name": "small", "check": "amount < 900", "policy": "drop"})
+    assert ("orders", "amount", "FILTER") in decided({**ORDERS, "expect": small})
+    warned = rules({"name": "small", "check": "amount < 900", "policy": "warn"})
+    assert ("orders", "amount", "FILTER") not in decided({**ORDERS, "expect": warned})
+    assert decided(ORDERS) == set()
+    # Under on_invalid, a record missing a required value is left out: that column decides.
+    dropping = decided({**ORDERS, "on_invalid": "drop"})
+    assert ("orders", "order_id", "FILTER") in dropping
+    assert ("orders", "coupon", "FILTER") not in dropping  # optional: never left out
+
+
 def test_parse_is_the_schemas_rule_name_and_no_expectations(tmp_path: Path, env_dir: Path) -> None:
     orders = {**ORDERS, "expect": rules({"name": "parse", "check": "amount > 0"})}
     refused = only(check(tmp_path, env_dir, definition(extract=[orders])), "E217")

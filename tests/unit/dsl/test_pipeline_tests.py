@@ -195,3 +195,27 @@ def test_yaml_test_files_are_read_alike(tmp_path: Path) -> None:
     )
     (found,) = check_test_file(path, PROJECT).diagnostics
     assert (found.code, found.span.line) == ("E702", 7)
+
+
+def test_a_halt_names_a_step_with_fail_rules_and_only_those(tmp_path: Path) -> None:
+    def halt(doc: dict[str, Any], pipeline: str = "orders_quality.json") -> list[str]:
+        return [c for c, _ in _codes(_write(tmp_path, _one(doc, pipeline)))]
+
+    assert halt({"halt": {"step": "paid", "rules": {"positive_amount": 1}}}) == []
+    assert halt({"halt": {"step": "orders", "rules": {"not_null:order_id": 1, "parse": 1}}}) == []
+    assert halt({"halt": {"step": "paid", "rules": {"known_coupon": 1}}}) == ["E704"]
+    assert halt({"halt": {"step": "pad"}}) == ["E701"]
+    rows = {"paid": {"rows": []}}
+    assert halt({"halt": {"step": "paid"}, "expect": rows}) == ["E708"]
+    # A join has no rule of its own that could halt the run.
+    assert halt({"halt": {"step": "enriched"}}, "orders_by_country.json") == ["E708"]
+    (test,) = check_test_file(
+        _write(
+            tmp_path,
+            _one(
+                {"halt": {"step": "paid", "rules": {"positive_amount": 2}}}, "orders_quality.json"
+            ),
+        ),
+        PROJECT,
+    ).tests
+    assert test.halt == ("paid", (("positive_amount", 2),))

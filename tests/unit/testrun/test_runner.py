@@ -50,6 +50,7 @@ def test_the_examples_pass_batch_streaming_and_expectations(spark: Any, tmp_path
         # The join's output is empty: the observations above it arrive empty, read as 0.
         ("an_order_without_its_customer_is_left_out", True, ()),
         ("rules_drop_warn_and_quarantine", True, ()),
+        ("a_paid_order_of_nothing_halts_before_any_load", True, ()),
     ]
     assert all(Path(o.log).is_file() for o in outcomes)
 
@@ -78,13 +79,22 @@ def test_a_wrong_count_a_bad_expected_row_and_a_failed_run(spark: Any, tmp_path:
         broken = json.loads(json.dumps(test))
         broken["name"] = "null_id"
         broken["given"]["orders"]["rows"][0]["order_id"] = None
-        doc["tests"].append(broken)
+        halt = doc["tests"][1]
+        halt["halt"]["rules"]["positive_amount"] = 2
+        no_halt = json.loads(json.dumps(halt))
+        no_halt["name"] = "no_halt"
+        no_halt["given"]["orders"]["rows"].pop()
+        doc["tests"] = [test, broken, halt, no_halt]
 
-    first, second = _run(spark, tmp_path, _edited(tmp_path, "orders_quality.test.json", edit))
+    path = _edited(tmp_path, "orders_quality.test.json", edit)
+    first, second, third, fourth = _run(spark, tmp_path, path)
     assert first.failures[0].startswith("paid: an expected row does not fit the dataset's types")
     assert first.failures[1:] == ("orders: rule `small_order` broken by 1 record(s), expected 2",)
     assert second.error and not second.passed
     assert second.failures[0].startswith("the pipeline failed: step `orders`: 1 of 4 records")
+    assert third.failures == ("paid: rule `positive_amount` broken by 1 record(s), expected 2",)
+    assert not third.error
+    assert fourth.failures == ("the run did not halt; the test expects a halt at step `paid`",)
 
 
 def test_the_diff_shows_a_bounded_number_of_rows() -> None:
@@ -97,3 +107,22 @@ def test_the_diff_shows_a_bounded_number_of_rows() -> None:
     assert len(lines) == SHOWN + 1
     unkeyed = diff_lines("d", ["k"], [Row(k=1)], [Row(k=2)], [])
     assert unkeyed == ['d: missing row {"k": 1}', 'd: extra row {"k": 2}']
+
+
+def test_a_driver_that_cannot_be_built_under_test_is_that_tests_error(tmp_path: Path) -> None:
+    from types import ModuleType
+
+    from etlc.pipeline_test_spec import TestCase, TestFile
+
+    driver = ModuleType("broken_driver")
+
+    def build(env: Any) -> Any:
+        return env.connection("crm", object).host  # a profile never opened has no host
+
+    driver.build = build  # type: ignore[attr-defined]
+    case = TestCase("t", (), ())
+    file = TestFile("x.test.json", "p", "unused.py", (case,))
+    outcome = runner.run_case(None, driver, file, case, str(tmp_path))  # type: ignore[arg-type]
+    configure()
+    assert outcome.error and not outcome.passed
+    assert outcome.failures[0].startswith("etlc test could not run it: ")
