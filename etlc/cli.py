@@ -264,6 +264,8 @@ def _check(
                 checked = check_test_file(path, project)
                 tests.append(CheckResult(checked.file, checked.source, checked.diagnostics, None))
             continue
+        if project.holds(project.tests, path):  # the rows a test file gives, not a definition
+            continue
         options = default_options(path, project)
         definitions.append(check_file(path, options))
         if options.env_dir is not None:

@@ -20,7 +20,7 @@ class GivenInput:
 
     extract: str
     path: str
-    format: str  # json (JSON lines) or csv (with a header line)
+    format: str  # json (JSON lines), json_array or csv (with a header line)
 
 
 @dataclass(frozen=True)

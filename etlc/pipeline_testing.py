@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from etlc.codegen.output import Output, write
-from etlc.codegen.render import LOG_CONFIG_NAME, jvm_jar_name, render, runtime_zip
-from etlc.dsl.pipeline_tests import TestFileCheck, given_bytes, json_lines
+from etlc.codegen.output import Output, OutputError, write
+from etlc.codegen.render import LOG_CONFIG_NAME, jvm_jar_name, log_config, render, runtime_zip
+from etlc.dsl.pipeline_tests import TestFileCheck, json_lines
 from etlc.dsl.plan import Plan
 from etlc.pipeline_test_spec import (
     ExpectedCount,
@@ -72,16 +72,19 @@ class Prepared:
 
 
 def prepare(checks: list[TestFileCheck], project: Project, work: Path) -> Prepared:
-    """Every file the runner reads, under ``work``: drivers, given and expected rows."""
+    """Every file the runner reads, under ``work``: drivers, given and expected rows. Each
+    definition is compiled once, into a folder of its own (two definitions may share a
+    pipeline name), and each given file is copied once, however many tests name it."""
     outputs: list[Output] = []
-    plans: dict[str, Plan] = {}
+    drivers: dict[str, tuple[Path, Plan]] = {}
+    copies: dict[Path, Path] = {}
     files: list[TestFile] = []
     for number, check in enumerate(checks):
-        assert check.plan is not None
+        assert check.plan is not None and check.pipeline is not None
         plan = check.plan
-        generated = work / "generated"
-        if plan.name not in plans:
-            plans[plan.name] = plan
+        if check.pipeline.file not in drivers:
+            generated = work / "generated" / str(len(drivers))
+            drivers[check.pipeline.file] = (generated / f"{plan.name}.py", plan)
             outputs += render(plan, generated, project)
         cases: list[TestCase] = []
         for index, test in enumerate(check.tests):
@@ -90,10 +93,15 @@ def prepare(checks: list[TestFileCheck], project: Project, work: Path) -> Prepar
             givens: list[GivenInput] = []
             for extract in plan.by_role("extract"):
                 g = given.get(extract.id)
-                fmt = g.format if g is not None else "json"
-                path = inputs / f"given_{extract.id}.{fmt}"
-                outputs.append(Output(path, given_bytes(g) if g is not None else b""))
-                givens.append(GivenInput(extract.id, str(path), fmt))
+                if g is not None and g.file is not None:
+                    if g.file not in copies:
+                        copies[g.file] = work / "files" / f"{len(copies)}.{g.format}"
+                        outputs.append(Output(copies[g.file], g.data))
+                    givens.append(GivenInput(extract.id, str(copies[g.file]), g.format))
+                    continue
+                path = inputs / f"given_{extract.id}.json"
+                outputs.append(Output(path, json_lines(g.rows) if g is not None else b""))
+                givens.append(GivenInput(extract.id, str(path), "json"))
             expected: list[ExpectedRows] = []
             for e in test.expected:
                 path = inputs / f"expect_{e.dataset}.jsonl"
@@ -103,10 +111,10 @@ def prepare(checks: list[TestFileCheck], project: Project, work: Path) -> Prepar
             step, rules = test.halt or ("", ())
             halted = tuple(ExpectedCount(step, r, n) for r, n in rules)
             cases.append(TestCase(test.name, tuple(givens), tuple(expected), counts, step, halted))
-        driver = str(generated / f"{plan.name}.py")
+        driver = str(drivers[check.pipeline.file][0])
         files.append(TestFile(check.file, plan.name, driver, tuple(cases)))
     run = TestRun(tuple(files), str(work / "runs"))
-    return Prepared(run, outputs, list(plans.values()))
+    return Prepared(run, outputs, [plan for _, plan in drivers.values()])
 
 
 def command(prepared: Prepared, project: Project, work: Path, spark_submit: str) -> list[str]:
@@ -144,14 +152,43 @@ def run_tests(
     junit_xml: Path | None = None,
 ) -> int:
     """Run the checked tests; 0 when every one passed, 1 otherwise. The private folder is
-    removed when all passed, kept (and named) when one did not, for its logs."""
+    removed when all passed, kept (and named) when one did not, for its logs; raises
+    TestRunError when the tests could not run (the folder kept only if the runner ran)."""
     work = Path(tempfile.mkdtemp(prefix="etlc-test-"))
+    try:
+        outcomes = _submitted(checks, project, environ, work)
+    except TestRunError as exc:
+        if not exc.output:
+            shutil.rmtree(work, ignore_errors=True)
+        raise
+    except (OSError, OutputError) as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        raise TestRunError(f"the tests could not be run: {exc}") from None
+    report(outcomes, echo)
+    failed = any(not o.passed for o in outcomes)
+    if failed:
+        echo(f"the runs' logs are under {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    if junit_xml is not None:
+        try:
+            junit_xml.write_bytes(junit(outcomes))
+        except OSError as exc:
+            raise TestRunError(f"{junit_xml}: cannot write the JUnit XML: {exc.strerror}") from None
+    return 1 if failed else 0
+
+
+def _submitted(
+    checks: list[TestFileCheck], project: Project, environ: Mapping[str, str], work: Path
+) -> list[Outcome]:
+    """The runner submitted on everything ``prepare`` wrote under ``work``; its outcomes."""
     prepared = prepare(checks, project, work)
     write(
         [
             *prepared.outputs,
             Output(work / "etlc_test_runner.py", RUNNER.encode()),
             Output(work / ZIP_NAME, runtime_zip(TEST_RUNTIME)),
+            Output(work / LOG_CONFIG_NAME, log_config()),
         ]
     )
     prepared.run.write(work / "run.json")
@@ -160,27 +197,23 @@ def run_tests(
     env = dict(environ)
     # Spark's own lines at WARN, without the known harmless ones, as the drivers' (unless a
     # log4j configuration is chosen already).
-    env.setdefault("LOG4J_CONFIGURATION_FILE", str(work / "generated" / LOG_CONFIG_NAME))
+    env.setdefault("LOG4J_CONFIGURATION_FILE", str(work / LOG_CONFIG_NAME))
     with open(log, "wb") as out:
-        code = subprocess.call(
-            submit, cwd=project.root, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+        try:
+            code = subprocess.call(
+                submit, cwd=project.root, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+        except OSError as exc:
+            raise TestRunError(
+                f"cannot start {submit[0]}: {exc.strerror}; install pyspark (etlc[spark])"
+            ) from None
     outcomes_file = work / "outcomes.json"
     if code or not outcomes_file.is_file():
         tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
         raise TestRunError(
-            f"the test runner failed (exit {code}); its output is in {log}", tuple(tail)
+            f"the test runner failed (exit {code}); its output is in {log}", tuple(tail) or ("",)
         )
-    outcomes = read_outcomes(outcomes_file)
-    report(outcomes, echo)
-    if junit_xml is not None:
-        junit_xml.write_bytes(junit(outcomes))
-    failed = any(not o.passed for o in outcomes)
-    if failed:
-        echo(f"the runs' logs are under {work}")
-    else:
-        shutil.rmtree(work, ignore_errors=True)
-    return 1 if failed else 0
+    return read_outcomes(outcomes_file)
 
 
 def report(outcomes: list[Outcome], echo: Echo) -> None:

@@ -11,14 +11,18 @@ not have, is a diagnostic at its line and column. A file it gives rows from must
 E701 unknown extract, dataset, step or definition; E702 column not in the dataset's schema;
 E703 the definition does not pass lint; E704 unknown rule; E705 two tests with one name;
 E706 a ``key`` column the expected rows do not name; E707 a given file that cannot be used;
-E708 a ``halt`` that cannot happen (a step without a fail rule) or with expected rows.
+E708 a ``halt`` that cannot happen (a step without a fail rule) or with expected rows or counts;
+E709 a number in rows that a JSON number (a float) cannot hold exactly.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -27,14 +31,16 @@ from etlc.dsl.checker import CheckResult, check_file, default_options
 from etlc.dsl.diagnostics import Diagnostic, Span, diag, did_you_mean, masked
 from etlc.dsl.parse import parse_file
 from etlc.dsl.plan import Plan, PlannedStep
-from etlc.dsl.project_files import ProjectFileError, find, read_bounded
+from etlc.dsl.project_files import ProjectFileError, decode_json, find, read_bounded
 from etlc.dsl.resources import schema_path
 from etlc.dsl.schema_validation import validate
-from etlc.dsl.tree import JObject, JValue, key_span, locate, to_python
+from etlc.dsl.tree import JArray, JObject, JScalar, JValue, key_span, locate, to_python
 from etlc.project import Project
 
 TEST_SUFFIXES = (".test.json", ".test.yaml", ".test.yml")
-GIVEN_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json"}
+# What one test file's given files may hold in all: each is read once and copied once, but
+# hundreds of files of 1 MiB would fill the runner's folder for nothing.
+MAX_GIVEN_BYTES = 64 << 20
 
 Row = Mapping[str, Any]
 
@@ -54,12 +60,14 @@ def test_file_schema() -> dict[str, Any]:
 @dataclass(frozen=True)
 class Given:
     """An extract's rows: written in the test, or from a file beside it (CSV with a header,
-    JSON array or JSON lines); ``file`` is the checked real path."""
+    JSON array or JSON lines); ``file`` is the checked real path and ``data`` its bytes as
+    read once, handed to the runner as they are (numbers keep every digit)."""
 
     extract: str
     rows: tuple[Row, ...] = ()
     file: Path | None = None
-    format: str = "json"
+    format: str = "json"  # json (lines), json_array or csv
+    data: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True)
@@ -110,7 +118,13 @@ def check_test_file(path: Path, project: Project) -> TestFileCheck:
         return _done(result)
     result.pipeline = pipeline
     checker = _TestChecker(
-        file, tree, plan=pipeline.plan, folder=path.parent, project=project, diagnostics=diagnostics
+        file,
+        tree,
+        plan=pipeline.plan,
+        folder=path.parent,
+        project=project,
+        diagnostics=diagnostics,
+        source=source,
     )
     tests = checker.run()
     result.plan = pipeline.plan
@@ -174,6 +188,7 @@ class _TestChecker:
         folder: Path,
         project: Project,
         diagnostics: list[Diagnostic],
+        source: str | None = None,
     ) -> None:
         self.file = file
         self.tree = tree
@@ -182,6 +197,10 @@ class _TestChecker:
         self.project = project
         self.diagnostics = diagnostics
         self.datasets = {s.id: s for s in plan.steps if s.role != "load"}
+        self.lines = source.splitlines() if source else []
+        # Each given file is read once, however many tests name it: (format, bytes, columns).
+        self.files: dict[Path, tuple[str, bytes, list[str]]] = {}
+        self.given_bytes = 0
 
     def run(self) -> tuple[PipelineTest, ...]:
         tests: list[PipelineTest] = []
@@ -218,7 +237,7 @@ class _TestChecker:
             for rule, n in rules.items()
             if self._rule((*at, "counts", step), self.datasets[step], rule)
         ]
-        halt = self._halt(at, doc["halt"], bool(expected)) if "halt" in doc else None
+        halt = self._halt(at, doc["halt"], bool(expected or counts)) if "halt" in doc else None
         return PipelineTest(str(doc["name"]), given, expected, tuple(counts), halt)
 
     def _halt(
@@ -233,8 +252,10 @@ class _TestChecker:
             self._error("E701", f"no step `{name}` in `{self.plan.name}`", (*where, "step"), hint)
             return None
         if expects_rows:
-            hint = "a halted run loads nothing: give the `expect` rows a test of their own"
-            self._error("E708", "a test that expects a halt expects no rows", where, hint)
+            hint = "a halted run loads nothing: give `expect` and `counts` a test of their own"
+            self._error(
+                "E708", "a test that expects a halt expects no rows nor counts", where, hint
+            )
             return None
         halting = [e.name for e in step.expectations if e.policy == "fail"]
         if step.role == "extract" and step.on_invalid == "fail":
@@ -264,6 +285,7 @@ class _TestChecker:
             return None
         if "rows" in spec:
             self._columns((*at, extract, "rows"), step, spec["rows"])
+            self._exact_numbers((*at, extract, "rows"))
             return Given(extract, tuple(spec["rows"]))
         return self._given_file((*at, extract, "file"), step, str(spec["file"]))
 
@@ -278,27 +300,50 @@ class _TestChecker:
             self._error("E707", f"no file `{name}` beside the test file", at,
                         "give the file's name relative to the test file's folder")  # fmt: skip
             return None
-        try:
-            text = read_bounded(found).decode("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            self._error("E707", f"`{name}` cannot be read: {exc}", at)
-            return None
-        columns = _file_columns(text, suffix)
-        if columns is None:
-            what = "a header line" if suffix == ".csv" else "a JSON array of objects or JSON lines"
-            self._error("E707", f"`{name}` is not {what}", at)
-            return None
+        read = self.files.get(found)
+        if read is None:
+            try:
+                read = _given_file(found, suffix, f"`{name}`")
+            except ProjectFileError as exc:
+                self._error(exc.code or "E707", exc.message, at, exc.hint)
+                return None
+            if self.given_bytes + len(read[1]) > MAX_GIVEN_BYTES:
+                self._error("E707", f"the given files of this test file total more than "
+                            f"{MAX_GIVEN_BYTES >> 20} MiB", at,
+                            "give the tests fewer or smaller files")  # fmt: skip
+                return None
+            self.given_bytes += len(read[1])
+            self.files[found] = read
+        fmt, data, columns = read
+        problem = _header_problem(columns, step.schema.names()) if fmt == "csv" else None
         unknown = [c for c in columns if step.schema.field(c) is None]
         if unknown:
-            self._error(
-                "E702",
-                f"`{name}` has column(s) {', '.join(f'`{c}`' for c in unknown)} that extract "
-                f"`{step.id}` does not have",
-                at,
-                did_you_mean(unknown[0], step.schema.names()),
+            problem = (
+                f"has column(s) {', '.join(f'`{c}`' for c in unknown)} that extract "
+                f"`{step.id}` does not have"
             )
+        if problem:
+            hint = did_you_mean(unknown[0], step.schema.names()) if unknown else ""
+            self._error("E702", f"`{name}` {problem}", at, hint)
             return None
-        return Given(step.id, file=found, format=GIVEN_FORMATS[suffix])
+        return Given(step.id, file=found, format=fmt, data=data)
+
+    def _exact_numbers(self, at: tuple[str | int, ...]) -> None:
+        """Every number of the rows at ``at`` as written: a float cannot hold 0.1234567890123456789
+        or 12345678901234567.89, and a decimal column would get another value than the test's."""
+        rows = locate(self.tree, at)
+        for row in rows.items if isinstance(rows, JArray) else ():
+            for member in row.members if isinstance(row, JObject) else ():
+                value = member.value
+                if isinstance(value, JScalar) and isinstance(value.value, float):
+                    written = _token(self.lines, value.span)
+                    if written is not None and not _same_number(written, value.value):
+                        hint = (
+                            f'write it as a string, "{written}": a decimal column reads it exactly'
+                        )
+                        self.diagnostics.append(diag(
+                            "E709", f"the number {written} loses digits as a JSON number",
+                            value.span, hint))  # fmt: skip
 
     # --- expected rows --------------------------------------------------------------------
 
@@ -311,6 +356,7 @@ class _TestChecker:
         rows = spec["rows"]
         if not self._columns((*at, dataset, "rows"), step, rows):
             return None
+        self._exact_numbers((*at, dataset, "rows"))
         named = {c for row in rows for c in row}
         # No rows name no column: the dataset must be empty, whatever its columns hold.
         columns = tuple(c for c in step.schema.names() if c in named or not named)
@@ -397,35 +443,63 @@ class _TestChecker:
         self.diagnostics.append(diag(code, message, span, hint))
 
 
-def _file_columns(text: str, suffix: str) -> list[str] | None:
-    """The columns a given file names (None: not the format its name says)."""
-    if suffix == ".csv":
-        header = text.splitlines()[0] if text.strip() else ""
-        return [c.strip().strip('"') for c in header.split(",")] if header else None
+def _given_file(path: Path, suffix: str, shown: str) -> tuple[str, bytes, list[str]]:
+    """A given file read once and checked: its format for the runner, its bytes, the columns
+    it names. Raises ProjectFileError (E707 unless the value check names its own code)."""
     try:
-        if suffix == ".json" and text.lstrip().startswith("["):
-            rows = json.loads(text)
-        else:
-            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-    except ValueError:
-        return None
+        data = read_bounded(path)
+    except OSError as exc:
+        raise ProjectFileError("E707", f"{shown} cannot be read: {exc.strerror or exc}") from None
+    if suffix == ".csv":
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ProjectFileError("E707", f"{shown} is not UTF-8 text") from None
+        header = next(csv.reader(io.StringIO(text)), [])
+        if not header:
+            raise ProjectFileError("E707", f"{shown} has no header line")
+        return "csv", text.encode(), header
+    if data.lstrip().startswith(b"["):
+        rows = decode_json(data, shown)
+        fmt = "json_array"
+    else:
+        lines = [line for line in data.splitlines() if line.strip()]
+        rows = [decode_json(line, shown) for line in lines]
+        fmt = "json"
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ProjectFileError("E707", f"{shown} is not a JSON array of objects or JSON lines")
+    return fmt, data, list(dict.fromkeys(c for r in rows for c in r))
+
+
+def _header_problem(header: Sequence[str], names: Sequence[str]) -> str | None:
+    """Why a CSV header is not the extract's columns in order (Spark checks it so, ignoring
+    case, and refuses the file otherwise); None when it is."""
+    if [h.lower() for h in header] == [n.lower() for n in names]:
         return None
-    return list(dict.fromkeys(c for r in rows for c in r))
+    missing = [n for n in names if n.lower() not in {h.lower() for h in header}]
+    if missing:
+        return f"has no column(s) {', '.join(f'`{c}`' for c in missing)} in its header line"
+    if len(header) == len(names):
+        return f"names the columns in another order; the schema's is {', '.join(names)}"
+    return None  # a column the schema lacks: reported as unknown
+
+
+def _token(lines: Sequence[str], span: Span) -> str | None:
+    """The text of a one-line token, as written."""
+    if span.line != span.end_line or not 0 < span.line <= len(lines):
+        return None
+    return lines[span.line - 1][span.col - 1 : span.end_col - 1]
+
+
+def _same_number(written: str, value: float) -> bool:
+    try:
+        return Decimal(written) == Decimal(repr(value))
+    except ArithmeticError:
+        return True  # not a plain number token (YAML's own spellings): nothing to compare
 
 
 def json_lines(rows: Sequence[Row]) -> bytes:
-    """Rows as the runner reads them: one JSON object per line."""
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
-
-
-def given_bytes(given: Given) -> bytes:
-    """What the runner reads for ``given``: a CSV file as it is, JSON as JSON lines."""
-    if given.file is None:
-        return json_lines(given.rows)
-    text = read_bounded(given.file).decode("utf-8")
-    if given.format == "csv":
-        return text.encode()
-    if text.lstrip().startswith("["):
-        return json_lines(json.loads(text))
-    return text.encode()
+    """Rows as the runner reads them: one JSON object per line (ASCII: a lone surrogate, which
+    no encoder takes, is written as its escape and refused by Spark's reader like any bad
+    text)."""
+    return "".join(json.dumps(r) + "\n" for r in rows).encode()

@@ -60,7 +60,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_tests(spark: SparkSession, run: TestRun) -> list[Outcome]:
     outcomes: list[Outcome] = []
     for number, file in enumerate(run.files):
-        driver = _driver(file.driver, f"etlc_under_test_{number}")
+        try:
+            driver = _driver(file.driver, f"etlc_under_test_{number}")
+        except Exception as exc:  # that file's tests are ERRORs; the other files still run
+            why = f"etlc test could not import the compiled driver: {summary(exc)}"
+            outcomes += [Outcome(file.file, c.name, False, (why,), error=True) for c in file.tests]
+            continue
         for index, case in enumerate(file.tests):
             work = f"{run.work_dir}/{number}/{index}"
             outcomes.append(run_case(spark, driver, file, case, work))
@@ -142,9 +147,19 @@ def under_test(
     return replace(graph, extracts=extracts, loads=loads), captured
 
 
+# How each given format is read: a CSV file by its header line, a JSON array as one
+# document, JSON lines a record per line; otherwise with Spark's defaults, whatever reader
+# options the extract's own source has.
+_READERS = {
+    "csv": ("csv", {"header": "true"}),
+    "json_array": ("json", {"multiLine": "true"}),
+    "json": ("json", {}),
+}
+
+
 def _reading(step: ExtractStep, given: GivenInput) -> ExtractStep:
-    options = {"header": "true"} if given.format == "csv" else {}
-    reader = FilesExtractor(given.path, given.format, step.schema, options)
+    fmt, options = _READERS[given.format]
+    reader = FilesExtractor(given.path, fmt, step.schema, options)
     return replace(step, extractor=reader, refresh=None)
 
 

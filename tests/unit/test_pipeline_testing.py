@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -53,10 +54,17 @@ def _stand_in(tmp_path: Path, outcomes: list[Outcome]) -> dict[str, str]:
 def test_prepare_writes_every_extracts_rows_and_the_spec_reads_back(tmp_path: Path) -> None:
     prepared = prepare(_checks(), PROJECT, tmp_path)
     written = {o.path.relative_to(tmp_path).as_posix(): o.content for o in prepared.outputs}
-    assert written["inputs/1/0/given_customers.csv"] == (EXAMPLES / "customers.csv").read_bytes()
-    # An extract the test does not give reads no rows.
+    # customers.csv, named by two tests, is copied once.
+    assert [n for n in written if n.startswith("files/")] == ["files/0.csv"]
+    assert written["files/0.csv"] == (EXAMPLES / "customers.csv").read_bytes()
+    demo = prepared.run.files[1]
+    assert {g.path for t in demo.tests for g in t.given if g.extract == "customers"} == {
+        str(tmp_path / "files" / "0.csv")
+    }
     assert written["inputs/0/0/given_orders.json"].count(b"\n") == 5
-    assert "generated/orders_by_country.py" in written
+    # Each definition is compiled into a folder of its own.
+    assert "generated/1/orders_by_country.py" in written
+    assert demo.driver == str(tmp_path / "generated" / "1" / "orders_by_country.py")
     assert [p.name for p in prepared.plans] == [
         "order_revenue_stream",
         "orders_by_country",
@@ -116,9 +124,9 @@ def test_a_failure_is_reported_exit_1_in_junit_and_its_folder_kept(tmp_path: Pat
 
 def test_all_passing_exits_0_and_leaves_nothing_behind(tmp_path: Path) -> None:
     environ = _stand_in(tmp_path, [Outcome("a.test.json", "ok", True)])
-    before = set(Path(os.environ.get("TMPDIR", "/tmp")).glob("etlc-test-*"))
+    before = set(Path(tempfile.gettempdir()).glob("etlc-test-*"))
     assert run_tests(_checks(), PROJECT, environ, lambda _: None) == 0
-    assert set(Path(os.environ.get("TMPDIR", "/tmp")).glob("etlc-test-*")) == before
+    assert set(Path(tempfile.gettempdir()).glob("etlc-test-*")) == before
     args = Path(environ["ETLC_FAKE_ARGS"]).read_text().splitlines()
     assert args[:4] == ["--master", "local[2]", "--name", "etlc:test"]
 
@@ -128,6 +136,14 @@ def test_a_runner_that_fails_names_its_output(tmp_path: Path) -> None:
     with pytest.raises(TestRunError, match="the test runner failed") as err:
         run_tests(_checks(), PROJECT, environ, lambda _: None)
     shutil.rmtree(str(err.value).split(" is in ")[-1].rsplit("/", 1)[0], ignore_errors=True)
+
+
+def test_no_spark_submit_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+    environ = dict(os.environ, SPARK_SUBMIT=str(tmp_path / "missing"))
+    before = set(Path(tempfile.gettempdir()).glob("etlc-test-*"))
+    with pytest.raises(TestRunError, match=r"cannot start .*missing: No such file"):
+        run_tests(_checks(), PROJECT, environ, lambda _: None)
+    assert set(Path(tempfile.gettempdir()).glob("etlc-test-*")) == before
 
 
 def test_junit_escapes_what_the_outcomes_hold() -> None:

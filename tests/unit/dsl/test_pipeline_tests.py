@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from etlc.dsl.pipeline_tests import check_test_file, given_bytes, is_test_file
+from etlc.dsl.pipeline_tests import check_test_file, is_test_file
 from etlc.project import Project
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -163,14 +163,24 @@ def test_a_definition_with_errors_has_its_tests_refused(tmp_path: Path) -> None:
 def test_given_files_lie_beside_the_test_file_and_name_known_columns(tmp_path: Path) -> None:
     shutil.copy(EXAMPLES / "customers.csv", tmp_path / "customers.csv")
     (tmp_path / "wrong.csv").write_text("customer_id,nom\n1,A\n")
+    (tmp_path / "order.csv").write_text("name,customer_id,country,segment\n")
+    (tmp_path / "bom.csv").write_text("\ufeffcustomer_id,name,country,segment\n1,A,DE,CONSUMER\n")
     (tmp_path / "orders.json").write_text(json.dumps([ORDER]))
     (tmp_path / "broken.jsonl").write_text("{not json\n")
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    (tmp_path / "lone.json").write_text('[{"name": "\\ud800"}]')
+    (tmp_path / "folder.csv").mkdir()
     cases = {
         "customers.csv": [],
+        "bom.csv": [],  # a byte order mark is not part of the first name
         "wrong.csv": ["E702"],
+        "order.csv": ["E702"],  # Spark would refuse the header in another order
         "absent.csv": ["E707"],
+        "folder.csv": ["E707"],
         "../customers.csv": ["E214"],
         "broken.jsonl": ["E707"],
+        "deep.json": ["E707"],
+        "lone.json": ["E006"],
     }
     for name, codes in cases.items():
         doc = _one({"given": {"customers": {"file": name}}})
@@ -178,8 +188,21 @@ def test_given_files_lie_beside_the_test_file_and_name_known_columns(tmp_path: P
     doc = _one({"given": {"orders": {"file": "orders.json"}}})
     checked = check_test_file(_write(tmp_path, doc), PROJECT)
     (given,) = checked.tests[0].given
-    # A JSON array becomes the JSON lines the runner reads; CSV is handed on as it is.
-    assert given_bytes(given) == (json.dumps(ORDER) + "\n").encode()
+    # Handed on as written (every digit kept), read by Spark as one JSON document.
+    assert (given.format, given.data) == ("json_array", (tmp_path / "orders.json").read_bytes())
+
+
+def test_a_number_a_float_cannot_hold_is_refused_with_the_string_to_write(tmp_path: Path) -> None:
+    (tmp_path / "t.test.json").write_text(
+        '{"pipeline": "orders_by_country.json", "tests": [{"name": "t", "expect": {"by_country": '
+        '{"rows": [{"country": "DE", "revenue": 12345678901234567.89, "orders": 2.50}]}}}]}'
+    )
+    (found,) = check_test_file(tmp_path / "t.test.json", PROJECT).diagnostics
+    assert (found.code, found.message) == (
+        "E709",
+        "the number 12345678901234567.89 loses digits as a JSON number",
+    )
+    assert found.hint.startswith('write it as a string, "12345678901234567.89"')
 
 
 def test_yaml_test_files_are_read_alike(tmp_path: Path) -> None:
@@ -207,6 +230,7 @@ def test_a_halt_names_a_step_with_fail_rules_and_only_those(tmp_path: Path) -> N
     assert halt({"halt": {"step": "pad"}}) == ["E701"]
     rows = {"paid": {"rows": []}}
     assert halt({"halt": {"step": "paid"}, "expect": rows}) == ["E708"]
+    assert halt({"halt": {"step": "paid"}, "counts": {"paid": {"known_coupon": 1}}}) == ["E708"]
     # A join has no rule of its own that could halt the run.
     assert halt({"halt": {"step": "enriched"}}, "orders_by_country.json") == ["E708"]
     (test,) = check_test_file(

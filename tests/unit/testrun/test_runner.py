@@ -126,3 +126,20 @@ def test_a_driver_that_cannot_be_built_under_test_is_that_tests_error(tmp_path: 
     configure()
     assert outcome.error and not outcome.passed
     assert outcome.failures[0].startswith("etlc test could not run it: ")
+
+
+def test_a_driver_that_cannot_be_imported_makes_its_files_tests_errors(tmp_path: Path) -> None:
+    from etlc.pipeline_test_spec import TestCase, TestFile, TestRun
+
+    broken = tmp_path / "broken.py"
+    broken.write_text("import etlc_no_such_plugin\n")
+    cases = (TestCase("a", (), ()), TestCase("b", (), ()))
+    run = TestRun((TestFile("x.test.json", "p", str(broken), cases),), str(tmp_path))
+    outcomes = runner.run_tests(None, run)  # type: ignore[arg-type]
+    assert [(o.test, o.error, o.passed) for o in outcomes] == [
+        ("a", True, False),
+        ("b", True, False),
+    ]
+    assert outcomes[0].failures == (
+        "etlc test could not import the compiled driver: No module named 'etlc_no_such_plugin'",
+    )
