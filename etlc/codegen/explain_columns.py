@@ -58,7 +58,10 @@ def column_graph(plan: Plan, column: str | None = None) -> ColumnGraph:
         if step.id not in decided and step.lineage is not None:
             decided.add(step.id)
             for row in step.lineage.rows:
-                graph.rows.append(((row.dataset, row.column), step.id, row.how))
+                # An extract's rules read its own columns: they are in its box already, and
+                # an edge from inside a box to the box itself has no place in the drawing.
+                if row.dataset != step.id:
+                    graph.rows.append(((row.dataset, row.column), step.id, row.how))
                 todo.append((row.dataset, row.column))
     for step in plan.steps:  # run order, each step's columns in its own order
         reached = [c for c in _all_columns(step) if (step.id, c) in seen]
