@@ -40,7 +40,7 @@ from etlc.dsl.resources import schema_path
 from etlc.dsl.schema_validation import validate
 from etlc.dsl.steps import plugin_table, step_kinds
 from etlc.dsl.steps.contract import CheckOptions, Lowered
-from etlc.dsl.streaming import aggregate_problems, source_problems
+from etlc.dsl.streaming import aggregate_problems, quarantine_problems, source_problems
 from etlc.dsl.tree import JObject, JScalar, JValue, to_python
 from etlc.dsl.types import (
     DataType,
@@ -236,6 +236,7 @@ class _Checker:
         if self.streaming:
             self.report(source_problems(self.tree, self.plugins.stream_sources()))
             self.report(aggregate_problems(pipeline, self.stream_aggregates))
+            self.report(quarantine_problems(pipeline, self.stream_aggregates))
         self.report(
             reference_problems(self.file, self.tree, self.options, self.variables, self.connections)
         )
@@ -356,7 +357,7 @@ class _Checker:
             rules=lowered.rules,
             refresh=self._refresh(step),
             recheck=lowered.recheck,
-            lineage=_lineage(step, lowered, expected, policy := on_invalid(self, step)),
+            lineage=_lineage(step, lowered, expected, policy := on_invalid(step)),
             expectations=expected,
             on_invalid=policy,
         )

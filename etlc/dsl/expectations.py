@@ -22,24 +22,14 @@ DEFAULT_POLICY = "fail"
 PARSE_RULE = "parse"
 
 
-def on_invalid(ctx: CheckContext, step: ast.Step) -> str:
-    """An extract's policy for records that break its schema (quarantine: batch only)."""
-    if step.on_invalid is None:
-        return DEFAULT_POLICY
-    policy = step.on_invalid.value
-    if policy == "quarantine" and ctx.streaming:
-        _no_stream_quarantine(ctx, "on_invalid", step.on_invalid, "on_invalid")
-    return policy
+def on_invalid(step: ast.Step) -> str:
+    """An extract's policy for records that break its schema."""
+    return DEFAULT_POLICY if step.on_invalid is None else step.on_invalid.value
 
 
-def _no_stream_quarantine(ctx: CheckContext, what: str, where: ast.Name, rule: str) -> None:
-    ctx.error(
-        "E410",
-        f"{what}: quarantine is not available in streaming pipelines yet",
-        where.span,
-        'use "drop" (counted in each micro-batch) or "fail"',
-        rule=rule,
-    )
+def policy_of(block: ast.Expectations, rule: ast.Expectation) -> ast.Name | None:
+    """Where a rule's policy is written: its own, else its block's (None: the default)."""
+    return rule.policy or block.policy
 
 
 def expectations(
@@ -50,7 +40,6 @@ def expectations(
     if block is None:
         return ()
     scope = Scope(schema.columns())
-    default = block.policy.value if block.policy is not None else DEFAULT_POLICY
     seen: set[str] = set()
     lowered: list[PlannedExpectation] = []
     for rule in block.rules:
@@ -77,11 +66,8 @@ def expectations(
         if checked is None:
             continue
         predicate = lowered_rule(f"({checked.sql}) IS NOT FALSE", scope, checked.columns)
-        policy = rule.policy.value if rule.policy is not None else default
-        if policy == "quarantine" and ctx.streaming:
-            where = rule.policy or block.policy or rule.name
-            _no_stream_quarantine(ctx, f"expectation `{rule.name.value}`", where, rule.name.value)
-            continue
+        written = policy_of(block, rule)
+        policy = written.value if written is not None else DEFAULT_POLICY
         columns = tuple(sorted(checked.columns))
         lowered.append(PlannedExpectation(rule.name.value, predicate, policy, columns))
     return tuple(lowered)

@@ -1,6 +1,6 @@
 """Rules of a streaming pipeline as a whole: a stream to read, and aggregates over a stream
-written only where their groups can be final. (Each step kind's own streaming rule is in its
-module under ``etlc.dsl.steps``.)"""
+written, or set aside in quarantine, only where their groups can be final. (Each step kind's
+own streaming rule is in its module under ``etlc.dsl.steps``.)"""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from etlc.dsl import ast
 from etlc.dsl.diagnostics import Diagnostic, diag
+from etlc.dsl.expectations import policy_of
 from etlc.dsl.tree import JArray, JObject, JScalar
 
 
@@ -41,24 +42,15 @@ def aggregate_problems(
     """An aggregate over a stream has no event time to close its groups: append mode
     would never emit one. Only upsert loads (update mode: each changed group is written
     every micro-batch) can take it."""
-    consumers: dict[str, list[ast.Step]] = {}
-    for step in pipeline.steps():
-        for ref in step.inputs():
-            consumers.setdefault(ref.value, []).append(step)
     found: list[Diagnostic] = []
     for step, source in aggregates:
-        pending, seen = [step.id.value], set()
-        appends: list[ast.Step] = []
-        while pending:
-            current = pending.pop()
-            for consumer in consumers.get(current, []):
-                mode = getattr(consumer, "mode", None)
-                if consumer.role == "load":
-                    if isinstance(mode, ast.Name) and mode.value != "upsert":
-                        appends.append(consumer)
-                elif consumer.id.value not in seen:
-                    seen.add(consumer.id.value)
-                    pending.append(consumer.id.value)
+        appends = [
+            consumer
+            for consumer in _downstream(pipeline, step)
+            if consumer.role == "load"
+            and isinstance(mode := getattr(consumer, "mode", None), ast.Name)
+            and mode.value != "upsert"
+        ]
         found.extend(
             diag(
                 "E406",
@@ -71,4 +63,56 @@ def aggregate_problems(
             )
             for load in appends
         )
+    return found
+
+
+def quarantine_problems(
+    pipeline: ast.Pipeline, aggregates: Sequence[tuple[ast.Step, ast.Name]]
+) -> list[Diagnostic]:
+    """E410 for a quarantine rule on an aggregate over a stream or after one: its groups
+    change from micro-batch to micro-batch and none is final, so there is no record to set
+    aside once (quarantined records are appended)."""
+    found: list[Diagnostic] = []
+    seen: set[str] = set()
+    for aggregate, source in aggregates:
+        for step in (aggregate, *_downstream(pipeline, aggregate)):
+            block = step.expect
+            if block is None or step.id.value in seen:
+                continue
+            seen.add(step.id.value)
+            for rule in block.rules:
+                written = policy_of(block, rule)
+                if written is None or written.value != "quarantine":
+                    continue
+                found.append(
+                    diag(
+                        "E410",
+                        f"expectation `{rule.name.value}` of `{step.id.value}`: quarantine is "
+                        f"not available after the aggregate `{aggregate.id.value}` over the "
+                        f"stream `{source.value}`: its groups change from micro-batch to "
+                        "micro-batch, so none is final to set aside",
+                        written.span,
+                        'use "drop" or "warn" here, or quarantine the records before the aggregate',
+                        rule=rule.name.value,
+                    )
+                )
+    return found
+
+
+def _downstream(pipeline: ast.Pipeline, start: ast.Step) -> list[ast.Step]:
+    """Every step that reads ``start``'s output, directly or through others, loads too."""
+    consumers: dict[str, list[ast.Step]] = {}
+    for step in pipeline.steps():
+        for ref in step.inputs():
+            consumers.setdefault(ref.value, []).append(step)
+    found: list[ast.Step] = []
+    pending, seen = [start.id.value], {start.id.value}
+    while pending:
+        for consumer in consumers.get(pending.pop(), []):
+            if consumer.role == "load":
+                found.append(consumer)
+            elif consumer.id.value not in seen:
+                seen.add(consumer.id.value)
+                found.append(consumer)
+                pending.append(consumer.id.value)
     return found

@@ -7,9 +7,11 @@ and counted in the pass that makes the data, never in a job of their own.
   that load commits.
 - ``warn``: the records that break it are counted and kept.
 - ``drop``: they are counted and left out of the step's output.
-- ``quarantine`` (batch): they are counted, left out, and written with the rule they broke to
-  ``etlc.quarantine_dir`` (:mod:`etlc.runtime.quarantine`). Like fail rules, they are checked
-  where the step's output is written to the stage store: that write keeps them apart.
+- ``quarantine``: they are counted, left out, and written with the rule they broke to
+  ``etlc.quarantine_dir`` (:mod:`etlc.runtime.quarantine`). In batch, like fail rules, they are
+  checked where the step's output is written to the stage store: that write keeps them apart.
+  In a stream, they are marked (``HELD``) and split off: the loads' queries read the records
+  no quarantine rule holds, a query of its own writes the others.
 
 Counts are ``DataFrame.observe`` aggregates beside the step's own record count: a named
 observation in a stream (read from each micro-batch's progress), an ``Observation`` in batch.
@@ -26,12 +28,13 @@ from pyspark.sql import functions as F
 
 from etlc.runtime.errors import ConfigurationError
 from etlc.runtime.halt import halt_where, record_text
-from etlc.runtime.rules import EXPECT_PREFIX, Rules, failing, with_parse
+from etlc.runtime.rules import EXPECT_PREFIX, Rules, failing, first_violation, with_parse
 
 Policy = Literal["fail", "warn", "drop", "quarantine"]
 DROPPED = "etlc_dropped"  # the observed count of records a drop rule left out
 QUARANTINED = "etlc_quarantined"  # ... and of those a quarantine rule set aside
 _BROKEN = "etlc_expect_"  # + the rule's name: the records breaking it
+HELD = "_etlc_quarantine"  # the first quarantine rule a valid record breaks
 
 
 @dataclass(frozen=True)
@@ -114,17 +117,22 @@ def kept(expected: Expectations) -> Column:
 def enforce(df: DataFrame, step: str, expected: Expectations, *, halt: bool = True) -> DataFrame:
     """``df`` halting at the first record that breaks a fail rule (unless ``halt`` is off:
     a stream's source checks them with the schema's rules), without the records a drop rule
-    leaves out. (Observe the counts on ``df`` before, where every record still is.)"""
-    if any(e.policy == "quarantine" for e in expected):
-        # The compiler allows quarantine in batch only, where such a step is staged.
-        raise ConfigurationError(f"step `{step}`: quarantine needs the stage store (batch)")
-    out = df
-    if halt:
-        broken = [(name, ~F.expr(check)) for name, check in fail_rules(expected)]
-        out = halt_where(df, step, broken, detail=record_text(df))  # the record: the sample
+    leaves out nor those marked ``HELD`` for quarantine. (Observe the counts on ``df`` before,
+    where every record still is.)"""
+    if quarantine_rules(expected) and HELD not in df.columns:
+        # Batch stages such a step; a stream marks its records (observed_expectations).
+        raise ConfigurationError(f"step `{step}`: its quarantine rules were never applied")
+    out = _halting(df, step, expected) if halt else df
+    if HELD in df.columns:
+        out = out.where(F.col(HELD).isNull()).drop(HELD)
     if any(e.policy == "drop" for e in expected):
         out = out.where(kept(expected))
     return out
+
+
+def _halting(df: DataFrame, step: str, expected: Expectations) -> DataFrame:
+    broken = [(name, ~F.expr(check)) for name, check in fail_rules(expected)]
+    return halt_where(df, step, broken, detail=record_text(df))  # the record: the sample
 
 
 STREAM_METRIC = "etlc_expectations_"  # + the step's id: a micro-batch's counts, observed
@@ -132,15 +140,25 @@ STREAM_METRIC = "etlc_expectations_"  # + the step's id: a micro-batch's counts,
 
 def observed_expectations(
     df: DataFrame, step: str, expected: Expectations, *, halt: bool = True
-) -> DataFrame:
+) -> tuple[DataFrame, DataFrame | None]:
     """A stream's ``df`` with its expectations enforced, their counts observed per
-    micro-batch under ``STREAM_METRIC + step`` (read from the batch's progress)."""
+    micro-batch under ``STREAM_METRIC + step`` (read from the batch's progress); and the
+    records its quarantine rules set aside, each with the first it broke in ``HELD`` (None
+    without such rules). Each query reading either one computes the marks again."""
     if not expected:
-        return df
+        return df, None
+    held = quarantine_rules(expected)
+    marked = df.withColumn(HELD, first_violation(held)) if held else df
+    eligible = F.col(HELD).isNull() if held else None
+    counts = metrics(expected, eligible) or [F.count(F.lit(1)).alias("records")]
+    if held:
+        counts.append(F.count_if(F.col(HELD).isNotNull()).alias(QUARANTINED))
     # The observation is also a barrier: Spark treats ``raise_error`` as deterministic and
     # would push the halting filter below a join, onto records the join leaves out.
-    counts = metrics(expected) or [F.count(F.lit(1)).alias("records")]
-    return enforce(df.observe(f"{STREAM_METRIC}{step}", *counts), step, expected, halt=halt)
+    observed = marked.observe(f"{STREAM_METRIC}{step}", *counts)
+    checked = _halting(observed, step, expected) if halt else observed
+    aside = checked.where(F.col(HELD).isNotNull()) if held else None
+    return enforce(checked, step, expected, halt=False), aside
 
 
 @dataclass(frozen=True)

@@ -19,14 +19,14 @@ from etlc.runtime.avro_boundary import through_avro
 from etlc.runtime.dead_letter import DeadLetterLog
 from etlc.runtime.environment import Environment
 from etlc.runtime.errors import EtlcError, ValidationFailedError, classify
-from etlc.runtime.expectations import ExpectationCounts, enforce, schema_only, staged
+from etlc.runtime.expectations import HELD, ExpectationCounts, enforce, schema_only, staged
 from etlc.runtime.expectations import metrics as expectation_metrics
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
 from etlc.runtime.logs import EventLog
 from etlc.runtime.observed import observed_metrics
 from etlc.runtime.quarantine import quarantine_path, write_quarantine
 from etlc.runtime.report import RunReport, Status, StepMetrics
-from etlc.runtime.stage_store import HELD, StageResult, StageStore
+from etlc.runtime.stage_store import StageResult, StageStore
 from etlc.runtime.strategies import LoadResult
 
 

@@ -17,6 +17,7 @@ from pyspark.sql.types import StructType
 
 from etlc.runtime.errors import NoSpaceError, no_space_left, summary
 from etlc.runtime.expectations import (
+    HELD,
     NO_COUNTS,
     QUARANTINED,
     ExpectationCounts,
@@ -34,7 +35,6 @@ from etlc.runtime.session import session_conf
 
 VALID = "_etlc_valid"
 VIOLATION = "_etlc_violation"
-HELD = "_etlc_quarantine"  # the first quarantine rule a valid record breaks
 # Without concurrent writers Spark sorts every task's records by the partition column before a
 # partitioned write; with one writer per validity value open at once it streams them straight
 # out (measured: a 25% shorter write of 8M records on 2 cores).

@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -37,6 +37,7 @@ from etlc.runtime.errors import (
     no_space_left,
 )
 from etlc.runtime.expectations import (
+    HELD,
     Expectations,
     counted,
     halting,
@@ -48,6 +49,7 @@ from etlc.runtime.halt import halt_where, halted, record_text
 from etlc.runtime.logs import EventLog
 from etlc.runtime.pipeline import Clock, SparkPipeline, log_target_changes
 from etlc.runtime.progress import LAG_METRIC, ProgressLog, duration_ms
+from etlc.runtime.quarantine import quarantined, stream_quarantine_path
 from etlc.runtime.report import RunReport, Status, StepMetrics
 from etlc.runtime.rules import CORRUPT_COLUMN, EVENT_TIME_COLUMN, POSITION_COLUMN
 from etlc.runtime.stage_store import StageStore
@@ -184,6 +186,10 @@ class BatchWriter:
         )
 
 
+# The running queries: each load's with its writer; a quarantine query's has none.
+Queries: TypeAlias = list[tuple[StreamingQuery, BatchWriter | None]]
+
+
 def _fewest_committed(loads: Sequence[LoadStep], writers: Sequence[BatchWriter]) -> int:
     """The micro-batches committed by the load that committed fewest, over all its queries."""
     committed = dict.fromkeys((ld.id for ld in loads), 0)
@@ -224,29 +230,16 @@ class StreamingPipeline(SparkPipeline):
             shuffle_partitions=self._size_shuffle(),
         )
         self._listen()
-        queries: list[tuple[StreamingQuery, BatchWriter]] = []
-        # Every query's writer in this attempt: a static refresh restarts the queries.
+        queries: Queries = []
+        # Every load query's writer in this attempt: a static refresh restarts the queries.
         writers: list[BatchWriter] = []
         static: dict[str, DataFrame] = {}
         read_at: dict[str, float] = {}
         try:
             while True:
-                frames: dict[str, DataFrame] = {}
-                for ex in self.graph.extracts:
-                    if isinstance(ex.extractor, StreamExtractor):
-                        frames[ex.id] = self._stream(ex)
-                        continue
-                    # A static side of a stream-static join: a validated snapshot, taken at
-                    # start and again whenever its `refresh` interval has passed.
-                    if ex.id not in static or self._due(ex, read_at):
-                        static[ex.id] = self._extract(ex, store, report)
-                        read_at[ex.id] = self.clock()
-                    frames[ex.id] = static[ex.id]
-                loaded = self.graph.loaded()
-                for tr in (t for t in self.graph.transforms if t.id in loaded):
-                    frames[tr.id] = self._expected(tr, self._apply(tr, frames), store, report)
-                queries = [self._start(ld, frames[ld.input]) for ld in self.graph.loads]
-                writers += [writer for _, writer in queries]
+                frames, aside = self._frames(static, read_at, store, report)
+                queries = []  # filled as each starts: one failing to start stops the others
+                self._start_queries(frames, aside, queries, writers)
                 if not self._await(queries, self._next_refresh(read_at)):
                     break
                 self.log.info("static_refresh", due=[e.id for e in self._refreshed()])
@@ -262,6 +255,54 @@ class StreamingPipeline(SparkPipeline):
             if not self.env.settings.keep_stage:
                 self._cleanup(store)
         return report
+
+    def _frames(
+        self,
+        static: dict[str, DataFrame],
+        read_at: dict[str, float],
+        store: StageStore,
+        report: RunReport,
+    ) -> tuple[dict[str, DataFrame], dict[str, DataFrame]]:
+        """Every dataset a load reads, and each streamed step's records its quarantine rules
+        set aside. A static side is a validated snapshot, taken at start and again whenever
+        its `refresh` interval has passed (``static``, ``read_at``)."""
+        frames: dict[str, DataFrame] = {}
+        aside: dict[str, DataFrame] = {}
+        for ex in self.graph.extracts:
+            if isinstance(ex.extractor, StreamExtractor):
+                frames[ex.id], held = self._stream(ex)
+                if held is not None:
+                    aside[ex.id] = held
+                continue
+            if ex.id not in static or self._due(ex, read_at):
+                static[ex.id] = self._extract(ex, store, report)
+                read_at[ex.id] = self.clock()
+            frames[ex.id] = static[ex.id]
+        loaded = self.graph.loaded()
+        for tr in (t for t in self.graph.transforms if t.id in loaded):
+            made = self._apply(tr, frames)
+            frames[tr.id], held = self._expected(tr, made, store, report)
+            if held is not None:
+                aside[tr.id] = held
+        # A snapshot's records set aside go now: the stream's loads never end.
+        self._write_quarantine(store)
+        self.set_aside = []
+        return frames, aside
+
+    def _start_queries(
+        self,
+        frames: dict[str, DataFrame],
+        aside: dict[str, DataFrame],
+        queries: Queries,
+        writers: list[BatchWriter],
+    ) -> None:
+        """Each load's query, then each quarantine query, added to ``queries`` as it starts."""
+        for ld in self.graph.loads:
+            query, writer = self._start(ld, frames[ld.input])
+            queries.append((query, writer))
+            writers.append(writer)
+        for step_id, held in sorted(aside.items()):
+            queries.append(self._set_aside(step_id, held))
 
     def _failed(self, report: RunReport, error: EtlcError) -> None:
         report.status = Status.FAILED
@@ -301,14 +342,15 @@ class StreamingPipeline(SparkPipeline):
 
     def _expected(
         self, step: TransformStep, made: DataFrame, store: StageStore, report: RunReport
-    ) -> DataFrame:
-        """A transform's output with its expectations: counted per micro-batch on a stream; a
-        static side's snapshot is staged, checked and counted as it is written, like a static
-        extract (a filter on it would be run, uncounted, in every micro-batch)."""
+    ) -> tuple[DataFrame, DataFrame | None]:
+        """A transform's output with its expectations, and on a stream the records its
+        quarantine rules set aside: counted per micro-batch on a stream; a static side's
+        snapshot is staged, checked and counted as it is written, like a static extract (a
+        filter on it would be run, uncounted, in every micro-batch)."""
         if made.isStreaming:
             return observed_expectations(made, step.id, step.expectations)
         if not step.expectations:
-            return made
+            return made, None
         snapshot, result = self._staged(step, made, store)
         counts = result.expected
         metrics = StepMetrics(
@@ -322,7 +364,7 @@ class StreamingPipeline(SparkPipeline):
             records_out=metrics.records_out,
             **counts.fields(),
         )
-        return snapshot
+        return snapshot, None
 
     def _counted_steps(self) -> dict[str, tuple[Expectations, str]]:
         """Each step with warn or drop rules, and the query whose micro-batches count them for
@@ -360,21 +402,57 @@ class StreamingPipeline(SparkPipeline):
         except Exception as exc:  # a stop must not fail over a log line
             self.log.warning("progress_events_pending", reason=str(exc).splitlines()[0][:200])
 
-    def _stream(self, step: ExtractStep) -> DataFrame:
+    def _stream(self, step: ExtractStep) -> tuple[DataFrame, DataFrame | None]:
+        """The stream's valid records, and those its quarantine rules set aside (with the
+        text and position of a record the reader could not parse)."""
         assert isinstance(step.extractor, StreamExtractor)
         try:
             raw = step.extractor.stream(self.spark)
             expected = in_force(raw.columns, step.rules, step.expectations, step.on_invalid)
             broken = halting(raw.columns, step.rules, expected, step.on_invalid)
             checked = with_source_lag(halt_on_invalid(raw, step.id, broken), step.id)
-            checked = observed_expectations(checked, step.id, expected, halt=False)
+            checked, held = observed_expectations(checked, step.id, expected, halt=False)
             columns = [F.col(f"`{f.name}`") for f in step.schema.struct().fields]
             self.log.info(
                 "stream_opened", stage="extract", step=step.id, **step.extractor.describe()
             )
-            return checked.select(*columns)
+            if held is None:
+                return checked.select(*columns), None
+            kept = [F.col(c) for c in (CORRUPT_COLUMN, POSITION_COLUMN) if c in raw.columns]
+            return checked.select(*columns), held.select(*columns, *kept, F.col(HELD))
         except Exception as exc:
             raise classify(exc, step.id) from exc
+
+    def _set_aside(self, step: str, held: DataFrame) -> tuple[StreamingQuery, None]:
+        """The query that appends a step's quarantined records to its folder, exactly once
+        through Spark's file sink; it reads the step's sources again, from its own checkpoint."""
+        settings = self.env.settings
+        ctx = self.log.context
+        path = stream_quarantine_path(settings.quarantine_dir, self.graph.name, step)
+        checkpoint = f"{settings.checkpoint_dir.rstrip('/')}/{self.graph.name}/quarantine.{step}"
+        try:
+            query = (
+                quarantined(held, HELD, step, ctx.run_id)
+                .writeStream.queryName(f"{self.graph.name}.quarantine.{step}")
+                .format("avro")
+                .option("path", path)
+                .option("checkpointLocation", checkpoint)
+                .trigger(processingTime=settings.trigger_interval)
+                .outputMode("append")
+                .start()
+            )
+        except Exception as exc:
+            raise classify(exc, step) from exc
+        self.log.info(
+            "quarantine_started",
+            stage="quarantine",
+            step=step,
+            query=query.name,
+            epoch=str(query.id),
+            path=path,
+            checkpoint=checkpoint,
+        )
+        return query, None
 
     def _start(self, step: LoadStep, df: DataFrame) -> tuple[StreamingQuery, BatchWriter]:
         settings = self.env.settings
@@ -424,9 +502,7 @@ class StreamingPipeline(SparkPipeline):
         ]
         return min(due) if due else None
 
-    def _await(
-        self, queries: list[tuple[StreamingQuery, BatchWriter]], refresh_at: float | None
-    ) -> bool:
+    def _await(self, queries: Queries, refresh_at: float | None) -> bool:
         """Wait until a stop is requested (False) or a static side is due (True); either way
         the queries stop after their running micro-batch."""
         refresh = False
@@ -454,13 +530,11 @@ class StreamingPipeline(SparkPipeline):
         self.log.info("queries_stopped", queries=len(queries), restart=refresh or None)
         return refresh
 
-    def _explain(
-        self, exc: Exception, queries: list[tuple[StreamingQuery, BatchWriter]]
-    ) -> EtlcError:
+    def _explain(self, exc: Exception, queries: Queries) -> EtlcError:
         """The error a query died of, as precisely as it can be known: a source's own account
         of it first (the batch's rows are read from the sources inside the load's write)."""
         for _, writer in queries:
-            if writer.failure is not None:
+            if writer is not None and writer.failure is not None:
                 return self._sources_explain(writer.failure.__cause__) or writer.failure
         invalid = halted(exc)
         if invalid is not None:

@@ -246,10 +246,17 @@ def event_ids(creds: dict[str, Any], system: str) -> list[int]:
 
 @pytest.mark.parametrize("system", ["postgres", "mysql"])
 def test_a_batch_committed_just_before_a_crash_is_skipped_on_replay(
-    servers: str, creds: dict[str, Any], vault: tuple[Path, str], tmp_path: Path, system: str
+    servers: str,
+    creds: dict[str, Any],
+    vault: tuple[Path, str],
+    tmp_path: Path,
+    system: str,
+    *,
+    spark: Any,
 ) -> None:
     """The worst moment: the rows and the marker are committed, Spark has not recorded the
-    batch as done. The restarted query replays the batch; the marker makes it a no-op."""
+    batch as done. The restarted query replays the batch; the marker makes it a no-op. The
+    records a quarantine rule sets aside meanwhile land in its folder once each."""
     topic = events.fresh_topic("stream-replay")
     events.create_topic(servers, topic, partitions=1)
     orders = orders_between(3_000, 46, 1, BASE, 3_600)
@@ -261,6 +268,8 @@ def test_a_batch_committed_just_before_a_crash_is_skipped_on_replay(
     # exactly the records that meet it.
     small = {"name": "small", "check": "amount < 900", "policy": "drop"}
     doc["transform"][0]["expect"] = {"rules": [small]}
+    modest = {"name": "modest", "check": "amount < 950", "policy": "quarantine"}
+    doc["extract"][0]["expect"] = {"rules": [modest]}
     kafka = {"system": "kafka", "bootstrap_servers": servers}
     driver = compile_variant(
         tmp_path, doc, {"connections": {**db.profiles(creds), "events": kafka}}
@@ -271,7 +280,10 @@ def test_a_batch_committed_just_before_a_crash_is_skipped_on_replay(
         db.my_execute(creds, ["DROP TABLE IF EXISTS order_events", made])
     else:
         reset(creds, "order_events", made)
-    env = stream_env(tmp_path, servers, creds, vault[0], trigger="200 milliseconds")
+    aside = tmp_path / "quarantine"
+    env = stream_env(
+        tmp_path, servers, creds, vault[0], trigger="200 milliseconds", quarantine_dir=str(aside)
+    )
     extra = {"ETLC_VAULT_PASSWORD": vault[1]}
     crashing = background(
         driver, env, tmp_path / "first.log", extra, faults="crash-after-commit:load_1_live:1"
@@ -280,19 +292,33 @@ def test_a_batch_committed_just_before_a_crash_is_skipped_on_replay(
     # Batch 1 reached the database; the driver died before it could even log that.
     assert [e["batch_id"] for e in crashing.events("batch_committed")] == [0]
     live = sorted(o.order_id for o in orders if o.status != "CANCELLED" and o.amount < 900)
+    large = sorted(o.order_id for o in orders if o.amount >= 950)
+    held = functools.partial(quarantined, spark, aside / doc["name"] / "orders")
     restarted = background(driver, env, tmp_path / "second.log", extra)
     restarted.wait_for("every event", lambda: len(event_ids(creds, system)) >= len(live))
-    assert restarted.stop() == 3  # PARTIAL: records were dropped
+    restarted.wait_for("every set-aside event", lambda: len(held()) >= len(large))
+    assert restarted.stop() == 3  # PARTIAL: records were dropped and set aside
+    assert held() == [(i, "modest", "orders") for i in large] and large  # each once
     assert [e["batch_id"] for e in restarted.events("batch_skipped")] == [1]
     assert event_ids(creds, system) == live
-    counted = [
-        p["expectations"]["live"]
-        for p in restarted.events("batch_progress")
-        if p.get("expectations")
-    ]
+    # Each query's progress counts the steps it reads (the quarantine query: the source's).
+    progress = [p.get("expectations", {}) for p in restarted.events("batch_progress")]
+    counted = [p["live"] for p in progress if "live" in p]
     assert all(c["small"]["policy"] == "drop" for c in counted) and counted
+    held_counts = [p["orders"]["modest"] for p in progress if "orders" in p]
+    assert all(c["policy"] == "quarantine" for c in held_counts) and held_counts
     [finished] = restarted.events("run_finished")
     assert finished["status"] == "PARTIAL"
+
+
+def quarantined(spark: Any, folder: Path) -> list[tuple[int, str, str]]:
+    """A stream's quarantine folder, as Spark's file sink log has committed it."""
+    try:
+        df = spark.read.format("avro").load(str(folder))
+    except Exception:  # no micro-batch has committed a file yet
+        return []
+    rows = df.select("order_id", "_etlc_rule", "_etlc_step").collect()
+    return sorted(tuple(r) for r in rows)
 
 
 @dataclass

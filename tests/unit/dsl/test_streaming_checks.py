@@ -490,23 +490,51 @@ def test_the_driver_carries_the_refresh(tmp_path: Path, env_dir: Path) -> None:
     assert 'refresh="10 minutes"' in render_driver(result.plan, tmp_path)
 
 
-def test_quarantine_is_refused_in_a_stream_and_the_other_policies_are_not(
+def test_every_policy_is_allowed_on_a_stream_before_any_aggregate(
     tmp_path: Path, env_dir: Path
 ) -> None:
     def expecting(policy: str) -> dict[str, Any]:
         rule = {"name": "modest", "check": "amount < 1000", "policy": policy}
         return {**LIVE, "expect": {"rules": [rule]}}
 
-    result = check(tmp_path, env_dir, streaming(expecting("quarantine")))
+    for policy in ("fail", "warn", "drop", "quarantine"):
+        result = check(tmp_path, env_dir, streaming(expecting(policy)))
+        assert result.ok, (policy, result.diagnostics)
+        [rule] = result.plan.step("live").expectations
+        assert rule.policy == policy
+    # After a window its groups are final (the watermark closes them): they may be set aside.
+    held = {"name": "busy", "check": "orders < 100", "policy": "quarantine"}
+    closed = window(expect={"rules": [held]})
+    assert check(tmp_path, env_dir, streaming(LIVE, closed)).ok
+
+
+def test_on_invalid_quarantine_is_allowed_on_a_stream(tmp_path: Path, env_dir: Path) -> None:
+    for policy in ("quarantine", "drop"):
+        events = {**EVENTS, "on_invalid": policy}
+        result = check(tmp_path, env_dir, streaming(LIVE, extract=[events]))
+        assert result.ok, result.diagnostics
+        assert result.plan.step("events").on_invalid == policy
+
+
+def test_quarantine_on_or_after_a_stream_aggregate_is_refused_where_it_is_written(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    held = {"name": "modest", "check": "revenue < 1000"}
+    totals = {**TOTALS, "expect": {"policy": "quarantine", "rules": [held]}}
+    doc = streaming(LIVE, totals, mode="upsert")
+    doc["load"][0]["keys"] = ["customer_id"]
+    result = check(tmp_path, env_dir, doc)
     refused = only(result, "E410")
-    assert refused.param("rule") == "modest" and "streaming" in refused.message
-    for policy in ("fail", "warn", "drop"):
-        assert check(tmp_path, env_dir, streaming(expecting(policy))).ok, policy
-
-
-def test_on_invalid_quarantine_is_refused_in_a_stream(tmp_path: Path, env_dir: Path) -> None:
-    events = {**EVENTS, "on_invalid": "quarantine"}
-    result = check(tmp_path, env_dir, streaming(LIVE, extract=[events]))
-    assert only(result, "E410").param("rule") == "on_invalid"
-    dropping = {**EVENTS, "on_invalid": "drop"}
-    assert check(tmp_path, env_dir, streaming(LIVE, extract=[dropping])).ok
+    assert refused.param("rule") == "modest" and "totals" in refused.message
+    assert "final" in refused.message and "before the aggregate" in refused.hint
+    line = result.source.splitlines()[refused.span.line - 1]
+    at = line[refused.span.col - 1 : refused.span.end_col - 1]
+    assert at == '"quarantine"', line  # the block's policy, the one the rule takes
+    # Further down, on a rule's own policy, too; `drop` there is fine.
+    after = {"id": "large", "type": "filter", "input": "totals", "condition": "revenue > 0"}
+    quarantined = {"name": "cap", "check": "revenue < 10", "policy": "quarantine"}
+    doc = streaming(LIVE, TOTALS, {**after, "expect": {"rules": [quarantined]}}, mode="upsert")
+    doc["load"][0]["keys"] = ["customer_id"]
+    assert only(check(tmp_path, env_dir, doc), "E410").param("rule") == "cap"
+    doc["transform"][2]["expect"]["rules"][0]["policy"] = "drop"
+    assert check(tmp_path, env_dir, doc).ok

@@ -153,6 +153,7 @@ def pipeline(
     settings = Settings(
         stage_dir=str(tmp / "stage"),
         checkpoint_dir=str(tmp / "checkpoints"),
+        quarantine_dir=str(tmp / "quarantine"),
         trigger_interval="200 milliseconds",
     )
     e = Environment("test", "test.json", settings=settings)
@@ -318,6 +319,87 @@ def test_expectations_count_per_batch_and_drop_exactly_the_broken_records(
     }
     assert totals["big"] == {"expectations": {"low": {"policy": "drop", "failed": 1}}, "dropped": 1}
     assert report.left_out == 2
+
+
+def test_quarantined_records_of_a_stream_are_appended_once_each_with_their_rule(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    """The source's quarantine rule and its schema's rules (on_invalid), and a transform's:
+    each record set aside lands once in its step's folder, across a restart."""
+    modest = Expectation("modest", "NOT (qty >= 1000) IS TRUE", "quarantine")
+    under = Expectation("under", "NOT (qty >= 500) IS TRUE", "quarantine")
+    small = Expectation("small", "NOT (qty IN (7, 600)) IS TRUE", "drop")
+    sink = Collecting()
+    folders = tmp_path / "quarantine" / "items_stream"
+
+    def held(step: str) -> list[tuple[Any, ...]]:
+        try:
+            df = spark.read.format("avro").load(str(folders / step))
+        except Exception:  # no batch has committed a file yet
+            return []
+        # The folder, not its files: Spark's sink log names the committed batches' files.
+        if CORRUPT_COLUMN not in df.columns:  # a transform's records were all parsed
+            df = df.withColumn(CORRUPT_COLUMN, F.lit(None))
+        columns = ["id", "qty", "_etlc_rule", "_etlc_step", CORRUPT_COLUMN]
+        return sorted((tuple(r) for r in df.select(*columns).collect()), key=str)
+
+    def run(name: str, text: str, done: Any) -> RunReport:
+        p = pipeline(
+            spark,
+            tmp_path,
+            sink,
+            on_extract=(modest,),
+            on_transform=(under, small),
+            on_invalid="quarantine",
+        )
+        running = Running(p)
+        staged = tmp_path / f".{name}"
+        staged.write_text(text, encoding="utf-8")
+        staged.rename(tmp_path / "in" / name)
+        running.until(done)
+        return running.stop()
+
+    first = run(
+        "a.json",
+        '{"id": 1, "qty": 5}\n{"id": 2, "qty": 5000}\nnot json\n{"id": 3, "qty": 700}\n'
+        '{"id": 4, "qty": -3}\n{"id": 8, "qty": 600}\n',
+        lambda: sink.rows() and len(held("items")) == 3 and len(held("big")) == 2,
+    )
+    assert first.status is Status.PARTIAL and first.exit_code == EXIT_PARTIAL, first.error
+    assert sink.rows() == [(1, 5)]
+    assert held("items") == sorted(
+        [
+            (2, 5000, "modest", "items", None),
+            (None, None, "parse", "items", "not json"),
+            (4, -3, "rule:qty_positive", "items", None),
+        ],
+        key=str,
+    )
+    # 8 breaks the drop rule too: set aside, not dropped.
+    assert held("big") == sorted(
+        [(3, 700, "under", "big", None), (8, 600, "under", "big", None)], key=str
+    )
+    totals = {m.step: m.extra for m in first.steps}
+    assert totals["items"]["quarantined"] == 3
+    assert totals["items"]["expectations"]["modest"] == {"policy": "quarantine", "failed": 1}
+    assert (totals["big"]["quarantined"], totals["big"]["dropped"]) == (2, 0)
+    [started] = [e for e in events(log_stream, "quarantine_started") if e["step"] == "big"]
+    assert started["path"] == str(folders / "big")
+
+    # A restart resumes each query from its checkpoint: nothing set aside twice.
+    second = run(
+        "b.json",
+        '{"id": 5, "qty": 9000}\n{"id": 6, "qty": 8}\n{"id": 7, "qty": 7}\n',
+        lambda: (6, 8) in sink.rows() and len(held("items")) == 4,
+    )
+    assert second.status is Status.PARTIAL, second.error
+    assert sink.rows() == [(1, 5), (6, 8)]
+    assert sorted(r[0] for r in held("items") if r[0] is not None) == [2, 4, 5]
+    assert len(held("big")) == 2
+    totals = {m.step: m.extra for m in second.steps}
+    assert (totals["big"]["quarantined"], totals["big"]["dropped"]) == (0, 1)  # 7
+    runs = spark.read.format("avro").load(str(folders / "items")).select("_etlc_run_id")
+    assert runs.distinct().count() == 2  # each record names the run that set it aside
 
 
 def test_a_record_breaking_a_transforms_fail_rule_halts_the_stream_with_the_record(
@@ -613,15 +695,16 @@ def test_a_static_side_with_refresh_is_read_again_and_the_stream_resumes(
     assert len({epoch for epoch, _ in sink.batches}) == 1  # restarted from its checkpoint
 
 
+@pytest.mark.parametrize("policy", ["drop", "quarantine"])
 def test_expectations_around_a_stream_static_join_check_only_what_the_join_outputs(
-    spark: Any, tmp_path: Path, log_stream: io.StringIO
+    spark: Any, tmp_path: Path, log_stream: io.StringIO, policy: Policy
 ) -> None:
     source = tmp_path / "in"
     source.mkdir()
     labels = tmp_path / "labels.csv"
     labels.write_text("id,label\n1,old\n2,bad\n", encoding="utf-8")
     sink = Collecting()
-    known = Expectation("known", "NOT (label <> 'bad') IS FALSE", "drop")
+    known = Expectation("known", "NOT (label <> 'bad') IS FALSE", policy)
     modest = Expectation("modest", "NOT (qty < 100) IS FALSE", "fail")
     g = PipelineGraph(
         "labelled_stream",
@@ -650,20 +733,29 @@ def test_expectations_around_a_stream_static_join_check_only_what_the_join_outpu
     settings = Settings(
         stage_dir=str(tmp_path / "stage"),
         checkpoint_dir=str(tmp_path / "checkpoints"),
+        quarantine_dir=str(tmp_path / "quarantine"),
         trigger_interval="200 milliseconds",
     )
     e = Environment("test", "test.json", settings=settings)
-    p = StreamingPipeline(g, spark, e, EventLog(RunContext("labelled")), StopSignal(), poll_s=0.1)
+    context = RunContext("labelled_stream")
+    p = StreamingPipeline(g, spark, e, EventLog(context), StopSignal(), poll_s=0.1)
     running = Running(p)
     # 9 has no label: the join leaves it out, so its qty never meets the fail rule; 2's label
-    # was dropped from the static side.
+    # was left out of the static side.
     drop(source, "a.json", [{"id": 1, "qty": 5}, {"id": 9, "qty": 500}, {"id": 2, "qty": 3}])
     running.until(lambda: sink.rows() == [(1, 5, "old")])
     report = running.stop()
     assert report.status is Status.PARTIAL, report.error
     [good] = [m for m in report.steps if m.step == "good"]
-    assert (good.records_out, good.extra["dropped"]) == (1, 1)
-    assert good.extra["expectations"] == {"known": {"policy": "drop", "failed": 1}}
+    left_out = "dropped" if policy == "drop" else "quarantined"
+    assert (good.records_out, good.extra[left_out]) == (1, 1)
+    assert good.extra["expectations"] == {"known": {"policy": policy, "failed": 1}}
+    folder = tmp_path / "quarantine" / "labelled_stream" / "good" / context.run_id
+    if policy == "quarantine":  # the snapshot's records, written once it was read
+        held = spark.read.format("avro").load(str(folder)).select("id", "label", "_etlc_rule")
+        assert [tuple(r) for r in held.collect()] == [(2, "bad", "known")]
+    else:
+        assert not folder.exists()
 
 
 def record(name: str, fields: list[tuple[str, str]]) -> DatasetSchema:
