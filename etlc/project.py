@@ -417,7 +417,7 @@ _TEMPLATE = Path(__file__).parent / "init_template"
 # build includes.
 _RENAMED = {"gitignore": ".gitignore"}
 # Copied into the new project's schemas/ for editors (`$schema` in the example files).
-_EDITOR_SCHEMAS = ("pipeline.schema.json", "environment.schema.json")
+_EDITOR_SCHEMAS = ("pipeline.schema.json", "environment.schema.json", "pipeline_test.schema.json")
 
 
 @dataclass(frozen=True)

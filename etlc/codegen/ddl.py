@@ -43,7 +43,7 @@ def _table(plan: Plan, step: PlannedStep) -> TableDdl:
     table = args["table"]
     assert isinstance(table, str), table
     connection = args["connection"]
-    schema = plan.step(step.inputs[0]).schema
+    schema = step.schema  # its input's, or what a quarantined load reads
     try:
         statement = args.get("create_table") or create_statement(step.type, table, schema, args)
     except ValueError as exc:

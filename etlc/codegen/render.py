@@ -64,6 +64,7 @@ _RUNTIME_MODULES = (
     "etlc/database_sql.py",
     "etlc/plugins.py",
     "etlc/printable.py",
+    "etlc/quarantine_columns.py",
     "etlc/profiles.py",
     "etlc/spark_submit.py",
 )
@@ -389,5 +390,7 @@ def _step_call(step: PlannedStep, lineage: Mapping[str, OutputLineage]) -> Code:
             (Code("mode"), string(step.mode)),
             (Code("lineage"), _lineage(lineage[step.id], level + 1)),
         ]
+        if step.quarantined:
+            fields.append((Code("quarantined"), literal(True, level + 1)))
     cls = {"extract": "ExtractStep", "transform": "TransformStep", "load": "LoadStep"}[step.role]
     return Code(INDENT * level + _call(Code(cls), fields, level) + ",")

@@ -98,6 +98,8 @@ class Step:
     expect: Expectations | None = None
     # An extract's policy for records that break its Avro schema (None: fail).
     on_invalid: Name | None = None
+    # A load of the records its input's quarantine rules set aside, not of its valid ones.
+    quarantined: Flag | None = None
 
     def inputs(self) -> list[Name]:
         return []

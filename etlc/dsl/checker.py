@@ -29,7 +29,13 @@ from etlc.dsl.build import build_pipeline, step_path
 from etlc.dsl.capabilities import capability_problems
 from etlc.dsl.credentials import credential_problems
 from etlc.dsl.diagnostics import Diagnostic, Severity, Span, diag, did_you_mean, masked
-from etlc.dsl.expectations import expectations, on_invalid
+from etlc.dsl.expectations import (
+    SetAside,
+    expectations,
+    on_invalid,
+    quarantined_input,
+    sets_aside,
+)
 from etlc.dsl.expressions import CheckedExpr, Context, Scope, check_expression
 from etlc.dsl.graph import run_order
 from etlc.dsl.lineage import StepLineage
@@ -52,6 +58,7 @@ from etlc.dsl.variables import ENV_VAR, VAR_NAME
 from etlc.plugins import CORE_ARTIFACTS, PluginTable
 from etlc.profiles import Profile
 from etlc.project import Project, find_project
+from etlc.quarantine_columns import ADDED, RAW_TEXT
 
 __all__ = [
     "CheckOptions",
@@ -190,6 +197,8 @@ class _Checker:
     connections: dict[str, tuple[str, Span]] = field(default_factory=dict)  # name -> system
     streaming: bool = False
     stream_aggregates: list[tuple[ast.Step, ast.Name]] = field(default_factory=list)
+    # Each step whose quarantine rules set records aside: what a quarantined load reads.
+    held: dict[str, SetAside] = field(default_factory=dict)
     expressions_checked: int = 0  # bounded by MAX_EXPRESSIONS
 
     def error(self, code: str, message: str, span: Span, hint: str = "", **params: Any) -> None:
@@ -331,6 +340,11 @@ class _Checker:
                 return None
             inputs.append(ds.schema)
         before = len(self.diagnostics)
+        if _quarantined(step):
+            aside = quarantined_input(self, step, self.held, self._namespace())
+            if aside is None:
+                return None
+            inputs = [aside]
         lowered = kind.check(self, step, inputs)
         failed = lowered is None or any(d.is_error for d in self.diagnostics[before:])
         if step.role != "load":
@@ -344,6 +358,9 @@ class _Checker:
         expected = expectations(self, step, lowered.schema)
         if any(d.is_error for d in self.diagnostics[before:]):
             return None
+        policy = on_invalid(step)
+        if step.role != "load" and sets_aside(expected, policy):
+            self.held[step.id.value] = SetAside(lowered.schema, policy == "quarantine")
         return PlannedStep(
             id=step.id.value,
             role=step.role,
@@ -357,9 +374,10 @@ class _Checker:
             rules=lowered.rules,
             refresh=self._refresh(step),
             recheck=lowered.recheck,
-            lineage=_lineage(step, lowered, expected, policy := on_invalid(step)),
+            lineage=_lineage(step, lowered, expected, policy),
             expectations=expected,
             on_invalid=policy,
+            quarantined=_quarantined(step),
         )
 
     def stream_input(self, step: ast.Step) -> ast.Name | None:
@@ -525,5 +543,13 @@ def _lineage(
         return lineage.filtered(lowered.lineage, held)
     names = [f.name for f in lowered.schema.fields]
     if step.role == "load" and len(step.inputs()) == 1:  # a plugin's load may read several
-        return StepLineage.of(lineage.identity(step.inputs()[0].value, names))
+        copied = lineage.identity(step.inputs()[0].value, names)
+        if _quarantined(step):  # what quarantine adds comes from no column
+            copied.update((c, []) for c in (RAW_TEXT, *ADDED) if c in copied)
+        return StepLineage.of(copied)
     return lineage.unknown(names)
+
+
+def _quarantined(step: ast.Step) -> bool:
+    """Whether ``step`` is a load of the records its input sets aside in quarantine."""
+    return step.role == "load" and step.quarantined is not None and step.quarantined.value

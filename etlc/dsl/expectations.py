@@ -9,12 +9,16 @@ with a SQL ``CHECK`` constraint and the rules an Avro schema declares: the lower
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 from etlc.dsl import ast
 from etlc.dsl.expressions import Context, Scope
 from etlc.dsl.plan import PlannedExpectation
 from etlc.dsl.steps.contract import CheckContext
-from etlc.dsl.types import RecordSchema
+from etlc.dsl.types import DataType, RecordSchema, derived_record
 from etlc.dsl.validation_rules import lowered_rule
+from etlc.quarantine_columns import ADDED, RAW_TEXT, load_columns
 
 DEFAULT_POLICY = "fail"
 # The schema's rule for a record the reader could not parse; counted under this name when an
@@ -71,3 +75,70 @@ def expectations(
         columns = tuple(sorted(checked.columns))
         lowered.append(PlannedExpectation(rule.name.value, predicate, policy, columns))
     return tuple(lowered)
+
+
+def sets_aside(lowered: tuple[PlannedExpectation, ...], invalid: str) -> bool:
+    """Whether a step's rules (its expectations, an extract's ``on_invalid``) quarantine."""
+    return invalid == "quarantine" or any(e.policy == "quarantine" for e in lowered)
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """A step whose quarantine rules set records aside: its output, and whether they keep the
+    raw text of records the reader could not parse (an extract under ``on_invalid``)."""
+
+    schema: RecordSchema
+    raw_text: bool
+
+
+def quarantined_input(
+    ctx: CheckContext, load: ast.Step, held: Mapping[str, SetAside], namespace: str
+) -> RecordSchema | None:
+    """What a load marked ``quarantined`` reads: its input's records set aside, with the
+    columns :func:`etlc.quarantine_columns.load_columns` adds (E218 when the input sets none
+    aside, or has such a column itself). Every column may be null: a record its schema does
+    not admit may lack any value."""
+    flag = load.quarantined
+    assert flag is not None
+    ref = load.inputs()[0]
+    aside = held.get(ref.value)
+    if aside is None:
+        ctx.error(
+            "E218",
+            f"load `{load.id.value}` writes the records `{ref.value}` sets aside in quarantine, "
+            f"but `{ref.value}` has no quarantine rule",
+            flag.span,
+            f'give `{ref.value}` an expectation with "policy": "quarantine" (on an extract, '
+            '"on_invalid": "quarantine" also sets records aside), or remove "quarantined"',
+            step=load.id.value,
+        )
+        return None
+    if ctx.streaming and not ctx.is_stream(ref.value):
+        ctx.error(
+            "E218",
+            f"load `{load.id.value}` writes the records `{ref.value}` sets aside, but "
+            f"`{ref.value}` is a static side of the stream, read as a snapshot: its records "
+            "set aside go to the quarantine folder (etlc.quarantine_dir)",
+            flag.span,
+            'remove "quarantined", or quarantine the stream\'s records after the join',
+            step=load.id.value,
+        )
+        return None
+    own = tuple(f.name for f in aside.schema.fields)
+    clash = next((c for c in own if c in (RAW_TEXT, *ADDED)), None)
+    if clash is not None:
+        ctx.error(
+            "E218",
+            f"`{ref.value}` has a column `{clash}`, which quarantine adds to each record it "
+            "sets aside",
+            flag.span,
+            f"rename `{clash}` in `{ref.value}`",
+            step=load.id.value,
+            column=clash,
+        )
+        return None
+    types = {f.name: f.type.with_nullable(True) for f in aside.schema.fields}
+    types[RAW_TEXT] = DataType("string")
+    types.update((c, DataType("string", nullable=False)) for c in ADDED)
+    columns = {c: types[c] for c in load_columns(own, aside.raw_text)}
+    return derived_record(f"{ref.value}_quarantined", columns, namespace)

@@ -80,6 +80,7 @@ class PlannedStep:
     lineage: StepLineage | None = None
     expectations: tuple[PlannedExpectation, ...] = ()  # in the order the definition gives them
     on_invalid: str = "fail"  # an extract's policy for records that break its schema
+    quarantined: bool = False  # a load of the records its input's quarantine rules set aside
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,8 @@ class LoadStep:
     loader: Loader
     mode: str
     lineage: ColumnLineage | None = None  # None: a driver compiled without it
+    # It writes the records its input's quarantine rules set aside, not its valid records.
+    quarantined: bool = False
 
 
 @dataclass(frozen=True)

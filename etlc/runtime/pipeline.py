@@ -24,7 +24,7 @@ from etlc.runtime.expectations import metrics as expectation_metrics
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
 from etlc.runtime.logs import EventLog
 from etlc.runtime.observed import observed_metrics
-from etlc.runtime.quarantine import quarantine_path, write_quarantine
+from etlc.runtime.quarantine import for_load, quarantine_path, write_quarantine
 from etlc.runtime.report import RunReport, Status, StepMetrics
 from etlc.runtime.stage_store import StageResult, StageStore
 from etlc.runtime.strategies import LoadResult
@@ -161,7 +161,10 @@ class SparkPipeline(Pipeline):
         same records again, sets them aside once."""
         ctx = self.log.context
         root = self.env.settings.quarantine_dir
+        loaded = {ld.input for ld in self.graph.loads if ld.quarantined}
         for step, schema, records in self.set_aside:
+            if step in loaded:  # a load of the definition writes them instead
+                continue
             path = quarantine_path(root, ctx.pipeline, step, ctx.run_id)
             try:
                 aside = store.set_aside(step, schema.struct())
@@ -169,6 +172,27 @@ class SparkPipeline(Pipeline):
             except Exception as exc:
                 raise classify(exc, step) from exc
             self.log.warning("records_quarantined", step=step, records=records, path=path)
+
+    def _held(self, step: str, store: StageStore) -> DataFrame:
+        """The records ``step`` set aside this run, from the stage store, as a quarantined
+        load reads them (none: an empty dataset of the same columns)."""
+        struct = self._made(step).schema.struct()
+        if any(held == step for held, _, _ in self.set_aside):
+            return self._as_loaded(step, store.set_aside(step, struct))
+        empty = self.spark.createDataFrame([], struct)
+        return self._as_loaded(step, empty.withColumn(HELD, F.lit(None).cast("string")))
+
+    def _as_loaded(self, step: str, held: DataFrame) -> DataFrame:
+        """Records ``step`` set aside (marked ``HELD``) as a quarantined load reads them."""
+        made = self._made(step)
+        raw = isinstance(made, ExtractStep) and made.on_invalid == "quarantine"
+        columns = made.schema.struct().fieldNames()
+        run_id = self.log.context.run_id
+        return for_load(held, HELD, step, run_id, columns=columns, raw_text=raw)
+
+    def _made(self, step: str) -> ExtractStep | TransformStep:
+        steps: list[ExtractStep | TransformStep] = [*self.graph.extracts, *self.graph.transforms]
+        return next(s for s in steps if s.id == step)
 
     def _dead_letters(self, step: LoadStep, records: list[dict[str, Any]]) -> None:
         ctx = self.log.context
@@ -246,9 +270,13 @@ class BatchPipeline(SparkPipeline):
             for tr in (t for t in self.graph.transforms if t.id in loaded):
                 frames[tr.id], observed[tr.id] = self._transform(tr, frames, store)
             dead_lettered = 0
-            for ld in self.graph.loads:
+            for ld in (ld for ld in self.graph.loads if not ld.quarantined):
                 dead_lettered += self._load(ld, frames[ld.input], report)
+            # Records set aside are written once every other load has committed: a run that
+            # fails leaves none behind, and the next one sets them aside once.
             self._write_quarantine(store)
+            for ld in (ld for ld in self.graph.loads if ld.quarantined):
+                dead_lettered += self._load(ld, self._held(ld.input, store), report)
             self._transform_metrics(observed, report)
             if dead_lettered or report.left_out:
                 report.status = Status.PARTIAL

@@ -17,14 +17,13 @@ the record broke), ``_etlc_step`` and ``_etlc_run_id``, as Avro.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from etlc.quarantine_columns import RAW_TEXT, RULE, RUN_ID, STEP, load_columns
 from etlc.runtime.rules import EXPECT_PREFIX
-
-RULE_COLUMN = "_etlc_rule"
-STEP_COLUMN = "_etlc_step"
-RUN_COLUMN = "_etlc_run_id"
 
 
 def quarantine_path(root: str, pipeline: str, step: str, run_id: str) -> str:
@@ -45,9 +44,9 @@ def quarantined(records: DataFrame, rule: str, step: str, run_id: str) -> DataFr
     bare = F.regexp_replace(F.col(f"`{rule}`"), f"^{EXPECT_PREFIX}", "")
     return records.select(
         *columns,
-        bare.alias(RULE_COLUMN),
-        F.lit(step).alias(STEP_COLUMN),
-        F.lit(run_id).alias(RUN_COLUMN),
+        bare.alias(RULE),
+        F.lit(step).alias(STEP),
+        F.lit(run_id).alias(RUN_ID),
     )
 
 
@@ -55,3 +54,15 @@ def write_quarantine(records: DataFrame, rule: str, path: str, step: str, run_id
     """``records`` written to ``path`` as Avro, replacing what an earlier attempt wrote."""
     out = quarantined(records, rule, step, run_id)
     out.write.format("avro").mode("overwrite").save(path)
+
+
+def for_load(
+    records: DataFrame, rule: str, step: str, run_id: str, *, columns: Sequence[str], raw_text: bool
+) -> DataFrame:
+    """``records`` set aside as a quarantined load reads them: ``columns`` (the step's own),
+    the raw text of a record the reader could not parse where the step keeps it (null where
+    the source gave none), then the rule, step and run (``load_columns``)."""
+    out = quarantined(records, rule, step, run_id)
+    if raw_text and RAW_TEXT not in out.columns:
+        out = out.withColumn(RAW_TEXT, F.lit(None).cast("string"))
+    return out.select(*(F.col(f"`{c}`") for c in load_columns(tuple(columns), raw_text)))

@@ -12,8 +12,10 @@ from collections.abc import Sequence
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-# Readers put a record that does not fit the schema into this column.
-CORRUPT_COLUMN = "_etlc_corrupt"
+from etlc.quarantine_columns import RAW_TEXT
+
+# Readers put a record that does not fit the schema into this column (quarantine keeps it).
+CORRUPT_COLUMN = RAW_TEXT
 PARSE_RULE = ("parse", f"`{CORRUPT_COLUMN}` IS NULL")
 # A stream's records carry where they came from (for the halt message) and when the source
 # received them (for end-to-end latency); neither is part of the dataset.

@@ -296,13 +296,17 @@ class StreamingPipeline(SparkPipeline):
         queries: Queries,
         writers: list[BatchWriter],
     ) -> None:
-        """Each load's query, then each quarantine query, added to ``queries`` as it starts."""
+        """Each load's query, then each quarantine query, added to ``queries`` as it starts.
+        A step's records set aside go to its quarantined loads, else to its folder."""
         for ld in self.graph.loads:
-            query, writer = self._start(ld, frames[ld.input])
+            df = self._as_loaded(ld.input, aside[ld.input]) if ld.quarantined else frames[ld.input]
+            query, writer = self._start(ld, df)
             queries.append((query, writer))
             writers.append(writer)
+        loaded = {ld.input for ld in self.graph.loads if ld.quarantined}
         for step_id, held in sorted(aside.items()):
-            queries.append(self._set_aside(step_id, held))
+            if step_id not in loaded:
+                queries.append(self._set_aside(step_id, held))
 
     def _failed(self, report: RunReport, error: EtlcError) -> None:
         report.status = Status.FAILED

@@ -28,7 +28,7 @@ from tests.integration import databases as db
 from tests.integration import events
 from tests.integration.conftest import ROOT, Background, compile_variant, example, submit_jvm_opts
 from tests.integration.test_database_loads import services, small_filesystem
-from tests.integration.test_ddl import ddl
+from tests.integration.test_ddl import apply, ddl
 from tests.integration.test_kafka_postgres import check_lineage
 
 ORDER_SCHEMA = json.loads((ROOT / "schemas" / "avro" / "order.avsc").read_text(encoding="utf-8"))
@@ -267,19 +267,20 @@ def test_a_batch_committed_just_before_a_crash_is_skipped_on_replay(
     # A drop expectation on the way: across the crash and the replay, the target holds
     # exactly the records that meet it.
     small = {"name": "small", "check": "amount < 900", "policy": "drop"}
-    doc["transform"][0]["expect"] = {"rules": [small]}
+    # The source's records set aside go to the quarantine folder; those of `live` to a table
+    # of the same database (records of 900 and more break `small` too: set aside, not dropped).
+    capped = {"name": "capped", "check": "amount < 850", "policy": "quarantine"}
+    doc["transform"][0]["expect"] = {"rules": [small, capped]}
     modest = {"name": "modest", "check": "amount < 950", "policy": "quarantine"}
     doc["extract"][0]["expect"] = {"rules": [modest]}
+    rejected = {**doc["load"][0], "id": "rejected", "quarantined": True, "table": "live_rejected"}
+    doc["load"].append(rejected)
     kafka = {"system": "kafka", "bootstrap_servers": servers}
     driver = compile_variant(
         tmp_path, doc, {"connections": {**db.profiles(creds), "events": kafka}}
     )
-    # The target as `etlc ddl` makes it, in the load's own dialect.
-    made = ddl(tmp_path / "defs" / f"{doc['name']}.json")
-    if system == "mysql":
-        db.my_execute(creds, ["DROP TABLE IF EXISTS order_events", made])
-    else:
-        reset(creds, "order_events", made)
+    # Both targets as `etlc ddl` makes them, in the load's own dialect.
+    apply(system, creds, ddl(tmp_path / "defs" / f"{doc['name']}.json"))
     aside = tmp_path / "quarantine"
     env = stream_env(
         tmp_path, servers, creds, vault[0], trigger="200 milliseconds", quarantine_dir=str(aside)
@@ -290,16 +291,25 @@ def test_a_batch_committed_just_before_a_crash_is_skipped_on_replay(
     )
     assert crashing.proc.wait(240) != 0
     # Batch 1 reached the database; the driver died before it could even log that.
-    assert [e["batch_id"] for e in crashing.events("batch_committed")] == [0]
-    live = sorted(o.order_id for o in orders if o.status != "CANCELLED" and o.amount < 900)
+    committed = [e for e in crashing.events("batch_committed") if e["step"] == "load_1_live"]
+    assert [e["batch_id"] for e in committed] == [0]
+    live = sorted(o.order_id for o in orders if o.status != "CANCELLED" and o.amount < 850)
     large = sorted(o.order_id for o in orders if o.amount >= 950)
+    capped_ids = sorted(
+        o.order_id for o in orders if o.status != "CANCELLED" and 850 <= o.amount < 950
+    )
     held = functools.partial(quarantined, spark, aside / doc["name"] / "orders")
     restarted = background(driver, env, tmp_path / "second.log", extra)
     restarted.wait_for("every event", lambda: len(event_ids(creds, system)) >= len(live))
     restarted.wait_for("every set-aside event", lambda: len(held()) >= len(large))
+    in_table = functools.partial(rejected_rows, creds, system)
+    restarted.wait_for("every rejected event", lambda: len(in_table()) >= len(capped_ids))
     assert restarted.stop() == 3  # PARTIAL: records were dropped and set aside
     assert held() == [(i, "modest", "orders") for i in large] and large  # each once
-    assert [e["batch_id"] for e in restarted.events("batch_skipped")] == [1]
+    # Through the crash, each micro-batch of the quarantined load committed with its marker.
+    assert in_table() == [(i, "capped", "live") for i in capped_ids] and capped_ids
+    skipped = [e for e in restarted.events("batch_skipped") if e["step"] == "load_1_live"]
+    assert [e["batch_id"] for e in skipped] == [1]
     assert event_ids(creds, system) == live
     # Each query's progress counts the steps it reads (the quarantine query: the source's).
     progress = [p.get("expectations", {}) for p in restarted.events("batch_progress")]
@@ -309,6 +319,12 @@ def test_a_batch_committed_just_before_a_crash_is_skipped_on_replay(
     assert all(c["policy"] == "quarantine" for c in held_counts) and held_counts
     [finished] = restarted.events("run_finished")
     assert finished["status"] == "PARTIAL"
+
+
+def rejected_rows(creds: dict[str, Any], system: str) -> list[tuple[int, str, str]]:
+    query = "SELECT order_id, _etlc_rule, _etlc_step FROM live_rejected"
+    rows = db.my_rows(creds, query) if system == "mysql" else db.pg_rows(creds, query)
+    return sorted((int(r[0]), str(r[1]), str(r[2])) for r in rows)
 
 
 def quarantined(spark: Any, folder: Path) -> list[tuple[int, str, str]]:

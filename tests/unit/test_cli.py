@@ -336,15 +336,20 @@ def test_init_creates_a_project_that_lint_and_compile_pass(project: Path) -> Non
         "schemas/avro/sale.avsc",
         "schemas/environment.schema.json",
         "schemas/pipeline.schema.json",
+        "schemas/pipeline_test.schema.json",
+        "tests/pipelines/example.test.json",
     ]
-    for name in ("pipelines/example.json", "pipelines/env/local.json"):
+    for name in (
+        "pipelines/example.json",
+        "pipelines/env/local.json",
+        "tests/pipelines/example.test.json",
+    ):
         target = json.loads((project / name).read_text())["$schema"]
         assert (project / name).parent.joinpath(target).resolve().is_file(), name
     lint = runner.invoke(app, ["lint"])  # no arguments: the project's definitions
     assert lint.exit_code == 0, lint.output
-    assert "1 definition(s) and 1 environment file(s) checked: 0 error(s), 0 warning(s)" in (
-        lint.output
-    )
+    summary = "1 definition(s), 1 test file(s) and 1 environment file(s) checked"
+    assert f"{summary}: 0 error(s), 0 warning(s)" in lint.output
     compiled = runner.invoke(app, ["compile"])
     assert compiled.exit_code == 0, compiled.output
     assert "pipelines/example.json -> generated/example.py (written)" in compiled.output
@@ -417,7 +422,9 @@ def test_a_definition_in_a_subfolder_uses_the_projects_environments(project: Pat
     nested.write_text((project / "pipelines" / "example.json").read_text())
     result = runner.invoke(app, ["lint"])
     assert result.exit_code == 0, result.output
-    assert "2 definition(s) and 1 environment file(s) checked: 0 error(s)" in result.output
+    assert "2 definition(s), 1 test file(s) and 1 environment file(s) checked: 0 error(s)" in (
+        result.output
+    )
     env = json.loads((project / "config" / "env" / "local.json").read_text())
     del env["variables"]["data_dir"]
     (project / "config" / "env" / "local.json").write_text(json.dumps(env))
@@ -488,7 +495,8 @@ def test_lint_checks_the_projects_environment_files(project: Path) -> None:
         "pipelines/env/prod.json:4:29: error[E603]: missing required key `bootstrap_servers` "
         "in `connections.events`"
     ) in result.output
-    assert "1 definition(s) and 2 environment file(s) checked: 2 error(s)" in result.output
+    summary = "1 definition(s), 1 test file(s) and 2 environment file(s) checked"
+    assert f"{summary}: 2 error(s)" in result.output
     as_json = runner.invoke(app, ["lint", "--format", "json"])
     rows = json.loads(as_json.stdout)
     assert [(r["file"].endswith("prod.json"), r["line"], r["code"]) for r in rows] == [

@@ -128,7 +128,9 @@ def test_a_load_whose_table_mysql_cannot_hold_is_named() -> None:
     live = plan.step("live")
     wide = Field("huge", DataType("decimal", precision=38, scale=31))
     schema = replace(live.schema, fields=(*live.schema.fields, wide))
-    steps = tuple(replace(s, schema=schema) if s.id == "live" else s for s in plan.steps)
+    # The load reads what its input makes: both schemas as the compiler would give them.
+    wider = ("live", "load_1_live")
+    steps = tuple(replace(s, schema=schema) if s.id in wider else s for s in plan.steps)
     with pytest.raises(DdlError, match="load `load_1_live`: column `huge`: MySQL's DECIMAL"):
         table_ddl(replace(plan, steps=steps))
 
@@ -192,3 +194,24 @@ def test_add_columns_hands_the_driver_an_alter_table_per_input_column(tmp_path: 
     assert add["amount"] == "ALTER TABLE `orders_copy` ADD COLUMN `amount` DECIMAL(12,2)"
     plain = _checked(tmp_path / "plain", "mysql", add_columns=False).plan
     assert plain is not None and "add_columns" not in dict(plain.step("load_1_live").args)
+
+
+def test_a_quarantined_loads_table_has_the_columns_quarantine_adds(tmp_path: Path) -> None:
+    from etlc.codegen.ddl import table_ddl
+
+    rule = {"name": "known", "check": "coupon IS NOT NULL", "policy": "quarantine"}
+    held = {"id": "held", "type": "filter", "input": "live", "condition": "amount > 0"}
+    result = _checked(
+        tmp_path,
+        "postgres",
+        transform=[{**held, "expect": {"rules": [rule]}}],
+        input="held",
+        quarantined=True,
+        create_table="if_missing",
+    )
+    assert result.plan is not None, result.diagnostics
+    [table] = table_ddl(result.plan)
+    # Every column of the records set aside may be null; what quarantine adds never is.
+    assert '  "order_id" BIGINT,\n' in table.statement
+    assert '  "_etlc_rule" TEXT NOT NULL,\n  "_etlc_step" TEXT NOT NULL,\n' in table.statement
+    assert dict(result.plan.step("load_1_held").args)["create_table"] == table.statement

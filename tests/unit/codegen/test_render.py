@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import py_compile
 import subprocess
 import sys
@@ -154,6 +155,15 @@ def test_runtime_zip_is_deterministic_and_holds_the_runtime_only() -> None:
             if line.startswith("from etlc"):
                 module = line.split()[1].replace(".", "/")
                 assert f"{module}.py" in names or f"{module}/__init__.py" in names, line
+    # ... and all that the zip's own modules import, at any depth.
+    archive = zipfile.ZipFile(io.BytesIO(first))
+    for name in (n for n in names if n.endswith(".py")):
+        tree = ast.parse(archive.read(name).decode("utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("etlc"):
+                module = str(node.module).replace(".", "/")
+                found = f"{module}.py" in names or f"{module}/__init__.py" in names
+                assert found, f"{name} imports {node.module}, which the zip lacks"
 
 
 def test_write_only_touches_changed_files(tmp_path: Path) -> None:

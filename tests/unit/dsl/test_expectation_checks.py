@@ -3,6 +3,7 @@ policies resolved (the rule's, the block's, then fail), and where the block may 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +165,90 @@ def test_parse_is_the_schemas_rule_name_and_no_expectations(tmp_path: Path, env_
     orders = {**ORDERS, "expect": rules({"name": "parse", "check": "amount > 0"})}
     refused = only(check(tmp_path, env_dir, definition(extract=[orders])), "E217")
     assert refused.param("rule") == "parse" and "cannot be parsed" in refused.message
+
+
+HELD_LOAD = {
+    "id": "rejected",
+    "input": "paid",
+    "quarantined": True,
+    "type": "files",
+    "path": "/rejected",
+    "format": "parquet",
+    "mode": "append",
+}
+
+
+def paid(policy: str = "quarantine") -> dict[str, Any]:
+    return {
+        "id": "paid",
+        "type": "filter",
+        "input": "orders",
+        "condition": "status = 'PAID'",
+        "expect": rules({"name": "known", "check": "coupon IN ('WELCOME')", "policy": policy}),
+    }
+
+
+def with_held_load(*loads: dict[str, Any], **extract: Any) -> dict[str, Any]:
+    doc = transform(paid())
+    doc["extract"] = [{**ORDERS, **extract}]
+    doc["load"] = [*doc["load"], *(dict(load) for load in loads)]  # each test's own
+    return doc
+
+
+def test_a_quarantined_load_reads_its_inputs_records_set_aside_with_what_quarantine_adds(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    result = check(tmp_path, env_dir, with_held_load(HELD_LOAD))
+    assert result.ok, result.diagnostics
+    load = result.plan.step("rejected")
+    assert load.quarantined and not result.plan.step("load_1_paid").quarantined
+    columns = [(f.name, f.type.kind, f.type.nullable) for f in load.schema.fields]
+    assert columns[:2] == [("order_id", "long", True), ("customer_id", "long", True)]
+    assert columns[-3:] == [
+        ("_etlc_rule", "string", False),
+        ("_etlc_step", "string", False),
+        ("_etlc_run_id", "string", False),
+    ]
+    assert "_etlc_corrupt" not in [c for c, _, _ in columns]  # a transform's were all parsed
+    # Quarantine's own columns come from no column of `paid`.
+    assert load.lineage.sources("_etlc_rule") == ()
+    assert [s.dataset for s in load.lineage.sources("order_id")] == ["paid"]
+    # The driver says so.
+    from etlc.codegen.render import render_driver
+
+    assert "quarantined=True" in render_driver(result.plan, tmp_path)
+
+
+def test_a_quarantined_load_of_an_extract_under_on_invalid_keeps_the_raw_text(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    held = {**HELD_LOAD, "input": "orders", "id": "unparsed"}
+    result = check(tmp_path, env_dir, with_held_load(held, on_invalid="quarantine"))
+    assert result.ok, result.diagnostics
+    names = [f.name for f in result.plan.step("unparsed").schema.fields]
+    assert names[-4:] == ["_etlc_corrupt", "_etlc_rule", "_etlc_step", "_etlc_run_id"]
+
+
+def test_a_quarantined_load_of_a_step_that_sets_nothing_aside_is_refused(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    doc = with_held_load(HELD_LOAD)
+    doc["transform"] = [paid("drop")]
+    refused = only(check(tmp_path, env_dir, doc), "E218")
+    assert "no quarantine rule" in refused.message and refused.param("step") == "rejected"
+    assert '"policy": "quarantine"' in refused.hint
+    line = json.dumps(doc, indent=2).splitlines()[refused.span.line - 1]
+    assert '"quarantined": true' in line
+    # Without the flag it is an ordinary load of `paid`.
+    doc["load"][-1]["quarantined"] = False
+    assert check(tmp_path, env_dir, doc).ok
+
+
+def test_a_quarantined_load_of_a_step_with_a_column_quarantine_adds_is_refused(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    doc = with_held_load(HELD_LOAD)
+    own = {"id": "own", "type": "derive", "input": "orders", "columns": {"_etlc_step": "'x'"}}
+    doc["transform"] = [own, {**paid(), "input": "own"}]
+    refused = only(check(tmp_path, env_dir, doc), "E218")
+    assert refused.param("column") == "_etlc_step" and "rename" in refused.hint

@@ -538,3 +538,21 @@ def test_quarantine_on_or_after_a_stream_aggregate_is_refused_where_it_is_writte
     assert only(check(tmp_path, env_dir, doc), "E410").param("rule") == "cap"
     doc["transform"][2]["expect"]["rules"][0]["policy"] = "drop"
     assert check(tmp_path, env_dir, doc).ok
+
+
+def test_a_quarantined_load_of_a_streams_static_side_is_refused_of_the_stream_taken(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    held = {"name": "known", "check": "segment IS NOT NULL", "policy": "quarantine"}
+    customers = {**STATIC_CUSTOMERS, "expect": {"rules": [held]}}
+    doc = streaming(join("events", "customers"), extract=[EVENTS, customers])
+    load = {"type": "postgres", "connection": "warehouse", "table": "held", "mode": "append"}
+    doc["load"].append({**load, "id": "held", "input": "customers", "quarantined": True})
+    refused = only(check(tmp_path, env_dir, doc), "E218")
+    assert "static side" in refused.message and "etlc.quarantine_dir" in refused.message
+    # The stream's own records set aside: a query of its own takes them.
+    doc["extract"] = [{**EVENTS, "on_invalid": "quarantine"}, STATIC_CUSTOMERS]
+    doc["load"][-1]["input"] = "events"
+    result = check(tmp_path, env_dir, doc)
+    assert result.ok, result.diagnostics
+    assert result.plan.step("held").quarantined

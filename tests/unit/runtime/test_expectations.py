@@ -7,7 +7,7 @@ import io
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -61,7 +61,10 @@ def run(
     on_transform: tuple[Expectation, ...] = (),
     on_invalid: Policy = "fail",
     rows: str = ROWS,
+    held_by: str | None = None,
 ) -> RunReport:
+    """``held_by``: a step whose records set aside a quarantined load writes, as JSON to
+    ``tmp/held`` (declared first: it still runs after the other load)."""
     source = tmp / "items.csv"
     source.write_text(rows, encoding="utf-8")
     extractor = FilesExtractor(str(source), "csv", SCHEMA, {"header": "true"})
@@ -76,7 +79,14 @@ def run(
             ),
         ),
         (keep,),
-        (LoadStep("out", "kept", FilesLoader(str(tmp / "out"), "parquet"), "overwrite"),),
+        (
+            *(
+                (LoadStep("held", held_by, JsonFiles(tmp), "append", quarantined=True),)
+                if held_by
+                else ()
+            ),
+            LoadStep("out", "kept", FilesLoader(str(tmp / "out"), "parquet"), "overwrite"),
+        ),
     )
     settings = Settings(stage_dir=str(tmp / "stage"), quarantine_dir=str(tmp / "quarantine"))
     env = Environment("test", "test.json", settings=settings)
@@ -252,6 +262,71 @@ def test_on_invalid_gives_the_schemas_rules_a_policy_of_their_own(
         raw = quarantined(spark, tmp_path, "items", raw=True)
         texts = {r["_etlc_rule"]: r["_etlc_corrupt"] for r in raw}
         assert texts["parse"] == "x,3" and texts["modest"] is None
+
+
+class JsonFiles(FilesLoader):
+    """JSON files in ``tmp/held``; each write notes whether the main output was there."""
+
+    made: ClassVar[list[JsonFiles]] = []  # each one, for the test to look at
+
+    def __init__(self, tmp: Path) -> None:
+        super().__init__(str(tmp / "held"), "json")
+        self.tmp = tmp
+        self.after_out: list[bool] = []
+        self.columns: list[str] = []
+        JsonFiles.made.append(self)
+
+    def load(self, df: Any, mode: str) -> Any:
+        self.after_out.append((self.tmp / "out").exists())
+        self.columns = df.columns
+        return super().load(df, mode)
+
+
+def held_rows(spark: Any, tmp: Path) -> list[dict[str, Any]]:
+    return sorted((r.asDict() for r in spark.read.json(str(tmp / "held")).collect()), key=str)
+
+
+@pytest.mark.parametrize("where", ["extract", "transform"])
+def test_a_quarantined_load_writes_the_records_set_aside_after_the_other_loads(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO, where: str
+) -> None:
+    step = "items" if where == "extract" else "kept"
+    report = run(spark, tmp_path, held_by=step, **{f"on_{where}": (HELD, SMALL)})
+    assert report.status is Status.PARTIAL, report.error
+    assert ids(spark, tmp_path) == [1, 3, 4, 5]
+    assert held_rows(spark, tmp_path) == [record(6, 900, "modest", step)]
+    assert not (tmp_path / "quarantine").exists()  # the load took them, not the folder
+    assert finished(log_stream)["held"]["records_out"] == 1
+    logged = [json.loads(x) for x in log_stream.getvalue().splitlines()]
+    assert not [e for e in logged if e["event"] == "records_quarantined"]
+
+
+def test_a_quarantined_load_of_an_extract_keeps_the_raw_text_and_runs_when_none_is_held(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    report = run(spark, tmp_path, on_invalid="quarantine", rows=BROKEN_ROWS, held_by="items")
+    assert report.status is Status.PARTIAL, report.error
+    held = JsonFiles.made[-1]
+    assert held.after_out == [True]
+    assert held.columns == [
+        "id",
+        "qty",
+        "_etlc_corrupt",
+        "_etlc_rule",
+        "_etlc_step",
+        "_etlc_run_id",
+    ]
+    texts = {r["_etlc_rule"]: r.get("_etlc_corrupt") for r in held_rows(spark, tmp_path)}
+    assert texts == {"parse": "x,3", "not_null:id": None}
+    # A run that sets nothing aside still runs the load: an empty dataset of those columns.
+    again = tmp_path / "again"
+    again.mkdir()
+    clean = run(spark, again, on_invalid="quarantine", rows="id,qty\n1,5\n", held_by="items")
+    assert clean.status is Status.SUCCESS, clean.error
+    assert (
+        JsonFiles.made[-1].columns == held.columns
+        and finished(log_stream)["held"]["records_out"] == 0
+    )
 
 
 class Unreachable(FilesLoader):

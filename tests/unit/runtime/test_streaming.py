@@ -130,7 +130,9 @@ def pipeline(
     on_extract: tuple[Expectation, ...] = (),
     on_transform: tuple[Expectation, ...] = (),
     on_invalid: Policy = "fail",
+    held: tuple[str, Loader] | None = None,
 ) -> StreamingPipeline:
+    """``held``: a step and the load of the records it sets aside (quarantined)."""
     source = tmp / "in"
     source.mkdir(exist_ok=True)
     condition = filter_rows(condition="qty > 1")
@@ -148,7 +150,10 @@ def pipeline(
             ),
         ),
         (big,),
-        (LoadStep("sink", "big", sink, "append"),),
+        (
+            LoadStep("sink", "big", sink, "append"),
+            *((LoadStep("held", held[0], held[1], "append", quarantined=True),) if held else ()),
+        ),
     )
     settings = Settings(
         stage_dir=str(tmp / "stage"),
@@ -400,6 +405,26 @@ def test_quarantined_records_of_a_stream_are_appended_once_each_with_their_rule(
     assert (totals["big"]["quarantined"], totals["big"]["dropped"]) == (0, 1)  # 7
     runs = spark.read.format("avro").load(str(folders / "items")).select("_etlc_run_id")
     assert runs.distinct().count() == 2  # each record names the run that set it aside
+
+
+def test_a_quarantined_load_takes_a_streamed_steps_records_set_aside_per_micro_batch(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    under = Expectation("under", "NOT (qty >= 500) IS TRUE", "quarantine")
+    sink, held = Collecting(), Collecting()
+    p = pipeline(spark, tmp_path, sink, on_transform=(under,), held=("big", held))
+    running = Running(p)
+    drop(tmp_path / "in", "a.json", [{"id": 1, "qty": 5}, {"id": 3, "qty": 700}])
+    running.until(lambda: sink.rows() and held.rows())
+    report = running.stop()
+    assert report.status is Status.PARTIAL, report.error
+    assert sink.rows() == [(1, 5)]
+    run_id = p.log.context.run_id
+    assert held.rows() == [(3, 700, "under", "big", run_id)]  # through foreachBatch's marker
+    assert not (tmp_path / "quarantine").exists()  # no file sink for `big`
+    assert not [e for e in events(log_stream, "quarantine_started") if e["step"] == "big"]
+    totals = {m.step: m.extra for m in report.steps}
+    assert totals["big"]["quarantined"] == 1
 
 
 def test_a_record_breaking_a_transforms_fail_rule_halts_the_stream_with_the_record(
