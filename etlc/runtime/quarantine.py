@@ -9,21 +9,27 @@ the record broke), ``_etlc_step`` and ``_etlc_run_id``, as Avro.
   static side: once its snapshot is read). A run's folder is replaced whole, so a retried
   attempt writes it again instead of adding to it; ``<quarantine_dir>/<pipeline>/<step>/*``
   reads every run's.
-- In a stream, a query of their own appends each micro-batch's to
-  ``<quarantine_dir>/<pipeline>/<step>/`` through Spark's file sink, exactly once: its commit
-  log (``_spark_metadata``) names the files of committed batches, and reading the folder (not
-  its files) reads only those. Its checkpoint is ``<checkpoint_dir>/<pipeline>/quarantine.<step>``.
+- In a stream, a query of their own writes each micro-batch's that set any aside to
+  ``<quarantine_dir>/<pipeline>/<step>/epoch=<epoch>/batch=<id>/``, replaced whole when a
+  restart replays the batch: exactly once per micro-batch. The epoch is the query's id, kept
+  by its checkpoint (``<checkpoint_dir>/<pipeline>/quarantine.<step>``) and new for a fresh
+  one, so a deleted checkpoint never makes a batch id look written already. Reading the
+  step's folder reads ``epoch`` and ``batch`` as columns.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from etlc.quarantine_columns import RAW_TEXT, RULE, RUN_ID, STEP, load_columns
+from etlc.runtime.errors import ConfigurationError
+from etlc.runtime.observed import observed_metrics
 from etlc.runtime.rules import EXPECT_PREFIX
+from etlc.runtime.strategies import BatchMarker, ExactlyOnceLoader, Loader, LoadResult
 
 
 def quarantine_path(root: str, pipeline: str, step: str, run_id: str) -> str:
@@ -33,8 +39,34 @@ def quarantine_path(root: str, pipeline: str, step: str, run_id: str) -> str:
 
 
 def stream_quarantine_path(root: str, pipeline: str, step: str) -> str:
-    """Where a streamed step's records go, every run's (Spark's file sink keeps one folder)."""
+    """Where a streamed step's records go, every run's, in a folder per micro-batch."""
     return f"{root.rstrip('/')}/{pipeline}/{step}"
+
+
+class QuarantineFolder(Loader, ExactlyOnceLoader):
+    """A streamed step's records set aside, written micro-batch by micro-batch."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def load(self, df: DataFrame, mode: str) -> LoadResult:
+        raise ConfigurationError("a stream's quarantine folder is written per micro-batch")
+
+    def load_batch(self, df: DataFrame, mode: str, marker: BatchMarker) -> LoadResult | None:
+        """The batch's records in its own folder, replacing a replayed batch's. A batch that
+        set nothing aside (most of them) leaves no folder: its records are counted as they
+        are written, and the folder of none is removed."""
+        path = f"{self.folder}/epoch={marker.epoch}/batch={marker.batch_id}"
+        written = Observation(f"etlc_quarantine_{marker.batch_id}")
+        df.observe(written, F.count(F.lit(1)).alias("records")).write.format("avro").mode(
+            "overwrite"
+        ).save(path)
+        if not observed_metrics(written, self.folder).get("records"):
+            _remove(df.sparkSession, path)
+        return LoadResult()
+
+    def describe(self) -> dict[str, Any]:
+        return {"path": self.folder}
 
 
 def quarantined(records: DataFrame, rule: str, step: str, run_id: str) -> DataFrame:
@@ -54,6 +86,14 @@ def write_quarantine(records: DataFrame, rule: str, path: str, step: str, run_id
     """``records`` written to ``path`` as Avro, replacing what an earlier attempt wrote."""
     out = quarantined(records, rule, step, run_id)
     out.write.format("avro").mode("overwrite").save(path)
+
+
+def _remove(spark: SparkSession, path: str) -> None:
+    """``path`` and what it holds, through Hadoop's file system (any scheme Spark writes)."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(hpath, True)
 
 
 def for_load(

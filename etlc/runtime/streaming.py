@@ -49,7 +49,7 @@ from etlc.runtime.halt import halt_where, halted, record_text
 from etlc.runtime.logs import EventLog
 from etlc.runtime.pipeline import Clock, SparkPipeline, log_target_changes
 from etlc.runtime.progress import LAG_METRIC, ProgressLog, duration_ms
-from etlc.runtime.quarantine import quarantined, stream_quarantine_path
+from etlc.runtime.quarantine import QuarantineFolder, quarantined, stream_quarantine_path
 from etlc.runtime.report import RunReport, Status, StepMetrics
 from etlc.runtime.rules import CORRUPT_COLUMN, EVENT_TIME_COLUMN, POSITION_COLUMN
 from etlc.runtime.stage_store import StageStore
@@ -186,8 +186,15 @@ class BatchWriter:
         )
 
 
-# The running queries: each load's with its writer; a quarantine query's has none.
-Queries: TypeAlias = list[tuple[StreamingQuery, BatchWriter | None]]
+# The running queries, each with its micro-batches' writer (idle under Spark's own file sink).
+Queries: TypeAlias = list[tuple[StreamingQuery, BatchWriter]]
+
+
+def _forget(report: RunReport, step: str) -> None:
+    """A static side's counts of an earlier snapshot, out of the report: the run reports the
+    snapshot it reads now (each refresh's own counts are in its `step_finished` line), as its
+    quarantine folder holds that snapshot's records set aside."""
+    report.steps[:] = [m for m in report.steps if m.step != step]
 
 
 def _fewest_committed(loads: Sequence[LoadStep], writers: Sequence[BatchWriter]) -> int:
@@ -275,6 +282,7 @@ class StreamingPipeline(SparkPipeline):
                     aside[ex.id] = held
                 continue
             if ex.id not in static or self._due(ex, read_at):
+                _forget(report, ex.id)
                 static[ex.id] = self._extract(ex, store, report)
                 read_at[ex.id] = self.clock()
             frames[ex.id] = static[ex.id]
@@ -356,6 +364,7 @@ class StreamingPipeline(SparkPipeline):
         if not step.expectations:
             return made, None
         snapshot, result = self._staged(step, made, store)
+        _forget(report, step.id)
         counts = result.expected
         metrics = StepMetrics(
             step.id, "transform", None, result.records - counts.left_out, extra=counts.fields()
@@ -427,36 +436,15 @@ class StreamingPipeline(SparkPipeline):
         except Exception as exc:
             raise classify(exc, step.id) from exc
 
-    def _set_aside(self, step: str, held: DataFrame) -> tuple[StreamingQuery, None]:
-        """The query that appends a step's quarantined records to its folder, exactly once
-        through Spark's file sink; it reads the step's sources again, from its own checkpoint."""
-        settings = self.env.settings
-        ctx = self.log.context
-        path = stream_quarantine_path(settings.quarantine_dir, self.graph.name, step)
-        checkpoint = f"{settings.checkpoint_dir.rstrip('/')}/{self.graph.name}/quarantine.{step}"
-        try:
-            query = (
-                quarantined(held, HELD, step, ctx.run_id)
-                .writeStream.queryName(f"{self.graph.name}.quarantine.{step}")
-                .format("avro")
-                .option("path", path)
-                .option("checkpointLocation", checkpoint)
-                .trigger(processingTime=settings.trigger_interval)
-                .outputMode("append")
-                .start()
-            )
-        except Exception as exc:
-            raise classify(exc, step) from exc
-        self.log.info(
-            "quarantine_started",
-            stage="quarantine",
-            step=step,
-            query=query.name,
-            epoch=str(query.id),
-            path=path,
-            checkpoint=checkpoint,
-        )
-        return query, None
+    def _set_aside(self, step: str, held: DataFrame) -> tuple[StreamingQuery, BatchWriter]:
+        """The query that writes a step's quarantined records to its folder, per micro-batch
+        and exactly once (its checkpoint: ``quarantine.<step>``); it reads the step's sources
+        again, at its own pace."""
+        folder = stream_quarantine_path(self.env.settings.quarantine_dir, self.graph.name, step)
+        aside = LoadStep(f"quarantine.{step}", step, QuarantineFolder(folder), "append")
+        started = self._start(aside, quarantined(held, HELD, step, self.log.context.run_id))
+        self.log.info("quarantine_started", stage="quarantine", step=step, path=folder)
+        return started
 
     def _start(self, step: LoadStep, df: DataFrame) -> tuple[StreamingQuery, BatchWriter]:
         settings = self.env.settings
@@ -538,7 +526,7 @@ class StreamingPipeline(SparkPipeline):
         """The error a query died of, as precisely as it can be known: a source's own account
         of it first (the batch's rows are read from the sources inside the load's write)."""
         for _, writer in queries:
-            if writer is not None and writer.failure is not None:
+            if writer.failure is not None:
                 return self._sources_explain(writer.failure.__cause__) or writer.failure
         invalid = halted(exc)
         if invalid is not None:

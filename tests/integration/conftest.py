@@ -227,6 +227,20 @@ def submit(
         return Submission(returncode, events, stderr.read())
 
 
+_STARTED: list[Background] = []  # the submissions the running test started
+
+
+@pytest.fixture(autouse=True)
+def _no_stream_outlives_its_test() -> Iterator[None]:
+    """A test that fails before it stops its stream would leave the driver running through
+    the tests after it (holding tables, cores and ports): it is killed once the test ends."""
+    yield
+    while _STARTED:
+        started = _STARTED.pop()
+        if started.proc.poll() is None:
+            started.crash()
+
+
 class Background:
     """A generated submit script running in the background, as a scheduler would run a stream."""
 
@@ -252,6 +266,7 @@ class Background:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, to crash it as a whole
             )
+        _STARTED.append(self)
 
     def events(self, name: str | None = None) -> list[dict[str, Any]]:
         found = []
@@ -263,7 +278,11 @@ class Background:
                     continue
         return [e for e in found if name is None or e.get("event") == name]
 
-    def wait_for(self, what: str, done: Callable[[], bool], timeout: float = 240) -> None:
+    def wait_for(
+        self, what: str, done: Callable[[], bool], timeout: float = 240, every: float = 0.5
+    ) -> None:
+        """``every``: seconds between two looks (a look that runs Spark here takes cores from
+        the driver: look seldom)."""
         deadline = time.monotonic() + timeout
         while not done():
             if self.proc.poll() is not None:
@@ -274,7 +293,7 @@ class Background:
             if time.monotonic() > deadline:
                 self.crash()
                 pytest.fail(f"no {what} within {timeout:.0f} s:\n" + self.log.read_text()[-4000:])
-            time.sleep(0.5)
+            time.sleep(every)
 
     def stop(self, timeout: float = 180) -> int:
         """SIGTERM to the Python driver itself (its pid is in `run_started`), then wait."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import shutil
 import threading
 import time
 from dataclasses import replace
@@ -390,6 +391,9 @@ def test_quarantined_records_of_a_stream_are_appended_once_each_with_their_rule(
     assert (totals["big"]["quarantined"], totals["big"]["dropped"]) == (2, 0)
     [started] = [e for e in events(log_stream, "quarantine_started") if e["step"] == "big"]
     assert started["path"] == str(folders / "big")
+    # A folder per micro-batch that set records aside, none for the others.
+    batches = list((folders / "big").glob("epoch=*/batch=*"))
+    assert batches and all(list(b.glob("*.avro")) for b in batches)
 
     # A restart resumes each query from its checkpoint: nothing set aside twice.
     second = run(
@@ -405,6 +409,14 @@ def test_quarantined_records_of_a_stream_are_appended_once_each_with_their_rule(
     assert (totals["big"]["quarantined"], totals["big"]["dropped"]) == (0, 1)  # 7
     runs = spark.read.format("avro").load(str(folders / "items")).select("_etlc_run_id")
     assert runs.distinct().count() == 2  # each record names the run that set it aside
+
+    # A deleted checkpoint starts a new epoch: the replayed batches are set aside again, in
+    # folders of their own (none is taken for a batch written before).
+    shutil.rmtree(tmp_path / "checkpoints")
+    third = run("c.json", '{"id": 9, "qty": 1}\n', lambda: len(held("items")) == 8)
+    assert third.status is Status.PARTIAL, third.error
+    by_epoch = spark.read.format("avro").load(str(folders / "items")).groupBy("epoch").count()
+    assert sorted(r["count"] for r in by_epoch.collect()) == [4, 4]
 
 
 def test_a_quarantined_load_takes_a_streamed_steps_records_set_aside_per_micro_batch(
@@ -715,9 +727,13 @@ def test_a_static_side_with_refresh_is_read_again_and_the_stream_resumes(
     running.until(lambda: len(events(log_stream, "static_refresh")) >= 1)
     drop(source, "b.json", [{"id": 2, "qty": 7}])
     running.until(lambda: len(sink.rows()) == 2)
-    assert running.stop().status is Status.SUCCESS
+    report = running.stop()
+    assert report.status is Status.SUCCESS
     assert sink.rows() == [(1, 5, "old"), (2, 7, "new")]
     assert len({epoch for epoch, _ in sink.batches}) == 1  # restarted from its checkpoint
+    # The run reports the snapshot it reads last, once; each read's own line says its counts.
+    assert [m.records_in for m in report.steps if m.step == "labels"] == [2]
+    assert len([e for e in events(log_stream, "step_finished") if e["step"] == "labels"]) >= 2
 
 
 @pytest.mark.parametrize("policy", ["drop", "quarantine"])
