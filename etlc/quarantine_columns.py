@@ -2,12 +2,13 @@
 gives a quarantined load's input these columns, and the runtime writes them.
 
 After the dataset's own columns: the raw text of a record the reader could not parse (an
-extract whose ``on_invalid`` is not fail; null for a record that was parsed), then the rule it
-broke, its step and the run that set it aside.
+extract whose ``on_invalid`` is quarantine; null for a record that was parsed), then the rule
+it broke, its step and the run that set it aside.
 """
 
 from __future__ import annotations
 
+RESERVED_PREFIX = "_etlc_"  # no column of a step that sets records aside starts so
 RAW_TEXT = "_etlc_corrupt"
 RULE = "_etlc_rule"
 STEP = "_etlc_step"

@@ -34,6 +34,7 @@ from etlc.dsl.expectations import (
     expectations,
     on_invalid,
     quarantined_input,
+    reserved_column,
     sets_aside,
 )
 from etlc.dsl.expressions import CheckedExpr, Context, Scope, check_expression
@@ -245,7 +246,9 @@ class _Checker:
         if self.streaming:
             self.report(source_problems(self.tree, self.plugins.stream_sources()))
             self.report(aggregate_problems(pipeline, self.stream_aggregates))
-            self.report(quarantine_problems(pipeline, self.stream_aggregates))
+            windows = [t for t in pipeline.transforms if t.type.value == "window"]
+            streamed = [w for w in windows if self.is_stream(w.id.value)]
+            self.report(quarantine_problems(pipeline, self.stream_aggregates, streamed))
         self.report(
             reference_problems(self.file, self.tree, self.options, self.variables, self.connections)
         )
@@ -332,19 +335,10 @@ class _Checker:
         if self.streaming and kind.streaming is not None:
             # Structured Streaming's limits beyond the plugin table's yes or no.
             kind.streaming(self, step)
-        inputs: list[RecordSchema] = []
-        for ref in step.inputs():
-            ds = self.datasets.get(ref.value)
-            if ds is None or ds.schema is None:
-                self.datasets.setdefault(step.id.value, _Dataset(None, stream=stream))
-                return None
-            inputs.append(ds.schema)
         before = len(self.diagnostics)
-        if _quarantined(step):
-            aside = quarantined_input(self, step, self.held, self._namespace())
-            if aside is None:
-                return None
-            inputs = [aside]
+        inputs = self._inputs(step, stream)
+        if inputs is None:
+            return None
         lowered = kind.check(self, step, inputs)
         failed = lowered is None or any(d.is_error for d in self.diagnostics[before:])
         if step.role != "load":
@@ -359,8 +353,8 @@ class _Checker:
         if any(d.is_error for d in self.diagnostics[before:]):
             return None
         policy = on_invalid(step)
-        if step.role != "load" and sets_aside(expected, policy):
-            self.held[step.id.value] = SetAside(lowered.schema, policy == "quarantine")
+        if not self._held(step, lowered.schema, expected, policy):
+            return None
         return PlannedStep(
             id=step.id.value,
             role=step.role,
@@ -379,6 +373,36 @@ class _Checker:
             on_invalid=policy,
             quarantined=_quarantined(step),
         )
+
+    def _inputs(self, step: ast.Step, stream: bool) -> list[RecordSchema] | None:
+        """The schemas ``step`` reads (a quarantined load: its input's records set aside);
+        None when one is not known (its step failed) or cannot be read."""
+        inputs: list[RecordSchema] = []
+        for ref in step.inputs():
+            ds = self.datasets.get(ref.value)
+            if ds is None or ds.schema is None:
+                self.datasets.setdefault(step.id.value, _Dataset(None, stream=stream))
+                return None
+            inputs.append(ds.schema)
+        if not _quarantined(step):
+            return inputs
+        aside = quarantined_input(self, step, self.held, self._namespace())
+        return None if aside is None else [aside]
+
+    def _held(
+        self,
+        step: ast.Step,
+        schema: RecordSchema,
+        expected: Sequence[PlannedExpectation],
+        policy: str,
+    ) -> bool:
+        """Note a step whose rules set records aside, for a quarantined load of it; False
+        when it has a column named as quarantine's own (E218)."""
+        if step.role == "load" or not sets_aside(tuple(expected), policy):
+            return True
+        # Noted even so: a quarantined load of it has nothing more to be told.
+        self.held[step.id.value] = SetAside(schema, policy == "quarantine")
+        return not reserved_column(self, step, schema)
 
     def stream_input(self, step: ast.Step) -> ast.Name | None:
         return next(

@@ -12,13 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import sqlglot
+from sqlglot import exp
+
 from etlc.dsl import ast
 from etlc.dsl.expressions import Context, Scope
 from etlc.dsl.plan import PlannedExpectation
 from etlc.dsl.steps.contract import CheckContext
 from etlc.dsl.types import DataType, RecordSchema, derived_record
 from etlc.dsl.validation_rules import lowered_rule
-from etlc.quarantine_columns import ADDED, RAW_TEXT, load_columns
+from etlc.quarantine_columns import ADDED, RAW_TEXT, RESERVED_PREFIX, load_columns
 
 DEFAULT_POLICY = "fail"
 # The schema's rule for a record the reader could not parse; counted under this name when an
@@ -72,6 +75,18 @@ def expectations(
         predicate = lowered_rule(f"({checked.sql}) IS NOT FALSE", scope, checked.columns)
         written = policy_of(block, rule)
         policy = written.value if written is not None else DEFAULT_POLICY
+        if policy == "quarantine" and ctx.is_stream(step.id.value) and _reads_clock(checked.sql):
+            ctx.error(
+                "E410",
+                f"expectation `{rule.name.value}` reads the clock (current_date, "
+                "current_timestamp): each query of a stream has its own batch time, so the "
+                "loads' queries and the one setting records aside could each decide a record "
+                "its own way",
+                rule.check.span,
+                'compare with a column of the record (its event time), or use "drop"',
+                rule=rule.name.value,
+            )
+            continue
         columns = tuple(sorted(checked.columns))
         lowered.append(PlannedExpectation(rule.name.value, predicate, policy, columns))
     return tuple(lowered)
@@ -80,6 +95,25 @@ def expectations(
 def sets_aside(lowered: tuple[PlannedExpectation, ...], invalid: str) -> bool:
     """Whether a step's rules (its expectations, an extract's ``on_invalid``) quarantine."""
     return invalid == "quarantine" or any(e.policy == "quarantine" for e in lowered)
+
+
+def reserved_column(ctx: CheckContext, step: ast.Step, schema: RecordSchema) -> bool:
+    """E218 for a column of a step that sets records aside named as etlc names its own
+    (``_etlc_...``): quarantine adds such columns to each record, and marks them with one."""
+    clash = next((f.name for f in schema.fields if f.name.startswith(RESERVED_PREFIX)), None)
+    if clash is None:
+        return False
+    where = step.expect.span if step.expect is not None else step.span
+    ctx.error(
+        "E218",
+        f"{step.role} `{step.id.value}` sets records aside, and has a column `{clash}`: names "
+        f"starting with `{RESERVED_PREFIX}` are those quarantine adds to each record",
+        where,
+        f"rename `{clash}` in `{step.id.value}`",
+        step=step.id.value,
+        column=clash,
+    )
+    return True
 
 
 @dataclass(frozen=True)
@@ -96,11 +130,21 @@ def quarantined_input(
 ) -> RecordSchema | None:
     """What a load marked ``quarantined`` reads: its input's records set aside, with the
     columns :func:`etlc.quarantine_columns.load_columns` adds (E218 when the input sets none
-    aside, or has such a column itself). Every column may be null: a record its schema does
-    not admit may lack any value."""
+    aside). Every column may be null: a record its schema does not admit may lack any value."""
     flag = load.quarantined
     assert flag is not None
     ref = load.inputs()[0]
+    if load.type.value == "kafka":
+        # A Kafka load serializes its records with its input's Avro schema, which lacks what
+        # quarantine adds.
+        ctx.error(
+            "E218",
+            f"load `{load.id.value}`: a Kafka load cannot take the records set aside yet",
+            flag.span,
+            "load them into a PostgreSQL or MySQL table, files or S3",
+            step=load.id.value,
+        )
+        return None
     aside = held.get(ref.value)
     if aside is None:
         ctx.error(
@@ -125,20 +169,14 @@ def quarantined_input(
         )
         return None
     own = tuple(f.name for f in aside.schema.fields)
-    clash = next((c for c in own if c in (RAW_TEXT, *ADDED)), None)
-    if clash is not None:
-        ctx.error(
-            "E218",
-            f"`{ref.value}` has a column `{clash}`, which quarantine adds to each record it "
-            "sets aside",
-            flag.span,
-            f"rename `{clash}` in `{ref.value}`",
-            step=load.id.value,
-            column=clash,
-        )
-        return None
     types = {f.name: f.type.with_nullable(True) for f in aside.schema.fields}
     types[RAW_TEXT] = DataType("string")
     types.update((c, DataType("string", nullable=False)) for c in ADDED)
     columns = {c: types[c] for c in load_columns(own, aside.raw_text)}
     return derived_record(f"{ref.value}_quarantined", columns, namespace)
+
+
+def _reads_clock(sql: str) -> bool:
+    """Whether a checked condition reads the time of the query evaluating it."""
+    parsed = sqlglot.parse_one(sql, read="spark")
+    return any(isinstance(n, (exp.CurrentDate, exp.CurrentTimestamp)) for n in parsed.walk())

@@ -47,9 +47,7 @@ def aggregate_problems(
         appends = [
             consumer
             for consumer in _downstream(pipeline, step)
-            if consumer.role == "load"
-            and isinstance(mode := getattr(consumer, "mode", None), ast.Name)
-            and mode.value != "upsert"
+            if consumer.role == "load" and _mode(consumer) not in (None, "upsert")
         ]
         found.extend(
             diag(
@@ -67,15 +65,28 @@ def aggregate_problems(
 
 
 def quarantine_problems(
-    pipeline: ast.Pipeline, aggregates: Sequence[tuple[ast.Step, ast.Name]]
+    pipeline: ast.Pipeline,
+    aggregates: Sequence[tuple[ast.Step, ast.Name]],
+    windows: Sequence[ast.Step] = (),
 ) -> list[Diagnostic]:
-    """E410 for a quarantine rule on an aggregate over a stream or after one: its groups
-    change from micro-batch to micro-batch and none is final, so there is no record to set
-    aside once (quarantined records are appended)."""
+    """E410 for a quarantine rule whose records are never final when set aside: on or after
+    an aggregate over a stream (its groups change from micro-batch to micro-batch), or a
+    window over a stream that an upsert load reads (update mode writes each group before it
+    closes; quarantined records are the closed ones, so a group set aside would stay in the
+    target as first written)."""
+    grouping = [
+        (a, f"the aggregate `{a.id.value}` over the stream `{s.value}`") for a, s in aggregates
+    ]
+    for window in windows:
+        after = _downstream(pipeline, window)
+        upserts = [ld for ld in after if ld.role == "load" and _mode(ld) == "upsert"]
+        if upserts:
+            what = f"the window `{window.id.value}`, which the upsert `{upserts[0].id.value}` reads"
+            grouping.append((window, what))
     found: list[Diagnostic] = []
     seen: set[str] = set()
-    for aggregate, source in aggregates:
-        for step in (aggregate, *_downstream(pipeline, aggregate)):
+    for grouped, what in grouping:
+        for step in (grouped, *_downstream(pipeline, grouped)):
             block = step.expect
             if block is None or step.id.value in seen:
                 continue
@@ -88,15 +99,20 @@ def quarantine_problems(
                     diag(
                         "E410",
                         f"expectation `{rule.name.value}` of `{step.id.value}`: quarantine is "
-                        f"not available after the aggregate `{aggregate.id.value}` over the "
-                        f"stream `{source.value}`: its groups change from micro-batch to "
+                        f"not available after {what}: its groups change from micro-batch to "
                         "micro-batch, so none is final to set aside",
                         written.span,
-                        'use "drop" or "warn" here, or quarantine the records before the aggregate',
+                        'use "drop" or "warn" here, or quarantine the records before the '
+                        f"`{grouped.id.value}` step",
                         rule=rule.name.value,
                     )
                 )
     return found
+
+
+def _mode(step: ast.Step) -> str | None:
+    mode = getattr(step, "mode", None)
+    return mode.value if isinstance(mode, ast.Name) else None
 
 
 def _downstream(pipeline: ast.Pipeline, start: ast.Step) -> list[ast.Step]:

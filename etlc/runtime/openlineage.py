@@ -29,10 +29,17 @@ import etlc
 from etlc.runtime.dataset_names import DatasetName
 from etlc.runtime.environment import Environment
 from etlc.runtime.errors import EtlcError
-from etlc.runtime.graph import ColumnLineage, DatasetSchema, LoadStep, PipelineGraph
+from etlc.runtime.graph import (
+    ColumnLineage,
+    ExtractStep,
+    LoadStep,
+    PipelineGraph,
+    TransformStep,
+)
 from etlc.runtime.lineage_sender import Post, Sender, post, shown
 from etlc.runtime.logs import EventLog
 from etlc.runtime.progress import duration_ms
+from etlc.runtime.quarantine import quarantined_struct
 from etlc.runtime.report import RunReport, Status
 from etlc.vault.redaction import scrub_value
 
@@ -105,7 +112,7 @@ def column_lineage(lineage: ColumnLineage, names: Mapping[str, DatasetName]) -> 
 @dataclass(frozen=True)
 class _Output:
     name: DatasetName
-    schemas: tuple[DatasetSchema, ...]  # of each load that writes it
+    schemas: tuple[StructType, ...]  # of what each load that writes it reads
     loads: tuple[LoadStep, ...]
 
 
@@ -131,15 +138,13 @@ class RunLineage:
         self.inputs = {
             ex.id: name for ex in graph.extracts if (name := ex.extractor.dataset(spark))
         }
-        schemas = {ex.id: ex.schema for ex in graph.extracts}
-        schemas.update({tr.id: tr.schema for tr in graph.transforms})
         by_name: dict[DatasetName, list[LoadStep]] = {}
         for ld in graph.loads:
             name = ld.loader.dataset(spark)
             if name is not None:
                 by_name.setdefault(name, []).append(ld)
         self.outputs = [
-            _Output(n, tuple(schemas[ld.input] for ld in lds), tuple(lds))
+            _Output(n, tuple(_read_by(graph, ld) for ld in lds), tuple(lds))
             for n, lds in sorted(by_name.items())
         ]
         self.sender = _sender(env, log, send)
@@ -205,7 +210,8 @@ class RunLineage:
             name = self.inputs.get(ex.id)
             if name is None:
                 continue
-            entry = out.setdefault(name, _dataset(name, (ex.schema,) if detailed else ()))
+            shape = (ex.schema.struct(),) if detailed else ()
+            entry = out.setdefault(name, _dataset(name, shape))
             if ex.id in read:
                 stats = entry.setdefault("inputFacets", {}).setdefault(
                     "inputStatistics", facet("inputStatistics", rowCount=0)
@@ -260,12 +266,23 @@ def _failure(error: EtlcError) -> str:
     return f"{error.kind} error{where} ({type(error).__name__}); the run's log has the details"
 
 
-def _dataset(name: DatasetName, schemas: tuple[DatasetSchema, ...]) -> dict[str, Any]:
+def _read_by(graph: PipelineGraph, load: LoadStep) -> StructType:
+    """The columns ``load`` writes: its input's, or what a quarantined load reads of it."""
+    steps: list[ExtractStep | TransformStep] = [*graph.extracts, *graph.transforms]
+    made = next(s for s in steps if s.id == load.input)
+    struct = made.schema.struct()
+    if not load.quarantined:
+        return struct
+    raw = isinstance(made, ExtractStep) and made.on_invalid == "quarantine"
+    return quarantined_struct(struct, raw_text=raw)
+
+
+def _dataset(name: DatasetName, schemas: tuple[StructType, ...]) -> dict[str, Any]:
     entry: dict[str, Any] = {"namespace": name.namespace, "name": name.name}
     if schemas:
         fields: dict[str, dict[str, Any]] = {}
         for schema in schemas:  # several loads into one dataset: every column they write
-            for f in schema_fields(schema.struct()):
+            for f in schema_fields(schema):
                 fields.setdefault(f["name"], f)
         entry["facets"] = {"schema": facet("schema", fields=list(fields.values()))}
     return entry

@@ -190,6 +190,12 @@ class SparkPipeline(Pipeline):
         run_id = self.log.context.run_id
         return for_load(held, HELD, step, run_id, columns=columns, raw_text=raw)
 
+    def _quarantines(self, step: str) -> bool:
+        """Whether ``step`` has rules that set records aside."""
+        made = self._made(step)
+        raw = isinstance(made, ExtractStep) and made.on_invalid == "quarantine"
+        return raw or any(e.policy == "quarantine" for e in made.expectations)
+
     def _made(self, step: str) -> ExtractStep | TransformStep:
         steps: list[ExtractStep | TransformStep] = [*self.graph.extracts, *self.graph.transforms]
         return next(s for s in steps if s.id == step)
@@ -274,9 +280,9 @@ class BatchPipeline(SparkPipeline):
                 dead_lettered += self._load(ld, frames[ld.input], report)
             # Records set aside are written once every other load has committed: a run that
             # fails leaves none behind, and the next one sets them aside once.
-            self._write_quarantine(store)
             for ld in (ld for ld in self.graph.loads if ld.quarantined):
                 dead_lettered += self._load(ld, self._held(ld.input, store), report)
+            self._write_quarantine(store)
             self._transform_metrics(observed, report)
             if dead_lettered or report.left_out:
                 report.status = Status.PARTIAL

@@ -24,8 +24,9 @@ from typing import Any
 
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
 
-from etlc.quarantine_columns import RAW_TEXT, RULE, RUN_ID, STEP, load_columns
+from etlc.quarantine_columns import ADDED, RAW_TEXT, RULE, RUN_ID, STEP, load_columns
 from etlc.runtime.errors import ConfigurationError
 from etlc.runtime.observed import observed_metrics
 from etlc.runtime.rules import EXPECT_PREFIX
@@ -62,7 +63,7 @@ class QuarantineFolder(Loader, ExactlyOnceLoader):
             "overwrite"
         ).save(path)
         if not observed_metrics(written, self.folder).get("records"):
-            _remove(df.sparkSession, path)
+            remove(df.sparkSession, path)
         return LoadResult()
 
     def describe(self) -> dict[str, Any]:
@@ -88,7 +89,7 @@ def write_quarantine(records: DataFrame, rule: str, path: str, step: str, run_id
     out.write.format("avro").mode("overwrite").save(path)
 
 
-def _remove(spark: SparkSession, path: str) -> None:
+def remove(spark: SparkSession, path: str) -> None:
     """``path`` and what it holds, through Hadoop's file system (any scheme Spark writes)."""
     jvm = spark.sparkContext._jvm
     assert jvm is not None
@@ -106,3 +107,11 @@ def for_load(
     if raw_text and RAW_TEXT not in out.columns:
         out = out.withColumn(RAW_TEXT, F.lit(None).cast("string"))
     return out.select(*(F.col(f"`{c}`") for c in load_columns(tuple(columns), raw_text)))
+
+
+def quarantined_struct(struct: StructType, *, raw_text: bool) -> StructType:
+    """What a quarantined load reads of a step whose output is ``struct`` (``for_load``)."""
+    own = {f.name: f.dataType for f in struct.fields}
+    added = {c: StringType() for c in (RAW_TEXT, RULE, STEP, RUN_ID)}
+    columns = load_columns(tuple(own), raw_text)
+    return StructType([StructField(c, own.get(c) or added[c], c not in ADDED) for c in columns])

@@ -49,7 +49,13 @@ from etlc.runtime.halt import halt_where, halted, record_text
 from etlc.runtime.logs import EventLog
 from etlc.runtime.pipeline import Clock, SparkPipeline, log_target_changes
 from etlc.runtime.progress import LAG_METRIC, ProgressLog, duration_ms
-from etlc.runtime.quarantine import QuarantineFolder, quarantined, stream_quarantine_path
+from etlc.runtime.quarantine import (
+    QuarantineFolder,
+    quarantine_path,
+    quarantined,
+    remove,
+    stream_quarantine_path,
+)
 from etlc.runtime.report import RunReport, Status, StepMetrics
 from etlc.runtime.rules import CORRUPT_COLUMN, EVENT_TIME_COLUMN, POSITION_COLUMN
 from etlc.runtime.stage_store import StageStore
@@ -237,6 +243,7 @@ class StreamingPipeline(SparkPipeline):
             shuffle_partitions=self._size_shuffle(),
         )
         self._listen()
+        self.set_aside = []  # an earlier attempt's snapshot is not this one's
         queries: Queries = []
         # Every load query's writer in this attempt: a static refresh restarts the queries.
         writers: list[BatchWriter] = []
@@ -275,6 +282,7 @@ class StreamingPipeline(SparkPipeline):
         its `refresh` interval has passed (``static``, ``read_at``)."""
         frames: dict[str, DataFrame] = {}
         aside: dict[str, DataFrame] = {}
+        snapshots: list[str] = []  # static steps read (again) in this pass
         for ex in self.graph.extracts:
             if isinstance(ex.extractor, StreamExtractor):
                 frames[ex.id], held = self._stream(ex)
@@ -285,6 +293,7 @@ class StreamingPipeline(SparkPipeline):
                 _forget(report, ex.id)
                 static[ex.id] = self._extract(ex, store, report)
                 read_at[ex.id] = self.clock()
+                snapshots.append(ex.id)
             frames[ex.id] = static[ex.id]
         loaded = self.graph.loaded()
         for tr in (t for t in self.graph.transforms if t.id in loaded):
@@ -292,8 +301,16 @@ class StreamingPipeline(SparkPipeline):
             frames[tr.id], held = self._expected(tr, made, store, report)
             if held is not None:
                 aside[tr.id] = held
-        # A snapshot's records set aside go now: the stream's loads never end.
+            elif not made.isStreaming:
+                snapshots.append(tr.id)
+        # A snapshot's records set aside go now: the stream's loads never end. A snapshot that
+        # sets none aside leaves no folder of an earlier one's.
         self._write_quarantine(store)
+        written = {step for step, _, _ in self.set_aside}
+        ctx = self.log.context
+        for step in (s for s in snapshots if s not in written and self._quarantines(s)):
+            root = self.env.settings.quarantine_dir
+            remove(self.spark, quarantine_path(root, ctx.pipeline, step, ctx.run_id))
         self.set_aside = []
         return frames, aside
 

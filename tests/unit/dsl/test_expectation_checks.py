@@ -252,3 +252,15 @@ def test_a_quarantined_load_of_a_step_with_a_column_quarantine_adds_is_refused(
     doc["transform"] = [own, {**paid(), "input": "own"}]
     refused = only(check(tmp_path, env_dir, doc), "E218")
     assert refused.param("column") == "_etlc_step" and "rename" in refused.hint
+    assert refused.param("step") == "paid"  # at the step that sets records aside
+    # So without a quarantined load, and for etlc's own marker column too.
+    doc["load"] = doc["load"][:1]
+    doc["transform"][0]["columns"] = {"_etlc_quarantine": "'x'"}
+    assert only(check(tmp_path, env_dir, doc), "E218").param("column") == "_etlc_quarantine"
+
+
+def test_a_quarantined_kafka_load_is_refused(tmp_path: Path, env_dir: Path) -> None:
+    kafka = {"id": "rejected", "input": "paid", "quarantined": True, "type": "kafka"}
+    doc = with_held_load({**kafka, "connection": "events", "topic": "rejects", "mode": "append"})
+    refused = [d for d in check(tmp_path, env_dir, doc).diagnostics if d.code == "E218"]
+    assert len(refused) == 1 and "Kafka" in refused[0].message, refused

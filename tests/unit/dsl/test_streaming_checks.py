@@ -526,7 +526,7 @@ def test_quarantine_on_or_after_a_stream_aggregate_is_refused_where_it_is_writte
     result = check(tmp_path, env_dir, doc)
     refused = only(result, "E410")
     assert refused.param("rule") == "modest" and "totals" in refused.message
-    assert "final" in refused.message and "before the aggregate" in refused.hint
+    assert "final" in refused.message and "before the `totals` step" in refused.hint
     line = result.source.splitlines()[refused.span.line - 1]
     at = line[refused.span.col - 1 : refused.span.end_col - 1]
     assert at == '"quarantine"', line  # the block's policy, the one the rule takes
@@ -556,3 +556,37 @@ def test_a_quarantined_load_of_a_streams_static_side_is_refused_of_the_stream_ta
     result = check(tmp_path, env_dir, doc)
     assert result.ok, result.diagnostics
     assert result.plan.step("held").quarantined
+
+
+def test_quarantine_on_a_window_an_upsert_reads_is_refused_and_an_append_is_not(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    held = {"name": "busy", "check": "orders < 100", "policy": "quarantine"}
+    closed = window(expect={"rules": [held]})
+    doc = streaming(LIVE, closed, mode="upsert")
+    doc["load"][0]["keys"] = ["window_start", "customer_id"]
+    refused = only(check(tmp_path, env_dir, doc), "E410")
+    assert "the upsert `load_1_per_minute` reads" in refused.message
+    assert refused.param("rule") == "busy"
+    assert check(tmp_path, env_dir, streaming(LIVE, closed)).ok  # append: closed windows only
+
+
+def test_a_quarantine_rule_of_a_stream_that_reads_the_clock_is_refused(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    def expecting(policy: str, check_: str) -> dict[str, Any]:
+        return {
+            **LIVE,
+            "expect": {"rules": [{"name": "recent", "check": check_, "policy": policy}]},
+        }
+
+    for clock in (
+        "to_date(ordered_at) >= current_date()",
+        "unix_timestamp() - unix_timestamp(ordered_at) < 86400",
+    ):
+        refused = only(check(tmp_path, env_dir, streaming(expecting("quarantine", clock))), "E410")
+        assert "reads the clock" in refused.message and refused.param("rule") == "recent"
+    # One query decides a drop; a batch reads the clock once.
+    assert check(tmp_path, env_dir, streaming(expecting("drop", clock))).ok
+    batch = streaming(expecting("quarantine", clock), pipeline_mode="batch")
+    assert check(tmp_path, env_dir, batch).ok

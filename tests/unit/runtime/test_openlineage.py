@@ -4,6 +4,7 @@ a run."""
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import types
@@ -180,6 +181,22 @@ def test_the_end_of_a_run_counts_rows_and_a_failure_says_why(spark: Any, tmp_pat
         "transient error at step orders (TransientError); the run's log has the details"
     )
     assert "ann@example.com" not in json.dumps(fail)
+
+
+def test_a_quarantined_loads_output_has_the_columns_it_writes(spark: Any, tmp_path: Path) -> None:
+    graph = demo_graph(tmp_path)
+    held = dataclasses.replace(graph.loads[0], quarantined=True)
+    lineage, sent = lineage_of(
+        spark,
+        dataclasses.replace(graph, loads=(held,)),
+        Settings(openlineage_url="http://127.0.0.1:1/x"),
+    )
+    lineage.finished(RunReport("orders_by_country", "r1", Status.SUCCESS))
+    [complete] = sent
+    validate(complete)
+    fields = complete["outputs"][0]["facets"]["schema"]["fields"]
+    assert [f["name"] for f in fields][-3:] == ["_etlc_rule", "_etlc_step", "_etlc_run_id"]
+    assert fields[-1]["type"] == "string"
 
 
 def test_a_secret_in_any_part_of_an_event_is_scrubbed_before_it_leaves(

@@ -736,6 +736,49 @@ def test_a_static_side_with_refresh_is_read_again_and_the_stream_resumes(
     assert len([e for e in events(log_stream, "step_finished") if e["step"] == "labels"]) >= 2
 
 
+def test_a_refreshed_static_side_that_sets_nothing_aside_leaves_no_earlier_records(
+    spark: Any, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    source = tmp_path / "in"
+    source.mkdir()
+    labels = tmp_path / "labels.csv"
+    labels.write_text("id,label\n1,old\n2,bad\n", encoding="utf-8")
+    sink = Collecting()
+    known = Expectation("known", "NOT (label <> 'bad') IS FALSE", "quarantine")
+    extractor = FilesExtractor(str(labels), "csv", LABELS, {"header": "true"})
+    g = PipelineGraph(
+        "labelled_stream",
+        (
+            ExtractStep("items", DirectoryStream(source), SCHEMA, RULES),
+            ExtractStep("labels", extractor, LABELS, expectations=(known,), refresh="1 second"),
+        ),
+        (TransformStep("labelled", ("items", "labels"), join(on=["id"]), LABELLED),),
+        (LoadStep("sink", "labelled", sink, "append"),),
+    )
+    settings = Settings(
+        stage_dir=str(tmp_path / "stage"),
+        checkpoint_dir=str(tmp_path / "checkpoints"),
+        quarantine_dir=str(tmp_path / "quarantine"),
+        trigger_interval="200 milliseconds",
+    )
+    e = Environment("test", "test.json", settings=settings)
+    context = RunContext("labelled_stream")
+    p = StreamingPipeline(g, spark, e, EventLog(context), StopSignal(), poll_s=0.1)
+    folder = tmp_path / "quarantine" / "labelled_stream" / "labels" / context.run_id
+    running = Running(p)
+    drop(source, "a.json", [{"id": 1, "qty": 5}])
+    running.until(lambda: sink.rows() == [(1, 5, "old")])
+    assert folder.is_dir()  # the first snapshot's `2,bad`
+    labels.write_text("id,label\n1,new\n2,new\n", encoding="utf-8")
+    running.until(lambda: len(events(log_stream, "static_refresh")) >= 1)
+    drop(source, "b.json", [{"id": 2, "qty": 7}])
+    running.until(lambda: len(sink.rows()) == 2)
+    report = running.stop()
+    assert report.status is Status.SUCCESS, report.error  # the snapshot it reads set none aside
+    assert not folder.exists()
+    assert sink.rows() == [(1, 5, "old"), (2, 7, "new")]
+
+
 @pytest.mark.parametrize("policy", ["drop", "quarantine"])
 def test_expectations_around_a_stream_static_join_check_only_what_the_join_outputs(
     spark: Any, tmp_path: Path, log_stream: io.StringIO, policy: Policy
