@@ -23,7 +23,7 @@ BATCH = {  # scenario -> (title, seed floor in records/s, target)
     ),
     "upsert": ("Upsert: into PostgreSQL and MySQL, half of the rows updates", None, None),
 }
-JOB_ORDER = ("handwritten", "etlc", "etlc_no_avro_boundary")
+JOB_ORDER = ("handwritten", "etlc", "etlc_no_avro_boundary", "floor")
 
 
 def bound(job: Mapping[str, Any]) -> str:
@@ -73,10 +73,10 @@ def _batch(result: Mapping[str, Any]) -> list[str]:
             f"{job['records_per_s']:,}",
             *(job.get(p, "-") for p in parts),
             job["wall_s"],
-            job.get("cpu_avg_pct"),
-            job.get("peak_rss_mb"),
+            job.get("cpu_avg_pct", "-"),
+            job.get("peak_rss_mb", "-"),
             _usage(job),
-            bound(job),
+            bound(job) if "cpu_avg_pct" in job else "-",
         ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     lines.append("")
@@ -85,6 +85,16 @@ def _batch(result: Mapping[str, Any]) -> list[str]:
         lines.append(f"etlc / hand-written: **{ratio}** (target <= 1.15).")
     if cost is not None:
         lines.append(f"Avro stage boundary cost: **{cost:+.1%}** (target <= 20%).")
+    for system in ("postgres", "mysql"):
+        faster, over = (
+            result.get(f"{system}_over_handwritten"),
+            result.get(f"{system}_etlc_over_floor"),
+        )
+        if faster is not None:
+            lines.append(
+                f"Into {system}: etlc **{faster}x** the hand-written job's rows/s (target >= 2)"
+                + (f"; etlc's time **{over}x** the floor's (target <= 1.5)." if over else ".")
+            )
     return lines
 
 
@@ -257,7 +267,12 @@ def markdown(report: Mapping[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-COLOURS = {"handwritten": "#7f7f7f", "etlc": "#1f77b4", "etlc_no_avro_boundary": "#9ecae1"}
+COLOURS = {
+    "handwritten": "#7f7f7f",
+    "etlc": "#1f77b4",
+    "etlc_no_avro_boundary": "#9ecae1",
+    "floor": "#2ca02c",
+}
 FLOOR_LINE = {"color": "#d62728", "linestyle": "--", "linewidth": 1}
 
 

@@ -31,7 +31,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["SYSTEMS", "Column", "add_column", "create_table", "quote", "string_literal"]
+__all__ = [
+    "SYSTEMS",
+    "Column",
+    "add_column",
+    "create_table",
+    "quote",
+    "staging_table",
+    "string_literal",
+]
 
 SYSTEMS = ("postgres", "mysql")
 _QUOTE = {"postgres": '"', "mysql": "`"}
@@ -110,6 +118,19 @@ def create_table(system: str, table: str, columns: Sequence[Column], keys: Seque
         lines.append(f"  PRIMARY KEY ({', '.join(quote(system, k) for k in keys)})")
     body = ",\n".join(lines)
     return f"CREATE TABLE {quote(system, table)} (\n{body}\n)"
+
+
+def staging_table(system: str, table: str, columns: Sequence[Column]) -> str:
+    """The ``CREATE TABLE`` statement for a load's staging table: no key, every column
+    nullable, strings and bytes in the system's widest type (the target decides what fits)."""
+    body = ",\n".join(f"  {quote(system, c.name)} {_staging_type(system, c)}" for c in columns)
+    return f"CREATE TABLE {quote(system, table)} (\n{body}\n)"
+
+
+def _staging_type(system: str, column: Column) -> str:
+    if system == "mysql" and column.kind == "string":
+        return "LONGTEXT"
+    return _base_type(system, column)
 
 
 def add_column(system: str, table: str, column: Column) -> str:

@@ -68,8 +68,9 @@ def write_staging(df: DataFrame, url: str, user: str, password: str, driver: str
     )
 
 
-def to_postgres(latest: DataFrame, address: str, user: str) -> None:
+def to_postgres(latest: DataFrame, address: str, user: str) -> dict[str, float]:
     password = os.environ["BENCH_PG_PASSWORD"]
+    started = time.monotonic()
     write_staging(
         latest,
         f"jdbc:postgresql://{address}?reWriteBatchedInserts=true",
@@ -79,13 +80,17 @@ def to_postgres(latest: DataFrame, address: str, user: str) -> None:
     )
     host, rest = address.split(":", 1)
     port, db = rest.split("/", 1)
+    staged = time.monotonic()
     with psycopg.connect(host=host, port=port, dbname=db, user=user, password=password) as conn:
         conn.execute(PG_UPSERT)
         conn.execute("DROP TABLE bench_orders_staging")
+    moved = time.monotonic()
+    return {"to_postgres_staging_s": staged - started, "to_postgres_move_s": moved - staged}
 
 
-def to_mysql(latest: DataFrame, address: str, user: str) -> None:
+def to_mysql(latest: DataFrame, address: str, user: str) -> dict[str, float]:
     password = os.environ["BENCH_MYSQL_PASSWORD"]
+    started = time.monotonic()
     write_staging(
         latest,
         f"jdbc:mysql://{address}?permitMysqlScheme=true&rewriteBatchedStatements=true",
@@ -95,6 +100,7 @@ def to_mysql(latest: DataFrame, address: str, user: str) -> None:
     )
     host, rest = address.split(":", 1)
     port, db = rest.split("/", 1)
+    staged = time.monotonic()
     conn = pymysql.connect(host=host, port=int(port), user=user, password=password, database=db)
     try:
         with conn.cursor() as cur:
@@ -103,6 +109,8 @@ def to_mysql(latest: DataFrame, address: str, user: str) -> None:
         conn.commit()
     finally:
         conn.close()
+    moved = time.monotonic()
+    return {"to_mysql_staging_s": staged - started, "to_mysql_move_s": moved - staged}
 
 
 def main(source: str, pg: str, pg_user: str, my: str, my_user: str) -> None:
@@ -138,13 +146,14 @@ def main(source: str, pg: str, pg_user: str, my: str, my_user: str) -> None:
         .cache()
     )
     at = time.monotonic()
-    to_postgres(latest, pg, pg_user)
+    pg_phases = to_postgres(latest, pg, pg_user)
     pg_s = time.monotonic() - at
     at = time.monotonic()
-    to_mysql(latest, my, my_user)
+    my_phases = to_mysql(latest, my, my_user)
     my_s = time.monotonic() - at
     finished = {"event": "handwritten_finished", "seconds": time.monotonic() - started}
-    print(json.dumps(finished | {"to_postgres_s": pg_s, "to_mysql_s": my_s}))
+    parts = {"to_postgres_s": pg_s, "to_mysql_s": my_s, **pg_phases, **my_phases}
+    print(json.dumps(finished | parts))
     spark.stop()
 
 

@@ -1,7 +1,9 @@
 """What PostgreSQL and MySQL share: reads through Spark's JDBC source, and transactional loads.
 
-A load never writes the target directly. Spark writes the rows in parallel to a staging table
-private to this attempt; then one transaction on the driver moves them into the target
+A load never writes the target directly. Its rows go in parallel to a staging table private to
+this attempt, through the database's bulk path (PostgreSQL's COPY, MySQL's LOAD DATA LOCAL:
+etlc.jvm.load.BulkCopy) or else Spark's JDBC writer; then one transaction on the driver moves
+them into the target
 (``INSERT ... SELECT`` for append, ``DELETE`` + ``INSERT`` for overwrite, the dialect's upsert
 for upsert) and commits. A failed attempt leaves the target as it was, so a retry never
 duplicates, and a concurrent reader sees the old rows or the new ones, never a mix.
@@ -14,6 +16,7 @@ values) and the rest commit.
 
 from __future__ import annotations
 
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -25,7 +28,23 @@ from urllib.parse import quote
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
+from pyspark.sql.types import (
+    BinaryType,
+    BooleanType,
+    ByteType,
+    DataType,
+    DateType,
+    DecimalType,
+    DoubleType,
+    FloatType,
+    IntegerType,
+    LongType,
+    ShortType,
+    StringType,
+    StructType,
+    TimestampNTZType,
+    TimestampType,
+)
 
 from etlc import database_sql
 from etlc.connectors.conform import conform
@@ -82,10 +101,16 @@ class Dialect(ABC):
 
     scheme: ClassVar[str]
 
-    def url(self, c: JdbcProfile) -> str:
+    # What the bulk path's connections add (MySQL: LOAD DATA LOCAL, which reads the stream
+    # etlc hands the driver, never a file), and the query whose one value says whether the
+    # server takes it (None: it always does).
+    bulk_properties: ClassVar[Mapping[str, str]] = {}
+    bulk_check: ClassVar[str | None] = None
+
+    def url(self, c: JdbcProfile, *, bulk: bool = False) -> str:
         # Credentials travel as driver properties, never in the URL. The host and port are
         # pasted in as they are: the profile took only a host name or address and a number.
-        props = {**self.batch_properties, **c.properties}
+        props = {**self.batch_properties, **c.properties, **(self.bulk_properties if bulk else {})}
         query = "&".join(f"{quote(k)}={quote(str(v))}" for k, v in sorted(props.items()))
         return f"{self.scheme}://{c.host}:{c.address_port}/{quote(c.database)}?{query}"
 
@@ -318,17 +343,24 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
         if mode == "upsert":
             rows, superseded = latest_per_key(df, self.keys, self.sequence_by)
         schema_prefix = self.table.rsplit(".", 1)[0] + "." if "." in self.table else ""
-        staging = self.dialect.quote(schema_prefix + staging_name)
+        staging_name = schema_prefix + staging_name
+        staging = self.dialect.quote(staging_name)
         with _session(spark, self.dialect, self.connection) as sql:
             created = sql.require_table(self.table, self.create_table)
             added = self._check_target(sql, df.schema, mode)
             if marker is not None and sql.marked(self.dialect, marker):
                 return None
             try:
-                self._write_staging(
-                    rows.withColumn(ROW_ID, F.monotonically_increasing_id()), staging
+                started = time.monotonic()
+                staged_with = self._write_staging(
+                    sql, rows.withColumn(ROW_ID, F.monotonically_increasing_id()), staging_name
                 )
+                staged = time.monotonic()
                 dead = self._move(sql, staging, names, mode, marker)
+                phases = {
+                    "staging_ms": round((staged - started) * 1000),
+                    "move_ms": round((time.monotonic() - staged) * 1000),
+                }
             finally:
                 # A staging table an earlier attempt could not drop (its server went away)
                 # goes with this one's.
@@ -341,6 +373,8 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
             details={"dead_letters": [vars(d) for d in dead]} if dead else {},
             created_table=self.create_table if created else None,
             added_columns=added,
+            phases_ms=phases,
+            staged_with=staged_with,
         )
 
     def _check_target(self, sql: _Sql, schema: StructType, mode: str) -> tuple[str, ...]:
@@ -386,8 +420,42 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
             sql.commit()  # MySQL commits DDL implicitly; PostgreSQL must be told
         return tuple(missing)
 
-    def _write_staging(self, df: DataFrame, staging: str) -> None:
+    def _write_staging(self, sql: _Sql, df: DataFrame, name: str) -> str:
+        """``df`` into a new staging table ``name``, made with etlc's column types (the ones
+        ``etlc ddl`` gives a target: MySQL's DATETIME(6) keeps microseconds where Spark's
+        own TIMESTAMP would drop them); through the database's bulk path (``copy``) when it
+        can take every column, else through the JDBC writer's batched INSERTs (``insert``).
+        A column type etlc has no SQL for leaves the table to Spark's writer."""
         out = df if self.parallelism is None else df.coalesce(self.parallelism)
+        staging = self.dialect.quote(name)
+        columns = staging_columns(out.schema)
+        system = self.dialect.system
+        try:
+            create = database_sql.staging_table(system, name, columns) if columns else None
+        except ValueError:  # e.g. a decimal wider than MySQL's DECIMAL: Spark's type, as before
+            create = None
+        if create is None:
+            self._jdbc_write(out, staging, "overwrite")
+            return "insert"
+        sql.execute(create)
+        sql.commit()  # MySQL commits DDL implicitly; PostgreSQL must be told
+        jvm = df.sparkSession.sparkContext._jvm
+        assert jvm is not None
+        bulk = jvm.etlc.jvm.load.BulkCopy
+        if not (bulk.copyable(out._jdf, system) and sql.bulk_allowed()):
+            self._jdbc_write(out, staging, "append")
+            return "insert"
+        quoted = [self.dialect.quote(c) for c in out.columns]
+        url = self.dialect.url(self.connection, bulk=True)
+        props = _properties(jvm, self.connection)
+        translate_errors(
+            lambda: bulk.copy(out._jdf, system, url, props, staging, quoted), self.connection
+        )
+        return "copy"
+
+    def _jdbc_write(self, out: DataFrame, staging: str, mode: str) -> None:
+        """Spark's JDBC writer: ``overwrite`` makes the table with Spark's column types,
+        ``append`` fills the one made here."""
         options = _jdbc_options(self.dialect, self.connection)
         translate_errors(
             lambda: (
@@ -398,7 +466,7 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
                 # Each task's rows are one transaction: a task killed mid-write (its executor
                 # lost) leaves nothing in staging, so the task Spark runs again cannot double it.
                 .option("isolationLevel", "READ_COMMITTED")
-                .mode("overwrite")
+                .mode(mode)
                 .save()
             ),
             self.connection,
@@ -487,6 +555,39 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
         return DeadLetter(key, error.sqlstate, error.constraint)
 
 
+_KINDS: Mapping[type[DataType], str] = {
+    BooleanType: "boolean",
+    ByteType: "int",
+    ShortType: "int",
+    IntegerType: "int",
+    LongType: "long",
+    FloatType: "float",
+    DoubleType: "double",
+    StringType: "string",
+    BinaryType: "bytes",
+    DateType: "date",
+    TimestampType: "timestamp",
+    TimestampNTZType: "timestamp",
+}
+
+
+def staging_columns(schema: StructType) -> list[database_sql.Column] | None:
+    """``schema``'s columns as etlc writes them into SQL; None when one has a type etlc
+    has no SQL for (an array, a map, a struct)."""
+    columns = []
+    for f in schema.fields:
+        t = f.dataType
+        if isinstance(t, DecimalType):
+            columns.append(
+                database_sql.Column(f.name, "decimal", precision=t.precision, scale=t.scale)
+            )
+        elif type(t) in _KINDS:
+            columns.append(database_sql.Column(f.name, _KINDS[type(t)]))
+        else:
+            return None
+    return columns
+
+
 # --- SQL on the driver, through the JVM's JDBC driver ---------------------------------------
 
 
@@ -530,6 +631,20 @@ class _Sql:
     def bounds(self, staging: str, row: str, where: str = "") -> tuple[int | None, int | None]:
         low, high = self.query_row(f"SELECT MIN({row}), MAX({row}) FROM {staging}{where}", 2)
         return (None if low is None else int(low), None if high is None else int(high))
+
+    def bulk_allowed(self) -> bool:
+        """Whether the server takes the dialect's bulk path (MySQL's ``local_infile`` is off
+        by default in MySQL 8); a server that cannot say is written to with INSERTs."""
+        if self.dialect.bulk_check is None:
+            return True
+        try:
+            [allowed] = self.query_row(self.dialect.bulk_check, 1)
+            self.commit()
+        except (TerminalError, _RejectedError):
+            with suppress(Exception):
+                self.jdbc.rollback()
+            return False
+        return str(allowed).upper() in ("1", "ON", "TRUE")
 
     def marked(self, dialect: Dialect, marker: BatchMarker) -> bool:
         """Whether ``marker``'s batch committed before; creates the marker table if needed."""
@@ -652,11 +767,10 @@ def _session(spark: SparkSession, dialect: Dialect, connection: JdbcProfile) -> 
     # Registering through Spark makes the driver jar (shipped with --jars) visible to
     # java.sql.DriverManager, which only sees drivers of the system class loader otherwise.
     jvm.org.apache.spark.sql.execution.datasources.jdbc.DriverRegistry.register(dialect.driver)
-    props = jvm.java.util.Properties()
-    props.setProperty("user", connection.user)
-    props.setProperty("password", connection.password.reveal())
     try:
-        jdbc = jvm.java.sql.DriverManager.getConnection(dialect.url(connection), props)
+        jdbc = jvm.java.sql.DriverManager.getConnection(
+            dialect.url(connection), _properties(jvm, connection)
+        )
     except Exception as exc:
         raise _classify_sql(exc, dialect, connection) from None
     try:
@@ -664,6 +778,14 @@ def _session(spark: SparkSession, dialect: Dialect, connection: JdbcProfile) -> 
         yield _Sql(jdbc, dialect, connection)
     finally:
         jdbc.close()
+
+
+def _properties(jvm: Any, connection: JdbcProfile) -> Any:
+    """The user and password as the JDBC driver takes them (a java.util.Properties)."""
+    props = jvm.java.util.Properties()
+    props.setProperty("user", connection.user)
+    props.setProperty("password", connection.password.reveal())
+    return props
 
 
 # SQLSTATE classes: 08 connection, 28 authorization, 40 rollback (deadlock, serialization),

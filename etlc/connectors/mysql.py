@@ -29,6 +29,9 @@ class MySqlDialect(Dialect):
         "permitMysqlScheme": "true",
     }
 
+    bulk_properties: ClassVar[Mapping[str, str]] = {"allowLocalInfile": "true"}
+    bulk_check: ClassVar[str | None] = "SELECT @@GLOBAL.local_infile"
+
     def upsert(
         self,
         target: str,

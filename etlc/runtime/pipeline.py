@@ -347,6 +347,8 @@ class BatchPipeline(SparkPipeline):
                 for k, v in (
                     ("dead_lettered", result.dead_lettered),
                     ("superseded", result.superseded),
+                    ("staged_with", result.staged_with),
+                    *result.phases_ms.items(),
                 )
                 if v
             },
@@ -363,6 +365,8 @@ class BatchPipeline(SparkPipeline):
             dead_lettered=result.dead_lettered or None,
             superseded=result.superseded or None,
             duration_ms=metrics.duration_ms,
+            staged_with=result.staged_with,
+            **result.phases_ms,
             **step.loader.describe(),
         )
         return result.dead_lettered

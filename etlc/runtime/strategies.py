@@ -83,6 +83,10 @@ class LoadResult:
     created_table: str | None = None
     # Columns the load added to its target (nullable) before writing.
     added_columns: tuple[str, ...] = ()
+    # Where a load's time went, by phase (a database load: `staging_ms`, `move_ms`), and how
+    # its rows reached the target's staging (`copy`: the database's bulk path; `insert`).
+    phases_ms: dict[str, int] = field(default_factory=dict)
+    staged_with: str | None = None
 
 
 # The write modes a definition may name. Which of them a load can do is its kind's to

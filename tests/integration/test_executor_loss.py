@@ -177,13 +177,13 @@ def test_a_database_load_survives_a_killed_executor_and_lands_exactly_once(
     with db.postgres(creds) as watcher:
 
         def writing() -> bool:
-            # Tasks' transactions inserting into the staging table, uncommitted, that have
-            # written several batches already (heap pages grow before the commit): had each
-            # batch committed on its own, a re-run task would double those rows.
+            # Tasks' transactions copying into the staging table, uncommitted, that have
+            # written many rows already (heap pages grow before the commit): had each chunk
+            # committed on its own, a re-run task would double those rows.
             [(open_writes,)] = watcher.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE backend_xid IS NOT NULL "
                 "AND query LIKE %s",
-                (f'INSERT INTO "{SCHEMA}"."etlc_stage_%',),
+                (f'COPY "{SCHEMA}"."etlc_stage_%',),
             ).fetchall()
             [(written,)] = watcher.execute(
                 "SELECT coalesce(sum(pg_relation_size(c.oid)), 0) FROM pg_class c JOIN "
@@ -204,6 +204,7 @@ def test_a_database_load_survives_a_killed_executor_and_lands_exactly_once(
     assert_write_survived_the_loss(done, killer.check(done), len(want))
     load = next(e for e in done.event("step_finished") if e["stage"] == "load")
     assert (load["records_in"], load["records_out"]) == (len(want), len(want))
+    assert load["staged_with"] == "copy"
     got = sorted(db.pg_rows(creds, f"SELECT {COLUMNS} FROM {target}"))
     landed, expected = len(got), len(want)  # a short message when rows are doubled
     assert landed == expected

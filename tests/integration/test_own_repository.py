@@ -140,26 +140,11 @@ def test_a_user_project_from_init_to_a_run_on_local_spark(
     lint = _run([etlc_cmd, "lint"], project, environ)
     assert "0 error(s), 0 warning(s)" in lint.stderr
     _run([etlc_cmd, "compile"], project, environ)
-    # The template's pipeline test, from the installed wheel's runner; then one value off.
+    # The template's pipeline test, from the installed wheel's runner (a failing one is
+    # tests/integration/test_pipeline_tests.py's).
     tested = _run([etlc_cmd, "test", "--junit-xml", "report.xml"], project, environ)
     assert "1 test(s) in 1 file(s): 1 passed, 0 failed" in tested.stdout + tested.stderr
     assert 'failures="0"' in (project / "report.xml").read_text(encoding="utf-8")
-    test_file = project / "tests" / "pipelines" / "example.test.json"
-    test_file.write_text(
-        test_file.read_text(encoding="utf-8").replace('"units": 4', '"units": 5'),
-        encoding="utf-8",
-    )
-    off = subprocess.run(
-        [etlc_cmd, "test"],
-        check=False,
-        cwd=project,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    assert off.returncode == 1, off.stdout + off.stderr
-    assert 'row region="SOUTH" differs in units: expected 5, got 4' in off.stdout + off.stderr
 
     rows, expected = _sales(2_000)
     with (project / "data" / "sales.csv").open("w", newline="", encoding="utf-8") as f:

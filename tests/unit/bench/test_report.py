@@ -78,9 +78,18 @@ def sample() -> dict[str, Any]:
                         to_postgres_s=52.5,
                         services_cpu_pct={"postgres": 47.0},
                     ),
+                    {
+                        "job": "floor",
+                        "seconds": 30.0,
+                        "records_per_s": 33_333,
+                        "to_postgres_s": 25.0,
+                        "wall_s": 30.0,
+                    },
                 ],
                 "etlc_over_handwritten": 1.056,
                 "avro_boundary_cost": None,
+                "postgres_over_handwritten": 0.95,
+                "postgres_etlc_over_floor": 2.1,
             },
             {
                 "scenario": "compiler",
@@ -111,6 +120,11 @@ def test_the_markdown_carries_every_figure_and_ratio() -> None:
     assert "etlc / hand-written: **1.127** (target <= 1.15)." in text
     assert "Avro stage boundary cost: **+10.7%**" in text
     assert "| records/s | to_postgres s | wall s" in text and "| 52.5 |" in text
+    assert "| floor | 30.0 | 33,333 | 25.0 | 30.0 | - | - | - | - |" in text
+    assert (
+        "Into postgres: etlc **0.95x** the hand-written job's rows/s (target >= 2); "
+        "etlc's time **2.1x** the floor's (target <= 1.5)."
+    ) in text
     assert "together 1.7 s (target < 2.0 s)" in text
     assert "etlc / hand-written, median p95: **1.250**." in text
     assert "Highest rate kept up: **100,000 events/s** (target 150,000)." in text

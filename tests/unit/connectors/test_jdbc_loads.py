@@ -7,6 +7,7 @@ as it was, and a replayed streaming batch adds nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,16 @@ from typing import Any
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import (
+    ArrayType,
+    BooleanType,
+    DecimalType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
 
 from etlc.connectors import jdbc
 from etlc.connectors.jdbc import (
@@ -44,6 +55,7 @@ from tests.unit.connectors.fake_jdbc import (
     FakeConnection,
     FakeJvm,
     FakePy4JJavaError,
+    JavaProperties,
     JavaSqlException,
     ServerErrorMessage,
     fake_spark,
@@ -455,8 +467,10 @@ class Loads:
         self.staged_rows: list[tuple[Any, ...]] = []
         monkeypatch.setattr(jdbc, "_session", self.session)
 
-        def write_staging(loader: JdbcLoader, df: DataFrame, staging: str) -> None:
-            self.write_staging(loader, df, staging)  # a function: the loader comes as `self`
+        def write_staging(loader: JdbcLoader, sql: _Sql, df: DataFrame, name: str) -> str:
+            # A function: the loader comes as `self`.
+            self.write_staging(loader, df, loader.dialect.quote(name))
+            return "insert"
 
         monkeypatch.setattr(JdbcLoader, "_write_staging", write_staging)
 
@@ -495,12 +509,18 @@ def batch(spark: SparkSession, data: list[tuple[int, int]]) -> DataFrame:
 BAD_QTY = {"key": {"id": 11}, "sqlstate": "23514", "constraint": "qty_pos"}
 
 
+def outcome(result: LoadResult) -> LoadResult:
+    """``result`` without how long its phases took and how it staged (checked apart)."""
+    return dataclasses.replace(result, phases_ms={}, staged_with=None)
+
+
 def test_a_load_appends_the_good_rows_and_reports_the_rejected_key(
     spark: SparkSession, loads: Loads
 ) -> None:
     loader = PostgresLoader(CONN, "orders", keys=["id"])
     result = loader.load(batch(spark, [(10, 5), (11, -1), (12, 7)]), "append")
-    assert result == LoadResult(dead_lettered=1, details={"dead_letters": [BAD_QTY]})
+    assert outcome(result) == LoadResult(dead_lettered=1, details={"dead_letters": [BAD_QTY]})
+    assert result.staged_with == "insert" and set(result.phases_ms) == {"staging_ms", "move_ms"}
     assert target(loads.path) == [(1, 1), (2, 2), (10, 5), (12, 7)]
     assert loads.leftovers() == [] and re.fullmatch(r'"etlc_stage_[0-9a-f]{16}"', loads.staged[0])
     (conn,) = loads.connections
@@ -512,7 +532,7 @@ def test_a_clean_overwrite_load_replaces_the_table_and_reports_nothing(
     spark: SparkSession, loads: Loads
 ) -> None:
     result = PostgresLoader(CONN, "orders").load(batch(spark, [(10, 5), (12, 7)]), "overwrite")
-    assert result == LoadResult()
+    assert outcome(result) == LoadResult()
     assert target(loads.path) == [(10, 5), (12, 7)]
     assert loads.leftovers() == []
 
@@ -544,7 +564,8 @@ def test_a_replayed_batch_is_skipped_and_adds_nothing(spark: SparkSession, loads
     loader = PostgresLoader(CONN, "orders", keys=["id"])
     marker = BatchMarker("orders_stream", "e1", 3)
     first = loader.load_batch(batch(spark, [(10, 5), (11, -1)]), "append", marker)
-    assert first == LoadResult(dead_lettered=1, details={"dead_letters": [BAD_QTY]})
+    assert first is not None
+    assert outcome(first) == LoadResult(dead_lettered=1, details={"dead_letters": [BAD_QTY]})
     assert loader.load_batch(batch(spark, [(20, 5)]), "append", marker) is None
     assert target(loads.path) == [(1, 1), (2, 2), (10, 5)]
     assert rows(loads.path, f"SELECT batch_id FROM {MARKER_TABLE}") == [(3,)]
@@ -559,7 +580,8 @@ def test_a_batch_another_run_committed_first_is_rolled_back_and_skipped(
     """Two drivers on one checkpoint: both find the batch unmarked, the other commits first."""
     loader = PostgresLoader(CONN, "orders")
     marker = BatchMarker("orders_stream", "e1", 4)
-    assert loader.load_batch(batch(spark, [(10, 5)]), "append", marker) == LoadResult()
+    done = loader.load_batch(batch(spark, [(10, 5)]), "append", marker)
+    assert done is not None and outcome(done) == LoadResult()
     monkeypatch.setattr(_Sql, "marked", lambda self, dialect, marker: False)
     assert loader.load_batch(batch(spark, [(20, 5)]), "append", marker) is None
     assert target(loads.path) == [(1, 1), (2, 2), (10, 5)]
@@ -847,10 +869,9 @@ class Writer:
 
 def test_the_staging_write_is_batched_and_one_transaction_per_task() -> None:
     writer = Writer()
-    loader = PostgresLoader(CONN, "orders", batch_size=250, parallelism=3)
-    loader._write_staging(writer, '"etlc_stage_1"')  # type: ignore[arg-type]
+    loader = PostgresLoader(CONN, "orders", batch_size=250)
+    loader._jdbc_write(writer, '"etlc_stage_1"', "append")  # type: ignore[arg-type]
     assert writer.calls == [
-        ("coalesce", 3),
         ("format", "jdbc"),
         (
             "options",
@@ -864,7 +885,7 @@ def test_the_staging_write_is_batched_and_one_transaction_per_task() -> None:
         ("dbtable", '"etlc_stage_1"'),
         ("batchsize", "250"),
         ("isolationLevel", "READ_COMMITTED"),
-        ("mode", "overwrite"),
+        ("mode", "append"),
         ("save", None),
     ]
 
@@ -872,9 +893,87 @@ def test_the_staging_write_is_batched_and_one_transaction_per_task() -> None:
 def test_a_staging_write_refused_for_the_password_is_an_authentication_error() -> None:
     writer = Writer(fail="28P01")
     with pytest.raises(AuthenticationError) as raised:
-        PostgresLoader(CONN, "orders")._write_staging(writer, '"s"')  # type: ignore[arg-type]
+        PostgresLoader(CONN, "orders")._jdbc_write(writer, '"s"', "append")  # type: ignore[arg-type]
     assert str(raised.value) == "connection `crm`: authentication failed (SQLSTATE 28P01)"
     assert writer.calls[0] == ("format", "jdbc")
+
+
+class Staged(Writer):
+    """A DataFrame as ``_write_staging`` sees it: its schema, its JVM side (etlc's BulkCopy,
+    recorded) and its ``.write`` chain."""
+
+    def __init__(self, schema: StructType, copyable: bool = True) -> None:
+        super().__init__()
+        self.schema, self.columns, self._jdf = schema, schema.fieldNames(), "jdf"
+        self.copies: list[tuple[Any, ...]] = []
+        bulk = SimpleNamespace(copyable=lambda jdf, system: copyable, copy=self.copy)
+        jvm = SimpleNamespace(
+            etlc=SimpleNamespace(jvm=SimpleNamespace(load=SimpleNamespace(BulkCopy=bulk))),
+            java=SimpleNamespace(util=SimpleNamespace(Properties=JavaProperties)),
+        )
+        self.sparkSession = fake_spark(jvm)
+
+    def copy(self, *args: Any) -> None:
+        self.copies.append(args)
+
+
+WIDE = StructType(
+    [
+        StructField("id", LongType()),
+        StructField("at", TimestampType()),
+        StructField("ok", BooleanType()),
+        StructField("note", StringType()),
+        StructField("amount", DecimalType(12, 2)),
+    ]
+)
+
+
+def test_a_staging_table_is_made_with_etlcs_types_and_filled_by_the_bulk_path(db: Path) -> None:
+    staged = Staged(WIDE)
+    sql = _Sql(FakeConnection(db), PostgresDialect(), CONN)
+    assert PostgresLoader(CONN, "orders")._write_staging(sql, staged, "etlc_stage_1") == "copy"  # type: ignore[arg-type]
+    assert sql.jdbc.log[0] == (
+        'CREATE TABLE "etlc_stage_1" (\n  "id" BIGINT,\n  "at" TIMESTAMP(6),\n  "ok" BOOLEAN,'
+        '\n  "note" TEXT,\n  "amount" NUMERIC(12,2)\n)'
+    )
+    [(jdf, system, url, props, table, columns)] = staged.copies
+    assert (jdf, system, table) == ("jdf", "postgres", '"etlc_stage_1"')
+    assert columns == ['"id"', '"at"', '"ok"', '"note"', '"amount"']
+    assert url == "jdbc:postgresql://127.0.0.1:5432/shop?reWriteBatchedInserts=true"
+    assert dict(props) == {"user": "etl", "password": PASSWORD}
+    assert staged.calls == []  # no INSERTs
+
+
+def test_a_mysql_staging_keeps_microseconds_and_goes_by_inserts_when_the_server_cannot_say(
+    db: Path,
+) -> None:
+    # sqlite has no @@GLOBAL.local_infile: a server that cannot say gets INSERTs.
+    staged = Staged(WIDE)
+    my = profile(MySqlProfile)
+    sql = _Sql(FakeConnection(db), MySqlDialect(), my)
+    loader = MySqlLoader(my, "orders", parallelism=3)
+    assert loader._write_staging(sql, staged, "etlc_stage_2") == "insert"  # type: ignore[arg-type]
+    assert "`at` DATETIME(6)" in sql.jdbc.log[0] and "`note` LONGTEXT" in sql.jdbc.log[0]
+    assert staged.copies == []
+    assert ("coalesce", 3) in staged.calls and ("mode", "append") in staged.calls
+
+
+def test_a_column_etlc_has_no_sql_for_leaves_the_staging_table_to_sparks_writer(db: Path) -> None:
+    staged = Staged(StructType([StructField("tags", ArrayType(StringType()))]), copyable=False)
+    sql = _Sql(FakeConnection(db), PostgresDialect(), CONN)
+    assert PostgresLoader(CONN, "orders")._write_staging(sql, staged, "s") == "insert"  # type: ignore[arg-type]
+    assert not any(line.startswith("CREATE") for line in sql.jdbc.log)
+    assert ("mode", "overwrite") in staged.calls and staged.copies == []
+
+
+def test_the_bulk_path_asks_mysql_whether_local_infile_is_on(db: Path) -> None:
+    sql = _Sql(FakeConnection(db), MySqlDialect(), CONN)
+    answers = iter([["1"], ["0"], ["ON"]])
+    sql.query_row = lambda statement, width: next(answers)  # type: ignore[method-assign]
+    assert [sql.bulk_allowed() for _ in range(3)] == [True, False, True]
+    assert _Sql(FakeConnection(db), PostgresDialect(), CONN).bulk_allowed()
+    assert "allowLocalInfile=true" in MySqlDialect().url(CONN, bulk=True)
+    assert "allowLocalInfile" not in MySqlDialect().url(CONN)
 
 
 # --- the target checked before any row is written -------------------------------------------

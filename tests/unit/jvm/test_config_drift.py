@@ -26,6 +26,7 @@ from etlc.codegen.render import jvm_jar_name
 from etlc.dsl import ast
 from etlc.dsl.checker import definition_ast
 from etlc.dsl.parse import parse_file
+from etlc.dsl.steps.jdbc import MARIADB_JDBC, POSTGRES_JDBC
 from etlc.dsl.tree import to_python
 from etlc.profiles import KafkaProfile, S3Profile
 from etlc.runtime import environment_file
@@ -288,3 +289,11 @@ def test_every_key_of_the_environment_schema_has_its_field_and_no_field_lacks_it
         if extra := sorted(own - keys[name]):
             problems.append(f"{name} has fields the environment schema lacks: {extra}")
     assert problems == []
+
+
+def test_the_jar_compiles_against_the_jdbc_drivers_the_steps_ship() -> None:
+    # etlc.jvm.load calls the drivers' copy APIs: a driver bumped in the plugin table alone
+    # would ship a jar built against another release.
+    pom = (ROOT / "jvm" / "etlc-jvm" / "pom.xml").read_text(encoding="utf-8")
+    pinned = dict(re.findall(r"<(postgresql|mariadb)\.version>([^<]+)<", pom))
+    assert pinned == {"postgresql": POSTGRES_JDBC.version, "mariadb": MARIADB_JDBC.version}
