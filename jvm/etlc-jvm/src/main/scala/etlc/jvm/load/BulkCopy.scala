@@ -48,13 +48,23 @@ object BulkCopy {
       override def call(rows: java.util.Iterator[Row]): Unit =
         if (rows.hasNext) {
           val connection = driver(system).connect(url, properties)
+          val csvRows = new CsvRows(rows.asScala, types, csv)
           try {
             connection.setAutoCommit(false)
-            val csvRows = new CsvRows(rows.asScala, types, csv)
             load(connection, csvRows)
             connection.commit()
-            TaskOutput.written(csvRows.rowsRead, csvRows.bytesRead)
-          } finally connection.close()
+          } catch {
+            case failure: Throwable =>
+              // The copy's own failure is the one to report, not a close on a dead socket.
+              try connection.close()
+              catch { case closing: Throwable => failure.addSuppressed(closing) }
+              throw failure
+          }
+          // Committed: a close that fails now must not fail the task, or Spark would run it
+          // again and stage its rows twice (Spark's JDBC writer ignores it the same way).
+          try connection.close()
+          catch { case _: java.sql.SQLException => () }
+          TaskOutput.written(csvRows.rowsRead, csvRows.bytesRead)
         }
     })
   }
