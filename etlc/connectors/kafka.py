@@ -301,6 +301,20 @@ def reader_schema(schema: Mapping[str, Any]) -> str:
     return json.dumps({**schema, "fields": fields})
 
 
+# What one core kept up with in etlc's streaming benchmark (bench/results/latest.md: Kafka ->
+# one-minute windows -> PostgreSQL kept up with 150,000 events/s on 2 cores).
+EVENTS_PER_CORE_SECOND = 75_000
+
+
+def default_max_offsets(trigger_ms: int, cores: int) -> int:
+    """A stream's intake bound per micro-batch when the definition sets none: twice what its
+    cores kept up with over one trigger interval (a second when it has none). Steady intake
+    stays under it; a backlog (a restart after downtime) drains in batches of bounded size,
+    each done in about a trigger interval, instead of one batch holding all of it."""
+    seconds = max(trigger_ms, 1_000) / 1_000
+    return int(2 * EVENTS_PER_CORE_SECOND * max(cores, 1) * seconds)
+
+
 class KafkaExtractor(Extractor, StreamExtractor):
     def __init__(
         self,
@@ -332,6 +346,7 @@ class KafkaExtractor(Extractor, StreamExtractor):
         self.confluent_framing = confluent_framing
         self.max_offsets_per_trigger = max_offsets_per_trigger
         self.fail_on_data_loss = fail_on_data_loss
+        self.paced: int | None = None  # the bound pace() derived, when none was set
 
     def describe(self) -> dict[str, Any]:
         return {"system": SYSTEM, "connection": self.connection.name, "topic": self.topic}
@@ -359,6 +374,12 @@ class KafkaExtractor(Extractor, StreamExtractor):
         raw = translate_errors(reader.load, self.connection, self.topic)
         return self.decode(raw)
 
+    def pace(self, trigger_ms: int, cores: int) -> dict[str, Any]:
+        if self.max_offsets_per_trigger is not None:
+            return {"max_offsets_per_trigger": self.max_offsets_per_trigger}
+        self.paced = default_max_offsets(trigger_ms, cores)
+        return {"max_offsets_per_trigger": self.paced, "max_offsets_derived": True}
+
     def stream(self, spark: SparkSession) -> DataFrame:
         """The topic as a stream; ``starting_offsets`` applies to a fresh checkpoint only."""
         config = self._checked_config(spark)
@@ -369,9 +390,10 @@ class KafkaExtractor(Extractor, StreamExtractor):
             .option("startingOffsets", self.starting_offsets)
             .option("failOnDataLoss", str(self.fail_on_data_loss).lower())
         )
-        if self.max_offsets_per_trigger is not None:
+        bound = self.max_offsets_per_trigger or self.paced
+        if bound is not None:
             # The backpressure bound: a slow sink makes batches wait, never grow.
-            reader = reader.option("maxOffsetsPerTrigger", str(self.max_offsets_per_trigger))
+            reader = reader.option("maxOffsetsPerTrigger", str(bound))
         raw = translate_errors(reader.load, self.connection, self.topic)
         return self.decode(raw, positions=True)
 

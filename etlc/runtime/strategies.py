@@ -57,6 +57,12 @@ class StreamExtractor(ABC):
     def describe(self) -> dict[str, Any]:
         return {}
 
+    def pace(self, trigger_ms: int, cores: int) -> dict[str, Any]:
+        """Told, before ``stream``, the trigger interval its micro-batches run at and how
+        many cores process them, so that it can bound each batch's intake; returns that
+        bound as log fields (none: the source reads whatever has arrived)."""
+        return {}
+
     def dataset(self, spark: SparkSession) -> DatasetName | None:
         """The dataset it reads, named for the run's lineage events (None: not one dataset
         etlc can name, such as a database query)."""

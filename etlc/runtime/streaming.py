@@ -437,6 +437,9 @@ class StreamingPipeline(SparkPipeline):
         text and position of a record the reader could not parse)."""
         assert isinstance(step.extractor, StreamExtractor)
         try:
+            trigger_ms = duration_ms(self.env.settings.trigger_interval)
+            cores = int(self.spark.sparkContext.defaultParallelism)
+            intake = step.extractor.pace(trigger_ms, cores)
             raw = step.extractor.stream(self.spark)
             expected = in_force(raw.columns, step.rules, step.expectations, step.on_invalid)
             broken = halting(raw.columns, step.rules, expected, step.on_invalid)
@@ -444,7 +447,11 @@ class StreamingPipeline(SparkPipeline):
             checked, held = observed_expectations(checked, step.id, expected, halt=False)
             columns = [F.col(f"`{f.name}`") for f in step.schema.struct().fields]
             self.log.info(
-                "stream_opened", stage="extract", step=step.id, **step.extractor.describe()
+                "stream_opened",
+                stage="extract",
+                step=step.id,
+                **step.extractor.describe(),
+                **intake,
             )
             if held is None:
                 return checked.select(*columns), None

@@ -25,6 +25,7 @@ from etlc.connectors.kafka import (
     KafkaExtractor,
     KafkaLoader,
     classify_kafka,
+    default_max_offsets,
     reader_schema,
 )
 from etlc.profiles import KafkaProfile
@@ -32,6 +33,7 @@ from etlc.runtime.connections import open_profile
 from etlc.runtime.errors import ConfigurationError, TransientError
 from etlc.runtime.graph import DatasetSchema
 from etlc.runtime.rules import CORRUPT_COLUMN, EVENT_TIME_COLUMN, POSITION_COLUMN
+from etlc.runtime.strategies import StreamExtractor
 from etlc.vault import Secret
 
 PASSWORD = "kafka-pa$$word-CANARY"
@@ -268,6 +270,24 @@ def test_a_stream_may_tolerate_data_loss_and_bound_each_batch(
     }
     assert [k for k, v in options.items() if PASSWORD in v] == ["kafka.sasl.jaas.config"]
     assert [topic for _, topic in checks] == [None]
+
+
+def test_a_stream_with_no_bound_gets_one_from_its_trigger_and_cores(
+    spark: Any, checks: list[tuple[dict[str, str], str | None]]
+) -> None:
+    assert [default_max_offsets(t, c) for t, c in ((1_000, 2), (0, 2), (10_000, 8))] == [
+        300_000,
+        300_000,  # no trigger interval: a second's worth
+        12_000_000,
+    ]
+    session = RecordingSession(kafka_rows(spark, ROWS[:1]))
+    ex = KafkaExtractor(profile(**SASL), SCHEMA, "readings")
+    assert ex.pace(2_000, 2) == {"max_offsets_per_trigger": 600_000, "max_offsets_derived": True}
+    ex.stream(session)  # type: ignore[arg-type]
+    assert session.readStream.given["maxOffsetsPerTrigger"] == "600000"
+    own = KafkaExtractor(profile(**SASL), SCHEMA, "readings", max_offsets_per_trigger=500)
+    assert own.pace(2_000, 2) == {"max_offsets_per_trigger": 500}
+    assert StreamExtractor.pace(own, 2_000, 2) == {}  # a source that bounds nothing says so
 
 
 def test_spark_builds_a_kafka_stream_without_contacting_the_broker(
