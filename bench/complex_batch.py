@@ -27,7 +27,8 @@ TABLE_DDL = (
     "CREATE TABLE bench_customers (customer_id BIGINT PRIMARY KEY, name VARCHAR(100) NOT NULL, "
     "country VARCHAR(8) NOT NULL, segment VARCHAR(16) NOT NULL)"
 )
-JOBS = ("handwritten", "etlc", "etlc_no_avro_boundary")
+JOBS = ("handwritten", "etlc", "etlc_no_avro_boundary", "floor")
+FLOOR = jobs.ROOT / "bench" / "handwritten" / "floor.py"
 
 
 def upload_orders(s3: Any, records: int) -> str:
@@ -80,11 +81,11 @@ def run(records: int, work: Path, names: tuple[str, ...] = JOBS) -> dict[str, An
         }
         return jobs.etlc_job(name, script, env, work, total, extra_env=secret_env)
 
-    def handwritten() -> dict[str, Any]:
+    def handwritten(name: str = "handwritten", script: Path = HANDWRITTEN) -> dict[str, Any]:
         my = creds["mysql"]
         args = [
             f"s3a://{RAW}/orders-{records}/*.csv",
-            f"s3a://{CURATED}/handwritten/revenue/",
+            f"s3a://{CURATED}/{name}/revenue/",
             s3c["endpoint"],
             f"jdbc:mysql://{my['host']}:{my['port']}/{my['database']}?permitMysqlScheme=true",
             my["user"],
@@ -95,9 +96,9 @@ def run(records: int, work: Path, names: tuple[str, ...] = JOBS) -> dict[str, An
             "BENCH_MYSQL_PASSWORD": my["password"],
         }
         return jobs.handwritten_job(
-            "handwritten",
-            HANDWRITTEN,
-            args,
+            name,
+            script,
+            ["complex", *args] if name == "floor" else args,
             work,
             total,
             jars=jobs.artifacts(DEFINITION),
@@ -108,6 +109,7 @@ def run(records: int, work: Path, names: tuple[str, ...] = JOBS) -> dict[str, An
         "handwritten": handwritten,
         "etlc": lambda: etlc("etlc", True),
         "etlc_no_avro_boundary": lambda: etlc("etlc_no_avro_boundary", False),
+        "floor": lambda: handwritten("floor", FLOOR),
     }
     done = [runs[name]() for name in names]
     # records/s counts the orders, the seed's measure; the customers are reference data.

@@ -168,7 +168,9 @@ def comparison(jobs: Sequence[Mapping[str, Any]], etlc: str = "etlc") -> dict[st
         return round(by[a]["seconds"] / by[b]["seconds"], 3) if a in by and b in by else None
 
     boundary = ratio(etlc, f"{etlc}_no_avro_boundary")
+    floor = ratio("floor", etlc)  # etlc's records/s as a fraction of the floor's
     return {
         "etlc_over_handwritten": ratio(etlc, "handwritten"),
         "avro_boundary_cost": None if boundary is None else round(boundary - 1, 3),
+        **({} if floor is None else {"etlc_of_floor": floor}),
     }

@@ -85,6 +85,11 @@ def _batch(result: Mapping[str, Any]) -> list[str]:
         lines.append(f"etlc / hand-written: **{ratio}** (target <= 1.15).")
     if cost is not None:
         lines.append(f"Avro stage boundary cost: **{cost:+.1%}** (target <= 20%).")
+    if result.get("etlc_of_floor") is not None and result["scenario"] != "upsert":
+        lines.append(
+            f"etlc's records/s: **{result['etlc_of_floor']:.0%}** of the floor's (the same "
+            "reads and writes with nothing in between; target >= 75%)."
+        )
     for system in ("postgres", "mysql"):
         faster, over = (
             result.get(f"{system}_over_handwritten"),

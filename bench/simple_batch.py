@@ -88,7 +88,13 @@ def _handwritten(work: Path, source: Path, records: int) -> dict[str, Any]:
     return jobs.handwritten_job("handwritten", script, args, work, records)
 
 
-JOBS = ("handwritten", "etlc", "etlc_no_avro_boundary")
+def _floor(work: Path, source: Path, records: int) -> dict[str, Any]:
+    script = ROOT / "bench" / "handwritten" / "floor.py"
+    args = ["simple", str(source), str(work / "out-floor")]
+    return jobs.handwritten_job("floor", script, args, work, records)
+
+
+JOBS = ("handwritten", "etlc", "etlc_no_avro_boundary", "floor")
 
 
 def run(records: int, work: Path, names: tuple[str, ...] = JOBS) -> dict[str, Any]:
@@ -99,6 +105,7 @@ def run(records: int, work: Path, names: tuple[str, ...] = JOBS) -> dict[str, An
         "handwritten": lambda: _handwritten(work, source, records),
         "etlc": lambda: _etlc(script, work, source, records, boundary=True),
         "etlc_no_avro_boundary": lambda: _etlc(script, work, source, records, boundary=False),
+        "floor": lambda: _floor(work, source, records),
     }
     done = [runs[name]() for name in names]
     return {
