@@ -838,6 +838,11 @@ def translate_errors(call: Callable[[], T], connection: JdbcProfile) -> T:
             )
         if state.startswith(("08", "57")):
             return TransientError(f"connection `{connection.name}`: unavailable (SQLSTATE {state})")
+        if state.startswith("22"):  # a data exception: a value its column cannot hold
+            return TerminalError(
+                f"connection `{connection.name}`: a value its column cannot hold "
+                f"(SQLSTATE {state}); the staging table's types are `etlc ddl`'s"
+            )
         return None
 
     return translated(call, classify)

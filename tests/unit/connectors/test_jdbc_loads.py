@@ -898,6 +898,15 @@ def test_a_staging_write_refused_for_the_password_is_an_authentication_error() -
     assert writer.calls[0] == ("format", "jdbc")
 
 
+def test_a_value_its_column_cannot_hold_is_terminal_and_quotes_no_value() -> None:
+    with pytest.raises(TerminalError) as raised:
+        PostgresLoader(CONN, "orders")._jdbc_write(Writer(fail="22003"), '"s"', "append")  # type: ignore[arg-type]
+    assert str(raised.value).startswith(
+        "connection `crm`: a value its column cannot hold (SQLSTATE 22003)"
+    )
+    assert PASSWORD not in str(raised.value) and raised.value.__cause__ is None
+
+
 class Staged(Writer):
     """A DataFrame as ``_write_staging`` sees it: its schema, its JVM side (etlc's BulkCopy,
     recorded) and its ``.write`` chain."""
