@@ -28,29 +28,13 @@ from urllib.parse import quote
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import (
-    BinaryType,
-    BooleanType,
-    ByteType,
-    DataType,
-    DateType,
-    DecimalType,
-    DoubleType,
-    FloatType,
-    IntegerType,
-    LongType,
-    ShortType,
-    StringType,
-    StructType,
-    TimestampNTZType,
-    TimestampType,
-)
+from pyspark.sql.types import StructType
 
 from etlc import database_sql
 from etlc.connectors.conform import conform
 from etlc.connectors.dedupe import latest_per_key, none_superseded
 from etlc.connectors.failures import translated
-from etlc.connectors.target_shape import TargetShape, mismatches, read_shape
+from etlc.connectors.target_shape import TargetShape, mismatches, read_shape, staging_columns
 from etlc.profiles import JdbcProfile
 from etlc.runtime import dataset_names
 from etlc.runtime.dataset_names import DatasetName
@@ -553,39 +537,6 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
             )
             key = dict(zip(key_columns, values, strict=True))
         return DeadLetter(key, error.sqlstate, error.constraint)
-
-
-_KINDS: Mapping[type[DataType], str] = {
-    BooleanType: "boolean",
-    ByteType: "int",
-    ShortType: "int",
-    IntegerType: "int",
-    LongType: "long",
-    FloatType: "float",
-    DoubleType: "double",
-    StringType: "string",
-    BinaryType: "bytes",
-    DateType: "date",
-    TimestampType: "timestamp",
-    TimestampNTZType: "timestamp",
-}
-
-
-def staging_columns(schema: StructType) -> list[database_sql.Column] | None:
-    """``schema``'s columns as etlc writes them into SQL; None when one has a type etlc
-    has no SQL for (an array, a map, a struct)."""
-    columns = []
-    for f in schema.fields:
-        t = f.dataType
-        if isinstance(t, DecimalType):
-            columns.append(
-                database_sql.Column(f.name, "decimal", precision=t.precision, scale=t.scale)
-            )
-        elif type(t) in _KINDS:
-            columns.append(database_sql.Column(f.name, _KINDS[type(t)]))
-        else:
-            return None
-    return columns
 
 
 # --- SQL on the driver, through the JVM's JDBC driver ---------------------------------------

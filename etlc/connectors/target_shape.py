@@ -9,12 +9,13 @@ or, worse, an upsert into a table with no unique key on its keys quietly appendi
 Types are compared by family (integers, exact and approximate numbers, text, booleans, dates,
 timestamps, binary), not by width: the database checks each value's range as it always does.
 A column type the driver reports only as ``OTHER`` (a PostgreSQL enum, ``json``, ``uuid``) is
-taken as it is.
+taken as it is. The other way round, ``staging_columns`` gives an input's columns as etlc
+writes them into SQL (the staging table a load fills).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,8 @@ from pyspark.sql.types import (
     TimestampNTZType,
     TimestampType,
 )
+
+from etlc import database_sql
 
 # java.sql.Types, by family.
 _INTEGRAL = frozenset({-6, 5, 4, -5})  # TINYINT SMALLINT INTEGER BIGINT
@@ -165,3 +168,36 @@ def _accepted(written: DataType) -> frozenset[int] | None:
     if isinstance(written, (TimestampType, TimestampNTZType)):
         return _TIMESTAMP
     return None
+
+
+_KINDS: Mapping[type[DataType], str] = {
+    BooleanType: "boolean",
+    ByteType: "int",
+    ShortType: "int",
+    IntegerType: "int",
+    LongType: "long",
+    FloatType: "float",
+    DoubleType: "double",
+    StringType: "string",
+    BinaryType: "bytes",
+    DateType: "date",
+    TimestampType: "timestamp",
+    TimestampNTZType: "timestamp",
+}
+
+
+def staging_columns(schema: StructType) -> list[database_sql.Column] | None:
+    """``schema``'s columns as etlc writes them into SQL; None when one has a type etlc
+    has no SQL for (an array, a map, a struct)."""
+    columns = []
+    for f in schema.fields:
+        t = f.dataType
+        if isinstance(t, DecimalType):
+            columns.append(
+                database_sql.Column(f.name, "decimal", precision=t.precision, scale=t.scale)
+            )
+        elif type(t) in _KINDS:
+            columns.append(database_sql.Column(f.name, _KINDS[type(t)]))
+        else:
+            return None
+    return columns
