@@ -122,14 +122,15 @@ def create_table(system: str, table: str, columns: Sequence[Column], keys: Seque
 
 def staging_table(system: str, table: str, columns: Sequence[Column]) -> str:
     """The ``CREATE TABLE`` statement for a load's staging table: no key, every column
-    nullable, strings and bytes in the system's widest type (the target decides what fits)."""
+    nullable, MySQL strings in its widest text type, utf8mb4 (the target decides what fits)."""
     body = ",\n".join(f"  {quote(system, c.name)} {_staging_type(system, c)}" for c in columns)
     return f"CREATE TABLE {quote(system, table)} (\n{body}\n)"
 
 
 def _staging_type(system: str, column: Column) -> str:
     if system == "mysql" and column.kind == "string":
-        return "LONGTEXT"
+        # Whatever the database's default (latin1 on older servers): any text Spark holds.
+        return "LONGTEXT CHARACTER SET utf8mb4"
     return _base_type(system, column)
 
 

@@ -412,6 +412,7 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
         A column type etlc has no SQL for leaves the table to Spark's writer."""
         out = df if self.parallelism is None else df.coalesce(self.parallelism)
         staging = self.dialect.quote(name)
+        quoted = [self.dialect.quote(c) for c in out.columns]  # a bad name stops here
         columns = staging_columns(out.schema)
         system = self.dialect.system
         try:
@@ -429,7 +430,6 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
         if not (bulk.copyable(out._jdf, system) and sql.bulk_allowed()):
             self._jdbc_write(out, staging, "append")
             return "insert"
-        quoted = [self.dialect.quote(c) for c in out.columns]
         url = self.dialect.url(self.connection, bulk=True)
         props = _properties(jvm, self.connection)
         translate_errors(
@@ -791,8 +791,7 @@ def translate_errors(call: Callable[[], T], connection: JdbcProfile) -> T:
             return TransientError(f"connection `{connection.name}`: unavailable (SQLSTATE {state})")
         if state.startswith("22"):  # a data exception: a value its column cannot hold
             return TerminalError(
-                f"connection `{connection.name}`: a value its column cannot hold "
-                f"(SQLSTATE {state}); the staging table's types are `etlc ddl`'s"
+                f"connection `{connection.name}`: a value its column cannot hold (SQLSTATE {state})"
             )
         return None
 

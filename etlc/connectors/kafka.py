@@ -377,6 +377,9 @@ class KafkaExtractor(Extractor, StreamExtractor):
     def pace(self, trigger_ms: int, cores: int) -> dict[str, Any]:
         if self.max_offsets_per_trigger is not None:
             return {"max_offsets_per_trigger": self.max_offsets_per_trigger}
+        if cores <= 0:  # no number of cores to size a bound by: none
+            self.paced = None
+            return {}
         self.paced = default_max_offsets(trigger_ms, cores)
         return {"max_offsets_per_trigger": self.paced, "max_offsets_derived": True}
 

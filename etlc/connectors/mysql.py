@@ -24,9 +24,12 @@ class MySqlDialect(Dialect):
     # rewriteBatchedStatements: multi-row inserts for MySQL Connector/J (MariaDB's driver
     # batches by default). permitMysqlScheme lets MariaDB's driver accept a jdbc:mysql URL,
     # which is what makes Spark pick its MySQL dialect (backtick quoting, MySQL types).
+    # allowLocalInfile: off on every connection (MariaDB Connector/J 3 turns it on by
+    # default) but the bulk path's, which hands the driver the stream to send.
     batch_properties: ClassVar[Mapping[str, str]] = {
         "rewriteBatchedStatements": "true",
         "permitMysqlScheme": "true",
+        "allowLocalInfile": "false",
     }
 
     bulk_properties: ClassVar[Mapping[str, str]] = {"allowLocalInfile": "true"}

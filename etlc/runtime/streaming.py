@@ -438,8 +438,7 @@ class StreamingPipeline(SparkPipeline):
         assert isinstance(step.extractor, StreamExtractor)
         try:
             trigger_ms = duration_ms(self.env.settings.trigger_interval)
-            cores = int(self.spark.sparkContext.defaultParallelism)
-            intake = step.extractor.pace(trigger_ms, cores)
+            intake = step.extractor.pace(trigger_ms, self._cores())
             raw = step.extractor.stream(self.spark)
             expected = in_force(raw.columns, step.rules, step.expectations, step.on_invalid)
             broken = halting(raw.columns, step.rules, expected, step.on_invalid)
@@ -459,6 +458,20 @@ class StreamingPipeline(SparkPipeline):
             return checked.select(*columns), held.select(*columns, *kept, F.col(HELD))
         except Exception as exc:
             raise classify(exc, step.id) from exc
+
+    def _cores(self) -> int:
+        """The cores the stream's batches will run on: what the application asked for when it
+        says (executors x cores; dynamic allocation's maximum), else those registered now (on
+        a cluster, right after start, maybe fewer than will come). 0: dynamic allocation
+        with no maximum, no number to size by."""
+        conf = self.spark.sparkContext.getConf()
+        per = int(conf.get("spark.executor.cores") or 1)
+        if (conf.get("spark.dynamicAllocation.enabled") or "").lower() == "true":
+            most = conf.get("spark.dynamicAllocation.maxExecutors")
+            return int(most) * per if most else 0
+        registered = int(self.spark.sparkContext.defaultParallelism)
+        instances = conf.get("spark.executor.instances")
+        return max(registered, int(instances) * per) if instances else registered
 
     def _set_aside(self, step: str, held: DataFrame) -> tuple[StreamingQuery, BatchWriter]:
         """The query that writes a step's quarantined records to its folder, per micro-batch

@@ -285,6 +285,7 @@ def test_a_stream_with_no_bound_gets_one_from_its_trigger_and_cores(
     assert ex.pace(2_000, 2) == {"max_offsets_per_trigger": 600_000, "max_offsets_derived": True}
     ex.stream(session)  # type: ignore[arg-type]
     assert session.readStream.given["maxOffsetsPerTrigger"] == "600000"
+    assert ex.pace(2_000, 0) == {} and ex.paced is None  # dynamic allocation, no maximum
     own = KafkaExtractor(profile(**SASL), SCHEMA, "readings", max_offsets_per_trigger=500)
     assert own.pace(2_000, 2) == {"max_offsets_per_trigger": 500}
     assert StreamExtractor.pace(own, 2_000, 2) == {}  # a source that bounds nothing says so

@@ -1,6 +1,7 @@
 """A stream's ``resource_warning``, from fabricated progress events: a batch slower than its
 trigger, a driver heap fuller than the configured fraction, neither, and a heap that cannot be
-measured (which must never break the stream it watches)."""
+measured (which must never break the stream it watches). And the cores a stream's intake
+bound is sized by."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 
 from etlc.runtime.logs import EventLog, RunContext, configure
 from etlc.runtime.progress import ProgressLog
+from etlc.runtime.streaming import StreamingPipeline
 
 TRIGGER_MS = 1_000
 
@@ -112,3 +114,18 @@ def test_a_heap_that_cannot_be_measured_is_no_warning_and_no_failure(
     [warning] = warnings(log_stream)
     assert "heap_used_fraction" not in warning  # unknown, so not logged
     assert warning["reason"] == "batch slower than its trigger"
+
+
+def test_a_streams_cores_are_what_the_application_asked_for() -> None:
+    def cores(conf: dict[str, str], registered: int) -> int:
+        context = SimpleNamespace(getConf=lambda: conf, defaultParallelism=registered)
+        return StreamingPipeline._cores(
+            SimpleNamespace(spark=SimpleNamespace(sparkContext=context))
+        )  # type: ignore[arg-type]
+
+    assert cores({}, 2) == 2  # local mode: the master's cores
+    executors = {"spark.executor.instances": "10", "spark.executor.cores": "4"}
+    assert cores(executors, 2) == 40  # not the 2 registered right after start
+    dynamic = {"spark.dynamicAllocation.enabled": "true", "spark.executor.cores": "2"}
+    assert cores({**dynamic, "spark.dynamicAllocation.maxExecutors": "5"}, 2) == 10
+    assert cores(dynamic, 2) == 0  # no maximum: no number to size a bound by
