@@ -51,6 +51,11 @@ class ExtractStep:
     expectations: Expectations = ()  # the step's `expect` block
     on_invalid: Policy = "fail"  # what a record that breaks the schema's rules does
 
+    @property
+    def keeps_raw_text(self) -> bool:
+        """Whether a record it sets aside carries the text the reader could not parse."""
+        return self.on_invalid == "quarantine"
+
 
 @dataclass(frozen=True)
 class TransformStep:
@@ -61,6 +66,11 @@ class TransformStep:
     # The columns whose values it makes, the only ones that cross the Avro boundary (None: all).
     recheck: tuple[str, ...] | None = None
     expectations: Expectations = ()  # the step's `expect` block
+
+    @property
+    def keeps_raw_text(self) -> bool:
+        """A transform's records were all parsed: none carries raw text."""
+        return False
 
 
 # A column's source as the compiler names it: (extract id, column, OpenLineage subtype).
@@ -95,6 +105,11 @@ class PipelineGraph:
     extracts: tuple[ExtractStep, ...]
     transforms: tuple[TransformStep, ...]  # in dependency order
     loads: tuple[LoadStep, ...]
+
+    def made(self, dataset: str) -> ExtractStep | TransformStep:
+        """The extract or transform whose output ``dataset`` is."""
+        steps: tuple[ExtractStep | TransformStep, ...] = (*self.extracts, *self.transforms)
+        return next(s for s in steps if s.id == dataset)
 
     def loaded(self) -> set[str]:
         """Ids of the datasets some load depends on; only these are ever computed."""

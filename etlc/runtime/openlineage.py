@@ -31,10 +31,8 @@ from etlc.runtime.environment import Environment
 from etlc.runtime.errors import EtlcError
 from etlc.runtime.graph import (
     ColumnLineage,
-    ExtractStep,
     LoadStep,
     PipelineGraph,
-    TransformStep,
 )
 from etlc.runtime.lineage_sender import Post, Sender, post, shown
 from etlc.runtime.logs import EventLog
@@ -268,13 +266,11 @@ def _failure(error: EtlcError) -> str:
 
 def _read_by(graph: PipelineGraph, load: LoadStep) -> StructType:
     """The columns ``load`` writes: its input's, or what a quarantined load reads of it."""
-    steps: list[ExtractStep | TransformStep] = [*graph.extracts, *graph.transforms]
-    made = next(s for s in steps if s.id == load.input)
+    made = graph.made(load.input)
     struct = made.schema.struct()
     if not load.quarantined:
         return struct
-    raw = isinstance(made, ExtractStep) and made.on_invalid == "quarantine"
-    return quarantined_struct(struct, raw_text=raw)
+    return quarantined_struct(struct, raw_text=made.keeps_raw_text)
 
 
 def _dataset(name: DatasetName, schemas: tuple[StructType, ...]) -> dict[str, Any]:

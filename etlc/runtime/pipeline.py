@@ -176,7 +176,7 @@ class SparkPipeline(Pipeline):
     def _held(self, step: str, store: StageStore) -> DataFrame:
         """The records ``step`` set aside this run, from the stage store, as a quarantined
         load reads them (none: an empty dataset of the same columns)."""
-        struct = self._made(step).schema.struct()
+        struct = self.graph.made(step).schema.struct()
         if any(held == step for held, _, _ in self.set_aside):
             return self._as_loaded(step, store.set_aside(step, struct))
         empty = self.spark.createDataFrame([], struct)
@@ -184,21 +184,15 @@ class SparkPipeline(Pipeline):
 
     def _as_loaded(self, step: str, held: DataFrame) -> DataFrame:
         """Records ``step`` set aside (marked ``HELD``) as a quarantined load reads them."""
-        made = self._made(step)
-        raw = isinstance(made, ExtractStep) and made.on_invalid == "quarantine"
+        made = self.graph.made(step)
         columns = made.schema.struct().fieldNames()
         run_id = self.log.context.run_id
-        return for_load(held, HELD, step, run_id, columns=columns, raw_text=raw)
+        return for_load(held, HELD, step, run_id, columns=columns, raw_text=made.keeps_raw_text)
 
     def _quarantines(self, step: str) -> bool:
         """Whether ``step`` has rules that set records aside."""
-        made = self._made(step)
-        raw = isinstance(made, ExtractStep) and made.on_invalid == "quarantine"
-        return raw or any(e.policy == "quarantine" for e in made.expectations)
-
-    def _made(self, step: str) -> ExtractStep | TransformStep:
-        steps: list[ExtractStep | TransformStep] = [*self.graph.extracts, *self.graph.transforms]
-        return next(s for s in steps if s.id == step)
+        made = self.graph.made(step)
+        return made.keeps_raw_text or any(e.policy == "quarantine" for e in made.expectations)
 
     def _dead_letters(self, step: LoadStep, records: list[dict[str, Any]]) -> None:
         ctx = self.log.context
