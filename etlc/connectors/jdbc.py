@@ -422,8 +422,7 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
         if create is None:
             self._jdbc_write(out, staging, "overwrite")
             return "insert"
-        sql.execute(create)
-        sql.commit()  # MySQL commits DDL implicitly; PostgreSQL must be told
+        sql.define(create)
         jvm = df.sparkSession.sparkContext._jvm
         assert jvm is not None
         bulk = jvm.etlc.jvm.load.BulkCopy
@@ -558,6 +557,12 @@ class _Sql:
         self.connection = connection
         self.savepoints: dict[str, Any] = {}
 
+    def define(self, statement: str) -> None:
+        """Run a DDL statement and commit it (MySQL commits DDL implicitly; PostgreSQL must
+        be told)."""
+        self.execute(statement)
+        self.commit()
+
     def execute(self, statement: str) -> None:
         stmt = self.jdbc.createStatement()
         try:
@@ -601,12 +606,11 @@ class _Sql:
         """Whether ``marker``'s batch committed before; creates the marker table if needed."""
         table = dialect.quote(MARKER_TABLE)
         try:
-            self.execute(
+            self.define(
                 f"CREATE TABLE IF NOT EXISTS {table} (pipeline VARCHAR(200) NOT NULL, "
                 "epoch VARCHAR(64) NOT NULL, batch_id BIGINT NOT NULL, "
                 "committed_at TIMESTAMP NULL, PRIMARY KEY (pipeline, epoch, batch_id))"
             )
-            self.commit()  # MySQL commits DDL implicitly; PostgreSQL must be told
         except (_RejectedError, TerminalError):
             # Two loads creating it at the same moment: one wins, the other finds it below.
             self.jdbc.rollback()
@@ -666,8 +670,7 @@ class _Sql:
                 "its CREATE TABLE) or set `create_table: if_missing`"
             )
         try:
-            self.execute(create)
-            self.commit()  # MySQL commits DDL implicitly; PostgreSQL must be told
+            self.define(create)
         except (_RejectedError, TerminalError) as exc:
             # Another load created it a moment ago: what matters is that it is there now.
             with suppress(Exception):
