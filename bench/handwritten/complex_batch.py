@@ -60,6 +60,19 @@ def session(endpoint: str) -> SparkSession:
     )
 
 
+def read_customers(spark: SparkSession, jdbc_url: str, user: str) -> DataFrame:
+    """The customers table as MySQL holds it (its password from BENCH_MYSQL_PASSWORD)."""
+    return (
+        spark.read.format("jdbc")
+        .option("url", jdbc_url)
+        .option("driver", "org.mariadb.jdbc.Driver")
+        .option("dbtable", "bench_customers")
+        .option("user", user)
+        .option("password", os.environ["BENCH_MYSQL_PASSWORD"])
+        .load()
+    )
+
+
 def checked(df: DataFrame, invalid: Column, what: str) -> DataFrame:
     """``df``'s valid records, cached; stops the job when any record is invalid."""
     marked = df.withColumn("_invalid", invalid).cache()
@@ -91,14 +104,7 @@ def main(orders_glob: str, target: str, endpoint: str, jdbc_url: str, user: str)
         "order",
     ).drop("_corrupt")
     customers = checked(
-        spark.read.format("jdbc")
-        .option("url", jdbc_url)
-        .option("driver", "org.mariadb.jdbc.Driver")
-        .option("dbtable", "bench_customers")
-        .option("user", user)
-        .option("password", os.environ["BENCH_MYSQL_PASSWORD"])
-        .load()
-        .select("customer_id", "name", "country", "segment"),
+        read_customers(spark, jdbc_url, user).select("customer_id", "name", "country", "segment"),
         F.col("customer_id").isNull()
         | F.col("name").isNull()
         | F.col("country").isNull()

@@ -15,7 +15,6 @@ Prints one JSON line with its seconds.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 
@@ -40,20 +39,12 @@ def simple(source: str, target: str) -> None:
 
 def complex_batch(orders_glob: str, target: str, endpoint: str, jdbc_url: str, user: str) -> None:
     # spark-submit puts this file's folder on the path: complex_batch.py is beside it.
-    from complex_batch import session  # type: ignore[import-not-found]
+    from complex_batch import read_customers, session  # type: ignore[import-not-found]
 
     spark = session(endpoint)
     started = time.monotonic()
     orders = spark.read.option("header", True).schema(SCHEMA).csv(orders_glob)
-    customers = (
-        spark.read.format("jdbc")
-        .option("url", jdbc_url)
-        .option("driver", "org.mariadb.jdbc.Driver")
-        .option("dbtable", "bench_customers")
-        .option("user", user)
-        .option("password", os.environ["BENCH_MYSQL_PASSWORD"])
-        .load()
-    )
+    customers = read_customers(spark, jdbc_url, user)
     orders.write.format("noop").mode("overwrite").save()
     customers.write.format("noop").mode("overwrite").save()
     # The job's output is one row per country, segment and day (8 x 2 x 8): as many rows,
