@@ -123,6 +123,22 @@ def drop(directory: Path, name: str, rows: list[dict[str, Any]]) -> None:
     staged.rename(directory / name)  # whole files only: the stream never sees a partial one
 
 
+def streaming(
+    g: PipelineGraph, spark: Any, tmp: Path, name: str | None = None
+) -> StreamingPipeline:
+    """``g`` as a stream under ``tmp`` (stage, checkpoints, quarantine), micro-batches every
+    200 ms, its log lines under the pipeline ``name`` (``g``'s own by default)."""
+    settings = Settings(
+        stage_dir=str(tmp / "stage"),
+        checkpoint_dir=str(tmp / "checkpoints"),
+        quarantine_dir=str(tmp / "quarantine"),
+        trigger_interval="200 milliseconds",
+    )
+    e = Environment("test", "test.json", settings=settings)
+    context = RunContext(name or g.name)
+    return StreamingPipeline(g, spark, e, EventLog(context), StopSignal(), poll_s=0.1)
+
+
 def pipeline(
     spark: Any,
     tmp: Path,
@@ -156,16 +172,7 @@ def pipeline(
             *((LoadStep("held", held[0], held[1], "append", quarantined=True),) if held else ()),
         ),
     )
-    settings = Settings(
-        stage_dir=str(tmp / "stage"),
-        checkpoint_dir=str(tmp / "checkpoints"),
-        quarantine_dir=str(tmp / "quarantine"),
-        trigger_interval="200 milliseconds",
-    )
-    e = Environment("test", "test.json", settings=settings)
-    return StreamingPipeline(
-        g, spark, e, EventLog(RunContext("items_stream")), StopSignal(), poll_s=0.1
-    )
+    return streaming(g, spark, tmp)
 
 
 class Running:
@@ -713,13 +720,7 @@ def test_a_static_side_with_refresh_is_read_again_and_the_stream_resumes(
         (TransformStep("labelled", ("items", "labels"), join(on=["id"]), LABELLED),),
         (LoadStep("sink", "labelled", sink, "append"),),
     )
-    settings = Settings(
-        stage_dir=str(tmp_path / "stage"),
-        checkpoint_dir=str(tmp_path / "checkpoints"),
-        trigger_interval="200 milliseconds",
-    )
-    e = Environment("test", "test.json", settings=settings)
-    p = StreamingPipeline(g, spark, e, EventLog(RunContext("labelled")), StopSignal(), poll_s=0.1)
+    p = streaming(g, spark, tmp_path, "labelled")
     running = Running(p)
     drop(source, "a.json", [{"id": 1, "qty": 5}])
     running.until(lambda: sink.rows() == [(1, 5, "old")])
@@ -755,15 +756,8 @@ def test_a_refreshed_static_side_that_sets_nothing_aside_leaves_no_earlier_recor
         (TransformStep("labelled", ("items", "labels"), join(on=["id"]), LABELLED),),
         (LoadStep("sink", "labelled", sink, "append"),),
     )
-    settings = Settings(
-        stage_dir=str(tmp_path / "stage"),
-        checkpoint_dir=str(tmp_path / "checkpoints"),
-        quarantine_dir=str(tmp_path / "quarantine"),
-        trigger_interval="200 milliseconds",
-    )
-    e = Environment("test", "test.json", settings=settings)
-    context = RunContext("labelled_stream")
-    p = StreamingPipeline(g, spark, e, EventLog(context), StopSignal(), poll_s=0.1)
+    p = streaming(g, spark, tmp_path)
+    context = p.log.context
     folder = tmp_path / "quarantine" / "labelled_stream" / "labels" / context.run_id
     running = Running(p)
     drop(source, "a.json", [{"id": 1, "qty": 5}])
@@ -814,15 +808,8 @@ def test_expectations_around_a_stream_static_join_check_only_what_the_join_outpu
         ),
         (LoadStep("sink", "labelled", sink, "append"),),
     )
-    settings = Settings(
-        stage_dir=str(tmp_path / "stage"),
-        checkpoint_dir=str(tmp_path / "checkpoints"),
-        quarantine_dir=str(tmp_path / "quarantine"),
-        trigger_interval="200 milliseconds",
-    )
-    e = Environment("test", "test.json", settings=settings)
-    context = RunContext("labelled_stream")
-    p = StreamingPipeline(g, spark, e, EventLog(context), StopSignal(), poll_s=0.1)
+    p = streaming(g, spark, tmp_path)
+    context = p.log.context
     running = Running(p)
     # 9 has no label: the join leaves it out, so its qty never meets the fail rule; 2's label
     # was left out of the static side.
@@ -884,13 +871,7 @@ def test_two_streams_joined_within_a_time_bound(
         ),
         (LoadStep("sink", "joined", sink, "append"),),
     )
-    settings = Settings(
-        stage_dir=str(tmp_path / "stage"),
-        checkpoint_dir=str(tmp_path / "checkpoints"),
-        trigger_interval="200 milliseconds",
-    )
-    e = Environment("test", "test.json", settings=settings)
-    p = StreamingPipeline(g, spark, e, EventLog(RunContext("paid")), StopSignal(), poll_s=0.1)
+    p = streaming(g, spark, tmp_path, "paid")
     running = Running(p)
     drop(
         orders_dir,
@@ -942,13 +923,7 @@ def test_an_aggregate_upserted_from_a_stream_writes_each_changed_group(
         ),
         (LoadStep("sink", "totals", sink, "upsert"),),
     )
-    settings = Settings(
-        stage_dir=str(tmp_path / "stage"),
-        checkpoint_dir=str(tmp_path / "checkpoints"),
-        trigger_interval="200 milliseconds",
-    )
-    e = Environment("test", "test.json", settings=settings)
-    p = StreamingPipeline(g, spark, e, EventLog(RunContext("totals")), StopSignal(), poll_s=0.1)
+    p = streaming(g, spark, tmp_path, "totals")
     running = Running(p)
     drop(source, "a.json", [{"id": 1, "qty": 5}, {"id": 2, "qty": 1}])
     running.until(lambda: len(sink.batches) >= 1)
