@@ -70,6 +70,10 @@ class PluginSpec:
     output: Literal["input", "declared"] = "declared"
     # Why a step that cannot stream cannot, when there is more to say than that it cannot.
     streaming_note: str = ""
+    # A transform that reads every record of its input, whatever the records hold (a filter,
+    # an aggregate; not a join, which may skip a side found empty): a batch run whose every
+    # transform does may validate its extracts in the pass that writes its load.
+    reads_every_record: bool = False
 
     @property
     def module(self) -> str:

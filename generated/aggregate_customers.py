@@ -185,6 +185,7 @@ def build(env: Environment) -> PipelineGraph:
                 ),
                 schema=SCHEMAS["per_customer"],
                 recheck=None,
+                reads_every_record=True,
             ),
         ),
         loads=(

@@ -296,6 +296,7 @@ def build(env: Environment) -> PipelineGraph:
                 ),
                 schema=SCHEMAS["live"],
                 recheck=(),
+                reads_every_record=True,
             ),
             TransformStep(
                 id="enriched",
@@ -320,6 +321,7 @@ def build(env: Environment) -> PipelineGraph:
                 ),
                 schema=SCHEMAS["revenue"],
                 recheck=None,
+                reads_every_record=True,
             ),
         ),
         loads=(

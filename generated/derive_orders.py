@@ -164,6 +164,7 @@ def build(env: Environment) -> PipelineGraph:
                 ),
                 schema=SCHEMAS["sized"],
                 recheck=("size_band", "order_month"),
+                reads_every_record=True,
             ),
         ),
         loads=(

@@ -155,6 +155,7 @@ def build(env: Environment) -> PipelineGraph:
                 ),
                 schema=SCHEMAS["large_paid"],
                 recheck=(),
+                reads_every_record=True,
             ),
         ),
         loads=(

@@ -297,6 +297,7 @@ def build(env: Environment) -> PipelineGraph:
                 ),
                 schema=SCHEMAS["business_customers"],
                 recheck=(),
+                reads_every_record=True,
             ),
             TransformStep(
                 id="business",
@@ -306,6 +307,7 @@ def build(env: Environment) -> PipelineGraph:
                 ),
                 schema=SCHEMAS["business"],
                 recheck=(),
+                reads_every_record=True,
             ),
             TransformStep(
                 id="business_orders",

@@ -304,6 +304,7 @@ def build(env: Environment) -> PipelineGraph:
                 ),
                 schema=SCHEMAS["live"],
                 recheck=(),
+                reads_every_record=True,
             ),
             TransformStep(
                 id="joined",
@@ -331,6 +332,7 @@ def build(env: Environment) -> PipelineGraph:
                 ),
                 schema=SCHEMAS["enriched"],
                 recheck=(),
+                reads_every_record=True,
             ),
         ),
         loads=(

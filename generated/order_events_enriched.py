@@ -313,6 +313,7 @@ def build(env: Environment) -> PipelineGraph:
                 ),
                 schema=SCHEMAS["live"],
                 recheck=(),
+                reads_every_record=True,
             ),
             TransformStep(
                 id="joined",
@@ -340,6 +341,7 @@ def build(env: Environment) -> PipelineGraph:
                 ),
                 schema=SCHEMAS["enriched"],
                 recheck=(),
+                reads_every_record=True,
             ),
         ),
         loads=(

@@ -196,6 +196,7 @@ def build(env: Environment) -> PipelineGraph:
                 ),
                 schema=SCHEMAS["live"],
                 recheck=(),
+                reads_every_record=True,
             ),
             TransformStep(
                 id="per_minute",
@@ -209,6 +210,7 @@ def build(env: Environment) -> PipelineGraph:
                 ),
                 schema=SCHEMAS["per_minute"],
                 recheck=None,
+                reads_every_record=True,
             ),
         ),
         loads=(

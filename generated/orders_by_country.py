@@ -351,6 +351,7 @@ def build(env: Environment) -> PipelineGraph:
                 ),
                 schema=SCHEMAS["live_orders"],
                 recheck=(),
+                reads_every_record=True,
             ),
             TransformStep(
                 id="enriched",
@@ -370,6 +371,7 @@ def build(env: Environment) -> PipelineGraph:
                 ),
                 schema=SCHEMAS["with_vat"],
                 recheck=("amount_with_vat",),
+                reads_every_record=True,
             ),
             TransformStep(
                 id="by_country",
@@ -385,6 +387,7 @@ def build(env: Environment) -> PipelineGraph:
                 ),
                 schema=SCHEMAS["by_country"],
                 recheck=None,
+                reads_every_record=True,
             ),
         ),
         loads=(

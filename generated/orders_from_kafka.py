@@ -198,6 +198,7 @@ def build(env: Environment) -> PipelineGraph:
                 ),
                 schema=SCHEMAS["live"],
                 recheck=(),
+                reads_every_record=True,
             ),
             TransformStep(
                 id="by_status",
@@ -212,6 +213,7 @@ def build(env: Environment) -> PipelineGraph:
                 ),
                 schema=SCHEMAS["by_status"],
                 recheck=None,
+                reads_every_record=True,
             ),
         ),
         loads=(

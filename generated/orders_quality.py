@@ -184,6 +184,7 @@ def build(env: Environment) -> PipelineGraph:
                 ),
                 schema=SCHEMAS["paid"],
                 recheck=(),
+                reads_every_record=True,
                 expectations=(
                     Expectation(
                         name="positive_amount",

@@ -155,6 +155,7 @@ def build(env: Environment) -> PipelineGraph:
                 ),
                 schema=SCHEMAS["fresh"],
                 recheck=(),
+                reads_every_record=True,
             ),
         ),
         loads=(

@@ -299,6 +299,7 @@ def build(env: Environment) -> PipelineGraph:
                 ),
                 schema=SCHEMAS["live"],
                 recheck=(),
+                reads_every_record=True,
             ),
             TransformStep(
                 id="enriched",
@@ -323,6 +324,7 @@ def build(env: Environment) -> PipelineGraph:
                 ),
                 schema=SCHEMAS["revenue"],
                 recheck=None,
+                reads_every_record=True,
             ),
         ),
         loads=(

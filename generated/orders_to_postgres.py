@@ -153,6 +153,7 @@ def build(env: Environment) -> PipelineGraph:
                 ),
                 schema=SCHEMAS["live"],
                 recheck=(),
+                reads_every_record=True,
             ),
         ),
         loads=(

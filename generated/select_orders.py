@@ -148,6 +148,7 @@ def build(env: Environment) -> PipelineGraph:
                 ),
                 schema=SCHEMAS["slim"],
                 recheck=("cents", "day", "has_coupon"),
+                reads_every_record=True,
             ),
         ),
         loads=(

@@ -225,6 +225,7 @@ def build(env: Environment) -> PipelineGraph:
                 ),
                 schema=SCHEMAS["hourly"],
                 recheck=None,
+                reads_every_record=True,
             ),
             TransformStep(
                 id="sliding",
@@ -238,6 +239,7 @@ def build(env: Environment) -> PipelineGraph:
                 ),
                 schema=SCHEMAS["sliding"],
                 recheck=None,
+                reads_every_record=True,
             ),
             TransformStep(
                 id="every_100",
@@ -250,6 +252,7 @@ def build(env: Environment) -> PipelineGraph:
                 ),
                 schema=SCHEMAS["every_100"],
                 recheck=None,
+                reads_every_record=True,
             ),
         ),
         loads=(

@@ -381,6 +381,8 @@ def _step_call(step: PlannedStep, lineage: Mapping[str, OutputLineage]) -> Code:
         # the Avro boundary checks again after this step without knowing the default.
         recheck = literal(step.recheck, level + 1, prefix=len("recheck="))
         fields.append((Code("recheck"), recheck))
+        if step.reads_every_record:
+            fields.append((Code("reads_every_record"), literal(True, level + 1)))
         if step.expectations:
             fields.append((Code("expectations"), _expectations(step, level + 1)))
     else:

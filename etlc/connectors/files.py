@@ -7,11 +7,11 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
 from pyspark.sql.streaming.readwriter import DataStreamWriter
 from pyspark.sql.types import StructType
 
-from etlc.connectors import delta
+from etlc.connectors import delta, pending_files
 from etlc.connectors.conform import column_differences, conform
 from etlc.runtime import dataset_names
 from etlc.runtime.dataset_names import DatasetName
@@ -20,6 +20,8 @@ from etlc.runtime.graph import DatasetSchema
 from etlc.runtime.rules import CORRUPT_COLUMN
 from etlc.runtime.strategies import (
     Extractor,
+    Gate,
+    GatedLoader,
     Loader,
     LoadResult,
     StreamSink,
@@ -105,7 +107,7 @@ class FilesExtractor(Extractor):
         return conform(self.path, df, self.schema)
 
 
-class FilesLoader(Loader, StreamSink):
+class FilesLoader(Loader, GatedLoader, StreamSink):
     def __init__(
         self,
         path: str,
@@ -161,6 +163,31 @@ class FilesLoader(Loader, StreamSink):
         self.supported(mode)
         if self.format == delta.FORMAT:
             return self.write_delta(df, mode)
+        self._writer(df, mode).save(self.path)
+        return LoadResult()
+
+    def gates(self, spark: SparkSession, mode: str) -> bool:
+        # Delta commits through its log in the write itself; held back, it is still plain files.
+        return self.format != delta.FORMAT and pending_files.renames_in_place(spark, self.path)
+
+    def load_gated(self, df: DataFrame, mode: str, gate: Gate) -> LoadResult:
+        self.supported(mode)
+        spark = df.sparkSession
+        pending = pending_files.pending_path(self.path)
+        existed = pending_files.exists(spark, self.path)
+        try:
+            self._writer(df, "overwrite").save(pending)
+            gate()
+        except BaseException:
+            pending_files.discard(spark, pending, made_target=not existed)
+            raise
+        replace: pending_files.Replace = "none"
+        if mode == "overwrite":
+            replace = "partitions" if self.partition_by else "all"
+        pending_files.publish(spark, pending, self.path, replace, len(self.partition_by))
+        return LoadResult()
+
+    def _writer(self, df: DataFrame, mode: str) -> DataFrameWriter:
         out = df.coalesce(1) if self.single_file else df
         writer = out.write.format(self.format).mode(mode).options(**self.options)
         if self.partition_by:
@@ -168,5 +195,4 @@ class FilesLoader(Loader, StreamSink):
             writer = writer.partitionBy(*self.partition_by).option(
                 "partitionOverwriteMode", "dynamic"
             )
-        writer.save(self.path)
-        return LoadResult()
+        return writer

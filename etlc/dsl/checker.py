@@ -372,6 +372,7 @@ class _Checker:
             expectations=expected,
             on_invalid=policy,
             quarantined=_quarantined(step),
+            reads_every_record=spec.reads_every_record,
         )
 
     def _inputs(self, step: ast.Step, stream: bool) -> list[RecordSchema] | None:

@@ -81,6 +81,7 @@ class PlannedStep:
     expectations: tuple[PlannedExpectation, ...] = ()  # in the order the definition gives them
     on_invalid: str = "fail"  # an extract's policy for records that break its schema
     quarantined: bool = False  # a load of the records its input's quarantine rules set aside
+    reads_every_record: bool = False  # a transform: its plugin's row says it reads them all
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,8 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 @dataclass(frozen=True)
 class Settings:
     stage_dir: str = ".etlc/stage"  # where extract outputs land as validated Avro files
-    avro_boundary: bool = True  # serialize every transform output through its Avro schema
+    # Serialize every transform output (and a one-pass run's extracts) through its Avro schema.
+    avro_boundary: bool = True
     sample_size: int = 20  # offending records logged when validation fails
     keep_stage: bool = False  # keep the stage files after a successful run (debugging)
     spark_log_level: str = "WARN"  # Spark's own log level; etlc's JSON lines are separate

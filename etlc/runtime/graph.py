@@ -66,6 +66,9 @@ class TransformStep:
     # The columns whose values it makes, the only ones that cross the Avro boundary (None: all).
     recheck: tuple[str, ...] | None = None
     expectations: Expectations = ()  # the step's `expect` block
+    # Reads every record of its inputs (a filter, an aggregate; not a join, which may skip a
+    # side found empty): validating its extracts in the load's pass checks them all.
+    reads_every_record: bool = False
 
     @property
     def keeps_raw_text(self) -> bool:

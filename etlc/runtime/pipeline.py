@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -18,16 +19,24 @@ from pyspark.sql import functions as F
 from etlc.runtime.avro_boundary import through_avro
 from etlc.runtime.dead_letter import DeadLetterLog
 from etlc.runtime.environment import Environment
-from etlc.runtime.errors import EtlcError, ValidationFailedError, classify
-from etlc.runtime.expectations import HELD, ExpectationCounts, enforce, schema_only, staged
+from etlc.runtime.errors import EtlcError, ValidationFailedError, classify, summary
+from etlc.runtime.expectations import (
+    HELD,
+    ExpectationCounts,
+    enforce,
+    quarantine_rules,
+    schema_only,
+    staged,
+)
 from etlc.runtime.expectations import metrics as expectation_metrics
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
 from etlc.runtime.logs import EventLog
 from etlc.runtime.observed import observed_metrics
 from etlc.runtime.quarantine import for_load, quarantine_path, write_quarantine
 from etlc.runtime.report import RunReport, Status, StepMetrics
-from etlc.runtime.stage_store import StageResult, StageStore
-from etlc.runtime.strategies import LoadResult
+from etlc.runtime.stage_store import StageStore
+from etlc.runtime.strategies import Gate, GatedLoader, LoadResult
+from etlc.runtime.validation import Checked, StageResult, check
 
 
 class Pipeline(ABC):
@@ -70,12 +79,30 @@ class SparkPipeline(Pipeline):
     def _extract(self, step: ExtractStep, store: StageStore, report: RunReport) -> DataFrame:
         started = self.clock()
         try:
-            source = step.extractor.extract(self.spark)
-            result = store.write_validated(
-                step.id, source, step.rules, step.expectations, step.on_invalid
-            )
+            result = self._stage(step, store)
         except Exception as exc:
             raise classify(step.extractor.explain(exc) or exc, step.id) from exc
+        self._extracted(step, result, started, report)
+        self._halt_on_invalid(step.id, "extract", result, store)
+        self._quarantine(step.id, step.schema, result, store)
+        return store.read_valid(step.id, step.schema.struct())
+
+    def _stage(self, step: ExtractStep, store: StageStore) -> StageResult:
+        """The extract's records, checked, written to the stage store."""
+        source = step.extractor.extract(self.spark)
+        return store.write_validated(
+            step.id, source, step.rules, step.expectations, step.on_invalid
+        )
+
+    def _extracted(
+        self,
+        step: ExtractStep,
+        result: StageResult,
+        started: float,
+        report: RunReport,
+        **extra: Any,
+    ) -> None:
+        """An extract's counts, in the report and its ``step_finished`` line."""
         expected = result.expected
         metrics = StepMetrics(
             step.id,
@@ -86,6 +113,7 @@ class SparkPipeline(Pipeline):
             extra={
                 "validation": {"invalid": result.invalid, "violations": result.violations},
                 **expected.fields(),
+                **extra,
             },
         )
         report.steps.append(metrics)
@@ -98,11 +126,9 @@ class SparkPipeline(Pipeline):
             duration_ms=metrics.duration_ms,
             validation={"passed": result.invalid == 0, "invalid": result.invalid},
             **expected.fields(),
+            **extra,
             **step.extractor.describe(),
         )
-        self._halt_on_invalid(step.id, "extract", result, store)
-        self._quarantine(step.id, step.schema, result, store)
-        return store.read_valid(step.id, step.schema.struct())
 
     def _halt_on_invalid(
         self, step: str, stage: str, result: StageResult, store: StageStore
@@ -261,9 +287,14 @@ class BatchPipeline(SparkPipeline):
         self.log.info("attempt_started", max_attempts=ctx.max_attempts)
         self.set_aside = []
         try:
+            single = self._single_pass()
             frames: dict[str, DataFrame] = {}
+            checked: dict[str, Checked] = {}
             for ex in self.graph.extracts:
-                frames[ex.id] = self._extract(ex, store, report)
+                if single is None:
+                    frames[ex.id] = self._extract(ex, store, report)
+                else:
+                    frames[ex.id], checked[ex.id] = self._checked(ex)
             observed: dict[str, Observation | StageResult] = {}
             loaded = self.graph.loaded()
             # A transform no load depends on is never run; waiting on its metrics would hang.
@@ -271,7 +302,8 @@ class BatchPipeline(SparkPipeline):
                 frames[tr.id], observed[tr.id] = self._transform(tr, frames, store)
             dead_lettered = 0
             for ld in (ld for ld in self.graph.loads if not ld.quarantined):
-                dead_lettered += self._load(ld, frames[ld.input], report)
+                gate = None if single is None else self._gate(ld, checked, store, report)
+                dead_lettered += self._load(ld, frames[ld.input], report, gate)
             # Records set aside are written once every other load has committed: a run that
             # fails leaves none behind, and the next one sets them aside once.
             for ld in (ld for ld in self.graph.loads if ld.quarantined):
@@ -292,6 +324,68 @@ class BatchPipeline(SparkPipeline):
                 self._cleanup(store)
         return report
 
+    # --- one pass: the extracts validated as the load writes ------------------------------
+
+    def _single_pass(self) -> LoadStep | None:
+        """The load that validates the extracts in its own job, reading each source once, when
+        nothing needs the stage store between them: one load, which can hold its records back
+        until their counts are known (:class:`GatedLoader`); every extract feeding it, each
+        dataset read by one step, every transform reading all its records; no rule that sets
+        records aside, and no transform rule that halts (those are checked in the stage
+        store). Otherwise (None) each extract is staged first."""
+        loads, extracts = self.graph.loads, self.graph.extracts
+        if self.env.settings.keep_stage or len(loads) != 1 or loads[0].quarantined:
+            return None
+        load = loads[0]
+        transforms = [t for t in self.graph.transforms if t.id in self.graph.loaded()]
+        reads = Counter([load.input, *(i for t in transforms for i in t.inputs)])
+        if (
+            not isinstance(load.loader, GatedLoader)
+            or any(reads[ex.id] != 1 for ex in extracts)
+            or any(n > 1 for n in reads.values())
+            or any(not t.reads_every_record or staged(t.expectations) for t in transforms)
+            or any(ex.on_invalid != "fail" or quarantine_rules(ex.expectations) for ex in extracts)
+        ):
+            return None
+        return load if load.loader.gates(self.spark, load.mode) else None
+
+    def _checked(self, step: ExtractStep) -> tuple[DataFrame, Checked]:
+        """An extract's valid records, checked as the load's job reads them. They cross the
+        Avro stage boundary inside the plan (``to_avro``/``from_avro`` under the dataset's
+        schema, unless ``etlc.avro_boundary`` is off) instead of through stage files."""
+        try:
+            source = step.extractor.extract(self.spark)
+            checked = check(step.id, source, step.rules, step.expectations, step.on_invalid)
+            valid = checked.valid(step.schema.struct())
+            if self.env.settings.avro_boundary:
+                valid = through_avro(valid, step.schema.avro)
+            return valid, checked
+        except Exception as exc:
+            raise classify(step.extractor.explain(exc) or exc, step.id) from exc
+
+    def _gate(
+        self, load: LoadStep, checked: dict[str, Checked], store: StageStore, report: RunReport
+    ) -> Gate:
+        """What ``load`` calls once its records are written and before they are visible: the
+        extracts' counts logged, and the run halted (the records never published) when one
+        of them has invalid records."""
+        started = self.clock()
+
+        def gate() -> None:
+            results = {ex.id: checked[ex.id].result(ex.id) for ex in self.graph.extracts}
+            for ex in self.graph.extracts:
+                self._extracted(ex, results[ex.id], started, report, validated_with=load.id)
+            for ex in (ex for ex in self.graph.extracts if results[ex.id].invalid):
+                # The invalid records went nowhere: the source is read again, into the stage
+                # store, for the sample and for an engineer to inspect (the failure path only).
+                try:
+                    self._stage(ex, store)
+                except Exception as exc:
+                    self.log.warning("validation_sample_failed", step=ex.id, error=summary(exc))
+                self._halt_on_invalid(ex.id, "extract", results[ex.id], store)
+
+        return gate
+
     # --- stages ---------------------------------------------------------------------------
 
     def _transform(
@@ -311,7 +405,9 @@ class BatchPipeline(SparkPipeline):
         observed = out.observe(observation, F.count(F.lit(1)).alias("records"), *counts)
         return enforce(observed, step.id, step.expectations), observation
 
-    def _load(self, step: LoadStep, df: DataFrame, report: RunReport) -> int:
+    def _load(
+        self, step: LoadStep, df: DataFrame, report: RunReport, gate: Gate | None = None
+    ) -> int:
         if step.id in self.committed:
             done = self.committed[step.id]
             report.steps.append(done)
@@ -319,13 +415,16 @@ class BatchPipeline(SparkPipeline):
             return int(done.extra.get("dead_lettered", 0))
         started = self.clock()
         observation = Observation(f"etlc_load_{step.id}")
+        counted = df.observe(observation, F.count(F.lit(1)).alias("records"))
         try:
-            result = step.loader.load(
-                df.observe(observation, F.count(F.lit(1)).alias("records")), step.mode
-            )
+            if gate is None:
+                result = step.loader.load(counted, step.mode)
+            else:
+                assert isinstance(step.loader, GatedLoader)
+                result = step.loader.load_gated(counted, step.mode, gate)
             records = int(observed_metrics(observation, step.id).get("records", 0))
         except Exception as exc:
-            raise classify(exc, step.id) from exc
+            raise self._failed(step, exc, gate is not None) from exc
         log_target_changes(self.log, step, result)
         if result.dead_lettered:
             self._dead_letters(step, result.details.get("dead_letters", []))
@@ -364,6 +463,16 @@ class BatchPipeline(SparkPipeline):
             **step.loader.describe(),
         )
         return result.dead_lettered
+
+    def _failed(self, step: LoadStep, exc: Exception, single: bool) -> EtlcError:
+        """A load's failure, classified; in a single pass its job also read the extracts, so a
+        failure one of them can explain is that extract's."""
+        if single and not isinstance(exc, EtlcError):
+            for ex in self.graph.extracts:
+                explained = ex.extractor.explain(exc)
+                if explained is not None:
+                    return classify(explained, ex.id)
+        return classify(exc, step.id)
 
     def _transform_metrics(
         self, observed: dict[str, Observation | StageResult], report: RunReport

@@ -124,6 +124,26 @@ class Loader(ABC):
         return None
 
 
+# Called by a gated load once its records are written and before they are visible; raising
+# keeps them from the target (the load removes them and raises the same error).
+Gate = Callable[[], None]
+
+
+class GatedLoader(ABC):
+    """A loader that can write its records where no reader of the target sees them, and make
+    them visible only once a check passes. A batch run then validates its extracts in the same
+    pass that writes the load (one read of each source), and still leaves the target as it was
+    when a record breaks a rule."""
+
+    @abstractmethod
+    def gates(self, spark: SparkSession, mode: str) -> bool:
+        """Whether this load, in ``mode``, can hold its records back until the gate passes."""
+
+    @abstractmethod
+    def load_gated(self, df: DataFrame, mode: str, gate: Gate) -> LoadResult:
+        """``load``, with ``gate`` called between writing the records and publishing them."""
+
+
 @dataclass(frozen=True)
 class BatchMarker:
     """Which micro-batch a streaming write is: a checkpoint's epoch and Spark's batch id."""

@@ -100,5 +100,11 @@ def no_clash(
 
 # Fine on the static side of a streaming pipeline; over a stream the checker rejects it with
 # E406, which names the fix (a window with a watermark), not E402's bare "cannot run".
-SPEC = PluginSpec("aggregate", "transform", "etlc.transforms.aggregate:aggregate", streaming=True)
+SPEC = PluginSpec(
+    "aggregate",
+    "transform",
+    "etlc.transforms.aggregate:aggregate",
+    streaming=True,
+    reads_every_record=True,
+)
 KINDS = (StepKind(Aggregate, check, streaming, specs=(SPEC,)),)

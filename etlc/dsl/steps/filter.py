@@ -36,5 +36,11 @@ def check(ctx: CheckContext, step: Filter, inputs: Sequence[RecordSchema]) -> Lo
     return Lowered({"condition": checked.sql}, out, recheck=(), lineage=flow)
 
 
-SPEC = PluginSpec("filter", "transform", "etlc.transforms.filter:filter_rows", streaming=True)
+SPEC = PluginSpec(
+    "filter",
+    "transform",
+    "etlc.transforms.filter:filter_rows",
+    streaming=True,
+    reads_every_record=True,
+)
 KINDS = (StepKind(Filter, check, specs=(SPEC,)),)

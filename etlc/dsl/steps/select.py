@@ -75,8 +75,20 @@ def _named_column(checked: CheckedExpr, columns: Mapping[str, DataType]) -> str 
     return name if name in columns and checked.sql.replace("`", "") == name else None
 
 
-SELECT = PluginSpec("select", "transform", "etlc.transforms.select:select_columns", streaming=True)
-DERIVE = PluginSpec("derive", "transform", "etlc.transforms.derive:derive_columns", streaming=True)
+SELECT = PluginSpec(
+    "select",
+    "transform",
+    "etlc.transforms.select:select_columns",
+    streaming=True,
+    reads_every_record=True,
+)
+DERIVE = PluginSpec(
+    "derive",
+    "transform",
+    "etlc.transforms.derive:derive_columns",
+    streaming=True,
+    reads_every_record=True,
+)
 KINDS = (
     StepKind(Select, check, specs=(SELECT,)),
     StepKind(Derive, check, specs=(DERIVE,)),

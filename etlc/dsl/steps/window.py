@@ -183,5 +183,7 @@ def streaming(ctx: CheckContext, step: Window) -> None:
         )
 
 
-SPEC = PluginSpec("window", "transform", "etlc.transforms.window:window", streaming=True)
+SPEC = PluginSpec(
+    "window", "transform", "etlc.transforms.window:window", streaming=True, reads_every_record=True
+)
 KINDS = (StepKind(Window, check, streaming, specs=(SPEC,)),)

@@ -1,0 +1,107 @@
+"""A files load held back in its target's pending folder until the run's checks pass.
+
+A single-pass batch run (see ``etlc.runtime.pipeline``) writes its load in the same Spark job
+that validates its extracts. Spark writes the files, through its usual committer, into
+``<target>/_etlc_pending-<id>/``: Spark, Hive and Trino readers of the target skip a folder
+whose name starts with ``_``, as they skip Spark's own ``_temporary``. Once the checks pass the
+files move into the target by rename; when they fail the folder is removed and the target is
+as it was, old files and all (a plain Spark overwrite removes those before its job starts).
+
+Only where a rename is a metadata operation: the local file system and HDFS. An object store
+copies every byte on rename, so S3 loads are never held back this way.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from pyspark.sql import SparkSession
+
+from etlc.runtime.errors import TerminalError, summary
+
+PENDING_PREFIX = "_etlc_pending-"
+RENAMING_SCHEMES = frozenset({"file", "hdfs"})
+# What publishing replaces: the whole target (an overwrite), the partitions written (an
+# overwrite of a partitioned target, as Spark's dynamic mode does), or nothing (an append).
+Replace = Literal["all", "partitions", "none"]
+
+
+def _fs(spark: SparkSession, path: str) -> tuple[Any, Any]:
+    jvm = spark.sparkContext._jvm
+    jsc = spark.sparkContext._jsc
+    assert jvm is not None and jsc is not None
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    return jvm, hpath.getFileSystem(jsc.hadoopConfiguration())
+
+
+def renames_in_place(spark: SparkSession, target: str) -> bool:
+    """Whether ``target``'s file system renames without copying."""
+    _, fs = _fs(spark, target)
+    return str(fs.getScheme()) in RENAMING_SCHEMES
+
+
+def pending_path(target: str) -> str:
+    """A new pending folder inside ``target``."""
+    return f"{target.rstrip('/')}/{PENDING_PREFIX}{uuid.uuid4().hex}"
+
+
+def exists(spark: SparkSession, path: str) -> bool:
+    jvm, fs = _fs(spark, path)
+    return bool(fs.exists(jvm.org.apache.hadoop.fs.Path(path)))
+
+
+def discard(spark: SparkSession, pending: str, *, made_target: bool) -> str | None:
+    """Remove ``pending``, and its target folder too when writing it made that folder (and
+    nothing else is in it); None when done, else why not. It never raises: it runs while
+    another error is on its way up, which must stay the one reported."""
+    try:
+        jvm, fs = _fs(spark, pending)
+        folder = jvm.org.apache.hadoop.fs.Path(pending)
+        fs.delete(folder, True)
+        if made_target and not fs.listStatus(folder.getParent()):
+            fs.delete(folder.getParent(), False)
+    except Exception as exc:
+        return summary(exc)
+    return None
+
+
+def publish(spark: SparkSession, pending: str, target: str, replace: Replace, depth: int) -> None:
+    """Move what Spark wrote into ``pending`` into ``target`` (``depth``: how many partition
+    folders deep its files are), replacing what ``replace`` says, then remove ``pending``."""
+    jvm, fs = _fs(spark, target)
+    path = jvm.org.apache.hadoop.fs.Path
+    source, destination = fs.makeQualified(path(pending)), fs.makeQualified(path(target))
+    try:
+        if replace == "all":
+            for child in fs.listStatus(destination):
+                if child.getPath().getName() != source.getName():
+                    fs.delete(child.getPath(), True)
+        level = depth if replace == "partitions" else 0
+        for moved in _entries(fs, source, level, files_only=replace == "none"):
+            relative = str(moved.toUri().getPath())[len(str(source.toUri().getPath())) + 1 :]
+            into = path(destination, relative)
+            if fs.exists(into) and (replace != "none" or not fs.getFileStatus(into).isDirectory()):
+                fs.delete(into, True)  # a partition replaced, or the _SUCCESS marker
+            fs.mkdirs(into.getParent())
+            if not fs.rename(moved, into):
+                raise OSError(f"rename of {moved} to {into} refused")
+        fs.delete(source, True)
+    except Exception as exc:
+        raise TerminalError(
+            f"files load {target}: moving the written files in failed part way ({summary(exc)}); "
+            f"the target may be incomplete, and the files not moved yet are in {pending}: a "
+            "new run writes it whole",
+        ) from exc
+
+
+def _entries(fs: Any, folder: Any, level: int, *, files_only: bool) -> list[Any]:
+    """What to move out of ``folder``: its folders ``level`` deep (partitions; 0 or 1: its
+    entries) and the files on the way there (``_SUCCESS``), or every file under it."""
+    out: list[Any] = []
+    for status in fs.listStatus(folder):
+        if status.isDirectory() and (files_only or level > 1):
+            out += _entries(fs, status.getPath(), level - 1, files_only=files_only)
+        else:
+            out.append(status.getPath())
+    return out
