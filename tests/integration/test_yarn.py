@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pyspark.sql import SparkSession
 
 from etlc import demo
 from tests import leak_canary
@@ -369,6 +370,47 @@ def test_client_mode_runs_the_driver_here_and_its_executors_on_yarn(
     assert hadoop.app(run.app_id)["finalStatus"] == "SUCCEEDED"
     out = hdfs.fetch("/etlc/yarn_client/orders_by_country", tmp_path / "out")
     assert demo.read_by_country(out) == demo.expected_by_country(demo_input)
+
+
+def test_a_one_pass_run_publishes_into_hdfs_only_what_it_validated(
+    project: Project, hadoop: Hadoop, hdfs: Hdfs, demo_input: demo.DemoData, tmp_path: Path
+) -> None:
+    """filter_orders reads its source once (its load's job validates it) and moves the files
+    into the HDFS target by rename; a source with one bad record leaves that target as the
+    first run wrote it."""
+    shutil.copy(ROOT / "pipelines" / "filter_orders.json", project.root / "pipelines")
+    env_file = _demo_env(project, hadoop, "yarn_one_pass")
+    script = project.compile("filter_orders")
+    run = submit_yarn(project, script, env_file, "client")
+    assert run.returncode == 0, run.output[-4000:]
+    [orders] = [e for e in run.event("step_finished") if e["step"] == "orders"]
+    assert orders["validated_with"] == "load_1_large_paid"
+    target = "/etlc/yarn_one_pass/filter_orders"
+    out = hdfs.fetch(target, tmp_path / "out")
+    large_paid = [o for o in demo_input.orders if o.status == "PAID" and o.amount >= 500]
+    spark = SparkSession.getActiveSession()
+    assert spark is not None
+    assert spark.read.parquet(str(out)).count() == len(large_paid) > 0
+    written = sorted(p.name for p in out.iterdir())
+    assert not [n for n in written if n.startswith("_etlc_pending")]
+
+    bad = tmp_path / "bad"
+    demo.write(demo_input, bad, files=1)
+    csv = bad / "orders" / "part-000.csv"
+    lines = csv.read_text(encoding="utf-8").splitlines()
+    lines[3] = ",".join(f if i != 3 else "REFUNDED" for i, f in enumerate(lines[3].split(",")))
+    csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    hdfs.put(bad / "orders", "/etlc/bad/orders")
+    doc = json.loads(env_file.read_text(encoding="utf-8"))
+    doc["variables"]["data_dir"] = f"{hadoop.fs}/etlc/bad"
+    failed = submit_yarn(project, script, project.env("yarn_one_pass_bad", doc), "client")
+    assert failed.returncode == 2, failed.output[-4000:]
+    [halted] = failed.event("validation_failed")
+    assert (halted["step"], halted["invalid"]) == ("orders", 1)
+    assert [r["status"] for r in halted["sample"]] == ["REFUNDED"]
+    again = hdfs.fetch(target, tmp_path / "again")
+    assert sorted(p.name for p in again.iterdir()) == written
+    assert spark.read.parquet(str(again)).count() == len(large_paid)
 
 
 @dataclass
