@@ -167,8 +167,11 @@ class FilesLoader(Loader, GatedLoader, StreamSink):
         return LoadResult()
 
     def gates(self, spark: SparkSession, mode: str) -> bool:
-        # Delta commits through its log in the write itself; held back, it is still plain files.
-        return self.format != delta.FORMAT and pending_files.renames_in_place(spark, self.path)
+        # Delta commits through its log in the write itself. One file is written by one task,
+        # and in a single pass that task would also read and check the whole source.
+        if self.format == delta.FORMAT or self.single_file:
+            return False
+        return pending_files.renames_in_place(spark, self.path)
 
     def load_gated(self, df: DataFrame, mode: str, gate: Gate) -> LoadResult:
         self.supported(mode)

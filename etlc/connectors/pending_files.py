@@ -72,27 +72,41 @@ def publish(spark: SparkSession, pending: str, target: str, replace: Replace, de
     jvm, fs = _fs(spark, target)
     path = jvm.org.apache.hadoop.fs.Path
     source, destination = fs.makeQualified(path(pending)), fs.makeQualified(path(target))
+    moved: list[str] = []
     try:
         if replace == "all":
             for child in fs.listStatus(destination):
-                if child.getPath().getName() != source.getName():
+                # Another run's pending folder is that run's to publish or remove.
+                if not child.getPath().getName().startswith(PENDING_PREFIX):
                     fs.delete(child.getPath(), True)
         level = depth if replace == "partitions" else 0
-        for moved in _entries(fs, source, level, files_only=replace == "none"):
-            relative = str(moved.toUri().getPath())[len(str(source.toUri().getPath())) + 1 :]
+        for entry in _entries(fs, source, level, files_only=replace == "none"):
+            relative = str(entry.toUri().getPath())[len(str(source.toUri().getPath())) + 1 :]
             into = path(destination, relative)
             if fs.exists(into) and (replace != "none" or not fs.getFileStatus(into).isDirectory()):
                 fs.delete(into, True)  # a partition replaced, or the _SUCCESS marker
             fs.mkdirs(into.getParent())
-            if not fs.rename(moved, into):
-                raise OSError(f"rename of {moved} to {into} refused")
+            if not fs.rename(entry, into):
+                raise OSError(f"rename of {entry} to {into} refused")
+            moved.append(relative)
         fs.delete(source, True)
     except Exception as exc:
-        raise TerminalError(
-            f"files load {target}: moving the written files in failed part way ({summary(exc)}); "
-            f"the target may be incomplete, and the files not moved yet are in {pending}: a "
-            "new run writes it whole",
-        ) from exc
+        raise TerminalError(_part_way(target, pending, replace, moved, summary(exc))) from exc
+
+
+def _part_way(target: str, pending: str, replace: Replace, moved: list[str], why: str) -> str:
+    """What a publish that failed part way left, and what to do before the next run."""
+    head = f"files load {target}: moving the written files in failed part way ({why}); "
+    rest = f"the files not moved yet are in {pending}"
+    if replace != "none":
+        return f"{head}the target may be incomplete and {rest}: a new run writes it whole"
+    if not moved:
+        return f"{head}nothing was added to the target; {rest}"
+    shown = ", ".join(moved[:5]) + (f" and {len(moved) - 5} more" if len(moved) > 5 else "")
+    return (
+        f"{head}{len(moved)} file(s) were added to the target already ({shown}); {rest}. "
+        "Remove the added files before a new run, which would append their records again"
+    )
 
 
 def _entries(fs: Any, folder: Any, level: int, *, files_only: bool) -> list[Any]:

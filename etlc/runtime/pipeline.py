@@ -131,10 +131,18 @@ class SparkPipeline(Pipeline):
         )
 
     def _halt_on_invalid(
-        self, step: str, stage: str, result: StageResult, store: StageStore
+        self,
+        step: str,
+        stage: str,
+        result: StageResult,
+        store: StageStore,
+        *,
+        read_again: bool = False,
     ) -> None:
         """Raise the validation failure of a staged step with invalid records, logged with a
-        bounded sample of them; they stay in the stage store for inspection."""
+        bounded sample of them; they stay in the stage store for inspection. ``read_again``:
+        the counts come from a pass that staged nothing, the sample from a second read of the
+        source (which may have changed in between)."""
         if not result.invalid:
             return
         sample = store.sample_invalid(step, self.env.settings.sample_size)
@@ -147,6 +155,7 @@ class SparkPipeline(Pipeline):
             violations=result.violations,
             sample=sample,
             stage_path=store.path(step),
+            sample_read_again=read_again or None,
         )
         rules = ", ".join(f"{rule} ({n})" for rule, n in sorted(result.violations.items()))
         broke = "violate the schema" if schema_only(result.violations) else "failed validation"
@@ -347,7 +356,11 @@ class BatchPipeline(SparkPipeline):
             or any(ex.on_invalid != "fail" or quarantine_rules(ex.expectations) for ex in extracts)
         ):
             return None
-        return load if load.loader.gates(self.spark, load.mode) else None
+        try:
+            gates = load.loader.gates(self.spark, load.mode)
+        except Exception:  # the staged run reaches the same target and reports its failure
+            return None
+        return load if gates else None
 
     def _checked(self, step: ExtractStep) -> tuple[DataFrame, Checked]:
         """An extract's valid records, checked as the load's job reads them. They cross the
@@ -355,9 +368,18 @@ class BatchPipeline(SparkPipeline):
         schema, unless ``etlc.avro_boundary`` is off) instead of through stage files."""
         try:
             source = step.extractor.extract(self.spark)
-            checked = check(step.id, source, step.rules, step.expectations, step.on_invalid)
+            crossing = self.env.settings.avro_boundary
+            # Without the crossing, which encodes every column, the counts read them all.
+            checked = check(
+                step.id,
+                source,
+                step.rules,
+                step.expectations,
+                step.on_invalid,
+                every_column=not crossing,
+            )
             valid = checked.valid(step.schema.struct())
-            if self.env.settings.avro_boundary:
+            if crossing:
                 valid = through_avro(valid, step.schema.avro)
             return valid, checked
         except Exception as exc:
@@ -373,6 +395,10 @@ class BatchPipeline(SparkPipeline):
 
         def gate() -> None:
             results = {ex.id: checked[ex.id].result(ex.id) for ex in self.graph.extracts}
+            for ex in (ex for ex in self.graph.extracts if not results[ex.id].records):
+                # No record counted: an empty source, or Spark left the check out of the plan
+                # (a filter it proved false, a side found empty); staging it tells which.
+                results[ex.id] = self._restaged(ex, store)
             for ex in self.graph.extracts:
                 self._extracted(ex, results[ex.id], started, report, validated_with=load.id)
             for ex in (ex for ex in self.graph.extracts if results[ex.id].invalid):
@@ -382,9 +408,15 @@ class BatchPipeline(SparkPipeline):
                     self._stage(ex, store)
                 except Exception as exc:
                     self.log.warning("validation_sample_failed", step=ex.id, error=summary(exc))
-                self._halt_on_invalid(ex.id, "extract", results[ex.id], store)
+                self._halt_on_invalid(ex.id, "extract", results[ex.id], store, read_again=True)
 
         return gate
+
+    def _restaged(self, step: ExtractStep, store: StageStore) -> StageResult:
+        try:
+            return self._stage(step, store)
+        except Exception as exc:
+            raise classify(step.extractor.explain(exc) or exc, step.id) from exc
 
     # --- stages ---------------------------------------------------------------------------
 
@@ -400,7 +432,7 @@ class BatchPipeline(SparkPipeline):
         out = self._apply(step, frames)
         if staged(step.expectations):
             return self._staged(step, out, store)
-        observation = Observation(f"etlc_{step.id}")
+        observation = Observation(f"etlc:transform:{step.id}")
         counts = expectation_metrics(step.expectations)
         observed = out.observe(observation, F.count(F.lit(1)).alias("records"), *counts)
         return enforce(observed, step.id, step.expectations), observation
@@ -414,7 +446,7 @@ class BatchPipeline(SparkPipeline):
             self.log.info("step_skipped", stage="load", step=step.id, reason="committed earlier")
             return int(done.extra.get("dead_lettered", 0))
         started = self.clock()
-        observation = Observation(f"etlc_load_{step.id}")
+        observation = Observation(f"etlc:load:{step.id}")
         counted = df.observe(observation, F.count(F.lit(1)).alias("records"))
         try:
             if gate is None:

@@ -31,6 +31,7 @@ from etlc.runtime.rules import first_violation
 
 VALID = "_etlc_valid"
 VIOLATION = "_etlc_violation"
+_READ = "_etlc_read"  # a metric that only makes the reader parse every column
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class Checked:
     def result(self, step: str) -> StageResult:
         """The counts, once a job has computed the records."""
         values = observed_metrics(self.observation, step)
+        values.pop(_READ, None)
         records = int(values.pop("records", 0))
         invalid = int(values.pop("invalid", 0))
         counts = ExpectationCounts.taken(self.expected, values)
@@ -71,10 +73,14 @@ def check(
     rules: tuple[tuple[str, str], ...],
     expected: Expectations = (),
     on_invalid: Policy = "fail",
+    *,
+    every_column: bool = False,
 ) -> Checked:
     """``df``'s records, each valid one once and each invalid one with the first rule it
     breaks (the schema's, then the expectations of policy fail), each one a quarantine rule
-    sets aside with the first such rule, without those a drop rule leaves out; counted."""
+    sets aside with the first such rule, without those a drop rule leaves out; counted.
+    ``every_column``: the counts read every column, so that a reader cannot leave out (and
+    so never parse) one that nothing after the check uses."""
     expected = in_force(df.columns, rules, expected, on_invalid)
     broken = halting(df.columns, rules, expected, on_invalid)
     annotated = df.withColumn(VIOLATION, first_violation(broken))
@@ -85,7 +91,8 @@ def check(
         annotated = annotated.withColumn(HELD, aside)
     valid = F.col(VIOLATION).isNull() & (F.col(HELD).isNull() if held else F.lit(True))
     annotated = annotated.withColumn(VALID, valid)
-    observation = Observation(f"etlc_validate_{step}")
+    # Named apart from every other observation of the plan (a step id has no colon).
+    observation = Observation(f"etlc:validate:{step}")
     metrics = [
         F.count(F.lit(1)).alias("records"),
         F.count_if(F.col(VIOLATION).isNotNull()).alias("invalid"),
@@ -94,6 +101,9 @@ def check(
     ]
     if held:
         metrics.append(F.count_if(F.col(HELD).isNotNull()).alias(QUARANTINED))
+    if every_column:
+        everything = F.xxhash64(*(F.col(f"`{c}`") for c in df.columns))
+        metrics.append(F.max(everything).alias(_READ))
     observed = annotated.observe(observation, *metrics)
     if any(e.policy == "drop" for e in expected):
         # An invalid or set-aside record stays (the run halts on the one, the other goes to

@@ -214,3 +214,58 @@ def test_a_failed_publish_says_where_the_files_wait(spark: Any, tmp_path: Path) 
         pending_files.publish(spark, str(pending), str(target), "all", 0)  # nothing written
     assert pending_files.discard(spark, str(pending), made_target=True) is None
     assert not target.exists()  # the folder the write made, empty, goes too
+
+
+@pytest.mark.parametrize("boundary", [True, False])
+def test_records_a_plan_never_reads_still_halt_the_run(
+    spark: Any, tmp_path: Path, boundary: bool
+) -> None:
+    # Spark drops a filter it proves false, and the check below it, from the plan; with no
+    # Avro crossing, a column nothing uses would not even be parsed.
+    (tmp_path / "items.csv").write_text("id,kind,qty\n1,A,3\n2,B,abc\n", encoding="utf-8")
+    never = TransformStep(
+        "big", ("items",), filter_rows("1 = 0"), SCHEMA, (), reads_every_record=True
+    )
+    report = pipeline(
+        spark, tmp_path, (files(tmp_path / "a"),), (never,), avro_boundary=boundary
+    ).run()
+    assert isinstance(report.error, ValidationFailedError), report.error
+    assert report.error.violations == {"parse": 1}
+
+    def ids(df: Any) -> Any:
+        return df.select("id", "kind")
+
+    narrow = TransformStep("big", ("items",), ids, SCHEMA, (), reads_every_record=True)
+    report = pipeline(
+        spark, tmp_path, (files(tmp_path / "b"),), (narrow,), avro_boundary=boundary
+    ).run()
+    assert isinstance(report.error, ValidationFailedError), report.error
+    assert report.error.violations == {"parse": 1}
+
+
+def test_a_transform_may_be_named_like_the_checks_of_its_extract(
+    spark: Any, tmp_path: Path
+) -> None:
+    step = TransformStep(
+        "validate_items", ("items",), filter_rows("qty > 2"), SCHEMA, (), reads_every_record=True
+    )
+    load = files(tmp_path / "out", input="validate_items")
+    assert pipeline(spark, tmp_path, (load,), (step,)).run().status is Status.SUCCESS
+
+
+def test_an_overwrite_leaves_another_runs_pending_files_alone(spark: Any, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    other = out / f"{pending_files.PENDING_PREFIX}other"
+    other.mkdir(parents=True)
+    (other / "part-0.json").write_text("{}\n", encoding="utf-8")
+    assert pipeline(spark, tmp_path, (files(out),), (big(),)).run().status is Status.SUCCESS
+    assert (other / "part-0.json").exists()
+
+
+def test_an_append_that_stopped_part_way_names_the_files_it_added() -> None:
+    moved = [f"k=A/part-{i}.json" for i in range(7)]
+    text = pending_files._part_way("t", "t/_etlc_pending-x", "none", moved, "disk gone")
+    assert "7 file(s) were added" in text and "k=A/part-0.json" in text
+    assert "and 2 more" in text and "Remove the added files" in text
+    assert "nothing was added" in pending_files._part_way("t", "p", "none", [], "x")
+    assert "writes it whole" in pending_files._part_way("t", "p", "all", moved, "x")
