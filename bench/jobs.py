@@ -60,16 +60,20 @@ def artifacts(definition: Path) -> tuple[MavenArtifact, ...]:
 
 
 def submit(
-    args: Sequence[str], log: Path, extra_env: Mapping[str, str] | None = None
+    args: Sequence[str],
+    log: Path,
+    extra_env: Mapping[str, str] | None = None,
+    *,
+    cwd: Path = ROOT,
 ) -> tuple[int, dict[str, Any], list[dict[str, Any]]]:
-    """Run ``args``, sampling its process tree and the local services'; returns the exit code,
-    the usage (the job's, and each service's CPU under ``services_cpu_pct``) and the JSON log
-    lines."""
+    """Run ``args`` in ``cwd``, sampling its process tree and the local services'; returns
+    the exit code, the usage (the job's, and each service's CPU under ``services_cpu_pct``)
+    and the JSON log lines."""
     environ = local_submit_env("local[2]", "local")
     environ.update(ETLC_JARS_DIR=str(JARS), SPARK_LOCAL_IP="127.0.0.1", **(extra_env or {}))
     started = time.monotonic()
     with log.open("w", encoding="utf-8") as out:
-        proc = subprocess.Popen(args, cwd=ROOT, env=environ, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(args, cwd=cwd, env=environ, stdout=out, stderr=subprocess.STDOUT)
         sampler = Sampler(proc.pid).start()
         around = ServiceSamplers().start()
         code = proc.wait()
@@ -169,8 +173,10 @@ def comparison(jobs: Sequence[Mapping[str, Any]], etlc: str = "etlc") -> dict[st
 
     boundary = ratio(etlc, f"{etlc}_no_avro_boundary")
     floor = ratio("floor", etlc)  # etlc's records/s as a fraction of the floor's
+    sdp = ratio(etlc, "sdp")
     return {
         "etlc_over_handwritten": ratio(etlc, "handwritten"),
         "avro_boundary_cost": None if boundary is None else round(boundary - 1, 3),
         **({} if floor is None else {"etlc_of_floor": floor}),
+        **({} if sdp is None else {"etlc_over_sdp": sdp}),
     }

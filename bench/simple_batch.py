@@ -16,12 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import jobs
+from bench import jobs, sdp_jobs
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / "data"
 DEFINITION = ROOT / "bench" / "pipelines" / "simple_batch.json"
 STATUSES = ("NEW", "PAID", "SHIPPED", "CANCELLED")
+# Where the SDP project (bench/sdp/simple_batch) reads the orders.
+SOURCE_CONF = "spark.etlc.bench.source"
 
 
 def generate(records: int, *also: int) -> Path:
@@ -88,13 +90,17 @@ def _handwritten(work: Path, source: Path, records: int) -> dict[str, Any]:
     return jobs.handwritten_job("handwritten", script, args, work, records)
 
 
+def _sdp(work: Path, source: Path, records: int) -> dict[str, Any]:
+    return sdp_jobs.sdp_job("simple_batch", work, records, {SOURCE_CONF: str(source)})
+
+
 def _floor(work: Path, source: Path, records: int) -> dict[str, Any]:
     script = ROOT / "bench" / "handwritten" / "floor.py"
     args = ["simple", str(source), str(work / "out-floor")]
     return jobs.handwritten_job("floor", script, args, work, records)
 
 
-JOBS = ("handwritten", "etlc", "etlc_no_avro_boundary", "floor")
+JOBS = ("handwritten", "etlc", "etlc_no_avro_boundary", "floor", "sdp")
 
 
 def run(records: int, work: Path, names: tuple[str, ...] = JOBS) -> dict[str, Any]:
@@ -106,6 +112,7 @@ def run(records: int, work: Path, names: tuple[str, ...] = JOBS) -> dict[str, An
         "etlc": lambda: _etlc(script, work, source, records, boundary=True),
         "etlc_no_avro_boundary": lambda: _etlc(script, work, source, records, boundary=False),
         "floor": lambda: _floor(work, source, records),
+        "sdp": lambda: _sdp(work, source, records),
     }
     done = [runs[name]() for name in names]
     return {

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bench import compiler, complex_batch, hostile, simple_batch, stream_seed, upsert
+from bench import compiler, complex_batch, hostile, sdp_jobs, simple_batch, stream_seed, upsert
 
 pytestmark = pytest.mark.integration  # spark-submit and the local services
 
@@ -51,6 +51,33 @@ def _best_of_two(run: Callable[[Path], dict[str, Any]], tmp_path: Path) -> None:
 def test_simple_batch_stays_above_the_seed_floor(tmp_path: Path) -> None:
     # etlc alone (`make bench` runs the hand-written job and the rest beside it).
     _best_of_two(lambda work: simple_batch.run(BATCH_RECORDS, work, names=("etlc",)), tmp_path)
+
+
+@pytest.mark.usefixtures("orders")
+def test_the_declarative_peer_writes_what_etlc_writes_and_refuses_an_invalid_record(
+    tmp_path: Path, spark: Any
+) -> None:
+    work = tmp_path / "both"
+    simple_batch.run(UPSERT_RECORDS, work, names=("etlc", "sdp"))
+    ours = spark.read.parquet(str(work / "out-etlc"))
+    theirs = spark.read.parquet(str(work / "sdp" / "spark-warehouse" / "sized"))
+    columns = sorted(ours.columns)
+    assert sorted(theirs.columns) == columns
+    assert theirs.count() == ours.count() > 0
+    assert theirs.select(columns).exceptAll(ours.select(columns)).isEmpty()
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "part-0.csv").write_text(
+        "order_id,customer_id,amount,status,ordered_at,coupon\n"
+        "1,7,10.00,PAID,2026-01-07T17:08:46.000Z,\n"
+        "2,7,10.00,REFUNDED,2026-01-07T17:08:46.000Z,\n",
+        encoding="utf-8",
+    )
+    conf = {simple_batch.SOURCE_CONF: str(bad)}
+    code, home, _, _, text = sdp_jobs.run_project("simple_batch", tmp_path / "refused", conf)
+    assert code != 0 and "a record violates the schema" in text, text[-3000:]
+    assert not list((home / "spark-warehouse").glob("sized/*.parquet"))
 
 
 @pytest.mark.usefixtures("orders")

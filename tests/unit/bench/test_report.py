@@ -59,6 +59,7 @@ def sample() -> dict[str, Any]:
                 ],
                 "etlc_over_handwritten": 1.127,
                 "avro_boundary_cost": 0.107,
+                "etlc_over_sdp": 0.9,
             },
             {
                 "scenario": "upsert",
@@ -122,6 +123,8 @@ def test_the_markdown_carries_every_figure_and_ratio() -> None:
     assert "| etlc | 31.0 | 322,581 |" in text
     assert "etlc / hand-written: **1.127** (target <= 1.00; the seed's: 1.15)." in text
     assert "etlc read each source once" in text
+    assert "etlc / Spark Declarative Pipelines: **0.9**" in text
+    assert "an upsert by key into a PostgreSQL or MySQL table cannot be expressed" in text
     assert "Avro stage boundary cost: **+10.7%**" in text
     assert "| records/s | to_postgres s | wall s" in text and "| 52.5 |" in text
     assert "| floor | 30.0 | 33,333 | 25.0 | 30.0 | - | - | - | - |" in text
