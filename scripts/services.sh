@@ -501,7 +501,11 @@ kafka_start() {
 	kafka_config
 	if [[ ! -f $KAFKA_DIR/data/meta.properties ]]; then
 		local id
-		id=$("$PY" -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+		# As Kafka's own Uuid.randomUuid(): never one starting with "-", which the formatter's
+		# argument parser would take for an option (1 in 64 of them).
+		id=$("$PY" -c 'import base64, uuid
+while (i := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"): pass
+print(i)')
 		mkdir -p "$KAFKA_DIR/data"
 		"$JAVA" -Xmx256m -cp "$KAFKA_DIR/libs/*" kafka.tools.StorageTool format -t "$id" \
 			-c "$KAFKA_DIR/server.properties" >"$KAFKA_DIR/format.log" 2>&1 ||

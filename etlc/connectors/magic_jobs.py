@@ -21,21 +21,15 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from etlc.connectors.hadoop_fs import file_system
+
 JOB_DIR = "__magic_job-"
 PENDING = (".pendingset", ".pending")
 
 
-def _fs(spark: SparkSession, path: str) -> tuple[Any, Any]:
-    jvm = spark.sparkContext._jvm
-    jsc = spark.sparkContext._jsc
-    assert jvm is not None and jsc is not None
-    hpath = jvm.org.apache.hadoop.fs.Path(path)
-    return jvm, hpath.getFileSystem(jsc.hadoopConfiguration())
-
-
 def job_dirs(spark: SparkSession, destination: str) -> set[str]:
     """The magic committer's job directories under ``destination``, as URIs."""
-    jvm, fs = _fs(spark, destination)
+    jvm, fs = file_system(spark, destination)
     found = fs.globStatus(jvm.org.apache.hadoop.fs.Path(f"{destination.rstrip('/')}/{JOB_DIR}*"))
     return {str(status.getPath().toString()) for status in found or []}
 
@@ -67,7 +61,7 @@ def destinations(doc: Any) -> list[str]:
 
 def remove(spark: SparkSession, job_dir: str) -> list[str]:
     """Delete every file the job at ``job_dir`` named, then the directory; the files deleted."""
-    jvm, fs = _fs(spark, job_dir)
+    jvm, fs = file_system(spark, job_dir)
     Path = jvm.org.apache.hadoop.fs.Path  # noqa: N806 - the Java class
     files = fs.listFiles(Path(job_dir), True)
     named: list[str] = []

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pyspark.sql import SparkSession
 
+from etlc.connectors.hadoop_fs import file_system
 from etlc.runtime.errors import TerminalError, summary
 
 PENDING_PREFIX = "_etlc_pending-"
@@ -27,17 +28,9 @@ RENAMING_SCHEMES = frozenset({"file", "hdfs"})
 Replace = Literal["all", "partitions", "none"]
 
 
-def _fs(spark: SparkSession, path: str) -> tuple[Any, Any]:
-    jvm = spark.sparkContext._jvm
-    jsc = spark.sparkContext._jsc
-    assert jvm is not None and jsc is not None
-    hpath = jvm.org.apache.hadoop.fs.Path(path)
-    return jvm, hpath.getFileSystem(jsc.hadoopConfiguration())
-
-
 def renames_in_place(spark: SparkSession, target: str) -> bool:
     """Whether ``target``'s file system renames without copying."""
-    _, fs = _fs(spark, target)
+    _, fs = file_system(spark, target)
     return str(fs.getScheme()) in RENAMING_SCHEMES
 
 
@@ -47,7 +40,7 @@ def pending_path(target: str) -> str:
 
 
 def exists(spark: SparkSession, path: str) -> bool:
-    jvm, fs = _fs(spark, path)
+    jvm, fs = file_system(spark, path)
     return bool(fs.exists(jvm.org.apache.hadoop.fs.Path(path)))
 
 
@@ -56,7 +49,7 @@ def discard(spark: SparkSession, pending: str, *, made_target: bool) -> str | No
     nothing else is in it); None when done, else why not. It never raises: it runs while
     another error is on its way up, which must stay the one reported."""
     try:
-        jvm, fs = _fs(spark, pending)
+        jvm, fs = file_system(spark, pending)
         folder = jvm.org.apache.hadoop.fs.Path(pending)
         fs.delete(folder, True)
         if made_target and not fs.listStatus(folder.getParent()):
@@ -69,7 +62,7 @@ def discard(spark: SparkSession, pending: str, *, made_target: bool) -> str | No
 def publish(spark: SparkSession, pending: str, target: str, replace: Replace, depth: int) -> None:
     """Move what Spark wrote into ``pending`` into ``target`` (``depth``: how many partition
     folders deep its files are), replacing what ``replace`` says, then remove ``pending``."""
-    jvm, fs = _fs(spark, target)
+    jvm, fs = file_system(spark, target)
     path = jvm.org.apache.hadoop.fs.Path
     source, destination = fs.makeQualified(path(pending)), fs.makeQualified(path(target))
     moved: list[str] = []

@@ -13,25 +13,14 @@ import pytest
 from etlc.connectors.files import FilesExtractor, FilesLoader
 from etlc.runtime.environment import Environment, Settings
 from etlc.runtime.errors import SchemaIncompatibleError, ValidationFailedError
-from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
+from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph, TransformStep
 from etlc.runtime.logs import EventLog, RunContext, configure
 from etlc.runtime.pipeline import BatchPipeline
 from etlc.runtime.report import EXIT_VALIDATION, Status
 from etlc.transforms.derive import derive_columns
 from etlc.transforms.filter import filter_rows
+from tests.unit.runtime.items import SCHEMA
 
-AVRO = json.dumps(
-    {
-        "type": "record",
-        "name": "item",
-        "fields": [
-            {"name": "id", "type": "long"},
-            {"name": "kind", "type": {"type": "enum", "name": "kind_enum", "symbols": ["A", "B"]}},
-            {"name": "qty", "type": ["null", "int"], "default": None},
-        ],
-    }
-)
-SCHEMA = DatasetSchema(json.loads(AVRO), "`id` BIGINT, `kind` STRING, `qty` INT")
 RULES = (
     ("not_null:id", "`id` IS NOT NULL"),
     ("not_null:kind", "`kind` IS NOT NULL"),

@@ -15,23 +15,14 @@ from etlc.connectors import pending_files
 from etlc.connectors.files import FilesExtractor, FilesLoader
 from etlc.runtime.environment import Environment, Settings
 from etlc.runtime.errors import SchemaIncompatibleError, TerminalError, ValidationFailedError
-from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
+from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph, TransformStep
 from etlc.runtime.logs import EventLog, RunContext, configure
 from etlc.runtime.pipeline import BatchPipeline
 from etlc.runtime.report import Status
 from etlc.transforms.derive import derive_columns
 from etlc.transforms.filter import filter_rows
+from tests.unit.runtime.items import SCHEMA
 
-AVRO = {
-    "type": "record",
-    "name": "item",
-    "fields": [
-        {"name": "id", "type": "long"},
-        {"name": "kind", "type": {"type": "enum", "name": "kind_enum", "symbols": ["A", "B"]}},
-        {"name": "qty", "type": ["null", "int"], "default": None},
-    ],
-}
-SCHEMA = DatasetSchema(AVRO, "`id` BIGINT, `kind` STRING, `qty` INT")
 RULES = (
     ("not_null:id", "`id` IS NOT NULL"),
     ("not_null:kind", "`kind` IS NOT NULL"),
