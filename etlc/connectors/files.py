@@ -177,12 +177,12 @@ class FilesLoader(Loader, GatedLoader, StreamSink):
         self.supported(mode)
         spark = df.sparkSession
         pending = pending_files.pending_path(self.path)
-        existed = pending_files.exists(spark, self.path)
+        made = pending_files.missing(spark, self.path)
         try:
             self._writer(df, "overwrite").save(pending)
             gate()
         except BaseException:
-            pending_files.discard(spark, pending, made_target=not existed)
+            pending_files.discard(spark, pending, made=made)
             raise
         replace: pending_files.Replace = "none"
         if mode == "overwrite":

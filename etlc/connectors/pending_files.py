@@ -14,6 +14,7 @@ copies every byte on rename, so S3 loads are never held back this way.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pyspark.sql import SparkSession
@@ -39,21 +40,30 @@ def pending_path(target: str) -> str:
     return f"{target.rstrip('/')}/{PENDING_PREFIX}{uuid.uuid4().hex}"
 
 
-def exists(spark: SparkSession, path: str) -> bool:
-    jvm, fs = file_system(spark, path)
-    return bool(fs.exists(jvm.org.apache.hadoop.fs.Path(path)))
+def missing(spark: SparkSession, target: str) -> list[str]:
+    """``target`` and those of its parent folders that do not exist yet, deepest first: the
+    folders a write there creates."""
+    jvm, fs = file_system(spark, target)
+    folder = fs.makeQualified(jvm.org.apache.hadoop.fs.Path(target))
+    out: list[str] = []
+    while folder is not None and not fs.exists(folder):
+        out.append(str(folder.toString()))
+        folder = folder.getParent()
+    return out
 
 
-def discard(spark: SparkSession, pending: str, *, made_target: bool) -> str | None:
-    """Remove ``pending``, and its target folder too when writing it made that folder (and
-    nothing else is in it); None when done, else why not. It never raises: it runs while
+def discard(spark: SparkSession, pending: str, *, made: Sequence[str] = ()) -> str | None:
+    """Remove ``pending``, then each folder of ``made`` (deepest first) that the write created
+    and nothing else has filled; None when done, else why not. It never raises: it runs while
     another error is on its way up, which must stay the one reported."""
     try:
         jvm, fs = file_system(spark, pending)
-        folder = jvm.org.apache.hadoop.fs.Path(pending)
-        fs.delete(folder, True)
-        if made_target and not fs.listStatus(folder.getParent()):
-            fs.delete(folder.getParent(), False)
+        fs.delete(jvm.org.apache.hadoop.fs.Path(pending), True)
+        for created in made:
+            folder = jvm.org.apache.hadoop.fs.Path(created)
+            if not fs.exists(folder) or fs.listStatus(folder):
+                break
+            fs.delete(folder, False)
     except Exception as exc:
         return summary(exc)
     return None

@@ -235,8 +235,10 @@ def test_a_files_load_survives_a_killed_executor_and_writes_each_row_once(
     env.write_text(json.dumps({"variables": variables, "spark": SPARK_CONF, "etlc": settings}))
 
     def writing() -> bool:
-        # A task attempt's file under the committer's work directory: a task is writing it.
-        return any(out.glob("_temporary/*/_temporary/attempt_*/part-*"))
+        # A task attempt's file under the committer's work directory: a task is writing it
+        # (in the target's pending folder when the run validates its source in the same job).
+        attempts = "_temporary/*/_temporary/attempt_*/part-*"
+        return any(out.glob(attempts)) or any(out.glob(f"_etlc_pending-*/{attempts}"))
 
     with ExecutorKiller(writing) as killer:
         done = submit(driver, env, master=standalone_master)

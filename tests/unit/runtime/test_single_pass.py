@@ -102,9 +102,9 @@ def test_an_invalid_record_leaves_the_target_as_it_was(
     assert pipeline(spark, tmp_path, (files(out),), (big(),)).run().status is Status.SUCCESS
     before = sorted(p.name for p in out.iterdir())
     (tmp_path / "items.csv").write_text("id,kind,qty\n5,A,9\n,B,4\n6,Q,8\n", encoding="utf-8")
-    fresh = pipeline(spark, tmp_path, (files(tmp_path / "fresh"),), (big(),)).run()
+    fresh = pipeline(spark, tmp_path, (files(tmp_path / "fresh" / "deep"),), (big(),)).run()
     assert isinstance(fresh.error, ValidationFailedError)
-    assert not (tmp_path / "fresh").exists()  # a target the run would have made: not made
+    assert not (tmp_path / "fresh").exists()  # the folders the run would have made: not made
     report = pipeline(spark, tmp_path, (files(out),), (big(),)).run()
     assert isinstance(report.error, ValidationFailedError)
     assert report.error.step == "items"
@@ -200,11 +200,14 @@ def test_a_derive_crosses_the_boundary_after_the_extract_did(spark: Any, tmp_pat
 def test_a_failed_publish_says_where_the_files_wait(spark: Any, tmp_path: Path) -> None:
     target = tmp_path / "t"
     target.mkdir()
+    (tmp_path / "other").write_text("kept\n", encoding="utf-8")
     pending = target / f"{pending_files.PENDING_PREFIX}x"
     with pytest.raises(TerminalError, match="files not moved yet are in"):
         pending_files.publish(spark, str(pending), str(target), "all", 0)  # nothing written
-    assert pending_files.discard(spark, str(pending), made_target=True) is None
+    made = [str(target), str(tmp_path)]
+    assert pending_files.discard(spark, str(pending), made=made) is None
     assert not target.exists()  # the folder the write made, empty, goes too
+    assert tmp_path.exists()  # one that holds something else stays
 
 
 @pytest.mark.parametrize("boundary", [True, False])
