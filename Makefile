@@ -10,7 +10,7 @@ JVM_JAR := jars/etlc-jvm-$(VERSION).jar
 JVM_SRC := jvm/etlc-jvm/pom.xml $(shell find jvm/etlc-jvm/src schemas/jvm -type f) \
            schemas/pipeline.schema.json schemas/environment.schema.json etlc/codegen/scala_config.py
 
-.PHONY: setup jars jvm demo test unit integration lint format compile clean services-up services-down bench compat tools
+.PHONY: setup jars jvm demo test unit integration lint format compile clean services-up services-down bench compat tools services-and-tools
 
 # etlc-jvm first: `etlc jars` copies it into jars/ beside the connector jars.
 setup: $(STAMP) jvm jars
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml constraints.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-jars: $(STAMP)
+jars: $(STAMP) jvm
 	$(BIN)/etlc jars --dest jars
 
 # Built (and its Scala unit tests run: `package` runs them) whenever a source changes.
@@ -59,10 +59,19 @@ unit: setup
 integration: setup services-up tools
 	$(BIN)/pytest tests/integration -q
 
-# The whole suite: linters, the local services, then unit and integration tests with the
-# coverage gate (>= 85%).
-test: setup lint services-up tools
-	$(BIN)/pytest -q --durations=40 --cov=etlc --cov-report=term --cov-fail-under=85
+# The whole suite: linters, the local services, then the unit, integration and benchmark-smoke
+# tests with the coverage gate (>= 85%; scripts/test.sh). What can overlap does: the venv
+# beside etlc-jvm's build, the linters beside the services and tools, the unit tests beside
+# the integration tests. Maven (jvm, jars, services-up) and apt-get (services-up, tools) never
+# run twice at once: neither's local state is safe for that.
+test:
+	$(MAKE) --no-print-directory -j2 --output-sync=target $(STAMP) jvm
+	$(MAKE) --no-print-directory jars
+	$(MAKE) --no-print-directory -j2 --output-sync=target lint services-and-tools
+	scripts/test.sh --durations=40
+
+services-and-tools: services-up
+	scripts/tools.sh
 
 # Graphviz and headless Chromium, which the explain tests drive (apt-get when missing).
 tools:

@@ -40,6 +40,7 @@ SCENARIOS = (
     "compiler",
     "hostile_inputs",
     "streaming",
+    "restart",
     "rate_search",
 )
 # Run only when named: the soak takes half an hour and crashes the services under it.
@@ -48,7 +49,9 @@ ON_REQUEST = ("soak",)
 
 def _name(result: dict[str, Any]) -> str:
     """The scenario (as --scenarios names it) a result belongs to."""
-    return "rate_search" if result["scenario"] == "streaming_rate_search" else result["scenario"]
+    renamed = {"streaming_rate_search": "rate_search", "streaming_restart": "restart"}
+    scenario = str(result["scenario"])
+    return renamed.get(scenario, scenario)
 
 
 @contextmanager
@@ -103,6 +106,15 @@ def main(argv: list[str] | None = None) -> int:
         help="rates the search tries, ascending, stopping at the first not kept up",
     )
     parser.add_argument("--search-seconds", type=float, default=100)
+    parser.add_argument(
+        "--restart-seconds", type=float, default=120, help="streaming load time of a restart"
+    )
+    parser.add_argument(
+        "--restart-down",
+        type=float,
+        default=20,
+        help="seconds a restarted stream is down while the events wait for it",
+    )
     parser.add_argument("--soak-minutes", type=float, default=30, help="how long the soak runs")
     parser.add_argument(
         "--fault-every", type=float, default=240, help="seconds between the soak's faults"
@@ -131,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         "hostile_inputs": lambda: [hostile.run(work / "hostile")],
         "streaming": lambda: [
             stream_seed.run(args.rate, args.seconds, args.warmup, job=job)
+            for job in ("etlc", "handwritten")
+        ],
+        "restart": lambda: [
+            stream_seed.restart(args.rate, args.restart_seconds, args.restart_down, job=job)
             for job in ("etlc", "handwritten")
         ],
         "rate_search": lambda: [

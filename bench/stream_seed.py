@@ -21,11 +21,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from bench import jobs
 from bench.procstat import Sampler
@@ -88,10 +90,31 @@ def produce_steadily(servers: str, topic: str, rate: int, seconds: float) -> dic
     return {"sent": sent, "seconds": round(time.monotonic() - started, 1)}
 
 
-def summarise(progress: list[dict[str, Any]], started: float, warmup: float) -> dict[str, Any]:
-    def at(p: dict[str, Any]) -> float:
-        return datetime.fromisoformat(p["ts"].replace("Z", "+00:00")).timestamp()
+def at(event: dict[str, Any]) -> float:
+    """An event's time (its ``ts``), in seconds since the epoch."""
+    return float(datetime.fromisoformat(event["ts"].replace("Z", "+00:00")).timestamp())
 
+
+def steady_after(
+    progress: list[dict[str, Any]], launched: float, limits: tuple[int, ...] = (5_000, 2_000)
+) -> dict[str, float | None]:
+    """For each p95 limit (ms), the seconds from the driver's launch to the end of the batch
+    from which every later batch's p95 stays under it: how long a start takes to reach steady
+    state. None when the last batch with records is still over it."""
+    series = [(at(p), p["latency_ms"]["p95"]) for p in progress if p.get("latency_ms")]
+    found: dict[str, float | None] = {}
+    for limit in limits:
+        since: float | None = None
+        for ended, p95 in series:
+            if p95 >= limit:
+                since = None
+            elif since is None:
+                since = ended
+        found[f"p95_under_{limit}_ms"] = None if since is None else round(since - launched, 1)
+    return found
+
+
+def summarise(progress: list[dict[str, Any]], started: float, warmup: float) -> dict[str, Any]:
     steady = [p for p in progress if at(p) >= started + warmup and p.get("latency_ms")]
     if not steady:
         return {"batches": 0}
@@ -130,9 +153,13 @@ class HandwrittenStream(Background):
             )
 
 
+# Launches a job's driver logging to the given file; every launch resumes the same checkpoint.
+Launcher: TypeAlias = Callable[[Path], Background]
+
+
 def _handwritten(
     work: Path, servers: str, topic: str, trigger: str, max_offsets: int | None
-) -> HandwrittenStream:
+) -> Launcher:
     creds = db.credentials()
     pg = creds["postgres"]
     conf = [a for k, v in jobs.SPARK_CONF.items() for a in ("--conf", f"{k}={v}")]
@@ -153,13 +180,10 @@ def _handwritten(
         trigger,
         str(max_offsets or SEED_MAX_OFFSETS),
     ]
-    log = work / "handwritten.log"
-    return HandwrittenStream(args, log, {"BENCH_PG_PASSWORD": pg["password"]})
+    return lambda log: HandwrittenStream(args, log, {"BENCH_PG_PASSWORD": pg["password"]})
 
 
-def _etlc(
-    work: Path, servers: str, topic: str, trigger: str, max_offsets: int | None
-) -> Background:
+def _etlc(work: Path, servers: str, topic: str, trigger: str, max_offsets: int | None) -> Launcher:
     creds = db.credentials()
     vault = work / "vault.json"
     master = db.seed_vault(vault, creds)
@@ -170,7 +194,7 @@ def _etlc(
     kafka = {"system": "kafka", "bootstrap_servers": servers}
     driver = compile_variant(work, doc, {"connections": {**db.profiles(creds), "events": kafka}})
     env = stream_env(work, servers, creds, vault, trigger)
-    return Background(driver, env, work / "driver.log", {"ETLC_VAULT_PASSWORD": master})
+    return lambda log: Background(driver, env, log, {"ETLC_VAULT_PASSWORD": master})
 
 
 def run(
@@ -186,19 +210,9 @@ def run(
     """``job`` (etlc or handwritten) consuming a fresh topic while ``rate`` events/s are
     produced for ``seconds``; the figures leave out the first ``warmup`` seconds.
     ``max_offsets``: events one micro-batch may take (default: the definition's)."""
-    creds = db.credentials()
-    servers = events.bootstrap()
-    work = Path(tempfile.mkdtemp(prefix=f"etlc-stream-bench-{job}-"))
-    with db.postgres(creds) as conn:
-        conn.execute("DROP TABLE IF EXISTS order_revenue_per_minute")
-        conn.execute(TABLE_DDL)
-    topic = events.fresh_topic("bench")
-    events.create_topic(servers, topic, partitions=partitions)
-    start = _etlc if job == "etlc" else _handwritten
-    driver_run = start(work, servers, topic, trigger, max_offsets)
-    driver_run.wait_for(
-        "the query to start", lambda: bool(driver_run.events("query_started")), timeout=180
-    )
+    work, servers, topic, launch = _prepare(job, partitions, trigger, max_offsets)
+    launched = time.time()
+    driver_run = _started(launch, work / "driver.log")
     sampler = Sampler(driver_run.proc.pid).start()
     # The load generator shares the machine; its own process, not the driver it started.
     producer = Sampler(os.getpid(), children=False).start()
@@ -208,7 +222,9 @@ def run(
     usage = sampler.stop()
     generator = producer.stop()
     code = driver_run.stop()
-    summary = summarise(driver_run.events("batch_progress"), started, warmup)
+    progress = driver_run.events("batch_progress")
+    summary = summarise(progress, started, warmup)
+    [query_started] = driver_run.events("query_started")[:1]
     return {
         "scenario": "streaming",
         "job": job,
@@ -218,11 +234,79 @@ def run(
         "driver_exit": code,
         **summary,
         "sustained": sustained(summary, rate),
+        # From the driver's launch; the events are produced from the query's start on.
+        "query_started_after_s": round(at(query_started) - launched, 1),
+        "steady_after_s": steady_after(progress, launched),
         "driver_usage": usage,
         "generator_usage": generator,
         "seed_floor_p95_ms": 5_000,
         "target_p95_ms": 2_000,
         "driver_log": str(driver_run.log),
+    }
+
+
+def _prepare(
+    job: str, partitions: int, trigger: str, max_offsets: int | None
+) -> tuple[Path, str, str, Launcher]:
+    """A fresh work folder, topic and target table, and the launcher of ``job``'s driver."""
+    creds = db.credentials()
+    servers = events.bootstrap()
+    work = Path(tempfile.mkdtemp(prefix=f"etlc-stream-bench-{job}-"))
+    with db.postgres(creds) as conn:
+        conn.execute("DROP TABLE IF EXISTS order_revenue_per_minute")
+        conn.execute(TABLE_DDL)
+    topic = events.fresh_topic("bench")
+    events.create_topic(servers, topic, partitions=partitions)
+    start = _etlc if job == "etlc" else _handwritten
+    return work, servers, topic, start(work, servers, topic, trigger, max_offsets)
+
+
+def _started(launch: Launcher, log: Path) -> Background:
+    driver_run = launch(log)
+    driver_run.wait_for(
+        "the query to start", lambda: bool(driver_run.events("query_started")), timeout=180
+    )
+    return driver_run
+
+
+def restart(
+    rate: int, seconds: float, down: float, *, job: str = "etlc", trigger: str = "1 second"
+) -> dict[str, Any]:
+    """``job`` stopped a third of the way into ``seconds`` of production at ``rate`` events/s
+    and launched again on its checkpoint ``down`` seconds later, the events produced meanwhile
+    waiting for it: the restarted driver's time to steady state, from its launch.
+
+    Each micro-batch may take three seconds' worth of events, as in the rate search: the seed
+    definition's 100,000 would let neither job drain a backlog at 50,000 events/s."""
+    work, servers, topic, launch = _prepare(job, 2, trigger, 3 * rate)
+    first = _started(launch, work / "driver.log")
+    produced: dict[str, Any] = {}
+    producer = threading.Thread(
+        target=lambda: produced.update(produce_steadily(servers, topic, rate, seconds))
+    )
+    producer.start()
+    time.sleep(seconds / 3)
+    first_exit = first.stop()
+    time.sleep(down)
+    relaunched = time.time()
+    second = _started(launch, work / "driver-restarted.log")
+    producer.join()
+    time.sleep(5)  # let the last batches commit
+    second_exit = second.stop()
+    progress = second.events("batch_progress")
+    backlog = [p["input_rows"] for p in progress[:3]]
+    return {
+        "scenario": "streaming_restart",
+        "job": job,
+        "rate_target": rate,
+        "down_s": down,
+        "max_offsets_per_trigger": 3 * rate,
+        "produced": produced,
+        "driver_exit": [first_exit, second_exit],
+        "first_batches_rows": backlog,
+        "query_started_after_s": round(at(second.events("query_started")[0]) - relaunched, 1),
+        "steady_after_s": steady_after(progress, relaunched),
+        "driver_log": str(second.log),
     }
 
 
@@ -279,7 +363,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trigger", default="1 second")
     parser.add_argument("--job", choices=("etlc", "handwritten"), default="etlc")
     parser.add_argument("--max-offsets", type=int, help="per micro-batch (default: definition)")
+    parser.add_argument(
+        "--restart-down",
+        type=float,
+        metavar="SECONDS",
+        help="stop the driver a third of the way in and launch it again on its checkpoint "
+        "this many seconds later; report the restarted driver's start-up",
+    )
     args = parser.parse_args(argv)
+    if args.restart_down is not None:
+        result = restart(
+            args.rate, args.seconds, args.restart_down, job=args.job, trigger=args.trigger
+        )
+        print(json.dumps(result, indent=2))
+        return 0 if result["driver_exit"] == [0, 0] else 1
     report = run(
         args.rate,
         args.seconds,

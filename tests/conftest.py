@@ -38,6 +38,10 @@ def spark() -> Iterator[object]:
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.driver.host", "127.0.0.1")
+        # A producer a test pointed at a closed port is closed soon after, not kept (the
+        # default is 10 minutes) logging a reconnect warning every second through the rest.
+        .config("spark.kafka.producer.cache.timeout", "5s")
+        .config("spark.kafka.producer.cache.evictorThreadRunInterval", "5s")
         # What a driver that writes Delta tables gets from its submit command.
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         .config(

@@ -78,21 +78,22 @@ class SparkPipeline(Pipeline):
 
     def _extract(self, step: ExtractStep, store: StageStore, report: RunReport) -> DataFrame:
         started = self.clock()
-        try:
-            result = self._stage(step, store)
-        except Exception as exc:
-            raise classify(step.extractor.explain(exc) or exc, step.id) from exc
+        result = self._stage(step, store)
         self._extracted(step, result, started, report)
         self._halt_on_invalid(step.id, "extract", result, store)
         self._quarantine(step.id, step.schema, result, store)
         return store.read_valid(step.id, step.schema.struct())
 
     def _stage(self, step: ExtractStep, store: StageStore) -> StageResult:
-        """The extract's records, checked, written to the stage store."""
-        source = step.extractor.extract(self.spark)
-        return store.write_validated(
-            step.id, source, step.rules, step.expectations, step.on_invalid
-        )
+        """The extract's records, checked, written to the stage store; a failure is the
+        extract's, explained by its connector."""
+        try:
+            source = step.extractor.extract(self.spark)
+            return store.write_validated(
+                step.id, source, step.rules, step.expectations, step.on_invalid
+            )
+        except Exception as exc:
+            raise classify(step.extractor.explain(exc) or exc, step.id) from exc
 
     def _extracted(
         self,
@@ -395,28 +396,25 @@ class BatchPipeline(SparkPipeline):
 
         def gate() -> None:
             results = {ex.id: checked[ex.id].result(ex.id) for ex in self.graph.extracts}
-            for ex in (ex for ex in self.graph.extracts if not results[ex.id].records):
-                # No record counted: an empty source, or Spark left the check out of the plan
-                # (a filter it proved false, a side found empty); staging it tells which.
-                results[ex.id] = self._restaged(ex, store)
+            # No record counted: an empty source, or Spark left the check out of the plan (a
+            # filter it proved false, a side found empty); staging it tells which.
+            staged = {ex.id for ex in self.graph.extracts if not results[ex.id].records}
+            for ex in (ex for ex in self.graph.extracts if ex.id in staged):
+                results[ex.id] = self._stage(ex, store)
             for ex in self.graph.extracts:
                 self._extracted(ex, results[ex.id], started, report, validated_with=load.id)
             for ex in (ex for ex in self.graph.extracts if results[ex.id].invalid):
-                # The invalid records went nowhere: the source is read again, into the stage
-                # store, for the sample and for an engineer to inspect (the failure path only).
-                try:
-                    self._stage(ex, store)
-                except Exception as exc:
-                    self.log.warning("validation_sample_failed", step=ex.id, error=summary(exc))
+                if ex.id not in staged:
+                    # The invalid records went nowhere: the source is read again, into the
+                    # stage store, for the sample and for an engineer to inspect (the failure
+                    # path only).
+                    try:
+                        self._stage(ex, store)
+                    except Exception as exc:
+                        self.log.warning("validation_sample_failed", step=ex.id, error=summary(exc))
                 self._halt_on_invalid(ex.id, "extract", results[ex.id], store, read_again=True)
 
         return gate
-
-    def _restaged(self, step: ExtractStep, store: StageStore) -> StageResult:
-        try:
-            return self._stage(step, store)
-        except Exception as exc:
-            raise classify(step.extractor.explain(exc) or exc, step.id) from exc
 
     # --- stages ---------------------------------------------------------------------------
 

@@ -87,6 +87,9 @@ def progress_fields(progress: Any) -> dict[str, Any]:
         "processed_rows_per_s": round(float(progress.processedRowsPerSecond or 0.0), 1),
         "batch_duration_ms": progress.batchDuration,
         "trigger_ms": durations.get("triggerExecution"),
+        # Where the trigger's time went, in Spark's own names (addBatch: the sink's write;
+        # walCommit and commitOffsets: the checkpoint; queryPlanning, latestOffset, ...).
+        "phases_ms": {k: v for k, v in sorted(durations.items()) if k != "triggerExecution"},
         "state_rows": state_rows,
         "late_rows_dropped": late,
         "watermark": event_time.get("watermark"),

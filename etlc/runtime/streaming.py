@@ -188,6 +188,7 @@ class BatchWriter:
             mode=mode,
             dead_lettered=result.dead_lettered or None,
             superseded=result.superseded or None,
+            **result.phases_ms,
             **loader.describe(),
         )
 

@@ -391,7 +391,9 @@ def standalone_master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
                     state = json.load(resp)
                 if state.get("aliveworkers", 0) >= 1:
                     break
-            except OSError:
+            except (OSError, ValueError):
+                # Not up yet; or just up, its JSON page not yet attached: the master answers
+                # `/json/` with its HTML page for a moment (seen once in CI).
                 pass
             if (
                 time.monotonic() > deadline

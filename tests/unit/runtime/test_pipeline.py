@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from etlc.connectors.files import FilesExtractor, FilesLoader
 from etlc.runtime.environment import Environment, Settings
 from etlc.runtime.errors import SchemaIncompatibleError, ValidationFailedError
 from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph, TransformStep
-from etlc.runtime.logs import EventLog, RunContext, configure
+from etlc.runtime.logs import EventLog, RunContext
 from etlc.runtime.pipeline import BatchPipeline
 from etlc.runtime.report import EXIT_VALIDATION, Status
 from etlc.transforms.derive import derive_columns
 from etlc.transforms.filter import filter_rows
 from tests.unit.runtime.items import SCHEMA
+from tests.unit.runtime.log_lines import events
 
 RULES = (
     ("not_null:id", "`id` IS NOT NULL"),
@@ -27,17 +25,6 @@ RULES = (
     ("enum:kind", "`kind` IS NULL OR `kind` IN ('A', 'B')"),
     ("rule:qty_positive", "(qty > 0) IS NOT FALSE"),
 )
-
-
-@pytest.fixture
-def log_stream() -> io.StringIO:
-    stream = io.StringIO()
-    configure(stream, logging.INFO)
-    return stream
-
-
-def events(stream: io.StringIO) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
 def graph(source: Path, out: Path, transforms: tuple[TransformStep, ...] = ()) -> PipelineGraph:

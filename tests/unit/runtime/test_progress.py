@@ -7,24 +7,14 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 from types import SimpleNamespace
 from typing import Any
 
-import pytest
-
-from etlc.runtime.logs import EventLog, RunContext, configure
+from etlc.runtime.logs import EventLog, RunContext
 from etlc.runtime.progress import ProgressLog
 from etlc.runtime.streaming import StreamingPipeline
 
 TRIGGER_MS = 1_000
-
-
-@pytest.fixture
-def log_stream() -> io.StringIO:
-    stream = io.StringIO()
-    configure(stream, logging.INFO)
-    return stream
 
 
 def warnings(stream: io.StringIO) -> list[dict[str, Any]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import logging
 
 import pytest
@@ -13,6 +12,7 @@ from etlc.runtime.logs import EventLog, RunContext, configure
 from etlc.runtime.pipeline import Pipeline
 from etlc.runtime.report import EXIT_FAILED, EXIT_VALIDATION, RunReport, Status
 from etlc.runtime.retry import RetryingPipeline, RetryPolicy
+from tests.unit.runtime.log_lines import events
 
 
 class Scripted(Pipeline):
@@ -34,10 +34,6 @@ def captured() -> io.StringIO:
     stream = io.StringIO()
     configure(stream, logging.INFO)
     return stream
-
-
-def events(stream: io.StringIO) -> list[dict[str, object]]:
-    return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
 def test_transient_failures_are_retried_with_the_delay(captured: io.StringIO) -> None:

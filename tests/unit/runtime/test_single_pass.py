@@ -4,8 +4,6 @@ in the target's pending folder until the counts are known, then published or rem
 from __future__ import annotations
 
 import io
-import json
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +14,14 @@ from etlc.connectors.files import FilesExtractor, FilesLoader
 from etlc.runtime.environment import Environment, Settings
 from etlc.runtime.errors import SchemaIncompatibleError, TerminalError, ValidationFailedError
 from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph, TransformStep
-from etlc.runtime.logs import EventLog, RunContext, configure
+from etlc.runtime.logs import EventLog, RunContext
 from etlc.runtime.pipeline import BatchPipeline
 from etlc.runtime.report import Status
+from etlc.runtime.stage_store import StageStore
 from etlc.transforms.derive import derive_columns
 from etlc.transforms.filter import filter_rows
 from tests.unit.runtime.items import SCHEMA
+from tests.unit.runtime.log_lines import events
 
 RULES = (
     ("not_null:id", "`id` IS NOT NULL"),
@@ -29,18 +29,6 @@ RULES = (
     ("enum:kind", "`kind` IS NULL OR `kind` IN ('A', 'B')"),
 )
 GOOD = "id,kind,qty\n1,A,3\n2,B,\n3,A,7\n"
-
-
-@pytest.fixture
-def log_stream() -> io.StringIO:
-    stream = io.StringIO()
-    configure(stream, logging.INFO)
-    return stream
-
-
-def events(stream: io.StringIO, name: str) -> list[dict[str, Any]]:
-    lines = (json.loads(line) for line in stream.getvalue().splitlines())
-    return [e for e in lines if e["event"] == name]
 
 
 def extract(source: Path, step: str = "items") -> ExtractStep:
@@ -235,6 +223,27 @@ def test_records_a_plan_never_reads_still_halt_the_run(
     ).run()
     assert isinstance(report.error, ValidationFailedError), report.error
     assert report.error.violations == {"parse": 1}
+
+
+def test_an_extract_the_plan_never_read_is_staged_once_even_when_invalid(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its staging for the count is also the failure path's second read: no third.
+    (tmp_path / "items.csv").write_text("id,kind,qty\n1,A,3\n2,B,abc\n", encoding="utf-8")
+    staged: list[str] = []
+    write = StageStore.write_validated
+
+    def counted(store: StageStore, step: str, *args: Any) -> Any:
+        staged.append(step)
+        return write(store, step, *args)
+
+    monkeypatch.setattr(StageStore, "write_validated", counted)
+    never = TransformStep(
+        "big", ("items",), filter_rows("1 = 0"), SCHEMA, (), reads_every_record=True
+    )
+    report = pipeline(spark, tmp_path, (files(tmp_path / "a"),), (never,)).run()
+    assert isinstance(report.error, ValidationFailedError), report.error
+    assert staged == ["items"]
 
 
 def test_a_transform_may_be_named_like_the_checks_of_its_extract(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import shutil
 import threading
 import time
@@ -31,7 +30,7 @@ from etlc.runtime.errors import (
 from etlc.runtime.expectations import Expectation, Policy
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
 from etlc.runtime.halt import halted
-from etlc.runtime.logs import EventLog, RunContext, configure
+from etlc.runtime.logs import EventLog, RunContext
 from etlc.runtime.progress import ProgressLog, duration_ms, progress_fields
 from etlc.runtime.report import EXIT_PARTIAL, RunReport, Status
 from etlc.runtime.rules import CORRUPT_COLUMN, EVENT_TIME_COLUMN, POSITION_COLUMN
@@ -45,6 +44,7 @@ from etlc.runtime.strategies import (
 from etlc.runtime.streaming import StopSignal, StreamingPipeline, with_java_side
 from etlc.transforms.filter import filter_rows
 from etlc.transforms.join import join
+from tests.unit.runtime.log_lines import events
 
 AVRO = json.dumps(
     {
@@ -103,18 +103,6 @@ class Collecting(Loader, ExactlyOnceLoader):
 
     def rows(self) -> list[tuple[Any, ...]]:
         return sorted(r for batch in self.batches.values() for r in batch)
-
-
-@pytest.fixture
-def log_stream() -> io.StringIO:
-    stream = io.StringIO()
-    configure(stream, logging.INFO)
-    return stream
-
-
-def events(stream: io.StringIO, name: str) -> list[dict[str, Any]]:
-    found = [json.loads(line) for line in stream.getvalue().splitlines()]
-    return [e for e in found if e["event"] == name]
 
 
 def drop(directory: Path, name: str, rows: list[dict[str, Any]]) -> None:
@@ -625,7 +613,7 @@ def test_durations_and_progress_fields() -> None:
         inputRowsPerSecond=512.04,
         processedRowsPerSecond=800.0,
         batchDuration=1250,
-        durationMs={"triggerExecution": 1250},
+        durationMs={"triggerExecution": 1250, "walCommit": 40, "addBatch": 1100},
         stateOperators=[
             SimpleNamespace(numRowsTotal=10, numRowsDroppedByWatermark=3),
             SimpleNamespace(numRowsTotal=5),
@@ -641,6 +629,7 @@ def test_durations_and_progress_fields() -> None:
         "processed_rows_per_s": 800.0,
         "batch_duration_ms": 1250,
         "trigger_ms": 1250,
+        "phases_ms": {"addBatch": 1100, "walCommit": 40},
         "state_rows": 15,
         "late_rows_dropped": 3,
         "watermark": "2026-11-28T10:00:00.000Z",
@@ -948,7 +937,11 @@ class Refusing(Collecting):
             for r in rows
             if r[0] == 2
         ]
-        return LoadResult(dead_lettered=len(letters), details={"dead_letters": letters})
+        return LoadResult(
+            dead_lettered=len(letters),
+            details={"dead_letters": letters},
+            phases_ms={"staging_ms": 12, "move_ms": 3},
+        )
 
 
 def test_rows_a_streaming_sink_refuses_go_to_the_dead_letter_log(
@@ -977,3 +970,4 @@ def test_rows_a_streaming_sink_refuses_go_to_the_dead_letter_log(
     assert json.loads(path.read_text())["key"] == {"id": 2}
     [committed] = events(log_stream, "batch_committed")
     assert committed["dead_lettered"] == 1
+    assert (committed["staging_ms"], committed["move_ms"]) == (12, 3)  # where the write went
