@@ -172,17 +172,18 @@ def _restarts(results: list[Mapping[str, Any]]) -> list[str]:
         "",
         f"{first['rate_target']:,} events/s produced for {first['produced'].get('seconds')} s; "
         f"the driver stopped a third of the way in and launched again {first['down_s']} s "
-        "later, the events produced meanwhile waiting; each micro-batch may take "
+        "after it exited, the events produced meanwhile waiting; each micro-batch may take "
         f"{first.get('max_offsets_per_trigger', 0):,} events. Seconds from the second launch.",
         "",
-        "| job | first batches' rows | query started s | p95 < 5 s from s | p95 < 2 s from s "
-        "| exit codes |",
-        "|---|---|---|---|---|---|",
+        "| job | down s (stop requested to relaunch) | first batches' rows | query started s "
+        "| p95 < 5 s from s | p95 < 2 s from s | exit codes |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in results:
         steady = r.get("steady_after_s", {})
         cells = [
             r["job"],
+            r.get("down_measured_s", "-"),
             ", ".join(f"{n:,}" for n in r.get("first_batches_rows", [])),
             r.get("query_started_after_s"),
             _settled(steady, "p95_under_5000_ms"),

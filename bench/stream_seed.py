@@ -281,16 +281,26 @@ def restart(
     work, servers, topic, launch = _prepare(job, 2, trigger, 3 * rate)
     first = _started(launch, work / "driver.log")
     produced: dict[str, Any] = {}
-    producer = threading.Thread(
-        target=lambda: produced.update(produce_steadily(servers, topic, rate, seconds))
-    )
+
+    def produce() -> None:
+        try:
+            produced.update(produce_steadily(servers, topic, rate, seconds))
+        except Exception as exc:  # reported below: a run without its load means nothing
+            produced["error"] = repr(exc)
+
+    # A daemon: a driver that fails to stop or start ends the benchmark, not the load.
+    producer = threading.Thread(target=produce, daemon=True)
     producer.start()
     time.sleep(seconds / 3)
+    stopped = time.time()
     first_exit = first.stop()
     time.sleep(down)
     relaunched = time.time()
     second = _started(launch, work / "driver-restarted.log")
     producer.join()
+    if "error" in produced:
+        second.crash()
+        raise RuntimeError(f"the load generator failed: {produced['error']}")
     time.sleep(5)  # let the last batches commit
     second_exit = second.stop()
     progress = second.events("batch_progress")
@@ -300,6 +310,8 @@ def restart(
         "job": job,
         "rate_target": rate,
         "down_s": down,
+        # From the stop's request to the second launch: the first driver's shutdown included.
+        "down_measured_s": round(relaunched - stopped, 1),
         "max_offsets_per_trigger": 3 * rate,
         "produced": produced,
         "driver_exit": [first_exit, second_exit],

@@ -412,7 +412,9 @@ class BatchPipeline(SparkPipeline):
                         self._stage(ex, store)
                     except Exception as exc:
                         self.log.warning("validation_sample_failed", step=ex.id, error=summary(exc))
-                self._halt_on_invalid(ex.id, "extract", results[ex.id], store, read_again=True)
+                self._halt_on_invalid(
+                    ex.id, "extract", results[ex.id], store, read_again=ex.id not in staged
+                )
 
         return gate
 

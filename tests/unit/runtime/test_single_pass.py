@@ -226,7 +226,7 @@ def test_records_a_plan_never_reads_still_halt_the_run(
 
 
 def test_an_extract_the_plan_never_read_is_staged_once_even_when_invalid(
-    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, log_stream: io.StringIO
 ) -> None:
     # Its staging for the count is also the failure path's second read: no third.
     (tmp_path / "items.csv").write_text("id,kind,qty\n1,A,3\n2,B,abc\n", encoding="utf-8")
@@ -244,6 +244,8 @@ def test_an_extract_the_plan_never_read_is_staged_once_even_when_invalid(
     report = pipeline(spark, tmp_path, (files(tmp_path / "a"),), (never,)).run()
     assert isinstance(report.error, ValidationFailedError), report.error
     assert staged == ["items"]
+    [failed] = events(log_stream, "validation_failed")
+    assert "sample_read_again" not in failed  # the sample is from the one staging
 
 
 def test_a_transform_may_be_named_like_the_checks_of_its_extract(
