@@ -398,13 +398,13 @@ class BatchPipeline(SparkPipeline):
             results = {ex.id: checked[ex.id].result(ex.id) for ex in self.graph.extracts}
             # No record counted: an empty source, or Spark left the check out of the plan (a
             # filter it proved false, a side found empty); staging it tells which.
-            staged = {ex.id for ex in self.graph.extracts if not results[ex.id].records}
-            for ex in (ex for ex in self.graph.extracts if ex.id in staged):
+            restaged = {ex.id for ex in self.graph.extracts if not results[ex.id].records}
+            for ex in (ex for ex in self.graph.extracts if ex.id in restaged):
                 results[ex.id] = self._stage(ex, store)
             for ex in self.graph.extracts:
                 self._extracted(ex, results[ex.id], started, report, validated_with=load.id)
             for ex in (ex for ex in self.graph.extracts if results[ex.id].invalid):
-                if ex.id not in staged:
+                if ex.id not in restaged:
                     # The invalid records went nowhere: the source is read again, into the
                     # stage store, for the sample and for an engineer to inspect (the failure
                     # path only).
@@ -413,7 +413,7 @@ class BatchPipeline(SparkPipeline):
                     except Exception as exc:
                         self.log.warning("validation_sample_failed", step=ex.id, error=summary(exc))
                 self._halt_on_invalid(
-                    ex.id, "extract", results[ex.id], store, read_again=ex.id not in staged
+                    ex.id, "extract", results[ex.id], store, read_again=ex.id not in restaged
                 )
 
         return gate
