@@ -433,15 +433,77 @@ def run(
     paths start. Needs pyspark and the resolved jars (`etlc jars`). The exit code is the
     driver's: 0 success, 1 failed, 2 records failed validation, 3 partial.
     """
+    code = _submit(file, env, master, out, [])
+    if code:
+        raise typer.Exit(code)
+
+
+def _submit(file: Path, env: str, master: str, out: Path | None, driver_args: list[str]) -> int:
+    """Compile ``file`` and submit its driver with ``driver_args``; the driver's exit code."""
     project = _project()
     out = Path(os.path.abspath(out or project.generated))
     compile_([file], out)
     result = check_file(file, default_options(file, project))
     assert result.plan is not None
     submit = out / f"{result.plan.name}.submit.sh"
-    code = subprocess.call(
-        ["bash", str(submit)], env=local_submit_env(master, env), cwd=project.root
-    )
+    command = ["bash", str(submit), *(["--", *driver_args] if driver_args else [])]
+    return subprocess.call(command, env=local_submit_env(master, env), cwd=project.root)
+
+
+state_app = typer.Typer(
+    help="The positions of a pipeline's incremental extracts: where its next run starts "
+    "reading. Each command compiles the definition and runs its driver (default: local[2]), "
+    "which reaches where the loads keep them: their own database (table "
+    "etlc_incremental_state), or etlc.state_dir.",
+    no_args_is_help=True,
+)
+app.add_typer(state_app, name="state")
+EnvOption = Annotated[str, typer.Option(help="Environment: <environments folder>/<env>.json.")]
+MasterOption = Annotated[str, typer.Option(help="Spark master URL.")]
+
+
+@state_app.command("show")
+def state_show(
+    file: Annotated[Path, typer.Argument(help="The pipeline's definition.")],
+    env: EnvOption = "local",
+    master: MasterOption = "local[2]",
+    out: OutDir = None,
+) -> None:
+    """Print each load's position of each incremental extract feeding it.
+
+    A load without one reads every row in the next run."""
+    code = _submit(file, env, master, out, ["--state", "show"])
+    if code:
+        raise typer.Exit(code)
+
+
+@state_app.command("reset")
+def state_reset(
+    file: Annotated[Path, typer.Argument(help="The pipeline's definition.")],
+    *,
+    extract: Annotated[
+        str | None,
+        typer.Option(help="The incremental extract to reset (default: every one)."),
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            help="The new position: a timestamp in ISO 8601 (UTC unless it has an offset), a "
+            "date or an integer. Without it the next run reads every row."
+        ),
+    ] = None,
+    env: EnvOption = "local",
+    master: MasterOption = "local[2]",
+    out: OutDir = None,
+) -> None:
+    """Move an incremental extract's position, for every load it feeds.
+
+    The next run reads the rows above the new position. Each change is printed with the
+    position before it, to undo it."""
+    args = ["--state", "reset"]
+    args += ["--extract", extract] if extract is not None else []
+    args += ["--to", to] if to is not None else []
+    code = _submit(file, env, master, out, args)
     if code:
         raise typer.Exit(code)
 

@@ -11,7 +11,9 @@ kills the streaming driver the moment that micro-batch has committed to its sink
 records it as done: the worst moment for exactly-once. ``crash-mid-write:<load step>:<rows>``
 crashes the load's database server (``scripts/services.sh crash``) from inside the write, once
 the first partition has handed the sink ``<rows>`` rows: the server dies while rows are on their
-way to it, and stays down until the test brings it back.
+way to it, and stays down until the test brings it back. ``killed-before-commit:<load step>:0``
+and ``killed-after-commit:<load step>:0`` kill a batch driver right before its load writes
+anything, or the moment the load (and the positions committed with it) has committed.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from etlc.runtime.strategies import (
     Extractor,
     Loader,
     LoadResult,
+    PositionedLoader,
+    Positions,
 )
 
 WHAT = "fault spec"
@@ -82,6 +86,43 @@ class CrashAfterCommit(Loader, ExactlyOnceLoader):
         return result
 
 
+class Killed(Loader, PositionedLoader):
+    """Kills the driver, as SIGKILL would, before or after its database load commits."""
+
+    modes = frozenset({"append", "overwrite", "upsert"})  # the inner loader decides
+
+    def __init__(self, inner: Loader, after: bool) -> None:
+        if not isinstance(inner, PositionedLoader):
+            raise ConfigurationError(f"{WHAT}: the load does not commit positions with its rows")
+        self.inner = inner
+        self.after = after
+
+    def describe(self) -> dict[str, Any]:
+        return self.inner.describe()
+
+    def load(self, df: DataFrame, mode: str) -> LoadResult:
+        return self.killed(lambda: self.inner.load(df, mode))
+
+    def positions(self, spark: SparkSession, pipeline: str, load: str) -> dict[str, int]:
+        assert isinstance(self.inner, PositionedLoader)
+        return self.inner.positions(spark, pipeline, load)
+
+    def replace_positions(self, spark: SparkSession, positions: Positions) -> None:
+        assert isinstance(self.inner, PositionedLoader)
+        self.inner.replace_positions(spark, positions)
+
+    def load_positioned(self, df: DataFrame, mode: str, positions: Positions) -> LoadResult:
+        assert isinstance(self.inner, PositionedLoader)
+        inner = self.inner
+        return self.killed(lambda: inner.load_positioned(df, mode, positions))
+
+    def killed(self, load: Any) -> LoadResult:
+        if self.after:
+            load()
+        sys.stdout.flush()
+        os._exit(137)
+
+
 class CrashMidWrite(Loader):
     modes = frozenset({"append", "overwrite", "upsert"})  # the inner loader decides
 
@@ -123,11 +164,14 @@ def inject(graph: PipelineGraph, spec: str | None) -> PipelineGraph:
     wrappers: dict[str, Any] = {
         "crash-after-commit": CrashAfterCommit,
         "crash-mid-write": CrashMidWrite,
+        "killed-before-commit": lambda inner, _: Killed(inner, after=False),
+        "killed-after-commit": lambda inner, _: Killed(inner, after=True),
     }
     if len(parts) != 3 or parts[0] not in {"extract", *wrappers} or not parts[2].isdigit():
         raise ConfigurationError(
             f"{WHAT} must look like extract:<step>:<count>, "
-            f"crash-after-commit:<load step>:<batch id> or crash-mid-write:<load step>:<rows>, "
+            f"crash-after-commit:<load step>:<batch id>, crash-mid-write:<load step>:<rows>, "
+            f"killed-before-commit:<load step>:0 or killed-after-commit:<load step>:0, "
             f"got {spec!r}"
         )
     kind, step_id, number = parts

@@ -31,6 +31,7 @@ SUMMARY = (
     "connection",
     "table",
     "query",
+    "incremental",
     "topic",
     "topic_pattern",
     "path",
@@ -73,10 +74,22 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
+def _incremental(value: Mapping[str, Any]) -> str:
+    """``by ordered_at`` and the lookback in the column's terms (``600 s`` of a timestamp)."""
+    lookback, kind = value.get("lookback") or 0, value.get("kind")
+    unit = {"timestamp": " s", "date": " days"}.get(str(kind), "")
+    amount = lookback // 1_000_000 if kind == "timestamp" else lookback
+    return f"by {value.get('column')}" + (f" (lookback {amount}{unit})" if lookback else "")
+
+
 def summary(step: PlannedStep) -> str:
     """What the step reads, writes or decides, in one line: ``table customers, keys (id)``."""
     opts = options(step)
-    return ", ".join(f"{key} {_shown(opts[key])}" for key in SUMMARY if key in opts)
+    return ", ".join(
+        f"{key} {_incremental(opts[key]) if key == 'incremental' else _shown(opts[key])}"
+        for key in SUMMARY
+        if key in opts
+    )
 
 
 def as_json(plan: Plan) -> dict[str, Any]:

@@ -48,12 +48,17 @@ from etlc.runtime.errors import (
     java_origin,
 )
 from etlc.runtime.graph import DatasetSchema
+from etlc.runtime.incremental import in_range
 from etlc.runtime.strategies import (
     BatchMarker,
     ExactlyOnceLoader,
     Extractor,
+    Incremental,
+    IncrementalExtractor,
     Loader,
     LoadResult,
+    PositionedLoader,
+    Positions,
     refuse_unknown_mode,
 )
 
@@ -64,6 +69,8 @@ MAX_DEAD_LETTERS = 10_000  # past this, the load fails: that many rejects is not
 
 # Streaming loads record each committed micro-batch here, in the same transaction as its rows.
 MARKER_TABLE = "etlc_stream_batches"
+# Batch loads fed by incremental extracts record the positions they read to here, likewise.
+POSITION_TABLE = "etlc_incremental_state"
 
 
 @dataclass(frozen=True)
@@ -142,7 +149,7 @@ class Dialect(ABC):
 # --- reading ------------------------------------------------------------------------------
 
 
-class JdbcExtractor(Extractor):
+class JdbcExtractor(Extractor, IncrementalExtractor):
     dialect: ClassVar[Dialect]
 
     def __init__(
@@ -154,6 +161,7 @@ class JdbcExtractor(Extractor):
         query: str | None = None,
         partition: Mapping[str, Any] | None = None,
         fetch_size: int = 10_000,
+        incremental: Mapping[str, Any] | None = None,
     ) -> None:
         if (table is None) == (query is None):
             raise ConfigurationError("a database extract takes exactly one of `table` or `query`")
@@ -163,6 +171,7 @@ class JdbcExtractor(Extractor):
         self.query = query
         self.partition = dict(partition or {})
         self.fetch_size = fetch_size
+        self.incremental = None if incremental is None else Incremental(**incremental)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -177,6 +186,12 @@ class JdbcExtractor(Extractor):
         return _dataset(self.dialect, self.connection, self.table)
 
     def extract(self, spark: SparkSession) -> DataFrame:
+        return self.extract_range(spark, None, None)
+
+    def extract_range(self, spark: SparkSession, after: int | None, upto: int | None) -> DataFrame:
+        """The rows in a range of the incremental column's positions, filtered by the
+        database: Spark folds the bounds into literals and sends the predicate with the read
+        (in each partition's query, for a parallel read)."""
         reader = spark.read.format("jdbc").options(**_jdbc_options(self.dialect, self.connection))
         reader = reader.option("fetchsize", str(self.fetch_size))
         if self.table is not None:
@@ -192,7 +207,13 @@ class JdbcExtractor(Extractor):
                 .option("numPartitions", str(self.partition["partitions"]))
             )
         source = f"{self.connection.name}:{self.table or '(query)'}"
-        return conform(source, translate_errors(reader.load, self.connection), self.schema)
+        read = translate_errors(reader.load, self.connection)
+        if self.incremental is not None:
+            by = self.incremental
+            where = in_range(F.col(f"`{by.column}`"), by.kind, after, upto)
+            if where is not None:
+                read = read.where(where)
+        return conform(source, read, self.schema)
 
 
 def subquery(query: str, system: str) -> str:
@@ -265,7 +286,7 @@ def _jdbc_options(dialect: Dialect, c: JdbcProfile) -> dict[str, str]:
 # --- writing ------------------------------------------------------------------------------
 
 
-class JdbcLoader(Loader, ExactlyOnceLoader):
+class JdbcLoader(Loader, ExactlyOnceLoader, PositionedLoader):
     dialect: ClassVar[Dialect]
 
     def __init__(
@@ -315,7 +336,30 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
         batch whose marker is already there (a replay after a restart) is skipped (None)."""
         return self._load(df, mode, marker)
 
-    def _load(self, df: DataFrame, mode: str, marker: BatchMarker | None) -> LoadResult | None:
+    def positions(self, spark: SparkSession, pipeline: str, load: str) -> dict[str, int]:
+        with _session(spark, self.dialect, self.connection) as sql:
+            return sql.positions(pipeline, load)
+
+    def replace_positions(self, spark: SparkSession, positions: Positions) -> None:
+        with _session(spark, self.dialect, self.connection) as sql:
+            sql.require_positions()
+            sql.save_positions(positions)
+            sql.commit()
+
+    def load_positioned(self, df: DataFrame, mode: str, positions: Positions) -> LoadResult:
+        """``load``, with the positions in the rows' transaction (``etlc_incremental_state``
+        in the target's database)."""
+        result = self._load(df, mode, None, positions)
+        assert result is not None  # only a marked batch can have been committed before
+        return result
+
+    def _load(
+        self,
+        df: DataFrame,
+        mode: str,
+        marker: BatchMarker | None,
+        positions: Positions | None = None,
+    ) -> LoadResult | None:
         refuse_unknown_mode(mode, f"{self.dialect.system} table `{self.table}`")
         if mode == "upsert" and not self.keys:
             raise ConfigurationError("upsert needs `keys`")
@@ -334,13 +378,15 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
             added = self._check_target(sql, df.schema, mode)
             if marker is not None and sql.marked(self.dialect, marker):
                 return None
+            if positions is not None:
+                sql.require_positions()
             try:
                 started = time.monotonic()
                 staged_with = self._write_staging(
                     sql, rows.withColumn(ROW_ID, F.monotonically_increasing_id()), staging_name
                 )
                 staged = time.monotonic()
-                dead = self._move(sql, staging, names, mode, marker)
+                dead = self._move(sql, staging, names, mode, marker=marker, positions=positions)
                 phases = {
                     "staging_ms": round((staged - started) * 1000),
                     "move_ms": round((time.monotonic() - staged) * 1000),
@@ -468,11 +514,13 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
         staging: str,
         names: Sequence[str],
         mode: str,
+        *,
         marker: BatchMarker | None = None,
+        positions: Positions | None = None,
     ) -> list[DeadLetter] | None:
-        """One transaction: everything lands, or the rejected rows are isolated and the rest do.
-        None: another run of the stream committed ``marker``'s batch first; nothing of this
-        one was."""
+        """One transaction: everything lands, or the rejected rows are isolated and the rest do;
+        ``positions`` with them. None: another run of the stream committed ``marker``'s batch
+        first; nothing of this one was."""
         if mode == "overwrite":
             sql.execute(f"DELETE FROM {self.dialect.quote(self.table)}")
         try:
@@ -489,6 +537,8 @@ class JdbcLoader(Loader, ExactlyOnceLoader):
             except _RejectedError:  # the marker's key is there now: the other run won
                 sql.rollback()
                 return None
+        if positions is not None:
+            sql.save_positions(positions)
         sql.commit()
         return dead
 
@@ -645,6 +695,72 @@ class _Sql:
             raise _classify_sql(exc, self.dialect, self.connection) from None
         finally:
             stmt.close()
+
+    def require_positions(self) -> None:
+        """The position table, created in its own transaction if missing."""
+        table = self.dialect.quote(POSITION_TABLE)
+        try:
+            self.define(
+                f"CREATE TABLE IF NOT EXISTS {table} (pipeline VARCHAR(200) NOT NULL, "
+                "load_step VARCHAR(200) NOT NULL, extract_step VARCHAR(200) NOT NULL, "
+                "position_at BIGINT NOT NULL, run_id VARCHAR(64) NOT NULL, "
+                "committed_at TIMESTAMP NULL, PRIMARY KEY (pipeline, load_step, extract_step))"
+            )
+        except (_RejectedError, TerminalError):
+            # Two loads creating it at the same moment: one wins, the other finds it there.
+            self.jdbc.rollback()
+
+    def positions(self, pipeline: str, load: str) -> dict[str, int]:
+        """The positions ``load`` of ``pipeline`` committed (none: no table, or no row)."""
+        if not self._exists(POSITION_TABLE):
+            return {}
+        stmt = self.jdbc.prepareStatement(
+            f"SELECT extract_step, position_at FROM {self.dialect.quote(POSITION_TABLE)} "
+            "WHERE pipeline = ? AND load_step = ?"
+        )
+        found: dict[str, int] = {}
+        try:
+            stmt.setString(1, pipeline)
+            stmt.setString(2, load)
+            rows = stmt.executeQuery()
+            while rows.next():
+                found[str(rows.getObject(1))] = int(rows.getObject(2))
+        except Exception as exc:
+            raise _classify_sql(exc, self.dialect, self.connection) from None
+        finally:
+            stmt.close()
+        self.commit()
+        return found
+
+    def save_positions(self, positions: Positions) -> None:
+        """``positions`` in the open transaction, in place of the load's earlier ones."""
+        table = self.dialect.quote(POSITION_TABLE)
+        values = positions.values()
+        statements = [
+            (f"DELETE FROM {table} WHERE pipeline = ? AND load_step = ?", None),
+            *(
+                (
+                    f"INSERT INTO {table} (pipeline, load_step, extract_step, position_at, "
+                    "run_id, committed_at) VALUES (?, ?, ?, ?, ?, CURRENT_TIMESTAMP)",
+                    (extract, at),
+                )
+                for extract, at in sorted(values.items())
+            ),
+        ]
+        for statement, row in statements:
+            stmt = self.jdbc.prepareStatement(statement)
+            try:
+                stmt.setString(1, positions.pipeline)
+                stmt.setString(2, positions.load)
+                if row is not None:
+                    stmt.setString(3, row[0])
+                    stmt.setLong(4, row[1])
+                    stmt.setString(5, positions.run_id)
+                stmt.executeUpdate()
+            except Exception as exc:
+                raise _classify_sql(exc, self.dialect, self.connection) from None
+            finally:
+                stmt.close()
 
     def savepoint(self, name: str) -> None:
         self.savepoints[name] = self.jdbc.setSavepoint(name)

@@ -39,6 +39,7 @@ from etlc.dsl.expectations import (
 )
 from etlc.dsl.expressions import CheckedExpr, Context, Scope, check_expression
 from etlc.dsl.graph import run_order
+from etlc.dsl.incremental import incremental_problems
 from etlc.dsl.lineage import StepLineage
 from etlc.dsl.parse import parse_file
 from etlc.dsl.plan import EnvConnection, EnvString, Plan, PlannedExpectation, PlannedStep
@@ -243,6 +244,7 @@ class _Checker:
         steps = self._check_steps(order, pipeline)
         if steps is None:
             return None
+        self.report(incremental_problems(pipeline, steps))
         if self.streaming:
             self.report(source_problems(self.tree, self.plugins.stream_sources()))
             self.report(aggregate_problems(pipeline, self.stream_aggregates))

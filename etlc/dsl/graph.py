@@ -127,3 +127,27 @@ def _topological(
         if producers.get(step.id.value) is step:
             visit(step, [])
     return [] if cyclic else order
+
+
+def write_mode(step: ast.Step) -> str | None:
+    mode = getattr(step, "mode", None)
+    return mode.value if isinstance(mode, ast.Name) else None
+
+
+def downstream(pipeline: ast.Pipeline, start: ast.Step) -> list[ast.Step]:
+    """Every step that reads ``start``'s output, directly or through others, loads too."""
+    consumers: dict[str, list[ast.Step]] = {}
+    for step in pipeline.steps():
+        for ref in step.inputs():
+            consumers.setdefault(ref.value, []).append(step)
+    found: list[ast.Step] = []
+    pending, seen = [start.id.value], {start.id.value}
+    while pending:
+        for consumer in consumers.get(pending.pop(), []):
+            if consumer.role == "load":
+                found.append(consumer)
+            elif consumer.id.value not in seen:
+                seen.add(consumer.id.value)
+                found.append(consumer)
+                pending.append(consumer.id.value)
+    return found

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from etlc.dsl import ast
 from etlc.dsl.diagnostics import Diagnostic, diag
 from etlc.dsl.expectations import policy_of
+from etlc.dsl.graph import downstream, write_mode
 from etlc.dsl.tree import JArray, JObject, JScalar
 
 
@@ -46,8 +47,8 @@ def aggregate_problems(
     for step, source in aggregates:
         appends = [
             consumer
-            for consumer in _downstream(pipeline, step)
-            if consumer.role == "load" and _mode(consumer) not in (None, "upsert")
+            for consumer in downstream(pipeline, step)
+            if consumer.role == "load" and write_mode(consumer) not in (None, "upsert")
         ]
         found.extend(
             diag(
@@ -78,15 +79,15 @@ def quarantine_problems(
         (a, f"the aggregate `{a.id.value}` over the stream `{s.value}`") for a, s in aggregates
     ]
     for window in windows:
-        after = _downstream(pipeline, window)
-        upserts = [ld for ld in after if ld.role == "load" and _mode(ld) == "upsert"]
+        after = downstream(pipeline, window)
+        upserts = [ld for ld in after if ld.role == "load" and write_mode(ld) == "upsert"]
         if upserts:
             what = f"the window `{window.id.value}`, which the upsert `{upserts[0].id.value}` reads"
             grouping.append((window, what))
     found: list[Diagnostic] = []
     seen: set[str] = set()
     for grouped, what in grouping:
-        for step in (grouped, *_downstream(pipeline, grouped)):
+        for step in (grouped, *downstream(pipeline, grouped)):
             block = step.expect
             if block is None or step.id.value in seen:
                 continue
@@ -107,28 +108,4 @@ def quarantine_problems(
                         rule=rule.name.value,
                     )
                 )
-    return found
-
-
-def _mode(step: ast.Step) -> str | None:
-    mode = getattr(step, "mode", None)
-    return mode.value if isinstance(mode, ast.Name) else None
-
-
-def _downstream(pipeline: ast.Pipeline, start: ast.Step) -> list[ast.Step]:
-    """Every step that reads ``start``'s output, directly or through others, loads too."""
-    consumers: dict[str, list[ast.Step]] = {}
-    for step in pipeline.steps():
-        for ref in step.inputs():
-            consumers.setdefault(ref.value, []).append(step)
-    found: list[ast.Step] = []
-    pending, seen = [start.id.value], {start.id.value}
-    while pending:
-        for consumer in consumers.get(pending.pop(), []):
-            if consumer.role == "load":
-                found.append(consumer)
-            elif consumer.id.value not in seen:
-                seen.add(consumer.id.value)
-                found.append(consumer)
-                pending.append(consumer.id.value)
     return found

@@ -27,6 +27,7 @@ from etlc.runtime.report import EXIT_FAILED, RunReport, Status
 from etlc.runtime.retry import RetryingPipeline, RetryPolicy
 from etlc.runtime.run_files import AppendHandler, RunFiles, check_run_id
 from etlc.runtime.session import create_session, tag_attempt
+from etlc.runtime.state_command import reset_state, show_state
 from etlc.runtime.streaming import StopSignal, StreamingPipeline
 from etlc.vault.redaction import install_excepthook
 from etlc.vault.reference import is_reference
@@ -101,7 +102,29 @@ def parse_args(
         "default, or $ETLC_LOG_FORMAT) is text at a terminal. The run's file "
         "(<runs_dir>/<pipeline>/<run id>.jsonl) always has the JSON lines",
     )
+    state = parser.add_argument_group(
+        "incremental extracts",
+        "the positions a run reads above, kept with each load (`etlc state` runs these)",
+    )
+    state.add_argument(
+        "--state",
+        choices=("show", "reset"),
+        help="show: print each load's position of each incremental extract; reset: change "
+        "them (--extract, --to); then exit without running the pipeline",
+    )
+    state.add_argument(
+        "--extract",
+        help="with --state reset: the incremental extract whose position changes (default: "
+        "every one)",
+    )
+    state.add_argument(
+        "--to",
+        help="with --state reset: the new position (a timestamp in ISO 8601, UTC unless it "
+        "has an offset; a date; an integer); without it the next run reads every row",
+    )
     args = parser.parse_args(argv)
+    if (args.extract is not None or args.to is not None) and args.state != "reset":
+        parser.error("--extract and --to go with --state reset")
     if args.log_format not in LOG_FORMATS:  # from $ETLC_LOG_FORMAT, which argparse takes as is
         parser.error(f"ETLC_LOG_FORMAT={args.log_format!r}: use one of {', '.join(LOG_FORMATS)}")
     return args
@@ -158,11 +181,7 @@ def run_driver(
     ``definition`` is the document the driver was compiled from (``definition_file``), read
     by etlc's Scala configuration classes after the environment file and before the session."""
     args = parse_args(pipeline, argv, env_dir)
-    text = text_console(args.log_format)
-    configure(text=text)
-    install_excepthook()
-    context = RunContext(pipeline, stdout_json=not text)
-    log = EventLog(context)
+    context, log = _event_log(pipeline, args.log_format)
     env_path = Path(args.env_file or f"{env_dir}/{args.env}.json")
     started = time.time()
     files: RunFiles | None = None
@@ -180,6 +199,9 @@ def run_driver(
         # Steps parse their schemas through Spark, so the session comes first.
         spark = session_factory(f"etlc:{pipeline}", env, context)
         graph = build(env) if wrap is None else wrap(build(env))
+        if args.state is not None:
+            _state(args, graph, spark, env, log)
+            return 0
         lineage = _lineage(graph, spark, env, log, mode)
     except Exception as exc:  # configuration problems end the run before Spark starts
         error = exc if isinstance(exc, EtlcError) else classify(exc, None)
@@ -194,6 +216,30 @@ def run_driver(
     if lineage is not None:
         lineage.finished(report)
     return _finished(log, report, files, started, mode=mode, env=env.name, env_file=str(env_path))
+
+
+def _event_log(pipeline: str, log_format: str) -> tuple[RunContext, EventLog]:
+    """The run's context and its log, lines formatted for stdout as asked; no traceback of an
+    uncaught error reaches the console with a secret in it."""
+    text = text_console(log_format)
+    configure(text=text)
+    install_excepthook()
+    context = RunContext(pipeline, stdout_json=not text)
+    return context, EventLog(context)
+
+
+def _state(
+    args: argparse.Namespace,
+    graph: PipelineGraph,
+    spark: SparkSession,
+    env: Environment,
+    log: EventLog,
+) -> None:
+    """``--state``: the positions shown or reset, in place of a run."""
+    if args.state == "show":
+        show_state(graph, spark, env, log)
+    else:
+        reset_state(graph, spark, env, log, extract=args.extract, to=args.to)
 
 
 def _pipeline(

@@ -50,6 +50,9 @@ class Settings:
     # Streaming: each load's query checkpoints under <dir>/<pipeline>/<load id>.
     checkpoint_dir: str = ".etlc/checkpoints"
     trigger_interval: str = "1 second"  # how often a micro-batch starts
+    # Incremental extracts: the positions a load other than a database's commits, under
+    # <dir>/<pipeline>/<load id>/ (a database load keeps them in its own database).
+    state_dir: str = ".etlc/state"
     # A micro-batch that leaves more of the driver's heap in use than this logs a warning.
     memory_warning_fraction: float = 0.8
     # A stream that ran this long, every load committing, before it failed has a new outage:

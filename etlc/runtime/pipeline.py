@@ -30,12 +30,13 @@ from etlc.runtime.expectations import (
 )
 from etlc.runtime.expectations import metrics as expectation_metrics
 from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGraph, TransformStep
+from etlc.runtime.incremental import IncrementalRun
 from etlc.runtime.logs import EventLog
 from etlc.runtime.observed import observed_metrics
 from etlc.runtime.quarantine import for_load, quarantine_path, write_quarantine
 from etlc.runtime.report import RunReport, Status, StepMetrics
 from etlc.runtime.stage_store import StageStore
-from etlc.runtime.strategies import Gate, GatedLoader, LoadResult
+from etlc.runtime.strategies import Gate, GatedLoader, LoadResult, PositionedLoader
 from etlc.runtime.validation import Checked, StageResult, check
 
 
@@ -66,6 +67,8 @@ class SparkPipeline(Pipeline):
         self.clock = clock
         # Steps whose quarantined records wait in the stage store for the loads to commit.
         self.set_aside: list[tuple[str, DatasetSchema, int]] = []
+        # A batch run's incremental extracts (None: every extract reads everything).
+        self.incremental: IncrementalRun | None = None
 
     def _apply(self, step: TransformStep, frames: dict[str, DataFrame]) -> DataFrame:
         try:
@@ -88,12 +91,18 @@ class SparkPipeline(Pipeline):
         """The extract's records, checked, written to the stage store; a failure is the
         extract's, explained by its connector."""
         try:
-            source = step.extractor.extract(self.spark)
+            source = self._source(step)
             return store.write_validated(
                 step.id, source, step.rules, step.expectations, step.on_invalid
             )
         except Exception as exc:
             raise classify(step.extractor.explain(exc) or exc, step.id) from exc
+
+    def _source(self, step: ExtractStep) -> DataFrame:
+        """What the extract reads in this run: everything, or what is new (incremental)."""
+        if self.incremental is None:
+            return step.extractor.extract(self.spark)
+        return self.incremental.source(step)
 
     def _extracted(
         self,
@@ -297,6 +306,8 @@ class BatchPipeline(SparkPipeline):
         self.log.info("attempt_started", max_attempts=ctx.max_attempts)
         self.set_aside = []
         try:
+            self.incremental = IncrementalRun(self.graph, self.spark, self.env, self.log)
+            self.incremental.plan()
             single = self._single_pass()
             frames: dict[str, DataFrame] = {}
             checked: dict[str, Checked] = {}
@@ -368,7 +379,7 @@ class BatchPipeline(SparkPipeline):
         Avro stage boundary inside the plan (``to_avro``/``from_avro`` under the dataset's
         schema, unless ``etlc.avro_boundary`` is off) instead of through stage files."""
         try:
-            source = step.extractor.extract(self.spark)
+            source = self._source(step)
             crossing = self.env.settings.avro_boundary
             # Without the crossing, which encodes every column, the counts read them all.
             checked = check(
@@ -440,20 +451,14 @@ class BatchPipeline(SparkPipeline):
     def _load(
         self, step: LoadStep, df: DataFrame, report: RunReport, gate: Gate | None = None
     ) -> int:
-        if step.id in self.committed:
-            done = self.committed[step.id]
-            report.steps.append(done)
-            self.log.info("step_skipped", stage="load", step=step.id, reason="committed earlier")
-            return int(done.extra.get("dead_lettered", 0))
+        skipped = self._skipped(step, report)
+        if skipped is not None:
+            return skipped
         started = self.clock()
         observation = Observation(f"etlc:load:{step.id}")
         counted = df.observe(observation, F.count(F.lit(1)).alias("records"))
         try:
-            if gate is None:
-                result = step.loader.load(counted, step.mode)
-            else:
-                assert isinstance(step.loader, GatedLoader)
-                result = step.loader.load_gated(counted, step.mode, gate)
+            result = self._write(step, counted, gate)
             records = int(observed_metrics(observation, step.id).get("records", 0))
         except Exception as exc:
             raise self._failed(step, exc, gate is not None) from exc
@@ -495,6 +500,45 @@ class BatchPipeline(SparkPipeline):
             **step.loader.describe(),
         )
         return result.dead_lettered
+
+    def _skipped(self, step: LoadStep, report: RunReport) -> int | None:
+        """The dead-lettered count of a load this run does not write (None: it writes):
+        one an earlier attempt committed, or one past an incremental catch-up's range."""
+        if step.id in self.committed:
+            done = self.committed[step.id]
+            report.steps.append(done)
+            self.log.info("step_skipped", stage="load", step=step.id, reason="committed earlier")
+            return int(done.extra.get("dead_lettered", 0))
+        if self.incremental is not None and step.id in self.incremental.skipped:
+            self.log.info(
+                "step_skipped",
+                stage="load",
+                step=step.id,
+                reason="committed this range in an earlier run (catching the other loads up)",
+            )
+            return 0
+        return None
+
+    def _write(self, step: LoadStep, df: DataFrame, gate: Gate | None) -> LoadResult:
+        """The load's write, with the positions of the incremental extracts feeding it: in
+        its transaction when it can hold them, else right after it commits."""
+        incremental = self.incremental
+        positions = None if incremental is None else incremental.positions(step)
+        if positions is not None and isinstance(step.loader, PositionedLoader):
+            assert gate is None  # a database load stages its rows: no pass to share
+            return step.loader.load_positioned(df, step.mode, positions)
+        if gate is None:
+            result = step.loader.load(df, step.mode)
+        else:
+            assert isinstance(step.loader, GatedLoader)
+            result = step.loader.load_gated(df, step.mode, gate)
+        if positions is not None:
+            assert incremental is not None
+            try:
+                incremental.commit(step, positions)
+            except Exception as exc:  # the load's rows are in: this is not the source's fault
+                raise classify(exc, step.id) from exc
+        return result
 
     def _failed(self, step: LoadStep, exc: Exception, single: bool) -> EtlcError:
         """A load's failure, classified; in a single pass its job also read the extracts, so a

@@ -11,7 +11,7 @@ framework's error taxonomy with the step named, so connectors raise what they na
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,6 +159,56 @@ class ExactlyOnceLoader(ABC):
     @abstractmethod
     def load_batch(self, df: DataFrame, mode: str, marker: BatchMarker) -> LoadResult | None:
         """Write the batch; None when ``marker`` shows it was committed before (skipped)."""
+
+
+@dataclass(frozen=True)
+class Incremental:
+    """How an extract reads only what is new: by ``column``'s values, kept as integer
+    positions (an integer column's value; a date's days since 1970-01-01; a timestamp's
+    microseconds since 1970-01-01 UTC), re-reading ``lookback`` positions before the last."""
+
+    column: str
+    kind: str  # integer | date | timestamp
+    lookback: int = 0
+
+
+class IncrementalExtractor(ABC):
+    """An extractor that can read a range of its ``incremental`` column's positions."""
+
+    incremental: Incremental | None = None
+
+    @abstractmethod
+    def extract_range(self, spark: SparkSession, after: int | None, upto: int | None) -> DataFrame:
+        """The rows whose position is above ``after`` (all when None) and at most ``upto``
+        (no bound when None), read lazily as ``extract`` reads all."""
+
+
+@dataclass(frozen=True)
+class Positions:
+    """The incremental extracts' positions a load commits with its rows: what the next run
+    reads after. ``values`` is asked right before the commit, when the read is done."""
+
+    pipeline: str
+    load: str
+    run_id: str
+    values: Callable[[], Mapping[str, int]]
+
+
+class PositionedLoader(ABC):
+    """A loader that commits positions in the same transaction as its rows, so that a run
+    killed at any moment leaves the rows and the positions together, or neither."""
+
+    @abstractmethod
+    def positions(self, spark: SparkSession, pipeline: str, load: str) -> dict[str, int]:
+        """The positions committed for ``load`` of ``pipeline`` (empty: none yet)."""
+
+    @abstractmethod
+    def load_positioned(self, df: DataFrame, mode: str, positions: Positions) -> LoadResult:
+        """``load``, committing ``positions`` with the rows."""
+
+    @abstractmethod
+    def replace_positions(self, spark: SparkSession, positions: Positions) -> None:
+        """Commit ``positions`` alone, in place of the load's (an operator's reset)."""
 
 
 class StreamSink(ABC):

@@ -18,7 +18,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -192,18 +192,20 @@ def submit(
     on_event: Callable[[dict[str, Any]], None] | None = None,
     *,
     faults: str | None = None,
+    args: Sequence[str] = (),
 ) -> Submission:
     """Run a generated submit script exactly as a user would, and parse its JSON log lines.
 
     ``on_event`` sees each log event as the driver writes it, so a test can act mid-run
     (crash a server once an attempt has failed, say). ``faults``: see ``submit_script``.
+    ``args``: more of the driver's arguments.
     """
     environ = submit_environ(master, extra_env)
     script = submit_script(driver, faults)
     events: list[dict[str, Any]] = []
     with tempfile.TemporaryFile("w+", encoding="utf-8") as stderr:
         proc = subprocess.Popen(
-            ["bash", str(script), "--env-file", str(env_file)],
+            ["bash", str(script), "--env-file", str(env_file), *args],
             cwd=ROOT,
             env=environ,
             stdout=subprocess.PIPE,

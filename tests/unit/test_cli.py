@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -614,3 +615,47 @@ def test_a_local_run_binds_spark_to_loopback_unless_told_otherwise(
     assert "SPARK_LOCAL_IP" not in local_submit_env("spark://host:7077", "dev")
     monkeypatch.setenv("SPARK_LOCAL_IP", "10.0.0.5")
     assert local_submit_env("local[*]", "dev")["SPARK_LOCAL_IP"] == "10.0.0.5"
+
+
+@pytest.mark.parametrize(
+    ("command", "driver_args"),
+    [
+        (["state", "show"], ["--state", "show"]),
+        (["state", "reset"], ["--state", "reset"]),
+        (
+            ["state", "reset", "--extract", "orders", "--to", "2026-01-31T00:00:00Z"],
+            ["--state", "reset", "--extract", "orders", "--to", "2026-01-31T00:00:00Z"],
+        ),
+    ],
+)
+def test_state_commands_run_the_pipelines_driver_with_its_state_arguments(
+    tmp_path: Path,
+    jars: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
+    driver_args: list[str],
+) -> None:
+    record, stand_in = tmp_path / "argv", tmp_path / "spark-submit"
+    stand_in.write_text('#!/bin/sh\nprintf \'%s\\0\' "$@" > "$ETLC_SPEC_RECORD"\n')
+    stand_in.chmod(0o700)
+    monkeypatch.setenv("SPARK_SUBMIT", str(stand_in))
+    monkeypatch.setenv("ETLC_SPEC_RECORD", str(record))
+    definition = str(ROOT / "pipelines" / "orders_incremental.json")
+    out = tmp_path / "generated"
+    result = runner.invoke(app, [*command, definition, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    argv = record.read_text(encoding="utf-8").split("\0")[:-1]
+    driver = argv.index(str(out / "orders_incremental.py"))
+    env_flag, env_file, *rest = argv[driver + 1 :]
+    assert (env_flag, os.path.realpath(env_file), rest) == (
+        "--env-file",
+        str(ROOT / "pipelines" / "env" / "local.json"),
+        driver_args,
+    )
+
+
+def test_state_reset_says_what_it_takes(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["state", "reset", "--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "--extract" in text and "--to" in text and "reads every row" in text

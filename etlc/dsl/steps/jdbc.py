@@ -13,7 +13,8 @@ from typing import Any, ClassVar
 
 from etlc import database_sql
 from etlc.dsl import ast
-from etlc.dsl.diagnostics import Diagnostic, Span, diag
+from etlc.dsl.diagnostics import Diagnostic, Severity, Span, diag
+from etlc.dsl.durations import duration_problems, seconds
 from etlc.dsl.expressions import valid_temporal
 from etlc.dsl.plan import SchemaOf
 from etlc.dsl.sql_query import check_query
@@ -35,6 +36,13 @@ class JdbcPartition:
 
 
 @dataclass(frozen=True, kw_only=True)
+class JdbcIncremental:
+    column: ast.Name
+    lookback: ast.Scalar | None = None
+    span: Span
+
+
+@dataclass(frozen=True, kw_only=True)
 class JdbcExtract(ast.Step):
     role: ClassVar[str] = "extract"
     connection: ast.Name
@@ -44,6 +52,7 @@ class JdbcExtract(ast.Step):
     partition: JdbcPartition | None = None
     fetch_size: ast.Number | None = None
     refresh: ast.Name | None = None
+    incremental: JdbcIncremental | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,7 +136,99 @@ def check_extract(
         }
     if step.fetch_size is not None:
         args["fetch_size"] = int(step.fetch_size.value)
+    if step.incremental is not None:
+        by = incremental_by(ctx, step.incremental, schema)
+        if by is None:
+            return None
+        args["incremental"] = by
     return Lowered(args, schema, rules=ctx.validation_rules(schema, step.schema))
+
+
+def incremental_by(
+    ctx: CheckContext, inc: JdbcIncremental, schema: RecordSchema
+) -> dict[str, Any] | None:
+    """The runtime's :class:`~etlc.runtime.strategies.Incremental` of a checked
+    ``incremental`` option: the column, how its values become positions, and the lookback in
+    positions (microseconds of a timestamp, days of a date, units of an integer)."""
+    if ctx.streaming:
+        ctx.error(
+            "E411",
+            "`incremental` is for batch runs; a stream reads each record once through its "
+            "checkpoint, and its static sides are read whole",
+            inc.span,
+            "drop `incremental`",
+        )
+        return None
+    if not ctx.columns_exist([inc.column], schema, "incremental"):
+        return None
+    ctype = schema.columns()[inc.column.value]
+    kind = "integer" if ctype.is_integral else ctype.kind
+    if kind not in ("integer", "date", "timestamp"):
+        ctx.error(
+            "E304",
+            f"incremental column `{inc.column.value}` is {ctype.describe()}; it needs values "
+            "that only grow: an integer, date or timestamp",
+            inc.column.span,
+            "pick an id or an updated_at column",
+            column=inc.column.value,
+        )
+        return None
+    if ctype.nullable:
+        ctx.report(
+            [
+                diag(
+                    "W205",
+                    f"incremental column `{inc.column.value}` may be null; a row whose value "
+                    "is null is read by the first run only",
+                    inc.column.span,
+                    "declare it non-null in the schema if the table never holds a null there",
+                    Severity.WARNING,
+                )
+            ]
+        )
+    lookback = _lookback(ctx, inc, kind)
+    if lookback is None:
+        return None
+    return {"column": inc.column.value, "kind": kind, "lookback": lookback}
+
+
+def _lookback(ctx: CheckContext, inc: JdbcIncremental, kind: str) -> int | None:
+    """The lookback in positions: an integer column's units; a duration for a timestamp
+    (microseconds) or a date (whole days)."""
+    given = inc.lookback
+    if given is None:
+        return 0
+    value = given.value
+    if kind == "integer":
+        if isinstance(given, ast.Number) and isinstance(value, int) and 0 <= value <= _LONG_MAX:
+            return value
+        ctx.error(
+            "E216",
+            f"lookback {str(value)[:40]!r} is not a whole number of at least 0 for the integer "
+            f"column `{inc.column.value}`",
+            given.span,
+            "give how many values below the last one read to read again, e.g. 1000",
+        )
+        return None
+    if isinstance(given, ast.Name):
+        found = duration_problems([given])
+        if found:
+            ctx.report(found)
+            return None
+        secs = seconds(given.value)
+        if kind == "timestamp":
+            return secs * 1_000_000
+        if secs % 86_400 == 0:
+            return secs // 86_400
+    ctx.error(
+        "E216",
+        f"lookback {str(value)[:40]!r} is not a duration "
+        + ("in whole days " if kind == "date" else "")
+        + f"for the {kind} column `{inc.column.value}`",
+        given.span,
+        'write e.g. "2 days"' if kind == "date" else 'write e.g. "15 minutes"',
+    )
+    return None
 
 
 def check_load(ctx: CheckContext, step: JdbcLoad, inputs: Sequence[RecordSchema]) -> Lowered | None:

@@ -31,6 +31,7 @@ from pyspark.sql.types import (
 from etlc.connectors import jdbc
 from etlc.connectors.jdbc import (
     MARKER_TABLE,
+    POSITION_TABLE,
     DeadLetter,
     Dialect,
     JdbcLoader,
@@ -49,7 +50,7 @@ from etlc.runtime.errors import (
     TransientError,
 )
 from etlc.runtime.graph import DatasetSchema
-from etlc.runtime.strategies import BatchMarker, LoadResult
+from etlc.runtime.strategies import BatchMarker, LoadResult, Positions
 from tests.unit.connectors.fake_jdbc import (
     DRIVER_TEXT,
     FakeConnection,
@@ -1018,7 +1019,7 @@ def test_an_upsert_finds_its_key_as_a_primary_key_or_a_unique_index(
     run_sql(loads.path, 'CREATE UNIQUE INDEX "keyed_id" ON "keyed" ("id")')
     seen: list[str] = []
     monkeypatch.setattr(
-        JdbcLoader, "_move", lambda self, sql, staging, names, mode, marker: seen.append(mode) or []
+        JdbcLoader, "_move", lambda self, sql, staging, names, mode, **_: seen.append(mode) or []
     )
     PostgresLoader(CONN, "keyed", keys=["id"]).load(batch(spark, [(1, 2)]), "upsert")
     assert seen == ["upsert"]
@@ -1055,3 +1056,48 @@ def test_add_columns_adds_what_the_target_lacks_then_loads(
     assert conn.log[conn.log.index(add["extra"]) + 1] == "COMMIT"  # before anything is staged
     again = loader.load(df, "append")
     assert again.added_columns == ()  # there now
+
+
+# --- incremental positions, committed with the rows -----------------------------------------
+
+
+def positions(at: dict[str, int], load: str = "load_1_live") -> Positions:
+    return Positions("orders_incremental", load, "run7", lambda: at)
+
+
+def test_positions_commit_in_the_moves_transaction_and_replace_the_loads_earlier_ones(
+    db: Path,
+) -> None:
+    conn, sql = open_sql(db)
+    assert sql.positions("orders_incremental", "load_1_live") == {}  # no table yet
+    sql.require_positions()
+    stage(db, quantities(3, set()))
+    loader = PostgresLoader(CONN, "orders")
+    loader._move(sql, STAGE, ["id", "qty"], "append", positions=positions({"orders": 41}))
+    assert conn.log[-1] == "COMMIT"
+    assert target(db) == [(101, 1), (102, 2), (103, 3)]
+    assert sql.positions("orders_incremental", "load_1_live") == {"orders": 41}
+    sql.save_positions(positions({"orders": 42, "customers": 7}))
+    sql.save_positions(positions({"orders": 9}, load="load_2_other"))
+    sql.rollback()  # not committed: the earlier positions stand
+    assert sql.positions("orders_incremental", "load_1_live") == {"orders": 41}
+    sql.save_positions(positions({"orders": 42, "customers": 7}))
+    sql.commit()
+    assert sql.positions("orders_incremental", "load_1_live") == {"orders": 42, "customers": 7}
+    assert sql.positions("orders_incremental", "load_2_other") == {}
+    assert rows(db, f"SELECT run_id FROM {POSITION_TABLE}") == [("run7",), ("run7",)]
+    assert conn.open_statements == []
+
+
+def test_a_move_that_fails_commits_no_position(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jdbc, "MAX_DEAD_LETTERS", 1)
+    _, sql = open_sql(db)
+    sql.require_positions()
+    sql.commit()
+    stage(db, quantities(12, {2, 5}))
+    with pytest.raises(TerminalError, match="more than 1 rows rejected"):
+        PostgresLoader(CONN, "orders")._move(
+            sql, STAGE, ["id", "qty"], "append", positions=positions({"orders": 60})
+        )
+    sql.rollback()
+    assert sql.positions("orders_incremental", "load_1_live") == {}

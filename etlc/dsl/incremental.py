@@ -1,0 +1,50 @@
+"""Rules of a batch pipeline with incremental extracts, as a whole: what each load fed by one
+does with a run's new rows. (The option itself is checked by its step kind's module.)"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from etlc.dsl import ast
+from etlc.dsl.diagnostics import Diagnostic, diag
+from etlc.dsl.graph import downstream, write_mode
+from etlc.dsl.plan import PlannedStep
+
+
+def incremental_problems(pipeline: ast.Pipeline, steps: Sequence[PlannedStep]) -> list[Diagnostic]:
+    """E411 for a load fed by an incremental extract that would lose or double rows: an
+    overwrite (each run would replace the target with its new rows only), and an append fed by
+    an extract with a lookback (the rows read again would be written again)."""
+    planned = {s.id: s for s in steps}
+    found: list[Diagnostic] = []
+    for ex in pipeline.extracts:
+        step = planned.get(ex.id.value)
+        by = dict(step.args).get("incremental") if step is not None else None
+        if not isinstance(by, dict):
+            continue
+        for load in (s for s in downstream(pipeline, ex) if s.role == "load"):
+            mode = write_mode(load)
+            where = getattr(load, "mode", None)
+            span = where.span if isinstance(where, ast.Name) else load.span
+            if mode == "overwrite":
+                found.append(
+                    diag(
+                        "E411",
+                        f"load `{load.id.value}` overwrites its target, but `{ex.id.value}` is "
+                        "incremental: each run would replace the target with that run's new "
+                        "rows only",
+                        span,
+                        'append the new rows ("mode": "append") or upsert them on keys',
+                    )
+                )
+            elif mode == "append" and by.get("lookback"):
+                found.append(
+                    diag(
+                        "E411",
+                        f"load `{load.id.value}` appends, but `{ex.id.value}` reads again the "
+                        "rows within its `lookback`: they would be written twice",
+                        span,
+                        'upsert on the target\'s keys ("mode": "upsert"), or drop `lookback`',
+                    )
+                )
+    return found

@@ -1,0 +1,202 @@
+"""Incremental batch reads: positions, the position files of loads other than a database's, and
+a run's ranges (catching a load up that an earlier run left behind)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+
+from etlc.connectors.files import FilesExtractor, FilesLoader
+from etlc.runtime.environment import Environment, Settings
+from etlc.runtime.errors import ConfigurationError
+from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph
+from etlc.runtime.incremental import PositionFile, in_range, parsed, shown
+from etlc.runtime.logs import EventLog, RunContext
+from etlc.runtime.pipeline import BatchPipeline
+from etlc.runtime.report import Status
+from etlc.runtime.strategies import Incremental, IncrementalExtractor
+from tests.unit.runtime.items import SCHEMA
+from tests.unit.runtime.log_lines import events
+
+
+class NewItems(FilesExtractor, IncrementalExtractor):
+    """The items CSV, read incrementally by `id` (as a database extract reads its table)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path), "csv", SCHEMA, {"header": "true"})
+        self.incremental = Incremental("id", "integer")
+
+    def extract_range(self, spark: SparkSession, after: int | None, upto: int | None) -> DataFrame:
+        df = self.extract(spark)
+        where = in_range(df["id"], "integer", after, upto)
+        return df if where is None else df.where(where)
+
+
+def write_items(path: Path, ids: range) -> None:
+    lines = ["id,kind,qty", *(f"{i},A,{i}" for i in ids)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def graph(source: Path, outs: dict[str, Path]) -> PipelineGraph:
+    return PipelineGraph(
+        name="items",
+        extracts=(ExtractStep("items", NewItems(source), SCHEMA),),
+        transforms=(),
+        loads=tuple(
+            LoadStep(load, "items", FilesLoader(str(out), "parquet"), "append")
+            for load, out in outs.items()
+        ),
+    )
+
+
+def run(spark: SparkSession, g: PipelineGraph, tmp_path: Path, run_id: str) -> Any:
+    settings = Settings(stage_dir=str(tmp_path / "stage"), state_dir=str(tmp_path / "state"))
+    env = Environment("test", "test.json", settings=settings)
+    return BatchPipeline(g, spark, env, EventLog(RunContext("items", run_id=run_id))).run()
+
+
+def ids(spark: SparkSession, out: Path) -> list[int]:
+    return sorted(r.id for r in spark.read.parquet(str(out)).collect())
+
+
+def test_each_run_reads_what_is_new_and_commits_where_it_stopped(
+    spark: SparkSession, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    src, out = tmp_path / "items.csv", tmp_path / "out"
+    g = graph(src, {"out": out})
+    write_items(src, range(1, 6))
+    assert run(spark, g, tmp_path, "r1").status is Status.SUCCESS
+    write_items(src, range(1, 9))  # 6, 7 and 8 arrived since
+    assert run(spark, g, tmp_path, "r2").status is Status.SUCCESS
+    assert run(spark, g, tmp_path, "r3").status is Status.SUCCESS  # nothing new
+    assert ids(spark, out) == list(range(1, 9))
+    reads = [
+        (e.get("after"), e["reached"], e["records"]) for e in events(log_stream, "incremental_read")
+    ]
+    assert reads == [(None, 5, 5), (5, 8, 3), (8, 8, 0)]
+    committed = events(log_stream, "positions_committed")
+    assert [Path(e["path"]).name for e in committed] == [
+        "positions-000000000001.json",
+        "positions-000000000002.json",
+        "positions-000000000003.json",
+    ]
+    # The newest file and the one before it stay: an operator sees the last move.
+    folder = tmp_path / "state" / "items" / "out"
+    assert sorted(p.name for p in folder.iterdir() if p.suffix == ".json") == [
+        "positions-000000000002.json",
+        "positions-000000000003.json",
+    ]
+    assert PositionFile(spark, str(tmp_path / "state"), "items", "out").read() == {"items": 8}
+
+
+def test_a_load_left_behind_catches_up_while_the_one_ahead_skips(
+    spark: SparkSession, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    src, ahead, behind = tmp_path / "items.csv", tmp_path / "ahead", tmp_path / "behind"
+    write_items(src, range(1, 11))
+    # An earlier run committed `ahead` up to 7; `behind` failed and committed nothing.
+    PositionFile(spark, str(tmp_path / "state"), "items", "ahead").write({"items": 7}, "r0")
+    g = graph(src, {"ahead": ahead, "behind": behind})
+    assert run(spark, g, tmp_path, "r1").status is Status.SUCCESS
+    assert not ahead.exists()
+    assert ids(spark, behind) == list(range(1, 8))  # up to where `ahead` stands, no further
+    [skipped] = events(log_stream, "step_skipped")
+    assert skipped["step"] == "ahead" and "catching the other loads up" in skipped["reason"]
+    [planned] = events(log_stream, "incremental_range")
+    assert (planned["upto"], planned["catch_up"]) == (7, True)
+    # Together again: the next run reads the rest for both.
+    assert run(spark, g, tmp_path, "r2").status is Status.SUCCESS
+    assert ids(spark, ahead) == [8, 9, 10]
+    assert ids(spark, behind) == list(range(1, 11))
+
+
+def test_positions_no_catch_up_can_mend_fail_the_run_with_the_remedy(
+    spark: SparkSession, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    src = tmp_path / "items.csv"
+    write_items(src, range(1, 11))
+    state = str(tmp_path / "state")
+    for load, at in (("a", 3), ("b", 5), ("c", 7)):
+        PositionFile(spark, state, "items", load).write({"items": at}, "r0")
+    outs = {load: tmp_path / load for load in "abc"}
+    report = run(spark, graph(src, outs), tmp_path, "r1")
+    assert report.status is Status.FAILED
+    assert isinstance(report.error, ConfigurationError)
+    assert "load `b` holds position 5 of `items`" in str(report.error)
+    assert "etlc state reset" in str(report.error)
+    assert not any(p.exists() for p in outs.values())
+
+
+def test_a_position_file_cut_short_does_not_count(spark: SparkSession, tmp_path: Path) -> None:
+    store = PositionFile(spark, str(tmp_path), "p", "load")
+    assert store.read() == {}
+    store.write({"orders": 41}, "r1")
+    folder = tmp_path / "p" / "load"
+    (folder / "positions-000000000002.json").write_text('{"positions": {"orders": 4', "utf-8")
+    (folder / "positions-000000000003.json").write_text('{"positions": {"orders": true}}', "utf-8")
+    assert store.read() == {"orders": 41}
+    path = store.write({"orders": 42}, "r2")
+    assert path.endswith("positions-000000000004.json")
+    assert json.loads(Path(path).read_text("utf-8")) == {
+        "positions": {"orders": 42},
+        "run_id": "r2",
+    }
+    assert store.read() == {"orders": 42}
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "at", "back"),
+    [
+        ("timestamp", "2026-01-31T10:00:00Z", 1_769_853_600_000_000, "2026-01-31T10:00:00Z"),
+        ("timestamp", "2026-01-31T11:00:00+01:00", 1_769_853_600_000_000, "2026-01-31T10:00:00Z"),
+        (
+            "timestamp",
+            "2026-01-31 10:00:00.5",
+            1_769_853_600_500_000,
+            "2026-01-31T10:00:00.500000Z",
+        ),
+        ("date", "2026-01-31", 20_484, "2026-01-31"),
+        ("integer", " 42 ", 42, 42),
+    ],
+)
+def test_positions_read_as_an_engineer_writes_them(
+    kind: str, text: str, at: int, back: Any
+) -> None:
+    assert parsed(text, kind) == at
+    assert shown(at, kind) == back
+    assert shown(None, kind) is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "example"),
+    [("timestamp", "2026-01-31T00:00:00Z"), ("date", "2026-01-31"), ("integer", "42")],
+)
+def test_a_position_that_is_not_one_says_what_to_write(kind: str, example: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"is not a {kind} position; write e.g. {example}"):
+        parsed("yesterday", kind)
+
+
+def test_a_range_is_the_database_predicate_spark_pushes(spark: SparkSession) -> None:
+    df = spark.createDataFrame(
+        [(1, "2026-01-01 00:00:00"), (2, "2026-01-02 00:00:00"), (3, "2026-01-03 00:00:00")],
+        "id LONG, at STRING",
+    ).selectExpr("id", "CAST(at AS TIMESTAMP) AS at", "CAST(at AS DATE) AS day")
+    assert in_range(df["id"], "integer", None, None) is None
+
+    def kept(column: str, kind: str, after: int | None, upto: int | None) -> list[int]:
+        where = in_range(df[column], kind, after, upto)
+        assert where is not None
+        return sorted(r.id for r in df.where(where).collect())
+
+    assert kept("id", "integer", 1, None) == [2, 3]
+    assert kept("id", "integer", None, 2) == [1, 2]
+    day2 = parsed("2026-01-02", "date")
+    assert kept("day", "date", day2, None) == [3]
+    at = spark.sql("SELECT unix_micros(TIMESTAMP'2026-01-02 00:00:00') AS m").first()
+    assert at is not None
+    assert kept("at", "timestamp", None, int(at.m)) == [1, 2]
