@@ -426,6 +426,14 @@ def run(
     ] = "local",
     master: Annotated[str, typer.Option(help="Spark master URL.")] = "local[2]",
     out: OutDir = None,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--full-refresh",
+            help="Read every row of each incremental extract once, whatever its loads "
+            "committed, and rebuild the loads it feeds (overwrite, where the sink can).",
+        ),
+    ] = False,
 ) -> None:
     """Compile one definition and submit its driver with spark-submit (default: local[2]).
 
@@ -433,7 +441,7 @@ def run(
     paths start. Needs pyspark and the resolved jars (`etlc jars`). The exit code is the
     driver's: 0 success, 1 failed, 2 records failed validation, 3 partial.
     """
-    code = _submit(file, env, master, out, [])
+    code = _submit(file, env, master, out, ["--full-refresh"] if full_refresh else [])
     if code:
         raise typer.Exit(code)
 

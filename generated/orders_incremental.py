@@ -182,6 +182,7 @@ def build(env: Environment) -> PipelineGraph:
                     },
                     dataset=(("orders", "status", "FILTER"),),
                 ),
+                rebuild_mode="overwrite",
             ),
         ),
     )

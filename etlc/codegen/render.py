@@ -394,5 +394,7 @@ def _step_call(step: PlannedStep, lineage: Mapping[str, OutputLineage]) -> Code:
         ]
         if step.quarantined:
             fields.append((Code("quarantined"), literal(True, level + 1)))
+        if step.rebuild_mode:
+            fields.append((Code("rebuild_mode"), string(step.rebuild_mode)))
     cls = {"extract": "ExtractStep", "transform": "TransformStep", "load": "LoadStep"}[step.role]
     return Code(INDENT * level + _call(Code(cls), fields, level) + ",")

@@ -652,115 +652,102 @@ class _Sql:
             return False
         return str(allowed).upper() in ("1", "ON", "TRUE")
 
-    def marked(self, dialect: Dialect, marker: BatchMarker) -> bool:
-        """Whether ``marker``'s batch committed before; creates the marker table if needed."""
-        table = dialect.quote(MARKER_TABLE)
+    def create_shared(self, statement: str) -> None:
+        """A ``CREATE TABLE IF NOT EXISTS`` of a table every load shares, in its own
+        transaction. Two loads creating it at the same moment: one wins, and the other
+        (PostgreSQL fails it with a unique violation) finds it there afterwards."""
         try:
-            self.define(
-                f"CREATE TABLE IF NOT EXISTS {table} (pipeline VARCHAR(200) NOT NULL, "
-                "epoch VARCHAR(64) NOT NULL, batch_id BIGINT NOT NULL, "
-                "committed_at TIMESTAMP NULL, PRIMARY KEY (pipeline, epoch, batch_id))"
-            )
+            self.define(statement)
         except (_RejectedError, TerminalError):
-            # Two loads creating it at the same moment: one wins, the other finds it below.
             self.jdbc.rollback()
-        stmt = self.jdbc.prepareStatement(
-            f"SELECT 1 FROM {table} WHERE pipeline = ? AND epoch = ? AND batch_id = ?"
-        )
+
+    def prepared(self, statement: str, values: Sequence[str | int], use: Callable[[Any], T]) -> T:
+        """``use`` of the prepared ``statement`` with ``values`` bound in order (an int as a
+        BIGINT); its failure classified, the statement closed."""
+        stmt = self.jdbc.prepareStatement(statement)
         try:
-            stmt.setString(1, marker.pipeline)
-            stmt.setString(2, marker.epoch)
-            stmt.setLong(3, marker.batch_id)
-            found = bool(stmt.executeQuery().next())
+            for index, value in enumerate(values, start=1):
+                if isinstance(value, int):
+                    stmt.setLong(index, value)
+                else:
+                    stmt.setString(index, value)
+            return use(stmt)
         except Exception as exc:
             raise _classify_sql(exc, self.dialect, self.connection) from None
         finally:
             stmt.close()
+
+    def marked(self, dialect: Dialect, marker: BatchMarker) -> bool:
+        """Whether ``marker``'s batch committed before; creates the marker table if needed."""
+        table = dialect.quote(MARKER_TABLE)
+        self.create_shared(
+            f"CREATE TABLE IF NOT EXISTS {table} (pipeline VARCHAR(200) NOT NULL, "
+            "epoch VARCHAR(64) NOT NULL, batch_id BIGINT NOT NULL, "
+            "committed_at TIMESTAMP NULL, PRIMARY KEY (pipeline, epoch, batch_id))"
+        )
+        found = self.prepared(
+            f"SELECT 1 FROM {table} WHERE pipeline = ? AND epoch = ? AND batch_id = ?",
+            (marker.pipeline, marker.epoch, marker.batch_id),
+            lambda stmt: bool(stmt.executeQuery().next()),
+        )
         # End the read now: MariaDB will not let a transaction whose snapshot predates the
         # staging table (written next, by Spark) read from it ("insufficient history").
         self.commit()
         return found
 
     def mark(self, dialect: Dialect, marker: BatchMarker) -> None:
-        stmt = self.jdbc.prepareStatement(
+        self.prepared(
             f"INSERT INTO {dialect.quote(MARKER_TABLE)} (pipeline, epoch, batch_id, committed_at) "
-            "VALUES (?, ?, ?, CURRENT_TIMESTAMP)"
+            "VALUES (?, ?, ?, CURRENT_TIMESTAMP)",
+            (marker.pipeline, marker.epoch, marker.batch_id),
+            lambda stmt: stmt.executeUpdate(),
         )
-        try:
-            stmt.setString(1, marker.pipeline)
-            stmt.setString(2, marker.epoch)
-            stmt.setLong(3, marker.batch_id)
-            stmt.executeUpdate()
-        except Exception as exc:
-            raise _classify_sql(exc, self.dialect, self.connection) from None
-        finally:
-            stmt.close()
 
     def require_positions(self) -> None:
         """The position table, created in its own transaction if missing."""
-        table = self.dialect.quote(POSITION_TABLE)
-        try:
-            self.define(
-                f"CREATE TABLE IF NOT EXISTS {table} (pipeline VARCHAR(200) NOT NULL, "
-                "load_step VARCHAR(200) NOT NULL, extract_step VARCHAR(200) NOT NULL, "
-                "position_at BIGINT NOT NULL, run_id VARCHAR(64) NOT NULL, "
-                "committed_at TIMESTAMP NULL, PRIMARY KEY (pipeline, load_step, extract_step))"
-            )
-        except (_RejectedError, TerminalError):
-            # Two loads creating it at the same moment: one wins, the other finds it there.
-            self.jdbc.rollback()
+        self.create_shared(
+            f"CREATE TABLE IF NOT EXISTS {self.dialect.quote(POSITION_TABLE)} (pipeline "
+            "VARCHAR(200) NOT NULL, load_step VARCHAR(200) NOT NULL, extract_step VARCHAR(200) "
+            "NOT NULL, position_at BIGINT NOT NULL, run_id VARCHAR(64) NOT NULL, committed_at "
+            "TIMESTAMP NULL, PRIMARY KEY (pipeline, load_step, extract_step))"
+        )
 
     def positions(self, pipeline: str, load: str) -> dict[str, int]:
         """The positions ``load`` of ``pipeline`` committed (none: no table, or no row)."""
         if not self._exists(POSITION_TABLE):
             return {}
-        stmt = self.jdbc.prepareStatement(
-            f"SELECT extract_step, position_at FROM {self.dialect.quote(POSITION_TABLE)} "
-            "WHERE pipeline = ? AND load_step = ?"
-        )
-        found: dict[str, int] = {}
-        try:
-            stmt.setString(1, pipeline)
-            stmt.setString(2, load)
-            rows = stmt.executeQuery()
+
+        def read(stmt: Any) -> dict[str, int]:
+            rows, found = stmt.executeQuery(), {}
             while rows.next():
                 found[str(rows.getObject(1))] = int(rows.getObject(2))
-        except Exception as exc:
-            raise _classify_sql(exc, self.dialect, self.connection) from None
-        finally:
-            stmt.close()
+            return found
+
+        found = self.prepared(
+            f"SELECT extract_step, position_at FROM {self.dialect.quote(POSITION_TABLE)} "
+            "WHERE pipeline = ? AND load_step = ?",
+            (pipeline, load),
+            read,
+        )
         self.commit()
         return found
 
     def save_positions(self, positions: Positions) -> None:
         """``positions`` in the open transaction, in place of the load's earlier ones."""
         table = self.dialect.quote(POSITION_TABLE)
-        values = positions.values()
-        statements = [
-            (f"DELETE FROM {table} WHERE pipeline = ? AND load_step = ?", None),
-            *(
-                (
-                    f"INSERT INTO {table} (pipeline, load_step, extract_step, position_at, "
-                    "run_id, committed_at) VALUES (?, ?, ?, ?, ?, CURRENT_TIMESTAMP)",
-                    (extract, at),
-                )
-                for extract, at in sorted(values.items())
-            ),
-        ]
-        for statement, row in statements:
-            stmt = self.jdbc.prepareStatement(statement)
-            try:
-                stmt.setString(1, positions.pipeline)
-                stmt.setString(2, positions.load)
-                if row is not None:
-                    stmt.setString(3, row[0])
-                    stmt.setLong(4, row[1])
-                    stmt.setString(5, positions.run_id)
-                stmt.executeUpdate()
-            except Exception as exc:
-                raise _classify_sql(exc, self.dialect, self.connection) from None
-            finally:
-                stmt.close()
+        load = (positions.pipeline, positions.load)
+        self.prepared(
+            f"DELETE FROM {table} WHERE pipeline = ? AND load_step = ?",
+            load,
+            lambda stmt: stmt.executeUpdate(),
+        )
+        for extract, at in sorted(positions.values().items()):
+            self.prepared(
+                f"INSERT INTO {table} (pipeline, load_step, extract_step, position_at, run_id, "
+                "committed_at) VALUES (?, ?, ?, ?, ?, CURRENT_TIMESTAMP)",
+                (*load, extract, at, positions.run_id),
+                lambda stmt: stmt.executeUpdate(),
+            )
 
     def savepoint(self, name: str) -> None:
         self.savepoints[name] = self.jdbc.setSavepoint(name)

@@ -39,7 +39,7 @@ from etlc.dsl.expectations import (
 )
 from etlc.dsl.expressions import CheckedExpr, Context, Scope, check_expression
 from etlc.dsl.graph import run_order
-from etlc.dsl.incremental import incremental_problems
+from etlc.dsl.incremental import incremental_problems, with_rebuild_modes
 from etlc.dsl.lineage import StepLineage
 from etlc.dsl.parse import parse_file
 from etlc.dsl.plan import EnvConnection, EnvString, Plan, PlannedExpectation, PlannedStep
@@ -245,6 +245,7 @@ class _Checker:
         if steps is None:
             return None
         self.report(incremental_problems(pipeline, steps))
+        steps = with_rebuild_modes(pipeline, steps, self.plugins)
         if self.streaming:
             self.report(source_problems(self.tree, self.plugins.stream_sources()))
             self.report(aggregate_problems(pipeline, self.stream_aggregates))

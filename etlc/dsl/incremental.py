@@ -4,11 +4,13 @@ does with a run's new rows. (The option itself is checked by its step kind's mod
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from etlc.dsl import ast
 from etlc.dsl.diagnostics import Diagnostic, diag
 from etlc.dsl.graph import downstream, write_mode
 from etlc.dsl.plan import PlannedStep
+from etlc.plugins import PluginTable
 
 
 def incremental_problems(pipeline: ast.Pipeline, steps: Sequence[PlannedStep]) -> list[Diagnostic]:
@@ -48,3 +50,25 @@ def incremental_problems(pipeline: ast.Pipeline, steps: Sequence[PlannedStep]) -
                     )
                 )
     return found
+
+
+def with_rebuild_modes(
+    pipeline: ast.Pipeline, steps: Sequence[PlannedStep], plugins: PluginTable
+) -> list[PlannedStep]:
+    """``steps``, each load fed by an incremental extract given the mode a full refresh
+    writes it in: overwrite (a rebuild of the target from every row) where its kind can
+    overwrite, else its own (a Kafka topic is a log)."""
+    fed: set[str] = set()
+    for ex in pipeline.extracts:
+        step = next((s for s in steps if s.id == ex.id.value), None)
+        if step is not None and isinstance(dict(step.args).get("incremental"), dict):
+            fed.update(s.id.value for s in downstream(pipeline, ex) if s.role == "load")
+    out = []
+    for step in steps:
+        spec = plugins.get("load", step.type) if step.role == "load" else None
+        if step.id in fed and spec is not None:
+            rebuild = "overwrite" if "overwrite" in spec.write_modes else step.mode
+            out.append(replace(step, rebuild_mode=rebuild))
+        else:
+            out.append(step)
+    return out

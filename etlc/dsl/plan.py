@@ -81,6 +81,8 @@ class PlannedStep:
     expectations: tuple[PlannedExpectation, ...] = ()  # in the order the definition gives them
     on_invalid: str = "fail"  # an extract's policy for records that break its schema
     quarantined: bool = False  # a load of the records its input's quarantine rules set aside
+    # A load fed by an incremental extract: its write mode in a `--full-refresh` run.
+    rebuild_mode: str = ""
     reads_every_record: bool = False  # a transform: its plugin's row says it reads them all
 
 

@@ -70,7 +70,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parse_args(
-    pipeline: str, argv: Sequence[str] | None, env_dir: str = ENV_DIR
+    pipeline: str, argv: Sequence[str] | None, env_dir: str = ENV_DIR, mode: str = "batch"
 ) -> argparse.Namespace:
     parser = _Parser(
         prog=f"{pipeline}.py",
@@ -102,6 +102,26 @@ def parse_args(
         "default, or $ETLC_LOG_FORMAT) is text at a terminal. The run's file "
         "(<runs_dir>/<pipeline>/<run id>.jsonl) always has the JSON lines",
     )
+    _incremental_options(parser)
+    args = parser.parse_args(argv)
+    if (args.extract is not None or args.to is not None) and args.state != "reset":
+        parser.error("--extract and --to go with --state reset")
+    if args.full_refresh and (args.state is not None or mode == "streaming"):
+        parser.error("--full-refresh is for a batch run (a stream resumes from its checkpoint)")
+    if args.log_format not in LOG_FORMATS:  # from $ETLC_LOG_FORMAT, which argparse takes as is
+        parser.error(f"ETLC_LOG_FORMAT={args.log_format!r}: use one of {', '.join(LOG_FORMATS)}")
+    return args
+
+
+def _incremental_options(parser: argparse.ArgumentParser) -> None:
+    """The options of incremental extracts: a full refresh, and the operator's ``--state``."""
+    parser.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="batch: read every row of each incremental extract once, whatever position its "
+        "loads committed, and rebuild each load it feeds (overwrite, where the sink can); "
+        "the positions reached are committed as after any run",
+    )
     state = parser.add_argument_group(
         "incremental extracts",
         "the positions a run reads above, kept with each load (`etlc state` runs these)",
@@ -122,12 +142,6 @@ def parse_args(
         help="with --state reset: the new position (a timestamp in ISO 8601, UTC unless it "
         "has an offset; a date; an integer); without it the next run reads every row",
     )
-    args = parser.parse_args(argv)
-    if (args.extract is not None or args.to is not None) and args.state != "reset":
-        parser.error("--extract and --to go with --state reset")
-    if args.log_format not in LOG_FORMATS:  # from $ETLC_LOG_FORMAT, which argparse takes as is
-        parser.error(f"ETLC_LOG_FORMAT={args.log_format!r}: use one of {', '.join(LOG_FORMATS)}")
-    return args
 
 
 def text_console(log_format: str) -> bool:
@@ -180,7 +194,7 @@ def run_driver(
     folders (its etlc.toml), the last two defaults an environment file may override.
     ``definition`` is the document the driver was compiled from (``definition_file``), read
     by etlc's Scala configuration classes after the environment file and before the session."""
-    args = parse_args(pipeline, argv, env_dir)
+    args = parse_args(pipeline, argv, env_dir, mode)
     context, log = _event_log(pipeline, args.log_format)
     env_path = Path(args.env_file or f"{env_dir}/{args.env}.json")
     started = time.time()
@@ -211,7 +225,8 @@ def run_driver(
     if lineage is not None:
         lineage.start()
     tick = lineage.running if lineage is not None else None
-    tagged = AttemptTagged(_pipeline(mode, graph, spark, env, log, tick=tick), spark, context)
+    pipeline_run = _pipeline(mode, graph, spark, env, log, tick=tick, full=args.full_refresh)
+    tagged = AttemptTagged(pipeline_run, spark, context)
     report = RetryingPipeline(tagged, policy, log).run()
     if lineage is not None:
         lineage.finished(report)
@@ -250,9 +265,10 @@ def _pipeline(
     log: EventLog,
     *,
     tick: Callable[[], None] | None = None,
+    full: bool = False,
 ) -> Pipeline:
     if mode != "streaming":
-        return BatchPipeline(graph, spark, env, log)
+        return BatchPipeline(graph, spark, env, log, full_refresh=full)
     stop = StopSignal()
     # SIGTERM (what a scheduler or `kill` sends) stops after the running micro-batch.
     signal.signal(signal.SIGTERM, lambda *_: stop.request())

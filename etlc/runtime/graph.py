@@ -100,6 +100,9 @@ class LoadStep:
     lineage: ColumnLineage | None = None  # None: a driver compiled without it
     # It writes the records its input's quarantine rules set aside, not its valid records.
     quarantined: bool = False
+    # Fed by an incremental extract: the write mode of a `--full-refresh` run, which reads
+    # every row again (overwrite: a rebuild, where the sink can).
+    rebuild_mode: str = ""
 
 
 @dataclass(frozen=True)

@@ -194,8 +194,9 @@ class IncrementalRun:
     reads: dict[str, _Read] = field(default_factory=dict)
     skipped: set[str] = field(default_factory=set)
 
-    def plan(self) -> None:
-        """The committed positions read from every load's store, and the run's ranges."""
+    def plan(self, *, full_refresh: bool = False) -> None:
+        """The committed positions read from every load's store, and the run's ranges; a
+        full refresh reads every row, whatever the loads committed."""
         self.reads, self.skipped = {}, set()
         held: dict[str, dict[str, int | None]] = {}  # extract -> load -> position
         for ld in self.graph.loads:
@@ -203,7 +204,7 @@ class IncrementalRun:
             if not fed:
                 continue
             try:
-                committed = self._stored(ld)
+                committed = {} if full_refresh else self._stored(ld)
             except Exception as exc:
                 raise classify(exc, ld.id) from exc
             for ex in fed:
@@ -227,6 +228,7 @@ class IncrementalRun:
                 lookback=by.lookback or None,
                 upto=shown(high, by.kind) if caught_up else None,
                 catch_up=caught_up or None,
+                full_refresh=full_refresh or None,
             )
         for ld in self.graph.loads:
             self._decide(ld, held)

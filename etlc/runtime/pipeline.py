@@ -11,6 +11,7 @@ import time
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from pyspark.sql import DataFrame, Observation, SparkSession
@@ -292,8 +293,17 @@ class BatchPipeline(SparkPipeline):
         env: Environment,
         log: EventLog,
         clock: Clock = time.monotonic,
+        *,
+        full_refresh: bool = False,
     ) -> None:
+        if full_refresh:
+            # Every row of the incremental extracts, written as a rebuild of each target.
+            loads = tuple(
+                replace(ld, mode=ld.rebuild_mode) if ld.rebuild_mode else ld for ld in graph.loads
+            )
+            graph = replace(graph, loads=loads)
         super().__init__(graph, spark, env, log, clock)
+        self.full_refresh = full_refresh
         # Loads that committed in an earlier attempt of this run: a retry must not write
         # them again (an append would duplicate), so they are skipped.
         self.committed: dict[str, StepMetrics] = {}
@@ -307,7 +317,7 @@ class BatchPipeline(SparkPipeline):
         self.set_aside = []
         try:
             self.incremental = IncrementalRun(self.graph, self.spark, self.env, self.log)
-            self.incremental.plan()
+            self.incremental.plan(full_refresh=self.full_refresh)
             single = self._single_pass()
             frames: dict[str, DataFrame] = {}
             checked: dict[str, Checked] = {}

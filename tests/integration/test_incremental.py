@@ -196,3 +196,12 @@ def test_a_lookback_upserts_late_rows_and_a_row_later_than_it_is_not_read(
     want = sorted([*at[:58], changed, at[59], late, new])
     assert base.target() == want
     assert too_late not in base.target()
+
+    # A full refresh reads every row and rebuilds the target: the row past the lookback too.
+    base.execute([f"DELETE FROM {SOURCE} WHERE order_id = {at[0][0]}"])
+    rebuilt = run(driver, tmp_path, creds, vault, args=["--full-refresh"])
+    assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
+    assert read(rebuilt)["records"] == 62 and "after" not in read(rebuilt)
+    assert base.target() == sorted([*at[1:58], changed, at[59], late, too_late, new])
+    [load] = [e for e in rebuilt.event("step_finished") if e["stage"] == "load"]
+    assert load["mode"] == "overwrite"

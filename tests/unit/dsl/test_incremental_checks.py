@@ -12,17 +12,7 @@ import pytest
 from etlc.dsl.checker import check_file
 from etlc.dsl.steps.contract import CheckOptions
 from tests.unit.dsl.test_checker import AVRO_DIR, check, codes, definition, only
-
-PROFILES = {
-    "warehouse": {
-        "system": "postgres",
-        "host": "db",
-        "database": "dw",
-        "user": "etl",
-        "password": "vault://db/dw#password",
-    },
-    "events": {"system": "kafka", "bootstrap_servers": "k:9092"},
-}
+from tests.unit.dsl.test_upsert_checks import PROFILES
 
 
 @pytest.fixture
@@ -204,3 +194,33 @@ def test_a_stream_cannot_read_incrementally(tmp_path: Path, env_dir: Path) -> No
     doc["load"][0]["input"] = "joined"
     d = only(check(tmp_path, env_dir, doc), "E411")
     assert "batch runs" in d.message
+
+
+def test_a_full_refresh_rebuilds_each_load_that_can_overwrite(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    doc = pipeline({"column": "order_id"}, mode="append")
+    doc["extract"].append(
+        {
+            "id": "rates",
+            "type": "files",
+            "path": "/r.csv",
+            "format": "csv",
+            "schema": "customer.avsc",
+        }
+    )
+    doc["load"] += [
+        {
+            "input": "orders",
+            "type": "kafka",
+            "connection": "events",
+            "topic": "o",
+            "mode": "append",
+        },
+        {"input": "rates", "type": "files", "path": "/out", "format": "parquet", "mode": "append"},
+    ]
+    result = check(tmp_path, env_dir, doc)
+    assert codes(result) == []
+    modes = {s.type: s.rebuild_mode for s in result.plan.steps if s.role == "load"}
+    # The topic is a log: it keeps appending; the files load reads no incremental extract.
+    assert modes == {"postgres": "overwrite", "kafka": "append", "files": ""}

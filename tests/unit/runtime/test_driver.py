@@ -508,3 +508,28 @@ def test_a_runs_folder_that_cannot_be_made_costs_the_files_not_the_run(
         "configuration",
         "streaming",
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "mode", "says"),
+    [
+        (["--extract", "orders"], "batch", "--extract and --to go with --state reset"),
+        (["--state", "show", "--to", "5"], "batch", "--extract and --to go with --state reset"),
+        (["--state", "show", "--full-refresh"], "batch", "--full-refresh is for a batch run"),
+        (["--full-refresh"], "streaming", "a stream resumes from its checkpoint"),
+    ],
+)
+def test_incremental_options_that_do_not_go_together_fail_the_run(
+    argv: list[str], mode: str, says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        driver.parse_args("tiny", argv, mode=mode)
+    assert exited.value.code == 1
+    assert says in capsys.readouterr().err
+
+
+def test_a_full_refresh_and_a_reset_parse_for_a_batch() -> None:
+    args = driver.parse_args("tiny", ["--full-refresh"])
+    assert args.full_refresh and args.state is None
+    args = driver.parse_args("tiny", ["--state", "reset", "--extract", "orders", "--to", "7"])
+    assert (args.state, args.extract, args.to, args.full_refresh) == ("reset", "orders", "7", False)

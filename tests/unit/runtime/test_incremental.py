@@ -48,16 +48,21 @@ def graph(source: Path, outs: dict[str, Path]) -> PipelineGraph:
         extracts=(ExtractStep("items", NewItems(source), SCHEMA),),
         transforms=(),
         loads=tuple(
-            LoadStep(load, "items", FilesLoader(str(out), "parquet"), "append")
+            LoadStep(
+                load, "items", FilesLoader(str(out), "parquet"), "append", rebuild_mode="overwrite"
+            )
             for load, out in outs.items()
         ),
     )
 
 
-def run(spark: SparkSession, g: PipelineGraph, tmp_path: Path, run_id: str) -> Any:
+def run(
+    spark: SparkSession, g: PipelineGraph, tmp_path: Path, run_id: str, *, full: bool = False
+) -> Any:
     settings = Settings(stage_dir=str(tmp_path / "stage"), state_dir=str(tmp_path / "state"))
     env = Environment("test", "test.json", settings=settings)
-    return BatchPipeline(g, spark, env, EventLog(RunContext("items", run_id=run_id))).run()
+    log = EventLog(RunContext("items", run_id=run_id))
+    return BatchPipeline(g, spark, env, log, full_refresh=full).run()
 
 
 def ids(spark: SparkSession, out: Path) -> list[int]:
@@ -92,6 +97,25 @@ def test_each_run_reads_what_is_new_and_commits_where_it_stopped(
         "positions-000000000003.json",
     ]
     assert PositionFile(spark, str(tmp_path / "state"), "items", "out").read() == {"items": 8}
+
+
+def test_a_full_refresh_reads_every_row_and_rebuilds_the_targets(
+    spark: SparkSession, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    src, out = tmp_path / "items.csv", tmp_path / "out"
+    g = graph(src, {"out": out})
+    write_items(src, range(1, 6))
+    assert run(spark, g, tmp_path, "r1").status is Status.SUCCESS
+    write_items(src, range(3, 9))  # 1 and 2 are gone from the source, 6 to 8 are new
+    assert run(spark, g, tmp_path, "r2", full=True).status is Status.SUCCESS
+    assert ids(spark, out) == list(range(3, 9))  # rebuilt from what the source holds now
+    [_, planned] = events(log_stream, "incremental_range")
+    assert planned["full_refresh"] is True and "after" not in planned
+    [_, load] = [e for e in events(log_stream, "step_finished") if e["stage"] == "load"]
+    assert load["mode"] == "overwrite"
+    write_items(src, range(3, 10))
+    assert run(spark, g, tmp_path, "r3").status is Status.SUCCESS  # incremental again, from 8
+    assert ids(spark, out) == list(range(3, 10))
 
 
 def test_a_load_left_behind_catches_up_while_the_one_ahead_skips(
