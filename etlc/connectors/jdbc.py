@@ -16,6 +16,7 @@ values) and the rest commit.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -89,6 +90,7 @@ class Dialect(ABC):
     # compared without case.
     catalog_is_schema: ClassVar[bool] = False
     case_insensitive_names: ClassVar[bool] = False
+    long_text: ClassVar[str] = "TEXT"  # a column of text without a practical length limit
 
     scheme: ClassVar[str]
 
@@ -336,7 +338,7 @@ class JdbcLoader(Loader, ExactlyOnceLoader, PositionedLoader):
         batch whose marker is already there (a replay after a restart) is skipped (None)."""
         return self._load(df, mode, marker)
 
-    def positions(self, spark: SparkSession, pipeline: str, load: str) -> dict[str, int]:
+    def positions(self, spark: SparkSession, pipeline: str, load: str) -> dict[str, Any]:
         with _session(spark, self.dialect, self.connection) as sql:
             return sql.positions(pipeline, load)
 
@@ -708,23 +710,24 @@ class _Sql:
         self.create_shared(
             f"CREATE TABLE IF NOT EXISTS {self.dialect.quote(POSITION_TABLE)} (pipeline "
             "VARCHAR(200) NOT NULL, load_step VARCHAR(200) NOT NULL, extract_step VARCHAR(200) "
-            "NOT NULL, position_at BIGINT NOT NULL, run_id VARCHAR(64) NOT NULL, committed_at "
-            "TIMESTAMP NULL, PRIMARY KEY (pipeline, load_step, extract_step))"
+            f"NOT NULL, position_json {self.dialect.long_text} NOT NULL, run_id VARCHAR(64) "
+            "NOT NULL, committed_at TIMESTAMP NULL, PRIMARY KEY (pipeline, load_step, "
+            "extract_step))"
         )
 
-    def positions(self, pipeline: str, load: str) -> dict[str, int]:
+    def positions(self, pipeline: str, load: str) -> dict[str, Any]:
         """The positions ``load`` of ``pipeline`` committed (none: no table, or no row)."""
         if not self._exists(POSITION_TABLE):
             return {}
 
-        def read(stmt: Any) -> dict[str, int]:
+        def read(stmt: Any) -> dict[str, Any]:
             rows, found = stmt.executeQuery(), {}
             while rows.next():
-                found[str(rows.getObject(1))] = int(rows.getObject(2))
+                found[str(rows.getObject(1))] = json.loads(str(rows.getObject(2)))
             return found
 
         found = self.prepared(
-            f"SELECT extract_step, position_at FROM {self.dialect.quote(POSITION_TABLE)} "
+            f"SELECT extract_step, position_json FROM {self.dialect.quote(POSITION_TABLE)} "
             "WHERE pipeline = ? AND load_step = ?",
             (pipeline, load),
             read,
@@ -743,9 +746,9 @@ class _Sql:
         )
         for extract, at in sorted(positions.values().items()):
             self.prepared(
-                f"INSERT INTO {table} (pipeline, load_step, extract_step, position_at, run_id, "
-                "committed_at) VALUES (?, ?, ?, ?, ?, CURRENT_TIMESTAMP)",
-                (*load, extract, at, positions.run_id),
+                f"INSERT INTO {table} (pipeline, load_step, extract_step, position_json, "
+                "run_id, committed_at) VALUES (?, ?, ?, ?, ?, CURRENT_TIMESTAMP)",
+                (*load, extract, json.dumps(at, sort_keys=True), positions.run_id),
                 lambda stmt: stmt.executeUpdate(),
             )
 

@@ -21,6 +21,7 @@ class MySqlDialect(Dialect):
     scheme: ClassVar[str] = "jdbc:mysql"
     catalog_is_schema: ClassVar[bool] = True
     case_insensitive_names: ClassVar[bool] = True
+    long_text: ClassVar[str] = "LONGTEXT"  # TEXT stops at 64 KiB
     # rewriteBatchedStatements: multi-row inserts for MySQL Connector/J (MariaDB's driver
     # batches by default). permitMysqlScheme lets MariaDB's driver accept a jdbc:mysql URL,
     # which is what makes Spark pick its MySQL dialect (backtick quoting, MySQL types).

@@ -30,7 +30,13 @@ from etlc.runtime.errors import ConfigurationError, classify
 from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph
 from etlc.runtime.logs import EventLog
 from etlc.runtime.observed import observed_metrics
-from etlc.runtime.strategies import Incremental, IncrementalExtractor, PositionedLoader, Positions
+from etlc.runtime.strategies import (
+    Incremental,
+    IncrementalExtractor,
+    Position,
+    PositionedLoader,
+    Positions,
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _FILE = re.compile(r"positions-([0-9]{12})\.json")
@@ -67,10 +73,12 @@ def in_range(column: Column, kind: str, after: int | None, upto: int | None) -> 
     return found[0] if len(found) == 1 else found[0] & found[1]
 
 
-def shown(at: int | None, kind: str) -> str | int | None:
+def shown(at: Position | None, kind: str) -> str | int | None:
     """A position as an engineer reads it: a timestamp in ISO 8601 UTC, a date, a number."""
     if at is None:
         return None
+    if not isinstance(at, int) or isinstance(at, bool):  # not etlc's: shown as it is kept
+        return json.dumps(at)[:80]
     if kind == "timestamp":
         return (_EPOCH + timedelta(microseconds=at)).isoformat().replace("+00:00", "Z")
     if kind == "date":
@@ -106,11 +114,11 @@ class PositionFile:
         self.spark = spark
         self.folder = f"{root.rstrip('/')}/{pipeline}/{load}"
 
-    def read(self) -> dict[str, int]:
+    def read(self) -> dict[str, Position]:
         found = self._committed()
         return found[-1][1] if found else {}
 
-    def write(self, values: Mapping[str, int], run_id: str) -> str:
+    def write(self, values: Mapping[str, Position], run_id: str) -> str:
         found = self._numbers()
         number = (found[-1] if found else 0) + 1
         path = f"{self.folder}/positions-{number:012d}.json"
@@ -125,8 +133,8 @@ class PositionFile:
             fs.delete(self._path(f"{self.folder}/positions-{old:012d}.json"), False)
         return path
 
-    def _committed(self) -> list[tuple[int, dict[str, int]]]:
-        out: list[tuple[int, dict[str, int]]] = []
+    def _committed(self) -> list[tuple[int, dict[str, Position]]]:
+        out: list[tuple[int, dict[str, Position]]] = []
         for number in self._numbers():
             values = self._parse(f"{self.folder}/positions-{number:012d}.json")
             if values is not None:
@@ -140,7 +148,7 @@ class PositionFile:
         names = [status.getPath().getName() for status in fs.listStatus(folder)]
         return sorted(int(m.group(1)) for m in map(_FILE.fullmatch, names) if m)
 
-    def _parse(self, path: str) -> dict[str, int] | None:
+    def _parse(self, path: str) -> dict[str, Position] | None:
         fs, hpath = self._fs(path)
         stream = fs.open(hpath)
         try:
@@ -153,11 +161,7 @@ class PositionFile:
             values = json.loads(text)["positions"]
         except (ValueError, KeyError, TypeError):
             return None
-        if not isinstance(values, dict) or not all(
-            isinstance(v, int) and not isinstance(v, bool) for v in values.values()
-        ):
-            return None
-        return {str(k): v for k, v in values.items()}
+        return {str(k): v for k, v in values.items()} if isinstance(values, dict) else None
 
     def _path(self, path: str) -> Any:
         jvm = self.spark.sparkContext._jvm
@@ -334,7 +338,17 @@ class IncrementalRun:
         return reached
 
     def _stored(self, ld: LoadStep) -> dict[str, int]:
-        return LoadPositions(ld, self.spark, self.env, self.log.context.pipeline).read()
+        """The load's positions of the column-read extracts feeding it: integers (anything
+        else was not written by etlc, and is refused rather than guessed at)."""
+        found = LoadPositions(ld, self.spark, self.env, self.log.context.pipeline).read()
+        fed = {ex.id for ex in self.fed_by(ld)}
+        for extract, at in found.items():
+            if extract in fed and (not isinstance(at, int) or isinstance(at, bool)):
+                raise ConfigurationError(
+                    f"its position of `{extract}` is {json.dumps(at)[:40]}, not a column's "
+                    "position; set it with `etlc state reset`"
+                )
+        return {k: v for k, v in found.items() if k in fed}
 
 
 @dataclass
@@ -346,12 +360,12 @@ class LoadPositions:
     env: Environment
     pipeline: str
 
-    def read(self) -> dict[str, int]:
+    def read(self) -> dict[str, Position]:
         if isinstance(self.load.loader, PositionedLoader):
             return self.load.loader.positions(self.spark, self.pipeline, self.load.id)
         return self._file().read()
 
-    def replace(self, values: Mapping[str, int], run_id: str) -> None:
+    def replace(self, values: Mapping[str, Position], run_id: str) -> None:
         """``values`` in place of the load's positions, committed alone."""
         if isinstance(self.load.loader, PositionedLoader):
             kept = dict(values)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming.readwriter import DataStreamWriter
@@ -183,6 +183,11 @@ class IncrementalExtractor(ABC):
         (no bound when None), read lazily as ``extract`` reads all."""
 
 
+# Where an incremental extract stands: a JSON value its kind reads (a column's position is an
+# integer; see Incremental), kept as JSON text wherever it is kept.
+Position: TypeAlias = Any
+
+
 @dataclass(frozen=True)
 class Positions:
     """The incremental extracts' positions a load commits with its rows: what the next run
@@ -191,7 +196,7 @@ class Positions:
     pipeline: str
     load: str
     run_id: str
-    values: Callable[[], Mapping[str, int]]
+    values: Callable[[], Mapping[str, Position]]
 
 
 class PositionedLoader(ABC):
@@ -199,7 +204,7 @@ class PositionedLoader(ABC):
     killed at any moment leaves the rows and the positions together, or neither."""
 
     @abstractmethod
-    def positions(self, spark: SparkSession, pipeline: str, load: str) -> dict[str, int]:
+    def positions(self, spark: SparkSession, pipeline: str, load: str) -> dict[str, Position]:
         """The positions committed for ``load`` of ``pipeline`` (empty: none yet)."""
 
     @abstractmethod

@@ -56,11 +56,8 @@ class Database:
                 f"DROP TABLE IF EXISTS {TARGET}",
                 f"CREATE TABLE {SOURCE} {columns.format(key=' PRIMARY KEY')}",
                 f"CREATE TABLE {TARGET} {columns.format(key=' PRIMARY KEY' if key else '')}",
-                "CREATE TABLE IF NOT EXISTS etlc_incremental_state (pipeline VARCHAR(200) NOT "
-                "NULL, load_step VARCHAR(200) NOT NULL, extract_step VARCHAR(200) NOT NULL, "
-                "position_at BIGINT NOT NULL, run_id VARCHAR(64) NOT NULL, committed_at "
-                "TIMESTAMP NULL, PRIMARY KEY (pipeline, load_step, extract_step))",
-                f"DELETE FROM etlc_incremental_state WHERE pipeline = '{self.pipeline}'",
+                # etlc makes it again, as a first run anywhere does.
+                "DROP TABLE IF EXISTS etlc_incremental_state",
             ]
         )
         self.add(source)
@@ -68,6 +65,16 @@ class Database:
     def add(self, rows: list[Row]) -> None:
         insert = f"INSERT INTO {SOURCE} ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)"
         self.execute([], rows, insert)
+
+    def positions(self) -> list[Row]:
+        """(load, extract, position as kept) of the pipeline, in the target's database."""
+        sql = (
+            "SELECT load_step, extract_step, position_json FROM etlc_incremental_state "
+            f"WHERE pipeline = '{self.pipeline}'"
+        )
+        return (
+            db.my_rows(self.creds, sql) if self.system == "mysql" else db.pg_rows(self.creds, sql)
+        )
 
     def target(self) -> list[Row]:
         sql = f"SELECT {COLUMNS} FROM {TARGET}"
@@ -124,6 +131,7 @@ def test_each_run_lands_the_new_rows_once_whenever_it_is_killed(
     assert first.returncode == 0, first.stderr[-3000:]
     assert read(first)["records"] == 100 and read(first).get("after") is None
     assert base.target() == live(rows[:100])
+    assert base.positions() == [(LOAD, "orders", "100")]  # beside the rows, in their database
 
     base.add(rows[100:150])
     killed = run(driver, tmp_path, creds, vault, faults=f"killed-before-commit:{LOAD}:0")

@@ -156,13 +156,28 @@ def test_positions_no_catch_up_can_mend_fail_the_run_with_the_remedy(
     assert not any(p.exists() for p in outs.values())
 
 
+def test_a_position_that_is_not_a_columns_fails_the_run_before_any_read(
+    spark: SparkSession, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    src, out = tmp_path / "items.csv", tmp_path / "out"
+    write_items(src, range(1, 4))
+    PositionFile(spark, str(tmp_path / "state"), "items", "out").write({"items": "7"}, "r0")
+    report = run(spark, graph(src, {"out": out}), tmp_path, "r1")
+    assert report.status is Status.FAILED and not out.exists()
+    assert str(report.error) == (
+        'step `out`: its position of `items` is "7", not a column\'s position; set it with '
+        "`etlc state reset`"
+    )
+    assert shown("7", "integer") == '"7"'
+
+
 def test_a_position_file_cut_short_does_not_count(spark: SparkSession, tmp_path: Path) -> None:
     store = PositionFile(spark, str(tmp_path), "p", "load")
     assert store.read() == {}
     store.write({"orders": 41}, "r1")
     folder = tmp_path / "p" / "load"
     (folder / "positions-000000000002.json").write_text('{"positions": {"orders": 4', "utf-8")
-    (folder / "positions-000000000003.json").write_text('{"positions": {"orders": true}}', "utf-8")
+    (folder / "positions-000000000003.json").write_text('{"positions": [41]}', "utf-8")
     assert store.read() == {"orders": 41}
     path = store.write({"orders": 42}, "r2")
     assert path.endswith("positions-000000000004.json")
