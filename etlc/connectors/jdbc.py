@@ -736,21 +736,45 @@ class _Sql:
         return found
 
     def save_positions(self, positions: Positions) -> None:
-        """``positions`` in the open transaction, in place of the load's earlier ones."""
+        """``positions`` in the open transaction, in place of the load's earlier ones. When
+        it expects some, each row changes only from the value expected (a compare-and-set the
+        database locks until the commit), and a row expected absent must still be: otherwise
+        another run of the pipeline committed in between, and this one commits nothing."""
         table = self.dialect.quote(POSITION_TABLE)
         load = (positions.pipeline, positions.load)
-        self.prepared(
-            f"DELETE FROM {table} WHERE pipeline = ? AND load_step = ?",
-            load,
-            lambda stmt: stmt.executeUpdate(),
-        )
-        for extract, at in sorted(positions.values().items()):
+        values = sorted(positions.values().items())
+        expected = positions.expected
+        if expected is None:  # an operator's reset: whatever was there goes
             self.prepared(
-                f"INSERT INTO {table} (pipeline, load_step, extract_step, position_json, "
-                "run_id, committed_at) VALUES (?, ?, ?, ?, ?, CURRENT_TIMESTAMP)",
-                (*load, extract, json.dumps(at, sort_keys=True), positions.run_id),
+                f"DELETE FROM {table} WHERE pipeline = ? AND load_step = ?",
+                load,
                 lambda stmt: stmt.executeUpdate(),
             )
+        insert = (
+            f"INSERT INTO {table} (pipeline, load_step, extract_step, position_json, run_id, "
+            "committed_at) VALUES (?, ?, ?, ?, ?, CURRENT_TIMESTAMP)"
+        )
+        update = (
+            f"UPDATE {table} SET position_json = ?, run_id = ?, committed_at = CURRENT_TIMESTAMP "
+            "WHERE pipeline = ? AND load_step = ? AND extract_step = ? AND position_json = ?"
+        )
+        try:
+            for extract, at in values:
+                text = json.dumps(at, sort_keys=True)
+                if expected is None or extract not in expected:
+                    added = (*load, extract, text, positions.run_id)
+                    self.prepared(insert, added, lambda stmt: stmt.executeUpdate())
+                    continue
+                was = json.dumps(expected[extract], sort_keys=True)
+                moved = (text, positions.run_id, *load, extract, was)
+                if self.prepared(update, moved, lambda stmt: stmt.executeUpdate()) != 1:
+                    raise _RejectedError("40001", "")
+        except _RejectedError:  # a row changed or appeared since the run began
+            raise TerminalError(
+                f"another run of {positions.pipeline} committed load `{positions.load}` while "
+                "this one ran; nothing of this run was written to it (runs of one pipeline "
+                "must not overlap)"
+            ) from None
 
     def savepoint(self, name: str) -> None:
         self.savepoints[name] = self.jdbc.setSavepoint(name)

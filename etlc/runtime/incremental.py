@@ -197,11 +197,14 @@ class IncrementalRun:
     log: EventLog
     reads: dict[str, _Read] = field(default_factory=dict)
     skipped: set[str] = field(default_factory=set)
+    # What each load held when the run planned (None: a full refresh, which does not ask).
+    held: dict[str, dict[str, int]] | None = None
 
     def plan(self, *, full_refresh: bool = False) -> None:
         """The committed positions read from every load's store, and the run's ranges; a
         full refresh reads every row, whatever the loads committed."""
         self.reads, self.skipped = {}, set()
+        self.held = None if full_refresh else {}
         held: dict[str, dict[str, int | None]] = {}  # extract -> load -> position
         for ld in self.graph.loads:
             fed = self.fed_by(ld)
@@ -211,6 +214,8 @@ class IncrementalRun:
                 committed = {} if full_refresh else self._stored(ld)
             except Exception as exc:
                 raise classify(exc, ld.id) from exc
+            if self.held is not None:
+                self.held[ld.id] = committed
             for ex in fed:
                 held.setdefault(ex.id, {})[ld.id] = committed.get(ex.id)
         for ex in self.incremental_extracts():
@@ -300,7 +305,8 @@ class IncrementalRun:
         def values() -> dict[str, int]:
             return {ex.id: p for ex in fed if (p := self._reached(ex.id)) is not None}
 
-        return Positions(ctx.pipeline, ld.id, ctx.run_id, values)
+        expected = None if self.held is None else self.held.get(ld.id, {})
+        return Positions(ctx.pipeline, ld.id, ctx.run_id, values, expected)
 
     def commit(self, ld: LoadStep, positions: Positions) -> None:
         """The positions of a load that cannot commit them with its rows, written now that

@@ -197,6 +197,10 @@ class Positions:
     load: str
     run_id: str
     values: Callable[[], Mapping[str, Position]]
+    # What the load held of each extract when the run began (absent: nothing); a load that
+    # finds others there at its commit lost a race with another run of the pipeline, and
+    # commits nothing. None: no check (a reset, a full refresh).
+    expected: Mapping[str, Position] | None = None
 
 
 class PositionedLoader(ABC):

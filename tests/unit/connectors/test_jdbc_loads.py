@@ -1101,3 +1101,37 @@ def test_a_move_that_fails_commits_no_position(db: Path, monkeypatch: pytest.Mon
         )
     sql.rollback()
     assert sql.positions("orders_incremental", "load_1_live") == {}
+
+
+def test_a_load_that_lost_a_race_with_another_run_commits_nothing(db: Path) -> None:
+    conn, sql = open_sql(db)
+    sql.require_positions()
+    sql.save_positions(positions({"orders": 41}))
+    sql.commit()
+    stage(db, quantities(2, set()))
+    # This run began at 40; another run of the pipeline has committed 41 since.
+    late = Positions(
+        "orders_incremental", "load_1_live", "run8", lambda: {"orders": 45}, {"orders": 40}
+    )
+    with pytest.raises(TerminalError, match="another run of orders_incremental committed load"):
+        PostgresLoader(CONN, "orders")._move(sql, STAGE, ["id", "qty"], "append", positions=late)
+    assert conn.log[-1].startswith('UPDATE "etlc_incremental_state" SET position_json = ?')
+    sql.rollback()
+    assert target(db) == [] and sql.positions("orders_incremental", "load_1_live") == {"orders": 41}
+    on_time = dataclasses.replace(late, expected={"orders": 41})
+    PostgresLoader(CONN, "orders")._move(sql, STAGE, ["id", "qty"], "append", positions=on_time)
+    assert target(db) == [(101, 1), (102, 2)]
+    assert sql.positions("orders_incremental", "load_1_live") == {"orders": 45}
+
+
+def test_a_first_run_that_finds_another_first_run_committed_commits_nothing(db: Path) -> None:
+    _, first = open_sql(db)
+    first.require_positions()
+    first.save_positions(dataclasses.replace(positions({"orders": 5}), expected={}))
+    first.commit()
+    # The second began when no position was there, and expects none at its commit.
+    _, second = open_sql(db)
+    with pytest.raises(TerminalError, match="runs of one pipeline must not overlap"):
+        second.save_positions(dataclasses.replace(positions({"orders": 6}), expected={}))
+    second.rollback()
+    assert second.positions("orders_incremental", "load_1_live") == {"orders": 5}
