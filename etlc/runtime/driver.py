@@ -214,8 +214,8 @@ def run_driver(
         spark = session_factory(f"etlc:{pipeline}", env, context)
         graph = build(env) if wrap is None else wrap(build(env))
         if args.state is not None:
-            _state(args, graph, spark, env, log)
-            return 0
+            done = _state(args, graph, spark, env, log)
+            return _finished(log, done, files, started, mode=f"state {args.state}", env=env.name)
         lineage = _lineage(graph, spark, env, log, mode)
     except Exception as exc:  # configuration problems end the run before Spark starts
         error = exc if isinstance(exc, EtlcError) else classify(exc, None)
@@ -249,12 +249,13 @@ def _state(
     spark: SparkSession,
     env: Environment,
     log: EventLog,
-) -> None:
+) -> RunReport:
     """``--state``: the positions shown or reset, in place of a run."""
     if args.state == "show":
         show_state(graph, spark, env, log)
     else:
         reset_state(graph, spark, env, log, extract=args.extract, to=args.to)
+    return RunReport(graph.name, log.context.run_id, Status.SUCCESS)
 
 
 def _pipeline(

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -26,7 +27,7 @@ from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from etlc.runtime.environment import Environment
-from etlc.runtime.errors import ConfigurationError, classify
+from etlc.runtime.errors import ConfigurationError, TerminalError, classify, summary
 from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph
 from etlc.runtime.logs import EventLog
 from etlc.runtime.observed import observed_metrics
@@ -40,7 +41,10 @@ from etlc.runtime.strategies import (
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _FILE = re.compile(r"positions-([0-9]{12})\.json")
+COMMIT_ATTEMPTS, COMMIT_DELAY_S = 3, 1.0  # a position file's write, after its load committed
 _KEEP = 2  # position files kept per load: the newest, and the one before for an operator
+_INTEGER = re.compile(r"-?[0-9]{1,20}")
+_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 
 
 def position(column: Column, kind: str) -> Column:
@@ -89,6 +93,13 @@ def shown(at: Position | None, kind: str) -> str | int | None:
 def parsed(text: str, kind: str) -> int:
     """The position a value written by an engineer stands for (``etlc state reset --to``):
     a timestamp in ISO 8601 (UTC unless it has an offset), a date, or an integer."""
+    at = _parsed(text, kind)
+    if not _LONG_MIN <= at <= _LONG_MAX:
+        raise ConfigurationError(f"{text[:40]!r} is beyond a 64-bit {kind} position")
+    return at
+
+
+def _parsed(text: str, kind: str) -> int:
     try:
         if kind == "timestamp":
             when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
@@ -97,11 +108,14 @@ def parsed(text: str, kind: str) -> int:
             return (when - _EPOCH) // timedelta(microseconds=1)
         if kind == "date":
             return (date.fromisoformat(text.strip()) - _EPOCH.date()).days
+        if not _INTEGER.fullmatch(text.strip()):
+            raise ValueError(text)
         return int(text.strip())
-    except ValueError:
+    except (ValueError, OverflowError):
         example = {"timestamp": "2026-01-31T00:00:00Z", "date": "2026-01-31"}.get(kind, "42")
         raise ConfigurationError(
-            f"{text[:40]!r} is not a {kind} position; write e.g. {example}"
+            f"{text[:40]!r} is not {'an' if kind == 'integer' else 'a'} {kind} position; "
+            f"write e.g. {example}"
         ) from None
 
 
@@ -197,6 +211,7 @@ class IncrementalRun:
     log: EventLog
     reads: dict[str, _Read] = field(default_factory=dict)
     skipped: set[str] = field(default_factory=set)
+    sleep: Callable[[float], None] = time.sleep  # between attempts at a position file
     # What each load held when the run planned (None: a full refresh, which does not ask).
     held: dict[str, dict[str, int]] | None = None
 
@@ -243,13 +258,13 @@ class IncrementalRun:
             self._decide(ld, held)
 
     def _decide(self, ld: LoadStep, held: Mapping[str, Mapping[str, int | None]]) -> None:
-        """Whether a load reads this run's range, or skips it (a catch-up it is past)."""
+        """Whether a load reads this run's range, or skips it: it is past a catch-up (level
+        with the others on its other extracts, it takes their new rows in a later run)."""
         ahead: list[str] = []
         behind: list[str] = []
         for ex in self.fed_by(ld):
             read = self.reads[ex.id]
-            if read.upto is None:
-                behind.append(ex.id)
+            if read.upto is None:  # no catch-up: every load of it reads the new rows
                 continue
             mine = held[ex.id][ld.id]
             (ahead if mine == read.upto else behind).append(ex.id)
@@ -289,6 +304,10 @@ class IncrementalRun:
         assert isinstance(step.extractor, IncrementalExtractor)
         after = None if read.after is None else read.after - read.by.lookback
         df = step.extractor.extract_range(self.spark, after, read.upto)
+        if read.observation is not None:
+            # Read again in this attempt (a staging for a count, a sample): the loads wrote
+            # what the first read gave, and rows committed since must wait for the next run.
+            return df
         read.observation = Observation(f"etlc:incremental:{step.id}")
         at = position(F.col(f"`{read.by.column}`"), read.by.kind)
         return df.observe(
@@ -308,13 +327,39 @@ class IncrementalRun:
         expected = None if self.held is None else self.held.get(ld.id, {})
         return Positions(ctx.pipeline, ld.id, ctx.run_id, values, expected)
 
-    def commit(self, ld: LoadStep, positions: Positions) -> None:
+    def commit(self, ld: LoadStep) -> None:
         """The positions of a load that cannot commit them with its rows, written now that
-        it has committed."""
+        it has committed; tried again on failure, then the run stops with the command that
+        sets them by hand (its rows are in: the next run must not read them again)."""
+        positions = self.positions(ld)
+        if positions is None:
+            return
+        values = positions.values()
         root = self.env.settings.state_dir
         store = PositionFile(self.spark, root, self.log.context.pipeline, ld.id)
-        path = store.write(positions.values(), positions.run_id)
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            try:
+                path = store.write(values, positions.run_id)
+                break
+            except Exception as exc:
+                if attempt == COMMIT_ATTEMPTS:
+                    raise self._uncommitted(ld, values, store.folder, exc) from exc
+                self.sleep(COMMIT_DELAY_S)
         self.log.info("positions_committed", stage="load", step=ld.id, path=path)
+
+    def _uncommitted(
+        self, ld: LoadStep, values: Mapping[str, int], folder: str, exc: Exception
+    ) -> TerminalError:
+        commands = "; ".join(
+            f"etlc state reset <definition> --extract {extract} --to "
+            f"{shown(at, self.reads[extract].by.kind)}"
+            for extract, at in sorted(values.items())
+        )
+        return TerminalError(
+            f"its rows are committed, but its positions could not be written to {folder} "
+            f"({summary(exc)}); before the next run, set them: {commands}",
+            ld.id,
+        )
 
     def _reached(self, extract: str) -> int | None:
         """The position ``extract``'s read reached: the highest it read, never below where

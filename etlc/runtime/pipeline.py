@@ -34,7 +34,7 @@ from etlc.runtime.graph import DatasetSchema, ExtractStep, LoadStep, PipelineGra
 from etlc.runtime.incremental import IncrementalRun
 from etlc.runtime.logs import EventLog
 from etlc.runtime.observed import observed_metrics
-from etlc.runtime.quarantine import for_load, quarantine_path, write_quarantine
+from etlc.runtime.quarantine import for_load, quarantine_path, remove, write_quarantine
 from etlc.runtime.report import RunReport, Status, StepMetrics
 from etlc.runtime.stage_store import StageStore
 from etlc.runtime.strategies import Gate, GatedLoader, LoadResult, PositionedLoader
@@ -327,19 +327,11 @@ class BatchPipeline(SparkPipeline):
                 else:
                     frames[ex.id], checked[ex.id] = self._checked(ex)
             observed: dict[str, Observation | StageResult] = {}
-            loaded = self.graph.loaded()
+            loaded = self._needed()
             # A transform no load depends on is never run; waiting on its metrics would hang.
             for tr in (t for t in self.graph.transforms if t.id in loaded):
                 frames[tr.id], observed[tr.id] = self._transform(tr, frames, store)
-            dead_lettered = 0
-            for ld in (ld for ld in self.graph.loads if not ld.quarantined):
-                gate = None if single is None else self._gate(ld, checked, store, report)
-                dead_lettered += self._load(ld, frames[ld.input], report, gate)
-            # Records set aside are written once every other load has committed: a run that
-            # fails leaves none behind, and the next one sets them aside once.
-            for ld in (ld for ld in self.graph.loads if ld.quarantined):
-                dead_lettered += self._load(ld, self._held(ld.input, store), report)
-            self._write_quarantine(store)
+            dead_lettered = self._load_all(frames, checked, single, store, report)
             self._transform_metrics(observed, report)
             if dead_lettered or report.left_out:
                 report.status = Status.PARTIAL
@@ -354,6 +346,63 @@ class BatchPipeline(SparkPipeline):
             ):
                 self._cleanup(store)
         return report
+
+    def _needed(self) -> set[str]:
+        """The datasets the loads that write in this attempt depend on: not those only a
+        load it skips reads (one an earlier attempt committed, one past a catch-up)."""
+        assert self.incremental is not None
+        skipped = set(self.committed) | self.incremental.skipped
+        return self.graph.upstream(*(ld.input for ld in self.graph.loads if ld.id not in skipped))
+
+    def _load_all(
+        self,
+        frames: dict[str, DataFrame],
+        checked: dict[str, Checked],
+        single: LoadStep | None,
+        store: StageStore,
+        report: RunReport,
+    ) -> int:
+        """Every load (the dead-lettered count). Records set aside are written once every
+        other load has committed: a run that fails leaves none behind, and the next one,
+        reading the same records again, sets them aside once. An incremental run's loads
+        move its positions, after which no run reads those records again: there they are
+        written first, and removed when the run fails before any load commits."""
+        assert self.incremental is not None
+        early = bool(self.incremental.reads and self.set_aside)
+        if early:
+            self._write_quarantine(store)
+        dead_lettered = 0
+        try:
+            for ld in sorted(self.graph.loads, key=lambda ld: ld.quarantined):
+                skipped = self._skipped(ld, report)
+                if skipped is not None:
+                    dead_lettered += skipped
+                elif ld.quarantined:
+                    dead_lettered += self._load(ld, self._held(ld.input, store), report)
+                else:
+                    gate = None if single is None else self._gate(ld, checked, store, report)
+                    dead_lettered += self._load(ld, frames[ld.input], report, gate)
+        except Exception:
+            if early and not self.committed:
+                self._unquarantine()
+            raise
+        if not early:
+            self._write_quarantine(store)
+        return dead_lettered
+
+    def _unquarantine(self) -> None:
+        """The records this attempt set aside removed from the quarantine folder (the next
+        run reads them again); a failure to is logged, never raised over the run's own."""
+        ctx = self.log.context
+        root = self.env.settings.quarantine_dir
+        for step, _, _ in self.set_aside:
+            path = quarantine_path(root, ctx.pipeline, step, ctx.run_id)
+            try:
+                remove(self.spark, path)
+            except Exception as exc:
+                self.log.warning(
+                    "quarantine_cleanup_failed", step=step, path=path, error=summary(exc)
+                )
 
     # --- one pass: the extracts validated as the load writes ------------------------------
 
@@ -461,9 +510,6 @@ class BatchPipeline(SparkPipeline):
     def _load(
         self, step: LoadStep, df: DataFrame, report: RunReport, gate: Gate | None = None
     ) -> int:
-        skipped = self._skipped(step, report)
-        if skipped is not None:
-            return skipped
         started = self.clock()
         observation = Observation(f"etlc:load:{step.id}")
         counted = df.observe(observation, F.count(F.lit(1)).alias("records"))
@@ -472,9 +518,6 @@ class BatchPipeline(SparkPipeline):
             records = int(observed_metrics(observation, step.id).get("records", 0))
         except Exception as exc:
             raise self._failed(step, exc, gate is not None) from exc
-        log_target_changes(self.log, step, result)
-        if result.dead_lettered:
-            self._dead_letters(step, result.details.get("dead_letters", []))
         # input = written + dead-lettered + superseded (an upsert writes the last row per key).
         metrics = StepMetrics(
             step.id,
@@ -493,7 +536,13 @@ class BatchPipeline(SparkPipeline):
                 if v
             },
         )
+        # Its rows are in: whatever fails from here, a retry must not write them again.
         self.committed[step.id] = metrics
+        if self.incremental is not None and not isinstance(step.loader, PositionedLoader):
+            self.incremental.commit(step)
+        log_target_changes(self.log, step, result)
+        if result.dead_lettered:
+            self._dead_letters(step, result.details.get("dead_letters", []))
         report.steps.append(metrics)
         self.log.info(
             "step_finished",
@@ -530,25 +579,16 @@ class BatchPipeline(SparkPipeline):
         return None
 
     def _write(self, step: LoadStep, df: DataFrame, gate: Gate | None) -> LoadResult:
-        """The load's write, with the positions of the incremental extracts feeding it: in
-        its transaction when it can hold them, else right after it commits."""
-        incremental = self.incremental
-        positions = None if incremental is None else incremental.positions(step)
+        """The load's write, with the positions of the incremental extracts feeding it in
+        its transaction when it can hold them (else they follow its commit: ``_load``)."""
+        positions = None if self.incremental is None else self.incremental.positions(step)
         if positions is not None and isinstance(step.loader, PositionedLoader):
             assert gate is None  # a database load stages its rows: no pass to share
             return step.loader.load_positioned(df, step.mode, positions)
         if gate is None:
-            result = step.loader.load(df, step.mode)
-        else:
-            assert isinstance(step.loader, GatedLoader)
-            result = step.loader.load_gated(df, step.mode, gate)
-        if positions is not None:
-            assert incremental is not None
-            try:
-                incremental.commit(step, positions)
-            except Exception as exc:  # the load's rows are in: this is not the source's fault
-                raise classify(exc, step.id) from exc
-        return result
+            return step.loader.load(df, step.mode)
+        assert isinstance(step.loader, GatedLoader)
+        return step.loader.load_gated(df, step.mode, gate)
 
     def _failed(self, step: LoadStep, exc: Exception, single: bool) -> EtlcError:
         """A load's failure, classified; in a single pass its job also read the extracts, so a

@@ -19,6 +19,14 @@ def _by(step: ExtractStep) -> Incremental:
     return step.extractor.incremental
 
 
+def _next_run(positioned: bool, by: Incremental) -> str:
+    """What the next run reads, in words (unless loads of the extract stand apart: then the
+    next run catches the ones behind up first)."""
+    if not positioned:
+        return "every row"
+    return "the rows above the position" + (" less the lookback" if by.lookback else "")
+
+
 def show_state(graph: PipelineGraph, spark: SparkSession, env: Environment, log: EventLog) -> None:
     """One ``incremental_position`` line per load and incremental extract feeding it (no
     position: the next run reads every row)."""
@@ -40,7 +48,7 @@ def show_state(graph: PipelineGraph, spark: SparkSession, env: Environment, log:
                 extract=ex.id,
                 column=by.column,
                 position=shown(held.get(ex.id), by.kind),
-                next_run="reads every row" if ex.id not in held else "reads above the position",
+                next_run=_next_run(ex.id in held, by),
                 kept_in=store.where(),
             )
 
@@ -90,6 +98,6 @@ def reset_state(
                 extract=ex.id,
                 before=shown(before.get(ex.id), kind),
                 after=shown(after.get(ex.id), kind),
-                next_run="reads every row" if value is None else "reads above the position",
+                next_run=_next_run(value is not None, _by(ex)),
                 kept_in=store.where(),
             )

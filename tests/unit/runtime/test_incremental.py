@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +13,15 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 
 from etlc.connectors.files import FilesExtractor, FilesLoader
+from etlc.runtime import incremental
 from etlc.runtime.environment import Environment, Settings
-from etlc.runtime.errors import ConfigurationError
-from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph
-from etlc.runtime.incremental import PositionFile, in_range, parsed, shown
+from etlc.runtime.errors import ConfigurationError, TerminalError
+from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph, TransformStep
+from etlc.runtime.incremental import IncrementalRun, PositionFile, in_range, parsed, shown
 from etlc.runtime.logs import EventLog, RunContext
 from etlc.runtime.pipeline import BatchPipeline
 from etlc.runtime.report import Status
+from etlc.runtime.state_command import reset_state, show_state
 from etlc.runtime.strategies import Incremental, IncrementalExtractor
 from tests.unit.runtime.items import SCHEMA
 from tests.unit.runtime.log_lines import events
@@ -216,7 +219,10 @@ def test_positions_read_as_an_engineer_writes_them(
     [("timestamp", "2026-01-31T00:00:00Z"), ("date", "2026-01-31"), ("integer", "42")],
 )
 def test_a_position_that_is_not_one_says_what_to_write(kind: str, example: str) -> None:
-    with pytest.raises(ConfigurationError, match=f"is not a {kind} position; write e.g. {example}"):
+    article = "an" if kind == "integer" else "a"
+    with pytest.raises(
+        ConfigurationError, match=f"is not {article} {kind} position; write e.g. {example}"
+    ):
         parsed("yesterday", kind)
 
 
@@ -239,3 +245,116 @@ def test_a_range_is_the_database_predicate_spark_pushes(spark: SparkSession) -> 
     at = spark.sql("SELECT unix_micros(TIMESTAMP'2026-01-02 00:00:00') AS m").first()
     assert at is not None
     assert kept("at", "timestamp", None, int(at.m)) == [1, 2]
+
+
+def test_a_second_read_in_a_run_does_not_move_the_position(
+    spark: SparkSession, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    src = tmp_path / "items.csv"
+    write_items(src, range(1, 4))
+    g = graph(src, {"out": tmp_path / "out"})
+    env = Environment("test", "test.json", settings=Settings(state_dir=str(tmp_path / "state")))
+    plan = IncrementalRun(g, spark, env, EventLog(RunContext("items", run_id="r1")))
+    plan.plan()
+    [extract], [load] = g.extracts, g.loads
+    assert plan.source(extract).count() == 3  # what the load wrote
+    write_items(src, range(1, 6))  # rows committed to the source meanwhile
+    assert plan.source(extract).count() == 5  # a second read: a staging for a count, a sample
+    positions = plan.positions(load)
+    assert positions is not None and positions.values() == {"items": 3}
+
+
+def test_a_position_file_that_cannot_be_written_stops_the_run_with_the_command_to_set_it(
+    spark: SparkSession, tmp_path: Path, log_stream: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(incremental, "COMMIT_DELAY_S", 0.0)
+    src, out = tmp_path / "items.csv", tmp_path / "out"
+    write_items(src, range(1, 4))
+    (tmp_path / "state").write_text("a file where the folder should be", "utf-8")
+    report = run(spark, graph(src, {"out": out}), tmp_path, "r1")
+    assert report.status is Status.FAILED and isinstance(report.error, TerminalError)
+    assert str(report.error).startswith("step `out`: its rows are committed, but its positions")
+    assert "set them: etlc state reset <definition> --extract items --to 3" in str(report.error)
+    assert ids(spark, out) == [1, 2, 3]  # written once: the run does not try again
+    assert [e["attempt"] for e in events(log_stream, "attempt_started")] == [1]
+
+
+def test_a_load_past_one_catch_up_and_level_on_another_extract_skips(
+    spark: SparkSession, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    xs, ys = tmp_path / "x.csv", tmp_path / "y.csv"
+    write_items(xs, range(1, 6))
+    write_items(ys, range(101, 108))
+    state = str(tmp_path / "state")
+    # A run committed A (x and y at 5 and 105) and B (y); C (x) failed, and stays at 3.
+    for load, at in (("a", {"x": 5, "y": 105}), ("b", {"y": 105}), ("c", {"x": 3})):
+        PositionFile(spark, state, "items", load).write(at, "r0")
+    both = TransformStep("both", ("x", "y"), lambda x, y: x.unionByName(y), SCHEMA)
+    outs = {name: tmp_path / name for name in "abc"}
+    g = PipelineGraph(
+        name="items",
+        extracts=(
+            ExtractStep("x", NewItems(xs), SCHEMA),
+            ExtractStep("y", NewItems(ys), SCHEMA),
+        ),
+        transforms=(both,),
+        loads=(
+            LoadStep("a", "both", FilesLoader(str(outs["a"]), "parquet"), "append"),
+            LoadStep("b", "y", FilesLoader(str(outs["b"]), "parquet"), "append"),
+            LoadStep("c", "x", FilesLoader(str(outs["c"]), "parquet"), "append"),
+        ),
+    )
+    report = run(spark, g, tmp_path, "r1")
+    assert report.status is Status.SUCCESS, report.error
+    assert not outs["a"].exists()  # past x's catch-up: its new y rows wait for the next run
+    assert ids(spark, outs["b"]) == [106, 107]
+    assert ids(spark, outs["c"]) == [4, 5]
+    assert run(spark, g, tmp_path, "r2").status is Status.SUCCESS  # all level again
+    assert ids(spark, outs["a"]) == [106, 107]
+
+
+@pytest.mark.parametrize("text", ["1_000", "٣", "9223372036854775808", "1e3"])
+def test_an_integer_position_is_plain_ascii_digits_within_64_bits(text: str) -> None:
+    with pytest.raises(ConfigurationError):
+        parsed(text, "integer")
+
+
+def test_state_show_and_reset_read_and_set_each_loads_position(
+    spark: SparkSession, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    src = tmp_path / "items.csv"
+    g = graph(src, {"out": tmp_path / "out", "copy": tmp_path / "copy"})
+    env = Environment("test", "test.json", settings=Settings(state_dir=str(tmp_path / "state")))
+    log = EventLog(RunContext("items", run_id="op1"))
+    PositionFile(spark, str(tmp_path / "state"), "items", "out").write({"items": 8}, "r0")
+    show_state(g, spark, env, log)
+    shown_now = {e["load"]: (e.get("position"), e["next_run"]) for e in events(log_stream)}
+    assert shown_now == {
+        "out": (8, "the rows above the position"),
+        "copy": (None, "every row"),
+    }
+    reset_state(g, spark, env, log, extract="items", to="5")
+    moved = {
+        e["load"]: (e.get("before"), e["after"])
+        for e in events(log_stream, "incremental_position_set")
+    }
+    assert moved == {"out": (8, 5), "copy": (None, 5)}
+    reset_state(g, spark, env, log, extract=None, to=None)  # every row, next run
+    assert PositionFile(spark, str(tmp_path / "state"), "items", "out").read() == {}
+    with pytest.raises(ConfigurationError, match="no incremental extract `orders` in items"):
+        reset_state(g, spark, env, log, extract="orders", to="5")
+    with pytest.raises(ConfigurationError, match="not an integer position"):
+        reset_state(g, spark, env, log, extract="items", to="soon")
+
+
+def test_state_show_of_a_pipeline_without_incremental_extracts_says_so(
+    spark: SparkSession, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    g = graph(tmp_path / "items.csv", {"out": tmp_path / "out"})
+    plain = replace(
+        g,
+        extracts=(replace(g.extracts[0], extractor=FilesExtractor(str(tmp_path), "csv", SCHEMA)),),
+    )
+    show_state(plain, spark, Environment("test", "test.json"), EventLog(RunContext("items")))
+    [said] = events(log_stream, "incremental_position")
+    assert said["reason"] == "the pipeline has no incremental extract"
