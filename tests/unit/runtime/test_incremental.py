@@ -16,13 +16,14 @@ from etlc.connectors.files import FilesExtractor, FilesLoader
 from etlc.runtime import incremental
 from etlc.runtime.environment import Environment, Settings
 from etlc.runtime.errors import ConfigurationError, TerminalError
+from etlc.runtime.expectations import Expectation
 from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph, TransformStep
 from etlc.runtime.incremental import IncrementalRun, PositionFile, in_range, parsed, shown
 from etlc.runtime.logs import EventLog, RunContext
 from etlc.runtime.pipeline import BatchPipeline
 from etlc.runtime.report import Status
 from etlc.runtime.state_command import reset_state, show_state
-from etlc.runtime.strategies import Incremental, IncrementalExtractor
+from etlc.runtime.strategies import Incremental, IncrementalExtractor, LoadResult
 from tests.unit.runtime.items import SCHEMA
 from tests.unit.runtime.log_lines import events
 
@@ -60,9 +61,17 @@ def graph(source: Path, outs: dict[str, Path]) -> PipelineGraph:
 
 
 def run(
-    spark: SparkSession, g: PipelineGraph, tmp_path: Path, run_id: str, *, full: bool = False
+    spark: SparkSession,
+    g: PipelineGraph,
+    tmp_path: Path,
+    run_id: str,
+    *,
+    full: bool = False,
+    **more: Any,
 ) -> Any:
-    settings = Settings(stage_dir=str(tmp_path / "stage"), state_dir=str(tmp_path / "state"))
+    settings = Settings(
+        stage_dir=str(tmp_path / "stage"), state_dir=str(tmp_path / "state"), **more
+    )
     env = Environment("test", "test.json", settings=settings)
     log = EventLog(RunContext("items", run_id=run_id))
     return BatchPipeline(g, spark, env, log, full_refresh=full).run()
@@ -358,3 +367,43 @@ def test_state_show_of_a_pipeline_without_incremental_extracts_says_so(
     show_state(plain, spark, Environment("test", "test.json"), EventLog(RunContext("items")))
     [said] = events(log_stream, "incremental_position")
     assert said["reason"] == "the pipeline has no incremental extract"
+
+
+class Refusing(FilesLoader):
+    """A load whose target refuses every write."""
+
+    def load(self, df: DataFrame, mode: str) -> LoadResult:
+        raise TerminalError("the target refused the write")
+
+    def gates(self, spark: SparkSession, mode: str) -> bool:
+        return False
+
+
+def test_records_set_aside_go_before_the_loads_move_the_positions(
+    spark: SparkSession, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    src, out = tmp_path / "items.csv", tmp_path / "out"
+    write_items(src, range(1, 6))
+    modest = Expectation("modest", "NOT (qty < 4) IS FALSE", "quarantine")
+    g = graph(src, {"out": out})
+    g = replace(g, extracts=(replace(g.extracts[0], expectations=(modest,)),))
+    settings = {"quarantine_dir": str(tmp_path / "q")}
+    failed = run(
+        spark,
+        replace(g, loads=(replace(g.loads[0], loader=Refusing(str(out), "parquet")),)),
+        tmp_path,
+        "r1",
+        **settings,
+    )
+    assert failed.status is Status.FAILED
+    assert not (tmp_path / "q" / "items" / "items" / "r1").exists()  # the next run sets them aside
+    assert run(spark, g, tmp_path, "r2", **settings).status is Status.PARTIAL
+    order = [
+        e["event"]
+        for e in events(log_stream)
+        if e["event"] in ("records_quarantined", "step_finished")
+    ]
+    assert order[-2:] == ["records_quarantined", "step_finished"]  # before the load
+    aside = spark.read.format("avro").load(str(tmp_path / "q" / "items" / "items" / "r2"))
+    assert sorted(r.id for r in aside.collect()) == [4, 5]
+    assert ids(spark, out) == [1, 2, 3]
