@@ -99,11 +99,18 @@ class Dialect(ABC):
     # server takes it (None: it always does).
     bulk_properties: ClassVar[Mapping[str, str]] = {}
     bulk_check: ClassVar[str | None] = None
+    # What etlc's own statements rely on, over a profile's properties.
+    fixed_properties: ClassVar[Mapping[str, str]] = {}
 
     def url(self, c: JdbcProfile, *, bulk: bool = False) -> str:
         # Credentials travel as driver properties, never in the URL. The host and port are
         # pasted in as they are: the profile took only a host name or address and a number.
-        props = {**self.batch_properties, **c.properties, **(self.bulk_properties if bulk else {})}
+        props = {
+            **self.batch_properties,
+            **c.properties,
+            **self.fixed_properties,
+            **(self.bulk_properties if bulk else {}),
+        }
         query = "&".join(f"{quote(k)}={quote(str(v))}" for k, v in sorted(props.items()))
         return f"{self.scheme}://{c.host}:{c.address_port}/{quote(c.database)}?{query}"
 

@@ -22,6 +22,9 @@ class MySqlDialect(Dialect):
     catalog_is_schema: ClassVar[bool] = True
     case_insensitive_names: ClassVar[bool] = True
     long_text: ClassVar[str] = "LONGTEXT"  # TEXT stops at 64 KiB
+    # An UPDATE counts the rows it matched, not those it changed: the positions'
+    # compare-and-set reads that count (the driver's default, which a profile could turn off).
+    fixed_properties: ClassVar[Mapping[str, str]] = {"useAffectedRows": "false"}
     # rewriteBatchedStatements: multi-row inserts for MySQL Connector/J (MariaDB's driver
     # batches by default). permitMysqlScheme lets MariaDB's driver accept a jdbc:mysql URL,
     # which is what makes Spark pick its MySQL dialect (backtick quoting, MySQL types).

@@ -19,6 +19,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -144,7 +145,8 @@ class PositionFile:
         finally:
             out.close()
         for old in found[: max(0, len(found) + 1 - _KEEP)]:
-            fs.delete(self._path(f"{self.folder}/positions-{old:012d}.json"), False)
+            with suppress(Exception):  # committed already: an old file left is only clutter
+                fs.delete(self._path(f"{self.folder}/positions-{old:012d}.json"), False)
         return path
 
     def _committed(self) -> list[tuple[int, dict[str, Position]]]:

@@ -307,6 +307,7 @@ class BatchPipeline(SparkPipeline):
         # Loads that committed in an earlier attempt of this run: a retry must not write
         # them again (an append would duplicate), so they are skipped.
         self.committed: dict[str, StepMetrics] = {}
+        self.committed_before: set[str] = set()  # those, when this attempt's loads began
 
     def run(self) -> RunReport:
         ctx = self.log.context
@@ -348,10 +349,19 @@ class BatchPipeline(SparkPipeline):
         return report
 
     def _needed(self) -> set[str]:
-        """The datasets the loads that write in this attempt depend on: not those only a
-        load it skips reads (one an earlier attempt committed, one past a catch-up)."""
+        """The datasets the loads depend on, less those only a load past an incremental
+        catch-up reads (it skips the run). A load an earlier attempt committed keeps its:
+        their records set aside are written at the attempt's end."""
         assert self.incremental is not None
-        skipped = set(self.committed) | self.incremental.skipped
+        skipped = self.incremental.skipped
+        return self.graph.upstream(*(ld.input for ld in self.graph.loads if ld.id not in skipped))
+
+    def _written(self) -> set[str]:
+        """The datasets a load of this attempt wrote: only theirs are counted (a transform
+        only a skipped load reads is never run, and its counts never come)."""
+        skipped = set(self.committed_before) | (
+            self.incremental.skipped if self.incremental is not None else set()
+        )
         return self.graph.upstream(*(ld.input for ld in self.graph.loads if ld.id not in skipped))
 
     def _load_all(
@@ -368,11 +378,12 @@ class BatchPipeline(SparkPipeline):
         move its positions, after which no run reads those records again: there they are
         written first, and removed when the run fails before any load commits."""
         assert self.incremental is not None
+        self.committed_before = set(self.committed)
         early = bool(self.incremental.reads and self.set_aside)
-        if early:
-            self._write_quarantine(store)
         dead_lettered = 0
         try:
+            if early:
+                self._write_quarantine(store)
             for ld in sorted(self.graph.loads, key=lambda ld: ld.quarantined):
                 skipped = self._skipped(ld, report)
                 if skipped is not None:
@@ -383,7 +394,7 @@ class BatchPipeline(SparkPipeline):
                     gate = None if single is None else self._gate(ld, checked, store, report)
                     dead_lettered += self._load(ld, frames[ld.input], report, gate)
         except Exception:
-            if early and not self.committed:
+            if early:
                 self._unquarantine()
             raise
         if not early:
@@ -391,11 +402,15 @@ class BatchPipeline(SparkPipeline):
         return dead_lettered
 
     def _unquarantine(self) -> None:
-        """The records this attempt set aside removed from the quarantine folder (the next
-        run reads them again); a failure to is logged, never raised over the run's own."""
+        """The records this attempt set aside removed from the quarantine folder where no
+        load they feed committed (the next run reads them again); a failure to is logged,
+        never raised over the run's own."""
         ctx = self.log.context
         root = self.env.settings.quarantine_dir
         for step, _, _ in self.set_aside:
+            fed = [ld.id for ld in self.graph.loads if step in self.graph.upstream(ld.input)]
+            if any(load in self.committed for load in fed):
+                continue
             path = quarantine_path(root, ctx.pipeline, step, ctx.run_id)
             try:
                 remove(self.spark, path)
@@ -536,13 +551,14 @@ class BatchPipeline(SparkPipeline):
                 if v
             },
         )
-        # Its rows are in: whatever fails from here, a retry must not write them again.
-        self.committed[step.id] = metrics
-        if self.incremental is not None and not isinstance(step.loader, PositionedLoader):
-            self.incremental.commit(step)
         log_target_changes(self.log, step, result)
         if result.dead_lettered:
             self._dead_letters(step, result.details.get("dead_letters", []))
+        self.committed[step.id] = metrics
+        # A load that could not keep its positions with its rows: they follow, and from here
+        # on no retry writes its rows again.
+        if self.incremental is not None and not isinstance(step.loader, PositionedLoader):
+            self.incremental.commit(step)
         report.steps.append(metrics)
         self.log.info(
             "step_finished",
@@ -605,7 +621,8 @@ class BatchPipeline(SparkPipeline):
     ) -> None:
         """Transform counts, observed while the loads ran (transforms are lazy) or staged."""
         produced = {m.step: m.records_out for m in report.steps}
-        for tr in (t for t in self.graph.transforms if t.id in observed):
+        written = self._written()
+        for tr in (t for t in self.graph.transforms if t.id in observed and t.id in written):
             found = observed[tr.id]
             if isinstance(found, StageResult):
                 made, counts = found.records, found.expected

@@ -15,13 +15,14 @@ from pyspark.sql import DataFrame, SparkSession
 from etlc.connectors.files import FilesExtractor, FilesLoader
 from etlc.runtime import incremental
 from etlc.runtime.environment import Environment, Settings
-from etlc.runtime.errors import ConfigurationError, TerminalError
+from etlc.runtime.errors import ConfigurationError, TerminalError, TransientError
 from etlc.runtime.expectations import Expectation
 from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph, TransformStep
 from etlc.runtime.incremental import IncrementalRun, PositionFile, in_range, parsed, shown
 from etlc.runtime.logs import EventLog, RunContext
 from etlc.runtime.pipeline import BatchPipeline
 from etlc.runtime.report import Status
+from etlc.runtime.retry import RetryingPipeline, RetryPolicy
 from etlc.runtime.state_command import reset_state, show_state
 from etlc.runtime.strategies import Incremental, IncrementalExtractor, LoadResult
 from tests.unit.runtime.items import SCHEMA
@@ -277,14 +278,28 @@ def test_a_position_file_that_cannot_be_written_stops_the_run_with_the_command_t
     spark: SparkSession, tmp_path: Path, log_stream: io.StringIO, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(incremental, "COMMIT_DELAY_S", 0.0)
+    writes: list[str] = []
+    real = PositionFile.write
+
+    def counted(self: PositionFile, values: Any, run_id: str) -> str:
+        writes.append(run_id)
+        return real(self, values, run_id)
+
+    monkeypatch.setattr(PositionFile, "write", counted)
     src, out = tmp_path / "items.csv", tmp_path / "out"
     write_items(src, range(1, 4))
     (tmp_path / "state").write_text("a file where the folder should be", "utf-8")
-    report = run(spark, graph(src, {"out": out}), tmp_path, "r1")
+    settings = Settings(stage_dir=str(tmp_path / "stage"), state_dir=str(tmp_path / "state"))
+    log = EventLog(RunContext("items", run_id="r1"))
+    inner = BatchPipeline(
+        graph(src, {"out": out}), spark, Environment("t", "t.json", settings=settings), log
+    )
+    report = RetryingPipeline(inner, RetryPolicy(2, 0.0), log, sleep=lambda _: None).run()
     assert report.status is Status.FAILED and isinstance(report.error, TerminalError)
     assert str(report.error).startswith("step `out`: its rows are committed, but its positions")
     assert "set them: etlc state reset <definition> --extract items --to 3" in str(report.error)
-    assert ids(spark, out) == [1, 2, 3]  # written once: the run does not try again
+    assert writes == ["r1"] * incremental.COMMIT_ATTEMPTS  # tried again, then stopped
+    assert ids(spark, out) == [1, 2, 3]  # written once: no attempt of the run writes it again
     assert [e["attempt"] for e in events(log_stream, "attempt_started")] == [1]
 
 
@@ -407,3 +422,48 @@ def test_records_set_aside_go_before_the_loads_move_the_positions(
     aside = spark.read.format("avro").load(str(tmp_path / "q" / "items" / "items" / "r2"))
     assert sorted(r.id for r in aside.collect()) == [4, 5]
     assert ids(spark, out) == [1, 2, 3]
+
+
+def test_a_retry_counts_no_transform_only_a_load_committed_before_reads(
+    spark: SparkSession, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    """Not incremental: attempt 1 commits `kept` and fails at `broken`; attempt 2 skips
+    `kept`, and the transform only `kept` reads is never run, nor waited for."""
+    src = tmp_path / "items.csv"
+    write_items(src, range(1, 4))
+    plain = FilesExtractor(str(src), "csv", SCHEMA, {"header": "true"})
+    big = TransformStep("big", ("items",), lambda df: df.where("qty > 1"), SCHEMA)
+    flaky = FlakyOnce(str(tmp_path / "broken"), "parquet")
+    g = PipelineGraph(
+        name="items",
+        extracts=(ExtractStep("items", plain, SCHEMA),),
+        transforms=(big,),
+        loads=(
+            LoadStep("kept", "big", FilesLoader(str(tmp_path / "kept"), "parquet"), "append"),
+            LoadStep("broken", "items", flaky, "append"),
+        ),
+    )
+    settings = Settings(stage_dir=str(tmp_path / "stage"))
+    log = EventLog(RunContext("items", run_id="r1"))
+    inner = BatchPipeline(g, spark, Environment("t", "t.json", settings=settings), log)
+    report = RetryingPipeline(inner, RetryPolicy(1, 0.0), log, sleep=lambda _: None).run()
+    assert report.status is Status.SUCCESS, report.error
+    assert report.duration_ms < 60_000  # no wait on counts that never come
+    assert ids(spark, tmp_path / "kept") == [2, 3] and ids(spark, tmp_path / "broken") == [1, 2, 3]
+    skipped = events(log_stream, "step_skipped")
+    assert [(e["step"], e["reason"]) for e in skipped] == [("kept", "committed earlier")]
+
+
+class FlakyOnce(FilesLoader):
+    """A load whose first write fails as a dropped connection would."""
+
+    failed = False
+
+    def load(self, df: DataFrame, mode: str) -> LoadResult:
+        if not FlakyOnce.failed:
+            FlakyOnce.failed = True
+            raise TransientError("connection reset")
+        return super().load(df, mode)
+
+    def gates(self, spark: SparkSession, mode: str) -> bool:
+        return False
