@@ -500,6 +500,10 @@ def state_reset(
             "date or an integer. Without it the next run reads every row."
         ),
     ] = None,
+    load: Annotated[
+        str | None,
+        typer.Option(help="The one load whose position changes (default: every load it feeds)."),
+    ] = None,
     env: EnvOption = "local",
     master: MasterOption = "local[2]",
     out: OutDir = None,
@@ -511,6 +515,7 @@ def state_reset(
     args = ["--state", "reset"]
     args += ["--extract", extract] if extract is not None else []
     args += ["--to", to] if to is not None else []
+    args += ["--load", load] if load is not None else []
     code = _submit(file, env, master, out, args)
     if code:
         raise typer.Exit(code)

@@ -104,8 +104,8 @@ def parse_args(
     )
     _incremental_options(parser)
     args = parser.parse_args(argv)
-    if (args.extract is not None or args.to is not None) and args.state != "reset":
-        parser.error("--extract and --to go with --state reset")
+    if any(a is not None for a in (args.extract, args.to, args.load)) and args.state != "reset":
+        parser.error("--extract, --load and --to go with --state reset")
     if args.full_refresh and (args.state is not None or mode == "streaming"):
         parser.error("--full-refresh is for a batch run (a stream resumes from its checkpoint)")
     if args.log_format not in LOG_FORMATS:  # from $ETLC_LOG_FORMAT, which argparse takes as is
@@ -136,6 +136,11 @@ def _incremental_options(parser: argparse.ArgumentParser) -> None:
         "--extract",
         help="with --state reset: the incremental extract whose position changes (default: "
         "every one)",
+    )
+    state.add_argument(
+        "--load",
+        help="with --state reset: the one load whose position changes (default: every load "
+        "the extract feeds)",
     )
     state.add_argument(
         "--to",
@@ -254,7 +259,7 @@ def _state(
     if args.state == "show":
         show_state(graph, spark, env, log)
     else:
-        reset_state(graph, spark, env, log, extract=args.extract, to=args.to)
+        reset_state(graph, spark, env, log, extract=args.extract, to=args.to, load=args.load)
     return RunReport(graph.name, log.context.run_id, Status.SUCCESS)
 
 

@@ -353,7 +353,7 @@ class IncrementalRun:
         self, ld: LoadStep, values: Mapping[str, int], folder: str, exc: Exception
     ) -> TerminalError:
         commands = "; ".join(
-            f"etlc state reset <definition> --extract {extract} --to "
+            f"etlc state reset <definition> --load {ld.id} --extract {extract} --to "
             f"{shown(at, self.reads[extract].by.kind)}"
             for extract, at in sorted(values.items())
         )

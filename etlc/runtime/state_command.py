@@ -61,9 +61,11 @@ def reset_state(
     *,
     extract: str | None,
     to: str | None,
+    load: str | None = None,
 ) -> None:
     """Set ``extract``'s position (every incremental extract's without one) for every load it
-    feeds to ``to``; without ``to``, remove it, so that the next run reads every row."""
+    feeds (``load`` alone, when named) to ``to``; without ``to``, remove it, so that the next
+    run reads every row."""
     plan = IncrementalRun(graph, spark, env, log)
     found = plan.incremental_extracts()
     names = ", ".join(f"`{e.id}`" for e in found) or "none"
@@ -72,12 +74,18 @@ def reset_state(
         raise ConfigurationError(
             f"no incremental extract `{extract}` in {graph.name} (incremental extracts: {names})"
         )
+    loads = [ld for ld in graph.loads if plan.fed_by(ld) and load in (None, ld.id)]
+    if not loads:
+        held = ", ".join(f"`{ld.id}`" for ld in graph.loads if plan.fed_by(ld))
+        raise ConfigurationError(
+            f"no load `{load}` fed by an incremental extract in {graph.name} (those: {held})"
+        )
     if to is not None and len(chosen) > 1:
         raise ConfigurationError(
             f"--to sets one extract's position: name it with --extract (one of {names})"
         )
     value = None if to is None else parsed(to, _by(chosen[0]).kind)
-    for ld in graph.loads:
+    for ld in loads:
         fed = [e for e in plan.fed_by(ld) if e in chosen]
         if not fed:
             continue

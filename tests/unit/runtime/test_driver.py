@@ -513,8 +513,12 @@ def test_a_runs_folder_that_cannot_be_made_costs_the_files_not_the_run(
 @pytest.mark.parametrize(
     ("argv", "mode", "says"),
     [
-        (["--extract", "orders"], "batch", "--extract and --to go with --state reset"),
-        (["--state", "show", "--to", "5"], "batch", "--extract and --to go with --state reset"),
+        (["--extract", "orders"], "batch", "--extract, --load and --to go with --state reset"),
+        (
+            ["--state", "show", "--to", "5"],
+            "batch",
+            "--extract, --load and --to go with --state reset",
+        ),
         (["--state", "show", "--full-refresh"], "batch", "--full-refresh is for a batch run"),
         (["--full-refresh"], "streaming", "a stream resumes from its checkpoint"),
     ],

@@ -297,7 +297,9 @@ def test_a_position_file_that_cannot_be_written_stops_the_run_with_the_command_t
     report = RetryingPipeline(inner, RetryPolicy(2, 0.0), log, sleep=lambda _: None).run()
     assert report.status is Status.FAILED and isinstance(report.error, TerminalError)
     assert str(report.error).startswith("step `out`: its rows are committed, but its positions")
-    assert "set them: etlc state reset <definition> --extract items --to 3" in str(report.error)
+    assert "set them: etlc state reset <definition> --load out --extract items --to 3" in str(
+        report.error
+    )
     assert writes == ["r1"] * incremental.COMMIT_ATTEMPTS  # tried again, then stopped
     assert ids(spark, out) == [1, 2, 3]  # written once: no attempt of the run writes it again
     assert [e["attempt"] for e in events(log_stream, "attempt_started")] == [1]
@@ -363,6 +365,11 @@ def test_state_show_and_reset_read_and_set_each_loads_position(
         for e in events(log_stream, "incremental_position_set")
     }
     assert moved == {"out": (8, 5), "copy": (None, 5)}
+    reset_state(g, spark, env, log, extract=None, to="9", load="copy")
+    assert PositionFile(spark, str(tmp_path / "state"), "items", "out").read() == {"items": 5}
+    assert PositionFile(spark, str(tmp_path / "state"), "items", "copy").read() == {"items": 9}
+    with pytest.raises(ConfigurationError, match="no load `nope` fed by an incremental extract"):
+        reset_state(g, spark, env, log, extract=None, to=None, load="nope")
     reset_state(g, spark, env, log, extract=None, to=None)  # every row, next run
     assert PositionFile(spark, str(tmp_path / "state"), "items", "out").read() == {}
     with pytest.raises(ConfigurationError, match="no incremental extract `orders` in items"):
