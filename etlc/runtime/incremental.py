@@ -200,6 +200,7 @@ class _Read:
     upto: int | None  # a catch-up's bound: the position loads ahead of the others hold
     observation: Observation | None = None
     logged: bool = False
+    held: bool = False  # no new rows this run: a load it feeds skips a catch-up
 
 
 @dataclass
@@ -258,6 +259,24 @@ class IncrementalRun:
             )
         for ld in self.graph.loads:
             self._decide(ld, held)
+        self._hold()
+
+    def _hold(self) -> None:
+        """A load that skips a catch-up keeps its positions of its other extracts too: so
+        that it stays level with their other loads, those read no new rows of them in this
+        run (the next run, every load level again, reads them)."""
+        for ld in (ld for ld in self.graph.loads if ld.id in self.skipped):
+            for ex in self.fed_by(ld):
+                read = self.reads[ex.id]
+                if read.upto is None:
+                    read.upto, read.held = read.after, True
+                    self.log.info(
+                        "incremental_held",
+                        stage="extract",
+                        step=ex.id,
+                        at=shown(read.after, read.by.kind),
+                        reason=f"load `{ld.id}` skips a catch-up",
+                    )
 
     def _decide(self, ld: LoadStep, held: Mapping[str, Mapping[str, int | None]]) -> None:
         """Whether a load reads this run's range, or skips it: it is past a catch-up (level
@@ -306,6 +325,8 @@ class IncrementalRun:
         assert isinstance(step.extractor, IncrementalExtractor)
         after = None if read.after is None else read.after - read.by.lookback
         df = step.extractor.extract_range(self.spark, after, read.upto)
+        if read.held and read.after is None:  # never read: nothing is below a position
+            df = df.where(F.lit(False))
         if read.observation is not None:
             # Read again in this attempt (a staging for a count, a sample): the loads wrote
             # what the first read gave, and rows committed since must wait for the next run.

@@ -332,11 +332,21 @@ def test_a_load_past_one_catch_up_and_level_on_another_extract_skips(
     )
     report = run(spark, g, tmp_path, "r1")
     assert report.status is Status.SUCCESS, report.error
-    assert not outs["a"].exists()  # past x's catch-up: its new y rows wait for the next run
-    assert ids(spark, outs["b"]) == [106, 107]
+    assert not outs["a"].exists()  # past x's catch-up
     assert ids(spark, outs["c"]) == [4, 5]
+    # y's new rows wait for every load of it: `a` stays level with `b` on y.
+    assert spark.read.parquet(str(outs["b"])).count() == 0
+    [held] = events(log_stream, "incremental_held")
+    assert (held["step"], held["at"], held["reason"]) == ("y", 105, "load `a` skips a catch-up")
     assert run(spark, g, tmp_path, "r2").status is Status.SUCCESS  # all level again
     assert ids(spark, outs["a"]) == [106, 107]
+    assert ids(spark, outs["b"]) == [106, 107]
+    state = str(tmp_path / "state")
+    assert [PositionFile(spark, state, "items", n).read() for n in "abc"] == [
+        {"x": 5, "y": 107},
+        {"y": 107},
+        {"x": 5},
+    ]
 
 
 @pytest.mark.parametrize("text", ["1_000", "٣", "9223372036854775808", "1e3"])
