@@ -252,9 +252,15 @@ class StreamingPipeline(SparkPipeline):
         read_at: dict[str, float] = {}
         try:
             while True:
+                before = dict(read_at)
                 frames, aside = self._frames(static, read_at, store, report)
                 queries = []  # filled as each starts: one failing to start stops the others
                 self._start_queries(frames, aside, queries, writers)
+                # A snapshot's interval runs from the restart of the queries that read it:
+                # where restarting takes longer than the interval (a busy cluster, a short
+                # `refresh`), the queries would otherwise be restarted again at once, for good.
+                started = self.clock()
+                read_at.update((k, started) for k, at in read_at.items() if before.get(k) != at)
                 if not self._await(queries, self._next_refresh(read_at)):
                     break
                 self.log.info("static_refresh", due=[e.id for e in self._refreshed()])

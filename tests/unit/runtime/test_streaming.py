@@ -7,6 +7,7 @@ import json
 import shutil
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -170,6 +171,7 @@ class Running:
         self.pipeline = p
         self.report: RunReport | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
+        _RUNNING.append(self)
         self.thread.start()
 
     def _run(self) -> None:
@@ -192,6 +194,21 @@ class Running:
         self.thread.join(WAIT_S)
         assert self.report is not None
         return self.report
+
+
+_RUNNING: list[Running] = []  # the streams the running test started
+
+
+@pytest.fixture(autouse=True)
+def _no_stream_outlives_its_test() -> Iterator[None]:
+    """A test that fails while its stream runs would leave the stream's queries active in the
+    shared session (their names taken, their lines in the next test's log): they stop here."""
+    yield
+    while _RUNNING:
+        running = _RUNNING.pop()
+        if running.thread.is_alive():
+            running.pipeline.stop.request()
+            running.thread.join(WAIT_S)
 
 
 def test_micro_batches_flow_through_and_a_restart_resumes_from_the_checkpoint(
