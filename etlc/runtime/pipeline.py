@@ -245,9 +245,10 @@ class SparkPipeline(Pipeline):
         sink = DeadLetterLog(
             self.env.settings.dead_letter_dir, ctx.pipeline, ctx.run_id, self.spark
         )
-        sink.write(step.id, records)
+        # Logged first: should the file not be written, the records are in the run's lines.
         for record in records:
             self.log.warning("dead_letter", stage="load", step=step.id, **record)
+        sink.write(step.id, records)
         self.log.warning(
             "dead_letters_written",
             stage="load",

@@ -537,3 +537,21 @@ def test_a_full_refresh_and_a_reset_parse_for_a_batch() -> None:
     assert args.full_refresh and args.state is None
     args = driver.parse_args("tiny", ["--state", "reset", "--extract", "orders", "--to", "7"])
     assert (args.state, args.extract, args.to, args.full_refresh) == ("reset", "orders", "7", False)
+
+
+def test_a_state_run_reads_no_source_and_ends_like_a_run(
+    spark: Any, tmp_path: Path, stdout: Captured
+) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text("id\n1\n2\n")
+    argv = ["--env-file", str(env_file(tmp_path, src)), "--run-id", "s-1", "--state", "show"]
+    assert run(spark, argv) == 0
+    said = [e["event"] for e in events(stdout)]
+    assert said == ["run_started", "incremental_position", "run_finished"]
+    assert not (tmp_path / "out").exists()
+    results = json.loads((tmp_path / ".etlc" / "runs" / "tiny" / "s-1.json").read_text())
+    assert (results["status"], results["exit_code"], results["mode"]) == (
+        "SUCCESS",
+        0,
+        "state show",
+    )
