@@ -75,8 +75,11 @@ def _shown(value: Any) -> str:
 
 
 def _incremental(value: Mapping[str, Any]) -> str:
-    """``by ordered_at`` and the lookback in the column's terms (``600 s`` of a timestamp)."""
+    """``by ordered_at`` and the lookback in the column's terms (``600 s`` of a timestamp), or
+    ``by offsets``."""
     lookback, kind = value.get("lookback") or 0, value.get("kind")
+    if kind == "offsets":
+        return "by offsets"
     unit = {"timestamp": " s", "date": " days"}.get(str(kind), "")
     amount = lookback // 1_000_000 if kind == "timestamp" else lookback
     return f"by {value.get('column')}" + (f" (lookback {amount}{unit})" if lookback else "")

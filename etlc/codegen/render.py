@@ -54,7 +54,6 @@ _RUNTIME_IMPORTS = {
         "ExtractStep",
         "LoadStep",
         "PipelineGraph",
-        "TransformStep",
     ],
 }
 # What generated drivers import: shipped to the cluster with --py-files.
@@ -195,6 +194,8 @@ def render_driver(plan: Plan, out_dir: Path, project: Project | None = None) -> 
         _full_match(_STEP_ID, step.id, "step id")
         module, attr = step.impl.split(":", 1)
         imports[module].add(attr)
+        if step.role == "transform":  # a pipeline may have none
+            imports["etlc.runtime.graph"].add("TransformStep")
         for _, value in step.args:
             if isinstance(value, EnvConnection):
                 imports[value.kind.__module__].add(value.kind.__name__)

@@ -49,7 +49,7 @@ from etlc.runtime.errors import (
     java_origin,
 )
 from etlc.runtime.graph import DatasetSchema
-from etlc.runtime.incremental import in_range
+from etlc.runtime.positions import in_range
 from etlc.runtime.strategies import (
     BatchMarker,
     ExactlyOnceLoader,
@@ -58,6 +58,7 @@ from etlc.runtime.strategies import (
     IncrementalExtractor,
     Loader,
     LoadResult,
+    Position,
     PositionedLoader,
     Positions,
     refuse_unknown_mode,
@@ -197,7 +198,9 @@ class JdbcExtractor(Extractor, IncrementalExtractor):
     def extract(self, spark: SparkSession) -> DataFrame:
         return self.extract_range(spark, None, None)
 
-    def extract_range(self, spark: SparkSession, after: int | None, upto: int | None) -> DataFrame:
+    def extract_range(
+        self, spark: SparkSession, after: Position | None, upto: Position | None
+    ) -> DataFrame:
         """The rows in a range of the incremental column's positions, filtered by the
         database: Spark folds the bounds into literals and sends the predicate with the read
         (in each partition's query, for a parallel read)."""
@@ -219,6 +222,7 @@ class JdbcExtractor(Extractor, IncrementalExtractor):
         read = translate_errors(reader.load, self.connection)
         if self.incremental is not None:
             by = self.incremental
+            assert by.column is not None
             where = in_range(F.col(f"`{by.column}`"), by.kind, after, upto)
             if where is not None:
                 read = read.where(where)

@@ -19,6 +19,13 @@ Before Spark plans a read, one metadata call on the driver (the Kafka Admin clie
 topic exists, so a down broker fails in bounded time with a :class:`TransientError` naming the
 connection and topic, instead of Spark's own retries of its offset lookups.
 
+An ``incremental`` batch extract reads each run the records after the offsets its loads
+committed (see :mod:`etlc.runtime.incremental`): before it reads, the Admin client fixes the
+topic's latest offsets (the last stable ones under ``isolation.level`` read_committed) as the
+run's end, and the read assigns exactly those partitions from the committed offsets to that end,
+so every read in one attempt gives the same records and the loads commit exactly that end. A
+partition the loads have not read yet starts at ``starting_offsets``.
+
 Writing produces ``to_avro(struct(all columns))`` as the value. The key (see :func:`record_key`):
 no ``keys``, a null key; one key column, its value cast to a string (``42``, ``PAID``); several,
 ``to_json`` of a struct of the key columns in the declared order, nulls kept
@@ -74,11 +81,15 @@ from etlc.runtime.errors import (
     summary,
 )
 from etlc.runtime.graph import DatasetSchema
+from etlc.runtime.positions import offsets_json
 from etlc.runtime.rules import CORRUPT_COLUMN, EVENT_TIME_COLUMN, POSITION_COLUMN
 from etlc.runtime.strategies import (
     Extractor,
+    Incremental,
+    IncrementalExtractor,
     Loader,
     LoadResult,
+    Position,
     StreamExtractor,
     refuse_unknown_mode,
 )
@@ -315,7 +326,7 @@ def default_max_offsets(trigger_ms: int, cores: int) -> int:
     return int(2 * EVENTS_PER_CORE_SECOND * max(cores, 1) * seconds)
 
 
-class KafkaExtractor(Extractor, StreamExtractor):
+class KafkaExtractor(Extractor, StreamExtractor, IncrementalExtractor):
     def __init__(
         self,
         connection: KafkaProfile,
@@ -328,6 +339,7 @@ class KafkaExtractor(Extractor, StreamExtractor):
         confluent_framing: bool = False,
         max_offsets_per_trigger: int | None = None,
         fail_on_data_loss: bool = True,
+        incremental: Mapping[str, Any] | None = None,
     ) -> None:
         self.connection = connection
         self.schema: StructType = schema.struct()
@@ -347,6 +359,9 @@ class KafkaExtractor(Extractor, StreamExtractor):
         self.max_offsets_per_trigger = max_offsets_per_trigger
         self.fail_on_data_loss = fail_on_data_loss
         self.paced: int | None = None  # the bound pace() derived, when none was set
+        self.incremental = None if incremental is None else Incremental(**incremental)
+        if self.incremental is not None and topic is None:
+            raise ConfigurationError("an incremental kafka extract reads one `topic`")
 
     def describe(self) -> dict[str, Any]:
         return {"system": SYSTEM, "connection": self.connection.name, "topic": self.topic}
@@ -373,6 +388,57 @@ class KafkaExtractor(Extractor, StreamExtractor):
         )
         raw = translate_errors(reader.load, self.connection, self.topic)
         return self.decode(raw)
+
+    def read_end(self, spark: SparkSession) -> Position | None:
+        """The topic's latest offsets, ``{"topic": {"partition": offset}}``, as this run's end
+        (None: not incremental)."""
+        if self.incremental is None:
+            return None
+        config = self._checked_config(spark)
+        ends = translate_errors(
+            lambda: _latest_offsets(spark, config, self.topic), self.connection, self.topic
+        )
+        return {self.topic: ends}
+
+    def extract_range(
+        self, spark: SparkSession, after: Position | None, upto: Position | None
+    ) -> DataFrame:
+        """The records of the partitions in ``upto`` (the topic's latest offsets when None),
+        each from its offset in ``after`` (``starting_offsets`` where it has none) to its
+        offset in ``upto``."""
+        end = self.read_end(spark) if upto is None else upto
+        ends: dict[str, int] = dict(dict(end or {}).get(self.topic, {}))
+        held: dict[str, int] = dict(dict(after or {}).get(self.topic, {}))
+        starts = {p: held[p] if p in held else self._first(p, at) for p, at in ends.items()}
+        for partition, start in sorted(starts.items()):
+            if start > ends[partition]:
+                raise ConfigurationError(
+                    f"kafka connection `{self.connection.name}`, topic `{self.topic}` partition "
+                    f"{partition}: the loads hold offset {start}, past the topic's end "
+                    f"{ends[partition]} (was the topic recreated?); set the position with "
+                    "`etlc state reset`"
+                )
+        config = client_config(self.connection, CONSUMER_DEFAULTS)
+        reader = (
+            spark.read.format("kafka")
+            .options(**spark_options(config))
+            .option("assign", json.dumps({self.topic: sorted(int(p) for p in ends)}))
+            .option("startingOffsets", offsets_json({self.topic: starts}))
+            .option("endingOffsets", offsets_json({self.topic: ends}))
+        )
+        raw = translate_errors(reader.load, self.connection, self.topic)
+        return self.decode(raw)
+
+    def _first(self, partition: str, end: int) -> int:
+        """Where a partition the loads have not read starts: ``starting_offsets`` (earliest
+        unless it says otherwise; latest is the run's end)."""
+        given = self.starting_offsets.strip()
+        if given.lower() == "latest":
+            return end
+        if not given.startswith("{"):
+            return -2  # earliest
+        at = int(dict(json.loads(given).get(self.topic, {})).get(partition, -2))
+        return end if at == -1 else at
 
     def pace(self, trigger_ms: int, cores: int) -> dict[str, Any]:
         if self.max_offsets_per_trigger is not None:
@@ -505,9 +571,9 @@ def _describe_value() -> Column:
     return F.concat(where, F.when(value.isNull(), F.lit("null value (tombstone)")).otherwise(head))
 
 
-def _check_topic(spark: SparkSession, config: dict[str, str], topic: str | None) -> None:
-    """One bounded metadata call on the driver: broker up, credentials good, topic there (for
-    a pattern, which may match nothing yet, only the first two)."""
+@contextmanager
+def _admin(spark: SparkSession, config: dict[str, str]) -> Iterator[tuple[Any, int, Any]]:
+    """Kafka's Admin client on the driver, with its wait bound and time unit."""
     jvm = spark.sparkContext._jvm
     assert jvm is not None
     admin_class = jvm.org.apache.kafka.clients.admin.Admin
@@ -522,15 +588,45 @@ def _check_topic(spark: SparkSession, config: dict[str, str], topic: str | None)
     wait_ms = int(config.get("default.api.timeout.ms", TIMEOUT_MS)) + 5_000
     admin = admin_class.create(props)
     try:
-        unit = jvm.java.util.concurrent.TimeUnit.MILLISECONDS
-        if topic is None:
-            admin.listTopics().names().get(wait_ms, unit)
-        else:
-            admin.describeTopics(jvm.java.util.List.of(topic)).allTopicNames().get(wait_ms, unit)
+        yield admin, wait_ms, jvm.java.util.concurrent.TimeUnit.MILLISECONDS
     finally:
         # The answer (or the error) matters more than a clean close.
         with suppress(Exception):
             admin.close(jvm.java.time.Duration.ofSeconds(5))
+
+
+def _check_topic(spark: SparkSession, config: dict[str, str], topic: str | None) -> None:
+    """One bounded metadata call on the driver: broker up, credentials good, topic there (for
+    a pattern, which may match nothing yet, only the first two)."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    with _admin(spark, config) as (admin, wait_ms, unit):
+        if topic is None:
+            admin.listTopics().names().get(wait_ms, unit)
+        else:
+            admin.describeTopics(jvm.java.util.List.of(topic)).allTopicNames().get(wait_ms, unit)
+
+
+def _latest_offsets(spark: SparkSession, config: dict[str, str], topic: str) -> dict[str, int]:
+    """Each partition of ``topic`` and its latest offset: the last stable one when the
+    consumer reads committed records only (a transaction still open ends the read before it)."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    kafka = jvm.org.apache.kafka
+    with _admin(spark, config) as (admin, wait_ms, unit):
+        described = admin.describeTopics(jvm.java.util.List.of(topic)).allTopicNames()
+        info = described.get(wait_ms, unit).get(topic)
+        wanted = jvm.java.util.HashMap()
+        for partition in info.partitions():
+            where = kafka.common.TopicPartition(topic, partition.partition())
+            wanted.put(where, kafka.clients.admin.OffsetSpec.latest())
+        committed = config.get("isolation.level", "").lower() == "read_committed"
+        level = kafka.common.IsolationLevel
+        options = kafka.clients.admin.ListOffsetsOptions(
+            level.READ_COMMITTED if committed else level.READ_UNCOMMITTED
+        )
+        found = admin.listOffsets(wanted, options).all().get(wait_ms, unit)
+        return {str(tp.partition()): int(found.get(tp).offset()) for tp in found.keySet()}
 
 
 # --- writing ------------------------------------------------------------------------------

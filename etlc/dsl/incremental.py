@@ -7,10 +7,24 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from etlc.dsl import ast
-from etlc.dsl.diagnostics import Diagnostic, diag
+from etlc.dsl.diagnostics import Diagnostic, Span, diag
 from etlc.dsl.graph import downstream, write_mode
 from etlc.dsl.plan import PlannedStep
+from etlc.dsl.steps.contract import CheckContext
 from etlc.plugins import PluginTable
+
+
+def refused_in_stream(ctx: CheckContext, span: Span) -> bool:
+    """E411 for an ``incremental`` option in a streaming pipeline (True: refused)."""
+    if ctx.streaming:
+        ctx.error(
+            "E411",
+            "`incremental` is for batch runs; a stream reads each record once through its "
+            "checkpoint, and its static sides are read whole",
+            span,
+            "drop `incremental`",
+        )
+    return ctx.streaming
 
 
 def incremental_problems(pipeline: ast.Pipeline, steps: Sequence[PlannedStep]) -> list[Diagnostic]:

@@ -1,11 +1,12 @@
 """Incremental batch extracts: each run reads only what is new since its loads last committed.
 
-An incremental extract's column gives each row a position (see
-:class:`~etlc.runtime.strategies.Incremental`). Each load fed by it commits, with its rows, the
-highest position the run read (observed in the plan, never by another pass): a database load
-in the same transaction (:class:`~etlc.runtime.strategies.PositionedLoader`), any other in a
-position file under ``etlc.state_dir``, written once the load has committed. The next run
-reads the rows above that position, less the extract's ``lookback``.
+An incremental extract gives each record a position (see :mod:`etlc.runtime.positions`): its
+column's value, or its Kafka offset. Each load fed by it commits, with its rows, the position
+the run reached: the end the source fixed before the read (a topic's latest offsets), or else
+the highest position read (observed in the plan, never by another pass). A database load
+commits it in the same transaction (:class:`~etlc.runtime.strategies.PositionedLoader`), any
+other in a position file under ``etlc.state_dir``, written once the load has committed. The
+next run reads the records after that position, less the extract's ``lookback``.
 
 Loads fed by one extract normally hold one position. After a run in which some committed and
 another failed, they differ: the next run then reads only the range between them, and the loads
@@ -17,14 +18,14 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from pyspark.sql import Column, DataFrame, Observation, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from etlc.runtime.environment import Environment
@@ -32,6 +33,7 @@ from etlc.runtime.errors import ConfigurationError, TerminalError, classify, sum
 from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph
 from etlc.runtime.logs import EventLog
 from etlc.runtime.observed import observed_metrics
+from etlc.runtime.positions import order_of, position, shown
 from etlc.runtime.strategies import (
     Incremental,
     IncrementalExtractor,
@@ -40,84 +42,9 @@ from etlc.runtime.strategies import (
     Positions,
 )
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _FILE = re.compile(r"positions-([0-9]{12})\.json")
 COMMIT_ATTEMPTS, COMMIT_DELAY_S = 3, 1.0  # a position file's write, after its load committed
 _KEEP = 2  # position files kept per load: the newest, and the one before for an operator
-_INTEGER = re.compile(r"-?[0-9]{1,20}")
-_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
-
-
-def position(column: Column, kind: str) -> Column:
-    """The position of ``column``'s values (see :class:`Incremental`)."""
-    if kind == "timestamp":
-        return F.unix_micros(column)
-    if kind == "date":
-        return F.unix_date(column)
-    return column.cast("long")
-
-
-def value_at(at: int, kind: str) -> Column:
-    """The column value at position ``at``, as a literal Spark folds (and pushes to a
-    database) before it reads."""
-    if kind == "timestamp":
-        return F.timestamp_micros(F.lit(at))
-    if kind == "date":
-        return F.date_from_unix_date(F.lit(at))
-    return F.lit(at)
-
-
-def in_range(column: Column, kind: str, after: int | None, upto: int | None) -> Column | None:
-    """The predicate of a read above ``after`` and up to ``upto`` (None: no bound at all)."""
-    found = [
-        *([column > value_at(after, kind)] if after is not None else []),
-        *([column <= value_at(upto, kind)] if upto is not None else []),
-    ]
-    if not found:
-        return None
-    return found[0] if len(found) == 1 else found[0] & found[1]
-
-
-def shown(at: Position | None, kind: str) -> str | int | None:
-    """A position as an engineer reads it: a timestamp in ISO 8601 UTC, a date, a number."""
-    if at is None:
-        return None
-    if not isinstance(at, int) or isinstance(at, bool):  # not etlc's: shown as it is kept
-        return json.dumps(at)[:80]
-    if kind == "timestamp":
-        return (_EPOCH + timedelta(microseconds=at)).isoformat().replace("+00:00", "Z")
-    if kind == "date":
-        return (_EPOCH.date() + timedelta(days=at)).isoformat()
-    return at
-
-
-def parsed(text: str, kind: str) -> int:
-    """The position a value written by an engineer stands for (``etlc state reset --to``):
-    a timestamp in ISO 8601 (UTC unless it has an offset), a date, or an integer."""
-    at = _parsed(text, kind)
-    if not _LONG_MIN <= at <= _LONG_MAX:
-        raise ConfigurationError(f"{text[:40]!r} is beyond a 64-bit {kind} position")
-    return at
-
-
-def _parsed(text: str, kind: str) -> int:
-    try:
-        if kind == "timestamp":
-            when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=timezone.utc)
-            return (when - _EPOCH) // timedelta(microseconds=1)
-        if kind == "date":
-            return (date.fromisoformat(text.strip()) - _EPOCH.date()).days
-        if not _INTEGER.fullmatch(text.strip()):
-            raise ValueError(text)
-        return int(text.strip())
-    except (ValueError, OverflowError):
-        example = {"timestamp": "2026-01-31T00:00:00Z", "date": "2026-01-31"}.get(kind, "42")
-        raise ConfigurationError(
-            f"{text[:40]!r} is not {'an' if kind == 'integer' else 'a'} {kind} position; "
-            f"write e.g. {example}"
-        ) from None
 
 
 class PositionFile:
@@ -196,11 +123,17 @@ class _Read:
 
     step: ExtractStep
     by: Incremental
-    after: int | None  # the loads' committed position (None: read everything)
-    upto: int | None  # a catch-up's bound: the position loads ahead of the others hold
+    after: Position | None  # the loads' committed position (None: read everything)
+    upto: Position | None  # a catch-up's bound: the position loads ahead of the others hold
+    fixed: Position | None = None  # the end the source fixed before the read (see read_end)
     observation: Observation | None = None
     logged: bool = False
     held: bool = False  # no new rows this run: a load it feeds skips a catch-up
+
+    @property
+    def end(self) -> Position | None:
+        """Where the read stops (None: wherever the source ends as it reads)."""
+        return self.upto if self.held or self.upto is not None else self.fixed
 
 
 @dataclass
@@ -216,14 +149,14 @@ class IncrementalRun:
     skipped: set[str] = field(default_factory=set)
     sleep: Callable[[float], None] = time.sleep  # between attempts at a position file
     # What each load held when the run planned (None: a full refresh, which does not ask).
-    held: dict[str, dict[str, int]] | None = None
+    held: dict[str, dict[str, Position]] | None = None
 
     def plan(self, *, full_refresh: bool = False) -> None:
         """The committed positions read from every load's store, and the run's ranges; a
-        full refresh reads every row, whatever the loads committed."""
+        full refresh reads every record, whatever the loads committed."""
         self.reads, self.skipped = {}, set()
         self.held = None if full_refresh else {}
-        held: dict[str, dict[str, int | None]] = {}  # extract -> load -> position
+        held: dict[str, dict[str, Position | None]] = {}  # extract -> load -> position
         for ld in self.graph.loads:
             fed = self.fed_by(ld)
             if not fed:
@@ -237,34 +170,46 @@ class IncrementalRun:
             for ex in fed:
                 held.setdefault(ex.id, {})[ld.id] = committed.get(ex.id)
         for ex in self.incremental_extracts():
-            stands = held.get(ex.id, {})
-            assert isinstance(ex.extractor, IncrementalExtractor)
-            by = ex.extractor.incremental
-            assert by is not None
-            known = [p for p in stands.values() if p is not None]
-            low = None if len(known) < len(stands) or not known else min(known)
-            high = max(known) if known else None
-            caught_up = high is not None and low != high
-            self.reads[ex.id] = _Read(ex, by, low, high if caught_up else None)
-            self.log.info(
-                "incremental_range",
-                stage="extract",
-                step=ex.id,
-                column=by.column,
-                after=shown(low, by.kind),
-                lookback=by.lookback or None,
-                upto=shown(high, by.kind) if caught_up else None,
-                catch_up=caught_up or None,
-                full_refresh=full_refresh or None,
-            )
+            self.reads[ex.id] = self._range(ex, held.get(ex.id, {}), full_refresh)
         for ld in self.graph.loads:
             self._decide(ld, held)
         self._hold()
 
+    def _range(
+        self, ex: ExtractStep, stands: Mapping[str, Position | None], full_refresh: bool
+    ) -> _Read:
+        """``ex``'s read: above the lowest of its loads' positions (none: every record), up to
+        the highest when they differ (a catch-up), else up to the end its source fixes."""
+        by = by_of(ex)
+        order = order_of(by)
+        known = [p for p in stands.values() if p is not None]
+        low = None if len(known) < len(stands) or not known else order.lowest(known)
+        high = order.highest(known) if known else None
+        caught_up = high is not None and low != high
+        read = _Read(ex, by, low, high if caught_up else None)
+        if not caught_up:
+            assert isinstance(ex.extractor, IncrementalExtractor)
+            try:
+                read.fixed = ex.extractor.read_end(self.spark)
+            except Exception as exc:
+                raise classify(exc, ex.id) from exc
+        self.log.info(
+            "incremental_range",
+            stage="extract",
+            step=ex.id,
+            column=by.column,
+            after=shown(low, by.kind),
+            lookback=by.lookback or None,
+            upto=shown(read.end, by.kind),
+            catch_up=caught_up or None,
+            full_refresh=full_refresh or None,
+        )
+        return read
+
     def _hold(self) -> None:
         """A load that skips a catch-up keeps its positions of its other extracts too: so
-        that it stays level with their other loads, those read no new rows of them in this
-        run (the next run, every load level again, reads them)."""
+        that it stays level with their other loads, those read no new records of them in
+        this run (the next run, every load level again, reads them)."""
         for ld in (ld for ld in self.graph.loads if ld.id in self.skipped):
             for ex in self.fed_by(ld):
                 read = self.reads[ex.id]
@@ -278,14 +223,14 @@ class IncrementalRun:
                         reason=f"load `{ld.id}` skips a catch-up",
                     )
 
-    def _decide(self, ld: LoadStep, held: Mapping[str, Mapping[str, int | None]]) -> None:
+    def _decide(self, ld: LoadStep, held: Mapping[str, Mapping[str, Position | None]]) -> None:
         """Whether a load reads this run's range, or skips it: it is past a catch-up (level
-        with the others on its other extracts, it takes their new rows in a later run)."""
+        with the others on its other extracts, it takes their new records in a later run)."""
         ahead: list[str] = []
         behind: list[str] = []
         for ex in self.fed_by(ld):
             read = self.reads[ex.id]
-            if read.upto is None:  # no catch-up: every load of it reads the new rows
+            if read.upto is None:  # no catch-up: every load of it reads the new records
                 continue
             mine = held[ex.id][ld.id]
             (ahead if mine == read.upto else behind).append(ex.id)
@@ -317,25 +262,28 @@ class IncrementalRun:
         return [ex for ex in self.incremental_extracts() if ex.id in upstream]
 
     def source(self, step: ExtractStep) -> DataFrame:
-        """``step``'s records for this run: its range, with the highest position and the
-        count observed as they are read."""
+        """``step``'s records for this run: its range, with the count (and, where the
+        source fixed no end, the highest position) observed as they are read."""
         read = self.reads.get(step.id)
         if read is None:
             return step.extractor.extract(self.spark)
         assert isinstance(step.extractor, IncrementalExtractor)
-        after = None if read.after is None else read.after - read.by.lookback
-        df = step.extractor.extract_range(self.spark, after, read.upto)
+        order = order_of(read.by)
+        after = None if read.after is None else order.start(read.after, read.by.lookback)
         if read.held and read.after is None:  # never read: nothing is below a position
-            df = df.where(F.lit(False))
+            df = step.extractor.extract(self.spark).where(F.lit(False))
+        else:
+            df = step.extractor.extract_range(self.spark, after, read.end)
         if read.observation is not None:
             # Read again in this attempt (a staging for a count, a sample): the loads wrote
-            # what the first read gave, and rows committed since must wait for the next run.
+            # what the first read gave, and records committed since must wait for the next run.
             return df
         read.observation = Observation(f"etlc:incremental:{step.id}")
-        at = position(F.col(f"`{read.by.column}`"), read.by.kind)
-        return df.observe(
-            read.observation, F.max(at).alias("position"), F.count(F.lit(1)).alias("records")
-        )
+        metrics = [F.count(F.lit(1)).alias("records")]
+        if read.by.column is not None:
+            at = position(F.col(f"`{read.by.column}`"), read.by.kind)
+            metrics.append(F.max(at).alias("position"))
+        return df.observe(read.observation, *metrics)
 
     def positions(self, ld: LoadStep) -> Positions | None:
         """What ``ld`` commits with its rows (None: no incremental extract feeds it)."""
@@ -344,7 +292,7 @@ class IncrementalRun:
             return None
         ctx = self.log.context
 
-        def values() -> dict[str, int]:
+        def values() -> dict[str, Position]:
             return {ex.id: p for ex in fed if (p := self._reached(ex.id)) is not None}
 
         expected = None if self.held is None else self.held.get(ld.id, {})
@@ -358,24 +306,23 @@ class IncrementalRun:
         if positions is None:
             return
         values = positions.values()
-        root = self.env.settings.state_dir
-        store = PositionFile(self.spark, root, self.log.context.pipeline, ld.id)
+        store = LoadPositions(ld, self.spark, self.env, self.log.context.pipeline)
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             try:
-                path = store.write(values, positions.run_id)
+                path = store.write_file(values, positions.run_id)
                 break
             except Exception as exc:
                 if attempt == COMMIT_ATTEMPTS:
-                    raise self._uncommitted(ld, values, store.folder, exc) from exc
+                    raise self._uncommitted(ld, values, store.where(), exc) from exc
                 self.sleep(COMMIT_DELAY_S)
         self.log.info("positions_committed", stage="load", step=ld.id, path=path)
 
     def _uncommitted(
-        self, ld: LoadStep, values: Mapping[str, int], folder: str, exc: Exception
+        self, ld: LoadStep, values: Mapping[str, Position], folder: str, exc: Exception
     ) -> TerminalError:
         commands = "; ".join(
             f"etlc state reset <definition> --load {ld.id} --extract {extract} --to "
-            f"{shown(at, self.reads[extract].by.kind)}"
+            + shlex.quote(str(shown(at, self.reads[extract].by.kind)))
             for extract, at in sorted(values.items())
         )
         return TerminalError(
@@ -384,16 +331,17 @@ class IncrementalRun:
             ld.id,
         )
 
-    def _reached(self, extract: str) -> int | None:
-        """The position ``extract``'s read reached: the highest it read, never below where
-        it started (a lookback re-reads rows below), or where it started when it read none; a
-        catch-up's bound, which it read up to."""
+    def _reached(self, extract: str) -> Position | None:
+        """The position ``extract``'s read reached: the end fixed before it read (a
+        catch-up's bound, a source's own end); else the highest it read, never below where it
+        started (a lookback re-reads records below), or where it started when it read none."""
         read = self.reads[extract]
         assert read.observation is not None, f"{extract} was not read"
         found = observed_metrics(read.observation, extract)
         top = found.get("position")
-        if read.upto is not None:  # a catch-up read all of its range
-            reached: int | None = read.upto
+        reached: Position | None
+        if read.held or read.upto is not None or read.fixed is not None:
+            reached = read.end
         elif top is None:
             reached = read.after
         else:
@@ -411,18 +359,25 @@ class IncrementalRun:
             )
         return reached
 
-    def _stored(self, ld: LoadStep) -> dict[str, int]:
-        """The load's positions of the column-read extracts feeding it: integers (anything
-        else was not written by etlc, and is refused rather than guessed at)."""
+    def _stored(self, ld: LoadStep) -> dict[str, Position]:
+        """The load's positions of the incremental extracts feeding it, each of its kind
+        (anything else was not written by etlc, and is refused rather than guessed at)."""
         found = LoadPositions(ld, self.spark, self.env, self.log.context.pipeline).read()
-        fed = {ex.id for ex in self.fed_by(ld)}
+        fed = {ex.id: ex for ex in self.fed_by(ld)}
         for extract, at in found.items():
-            if extract in fed and (not isinstance(at, int) or isinstance(at, bool)):
+            if extract in fed and not order_of(by_of(fed[extract])).valid(at):
                 raise ConfigurationError(
-                    f"its position of `{extract}` is {json.dumps(at)[:40]}, not a column's "
-                    "position; set it with `etlc state reset`"
+                    f"its position of `{extract}` is {json.dumps(at)[:40]}, not a position "
+                    f"of its kind ({by_of(fed[extract]).kind}); set it with `etlc state reset`"
                 )
         return {k: v for k, v in found.items() if k in fed}
+
+
+def by_of(step: ExtractStep) -> Incremental:
+    """How ``step`` (an incremental extract) reads only what is new."""
+    assert isinstance(step.extractor, IncrementalExtractor)
+    assert step.extractor.incremental is not None
+    return step.extractor.incremental
 
 
 @dataclass
@@ -446,7 +401,11 @@ class LoadPositions:
             positions = Positions(self.pipeline, self.load.id, run_id, lambda: kept)
             self.load.loader.replace_positions(self.spark, positions)
         else:
-            self._file().write(values, run_id)
+            self.write_file(values, run_id)
+
+    def write_file(self, values: Mapping[str, Position], run_id: str) -> str:
+        """``values`` in a new position file; its path."""
+        return self._file().write(values, run_id)
 
     def where(self) -> str:
         """Where they are, for an operator: a table, or a folder."""

@@ -7,23 +7,20 @@ from pyspark.sql import SparkSession
 
 from etlc.runtime.environment import Environment
 from etlc.runtime.errors import ConfigurationError
-from etlc.runtime.graph import ExtractStep, PipelineGraph
-from etlc.runtime.incremental import IncrementalRun, LoadPositions, parsed, shown
+from etlc.runtime.graph import PipelineGraph
+from etlc.runtime.incremental import IncrementalRun, LoadPositions, by_of
 from etlc.runtime.logs import EventLog
-from etlc.runtime.strategies import Incremental, IncrementalExtractor
-
-
-def _by(step: ExtractStep) -> Incremental:
-    assert isinstance(step.extractor, IncrementalExtractor)
-    assert step.extractor.incremental is not None
-    return step.extractor.incremental
+from etlc.runtime.positions import parsed, shown
+from etlc.runtime.strategies import Incremental
 
 
 def _next_run(positioned: bool, by: Incremental) -> str:
     """What the next run reads, in words (unless loads of the extract stand apart: then the
     next run catches the ones behind up first)."""
     if not positioned:
-        return "every row"
+        return "every record"
+    if by.column is None:
+        return "the records after the offsets"
     return "the rows above the position" + (" less the lookback" if by.lookback else "")
 
 
@@ -41,7 +38,7 @@ def show_state(graph: PipelineGraph, spark: SparkSession, env: Environment, log:
         store = LoadPositions(ld, spark, env, graph.name)
         held = store.read()
         for ex in fed:
-            by = _by(ex)
+            by = by_of(ex)
             log.info(
                 "incremental_position",
                 load=ld.id,
@@ -84,7 +81,7 @@ def reset_state(
         raise ConfigurationError(
             f"--to sets one extract's position: name it with --extract (one of {names})"
         )
-    value = None if to is None else parsed(to, _by(chosen[0]).kind)
+    value = None if to is None else parsed(to, by_of(chosen[0]).kind)
     for ld in loads:
         fed = [e for e in plan.fed_by(ld) if e in chosen]
         if not fed:
@@ -99,13 +96,13 @@ def reset_state(
                 after[ex.id] = value
         store.replace(after, log.context.run_id)
         for ex in fed:
-            kind = _by(ex).kind
+            kind = by_of(ex).kind
             log.info(
                 "incremental_position_set",
                 load=ld.id,
                 extract=ex.id,
                 before=shown(before.get(ex.id), kind),
                 after=shown(after.get(ex.id), kind),
-                next_run=_next_run(value is not None, _by(ex)),
+                next_run=_next_run(value is not None, by_of(ex)),
                 kept_in=store.where(),
             )

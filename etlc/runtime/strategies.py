@@ -161,31 +161,40 @@ class ExactlyOnceLoader(ABC):
         """Write the batch; None when ``marker`` shows it was committed before (skipped)."""
 
 
+# Where an incremental extract stands: a JSON value its kind reads (see
+# etlc.runtime.positions), kept as JSON text wherever it is kept.
+Position: TypeAlias = Any
+
+
 @dataclass(frozen=True)
 class Incremental:
     """How an extract reads only what is new: by ``column``'s values, kept as integer
-    positions (an integer column's value; a date's days since 1970-01-01; a timestamp's
-    microseconds since 1970-01-01 UTC), re-reading ``lookback`` positions before the last."""
+    positions (kind integer: the value; date: days since 1970-01-01; timestamp: microseconds
+    since 1970-01-01 UTC), re-reading ``lookback`` positions before the last; or (kind
+    offsets, no column) by the source's own offsets. See :mod:`etlc.runtime.positions`."""
 
-    column: str
-    kind: str  # integer | date | timestamp
+    kind: str  # integer | date | timestamp | offsets
+    column: str | None = None
     lookback: int = 0
 
 
 class IncrementalExtractor(ABC):
-    """An extractor that can read a range of its ``incremental`` column's positions."""
+    """An extractor that can read a range of its positions."""
 
     incremental: Incremental | None = None
 
+    def read_end(self, spark: SparkSession) -> Position | None:
+        """Where this run's read ends, fixed before it reads, so that every read of the
+        attempt gives the same records (None: the source's end when it reads; the highest
+        position read is then observed as it reads)."""
+        return None
+
     @abstractmethod
-    def extract_range(self, spark: SparkSession, after: int | None, upto: int | None) -> DataFrame:
-        """The rows whose position is above ``after`` (all when None) and at most ``upto``
+    def extract_range(
+        self, spark: SparkSession, after: Position | None, upto: Position | None
+    ) -> DataFrame:
+        """The records whose position is above ``after`` (all when None) and at most ``upto``
         (no bound when None), read lazily as ``extract`` reads all."""
-
-
-# Where an incremental extract stands: a JSON value its kind reads (a column's position is an
-# integer; see Incremental), kept as JSON text wherever it is kept.
-Position: TypeAlias = Any
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from etlc.dsl import ast
 from etlc.dsl.diagnostics import Diagnostic, Severity, Span, diag
 from etlc.dsl.durations import duration_problems, seconds
 from etlc.dsl.expressions import valid_temporal
+from etlc.dsl.incremental import refused_in_stream
 from etlc.dsl.plan import SchemaOf
 from etlc.dsl.sql_query import check_query
 from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
@@ -150,14 +151,7 @@ def incremental_by(
     """The runtime's :class:`~etlc.runtime.strategies.Incremental` of a checked
     ``incremental`` option: the column, how its values become positions, and the lookback in
     positions (microseconds of a timestamp, days of a date, units of an integer)."""
-    if ctx.streaming:
-        ctx.error(
-            "E411",
-            "`incremental` is for batch runs; a stream reads each record once through its "
-            "checkpoint, and its static sides are read whole",
-            inc.span,
-            "drop `incremental`",
-        )
+    if refused_in_stream(ctx, inc.span):
         return None
     if not ctx.columns_exist([inc.column], schema, "incremental"):
         return None

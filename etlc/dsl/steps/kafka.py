@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from etlc.dsl import ast
 from etlc.dsl.diagnostics import Diagnostic, diag
+from etlc.dsl.incremental import refused_in_stream
 from etlc.dsl.java_regex import HINT as JAVA_REGEX_HINT
 from etlc.dsl.java_regex import java_regex
 from etlc.dsl.plan import SchemaOf
@@ -35,6 +36,7 @@ class KafkaExtract(ast.Step):
     confluent_framing: ast.Flag | None = None
     max_offsets_per_trigger: ast.Number | None = None  # streaming only
     fail_on_data_loss: ast.Flag | None = None  # streaming only
+    incremental: ast.Flag | None = None  # batch only
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,11 +90,20 @@ def check_extract(
     if any(offsets):
         ctx.report(d for d in offsets if d is not None)
         return None
+    incremental = step.incremental is not None and step.incremental.value
+    if incremental and not _incremental_ok(ctx, step):
+        return None
     connection = ctx.connection(step.connection, KafkaProfile)
     schema = ctx.load_avro(step.schema)
     if schema is None:
         return None
-    args: dict[str, Any] = {"connection": connection}
+    args = {"connection": connection, **_extract_args(ctx, step, incremental)}
+    return Lowered(args, schema, rules=ctx.validation_rules(schema, step.schema))
+
+
+def _extract_args(ctx: CheckContext, step: KafkaExtract, incremental: bool) -> dict[str, Any]:
+    """The extractor's arguments of a checked step, but its connection."""
+    args: dict[str, Any] = {}
     if step.topic is not None:
         args["topic"] = step.topic.value
     else:
@@ -105,13 +116,42 @@ def check_extract(
         args["ending_offsets"] = step.ending_offsets.value
     if step.confluent_framing is not None and step.confluent_framing.value:
         args["confluent_framing"] = True
+    if incremental:
+        args["incremental"] = {"kind": "offsets"}
     if ctx.streaming:
         if step.max_offsets_per_trigger is not None:
             args["max_offsets_per_trigger"] = int(step.max_offsets_per_trigger.value)
         # Only the departure from the default (Spark's too), as for confluent_framing.
         if step.fail_on_data_loss is not None and not step.fail_on_data_loss.value:
             args["fail_on_data_loss"] = False
-    return Lowered(args, schema, rules=ctx.validation_rules(schema, step.schema))
+    return args
+
+
+def _incremental_ok(ctx: CheckContext, step: KafkaExtract) -> bool:
+    """Whether an ``incremental`` Kafka extract can read by offsets: in a batch run, of one
+    topic, to the end the run fixes."""
+    assert step.incremental is not None
+    if refused_in_stream(ctx, step.incremental.span):
+        return False
+    if step.topic is None:
+        ctx.error(
+            "E216",
+            "an incremental kafka extract reads one `topic`: the topics a pattern matches "
+            "change between runs",
+            step.incremental.span,
+            "name the topic; for several topics, one extract each",
+        )
+        return False
+    if step.ending_offsets is not None:
+        ctx.error(
+            "E216",
+            "an incremental kafka extract ends each run at the topic's latest offsets, fixed "
+            "as the run starts; `ending_offsets` would stop it there every run",
+            step.ending_offsets.span,
+            "drop `ending_offsets`",
+        )
+        return False
+    return True
 
 
 def streaming_extract(ctx: CheckContext, step: KafkaExtract) -> None:

@@ -614,3 +614,29 @@ def test_offsets_a_lenient_stream_passed_over_are_reported(spark: Any) -> None:
     )
     described = r"KafkaV2[SubscribePattern[orders\..*]]"
     assert pattern.skipped(source(described, start, end, 0))["skipped"] == 1000  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("starting", "first"),
+    [
+        ("earliest", {"0": -2, "1": -2}),
+        ("latest", {"0": 50, "1": 70}),  # the run's end: the first run reads nothing
+        ('{"orders": {"0": 12, "1": -1}}', {"0": 12, "1": 70}),
+        ('{"orders": {"0": 12}}', {"0": 12, "1": -2}),
+    ],
+)
+def test_a_partition_never_read_starts_at_the_starting_offsets(
+    spark: Any, starting: str, first: dict[str, int]
+) -> None:
+    ex = extractor(starting_offsets=starting, incremental={"kind": "offsets"})
+    assert {p: ex._first(p, end) for p, end in (("0", 50), ("1", 70))} == first
+
+
+def test_an_incremental_read_refuses_offsets_past_the_topics_end(spark: Any) -> None:
+    ex = extractor(incremental={"kind": "offsets"})
+    # The end is given (as a run fixes it), so this reaches no broker.
+    with pytest.raises(ConfigurationError, match="partition 1: the loads hold offset 90, past"):
+        ex.extract_range(spark, {"orders": {"0": 3, "1": 90}}, {"orders": {"0": 5, "1": 80}})
+    with pytest.raises(ConfigurationError, match="reads one `topic`"):
+        KafkaExtractor(connection(), SCHEMA, topic_pattern="o.*", incremental={"kind": "offsets"})
+    assert extractor().read_end(spark) is None  # not incremental: the source's own end

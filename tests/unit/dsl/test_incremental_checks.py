@@ -224,3 +224,56 @@ def test_a_full_refresh_rebuilds_each_load_that_can_overwrite(
     modes = {s.type: s.rebuild_mode for s in result.plan.steps if s.role == "load"}
     # The topic is a log: it keeps appending; the files load reads no incremental extract.
     assert modes == {"postgres": "overwrite", "kafka": "append", "files": ""}
+
+
+def topic_pipeline(mode: str = "append", **extract: Any) -> dict[str, Any]:
+    """The orders topic read incrementally, appended to a table."""
+    doc = pipeline({"column": "order_id"}, mode=mode)
+    doc["extract"] = [
+        {
+            "id": "orders",
+            "type": "kafka",
+            "connection": "events",
+            "topic": "orders",
+            "schema": "order.avsc",
+            "incremental": True,
+            **extract,
+        }
+    ]
+    return doc
+
+
+def test_a_topic_reads_by_its_offsets(tmp_path: Path, env_dir: Path) -> None:
+    result = check(tmp_path, env_dir, topic_pipeline(starting_offsets='{"orders": {"0": 5}}'))
+    assert codes(result) == []
+    assert extract_args(result)["incremental"] == {"kind": "offsets"}
+    assert "incremental" not in extract_args(
+        check(tmp_path, env_dir, topic_pipeline(incremental=False))
+    )
+    # What each load does with a run's new records holds for offsets too.
+    assert "E411" in codes(check(tmp_path, env_dir, topic_pipeline(mode="overwrite")))
+    assert codes(check(tmp_path, env_dir, topic_pipeline(mode="upsert"))) == []
+
+
+@pytest.mark.parametrize(
+    ("extract", "code", "fragment"),
+    [
+        ({"topic": None, "topic_pattern": "orders\\..*"}, "E216", "reads one `topic`"),
+        ({"ending_offsets": "latest"}, "E216", "ends each run at the topic's latest offsets"),
+    ],
+)
+def test_a_topic_read_it_cannot_bound_is_an_error(
+    tmp_path: Path, env_dir: Path, extract: dict[str, Any], code: str, fragment: str
+) -> None:
+    doc = topic_pipeline(**extract)
+    doc["extract"][0] = {k: v for k, v in doc["extract"][0].items() if v is not None}
+    result = check(tmp_path, env_dir, doc)
+    assert fragment in only(result, code).message
+    assert result.plan is None
+
+
+def test_a_stream_of_a_topic_cannot_read_incrementally(tmp_path: Path, env_dir: Path) -> None:
+    doc = topic_pipeline()
+    doc["mode"] = "streaming"
+    d = only(check(tmp_path, env_dir, doc), "E411")
+    assert "batch runs" in d.message and d.span.line > 0

@@ -18,9 +18,10 @@ from etlc.runtime.environment import Environment, Settings
 from etlc.runtime.errors import ConfigurationError, TerminalError, TransientError
 from etlc.runtime.expectations import Expectation
 from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph, TransformStep
-from etlc.runtime.incremental import IncrementalRun, PositionFile, in_range, parsed, shown
+from etlc.runtime.incremental import IncrementalRun, PositionFile
 from etlc.runtime.logs import EventLog, RunContext
 from etlc.runtime.pipeline import BatchPipeline
+from etlc.runtime.positions import in_range, parsed, shown
 from etlc.runtime.report import Status
 from etlc.runtime.retry import RetryingPipeline, RetryPolicy
 from etlc.runtime.state_command import reset_state, show_state
@@ -34,7 +35,7 @@ class NewItems(FilesExtractor, IncrementalExtractor):
 
     def __init__(self, path: Path) -> None:
         super().__init__(str(path), "csv", SCHEMA, {"header": "true"})
-        self.incremental = Incremental("id", "integer")
+        self.incremental = Incremental("integer", "id")
 
     def extract_range(self, spark: SparkSession, after: int | None, upto: int | None) -> DataFrame:
         df = self.extract(spark)
@@ -178,8 +179,8 @@ def test_a_position_that_is_not_a_columns_fails_the_run_before_any_read(
     report = run(spark, graph(src, {"out": out}), tmp_path, "r1")
     assert report.status is Status.FAILED and not out.exists()
     assert str(report.error) == (
-        'step `out`: its position of `items` is "7", not a column\'s position; set it with '
-        "`etlc state reset`"
+        'step `out`: its position of `items` is "7", not a position of its kind (integer); '
+        "set it with `etlc state reset`"
     )
     assert shown("7", "integer") == '"7"'
 
@@ -367,7 +368,7 @@ def test_state_show_and_reset_read_and_set_each_loads_position(
     shown_now = {e["load"]: (e.get("position"), e["next_run"]) for e in events(log_stream)}
     assert shown_now == {
         "out": (8, "the rows above the position"),
-        "copy": (None, "every row"),
+        "copy": (None, "every record"),
     }
     reset_state(g, spark, env, log, extract="items", to="5")
     moved = {

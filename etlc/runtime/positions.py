@@ -1,0 +1,240 @@
+"""What an incremental extract's position is, per kind: how positions order, where a read starts,
+how an operator reads and writes one.
+
+- ``integer``, ``date``, ``timestamp``: a column's values, kept as one integer (an integer
+  column's value; a date's days since 1970-01-01; a timestamp's microseconds since 1970-01-01
+  UTC). A read takes the rows above it, less the extract's lookback.
+- ``offsets``: a Kafka topic's next offsets, ``{"topic": {"partition": offset}}``. A read
+  takes each partition's records from its offset up to the offsets fixed before the read.
+
+Positions are kept as JSON wherever they are kept (see :data:`~etlc.runtime.strategies.Position`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+from etlc.runtime.errors import ConfigurationError
+from etlc.runtime.strategies import Incremental, Position
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_INTEGER = re.compile(r"-?[0-9]{1,20}")
+_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
+_PARTITION = re.compile(r"[0-9]{1,10}")
+_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
+COLUMN_KINDS = ("integer", "date", "timestamp")
+OFFSETS = "offsets"
+
+
+def position(column: Column, kind: str) -> Column:
+    """The position of ``column``'s values (a column kind)."""
+    if kind == "timestamp":
+        return F.unix_micros(column)
+    if kind == "date":
+        return F.unix_date(column)
+    return column.cast("long")
+
+
+def value_at(at: int, kind: str) -> Column:
+    """The column value at position ``at``, as a literal Spark folds (and pushes to a
+    database) before it reads."""
+    if kind == "timestamp":
+        return F.timestamp_micros(F.lit(at))
+    if kind == "date":
+        return F.date_from_unix_date(F.lit(at))
+    return F.lit(at)
+
+
+def in_range(column: Column, kind: str, after: int | None, upto: int | None) -> Column | None:
+    """The predicate of a read above ``after`` and up to ``upto`` (None: no bound at all)."""
+    found = [
+        *([column > value_at(after, kind)] if after is not None else []),
+        *([column <= value_at(upto, kind)] if upto is not None else []),
+    ]
+    if not found:
+        return None
+    return found[0] if len(found) == 1 else found[0] & found[1]
+
+
+class PositionKind(ABC):
+    """The order and the text of one kind's positions."""
+
+    @abstractmethod
+    def valid(self, at: Position) -> bool:
+        """Whether ``at`` is a position of this kind (a kept one may have been edited)."""
+
+    @abstractmethod
+    def lowest(self, values: Sequence[Position]) -> Position:
+        """Where a read that leaves none of the loads holding ``values`` behind starts."""
+
+    @abstractmethod
+    def highest(self, values: Sequence[Position]) -> Position:
+        """Where the load furthest ahead of those holding ``values`` stands."""
+
+    @abstractmethod
+    def start(self, after: Position, lookback: int) -> Position:
+        """Where a read after ``after`` starts, ``lookback`` before it."""
+
+    @abstractmethod
+    def shown(self, at: Position) -> str | int:
+        """``at`` as an engineer reads it."""
+
+    @abstractmethod
+    def parsed(self, text: str) -> Position:
+        """The position a value written by an engineer (``etlc state reset --to``) stands for."""
+
+
+class ColumnPositions(PositionKind):
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def valid(self, at: Position) -> bool:
+        return isinstance(at, int) and not isinstance(at, bool)
+
+    def lowest(self, values: Sequence[Position]) -> Position:
+        return min(values)
+
+    def highest(self, values: Sequence[Position]) -> Position:
+        return max(values)
+
+    def start(self, after: Position, lookback: int) -> Position:
+        return int(after) - lookback
+
+    def shown(self, at: Position) -> str | int:
+        if not self.valid(at):  # not etlc's: shown as it is kept
+            return json.dumps(at)[:80]
+        if self.kind == "timestamp":
+            return (_EPOCH + timedelta(microseconds=at)).isoformat().replace("+00:00", "Z")
+        if self.kind == "date":
+            return (_EPOCH.date() + timedelta(days=at)).isoformat()
+        return int(at)
+
+    def parsed(self, text: str) -> Position:
+        """A timestamp in ISO 8601 (UTC unless it has an offset), a date, or an integer."""
+        at = self._parsed(text)
+        if not _LONG_MIN <= at <= _LONG_MAX:
+            raise ConfigurationError(f"{text[:40]!r} is beyond a 64-bit {self.kind} position")
+        return at
+
+    def _parsed(self, text: str) -> int:
+        try:
+            if self.kind == "timestamp":
+                when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+                if when.tzinfo is None:
+                    when = when.replace(tzinfo=timezone.utc)
+                return (when - _EPOCH) // timedelta(microseconds=1)
+            if self.kind == "date":
+                return (date.fromisoformat(text.strip()) - _EPOCH.date()).days
+            if not _INTEGER.fullmatch(text.strip()):
+                raise ValueError(text)
+            return int(text.strip())
+        except (ValueError, OverflowError):
+            example = {"timestamp": "2026-01-31T00:00:00Z", "date": "2026-01-31"}.get(
+                self.kind, "42"
+            )
+            article = "an" if self.kind == "integer" else "a"
+            raise ConfigurationError(
+                f"{text[:40]!r} is not {article} {self.kind} position; write e.g. {example}"
+            ) from None
+
+
+class OffsetPositions(PositionKind):
+    """A topic's next offsets per partition. Loads that stand apart are compared partition by
+    partition: a partition some load has never read is read from its first offset."""
+
+    def valid(self, at: Position) -> bool:
+        return (
+            isinstance(at, dict)
+            and bool(at)
+            and all(
+                isinstance(topic, str)
+                and _TOPIC.fullmatch(topic) is not None
+                and isinstance(partitions, dict)
+                and bool(partitions)
+                and all(
+                    _PARTITION.fullmatch(str(p)) is not None
+                    and isinstance(o, int)
+                    and not isinstance(o, bool)
+                    and 0 <= o <= _LONG_MAX
+                    for p, o in partitions.items()
+                )
+                for topic, partitions in at.items()
+            )
+        )
+
+    def lowest(self, values: Sequence[Position]) -> Position:
+        shared = set.intersection(*(set(_flat(v)) for v in values))
+        return _nested({tp: min(_flat(v)[tp] for v in values) for tp in shared})
+
+    def highest(self, values: Sequence[Position]) -> Position:
+        out: dict[tuple[str, str], int] = {}
+        for v in values:
+            for tp, offset in _flat(v).items():
+                out[tp] = max(offset, out.get(tp, offset))
+        return _nested(out)
+
+    def start(self, after: Position, lookback: int) -> Position:
+        return after
+
+    def shown(self, at: Position) -> str | int:
+        return offsets_json(at)
+
+    def parsed(self, text: str) -> Position:
+        """JSON like ``{"orders": {"0": 42, "1": 7}}``: each partition's next offset."""
+        try:
+            at = json.loads(text)
+        except (ValueError, RecursionError):
+            at = None
+        if not self.valid(at):
+            raise ConfigurationError(
+                f"{text[:40]!r} is not a topic's offsets; write JSON like "
+                '{"orders": {"0": 42, "1": 7}}: each partition\'s next offset'
+            )
+        return {t: {str(int(p)): o for p, o in parts.items()} for t, parts in at.items()}
+
+
+def _flat(at: Position) -> dict[tuple[str, str], int]:
+    return {(t, str(p)): int(o) for t, parts in dict(at).items() for p, o in dict(parts).items()}
+
+
+def _nested(flat: dict[tuple[str, str], int]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for (topic, partition), offset in sorted(flat.items(), key=lambda i: (i[0][0], int(i[0][1]))):
+        out.setdefault(topic, {})[partition] = offset
+    return out
+
+
+def kind_of(kind: str) -> PositionKind:
+    if kind == OFFSETS:
+        return OffsetPositions()
+    if kind in COLUMN_KINDS:
+        return ColumnPositions(kind)
+    raise ConfigurationError(f"{kind[:40]!r} is not a kind of incremental position")
+
+
+def order_of(by: Incremental) -> PositionKind:
+    return kind_of(by.kind)
+
+
+def shown(at: Position | None, kind: str) -> str | int | None:
+    """A position as an engineer reads it: a timestamp in ISO 8601 UTC, a date, a number, a
+    topic's offsets as JSON."""
+    return None if at is None else kind_of(kind).shown(at)
+
+
+def parsed(text: str, kind: str) -> Position:
+    """The position a value written by an engineer (``etlc state reset --to``) stands for."""
+    return kind_of(kind).parsed(text)
+
+
+def offsets_json(at: Any) -> str:
+    """Offsets as the JSON text Spark's Kafka source reads."""
+    return json.dumps(at, sort_keys=True, separators=(",", ":"))
