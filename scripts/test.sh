@@ -7,10 +7,14 @@
 #      together, against 495 s + 322 s one after the other. (Beside the whole of
 #      tests/integration they gained almost nothing: the files pytest runs first are
 #      CPU-bound, and the unit tests ended before the idle ones started.)
-#   2. The rest of tests/integration, alone.
-#   3. tests/perf alone: the benchmark smokes time themselves.
-#   4. The coverage of the four runs, combined, and its gate (fail_under in pyproject.toml):
-#      no run checks its own part, which alone is below the gate.
+#   2. The rest of tests/integration in two shards side by side: a test waits much of its
+#      time on a JVM starting, a retry's delay or a service, which the other shard's test
+#      takes. The shards share no table, bucket, fixed path or Maven run (the databases and S3
+#      in one, the rest in the other), and no test in either stops a service.
+#   3. tests/integration/test_database_loads.py alone: it crashes the database servers.
+#   4. tests/perf alone: the benchmark smokes time themselves.
+#   5. The coverage of the runs, combined, and its gate (fail_under in pyproject.toml): no run
+#      checks its own part, which alone is below the gate.
 #
 # Every run runs even when one fails, so one report shows every failure; the unit tests' output
 # is printed after the integration tests', not interleaved with it. Exit 1 when anything failed.
@@ -23,15 +27,16 @@ cd "$ROOT"
 BIN="$ROOT/.venv/bin"
 work="$(mktemp -d -t etlc-tests-XXXXXX)"
 unit=""
-# A background job ignores the terminal's SIGINT: stopping this script stops the unit run too.
-stop_unit() {
-	if [[ -n $unit ]]; then
-		kill -TERM "$unit" 2>/dev/null
-		wait "$unit" 2>/dev/null
-	fi
+shard=""
+# A background job ignores the terminal's SIGINT: stopping this script stops those runs too.
+stop_background() {
+	for pid in $unit $shard; do
+		kill -TERM "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
 	rm -rf "$work"
 }
-trap stop_unit EXIT
+trap stop_background EXIT
 trap 'exit 130' INT TERM
 rm -f .coverage .coverage.*
 
@@ -46,9 +51,24 @@ wait "$unit" || failed=1
 unit=""
 echo "--- tests/unit (run beside ${idle[*]}) ---"
 cat "$work/unit.log"
-echo "--- the rest of tests/integration ---"
-COVERAGE_FILE=.coverage.integration "$BIN/pytest" -q "${cov[@]}" "$@" \
-	"${idle[@]/#/--ignore=}" tests/integration || failed=1
+integration=(-q -p no:cacheprovider "${cov[@]}" "$@")
+shard_a=(test_s3.py test_s3_commit_faults.py test_incremental.py test_ddl.py test_kafka_postgres.py
+	test_databases.py)
+shard_a=("${shard_a[@]/#/tests/integration/}")
+alone=(tests/integration/test_database_loads.py)
+COVERAGE_FILE=.coverage.shard-a "$BIN/pytest" "${integration[@]}" --basetemp="$work/shard-a" \
+	"${shard_a[@]}" >"$work/shard-a.log" 2>&1 &
+shard=$!
+echo "--- tests/integration, shard B (shard A beside it: ${shard_a[*]}) ---"
+ignored=("${idle[@]}" "${shard_a[@]}" "${alone[@]}")
+COVERAGE_FILE=.coverage.shard-b "$BIN/pytest" "${integration[@]}" --basetemp="$work/shard-b" \
+	"${ignored[@]/#/--ignore=}" tests/integration || failed=1
+wait "$shard" || failed=1
+shard=""
+echo "--- tests/integration, shard A ---"
+cat "$work/shard-a.log"
+echo "--- ${alone[*]}, alone ---"
+COVERAGE_FILE=.coverage.alone "$BIN/pytest" "${integration[@]}" "${alone[@]}" || failed=1
 echo "--- tests/perf ---"
 COVERAGE_FILE=.coverage.perf "$BIN/pytest" -q -p no:cacheprovider --durations=10 "${cov[@]}" \
 	tests/perf || failed=1
