@@ -80,6 +80,8 @@ def _incremental(value: Mapping[str, Any]) -> str:
     lookback, kind = value.get("lookback") or 0, value.get("kind")
     if kind == "offsets":
         return "by offsets"
+    if kind == "files":
+        return f"by files listed (lookback {lookback // 1000} s)"
     unit = {"timestamp": " s", "date": " days"}.get(str(kind), "")
     amount = lookback // 1_000_000 if kind == "timestamp" else lookback
     return f"by {value.get('column')}" + (f" (lookback {amount}{unit})" if lookback else "")

@@ -18,7 +18,8 @@ What a schema says and what it becomes:
   its ``then`` branches name; it declares the fields all of them share;
 - a property the object requires is a plain field; one with a ``default`` has that default;
   an array or map it may leave out is empty when absent; a class whose every field may be left
-  out is its empty instance; anything else optional is an ``Option``;
+  out is its empty instance (unless ``x-etlc-option`` says that being given matters: an
+  ``Option`` then); anything else optional is an ``Option``;
 - ``string``, ``boolean``, ``number`` are ``String``, ``Boolean``, ``Double``; ``integer`` is an
   ``Int`` when the schema bounds it within one, a ``Long`` otherwise; a property of several
   JSON types is a ``Scalar``, kept as written; ``x-etlc-type`` names a hand-written type
@@ -352,7 +353,7 @@ class Generator:
                 f"{kind.scala} = {kind.empty}",
                 f"{given}.getOrElse({kind.empty})",
             )
-        elif target is not None and target.all_optional:
+        elif target is not None and target.all_optional and not flat.get("x-etlc-option"):
             empty = f"{kind.scala}()"
             made.type, made.read = f"{kind.scala} = {empty}", f"{given}.getOrElse({empty})"
         elif family is not None and family.default is not None:

@@ -1,9 +1,16 @@
 """Files on any Hadoop filesystem path (local, hdfs://, s3a://): CSV, JSON, Parquet, Avro, and
-Delta Lake tables (the one format here with upsert)."""
+Delta Lake tables (the one format here with upsert).
+
+An ``incremental`` extract lists its path's files before it reads (on the driver, through
+Hadoop's file system, skipping the names Spark skips: ``_*`` but partition folders, ``.*``)
+and reads the ones its loads have not (see :class:`~etlc.runtime.positions.FilePositions`), by
+name: a file that appears while the run reads, modified within the lookback, waits for the
+next run."""
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,22 +20,28 @@ from pyspark.sql.types import StructType
 
 from etlc.connectors import delta, pending_files
 from etlc.connectors.conform import column_differences, conform
+from etlc.connectors.hadoop_fs import file_system
 from etlc.runtime import dataset_names
 from etlc.runtime.dataset_names import DatasetName
 from etlc.runtime.errors import ConfigurationError, SchemaIncompatibleError
 from etlc.runtime.graph import DatasetSchema
+from etlc.runtime.positions import files_between, files_end
 from etlc.runtime.rules import CORRUPT_COLUMN
 from etlc.runtime.strategies import (
     Extractor,
     Gate,
     GatedLoader,
+    Incremental,
+    IncrementalExtractor,
     Loader,
     LoadResult,
+    Position,
     StreamSink,
     refuse_unknown_mode,
 )
 
 TEXT_FORMATS = ("csv", "json")
+_GLOB = re.compile(r"[*?\[{]")
 FORMATS = ("csv", "json", "parquet", "avro", delta.FORMAT)
 
 
@@ -40,13 +53,15 @@ _CSV_HEADER = re.compile(
 )
 
 
-class FilesExtractor(Extractor):
+class FilesExtractor(Extractor, IncrementalExtractor):
     def __init__(
         self,
         path: str,
         format: str,
         schema: DatasetSchema,
         options: Mapping[str, str] | None = None,
+        *,
+        incremental: Mapping[str, Any] | None = None,
     ) -> None:
         if format not in FORMATS:
             raise ConfigurationError(f"unsupported file format `{format}`")
@@ -54,6 +69,9 @@ class FilesExtractor(Extractor):
         self.format = format
         self.schema = schema.struct()
         self.options = dict(options or {})
+        self.incremental = None if incremental is None else Incremental(**incremental)
+        if self.incremental is not None and format == delta.FORMAT:
+            raise ConfigurationError("a Delta table is read whole: it takes no `incremental`")
 
     def describe(self) -> dict[str, Any]:
         return {"system": "files", "path": self.path, "format": self.format}
@@ -62,13 +80,77 @@ class FilesExtractor(Extractor):
         return dataset_names.path(spark, self.path)
 
     def extract(self, spark: SparkSession) -> DataFrame:
-        if self.format in TEXT_FORMATS:
-            return self._read_text(spark)
-        return self._read_self_describing(spark)
+        return self._read(spark, self.path)
 
-    def _read_text(self, spark: SparkSession) -> DataFrame:
-        schema = StructType([*self.schema.fields]).add(CORRUPT_COLUMN, "string")
-        reader = spark.read.format(self.format).options(**self.options)
+    def read_end(self, spark: SparkSession, after: Position | None) -> Position | None:
+        """The files position of every file listed now (None: not incremental)."""
+        if self.incremental is None:
+            return None
+        listed_at = int(time.time() * 1000)
+        return files_end(self.listing(spark), after, self.incremental.lookback, listed_at)
+
+    def extract_range(
+        self, spark: SparkSession, after: Position | None, upto: Position | None
+    ) -> DataFrame:
+        """The files listed that ``upto`` (every file listed now, when None) holds as read
+        and ``after`` does not, read by name."""
+        assert self.incremental is not None
+        listing = self.listing(spark)
+        if upto is None:
+            listed_at = int(time.time() * 1000)
+            upto = files_end(listing, after, self.incremental.lookback, listed_at)
+        return self._read(spark, files_between(listing, after, upto))
+
+    def listing(self, spark: SparkSession) -> dict[str, int]:
+        """Each file under the path (or its glob's matches), by its full name: its
+        modification time in milliseconds."""
+        jvm, fs = file_system(spark, self.path)
+        matches = fs.globStatus(jvm.org.apache.hadoop.fs.Path(self.path))
+        if not matches:
+            raise ConfigurationError(f"source {self.path}: no file or folder there")
+        found: dict[str, int] = {}
+        globbed = _globbed_parts(self.path)
+        for match in matches:
+            parts = str(match.getPath().toUri().getPath()).rstrip("/").split("/")
+            if globbed and _hidden("/".join(parts[-globbed:])):
+                continue  # a name a wildcard matched: Spark leaves out `_temporary` too
+            if match.isFile():
+                found[str(match.getPath())] = int(match.getModificationTime())
+                continue
+            root = str(match.getPath()).rstrip("/") + "/"
+            files = fs.listFiles(match.getPath(), True)
+            while files.hasNext():
+                status = files.next()
+                name = str(status.getPath())
+                if not _hidden(name.removeprefix(root)):
+                    found[name] = int(status.getModificationTime())
+        return found
+
+    def _folder(self, spark: SparkSession) -> bool:
+        jvm, fs = file_system(spark, self.path)
+        return bool(fs.getFileStatus(jvm.org.apache.hadoop.fs.Path(self.path)).isDirectory())
+
+    def _read(self, spark: SparkSession, paths: str | list[str]) -> DataFrame:
+        """The records of ``paths`` (a path or glob, or files by name; none: no record)."""
+        if isinstance(paths, list) and not paths:
+            columns = self._text_schema() if self.format in TEXT_FORMATS else self.schema
+            empty = spark.createDataFrame([], columns)
+            return empty if self.format in TEXT_FORMATS else conform(self.path, empty, self.schema)
+        options = dict(self.options)
+        if isinstance(paths, list) and not _GLOB.search(self.path) and self._folder(spark):
+            options.setdefault("basePath", self.path)  # partition folders stay columns
+        if self.format in TEXT_FORMATS:
+            return self._read_text(spark, paths, options)
+        df = spark.read.format(self.format).options(**options).load(paths)
+        return conform(self.path, df, self.schema)
+
+    def _text_schema(self) -> StructType:
+        return StructType([*self.schema.fields]).add(CORRUPT_COLUMN, "string")
+
+    def _read_text(
+        self, spark: SparkSession, paths: str | list[str], options: Mapping[str, str]
+    ) -> DataFrame:
+        reader = spark.read.format(self.format).options(**options)
         if self.format == "csv" and self.options.get("header") == "true":
             # Spark checks every file's header against the schema, names and order, as it
             # reads it: no extra pass, and a file whose columns are reordered is refused
@@ -77,8 +159,8 @@ class FilesExtractor(Extractor):
         return (
             reader.option("mode", "PERMISSIVE")
             .option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
-            .schema(schema)
-            .load(self.path)
+            .schema(self._text_schema())
+            .load(paths)
         )
 
     def explain(self, exc: BaseException) -> Exception | None:
@@ -102,9 +184,22 @@ class FilesExtractor(Extractor):
             f"({detail}); update the .avsc (schema evolution) or the source"
         )
 
-    def _read_self_describing(self, spark: SparkSession) -> DataFrame:
-        df = spark.read.format(self.format).options(**self.options).load(self.path)
-        return conform(self.path, df, self.schema)
+
+def _globbed_parts(path: str) -> int:
+    """How many of ``path``'s last names are matched by a glob (from the first with a
+    wildcard on)."""
+    parts = path.rstrip("/").split("/")
+    first = next((i for i, part in enumerate(parts) if _GLOB.search(part)), len(parts))
+    return len(parts) - first
+
+
+def _hidden(relative: str) -> bool:
+    """Whether Spark leaves a file out of a folder's read: a name below the folder starting
+    with ``.``, or with ``_`` unless a partition folder's (``_key=value``); a copy in flight."""
+    parts = relative.split("/")
+    return relative.endswith("._COPYING_") or any(
+        p.startswith(".") or (p.startswith("_") and "=" not in p) for p in parts
+    )
 
 
 class FilesLoader(Loader, GatedLoader, StreamSink):

@@ -389,7 +389,7 @@ class KafkaExtractor(Extractor, StreamExtractor, IncrementalExtractor):
         raw = translate_errors(reader.load, self.connection, self.topic)
         return self.decode(raw)
 
-    def read_end(self, spark: SparkSession) -> Position | None:
+    def read_end(self, spark: SparkSession, after: Position | None) -> Position | None:
         """The topic's latest offsets, ``{"topic": {"partition": offset}}``, as this run's end
         (None: not incremental)."""
         if self.incremental is None:
@@ -404,12 +404,11 @@ class KafkaExtractor(Extractor, StreamExtractor, IncrementalExtractor):
         self, spark: SparkSession, after: Position | None, upto: Position | None
     ) -> DataFrame:
         """The records of the partitions in ``upto`` (the topic's latest offsets when None),
-        each from its offset in ``after`` (``starting_offsets`` where it has none) to its
-        offset in ``upto``."""
-        end = self.read_end(spark) if upto is None else upto
+        each from its offset in ``after`` to its offset in ``upto``; without ``after``, from
+        ``starting_offsets``."""
+        end = self.read_end(spark, after) if upto is None else upto
         ends: dict[str, int] = dict(dict(end or {}).get(self.topic, {}))
-        held: dict[str, int] = dict(dict(after or {}).get(self.topic, {}))
-        starts = {p: held[p] if p in held else self._first(p, at) for p, at in ends.items()}
+        starts = self._starts(after, ends)
         for partition, start in sorted(starts.items()):
             if start > ends[partition]:
                 raise ConfigurationError(
@@ -428,6 +427,16 @@ class KafkaExtractor(Extractor, StreamExtractor, IncrementalExtractor):
         )
         raw = translate_errors(reader.load, self.connection, self.topic)
         return self.decode(raw)
+
+    def _starts(self, after: Position | None, ends: Mapping[str, int]) -> dict[str, int]:
+        """Where each partition's read starts: its offset in ``after``. The first run starts
+        at ``starting_offsets``; a partition added since then at its earliest offset, as a
+        stream reads a new partition."""
+        held: dict[str, int] = dict(dict(after or {}).get(self.topic, {}))
+        return {
+            p: held[p] if p in held else (self._first(p, end) if after is None else -2)
+            for p, end in ends.items()
+        }
 
     def _first(self, partition: str, end: int) -> int:
         """Where a partition the loads have not read starts: ``starting_offsets`` (earliest

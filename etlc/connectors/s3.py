@@ -92,7 +92,7 @@ from etlc.runtime.errors import (
 )
 from etlc.runtime.graph import DatasetSchema
 from etlc.runtime.session import session_conf
-from etlc.runtime.strategies import LoadResult
+from etlc.runtime.strategies import LoadResult, Position
 
 T = TypeVar("T")
 
@@ -355,8 +355,10 @@ class S3Extractor(FilesExtractor):
         format: str,
         schema: DatasetSchema,
         options: Mapping[str, str] | None = None,
+        *,
+        incremental: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(path, format, schema, options)
+        super().__init__(path, format, schema, options, incremental=incremental)
         self.bucket = bucket_of(path)
         self.connection = connection
 
@@ -372,6 +374,17 @@ class S3Extractor(FilesExtractor):
         configure_bucket(_hadoop_conf(spark), self.connection, self.bucket)
         read = super().extract
         return translate_errors(lambda: read(spark), self.connection, self.path)
+
+    def listing(self, spark: SparkSession) -> dict[str, int]:
+        configure_bucket(_hadoop_conf(spark), self.connection, self.bucket)
+        listed = super().listing
+        return translate_errors(lambda: listed(spark), self.connection, self.path)
+
+    def extract_range(
+        self, spark: SparkSession, after: Position | None, upto: Position | None
+    ) -> DataFrame:
+        read = super().extract_range
+        return translate_errors(lambda: read(spark, after, upto), self.connection, self.path)
 
 
 class S3Loader(FilesLoader):

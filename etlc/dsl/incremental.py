@@ -53,7 +53,8 @@ def incremental_problems(pipeline: ast.Pipeline, steps: Sequence[PlannedStep]) -
                         'append the new rows ("mode": "append") or upsert them on keys',
                     )
                 )
-            elif mode == "append" and by.get("lookback"):
+            elif mode == "append" and by.get("lookback") and by.get("column"):
+                # A column's lookback reads rows again; a folder's remembers the files read.
                 found.append(
                     diag(
                         "E411",

@@ -33,7 +33,7 @@ from etlc.runtime.errors import ConfigurationError, TerminalError, classify, sum
 from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph
 from etlc.runtime.logs import EventLog
 from etlc.runtime.observed import observed_metrics
-from etlc.runtime.positions import order_of, position, shown
+from etlc.runtime.positions import kind_of, order_of, position, shown
 from etlc.runtime.strategies import (
     Incremental,
     IncrementalExtractor,
@@ -190,7 +190,7 @@ class IncrementalRun:
         if not caught_up:
             assert isinstance(ex.extractor, IncrementalExtractor)
             try:
-                read.fixed = ex.extractor.read_end(self.spark)
+                read.fixed = ex.extractor.read_end(self.spark, low)
             except Exception as exc:
                 raise classify(exc, ex.id) from exc
         self.log.info(
@@ -322,7 +322,7 @@ class IncrementalRun:
     ) -> TerminalError:
         commands = "; ".join(
             f"etlc state reset <definition> --load {ld.id} --extract {extract} --to "
-            + shlex.quote(str(shown(at, self.reads[extract].by.kind)))
+            + shlex.quote(kind_of(self.reads[extract].by.kind).text(at))
             for extract, at in sorted(values.items())
         )
         return TerminalError(

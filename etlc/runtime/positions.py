@@ -6,6 +6,11 @@ how an operator reads and writes one.
   UTC). A read takes the rows above it, less the extract's lookback.
 - ``offsets``: a Kafka topic's next offsets, ``{"topic": {"partition": offset}}``. A read
   takes each partition's records from its offset up to the offsets fixed before the read.
+- ``files``: the files of a folder read so far, ``{"listed_at": ms, "covered_upto": ms,
+  "seen": [paths]}``: every file modified up to ``covered_upto``, and the files modified after
+  it that were read, by name. A run covers up to its newest file less the lookback. It reads
+  the files listed that the end fixed before it covers and the position it starts from does
+  not (see :func:`files_between`).
 
 Positions are kept as JSON wherever they are kept (see :data:`~etlc.runtime.strategies.Position`).
 """
@@ -15,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -32,6 +37,7 @@ _PARTITION = re.compile(r"[0-9]{1,10}")
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
 COLUMN_KINDS = ("integer", "date", "timestamp")
 OFFSETS = "offsets"
+FILES = "files"
 
 
 def position(column: Column, kind: str) -> Column:
@@ -90,6 +96,10 @@ class PositionKind(ABC):
     @abstractmethod
     def parsed(self, text: str) -> Position:
         """The position a value written by an engineer (``etlc state reset --to``) stands for."""
+
+    def text(self, at: Position) -> str:
+        """``at`` as ``etlc state reset --to`` takes it back, exactly."""
+        return str(self.shown(at))
 
 
 class ColumnPositions(PositionKind):
@@ -187,6 +197,9 @@ class OffsetPositions(PositionKind):
     def shown(self, at: Position) -> str | int:
         return offsets_json(at)
 
+    def text(self, at: Position) -> str:
+        return offsets_json(at)
+
     def parsed(self, text: str) -> Position:
         """JSON like ``{"orders": {"0": 42, "1": 7}}``: each partition's next offset."""
         try:
@@ -199,6 +212,98 @@ class OffsetPositions(PositionKind):
                 '{"orders": {"0": 42, "1": 7}}: each partition\'s next offset'
             )
         return {t: {str(int(p)): o for p, o in parts.items()} for t, parts in at.items()}
+
+
+class FilePositions(PositionKind):
+    """The files of a folder read so far: every file modified up to ``covered_upto``, and the
+    files modified after it that were read, by name (``seen``). ``listed_at`` is when the run
+    that reached it listed the folder: of two loads' positions the later listing is ahead
+    (the files seen are no measure: files are deleted)."""
+
+    def valid(self, at: Position) -> bool:
+        return (
+            isinstance(at, dict)
+            and set(at) == {"listed_at", "covered_upto", "seen"}
+            and all(_millis(at[k]) for k in ("listed_at", "covered_upto"))
+            and isinstance(at["seen"], list)
+            and all(isinstance(p, str) and p for p in at["seen"])
+        )
+
+    def lowest(self, values: Sequence[Position]) -> Position:
+        return min(values, key=_file_order)
+
+    def highest(self, values: Sequence[Position]) -> Position:
+        return max(values, key=_file_order)
+
+    def start(self, after: Position, lookback: int) -> Position:
+        return after  # the lookback is in the position's cover (see files_end)
+
+    def shown(self, at: Position) -> str | int:
+        return (
+            f"files modified up to {_iso_ms(at['covered_upto'])} and {len(at['seen'])} after "
+            f"it (listed {_iso_ms(at['listed_at'])})"
+        )
+
+    def text(self, at: Position) -> str:
+        return json.dumps(at, sort_keys=True, separators=(",", ":"))
+
+    def parsed(self, text: str) -> Position:
+        """An ISO 8601 time (the next run reads the files modified after it), or the JSON a
+        position holds."""
+        if not text.lstrip().startswith("{"):
+            micros = ColumnPositions("timestamp").parsed(text)
+            if micros < 0:
+                raise ConfigurationError(f"{text[:40]!r} is before 1970")
+            # Listed then, as far as the order of loads goes: behind every later run.
+            return {"listed_at": micros // 1000, "covered_upto": micros // 1000, "seen": []}
+        try:
+            at = json.loads(text)
+        except (ValueError, RecursionError):
+            at = None
+        if not self.valid(at):
+            raise ConfigurationError(
+                f"{text[:40]!r} is not a files position; write a time (2026-01-31T00:00:00Z) "
+                'or JSON like {"listed_at": 1769817600000, "covered_upto": 1769814000000, '
+                '"seen": []}'
+            )
+        return {**at, "seen": sorted(set(at["seen"]))}
+
+
+def files_end(
+    listing: Mapping[str, int], after: Position | None, lookback: int, listed_at: int
+) -> Position:
+    """The files position a read of ``listing`` (path -> modified ms), listed at
+    ``listed_at``, reaches from ``after``: every file modified up to the newest listed less
+    the lookback (never less than ``after`` covered), and every file listed after that."""
+    newest = max(listing.values(), default=0)
+    cover = max(newest - lookback, int(after["covered_upto"]) if after else 0, 0)
+    seen = sorted(p for p, modified in listing.items() if modified > cover)
+    return {"listed_at": listed_at, "covered_upto": cover, "seen": seen}
+
+
+def files_between(listing: Mapping[str, int], after: Position | None, upto: Position) -> list[str]:
+    """The files of ``listing`` that ``upto`` holds as read and ``after`` does not."""
+    return sorted(set(_covered(listing, upto)) - set(_covered(listing, after)))
+
+
+def _covered(listing: Mapping[str, int], at: Position | None) -> list[str]:
+    if at is None:
+        return []
+    cover, seen = int(at["covered_upto"]), frozenset(at["seen"])
+    return [p for p, modified in listing.items() if modified <= cover or p in seen]
+
+
+def _millis(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _LONG_MAX
+
+
+def _iso_ms(ms: int) -> str:
+    when = _EPOCH + timedelta(milliseconds=int(ms))
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _file_order(at: Position) -> tuple[int, int]:
+    return int(at["listed_at"]), int(at["covered_upto"])
 
 
 def _flat(at: Position) -> dict[tuple[str, str], int]:
@@ -215,6 +320,8 @@ def _nested(flat: dict[tuple[str, str], int]) -> dict[str, dict[str, int]]:
 def kind_of(kind: str) -> PositionKind:
     if kind == OFFSETS:
         return OffsetPositions()
+    if kind == FILES:
+        return FilePositions()
     if kind in COLUMN_KINDS:
         return ColumnPositions(kind)
     raise ConfigurationError(f"{kind[:40]!r} is not a kind of incremental position")

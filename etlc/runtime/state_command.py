@@ -19,6 +19,8 @@ def _next_run(positioned: bool, by: Incremental) -> str:
     next run catches the ones behind up first)."""
     if not positioned:
         return "every record"
+    if by.kind == "files":
+        return "the files not read yet"
     if by.column is None:
         return "the records after the offsets"
     return "the rows above the position" + (" less the lookback" if by.lookback else "")

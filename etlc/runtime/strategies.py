@@ -170,10 +170,11 @@ Position: TypeAlias = Any
 class Incremental:
     """How an extract reads only what is new: by ``column``'s values, kept as integer
     positions (kind integer: the value; date: days since 1970-01-01; timestamp: microseconds
-    since 1970-01-01 UTC), re-reading ``lookback`` positions before the last; or (kind
-    offsets, no column) by the source's own offsets. See :mod:`etlc.runtime.positions`."""
+    since 1970-01-01 UTC), re-reading ``lookback`` positions before the last; or, with no
+    column, by the source's own positions: a topic's offsets, a folder's files (whose
+    ``lookback`` is in milliseconds of modification time). See :mod:`etlc.runtime.positions`."""
 
-    kind: str  # integer | date | timestamp | offsets
+    kind: str  # integer | date | timestamp | offsets | files
     column: str | None = None
     lookback: int = 0
 
@@ -183,10 +184,10 @@ class IncrementalExtractor(ABC):
 
     incremental: Incremental | None = None
 
-    def read_end(self, spark: SparkSession) -> Position | None:
-        """Where this run's read ends, fixed before it reads, so that every read of the
-        attempt gives the same records (None: the source's end when it reads; the highest
-        position read is then observed as it reads)."""
+    def read_end(self, spark: SparkSession, after: Position | None) -> Position | None:
+        """Where this run's read from ``after`` ends, fixed before it reads, so that every
+        read of the attempt gives the same records (None: the source's end when it reads; the
+        highest position read is then observed as it reads)."""
         return None
 
     @abstractmethod

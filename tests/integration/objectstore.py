@@ -107,22 +107,27 @@ def put_orders(s3: Any, bucket: str, prefix: str, orders: list[demo.Order], file
     """Orders as CSV files with a header, exactly as the demo writes them."""
     clear(s3, bucket, prefix)
     for part in range(files):
-        buf = io.StringIO(newline="")
-        out = csv.writer(buf)
-        out.writerow(demo.ORDER_HEADER)
-        for o in orders[part::files]:
-            out.writerow(
-                (
-                    o.order_id,
-                    o.customer_id,
-                    f"{o.amount:.2f}",
-                    o.status,
-                    o.ordered_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    o.coupon or "",
-                )
-            )
         key = f"{prefix.rstrip('/')}/part-{part:03d}.csv"
-        s3.put_object(Bucket=bucket, Key=key, Body=buf.getvalue().encode("utf-8"))
+        s3.put_object(Bucket=bucket, Key=key, Body=orders_csv(orders[part::files]))
+
+
+def orders_csv(orders: list[demo.Order]) -> bytes:
+    """One CSV file of ``orders``, with a header, as the demo writes it."""
+    buf = io.StringIO(newline="")
+    out = csv.writer(buf)
+    out.writerow(demo.ORDER_HEADER)
+    for o in orders:
+        out.writerow(
+            (
+                o.order_id,
+                o.customer_id,
+                f"{o.amount:.2f}",
+                o.status,
+                o.ordered_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                o.coupon or "",
+            )
+        )
+    return buf.getvalue().encode("utf-8")
 
 
 def json_lines(s3: Any, bucket: str, keys_: Iterable[str]) -> Iterator[dict[str, Any]]:

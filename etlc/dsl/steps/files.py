@@ -10,12 +10,20 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from etlc.dsl import ast
-from etlc.dsl.durations import duration_problems
+from etlc.dsl.diagnostics import Span
+from etlc.dsl.durations import duration_problems, seconds
+from etlc.dsl.incremental import refused_in_stream
 from etlc.dsl.plan import SchemaOf
 from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.types import RecordSchema
 from etlc.dsl.upserts import check_sequence
 from etlc.plugins import MavenArtifact, PluginSpec
+
+
+@dataclass(frozen=True, kw_only=True)
+class FilesIncremental:
+    lookback: ast.Name | None = None
+    span: Span
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,6 +34,11 @@ class FilesExtract(ast.Step):
     schema: ast.Name
     options: Mapping[str, ast.Scalar] | None = None
     refresh: ast.Name | None = None
+    incremental: FilesIncremental | None = None
+
+
+# How late a file may appear, modified before the newest one a run read, and still be read.
+DEFAULT_FILES_LOOKBACK_S = 3600
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,16 +81,44 @@ def check_extract(
         return None
     rules = ctx.validation_rules(schema, step.schema)
     options = _spark_options(step.options)
-    return Lowered(
-        {
-            "path": ctx.text(step.path),
-            "format": step.format.value,
-            "schema": SchemaOf(step.id.value),
-            "options": options,
-        },
-        schema,
-        rules=rules,
-    )
+    args: dict[str, Any] = {
+        "path": ctx.text(step.path),
+        "format": step.format.value,
+        "schema": SchemaOf(step.id.value),
+        "options": options,
+    }
+    if step.incremental is not None:
+        by = _incremental_by(ctx, step, step.incremental)
+        if by is None:
+            return None
+        args["incremental"] = by
+    return Lowered(args, schema, rules=rules)
+
+
+def _incremental_by(
+    ctx: CheckContext, step: FilesExtract, inc: FilesIncremental
+) -> dict[str, Any] | None:
+    """The runtime's ``Incremental`` of files: by the files listed, with the lookback in
+    milliseconds of modification time."""
+    if refused_in_stream(ctx, inc.span):
+        return None
+    if step.format.value == "delta":
+        ctx.error(
+            "E216",
+            "a Delta table is read whole: `incremental` reads the new files of a folder, and a "
+            "Delta table's files are its own (a compaction rewrites them)",
+            inc.span,
+            "drop `incremental`, or read the folder the files land in",
+        )
+        return None
+    lookback = DEFAULT_FILES_LOOKBACK_S
+    if inc.lookback is not None:
+        found = duration_problems([inc.lookback])
+        if found:
+            ctx.report(found)
+            return None
+        lookback = seconds(inc.lookback.value)
+    return {"kind": "files", "lookback": lookback * 1000}
 
 
 def check_load(

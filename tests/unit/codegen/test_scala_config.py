@@ -100,6 +100,9 @@ def test_a_class_whose_fields_may_all_be_left_out_is_its_empty_instance() -> Non
     out = scala(doc)
     assert "    retry: Retry = Retry()" in out
     assert 'retry = f.optional("retry").map(n => Retry.read(n)).getOrElse(Retry())' in out
+    # Unless being given matters (an incremental option with every setting defaulted).
+    doc["$defs"]["retry"]["x-etlc-option"] = True
+    assert "    retry: Option[Retry] = None" in scala(doc)
 
 
 def test_names_become_fields_and_reserved_words_are_quoted() -> None:

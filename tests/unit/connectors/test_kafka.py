@@ -629,7 +629,9 @@ def test_a_partition_never_read_starts_at_the_starting_offsets(
     spark: Any, starting: str, first: dict[str, int]
 ) -> None:
     ex = extractor(starting_offsets=starting, incremental={"kind": "offsets"})
-    assert {p: ex._first(p, end) for p, end in (("0", 50), ("1", 70))} == first
+    assert ex._starts(None, {"0": 50, "1": 70}) == first
+    # After the first run, a partition added since starts at its earliest offset.
+    assert ex._starts({"orders": {"0": 9}}, {"0": 50, "1": 70}) == {"0": 9, "1": -2}
 
 
 def test_an_incremental_read_refuses_offsets_past_the_topics_end(spark: Any) -> None:
@@ -639,4 +641,4 @@ def test_an_incremental_read_refuses_offsets_past_the_topics_end(spark: Any) -> 
         ex.extract_range(spark, {"orders": {"0": 3, "1": 90}}, {"orders": {"0": 5, "1": 80}})
     with pytest.raises(ConfigurationError, match="reads one `topic`"):
         KafkaExtractor(connection(), SCHEMA, topic_pattern="o.*", incremental={"kind": "offsets"})
-    assert extractor().read_end(spark) is None  # not incremental: the source's own end
+    assert extractor().read_end(spark, None) is None  # not incremental: the source's own end

@@ -277,3 +277,39 @@ def test_a_stream_of_a_topic_cannot_read_incrementally(tmp_path: Path, env_dir: 
     doc["mode"] = "streaming"
     d = only(check(tmp_path, env_dir, doc), "E411")
     assert "batch runs" in d.message and d.span.line > 0
+
+
+def folder_pipeline(incremental: dict[str, Any], fmt: str = "csv") -> dict[str, Any]:
+    """The files of a folder read incrementally, appended to a table."""
+    doc = pipeline({"column": "order_id"}, mode="append")
+    doc["extract"] = [
+        {
+            "id": "orders",
+            "type": "files",
+            "path": "/landing/orders/",
+            "format": fmt,
+            "schema": "order.avsc",
+            "incremental": incremental,
+        }
+    ]
+    return doc
+
+
+def test_a_folder_reads_its_new_files_with_a_lookback_in_milliseconds(
+    tmp_path: Path, env_dir: Path
+) -> None:
+    default = check(tmp_path, env_dir, folder_pipeline({}))
+    assert codes(default) == []
+    assert extract_args(default)["incremental"] == {"kind": "files", "lookback": 3_600_000}
+    two_hours = check(tmp_path, env_dir, folder_pipeline({"lookback": "2 hours"}))
+    assert extract_args(two_hours)["incremental"] == {"kind": "files", "lookback": 7_200_000}
+    d = only(check(tmp_path, env_dir, folder_pipeline({"lookback": "400 days"})), "E216")
+    assert "366 days" in d.message
+
+
+def test_a_delta_table_or_a_stream_cannot_read_new_files(tmp_path: Path, env_dir: Path) -> None:
+    d = only(check(tmp_path, env_dir, folder_pipeline({}, fmt="delta")), "E216")
+    assert "Delta table is read whole" in d.message
+    doc = folder_pipeline({})
+    doc["mode"] = "streaming"
+    assert "batch runs" in only(check(tmp_path, env_dir, doc), "E411").message

@@ -25,7 +25,7 @@ from etlc.runtime.positions import in_range, parsed, shown
 from etlc.runtime.report import Status
 from etlc.runtime.retry import RetryingPipeline, RetryPolicy
 from etlc.runtime.state_command import reset_state, show_state
-from etlc.runtime.strategies import Incremental, IncrementalExtractor, LoadResult
+from etlc.runtime.strategies import Incremental, IncrementalExtractor, LoadResult, Position
 from tests.unit.runtime.items import SCHEMA
 from tests.unit.runtime.log_lines import events
 
@@ -36,6 +36,9 @@ class NewItems(FilesExtractor, IncrementalExtractor):
     def __init__(self, path: Path) -> None:
         super().__init__(str(path), "csv", SCHEMA, {"header": "true"})
         self.incremental = Incremental("integer", "id")
+
+    def read_end(self, spark: SparkSession, after: Position | None) -> Position | None:
+        return None  # read by its column, as a database extract: the highest observed
 
     def extract_range(self, spark: SparkSession, after: int | None, upto: int | None) -> DataFrame:
         df = self.extract(spark)

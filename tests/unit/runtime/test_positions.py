@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 
 from etlc.runtime.errors import ConfigurationError
-from etlc.runtime.positions import OffsetPositions, kind_of, parsed, shown
+from etlc.runtime.positions import (
+    OffsetPositions,
+    files_between,
+    files_end,
+    kind_of,
+    parsed,
+    shown,
+)
 
 OFFSETS = OffsetPositions()
 
@@ -72,3 +79,47 @@ def test_column_positions_order_as_numbers_and_look_back() -> None:
 def test_an_unknown_kind_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="not a kind of incremental position"):
         kind_of("rowversion")
+
+
+FILES = kind_of("files")
+
+
+def test_files_positions_order_by_when_the_folder_was_listed() -> None:
+    early = {"listed_at": 1_000, "covered_upto": 500, "seen": ["s3a://b/a.csv", "s3a://b/c"]}
+    later = {"listed_at": 2_000, "covered_upto": 500, "seen": []}  # a.csv, c deleted since
+    assert FILES.lowest([later, early]) == early and FILES.highest([early, later]) == later
+    assert FILES.start(early, 500) == early
+    assert FILES.valid(early) and not FILES.valid({"covered_upto": 1, "seen": []})
+    assert not FILES.valid({**early, "seen": [""]}) and not FILES.valid(7)
+    assert not FILES.valid({**early, "listed_at": -1})
+
+
+def test_files_between_two_positions_are_the_ones_the_later_holds_as_read() -> None:
+    listing = {"f/old.csv": 4_000, "f/new.csv": 6_000, "f/late.csv": 6_500, "f/next.csv": 9_000}
+    at = {"listed_at": 1, "covered_upto": 5_000, "seen": ["f/late.csv"]}
+    end = files_end(listing, at, 2_000, listed_at=2)
+    # Up to the newest less the lookback, and every file listed after that, by name.
+    assert end == {"listed_at": 2, "covered_upto": 7_000, "seen": ["f/next.csv"]}
+    assert files_between(listing, at, end) == ["f/new.csv", "f/next.csv"]
+    assert files_between(listing, None, end) == sorted(listing)
+    assert files_between(listing, end, end) == []
+    # The cover never goes back, whatever the listing holds (files deleted).
+    assert files_end({}, end, 2_000, listed_at=3)["covered_upto"] == 7_000
+    assert files_end({}, None, 2_000, listed_at=3) == {
+        "listed_at": 3,
+        "covered_upto": 0,
+        "seen": [],
+    }
+
+
+def test_an_operator_sets_files_by_a_time_or_the_json_kept() -> None:
+    assert parsed("2026-01-01T00:00:00Z", "files") == {
+        "listed_at": 1_767_225_600_000,
+        "covered_upto": 1_767_225_600_000,
+        "seen": [],
+    }
+    kept = {"listed_at": 9, "covered_upto": 5, "seen": ["b", "a"]}
+    assert FILES.parsed(FILES.text(kept)) == {**kept, "seen": ["a", "b"]}
+    for text in ("1969-12-31T00:00:00Z", '{"covered_upto": -1, "seen": []}', "{"):
+        with pytest.raises(ConfigurationError):
+            parsed(text, "files")
