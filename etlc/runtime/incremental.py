@@ -33,7 +33,7 @@ from etlc.runtime.errors import ConfigurationError, TerminalError, classify, sum
 from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph
 from etlc.runtime.logs import EventLog
 from etlc.runtime.observed import observed_metrics
-from etlc.runtime.positions import kind_of, order_of, position, shown
+from etlc.runtime.positions import kind_of, lookback_shown, order_of, position, shown
 from etlc.runtime.strategies import (
     Incremental,
     IncrementalExtractor,
@@ -199,7 +199,7 @@ class IncrementalRun:
             step=ex.id,
             column=by.column,
             after=shown(low, by.kind),
-            lookback=by.lookback or None,
+            lookback=lookback_shown(by),
             upto=shown(read.end, by.kind),
             catch_up=caught_up or None,
             full_refresh=full_refresh or None,

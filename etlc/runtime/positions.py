@@ -331,6 +331,20 @@ def order_of(by: Incremental) -> PositionKind:
     return kind_of(by.kind)
 
 
+def lookback_shown(by: Incremental) -> str | int | None:
+    """An extract's lookback as an engineer wrote it: seconds or days, or an integer column's
+    units (None: none)."""
+    if not by.lookback:
+        return None
+    if by.kind == "timestamp":
+        return f"{by.lookback // 1_000_000} s"
+    if by.kind == FILES:
+        return f"{by.lookback // 1000} s"
+    if by.kind == "date":
+        return f"{by.lookback} days"
+    return by.lookback
+
+
 def shown(at: Position | None, kind: str) -> str | int | None:
     """A position as an engineer reads it: a timestamp in ISO 8601 UTC, a date, a number, a
     topic's offsets as JSON."""

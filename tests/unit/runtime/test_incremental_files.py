@@ -7,12 +7,17 @@ import io
 import os
 from pathlib import Path
 
+import pytest
 from pyspark.sql import SparkSession
 
 from etlc.connectors.files import FilesExtractor, FilesLoader, _hidden
+from etlc.runtime.environment import Environment, Settings
+from etlc.runtime.errors import ConfigurationError
 from etlc.runtime.graph import ExtractStep, LoadStep, PipelineGraph
 from etlc.runtime.incremental import PositionFile
+from etlc.runtime.logs import EventLog, RunContext
 from etlc.runtime.report import Status
+from etlc.runtime.state_command import reset_state
 from tests.unit.runtime.items import SCHEMA
 from tests.unit.runtime.log_lines import events
 from tests.unit.runtime.test_incremental import ids, run
@@ -69,6 +74,7 @@ def test_each_run_reads_the_files_not_read_and_a_late_one_within_the_lookback(
     assert run(spark, g, tmp_path, "r4").status is Status.SUCCESS  # nothing new
     assert ids(spark, out) == [1, 2, 3, 4, 5, 6, 7, 8]  # each once
 
+    assert {e["lookback"] for e in events(log_stream, "incremental_range")} == {"3600 s"}
     reads = [e["records"] for e in events(log_stream, "incremental_read")]
     assert reads == [5, 2, 1, 0]
     kept = PositionFile(spark, str(tmp_path / "state"), "items", "out").read()["items"]
@@ -98,3 +104,23 @@ def test_names_spark_leaves_out_of_a_folder_are_left_out() -> None:
     assert not _hidden("a.csv") and not _hidden("day=2/b.csv") and not _hidden("_day=2/b.csv")
     assert _hidden("_SUCCESS") and _hidden(".a.csv.crc") and _hidden("_temporary/0/a.csv")
     assert _hidden("a.csv._COPYING_") and _hidden("x/.hidden/a.csv")
+
+
+def test_an_operator_rewinds_a_folder_to_a_time_and_the_next_run_reads_what_is_newer(
+    spark: SparkSession, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    folder, out = tmp_path / "in", tmp_path / "out"
+    g = graph(folder, out)
+    write(folder, "a.csv", 1, 2, T0)
+    write(folder, "b.csv", 3, 4, T0 + 7200)
+    assert run(spark, g, tmp_path, "r1").status is Status.SUCCESS
+    env = Environment("test", "test.json", settings=Settings(state_dir=str(tmp_path / "state")))
+    log = EventLog(RunContext("items", run_id="op1"))
+    reset_state(g, spark, env, log, extract="items", to="2026-01-01T01:00:00Z")
+    [moved] = events(log_stream, "incremental_position_set")
+    assert moved["after"].startswith("files modified up to 2026-01-01T01:00:00.000Z and 0")
+    assert moved["next_run"] == "the files not read yet"
+    assert run(spark, g, tmp_path, "r2").status is Status.SUCCESS
+    assert ids(spark, out) == [1, 2, 3, 3, 4, 4]  # b.csv again, as asked; a.csv not
+    with pytest.raises(ConfigurationError, match="is not a files position"):
+        reset_state(g, spark, env, log, extract="items", to='{"seen": []}')

@@ -11,9 +11,11 @@ from etlc.runtime.positions import (
     files_between,
     files_end,
     kind_of,
+    lookback_shown,
     parsed,
     shown,
 )
+from etlc.runtime.strategies import Incremental
 
 OFFSETS = OffsetPositions()
 
@@ -123,3 +125,11 @@ def test_an_operator_sets_files_by_a_time_or_the_json_kept() -> None:
     for text in ("1969-12-31T00:00:00Z", '{"covered_upto": -1, "seen": []}', "{"):
         with pytest.raises(ConfigurationError):
             parsed(text, "files")
+
+
+def test_a_lookback_is_shown_as_it_was_written() -> None:
+    assert lookback_shown(Incremental("timestamp", "at", 600_000_000)) == "600 s"
+    assert lookback_shown(Incremental("date", "day", 2)) == "2 days"
+    assert lookback_shown(Incremental("integer", "id", 50)) == 50
+    assert lookback_shown(Incremental("files", None, 7_200_000)) == "7200 s"
+    assert lookback_shown(Incremental("offsets")) is None
