@@ -487,12 +487,20 @@ class KafkaExtractor(Extractor, StreamExtractor, IncrementalExtractor):
             explained = classify_kafka(exc, self.connection, self.topic) if kafka else None
             return explained if isinstance(explained, EtlcError) else None
         lost = lost_offsets(error)
+        where = f"kafka connection `{self.connection.name}`, topic `{self.topic}`: records the "
+        gone = "are gone from Kafka (deleted, or aged out by retention)" + (
+            f": {lost}" if lost else ""
+        )
+        if self.incremental is not None:
+            return DataLossError(
+                f"{where}run was to read after the offsets its loads committed {gone}; it "
+                "wrote nothing. To skip what is gone, set the offsets to start from with "
+                "`etlc state reset <definition> --extract <this extract> --to '<offsets JSON>'`"
+            )
         return DataLossError(
-            f"kafka connection `{self.connection.name}`, topic `{self.topic}`: records the "
-            "stream had not read are gone from Kafka (deleted, or aged out by retention)"
-            + (f": {lost}" if lost else "")
-            + "; the micro-batch that needed them wrote nothing. To skip what is gone and go "
-            "on, set `fail_on_data_loss: false` on this extract"
+            f"{where}stream had not read {gone}; the micro-batch that needed them wrote "
+            "nothing. To skip what is gone and go on, set `fail_on_data_loss: false` on this "
+            "extract"
         )
 
     def skipped(self, source: Any) -> dict[str, Any] | None:

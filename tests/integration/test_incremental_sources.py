@@ -16,12 +16,30 @@ from etlc import demo
 from tests.integration import databases as db
 from tests.integration import events
 from tests.integration import objectstore as store
-from tests.integration.conftest import ROOT, compile_variant, example, submit
+from tests.integration.conftest import ROOT, Submission, compile_variant, example, submit
 from tests.integration.test_database_loads import CHECK_ENV, COLUMNS, TIMESTAMP, Row, as_row
 from tests.integration.test_incremental import read
 from tests.integration.test_s3 import lake_profile
 
 ORDER_SCHEMA = json.loads((ROOT / "schemas" / "avro" / "order.avsc").read_text(encoding="utf-8"))
+
+
+def high_watermarks(servers: str, topic: str) -> dict[int, int]:
+    """Each partition of ``topic`` and the offset after its last record."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": servers, "group.id": f"wm-{uuid.uuid4().hex}"})
+    try:
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+            for p in (0, 1)
+        }
+    finally:
+        consumer.close()
+
+
+def failure(run: Submission) -> str:
+    return json.dumps(run.events[-3:], indent=1) + "\n" + run.stderr[-3000:]
 
 
 def fresh_target(creds: dict[str, Any], table: str) -> None:
@@ -106,6 +124,18 @@ def test_a_topic_read_by_offsets_appends_each_new_event_once(
     assert read(again)["records"] == 50  # the same 50 again, from the committed offsets
     assert landed(creds, table) == sorted(as_row(o) for o in orders)  # every event once
     assert offsets() == 150
+
+    # Retention takes records the next run was to read: it stops, writing nothing, and says
+    # how to skip them.
+    produce(orders[:20])
+    for partition, end in high_watermarks(servers, topic).items():
+        events.delete_before(servers, topic, partition, end)
+    lost = submit(driver, env, extra_env=secret)
+    assert lost.returncode != 0
+    [finished] = lost.event("run_finished")
+    assert finished["error_kind"] == "data_loss", failure(lost)
+    assert "etlc state reset" in finished["error"] and offsets() == 150
+    assert landed(creds, table) == sorted(as_row(o) for o in orders)
 
 
 def test_an_s3_folder_read_by_files_appends_each_new_file_once(
