@@ -42,6 +42,7 @@ from etlc.runtime.strategies import (
 
 TEXT_FORMATS = ("csv", "json")
 _GLOB = re.compile(r"[*?\[{]")
+_GLOB_CHAR = re.compile(r"[\\\[\]{}*?]")
 FORMATS = ("csv", "json", "parquet", "avro", delta.FORMAT)
 
 
@@ -86,8 +87,9 @@ class FilesExtractor(Extractor, IncrementalExtractor):
         """The files position of every file listed now (None: not incremental)."""
         if self.incremental is None:
             return None
+        listing = self.listing(spark, must_exist=after is None)
         listed_at = int(time.time() * 1000)
-        return files_end(self.listing(spark), after, self.incremental.lookback, listed_at)
+        return files_end(listing, after, self.incremental.lookback, listed_at)
 
     def extract_range(
         self, spark: SparkSession, after: Position | None, upto: Position | None
@@ -95,21 +97,30 @@ class FilesExtractor(Extractor, IncrementalExtractor):
         """The files listed that ``upto`` (every file listed now, when None) holds as read
         and ``after`` does not, read by name."""
         assert self.incremental is not None
-        listing = self.listing(spark)
+        listing = self.listing(spark, must_exist=after is None)
         if upto is None:
             listed_at = int(time.time() * 1000)
             upto = files_end(listing, after, self.incremental.lookback, listed_at)
         return self._read(spark, files_between(listing, after, upto))
 
-    def listing(self, spark: SparkSession) -> dict[str, int]:
-        """Each file under the path (or its glob's matches), by its full name: its
-        modification time in milliseconds."""
+    def nothing(self, spark: SparkSession) -> DataFrame:
+        return self._read(spark, [])
+
+    def listing(self, spark: SparkSession, *, must_exist: bool = True) -> dict[str, int]:
+        """The files Spark reads at the path, by full name: their modification times in
+        milliseconds. Those directly in a folder and in its partition folders (``key=value``),
+        or with ``recursive``, every folder below it; for a glob, those of its matches. A
+        path with no file or folder there is refused when ``must_exist`` (a first run: a
+        mistake in the path, more likely than a folder not made yet), else holds nothing."""
         jvm, fs = file_system(spark, self.path)
         matches = fs.globStatus(jvm.org.apache.hadoop.fs.Path(self.path))
         if not matches:
-            raise ConfigurationError(f"source {self.path}: no file or folder there")
-        found: dict[str, int] = {}
+            if must_exist:
+                raise ConfigurationError(f"source {self.path}: no file or folder there")
+            return {}
+        recursive = self.options.get("recursiveFileLookup") == "true"
         globbed = _globbed_parts(self.path)
+        found: dict[str, int] = {}
         for match in matches:
             parts = str(match.getPath().toUri().getPath()).rstrip("/").split("/")
             if globbed and _hidden("/".join(parts[-globbed:])):
@@ -117,13 +128,16 @@ class FilesExtractor(Extractor, IncrementalExtractor):
             if match.isFile():
                 found[str(match.getPath())] = int(match.getModificationTime())
                 continue
-            root = str(match.getPath()).rstrip("/") + "/"
-            files = fs.listFiles(match.getPath(), True)
-            while files.hasNext():
-                status = files.next()
-                name = str(status.getPath())
-                if not _hidden(name.removeprefix(root)):
-                    found[name] = int(status.getModificationTime())
+            folders = [match.getPath()]
+            while folders:
+                for status in fs.listStatus(folders.pop()):
+                    name = str(status.getPath().getName())
+                    if _hidden(name):
+                        continue
+                    if not status.isDirectory():
+                        found[str(status.getPath())] = int(status.getModificationTime())
+                    elif recursive or "=" in name:
+                        folders.append(status.getPath())
         return found
 
     def _folder(self, spark: SparkSession) -> bool:
@@ -137,8 +151,11 @@ class FilesExtractor(Extractor, IncrementalExtractor):
             empty = spark.createDataFrame([], columns)
             return empty if self.format in TEXT_FORMATS else conform(self.path, empty, self.schema)
         options = dict(self.options)
-        if isinstance(paths, list) and not _GLOB.search(self.path) and self._folder(spark):
-            options.setdefault("basePath", self.path)  # partition folders stay columns
+        if isinstance(paths, list):
+            # Spark reads a name with [ ] { } * ? as a glob: each is escaped, to mean itself.
+            paths = [_GLOB_CHAR.sub(r"\\\g<0>", p) for p in paths]
+            if not _GLOB.search(self.path) and self._folder(spark):
+                options.setdefault("basePath", self.path)  # partition folders stay columns
         if self.format in TEXT_FORMATS:
             return self._read_text(spark, paths, options)
         df = spark.read.format(self.format).options(**options).load(paths)

@@ -375,10 +375,12 @@ class S3Extractor(FilesExtractor):
         read = super().extract
         return translate_errors(lambda: read(spark), self.connection, self.path)
 
-    def listing(self, spark: SparkSession) -> dict[str, int]:
+    def listing(self, spark: SparkSession, *, must_exist: bool = True) -> dict[str, int]:
         configure_bucket(_hadoop_conf(spark), self.connection, self.bucket)
         listed = super().listing
-        return translate_errors(lambda: listed(spark), self.connection, self.path)
+        return translate_errors(
+            lambda: listed(spark, must_exist=must_exist), self.connection, self.path
+        )
 
     def extract_range(
         self, spark: SparkSession, after: Position | None, upto: Position | None

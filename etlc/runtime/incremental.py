@@ -271,7 +271,7 @@ class IncrementalRun:
         order = order_of(read.by)
         after = None if read.after is None else order.start(read.after, read.by.lookback)
         if read.held and read.after is None:  # never read: nothing is below a position
-            df = step.extractor.extract(self.spark).where(F.lit(False))
+            df = step.extractor.nothing(self.spark)
         else:
             df = step.extractor.extract_range(self.spark, after, read.end)
         if read.observation is not None:

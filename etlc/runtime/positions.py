@@ -101,6 +101,10 @@ class PositionKind(ABC):
         """``at`` as ``etlc state reset --to`` takes it back, exactly."""
         return str(self.shown(at))
 
+    def replaced(self, before: Position | None, given: Position) -> Position:
+        """What ``etlc state reset --to given`` keeps, where ``before`` was kept."""
+        return given
+
 
 class ColumnPositions(PositionKind):
     def __init__(self, kind: str) -> None:
@@ -200,6 +204,13 @@ class OffsetPositions(PositionKind):
     def text(self, at: Position) -> str:
         return offsets_json(at)
 
+    def replaced(self, before: Position | None, given: Position) -> Position:
+        """The partitions ``given`` names set; the others keep their offsets (one left out
+        would be read again from its earliest)."""
+        if before is None:
+            return given
+        return _nested({**_flat(before), **_flat(given)})
+
     def parsed(self, text: str) -> Position:
         """JSON like ``{"orders": {"0": 42, "1": 7}}``: each partition's next offset."""
         try:
@@ -274,10 +285,17 @@ def files_end(
 ) -> Position:
     """The files position a read of ``listing`` (path -> modified ms), listed at
     ``listed_at``, reaches from ``after``: every file modified up to the newest listed less
-    the lookback (never less than ``after`` covered), and every file listed after that."""
-    newest = max(listing.values(), default=0)
+    the lookback (never less than ``after`` covered), and every file listed after that.
+
+    A file dated in the future (copied with its times kept) counts as modified when listed:
+    the cover never passes the listing, which would hold every later file as read. The
+    listing time never goes back from ``after``'s (a driver whose clock is behind), so that
+    a later position always sorts after the one it started from."""
+    newest = min(max(listing.values(), default=0), listed_at)
     cover = max(newest - lookback, int(after["covered_upto"]) if after else 0, 0)
     seen = sorted(p for p, modified in listing.items() if modified > cover)
+    if after is not None:
+        listed_at = max(listed_at, int(after["listed_at"]) + 1)
     return {"listed_at": listed_at, "covered_upto": cover, "seen": seen}
 
 

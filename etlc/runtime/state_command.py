@@ -10,7 +10,7 @@ from etlc.runtime.errors import ConfigurationError
 from etlc.runtime.graph import PipelineGraph
 from etlc.runtime.incremental import IncrementalRun, LoadPositions, by_of
 from etlc.runtime.logs import EventLog
-from etlc.runtime.positions import parsed, shown
+from etlc.runtime.positions import kind_of, parsed, shown
 from etlc.runtime.strategies import Incremental
 
 
@@ -95,7 +95,7 @@ def reset_state(
             if value is None:
                 after.pop(ex.id, None)
             else:
-                after[ex.id] = value
+                after[ex.id] = kind_of(by_of(ex).kind).replaced(before.get(ex.id), value)
         store.replace(after, log.context.run_id)
         for ex in fed:
             kind = by_of(ex).kind

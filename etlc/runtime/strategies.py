@@ -191,6 +191,14 @@ class IncrementalExtractor(ABC):
         return None
 
     @abstractmethod
+    def extract(self, spark: SparkSession) -> DataFrame:
+        """Every record (as :meth:`Extractor.extract`)."""
+
+    def nothing(self, spark: SparkSession) -> DataFrame:
+        """No record, shaped as ``extract`` gives them (a held extract no run has read)."""
+        return self.extract(spark).where("false")
+
+    @abstractmethod
     def extract_range(
         self, spark: SparkSession, after: Position | None, upto: Position | None
     ) -> DataFrame:

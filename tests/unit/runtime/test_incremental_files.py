@@ -124,3 +124,25 @@ def test_an_operator_rewinds_a_folder_to_a_time_and_the_next_run_reads_what_is_n
     assert ids(spark, out) == [1, 2, 3, 3, 4, 4]  # b.csv again, as asked; a.csv not
     with pytest.raises(ConfigurationError, match="is not a files position"):
         reset_state(g, spark, env, log, extract="items", to='{"seen": []}')
+
+
+def test_a_folder_is_listed_as_spark_reads_it(spark: SparkSession, tmp_path: Path) -> None:
+    """Its own files and its partition folders', not a folder beside them (an archive of
+    files already read, say) unless `recursive` is set; names with glob characters read as
+    themselves; a folder gone after the first run holds nothing."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    write(folder, "a[1].csv", 1, 1, T0)
+    write(folder, "a1.csv", 2, 2, T0)
+    write(folder, "processed/old.csv", 3, 3, T0)
+    ex = graph(folder, out).extracts[0].extractor
+    assert isinstance(ex, FilesExtractor)
+    assert sorted(Path(p).name for p in ex.listing(spark)) == ["a1.csv", "a[1].csv"]
+    ex.options["recursiveFileLookup"] = "true"
+    assert len(ex.listing(spark)) == 3
+    ex.options.pop("recursiveFileLookup")
+    rows = ex.extract_range(spark, None, None).collect()
+    assert sorted(r.id for r in rows) == [1, 2]  # each file once, a[1].csv as itself
+    gone = FilesExtractor(str(tmp_path / "gone"), "csv", SCHEMA, {"header": "true"})
+    assert gone.listing(spark, must_exist=False) == {}
+    with pytest.raises(ConfigurationError, match="no file or folder there"):
+        gone.listing(spark)

@@ -99,14 +99,14 @@ def test_files_positions_order_by_when_the_folder_was_listed() -> None:
 def test_files_between_two_positions_are_the_ones_the_later_holds_as_read() -> None:
     listing = {"f/old.csv": 4_000, "f/new.csv": 6_000, "f/late.csv": 6_500, "f/next.csv": 9_000}
     at = {"listed_at": 1, "covered_upto": 5_000, "seen": ["f/late.csv"]}
-    end = files_end(listing, at, 2_000, listed_at=2)
+    end = files_end(listing, at, 2_000, listed_at=10_000)
     # Up to the newest less the lookback, and every file listed after that, by name.
-    assert end == {"listed_at": 2, "covered_upto": 7_000, "seen": ["f/next.csv"]}
+    assert end == {"listed_at": 10_000, "covered_upto": 7_000, "seen": ["f/next.csv"]}
     assert files_between(listing, at, end) == ["f/new.csv", "f/next.csv"]
     assert files_between(listing, None, end) == sorted(listing)
     assert files_between(listing, end, end) == []
     # The cover never goes back, whatever the listing holds (files deleted).
-    assert files_end({}, end, 2_000, listed_at=3)["covered_upto"] == 7_000
+    assert files_end({}, end, 2_000, listed_at=10_500)["covered_upto"] == 7_000
     assert files_end({}, None, 2_000, listed_at=3) == {
         "listed_at": 3,
         "covered_upto": 0,
@@ -133,3 +133,24 @@ def test_a_lookback_is_shown_as_it_was_written() -> None:
     assert lookback_shown(Incremental("integer", "id", 50)) == 50
     assert lookback_shown(Incremental("files", None, 7_200_000)) == "7200 s"
     assert lookback_shown(Incremental("offsets")) is None
+
+
+def test_a_file_dated_in_the_future_covers_no_later_file() -> None:
+    listing = {"f/now.csv": 9_000, "f/copied-from-2099.csv": 4_102_444_800_000}
+    end = files_end(listing, None, 2_000, listed_at=10_000)
+    # Counted as modified when listed: the cover stays below the listing.
+    assert end["covered_upto"] == 8_000
+    assert end["seen"] == ["f/copied-from-2099.csv", "f/now.csv"]
+
+
+def test_a_later_position_sorts_after_the_one_it_started_from_whatever_the_clock() -> None:
+    after = {"listed_at": 50_000, "covered_upto": 0, "seen": []}
+    end = files_end({}, after, 2_000, listed_at=40_000)  # this driver's clock is behind
+    assert end["listed_at"] == 50_001 and FILES.highest([after, end]) == end
+
+
+def test_a_reset_of_some_partitions_keeps_the_others() -> None:
+    kept = {"orders": {"0": 10, "1": 20}}
+    assert OFFSETS.replaced(kept, {"orders": {"1": 5}}) == {"orders": {"0": 10, "1": 5}}
+    assert OFFSETS.replaced(None, {"orders": {"1": 5}}) == {"orders": {"1": 5}}
+    assert FILES.replaced(kept, {"x": 1}) == {"x": 1}  # a whole position, as given
