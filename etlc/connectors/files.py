@@ -22,7 +22,7 @@ from etlc.connectors import delta, pending_files
 from etlc.connectors.conform import column_differences, conform
 from etlc.connectors.hadoop_fs import file_system
 from etlc.runtime import dataset_names
-from etlc.runtime.dataset_names import DatasetName
+from etlc.runtime.dataset_names import GLOB, DatasetName
 from etlc.runtime.errors import ConfigurationError, SchemaIncompatibleError
 from etlc.runtime.graph import DatasetSchema
 from etlc.runtime.positions import files_between, files_end
@@ -41,7 +41,6 @@ from etlc.runtime.strategies import (
 )
 
 TEXT_FORMATS = ("csv", "json")
-_GLOB = re.compile(r"[*?\[{]")
 _GLOB_CHAR = re.compile(r"[\\\[\]{}*?]")
 FORMATS = ("csv", "json", "parquet", "avro", delta.FORMAT)
 
@@ -87,9 +86,7 @@ class FilesExtractor(Extractor, IncrementalExtractor):
         """The files position of every file listed now (None: not incremental)."""
         if self.incremental is None:
             return None
-        listing = self.listing(spark, must_exist=after is None)
-        listed_at = int(time.time() * 1000)
-        return files_end(listing, after, self.incremental.lookback, listed_at)
+        return self._end(self.listing(spark, must_exist=after is None), after)
 
     def extract_range(
         self, spark: SparkSession, after: Position | None, upto: Position | None
@@ -98,10 +95,14 @@ class FilesExtractor(Extractor, IncrementalExtractor):
         and ``after`` does not, read by name."""
         assert self.incremental is not None
         listing = self.listing(spark, must_exist=after is None)
-        if upto is None:
-            listed_at = int(time.time() * 1000)
-            upto = files_end(listing, after, self.incremental.lookback, listed_at)
-        return self._read(spark, files_between(listing, after, upto))
+        end = self._end(listing, after) if upto is None else upto
+        return self._read(spark, files_between(listing, after, end))
+
+    def _end(self, listing: Mapping[str, int], after: Position | None) -> Position:
+        """Where a read of ``listing``, listed now, from ``after`` ends."""
+        assert self.incremental is not None
+        listed_at = int(time.time() * 1000)
+        return files_end(listing, after, self.incremental.lookback, listed_at)
 
     def nothing(self, spark: SparkSession) -> DataFrame:
         return self._read(spark, [])
@@ -154,7 +155,7 @@ class FilesExtractor(Extractor, IncrementalExtractor):
         if isinstance(paths, list):
             # Spark reads a name with [ ] { } * ? as a glob: each is escaped, to mean itself.
             paths = [_GLOB_CHAR.sub(r"\\\g<0>", p) for p in paths]
-            if not _GLOB.search(self.path) and self._folder(spark):
+            if not GLOB.search(self.path) and self._folder(spark):
                 options.setdefault("basePath", self.path)  # partition folders stay columns
         if self.format in TEXT_FORMATS:
             return self._read_text(spark, paths, options)
@@ -206,7 +207,7 @@ def _globbed_parts(path: str) -> int:
     """How many of ``path``'s last names are matched by a glob (from the first with a
     wildcard on)."""
     parts = path.rstrip("/").split("/")
-    first = next((i for i, part in enumerate(parts) if _GLOB.search(part)), len(parts))
+    first = next((i for i, part in enumerate(parts) if GLOB.search(part)), len(parts))
     return len(parts) - first
 
 

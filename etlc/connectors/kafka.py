@@ -23,8 +23,8 @@ An ``incremental`` batch extract reads each run the records after the offsets it
 committed (see :mod:`etlc.runtime.incremental`): before it reads, the Admin client fixes the
 topic's latest offsets (the last stable ones under ``isolation.level`` read_committed) as the
 run's end, and the read assigns exactly those partitions from the committed offsets to that end,
-so every read in one attempt gives the same records and the loads commit exactly that end. A
-partition the loads have not read yet starts at ``starting_offsets``.
+so every read in one attempt gives the same records and the loads commit exactly that end. The
+first run starts at ``starting_offsets``; a partition added after it, at its earliest offset.
 
 Writing produces ``to_avro(struct(all columns))`` as the value. The key (see :func:`record_key`):
 no ``keys``, a null key; one key column, its value cast to a string (``42``, ``PAID``); several,
@@ -81,7 +81,7 @@ from etlc.runtime.errors import (
     summary,
 )
 from etlc.runtime.graph import DatasetSchema
-from etlc.runtime.positions import offsets_json
+from etlc.runtime.positions import compact_json
 from etlc.runtime.rules import CORRUPT_COLUMN, EVENT_TIME_COLUMN, POSITION_COLUMN
 from etlc.runtime.strategies import (
     Extractor,
@@ -394,7 +394,9 @@ class KafkaExtractor(Extractor, StreamExtractor, IncrementalExtractor):
         (None: not incremental)."""
         if self.incremental is None:
             return None
-        config = self._checked_config(spark)
+        # Its describe of the topic checks what _checked_config would: broker, credentials,
+        # topic. One Admin client, not two.
+        config = client_config(self.connection, CONSUMER_DEFAULTS)
         ends = translate_errors(
             lambda: _latest_offsets(spark, config, self.topic), self.connection, self.topic
         )
@@ -422,8 +424,8 @@ class KafkaExtractor(Extractor, StreamExtractor, IncrementalExtractor):
             spark.read.format("kafka")
             .options(**spark_options(config))
             .option("assign", json.dumps({self.topic: sorted(int(p) for p in ends)}))
-            .option("startingOffsets", offsets_json({self.topic: starts}))
-            .option("endingOffsets", offsets_json({self.topic: ends}))
+            .option("startingOffsets", compact_json({self.topic: starts}))
+            .option("endingOffsets", compact_json({self.topic: ends}))
         )
         raw = translate_errors(reader.load, self.connection, self.topic)
         return self.decode(raw)

@@ -16,8 +16,8 @@ from urllib.parse import unquote, urlsplit
 
 from pyspark.sql import SparkSession
 
-# A glob's first segment and everything after it: a dataset is the folder the glob is in.
-_GLOB = re.compile(r"[*?\[{]")
+# A glob's first wildcard (Hadoop's glob syntax): a dataset is the folder the glob is in.
+GLOB = re.compile(r"[*?\[{]")
 
 
 @dataclass(frozen=True, order=True)
@@ -90,7 +90,7 @@ def _qualified(spark: SparkSession, location: str) -> str:
 
 
 def _folder(location: str) -> str:
-    glob = _GLOB.search(location)
+    glob = GLOB.search(location)
     if glob is None:
         return location.rstrip("/") or "/"
     return location[: glob.start()].rpartition("/")[0] or "/"

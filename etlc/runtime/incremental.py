@@ -340,7 +340,7 @@ class IncrementalRun:
         found = observed_metrics(read.observation, extract)
         top = found.get("position")
         reached: Position | None
-        if read.held or read.upto is not None or read.fixed is not None:
+        if read.held or read.end is not None:  # an end fixed before the read
             reached = read.end
         elif top is None:
             reached = read.after

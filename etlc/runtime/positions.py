@@ -199,10 +199,10 @@ class OffsetPositions(PositionKind):
         return after
 
     def shown(self, at: Position) -> str | int:
-        return offsets_json(at)
+        return compact_json(at)
 
     def text(self, at: Position) -> str:
-        return offsets_json(at)
+        return compact_json(at)
 
     def replaced(self, before: Position | None, given: Position) -> Position:
         """The partitions ``given`` names set; the others keep their offsets (one left out
@@ -256,7 +256,7 @@ class FilePositions(PositionKind):
         )
 
     def text(self, at: Position) -> str:
-        return json.dumps(at, sort_keys=True, separators=(",", ":"))
+        return compact_json(at)
 
     def parsed(self, text: str) -> Position:
         """An ISO 8601 time (the next run reads the files modified after it), or the JSON a
@@ -374,6 +374,7 @@ def parsed(text: str, kind: str) -> Position:
     return kind_of(kind).parsed(text)
 
 
-def offsets_json(at: Any) -> str:
-    """Offsets as the JSON text Spark's Kafka source reads."""
+def compact_json(at: Any) -> str:
+    """A position as one line of JSON, keys sorted: the text an operator passes to `--to`,
+    and offsets as Spark's Kafka source reads them."""
     return json.dumps(at, sort_keys=True, separators=(",", ":"))
