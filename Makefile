@@ -6,7 +6,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 # etlc's JVM module (jvm/etlc-jvm), versioned with etlc; the submit commands ship it from jars/.
 VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
+# Built for Scala 2.13 (Spark 4.x) and, with the spark-3.5 profile, Scala 2.12 (Spark 3.5).
 JVM_JAR := jars/etlc-jvm-$(VERSION).jar
+JVM_JAR_212 := jars/etlc-jvm_2.12-$(VERSION).jar
 JVM_SRC := jvm/etlc-jvm/pom.xml $(shell find jvm/etlc-jvm/src schemas/jvm -type f) \
            schemas/pipeline.schema.json schemas/environment.schema.json etlc/codegen/scala_config.py
 
@@ -26,12 +28,18 @@ jars: $(STAMP) jvm
 	$(BIN)/etlc jars --dest jars
 
 # Built (and its Scala unit tests run: `package` runs them) whenever a source changes.
-jvm: $(JVM_JAR)
+jvm: $(JVM_JAR) $(JVM_JAR_212)
 
 $(JVM_JAR): $(JVM_SRC)
 	mvn -q -B -f jvm/etlc-jvm/pom.xml -Detlc.python=$(PYTHON) package
 	mkdir -p jars
-	cp jvm/etlc-jvm/target/$(notdir $@) $@
+	cp jvm/etlc-jvm/target/etlc-jvm-$(VERSION).jar $@
+
+# After the 2.13 build: Maven's local repository is not safe for two runs at once.
+$(JVM_JAR_212): $(JVM_SRC) $(JVM_JAR)
+	mvn -q -B -f jvm/etlc-jvm/pom.xml -P spark-3.5 -Detlc.python=$(PYTHON) package
+	mkdir -p jars
+	cp jvm/etlc-jvm/target-2.12/etlc-jvm-$(VERSION).jar $@
 
 demo: setup
 	$(BIN)/etlc demo
@@ -83,7 +91,8 @@ bench: setup services-up
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf .etlc data/demo out .pytest_cache .mypy_cache .ruff_cache .coverage jvm/etlc-jvm/target
+	rm -rf .etlc data/demo out .pytest_cache .mypy_cache .ruff_cache .coverage jvm/etlc-jvm/target \
+	  jvm/etlc-jvm/target-2.12
 
 # Local PostgreSQL, MariaDB, Kafka (KRaft) and S3 (moto) on 127.0.0.1 for the integration tests;
 # state, logs and passwords (0600) in .services/. `scripts/services.sh status|env` tells the rest.

@@ -6,11 +6,14 @@ Under ``etlc/_data`` the wheel gets
     schemas/*.json         the definition and environment file schemas (not schemas/avro:
                            those are this repository's example records)
     schemas/jvm/           the options schemas of etlc's own JVM steps
-    jars/etlc-jvm-<v>.jar  etlc's JVM module, which every submit command ships
-    jars.sha256            jvm/jars.sha256 plus the sha256 of that jar, taken here
+    jars/etlc-jvm-<v>.jar  etlc's JVM module, which every submit command ships (Scala 2.13:
+                           Spark 4.x)
+    jars/etlc-jvm_2.12-<v>.jar  the same for Scala 2.12 (Spark 3.5)
+    jars.sha256            jvm/jars.sha256 plus the sha256 of those jars, taken here
 
-The jar is built with Maven (``package`` runs its munit tests), unless a jar of this version
-in ``jvm/etlc-jvm/target/`` or ``jars/`` is newer than every file it is built from: right
+A jar is built with Maven (``package`` runs its munit tests), unless a jar of this version
+in ``jvm/etlc-jvm/target/`` (``target-2.12/``) or ``jars/`` is newer than every file it is
+built from: right
 after ``make setup`` a wheel takes seconds. Building needs Maven and a JDK; installing the
 wheel needs neither. An editable install gets none of this: etlc.dsl.resources finds the
 checkout's own files.
@@ -52,8 +55,21 @@ def data_files(root: Path) -> dict[str, str]:
     return out
 
 
-def jar_name(version: str) -> str:
-    return f"etlc-jvm-{version}.jar"
+# The Scala lines the jar is built for, with the Maven profile that builds each (its Spark:
+# etlc/spark_targets.py) and the folder it builds into.
+SCALA_BUILDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "2.13": ((), "target"),
+    "2.12": (("-P", "spark-3.5"), "target-2.12"),
+}
+
+
+def jar_name(version: str, scala: str = "2.13") -> str:
+    """The jar's name in the jars folder (SparkTarget.jvm_jar's rule)."""
+    return f"etlc-jvm-{version}.jar" if scala == "2.13" else f"etlc-jvm_{scala}-{version}.jar"
+
+
+def _built(root: Path, version: str, scala: str) -> Path:
+    return root / JVM_MODULE / SCALA_BUILDS[scala][1] / jar_name(version)
 
 
 def jar_sources(root: Path) -> list[Path]:
@@ -64,10 +80,10 @@ def jar_sources(root: Path) -> list[Path]:
     return found
 
 
-def fresh_jar(root: Path, version: str) -> Path | None:
+def fresh_jar(root: Path, version: str, scala: str = "2.13") -> Path | None:
     """A built jar of ``version`` newer than every source, the newest of them, if any."""
     newest_source = max(p.stat().st_mtime for p in jar_sources(root))
-    built = [root / JVM_MODULE / "target" / jar_name(version), root / "jars" / jar_name(version)]
+    built = [_built(root, version, scala), root / "jars" / jar_name(version, scala)]
     fresh = [p for p in built if p.is_file() and p.stat().st_mtime > newest_source]
     return max(fresh, key=lambda p: p.stat().st_mtime, default=None)
 
@@ -84,25 +100,28 @@ def _maven(cmd: Sequence[str]) -> int:
     return subprocess.run(list(cmd), check=False).returncode
 
 
-def jvm_jar(root: Path, version: str, run: Runner = _maven, mvn: str = "mvn") -> Path:
-    """The etlc-jvm jar of ``version``: reused when fresh, else built with Maven."""
+def jvm_jar(
+    root: Path, version: str, run: Runner = _maven, mvn: str = "mvn", scala: str = "2.13"
+) -> Path:
+    """The etlc-jvm jar of ``version`` for ``scala``: reused when fresh, else built."""
     if pom_version(root) != version:
         raise JarBuildError(
             f"{JVM_MODULE}/pom.xml says etlc-jvm {pom_version(root)} but etlc is {version}: "
             "the submit commands name the jar by etlc's version; make them equal"
         )
-    reused = fresh_jar(root, version)
+    reused = fresh_jar(root, version, scala)
     if reused is not None:
         return reused
     if shutil.which(mvn) is None:
         raise JarBuildError(
-            f"building the etlc wheel builds {jar_name(version)} from {JVM_MODULE} with Maven, "
-            f"and `{mvn}` is not on PATH: install Maven and a JDK 17 (they are not needed to "
-            "install the wheel)"
+            f"building the etlc wheel builds {jar_name(version, scala)} from {JVM_MODULE} with "
+            f"Maven, and `{mvn}` is not on PATH: install Maven and a JDK 17 (they are not needed "
+            "to install the wheel)"
         )
-    cmd = [mvn, "-q", "-B", "-f", str(root / JVM_MODULE / "pom.xml"), "package"]
+    profile = SCALA_BUILDS[scala][0]
+    cmd = [mvn, "-q", "-B", "-f", str(root / JVM_MODULE / "pom.xml"), *profile, "package"]
     code = run(cmd)
-    built = root / JVM_MODULE / "target" / jar_name(version)
+    built = _built(root, version, scala)
     if code != 0 or not built.is_file():
         raise JarBuildError(
             f"`{' '.join(cmd)}` failed (exit {code}); it needs a JDK 17, and its output above "
@@ -111,13 +130,16 @@ def jvm_jar(root: Path, version: str, run: Runner = _maven, mvn: str = "mvn") ->
     return built
 
 
-def packaged_checksums(root: Path, jar: Path) -> str:
-    """jvm/jars.sha256 with the jar's own line: `etlc jars` checks the copy it makes."""
-    digest = hashlib.sha256(jar.read_bytes()).hexdigest()
+def packaged_checksums(root: Path, jars: dict[str, Path]) -> str:
+    """jvm/jars.sha256 with a line per JVM jar (its name in the wheel: the path): `etlc jars`
+    checks the copy it makes."""
     pins = (root / CHECKSUMS).read_text(encoding="utf-8")
     if not pins.endswith("\n"):
         pins += "\n"
-    return f"{pins}# etlc's JVM module, as built into this wheel\n{digest}  {jar.name}\n"
+    own = "".join(
+        f"{hashlib.sha256(jar.read_bytes()).hexdigest()}  {name}\n" for name, jar in jars.items()
+    )
+    return f"{pins}# etlc's JVM module, as built into this wheel\n{own}"
 
 
 class EtlcDataHook(BuildHookInterface[BuilderConfig]):
@@ -127,14 +149,18 @@ class EtlcDataHook(BuildHookInterface[BuilderConfig]):
         if self.target_name != "wheel" or version == "editable":
             return
         root = Path(self.root)
-        jar = jvm_jar(root, self.metadata.version)
+        version = self.metadata.version
+        jars = {
+            jar_name(version, scala): jvm_jar(root, version, scala=scala) for scala in SCALA_BUILDS
+        }
         self._scratch = tempfile.mkdtemp(prefix="etlc-wheel-")
         checksums = Path(self._scratch) / "jars.sha256"
-        checksums.write_text(packaged_checksums(root, jar), encoding="utf-8")
+        checksums.write_text(packaged_checksums(root, jars), encoding="utf-8")
         force_include: dict[str, str] = build_data["force_include"]
         force_include.update(data_files(root))
         force_include[str(checksums)] = f"{DATA}/jars.sha256"
-        force_include[str(jar)] = f"{DATA}/jars/{jar.name}"
+        for name, jar in jars.items():
+            force_include[str(jar)] = f"{DATA}/jars/{name}"
 
     def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
         scratch = getattr(self, "_scratch", None)

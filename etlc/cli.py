@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -39,6 +40,7 @@ from etlc.dsl.pipeline_tests import check_test_file, is_test_file
 from etlc.dsl.types import AvroSchemaError
 from etlc.printable import printable
 from etlc.project import Project, ProjectError, find_project, init_project
+from etlc.spark_targets import DEFAULT_LINE, TARGETS, SparkTarget, spark_target, target_problem
 from etlc.vault.cli import app as vault_app
 
 app = typer.Typer(
@@ -90,6 +92,18 @@ OutDir = Annotated[
         show_default=False,
     ),
 ]
+SparkVersion = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-version",
+        metavar="LINE",
+        help=f"The Spark line the drivers run on: {', '.join(TARGETS)} (3.5 is Scala 2.12, the "
+        "others 2.13). It picks every connector jar and refuses what that line cannot run. "
+        "Default: the project's `spark_version` (etlc.toml), else "
+        f"{DEFAULT_LINE}.",
+        show_default=False,
+    ),
+]
 DEFINITION_SUFFIXES = (".json", ".yaml", ".yml")
 
 
@@ -127,12 +141,19 @@ def _describe_env_option(ctx: typer.Context) -> None:
             param.help = f"Environment: {folder}/<env>.json, the project's environments folder."
 
 
-def _project() -> Project:
-    """The project holding the working directory; a bad project file ends the command."""
+def _project(spark_version: str | None = None) -> Project:
+    """The project holding the working directory, compiling for ``spark_version`` when one is
+    given (--spark-version); a bad project file ends the command."""
     try:
-        return find_project()
+        project = find_project()
     except ProjectError as exc:
         raise _fail(printable(str(exc))) from None
+    if spark_version is None:
+        return project
+    why = target_problem(spark_version)
+    if why:
+        raise _fail(f"--spark-version {printable(spark_version)}: {why}", code=2)
+    return replace(project, spark_version=spark_version)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -294,6 +315,7 @@ def lint(
     strict: Annotated[
         bool, typer.Option("--strict", help="Warnings fail the check too (exit 1).")
     ] = False,
+    spark_version: SparkVersion = None,
 ) -> None:
     """Check definitions without Spark or Java: shape, graph, schemas, types, capabilities.
 
@@ -303,7 +325,7 @@ def lint(
     text underlined and a fix hint. Exit code 1 when any error is found
     (or, with --strict, any warning); the summary line goes to stderr in every format.
     """
-    definitions, environments = _check(files, _project(), with_tests=True)
+    definitions, environments = _check(files, _project(spark_version), with_tests=True)
     raise typer.Exit(_report(definitions, fmt.value, environments, strict))
 
 
@@ -366,18 +388,23 @@ def test_(
 
 
 @app.command(name="compile")
-def compile_(files: Files = None, out: OutDir = None) -> None:
+def compile_(files: Files = None, out: OutDir = None, spark_version: SparkVersion = None) -> None:
     """Lint, then write <generated>/<name>.py and <name>.submit.sh for each definition.
 
     The driver is standalone PySpark importing only the etlc runtime; the .submit.sh beside it
     is the exact spark-submit command (jars or --packages, --py-files, conf). Recompiling an
     unchanged definition rewrites nothing (byte-identical output).
     """
-    _compile(files, out, typer.echo)
+    _compile(files, out, typer.echo, spark_version)
 
 
-def _compile(files: list[Path] | None, out: Path | None, echo: Callable[[str], None]) -> None:
-    project = _project()
+def _compile(
+    files: list[Path] | None,
+    out: Path | None,
+    echo: Callable[[str], None],
+    spark_version: str | None = None,
+) -> None:
+    project = _project(spark_version)
     out = out or project.generated
     results, environments = _check(files, project)
     code = _report(results, "text", environments)
@@ -767,26 +794,21 @@ def jars(
             show_default=False,
         ),
     ] = None,
+    spark_version: SparkVersion = None,
 ) -> None:
-    """Fetch every connector jar (exact versions) and etlc's JVM module into --dest.
+    """Fetch every connector jar (exact versions) and etlc's JVM module into --dest, for the
+    Spark line the project compiles for (or --spark-version's).
 
     One Maven run fetches the jars --dest lacks (cached in ~/.m2); each jar is checked
     against its pinned sha256 before it is used, and one that does not match is removed.
     """
-    from etlc.dsl.resources import jar_checksums_path, jvm_jar_path
-    from etlc.jars import (
-        JarResolutionError,
-        all_artifacts,
-        install_jvm_jar,
-        read_checksums,
-        resolve,
-    )
+    from etlc.dsl.resources import jar_checksums_path
 
     def say(line: str) -> None:
         typer.echo(printable(line))
 
+    project = _project(spark_version)
     if dest is None:
-        project = _project()
         # Asked for by no one: a `jars` link committed to the checkout would have the jars
         # written wherever it points (--dest names such a folder on purpose).
         if project.leaves(project.jars):
@@ -796,17 +818,40 @@ def jars(
             )
         dest = _near(project.jars)
     pins = checksums or jar_checksums_path()
+    target = spark_target(project.spark_version)
+    found = _fetch_jars(target, dest, pins, say)
+    say(
+        f"{len(found)} jars for {target.shown} (Scala {target.scala}) in {dest}, each checked "
+        f"against {pins}"
+    )
+
+
+def _fetch_jars(
+    target: SparkTarget, dest: Path, pins: Path, say: Callable[[str], None]
+) -> list[Path]:
+    """The line's connector jars, then etlc's JVM module for its Scala, each checked."""
+    from etlc.dsl.resources import jvm_jar_path
+    from etlc.jars import (
+        JarResolutionError,
+        all_artifacts,
+        install_jvm_jar,
+        read_checksums,
+        resolve,
+    )
+
     try:
         if not pins.is_file():
             raise JarResolutionError(f"{pins}: no such checksums file")
         sums = read_checksums(pins)
-        found = resolve(all_artifacts(), dest, sums, progress=say)
-        found.append(install_jvm_jar(jvm_jar_path(), dest, sums, progress=say))
+        found = resolve(all_artifacts(target), dest, sums, progress=say)
+        jar = install_jvm_jar(
+            jvm_jar_path(target), dest, sums, progress=say, name=target.jvm_jar(etlc.__version__)
+        )
     except JarResolutionError as exc:
         raise _fail(_shown(exc)) from None
     except OSError as exc:
         raise _fail(f"{_shown(exc.filename or dest)}: {exc.strerror}") from None
-    say(f"{len(found)} jars in {dest}, each checked against {pins}")
+    return [*found, jar]
 
 
 @app.command()

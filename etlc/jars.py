@@ -23,7 +23,7 @@ from pathlib import Path
 
 import etlc
 from etlc.dsl.steps import plugin_table
-from etlc.plugins import CORE_ARTIFACTS, MavenArtifact
+from etlc.plugins import MavenArtifact, NotOnTargetError, SparkTarget, core_jars
 
 Progress = Callable[[str], None]
 
@@ -44,15 +44,17 @@ def _silent(line: str) -> None:
     pass
 
 
-def all_artifacts() -> list[MavenArtifact]:
-    found = set(CORE_ARTIFACTS)
+def all_artifacts(target: SparkTarget) -> list[MavenArtifact]:
+    """Every jar a driver compiled for ``target`` may name (what the line cannot run, none)."""
+    found = set(core_jars(target))
     for role in ("extract", "transform", "load"):
         for type_ in plugin_table().types(role):
             spec = plugin_table().get(role, type_)
-            if spec:
-                found.update(spec.artifacts)
-                for extra in spec.format_artifacts.values():
-                    found.update(extra)
+            if spec is None:
+                continue
+            for fmt in ("", *spec.format_artifacts):
+                with contextlib.suppress(NotOnTargetError):
+                    found.update(spec.jars(target, fmt))
     return sorted(found)
 
 
@@ -301,25 +303,27 @@ def install_jvm_jar(
     dest: Path,
     checksums: Mapping[str, str],
     progress: Progress = _silent,
+    name: str | None = None,
 ) -> Path:
     """etlc's own JVM module (``source``, from etlc.dsl.resources.jvm_jar_path) into ``dest``.
 
     A wheel pins the jar it carries, and a copy that does not match is refused; a checkout's
     build has no pin (it changes with every source edit) and is copied as built.
     """
+    name = name or (source.name if source else f"etlc-jvm-{etlc.__version__}.jar")
     if source is None:
         raise JarResolutionError(
-            f"etlc-jvm-{etlc.__version__}.jar is missing: an installed etlc carries it; in "
-            "etlc's checkout, `make jvm` builds it"
+            f"{name} is missing: an installed etlc carries it; in etlc's checkout, `make jvm` "
+            "builds it"
         )
-    expected = checksums.get(source.name)
+    expected = checksums.get(name)
     digest = sha256(source)
     if expected is not None and digest != expected:
         raise JarResolutionError(f"{source}: sha256 mismatch with its pin; reinstall etlc")
-    target = dest / source.name
+    target = dest / name
     dest.mkdir(parents=True, exist_ok=True)
     how = "pinned" if expected else f"not pinned: built in this checkout, {source.parent}"
     if not (target.is_file() and (target.samefile(source) or sha256(target) == digest)):
         _copy_checked(source, target, digest)
-        progress(f"{source.name} ok ({how})")
+        progress(f"{name} ok ({how})")
     return target

@@ -11,38 +11,36 @@ compiler or pyspark, so a plugin package can declare its rows beside its strateg
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Literal
+from typing import Any, Literal, Union
+
+from etlc.spark_targets import MavenArtifact, NotOnTargetError, SparkTarget
+
+__all__ = [
+    "MavenArtifact",
+    "NotOnTargetError",
+    "PluginSpec",
+    "PluginTable",
+    "SparkTarget",
+    "core_jars",
+]
 
 Role = Literal["extract", "transform", "load"]
-SPARK_VERSION = "4.2.0"
-SCALA_BINARY = "2.13"
+# The jars a step needs: the same on every Spark line, or chosen per line (raising
+# NotOnTargetError for a line that cannot run the step). Union, not `|`: evaluated at import, on
+# the oldest Python the runtime supports.
+Jars = Union[tuple[MavenArtifact, ...], Callable[[SparkTarget], tuple[MavenArtifact, ...]]]
 
 
-@dataclass(frozen=True, order=True)
-class MavenArtifact:
-    group: str
-    artifact: str
-    version: str
-
-    @property
-    def coordinate(self) -> str:
-        return f"{self.group}:{self.artifact}:{self.version}"
-
-    @property
-    def jar_name(self) -> str:
-        # Group-qualified: several AWS SDK modules are called `utils`, `auth`, `annotations`.
-        return f"{self.group}.{self.artifact}-{self.version}.jar"
+def core_jars(target: SparkTarget) -> tuple[MavenArtifact, ...]:
+    """What every driver needs: spark-avro, since data crosses each stage boundary as Avro."""
+    return (target.spark_module("spark-avro"),)
 
 
-def spark_module(name: str) -> MavenArtifact:
-    return MavenArtifact("org.apache.spark", f"{name}_{SCALA_BINARY}", SPARK_VERSION)
-
-
-# Every driver needs spark-avro: data crosses each stage boundary as Avro.
-CORE_ARTIFACTS: tuple[MavenArtifact, ...] = (spark_module("spark-avro"),)
+def _jars_of(jars: Jars, target: SparkTarget) -> tuple[MavenArtifact, ...]:
+    return jars if isinstance(jars, tuple) else jars(target)
 
 
 @dataclass(frozen=True)
@@ -58,11 +56,11 @@ class PluginSpec:
     stream_source: bool = False
     write_modes: frozenset[str] = frozenset()
     write_mode_notes: Mapping[str, str] = field(default_factory=dict)
-    artifacts: tuple[MavenArtifact, ...] = ()
+    artifacts: Jars = ()
     options_schema: Mapping[str, Any] | None = None
     # What a format of a files/s3 step adds: write modes, jars and session conf (Delta Lake).
     format_write_modes: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    format_artifacts: Mapping[str, tuple[MavenArtifact, ...]] = field(default_factory=dict)
+    format_artifacts: Mapping[str, Jars] = field(default_factory=dict)
     # Session settings a format needs from the start (Delta's SQL extension and catalog).
     format_conf: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # A third-party transform's output: "input" keeps its input's schema (e.g. a dedupe),
@@ -74,6 +72,13 @@ class PluginSpec:
     # an aggregate; not a join, which may skip a side found empty): a batch run whose every
     # transform does may validate its extracts in the pass that writes its load.
     reads_every_record: bool = False
+
+    def jars(self, target: SparkTarget, fmt: str = "") -> tuple[MavenArtifact, ...]:
+        """The jars this step needs on ``target`` (with format ``fmt``, for a files or S3
+        step); NotOnTargetError when that line cannot run it."""
+        own = _jars_of(self.artifacts, target)
+        extra = self.format_artifacts.get(fmt)
+        return own if extra is None else (*own, *_jars_of(extra, target))
 
     @property
     def module(self) -> str:
@@ -128,7 +133,7 @@ def installed() -> tuple[list[PluginSpec], list[object]]:
     kinds: list[object] = []
     for ep in entry_points(group="etlc.plugins"):
         loaded = ep.load()
-        for item in loaded if isinstance(loaded, list | tuple) else [loaded]:
+        for item in loaded if isinstance(loaded, (list, tuple)) else [loaded]:
             declared = getattr(item, "specs", ())
             if isinstance(item, PluginSpec):
                 specs.append(item)

@@ -40,13 +40,18 @@ def _kind(value: str) -> dict[str, str]:
     return {"value": value}
 
 
-@dataclass(frozen=True, kw_only=True)
+def _properties_field() -> Any:
+    """The client's own settings (JDBC driver properties, Kafka client settings, S3A
+    options), as text; never read from the vault, so never a credential."""
+    return field(default_factory=dict)
+
+
+# Required fields come before those with defaults, and each concrete profile ends with its
+# `properties`: drivers run on Python 3.9, whose dataclasses have no kw_only.
+@dataclass(frozen=True)
 class Profile:
     system: ClassVar[str]
     name: str
-    # The client's own settings (JDBC driver properties, Kafka client settings, S3A options),
-    # as text; never read from the vault, so never a credential.
-    properties: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def document_keys(cls) -> frozenset[str]:
@@ -91,7 +96,7 @@ class Profile:
 def _text(name: str, key: str, value: object) -> str:
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, str | int | float):
+    if isinstance(value, (str, int, float)):
         return str(value)
     raise ProfileError(f"connection `{name}`.`{key}` must be text, a number or a boolean")
 
@@ -124,15 +129,16 @@ def _properties(name: str, value: object) -> dict[str, str]:
 _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[[0-9A-Fa-f:.]{2,45}\]")
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class JdbcProfile(Profile):
     default_port: ClassVar[str]
-    description: str = ""
     host: str
     database: str
     user: str
     password: Secret = field(repr=False, metadata=_kind(SECRET))
+    description: str = ""
     port: str = ""
+    properties: Mapping[str, str] = _properties_field()
 
     def __post_init__(self) -> None:
         if not _HOST.fullmatch(self.host):
@@ -145,13 +151,13 @@ class JdbcProfile(Profile):
         return self.port or self.default_port
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class PostgresProfile(JdbcProfile):
     system: ClassVar[str] = "postgres"
     default_port: ClassVar[str] = "5432"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class MySqlProfile(JdbcProfile):
     system: ClassVar[str] = "mysql"
     default_port: ClassVar[str] = "3306"
@@ -167,15 +173,16 @@ KAFKA_OWNED_SETTINGS = frozenset(
 )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class KafkaProfile(Profile):
     system: ClassVar[str] = "kafka"
-    description: str = ""
     bootstrap_servers: str
+    description: str = ""
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = ""
     username: str | Secret | None = field(default=None, metadata=_kind(EITHER))
     password: Secret | None = field(default=None, repr=False, metadata=_kind(SECRET))
+    properties: Mapping[str, str] = _properties_field()
 
     def __post_init__(self) -> None:
         # Written in either case in the file; Kafka's clients take upper case.
@@ -224,7 +231,7 @@ class KafkaProfile(Profile):
 _CREDENTIAL_PROPERTY = re.compile(r"(?i)key|secret|token|password|credential")
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class S3Profile(Profile):
     system: ClassVar[str] = "s3"
     endpoint: str = ""  # AWS's own when empty
@@ -233,6 +240,7 @@ class S3Profile(Profile):
     access_key: Secret | None = field(default=None, repr=False, metadata=_kind(SECRET))
     secret_key: Secret | None = field(default=None, repr=False, metadata=_kind(SECRET))
     session_token: Secret | None = field(default=None, repr=False, metadata=_kind(SECRET))
+    properties: Mapping[str, str] = _properties_field()
 
     def __post_init__(self) -> None:
         if self.path_style_access not in ("", "true", "false"):

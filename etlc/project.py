@@ -33,6 +33,7 @@ from etlc.dsl.project_files import (
 )
 from etlc.dsl.resources import schema_path
 from etlc.printable import printable
+from etlc.spark_targets import DEFAULT_LINE, target_problem
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -58,7 +59,10 @@ RUNTIME_DIRS: Mapping[str, str] = {
     "stage_dir": ".etlc/stage",
     "checkpoint_dir": ".etlc/checkpoints",
 }
-KEYS: Mapping[str, str] = {**FOLDERS, **RUNTIME_DIRS}
+# Settings that are not folders: the Spark line drivers are compiled for (`etlc compile
+# --spark-version` overrides it).
+SETTINGS: Mapping[str, str] = {"spark_version": DEFAULT_LINE}
+KEYS: Mapping[str, str] = {**FOLDERS, **RUNTIME_DIRS, **SETTINGS}
 # Folders other tools act on by what they hold: a project folder inside one would let the
 # project file make etlc read or write there (`generated = ".git/hooks"`, `jars = ".git"`,
 # a `sitecustomize.py` driver in a virtualenv's site-packages, run by every Python started).
@@ -103,6 +107,7 @@ class Project:
     tests: Path
     stage_dir: str = RUNTIME_DIRS["stage_dir"]
     checkpoint_dir: str = RUNTIME_DIRS["checkpoint_dir"]
+    spark_version: str = DEFAULT_LINE
 
     @classmethod
     def at(
@@ -117,6 +122,7 @@ class Project:
             file=file,
             stage_dir=merged["stage_dir"],
             checkpoint_dir=merged["checkpoint_dir"],
+            spark_version=merged["spark_version"],
             **folders,
         )
 
@@ -327,6 +333,9 @@ def _checked(
         if key not in KEYS:
             hint = did_you_mean(key, KEYS)
             raise ProjectError(file, f"unknown key `{_clip(key)}`; {hint}", *where)
+        if key in SETTINGS:
+            out[key] = _setting(file, key, value, where)
+            continue
         if not isinstance(value, str):
             raise ProjectError(
                 file, f"`{key}` must be a string (a folder relative to the project)", *where
@@ -335,7 +344,8 @@ def _checked(
         if why:
             raise ProjectError(file, f'`{key}` = "{_clip(value)}" {why}', *where)
         out[key] = value
-    for key, value in {**KEYS, **out}.items():
+    folders = {**FOLDERS, **RUNTIME_DIRS}
+    for key, value in {**folders, **{k: v for k, v in out.items() if k in folders}}.items():
         if not _leaves(file.parent, value):
             continue
         named = key in out
@@ -347,6 +357,15 @@ def _checked(
             *(_line_of(text, key, prefix) if named else (0, 0)),
         )
     return out
+
+
+def _setting(file: Path, key: str, value: object, where: tuple[int, int]) -> str:
+    if not isinstance(value, str):
+        raise ProjectError(file, f'`{key}` must be a string, e.g. "{SETTINGS[key]}"', *where)
+    why = target_problem(value)
+    if why:
+        raise ProjectError(file, f'`{key}` = "{_clip(value)}": {why}', *where)
+    return value
 
 
 def folder_problem(value: str, key: str = "") -> str | None:

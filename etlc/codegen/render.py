@@ -43,6 +43,7 @@ from etlc.codegen.shell import ShellComment, ShellWord, comment, word
 from etlc.dsl.lineage import OutputLineage, output_lineages
 from etlc.dsl.plan import EnvConnection, EnvString, EnvVariables, Plan, PlannedStep, SchemaOf
 from etlc.project import FOLDERS, RUNTIME_DIRS, Project, find_project
+from etlc.spark_targets import SparkTarget, spark_target
 from etlc.vault.redaction import SPARK_REDACTION_CONF
 
 _RUNTIME_IMPORTS = {
@@ -66,6 +67,7 @@ _RUNTIME_MODULES = (
     "etlc/quarantine_columns.py",
     "etlc/profiles.py",
     "etlc/spark_submit.py",
+    "etlc/spark_targets.py",
 )
 _NOT_RUNTIME = ("etlc/vault/cli.py",)  # the `etlc vault` command, not needed by drivers
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -129,9 +131,9 @@ def log_config() -> bytes:
     return (resources.files("etlc.codegen") / "templates" / "log4j2.properties").read_bytes()
 
 
-def jvm_jar_name() -> str:
-    """etlc's JVM module, as `make setup` leaves it in the jars folder."""
-    return f"etlc-jvm-{etlc.__version__}.jar"
+def jvm_jar_name(target: SparkTarget | None = None) -> str:
+    """etlc's JVM module for the target's Scala, as `etlc jars` leaves it in the jars folder."""
+    return (target or spark_target()).jvm_jar(etlc.__version__)
 
 
 def render(plan: Plan, out_dir: Path, project: Project | None = None) -> list[Output]:
@@ -223,6 +225,8 @@ def render_driver(plan: Plan, out_dir: Path, project: Project | None = None) -> 
         "definition": literal(plan.definition, prefix=len("DEFINITION = ")),
         "definition_checked": plan.definition is not None,
         "definition_file": string(_source(plan, project)),
+        "spark_line": string(plan.spark.line),
+        "about_spark": docstring_text(f"{plan.spark.shown} (Scala {plan.spark.scala})"),
     }
     return _env(_DRIVER_VALUES).get_template("driver.py.j2").render(context)
 
@@ -246,7 +250,7 @@ def render_submit(plan: Plan, out_dir: Path, project: Project | None = None) -> 
         "app_name": word(f"etlc:{plan.name}"),
         "packages": word(",".join(a.coordinate for a in plan.artifacts)),
         "jars": [word(a.jar_name) for a in plan.artifacts],
-        "jvm_jar": word(jvm_jar_name()),
+        "jvm_jar": word(jvm_jar_name(plan.spark)),
         "runtime_zip": word(runtime_zip_name()),
         "log_config": word(LOG_CONFIG_NAME),
         "conf": [word(c) for c in (*BASE_CONF, *plan.spark_conf)],

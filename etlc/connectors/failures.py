@@ -9,13 +9,13 @@ recognise propagates unchanged, for the pipeline's central classification by Jav
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Optional, TypeVar
 
 from etlc.runtime.errors import EtlcError
 
 T = TypeVar("T")
 
-Classifier = Callable[[Exception], Exception | None]
+Classifier = Callable[[Exception], Optional[Exception]]
 
 
 def translated(call: Callable[[], T], classify: Classifier) -> T:

@@ -597,7 +597,9 @@ class JdbcLoader(Loader, ExactlyOnceLoader, PositionedLoader):
                 f"SELECT {self.dialect.columns(key_columns)} FROM {staging} WHERE {row} = {row_id}",
                 len(key_columns),
             )
-            key = dict(zip(key_columns, values, strict=True))
+            if len(values) != len(key_columns):
+                raise ValueError(f"{staging}: expected {len(key_columns)} key columns")
+            key = dict(zip(key_columns, values))
         return DeadLetter(key, error.sqlstate, error.constraint)
 
 

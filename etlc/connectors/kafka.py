@@ -76,6 +76,7 @@ from etlc.runtime.errors import (
     EtlcError,
     TerminalError,
     TransientError,
+    error_condition,
     java_cause,
     java_chain,
     summary,
@@ -262,8 +263,8 @@ def classify_kafka(exc: BaseException, connection: KafkaProfile, topic: str) -> 
 def lost_offsets(error: Any) -> str:
     """Which offsets a KAFKA_DATA_LOSS error says are gone, from its condition and message
     parameters (never its text, which names the consumer group); "" when it does not say."""
+    condition = error_condition(error)
     try:
-        condition = str(error.getCondition() or "")
         params = {str(k): str(v) for k, v in dict(error.getMessageParameters() or {}).items()}
     except Exception:  # an older Spark, or a dead gateway
         return ""

@@ -88,6 +88,7 @@ from etlc.runtime.errors import (
     EtlcError,
     TerminalError,
     TransientError,
+    error_condition,
     java_chain,
 )
 from etlc.runtime.graph import DatasetSchema
@@ -309,14 +310,6 @@ def java_types(exc: BaseException) -> list[str]:
     return names
 
 
-def _condition(exc: BaseException) -> str:
-    get = getattr(exc, "getCondition", None)
-    try:
-        return str(get()) if callable(get) else ""
-    except Exception:
-        return ""
-
-
 def classify_error(exc: BaseException, connection: S3Profile, path: str) -> EtlcError | None:
     """An S3 failure as the framework's error, or None when it is not one S3 explains."""
     where = f"{SYSTEM} connection `{connection.name}`"
@@ -328,7 +321,7 @@ def classify_error(exc: BaseException, connection: S3Profile, path: str) -> Etlc
         )
     if MISSING_BUCKET_JAVA.intersection(names):
         return TerminalError(f"{where}: the bucket of {path} does not exist")
-    if _condition(exc) == "PATH_NOT_FOUND" or MISSING_PATH_JAVA.intersection(names):
+    if error_condition(exc) == "PATH_NOT_FOUND" or MISSING_PATH_JAVA.intersection(names):
         return TerminalError(f"{where}: {path} does not exist")
     transient = next((n for n in names if n in TRANSIENT_S3_JAVA), None)
     if transient is not None:

@@ -7,13 +7,20 @@ from collections.abc import Sequence
 
 from etlc.dsl import ast
 from etlc.dsl.diagnostics import Diagnostic, diag
-from etlc.plugins import PluginSpec
+from etlc.plugins import NotOnTargetError, PluginSpec
+from etlc.spark_targets import TARGETS, SparkTarget
 
 
-def capability_problems(step: ast.Step, spec: PluginSpec, streaming: bool) -> list[Diagnostic]:
+def capability_problems(
+    step: ast.Step, spec: PluginSpec, streaming: bool, target: SparkTarget
+) -> list[Diagnostic]:
     """E402 for a step that cannot stream in a streaming pipeline; E409/E401/E403 for a write
-    mode the sink (or the stream) cannot take."""
+    mode the sink (or the stream) cannot take; E412 for a step the target Spark line cannot
+    run."""
     found: list[Diagnostic] = []
+    line_problem = _target_problem(step, spec, target)
+    if line_problem is not None:
+        found.append(line_problem)
     if streaming and not spec.streaming:
         found.append(
             diag(
@@ -30,6 +37,35 @@ def capability_problems(step: ast.Step, spec: PluginSpec, streaming: bool) -> li
         problem = _write_mode_problem(step, spec, write_mode, getattr(step, "keys", ()), streaming)
         found.extend([problem] if problem else [])
     return found
+
+
+def _target_problem(step: ast.Step, spec: PluginSpec, target: SparkTarget) -> Diagnostic | None:
+    fmt = getattr(step, "format", None)
+    try:
+        spec.jars(target, format_of(step))
+    except NotOnTargetError as exc:
+        others = [
+            t for t in TARGETS.values() if t.line != target.line and _runs(spec, t, format_of(step))
+        ]
+        return diag(
+            "E412",
+            f"{step.role} `{step.id.value}`: {exc}",
+            fmt.span if isinstance(fmt, ast.Name) else step.type.span,
+            "compile for a Spark line that has it ("
+            + (", ".join(t.line for t in others) or "none has it")
+            + '): `spark_version = "..."` in etlc.toml, or `--spark-version`',
+            line=target.line,
+            type=spec.type,
+        )
+    return None
+
+
+def _runs(spec: PluginSpec, target: SparkTarget, fmt: str) -> bool:
+    try:
+        spec.jars(target, fmt)
+    except NotOnTargetError:
+        return False
+    return True
 
 
 def format_of(step: ast.Step) -> str:

@@ -57,10 +57,11 @@ from etlc.dsl.types import (
 )
 from etlc.dsl.validation_rules import validation_rules
 from etlc.dsl.variables import ENV_VAR, VAR_NAME
-from etlc.plugins import CORE_ARTIFACTS, PluginTable
+from etlc.plugins import NotOnTargetError, PluginTable, core_jars
 from etlc.profiles import Profile
 from etlc.project import Project, find_project
 from etlc.quarantine_columns import ADDED, RAW_TEXT
+from etlc.spark_targets import spark_target
 
 __all__ = [
     "CheckOptions",
@@ -164,6 +165,7 @@ def default_options(definition: Path, project: Project | None = None) -> CheckOp
             jvm_schema_dirs=(project.jvm_schemas,),
             project_roots=(project.root,),
             env_hint=project.relative(project.environments),
+            spark=spark_target(project.spark_version),
         )
     cwd = Path.cwd()
     dirs = [here, here.parent / "schemas" / "avro", cwd / "schemas" / "avro"]
@@ -174,6 +176,7 @@ def default_options(definition: Path, project: Project | None = None) -> CheckOp
         env_dir=env_dir if env_dir.is_dir() else None,
         jvm_schema_dirs=tuple(dict.fromkeys(jvm_dirs)),
         project_roots=tuple(dict.fromkeys((here.parent, cwd))),
+        spark=spark_target(project.spark_version),
     )
 
 
@@ -257,14 +260,17 @@ class _Checker:
         )
         if not self._driver_name(pipeline.name) or len(steps) != len(order):
             return None
-        artifacts = set(CORE_ARTIFACTS)
-        conf: list[str] = []
+        target = self.options.spark
+        artifacts = set(core_jars(target))
+        conf: list[str] = list(target.conf)
         for s in steps:
             spec = self.plugins.get(s.role, s.type)  # type: ignore[arg-type]
             fmt = dict(s.args).get("format")
             if spec:
-                artifacts.update(spec.artifacts)
-                artifacts.update(spec.format_artifacts.get(str(fmt), ()))
+                try:
+                    artifacts.update(spec.jars(target, str(fmt) if fmt is not None else ""))
+                except NotOnTargetError:  # reported with the step's capabilities (E412)
+                    return None
                 conf += [c for c in spec.format_conf.get(str(fmt), ()) if c not in conf]
         return Plan(
             name=pipeline.name.value,
@@ -276,6 +282,7 @@ class _Checker:
             artifacts=tuple(sorted(artifacts)),
             variables=tuple(sorted(self.variables)),
             spark_conf=tuple(conf),
+            spark=target,
             definition=None if self._uses_plugins(steps) else to_python(self.tree),
         )
 
@@ -330,7 +337,9 @@ class _Checker:
         spec = self.plugins.get(step.role, step.type.value)  # type: ignore[arg-type]
         if spec is None:  # shape validation already reported it
             return None
-        self.report(capability_problems(step, spec, pipeline.mode == "streaming"))
+        self.report(
+            capability_problems(step, spec, pipeline.mode == "streaming", self.options.spark)
+        )
         stream = self.streaming and (
             (step.role == "extract" and spec.stream_source) or self.stream_input(step) is not None
         )

@@ -16,6 +16,7 @@ from etlc.dsl.lineage import StepLineage
 from etlc.dsl.types import RecordSchema
 from etlc.plugins import MavenArtifact
 from etlc.profiles import Profile
+from etlc.spark_targets import SparkTarget, spark_target
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class Plan:
     artifacts: tuple[MavenArtifact, ...]
     variables: tuple[str, ...]  # environment variables the driver reads
     spark_conf: tuple[str, ...] = ()  # "key=value" a format needs at session start (Delta)
+    spark: SparkTarget = field(default_factory=spark_target)  # the line it is compiled for
     # The document as written (JSON values), which the driver has etlc's Scala classes read;
     # None when a step is a plugin's kind, which those classes do not know.
     definition: Mapping[str, Any] | None = field(default_factory=dict)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import etlc
+from etlc.spark_targets import SparkTarget, spark_target
 
 _PACKAGE = Path(etlc.__file__).parent
 _CHECKOUT = _PACKAGE.parent
@@ -42,11 +43,15 @@ def jar_checksums_path() -> Path:
     return _find(_PACKAGE / "_data" / "jars.sha256", _CHECKOUT / "jvm" / "jars.sha256")
 
 
-def jvm_jar_path() -> Path | None:
-    """etlc's JVM module for this version: the wheel's, else one built in the checkout."""
-    name = f"etlc-jvm-{etlc.__version__}.jar"
+def jvm_jar_path(target: SparkTarget | None = None) -> Path | None:
+    """etlc's JVM module for this version and the target's Scala: the wheel's, else one built
+    in the checkout (Maven builds the Scala 2.12 jar into target-2.12/)."""
+    target = target or spark_target()
+    name = target.jvm_jar(etlc.__version__)
     found = [_PACKAGE / "_data" / "jars" / name]
     # Only a real checkout: installed, the package's parent is site-packages.
-    if (_CHECKOUT / "jvm" / "etlc-jvm" / "pom.xml").is_file():
-        found += [_CHECKOUT / "jars" / name, _CHECKOUT / "jvm" / "etlc-jvm" / "target" / name]
+    module = _CHECKOUT / "jvm" / "etlc-jvm"
+    if (module / "pom.xml").is_file():
+        built = "target" if target.scala == "2.13" else f"target-{target.scala}"
+        found += [_CHECKOUT / "jars" / name, module / built / f"etlc-jvm-{etlc.__version__}.jar"]
     return next((path for path in found if path.is_file()), None)

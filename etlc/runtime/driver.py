@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
+import pyspark
 from pyspark.sql import SparkSession
 
 from etlc.runtime import jvm_config
@@ -29,6 +30,7 @@ from etlc.runtime.run_files import AppendHandler, RunFiles, check_run_id
 from etlc.runtime.session import create_session, tag_attempt
 from etlc.runtime.state_command import reset_state, show_state
 from etlc.runtime.streaming import StopSignal, StreamingPipeline
+from etlc.spark_targets import DEFAULT_LINE, line_of
 from etlc.vault.redaction import install_excepthook
 from etlc.vault.reference import is_reference
 
@@ -194,11 +196,12 @@ def run_driver(
     load_environment: EnvironmentLoader = jvm_config.load_environment,
     definition: Mapping[str, Any] | None = None,
     definition_file: str = "",
+    spark_line: str = DEFAULT_LINE,
+    running: str | None = None,
 ) -> int:
     """Run one pipeline; ``env_dir``, ``stage_dir`` and ``checkpoint_dir`` are the project's
-    folders (its etlc.toml), the last two defaults an environment file may override.
-    ``definition`` is the document the driver was compiled from (``definition_file``), read
-    by etlc's Scala configuration classes after the environment file and before the session."""
+    folders (its etlc.toml). ``definition`` (from ``definition_file``) is read by etlc's Scala
+    configuration classes before the session; ``spark_line`` must be the running Spark's."""
     args = parse_args(pipeline, argv, env_dir, mode)
     context, log = _event_log(pipeline, args.log_format)
     env_path = Path(args.env_file or f"{env_dir}/{args.env}.json")
@@ -207,6 +210,7 @@ def run_driver(
     try:
         if args.run_id:
             context.run_id = check_run_id(args.run_id)
+        check_spark_line(spark_line, running)
         env = load_environment(env_path, _project_settings(stage_dir, checkpoint_dir))
         files = _run_files(env, context, log)
         if definition is not None:
@@ -236,6 +240,20 @@ def run_driver(
     if lineage is not None:
         lineage.finished(report)
     return _finished(log, report, files, started, mode=mode, env=env.name, env_file=str(env_path))
+
+
+def check_spark_line(compiled: str, running: str | None = None) -> None:
+    """ConfigurationError unless the Spark running this driver is of the line it was compiled
+    for: its jars are built for that line's Spark and Scala, and another's fails later, in a
+    class-loading error far from the cause. Checked before any JVM starts."""
+    running = running or pyspark.__version__
+    if line_of(running) != compiled:
+        raise ConfigurationError(
+            f"this driver was compiled for Spark {compiled} (its jars and etlc's JVM module are "
+            f"built for it), but runs on Spark {running}: compile it for that line, "
+            f"`etlc compile --spark-version {line_of(running)}` (or `spark_version` in "
+            "etlc.toml)"
+        )
 
 
 def _event_log(pipeline: str, log_format: str) -> tuple[RunContext, EventLog]:

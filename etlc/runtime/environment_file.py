@@ -48,7 +48,7 @@ def strings(obj: Any, path: str | Path, key: str) -> dict[str, str]:
     for k, v in obj.items():
         if isinstance(v, bool):
             out[k] = str(v).lower()
-        elif isinstance(v, str | int | float):
+        elif isinstance(v, (str, int, float)):
             out[k] = str(v)
         else:
             raise EnvironmentFileError(f"{path}: `{key}.{k}` must be a string, number or boolean")

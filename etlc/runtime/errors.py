@@ -43,6 +43,21 @@ MAX_CAUSES = 32
 _NO_SPACE_TEXT = ("No space left on device", "Disk quota exceeded")
 
 
+def error_condition(error: object) -> str:
+    """A Spark error's condition (``PATH_NOT_FOUND``, ``KAFKA_DATA_LOSS.…``): getCondition from
+    Spark 4.0 on, getErrorClass in 3.5; "" when it has none or the gateway is gone. A py4j
+    object answers every name, so a method it lacks shows only when called."""
+    for name in ("getCondition", "getErrorClass"):
+        get = getattr(error, name, None)
+        if not callable(get):
+            continue
+        try:
+            return str(get() or "")
+        except Exception:  # not this Spark's method, or a dead gateway
+            continue
+    return ""
+
+
 class EtlcError(Exception):
     """An error the framework understands: one line of text, the step, retryable or not."""
 

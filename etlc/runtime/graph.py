@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from pyspark.sql import SparkSession
 from pyspark.sql.types import StructType
 
 from etlc.runtime.expectations import Expectations, Policy
@@ -35,10 +36,22 @@ class DatasetSchema:
 
 def struct_from_ddl(ddl: str) -> StructType:
     """A Spark struct from a DDL column list (needs an active SparkSession)."""
-    parsed = StructType.fromDDL(ddl)
+    from_ddl = getattr(StructType, "fromDDL", None)
+    # pyspark 3.5 has no StructType.fromDDL: the JVM's own parser reads it, as 4.x's does.
+    parsed = from_ddl(ddl) if from_ddl is not None else _jvm_struct(ddl)
     if not isinstance(parsed, StructType):  # a single bare type, never what codegen emits
         raise TypeError(f"not a column list: {ddl!r}")
     return parsed
+
+
+def _jvm_struct(ddl: str) -> StructType:
+    spark = SparkSession.getActiveSession()
+    jvm = spark._jvm if spark is not None else None
+    if jvm is None:
+        raise RuntimeError("a DDL schema is parsed through the active SparkSession")
+    return StructType.fromJson(
+        json.loads(jvm.org.apache.spark.sql.types.StructType.fromDDL(ddl).json())
+    )
 
 
 @dataclass(frozen=True)

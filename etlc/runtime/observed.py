@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from py4j.protocol import Py4JError
 from pyspark.sql import Observation
 
 from etlc.runtime.errors import TerminalError
@@ -27,11 +28,12 @@ def observed_metrics(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    # pyspark exposes no timed get; the JVM Observation's future tells whether metrics arrived.
+    # pyspark exposes no timed get; the JVM Observation tells whether metrics arrived.
     java = getattr(observation, "_jo", None)
     if java is not None:
+        arrived = _arrival(java)
         deadline = clock() + timeout_s
-        while not java.future().isCompleted():
+        while not arrived():
             if clock() > deadline:
                 raise TerminalError(
                     f"no record counts arrived within {timeout_s:g} s: the step's data moved "
@@ -39,10 +41,29 @@ def observed_metrics(
                     step,
                 )
             sleep(0.02)
-        if java.getRow().schema() is None:
+        if _dropped(java):
             # Spark dropped the part of the plan that carried the observation: adaptive
             # execution found its input empty at run time (an inner join with nothing on one
             # side) and replaced it with an empty relation. No record passed, so the metrics
             # are absent rather than zero; ``Observation.get`` would fail on them.
             return {}
     return dict(observation.get)
+
+
+def _arrival(java: Any) -> Callable[[], bool]:
+    """Whether the JVM Observation has its metrics: its future, from Spark 4.0 on. Spark 3.5
+    has none; there its private ``metrics`` (an Option) is read by reflection."""
+    try:
+        future = java.future()
+    except Py4JError:
+        field = java.getClass().getDeclaredField("metrics")
+        field.setAccessible(True)
+        return lambda: bool(field.get(java).isDefined())
+    return lambda: bool(future.isCompleted())
+
+
+def _dropped(java: Any) -> bool:
+    try:
+        return java.getRow().schema() is None
+    except Py4JError:  # Spark 3.5: an observation it dropped never arrives (the timeout ends it)
+        return False

@@ -13,7 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming.readwriter import DataStreamWriter
@@ -163,7 +163,7 @@ class ExactlyOnceLoader(ABC):
 
 # Where an incremental extract stands: a JSON value its kind reads (see
 # etlc.runtime.positions), kept as JSON text wherever it is kept.
-Position: TypeAlias = Any
+Position = Any
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeAlias
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -194,7 +194,7 @@ class BatchWriter:
 
 
 # The running queries, each with its micro-batches' writer (idle under Spark's own file sink).
-Queries: TypeAlias = list[tuple[StreamingQuery, BatchWriter]]
+Queries = list[tuple[StreamingQuery, BatchWriter]]
 
 
 def _forget(report: RunReport, step: str) -> None:

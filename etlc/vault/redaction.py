@@ -121,9 +121,9 @@ class Redactor:
             return self.scrub(value)
         if isinstance(value, dict):
             return {k: self.scrub_value(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
+        if isinstance(value, (list, tuple)):
             return [self.scrub_value(v) for v in value]
-        if isinstance(value, int | float | bool) or value is None:
+        if isinstance(value, (int, float, bool)) or value is None:
             return value
         # Anything else is rendered the way the JSON formatter would render it, then scrubbed.
         return self.scrub(str(value))

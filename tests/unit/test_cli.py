@@ -15,6 +15,7 @@ import typer
 from typer.testing import CliRunner
 
 from etlc.cli import app
+from etlc.spark_targets import spark_target
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -114,7 +115,7 @@ def test_every_command_has_help(command: str) -> None:
 
 def test_jars_verifies_pinned_checksums(tmp_path: Path) -> None:
     from etlc.jars import JarResolutionError, resolve
-    from etlc.plugins import CORE_ARTIFACTS
+    from etlc.plugins import core_jars
 
     dest = tmp_path / "jars"
     dest.mkdir()
@@ -122,7 +123,7 @@ def test_jars_verifies_pinned_checksums(tmp_path: Path) -> None:
     jar.write_bytes(b"not the real jar")
     sums = {jar.name: "0" * 64}
     with pytest.raises(JarResolutionError, match="sha256 mismatch"):
-        resolve(CORE_ARTIFACTS, dest, sums)
+        resolve(core_jars(spark_target()), dest, sums)
     assert not jar.exists()  # a bad jar is removed, never run
 
 
@@ -133,7 +134,7 @@ def test_jars_accepts_matching_checksums(tmp_path: Path, monkeypatch: pytest.Mon
     dest = tmp_path / "jars"
     dest.mkdir()
     lines = []
-    for artifact in all_artifacts():
+    for artifact in all_artifacts(spark_target()):
         content = f"stand-in for {artifact.coordinate}".encode()
         (dest / artifact.jar_name).write_bytes(content)
         lines.append(f"{hashlib.sha256(content).hexdigest()}  {artifact.jar_name}\n")
@@ -142,26 +143,27 @@ def test_jars_accepts_matching_checksums(tmp_path: Path, monkeypatch: pytest.Mon
     jvm_jar = tmp_path / "build" / "etlc-jvm-0.1.0.jar"
     jvm_jar.parent.mkdir()
     jvm_jar.write_bytes(b"etlc's JVM module")
-    monkeypatch.setattr(resources, "jvm_jar_path", lambda: jvm_jar)
+    monkeypatch.setattr(resources, "jvm_jar_path", lambda target=None: jvm_jar)
     result = runner.invoke(app, ["jars", "--dest", str(dest), "--checksums", str(sums)])
     assert result.exit_code == 0, result.output
     assert (dest / jvm_jar.name).read_bytes() == b"etlc's JVM module"
     # Jars present and matching are counted, not listed: etlc-jvm (copied), and the total.
     assert result.output.splitlines() == [
         "etlc-jvm-0.1.0.jar ok (not pinned: built in this checkout, " + f"{jvm_jar.parent})",
-        f"{len(all_artifacts()) + 1} jars in {dest}, each checked against {sums}",
+        f"{len(all_artifacts(spark_target())) + 1} jars for Spark 4.2 (Scala 2.13) in {dest}, "
+        f"each checked against {sums}",
     ]
 
 
 def test_jars_without_a_pinned_checksum_is_refused(tmp_path: Path) -> None:
     from etlc.jars import JarResolutionError, resolve
-    from etlc.plugins import CORE_ARTIFACTS
+    from etlc.plugins import core_jars
 
     dest = tmp_path / "jars"
     dest.mkdir()
     (dest / "org.apache.spark.spark-avro_2.13-4.2.0.jar").write_bytes(b"x")
     with pytest.raises(JarResolutionError, match="no pinned sha256"):
-        resolve(CORE_ARTIFACTS, dest, {})
+        resolve(core_jars(spark_target()), dest, {})
 
 
 def test_lint_runs_without_pyspark_or_java(tmp_path: Path) -> None:

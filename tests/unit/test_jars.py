@@ -28,6 +28,7 @@ from etlc.jars import (
     resolve,
 )
 from etlc.plugins import MavenArtifact
+from etlc.spark_targets import spark_target
 
 runner = CliRunner()
 POSTGRES = MavenArtifact("org.postgresql", "postgresql", "42.7.14")
@@ -225,7 +226,7 @@ def test_jar_names_match_mavens_prepend_group_id() -> None:
     # copy-dependencies with prependGroupId writes `<groupId>.<artifactId>-<version>.jar`
     # (checked against Maven 3.8.7 and maven-dependency-plugin 3.8.1).
     assert SDK_UTILS.jar_name == "software.amazon.awssdk.utils-2.35.4.jar"
-    assert {a.jar_name for a in all_artifacts()} <= set(
+    assert {a.jar_name for a in all_artifacts(spark_target())} <= set(
         read_checksums(resources.jar_checksums_path())
     )
 
@@ -302,7 +303,10 @@ def fake_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An installed etlc: the package with its _data, and no checkout around it."""
     package = tmp_path / "site-packages" / "etlc"
     jar = jvm_jar(package / "_data" / "jars", b"packaged")
-    pinned = {**pins(*all_artifacts()), jar.name: hashlib.sha256(b"packaged").hexdigest()}
+    pinned = {
+        **pins(*all_artifacts(spark_target())),
+        jar.name: hashlib.sha256(b"packaged").hexdigest(),
+    }
     (package / "_data" / "jars.sha256").write_text(
         "".join(f"{digest}  {name}\n" for name, digest in pinned.items())
     )
@@ -360,7 +364,7 @@ def test_etlc_jars_in_a_project_uses_the_pins_etlc_carries(
     monkeypatch.setenv("PATH", str(mvn.parent), prepend=":")
     result = runner.invoke(app, ["jars"])
     assert result.exit_code == 0, result.output
-    artifacts = all_artifacts()
+    artifacts = all_artifacts(spark_target())
     jar = f"etlc-jvm-{etlc.__version__}.jar"
     assert sorted(p.name for p in (project / "jars").iterdir()) == sorted(
         [a.jar_name for a in artifacts] + [jar]
@@ -372,7 +376,8 @@ def test_etlc_jars_in_a_project_uses_the_pins_etlc_carries(
         assert f"[{number}/{len(artifacts)}] {artifact.coordinate} ok" in lines
     assert lines[-2:] == [
         f"{jar} ok (pinned)",
-        f"{len(artifacts) + 1} jars in jars, each checked against {resources.jar_checksums_path()}",
+        f"{len(artifacts) + 1} jars for Spark 4.2 (Scala 2.13) in jars, each checked against "
+        f"{resources.jar_checksums_path()}",
     ]
     assert sorted(p.name for p in project.iterdir()) == ["jars"]  # no pom, no staging
     assert len(maven_calls(tmp_path)) == 1

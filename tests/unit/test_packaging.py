@@ -154,9 +154,27 @@ def test_the_pom_version_is_etlcs() -> None:
 def test_the_packaged_pins_add_the_jar_and_read_back(tmp_path: Path) -> None:
     jar = built(tmp_path / JAR)
     sums = tmp_path / "jars.sha256"
-    sums.write_text(hook.packaged_checksums(ROOT, jar))
+    other = built(tmp_path / "2.12" / JAR)
+    scala_212 = f"etlc-jvm_2.12-{VERSION}.jar"
+    sums.write_text(hook.packaged_checksums(ROOT, {JAR: jar, scala_212: other}))
     pins = read_checksums(sums)
-    assert pins == {**read_checksums(ROOT / "jvm" / "jars.sha256"), JAR: _sha(b"jar bytes")}
+    own = {JAR: _sha(b"jar bytes"), scala_212: _sha(b"jar bytes")}
+    assert pins == {**read_checksums(ROOT / "jvm" / "jars.sha256"), **own}
+
+
+def test_the_scala_2_12_jar_is_built_with_its_profile_into_its_own_folder(tmp_path: Path) -> None:
+    jvm_tree(tmp_path)
+    calls: list[list[str]] = []
+
+    def maven(cmd: Sequence[str]) -> int:
+        calls.append(list(cmd))
+        built(tmp_path / "jvm" / "etlc-jvm" / "target-2.12" / JAR)
+        return 0
+
+    jar = hook.jvm_jar(tmp_path, VERSION, run=maven, mvn=sys.executable, scala="2.12")
+    assert jar == tmp_path / "jvm" / "etlc-jvm" / "target-2.12" / JAR
+    assert calls[0][-3:] == ["-P", "spark-3.5", "package"]
+    assert hook.jar_name(VERSION, "2.12") == f"etlc-jvm_2.12-{VERSION}.jar"
 
 
 def _sha(data: bytes) -> str:
@@ -177,11 +195,14 @@ def test_the_hook_puts_the_jar_and_its_pins_in_the_wheel(tmp_path: Path) -> None
     shutil.copytree(ROOT / "grammar", tmp_path / "grammar")
     (tmp_path / "schemas" / "pipeline.schema.json").write_text("{}")
     jar = built(tmp_path / "jars" / JAR)
+    scala_212 = f"etlc-jvm_2.12-{VERSION}.jar"
+    jar_212 = built(tmp_path / "jars" / scala_212)
     build_hook, build_data = run_hook(tmp_path, "standard")
     force = build_data["force_include"]
     assert force[str(jar)] == f"etlc/_data/jars/{JAR}"
+    assert force[str(jar_212)] == f"etlc/_data/jars/{scala_212}"
     (pins,) = [Path(source) for source, target in force.items() if target.endswith("jars.sha256")]
-    assert read_checksums(pins)[JAR] == _sha(b"jar bytes")
+    assert read_checksums(pins)[JAR] == read_checksums(pins)[scala_212] == _sha(b"jar bytes")
     assert force[str(tmp_path / "schemas" / "pipeline.schema.json")].startswith("etlc/_data/")
     build_hook.finalize("standard", build_data, str(tmp_path / "dist" / "x.whl"))
     assert not pins.exists()  # the scratch copy goes with the build

@@ -10,7 +10,7 @@ place and no dispatch goes by method name.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -22,6 +22,7 @@ from etlc.dsl.plan import EnvConnection, EnvString
 from etlc.dsl.types import DataType, RecordSchema
 from etlc.plugins import PluginSpec, PluginTable
 from etlc.profiles import Profile
+from etlc.spark_targets import SparkTarget, spark_target
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class CheckOptions:
     project_roots: tuple[Path, ...] = ()
     # Where environment files belong, as a hint shows it (the folder may not exist yet).
     env_hint: str = "pipelines/env"
+    # The Spark line the driver is compiled for: its jars, and what it cannot run.
+    spark: SparkTarget = field(default_factory=spark_target)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from etlc.dsl.plan import SchemaOf
 from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.types import RecordSchema
 from etlc.dsl.upserts import check_sequence
-from etlc.plugins import MavenArtifact, PluginSpec
+from etlc.plugins import Jars, MavenArtifact, NotOnTargetError, PluginSpec, SparkTarget
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -169,15 +169,24 @@ def _spark_options(options: Mapping[str, ast.Scalar] | None) -> dict[str, str]:
     return out
 
 
-# Delta Lake 4.4.0 is built against Spark 4.2.0 (Iceberg has no runtime for Spark 4.2 yet).
-DELTA: tuple[MavenArtifact, ...] = (
-    MavenArtifact("io.delta", "delta-spark_2.13", "4.4.0"),
-    MavenArtifact("io.delta", "delta-storage", "4.4.0"),
-)
+def delta_jars(target: SparkTarget) -> tuple[MavenArtifact, ...]:
+    """The Delta Lake release built for the target's Spark (Iceberg has no runtime for Spark
+    4.2 yet)."""
+    if target.delta is None:
+        raise NotOnTargetError(
+            f"Delta Lake has no release built for {target.shown}"
+            + (f" ({target.delta_note})" if target.delta_note else "")
+        )
+    return (
+        MavenArtifact("io.delta", f"delta-spark_{target.scala}", target.delta),
+        MavenArtifact("io.delta", "delta-storage", target.delta),
+    )
+
+
 # What format `delta` adds to a files or S3 step: MERGE (upsert), its jars, and Delta's SQL
 # extension and catalog, which MERGE and Delta's table API need from the session's start.
 DELTA_MODES: Mapping[str, frozenset[str]] = {"delta": frozenset({"upsert"})}
-DELTA_JARS: Mapping[str, tuple[MavenArtifact, ...]] = {"delta": DELTA}
+DELTA_JARS: Mapping[str, Jars] = {"delta": delta_jars}
 DELTA_CONF: Mapping[str, tuple[str, ...]] = {
     "delta": (
         "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",

@@ -20,7 +20,7 @@ from etlc.dsl.plan import SchemaOf
 from etlc.dsl.steps.contract import CheckContext, Lowered, StepKind
 from etlc.dsl.types import RecordSchema
 from etlc.dsl.upserts import check_sequence
-from etlc.plugins import MavenArtifact, PluginSpec, spark_module
+from etlc.plugins import MavenArtifact, PluginSpec, SparkTarget
 from etlc.profiles import KafkaProfile
 
 
@@ -248,12 +248,15 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number")
 
 
-KAFKA: tuple[MavenArtifact, ...] = (
-    spark_module("spark-sql-kafka-0-10"),
-    spark_module("spark-token-provider-kafka-0-10"),
-    MavenArtifact("org.apache.kafka", "kafka-clients", "3.9.2"),
-    MavenArtifact("org.apache.commons", "commons-pool2", "2.13.1"),
-)
+def kafka_jars(target: SparkTarget) -> tuple[MavenArtifact, ...]:
+    """Spark's Kafka source and sink, with the client and pool versions that release uses."""
+    return (
+        target.spark_module("spark-sql-kafka-0-10"),
+        target.spark_module("spark-token-provider-kafka-0-10"),
+        MavenArtifact("org.apache.kafka", "kafka-clients", target.kafka_clients),
+        MavenArtifact("org.apache.commons", "commons-pool2", target.commons_pool2),
+    )
+
 
 EXTRACT = PluginSpec(
     "kafka",
@@ -261,7 +264,7 @@ EXTRACT = PluginSpec(
     "etlc.connectors.kafka:KafkaExtractor",
     streaming=True,
     stream_source=True,
-    artifacts=KAFKA,
+    artifacts=kafka_jars,
 )
 LOAD = PluginSpec(
     "kafka",
@@ -273,7 +276,7 @@ LOAD = PluginSpec(
         "overwrite": "a Kafka topic is an append-only log and cannot be replaced; use "
         "`append`, or `upsert` with `keys` on a compacted topic"
     },
-    artifacts=KAFKA,
+    artifacts=kafka_jars,
 )
 KINDS = (
     StepKind(KafkaExtract, check_extract, streaming_extract, specs=(EXTRACT,)),

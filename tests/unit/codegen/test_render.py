@@ -100,7 +100,8 @@ def test_drivers_import_only_the_runtime(compiled: Path) -> None:
             module = line.split()[1]
             # etlc.profiles: the connection profiles' types, shared with the compiler.
             runtime = ("etlc.runtime", "etlc.connectors", "etlc.transforms")
-            assert module.startswith(runtime) or module == "etlc.profiles", line
+            # __future__: annotations stay text on the oldest Python a Spark line runs.
+            assert module.startswith(runtime) or module in ("etlc.profiles", "__future__"), line
 
 
 def test_submit_command_ships_jars_or_packages_and_the_runtime(compiled: Path) -> None:

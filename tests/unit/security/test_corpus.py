@@ -79,7 +79,9 @@ def _check_driver(path: Path) -> None:
     assert tuple(collapsed) == _TOP_LEVEL, kinds
     imported: set[str] = set()
     for node in tree.body:
-        if isinstance(node, ast.ImportFrom):
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            assert [alias.name for alias in node.names] == ["annotations"]
+        elif isinstance(node, ast.ImportFrom):
             assert node.module is not None and node.module.startswith(_RUNTIME_PACKAGES)
             imported.update(alias.name for alias in node.names)
     assigned = {t.id: n.value for n in tree.body if isinstance(n, ast.Assign) for t in n.targets}  # type: ignore[attr-defined]

@@ -30,8 +30,9 @@ object Canonical {
       arr
     case p: Product =>
       val obj = factory.objectNode
-      p.productElementNames.zip(p.productIterator).foreach { case (name, v) =>
-        obj.set[JsonNode](JsonNames.of(name), toJson(v))
+      // JsonNames' field names, not productElementNames (Scala 2.13 only): the same order.
+      JsonNames.fields(p.getClass).iterator.zip(p.productIterator).foreach { case (name, v) =>
+        obj.set[JsonNode](name, toJson(v))
       }
       obj
     case other => throw new IllegalArgumentException(s"no JSON form for ${other.getClass.getName}")

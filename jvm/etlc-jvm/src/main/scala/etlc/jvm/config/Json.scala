@@ -38,7 +38,7 @@ final case class JsonPath(segments: Vector[Either[String, Int]]) {
 
   override def toString: String = segments.foldLeft("$") {
     case (out, Right(i))                                 => s"$out[$i]"
-    case (out, Left(k)) if JsonPath.Identifier.matches(k) => s"$out.$k"
+    case (out, Left(k)) if JsonPath.Identifier.pattern.matcher(k).matches() => s"$out.$k"
     case (out, Left(k))                                  => out + "[" + Json.quote(k) + "]"
   }
 }
@@ -94,7 +94,7 @@ final class Node private[config] (val file: String, val path: JsonPath, private[
 
   /** The object's members in document order, whatever their keys (a map such as `spark`). */
   def members: ListMap[String, Node] =
-    if (json.isObject) ListMap.from(json.properties.asScala.iterator.map(e => e.getKey -> child(path / e.getKey, e.getValue)))
+    if (json.isObject) ListMap(json.properties.asScala.toSeq.map(e => e.getKey -> child(path / e.getKey, e.getValue)): _*)
     else expected("object")
 
   /** The object as the JSON form of case class `A`: a key that is not one of `A`'s fields

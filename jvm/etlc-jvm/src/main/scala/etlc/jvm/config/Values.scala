@@ -30,7 +30,7 @@ object VaultRef {
     // Neither message echoes the text: a literal here is most likely the secret itself.
     if (!looksLike(text))
       node.fail("holds a literal credential; store it with `etlc vault put <path>#<key>` and write vault://<path>#<key>")
-    if (text.length > MaxLength || !Shape.matches(text))
+    if (text.length > MaxLength || !Shape.pattern.matcher(text).matches())
       node.fail("malformed vault reference: write vault://<path>#<key>")
     VaultRef(text)
   }
@@ -40,7 +40,7 @@ private[config] object Credentials {
   // environment.py's CREDENTIAL_NAME: names under which only a vault reference may stand.
   private val Name = "(?i).*(pass(word|wd)?|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credentials?)$".r
 
-  def isCredentialName(name: String): Boolean = Name.matches(name)
+  def isCredentialName(name: String): Boolean = Name.pattern.matcher(name).matches()
 
   /** A variable holding a reference must hold a well-formed one, and one named like a
     * credential must hold a reference.

@@ -44,7 +44,7 @@ class StageMetricsListener(conf: SparkConf, out: () => PrintStream) extends Spar
     val info = event.stageInfo
     Option(event.properties)
       .flatMap(p => Option(p.getProperty(RunTags.AttemptProperty)))
-      .flatMap(_.toIntOption)
+      .flatMap(s => scala.util.Try(s.toInt).toOption)
       .foreach(a => attempts.put((info.stageId, info.attemptNumber()), a))
   }
 

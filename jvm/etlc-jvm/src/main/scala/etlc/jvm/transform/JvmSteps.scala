@@ -17,7 +17,7 @@ object JvmSteps {
   /** The same with the environment's variables (a JSON object of text) handed to the class. */
   def apply(input: DataFrame, className: String, stepJson: String, variablesJson: String): DataFrame = {
     val (step, variables) =
-      try (JvmStepConfig.parse(stepJson), JvmStepConfig.variables(variablesJson))
+      try { (JvmStepConfig.parse(stepJson), JvmStepConfig.variables(variablesJson)) }
       catch { case e: ConfigException => throw new JvmStepException(s"${e.path}: ${e.problem}", e) }
     val transform = instantiate(className)
     checkOptions(transform, step)
