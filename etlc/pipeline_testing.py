@@ -16,6 +16,7 @@ import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from etlc.codegen.output import Output, OutputError, write
@@ -34,6 +35,7 @@ from etlc.pipeline_test_spec import (
 )
 from etlc.printable import printable
 from etlc.project import Project
+from etlc.spark_targets import SparkTarget, line_of, spark_target
 from etlc.vault.redaction import SPARK_REDACTION_CONF
 
 Echo = Callable[[str], None]
@@ -117,9 +119,26 @@ def prepare(checks: list[TestFileCheck], project: Project, work: Path) -> Prepar
     return Prepared(run, outputs, [plan for _, plan in drivers.values()])
 
 
+def _check_local_spark(target: SparkTarget) -> None:
+    """The runner runs on the pyspark installed beside etlc: of the project's line, or its
+    jars would not load."""
+    try:
+        installed = version("pyspark")
+    except PackageNotFoundError:
+        raise TestRunError("`etlc test` runs on a local pyspark: install etlc[spark]") from None
+    if line_of(installed) != target.line:
+        raise TestRunError(
+            f"the project compiles for {target.shown} (`spark_version`), but the pyspark "
+            f"installed here is {printable(installed)}: `etlc test` runs on it, so install "
+            f"pyspark {target.line}.* beside etlc"
+        )
+
+
 def command(prepared: Prepared, project: Project, work: Path, spark_submit: str) -> list[str]:
     """The spark-submit of the runner: the jars every pipeline's steps need, no other."""
-    names = [jvm_jar_name(), *(a.jar_name for p in prepared.plans for a in p.artifacts)]
+    target = spark_target(project.spark_version)
+    _check_local_spark(target)
+    names = [jvm_jar_name(target), *(a.jar_name for p in prepared.plans for a in p.artifacts)]
     jars = [project.jars / n for n in dict.fromkeys(names)]
     missing = [j for j in jars if not j.is_file()]
     if missing:

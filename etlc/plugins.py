@@ -40,7 +40,8 @@ def core_jars(target: SparkTarget) -> tuple[MavenArtifact, ...]:
 
 
 def _jars_of(jars: Jars, target: SparkTarget) -> tuple[MavenArtifact, ...]:
-    return jars if isinstance(jars, tuple) else jars(target)
+    # A plugin written before the lines may give a list.
+    return jars(target) if callable(jars) else tuple(jars)
 
 
 @dataclass(frozen=True)

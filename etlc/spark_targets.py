@@ -16,6 +16,7 @@ Shared by the compiler and the drivers: the standard library only.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -59,9 +60,13 @@ class SparkTarget:
     # from the semantics `etlc lint` checks against (Spark 4's).
     conf: tuple[str, ...] = ()
 
+    # A module taken from a later patch release of the line than ``release``, for a fix.
+    patched: tuple[tuple[str, str], ...] = ()  # (module, release)
+
     def spark_module(self, name: str, version: str | None = None) -> MavenArtifact:
-        """``org.apache.spark:<name>_<scala>:<release>``."""
-        return MavenArtifact("org.apache.spark", f"{name}_{self.scala}", version or self.release)
+        """``org.apache.spark:<name>_<scala>:<release>`` (or the module's patched release)."""
+        release = version or dict(self.patched).get(name, self.release)
+        return MavenArtifact("org.apache.spark", f"{name}_{self.scala}", release)
 
     @property
     def shown(self) -> str:
@@ -136,7 +141,14 @@ TARGETS: Mapping[str, SparkTarget] = {
         delta="3.3.3",
         # ANSI SQL is Spark 4's default: a bad cast or an overflow fails the run instead of
         # writing NULL, as the checker's types assume.
-        conf=("spark.sql.ansi.enabled=true",),
+        # Spark 3.5 never fills an observation whose part of the plan adaptive execution
+        # replaced with an empty relation (4.x reports it empty), so the counts of a step
+        # that read nothing would never arrive: that rewrite stays off.
+        conf=(
+            "spark.sql.ansi.enabled=true",
+            "spark.sql.adaptive.optimizer.excludedRules="
+            "org.apache.spark.sql.execution.adaptive.AQEPropagateEmptyRelation",
+        ),
     ),
     "4.0": SparkTarget(
         line="4.0",
@@ -161,6 +173,10 @@ TARGETS: Mapping[str, SparkTarget] = {
         kafka_clients="3.9.1",
         commons_pool2="2.12.1",
         hadoop_cloud="4.1.1",
+        # 4.1.1's Kafka source fails a stream's query after a restart that re-runs a batch
+        # begun before a crash (SPARK-57438: a NullPointerException in its progress metrics);
+        # 4.1.3 has the fix. Its kafka-clients and commons-pool2 are 4.1.1's.
+        patched=(("spark-sql-kafka-0-10", "4.1.3"),),
         aws=(
             MavenArtifact(_ANALYTICS, "analyticsaccelerator-s3", "1.2.1"),
             *_S3A_STREAMS,
@@ -190,15 +206,21 @@ TARGETS: Mapping[str, SparkTarget] = {
 }
 
 
+_SHOWN = re.compile(r"[0-9A-Za-z.+_-]{1,32}")
+
+
 def target_problem(line: str) -> str | None:
-    """Why ``line`` names no Spark line etlc compiles for (None when it names one)."""
+    """Why ``line`` names no Spark line etlc compiles for (None when it names one). The
+    value is repeated only when it looks like a version: it comes from a command line or a
+    project file, and may hold anything."""
     if line in TARGETS:
         return None
     known = ", ".join(TARGETS)
     release = next((t for t in TARGETS if line.startswith(f"{t}.")), None)
     if release is not None:
         return f"name the Spark line, not a release: `{release}` (etlc compiles for {known})"
-    return f"etlc compiles drivers for Spark {known}, not `{line}`"
+    shown = f", not `{line}`" if _SHOWN.fullmatch(line) else ""
+    return f"etlc compiles drivers for Spark {known}{shown}"
 
 
 def spark_target(line: str = DEFAULT_LINE) -> SparkTarget:

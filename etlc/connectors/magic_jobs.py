@@ -23,15 +23,21 @@ from pyspark.sql import SparkSession
 
 from etlc.connectors.hadoop_fs import file_system
 
-JOB_DIR = "__magic_job-"
+# Hadoop 3.4 on puts a job's files in `__magic_job-<id>`, Hadoop 3.3 (Spark 3.5) in
+# `__magic/job-<id>`.
+JOB_DIRS = ("__magic_job-", "__magic/job-")
 PENDING = (".pendingset", ".pending")
 
 
 def job_dirs(spark: SparkSession, destination: str) -> set[str]:
     """The magic committer's job directories under ``destination``, as URIs."""
     jvm, fs = file_system(spark, destination)
-    found = fs.globStatus(jvm.org.apache.hadoop.fs.Path(f"{destination.rstrip('/')}/{JOB_DIR}*"))
-    return {str(status.getPath().toString()) for status in found or []}
+    base = destination.rstrip("/")
+    return {
+        str(status.getPath().toString())
+        for job_dir in JOB_DIRS
+        for status in fs.globStatus(jvm.org.apache.hadoop.fs.Path(f"{base}/{job_dir}*")) or []
+    }
 
 
 def _text(jvm: Any, fs: Any, path: Any) -> str:

@@ -114,8 +114,10 @@ BOUNDED: Mapping[str, str] = {
     "retry.interval": "500ms",
     "retry.throttle.limit": "5",
     "retry.throttle.interval": "1s",
-    "connection.establish.timeout": "5s",
-    "connection.timeout": "60s",
+    # Plain milliseconds: Hadoop 3.3 (Spark 3.5) reads these two as integers, 3.4 on as
+    # durations whose bare number is milliseconds.
+    "connection.establish.timeout": "5000",
+    "connection.timeout": "60000",
 }
 _BINDING = "etlc.s3.bucket.{bucket}.connection"  # which profile configured a bucket in this JVM
 

@@ -30,7 +30,7 @@ from etlc.runtime.run_files import AppendHandler, RunFiles, check_run_id
 from etlc.runtime.session import create_session, tag_attempt
 from etlc.runtime.state_command import reset_state, show_state
 from etlc.runtime.streaming import StopSignal, StreamingPipeline
-from etlc.spark_targets import DEFAULT_LINE, line_of
+from etlc.spark_targets import DEFAULT_LINE, TARGETS, line_of
 from etlc.vault.redaction import install_excepthook
 from etlc.vault.reference import is_reference
 
@@ -247,13 +247,18 @@ def check_spark_line(compiled: str, running: str | None = None) -> None:
     for: its jars are built for that line's Spark and Scala, and another's fails later, in a
     class-loading error far from the cause. Checked before any JVM starts."""
     running = running or pyspark.__version__
-    if line_of(running) != compiled:
-        raise ConfigurationError(
-            f"this driver was compiled for Spark {compiled} (its jars and etlc's JVM module are "
-            f"built for it), but runs on Spark {running}: compile it for that line, "
-            f"`etlc compile --spark-version {line_of(running)}` (or `spark_version` in "
-            "etlc.toml)"
-        )
+    if line_of(running) == compiled:
+        return
+    fix = (
+        f"compile it for that line, `etlc compile --spark-version {line_of(running)}` (or "
+        "`spark_version` in etlc.toml)"
+        if line_of(running) in TARGETS
+        else f"etlc compiles for Spark {', '.join(TARGETS)}"
+    )
+    raise ConfigurationError(
+        f"this driver was compiled for Spark {compiled} (its jars and etlc's JVM module are "
+        f"built for it), but runs on Spark {running}: {fix}"
+    )
 
 
 def _event_log(pipeline: str, log_format: str) -> tuple[RunContext, EventLog]:

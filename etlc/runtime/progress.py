@@ -112,7 +112,7 @@ class ProgressLog(StreamingQueryListener):
         streamed step with counted expectations, its rules and the query whose counts are the
         run's (a step several loads read is checked by each load's query)."""
         self.log = log
-        self.spark = spark
+        self.session = spark  # not `spark`: pyspark 3.5's listener has a read-only one
         self.trigger_ms = trigger_ms
         self.memory_warning_fraction = memory_warning_fraction
         self.sources = tuple(sources)
@@ -185,7 +185,7 @@ class ProgressLog(StreamingQueryListener):
 
     def _heap_used(self) -> float | None:
         try:
-            runtime = self.spark.sparkContext._jvm.java.lang.Runtime.getRuntime()  # type: ignore[union-attr]
+            runtime = self.session.sparkContext._jvm.java.lang.Runtime.getRuntime()  # type: ignore[union-attr]
             used = runtime.totalMemory() - runtime.freeMemory()
             return float(used) / float(runtime.maxMemory())
         except Exception:  # the measurement must never break the stream it watches

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import pyspark
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming.query import StreamingQuery
@@ -60,6 +61,7 @@ from etlc.runtime.report import RunReport, Status, StepMetrics
 from etlc.runtime.rules import CORRUPT_COLUMN, EVENT_TIME_COLUMN, POSITION_COLUMN
 from etlc.runtime.stage_store import StageStore
 from etlc.runtime.strategies import BatchMarker, ExactlyOnceLoader, StreamExtractor, StreamSink
+from etlc.spark_targets import line_of
 
 STOP_WAIT_S = 120.0  # how long a stop waits for the running micro-batch to finish
 LISTENER_WAIT_MS = 10_000  # how long a stop waits for Spark to hand the last events to listeners
@@ -87,6 +89,13 @@ def halt_on_invalid(df: DataFrame, step: str, broken: list[tuple[str, Column]]) 
     return halt_where(df, step, broken, F.col(POSITION_COLUMN), detail)
 
 
+def observes_batch_time(version: str | None = None) -> bool:
+    """Whether an observed aggregate may read the batch's clock: Spark 3.5 refuses it
+    (INVALID_OBSERVED_METRICS.NON_AGGREGATE_FUNC_ARG_IS_NON_DETERMINISTIC), so a stream there
+    reports no latency."""
+    return line_of(version or pyspark.__version__) != "3.5"
+
+
 def with_source_lag(df: DataFrame, step: str) -> DataFrame:
     """``df`` observing, per micro-batch, how long its records waited before the batch began.
 
@@ -94,7 +103,7 @@ def with_source_lag(df: DataFrame, step: str) -> DataFrame:
     duration is its end-to-end latency at the sink's commit. Percentiles are aggregated in the
     plan (``observe``) and read from the batch's progress, never from collected records.
     """
-    if EVENT_TIME_COLUMN not in df.columns:
+    if EVENT_TIME_COLUMN not in df.columns or not observes_batch_time():
         return df
     lag = F.unix_millis(F.current_timestamp()) - F.unix_millis(F.col(EVENT_TIME_COLUMN))
     return df.observe(

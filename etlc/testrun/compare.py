@@ -112,6 +112,6 @@ def _value(value: Any) -> str:
         return "null"
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, dt.datetime | dt.date):
+    if isinstance(value, (dt.datetime, dt.date)):
         return json.dumps(value.isoformat())
     return json.dumps(value, ensure_ascii=False, default=str)

@@ -15,7 +15,7 @@ from pyspark.sql import DataFrame
 from etlc.runtime.errors import ConfigurationError, EtlcError, classify, java_cause
 from etlc.runtime.strategies import Transform
 
-# The entry point of etlc's JVM module (jars/etlc-jvm-<version>.jar, shipped by every submit
+# The entry point of etlc's JVM module (etlc-jvm[_2.12]-<version>.jar, shipped by every submit
 # command): loads the class, reads the step's configuration, checks its options, applies it.
 ENTRY = "etlc.jvm.transform.JvmSteps"
 # What the entry throws for a problem of the step's configuration (class, options): terminal.
@@ -41,8 +41,9 @@ def jvm_transform(
             )
         except TypeError as exc:  # py4j found no such class: a JavaPackage is not callable
             raise ConfigurationError(
-                f"{ENTRY} is not on the JVM's classpath: ship jars/etlc-jvm-<version>.jar "
-                "(the generated submit command does; run `make setup` to build it)"
+                f"{ENTRY} is not on the JVM's classpath: ship etlc's JVM module for this Spark "
+                "line's Scala, as the generated submit command does (`etlc jars` puts it in "
+                "the project's jars folder)"
             ) from exc
         except Exception as exc:
             raise jvm_error(exc, class_name) from exc

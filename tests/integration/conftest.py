@@ -147,9 +147,10 @@ class Submission:
         return [e for e in self.events if e.get("event") == name]
 
 
-def compile_definitions(paths: list[Path], out: Path) -> None:
+def compile_definitions(paths: list[Path], out: Path, spark_version: str | None = None) -> None:
+    line = ["--spark-version", spark_version] if spark_version else []
     done = subprocess.run(
-        [str(BIN / "etlc"), "compile", *map(str, paths), "--out", str(out)],
+        [str(BIN / "etlc"), "compile", *map(str, paths), "--out", str(out), *line],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -314,15 +315,18 @@ class Background:
         self.proc.wait(60)
 
 
-def compile_variant(tmp: Path, doc: dict[str, Any], check_env: dict[str, Any]) -> Path:
+def compile_variant(
+    tmp: Path, doc: dict[str, Any], check_env: dict[str, Any], spark_version: str | None = None
+) -> Path:
     """Compile the definition ``doc`` beside ``check_env`` (the environment file the checker
-    reads for variables and connection profiles); return the generated driver."""
+    reads for variables and connection profiles), for ``spark_version`` (default: the
+    project's line); return the generated driver."""
     defs = tmp / "defs"
     (defs / "env").mkdir(parents=True, exist_ok=True)
     (defs / "env" / "check.json").write_text(json.dumps(check_env), encoding="utf-8")
     path = defs / f"{doc['name']}.json"
     path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
-    compile_definitions([path], tmp / "generated")
+    compile_definitions([path], tmp / "generated", spark_version)
     return tmp / "generated" / f"{doc['name']}.py"
 
 

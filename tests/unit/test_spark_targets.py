@@ -44,8 +44,12 @@ def test_every_jar_of_every_line_is_pinned_and_built_for_its_scala(line: str) ->
     spark = {
         a.artifact.split("_")[0]: a.version for a in artifacts if a.group == "org.apache.spark"
     }
-    # spark-hadoop-cloud is the one module a line may take from another release (4.2 has none).
-    assert {v for k, v in spark.items() if k != "spark-hadoop-cloud"} == {target.release}
+    # spark-hadoop-cloud may come from another release (4.2 has none), and a patched module
+    # from a later patch release of the line.
+    patched = dict(target.patched)
+    others = {k: v for k, v in spark.items() if k != "spark-hadoop-cloud"}
+    assert others == {k: patched.get(k, target.release) for k in others}
+    assert {line_of(v) for v in others.values()} == {line}
     hadoop_aws = [a for a in artifacts if a.artifact == "hadoop-aws"]
     assert [a.version for a in hadoop_aws] == [target.hadoop]
 
@@ -160,3 +164,30 @@ def test_run_driver_reports_the_wrong_line_as_a_configuration_failure(
     [finished] = [e for e in lines if e["event"] == "run_finished"]
     assert finished["error_kind"] == "configuration"
     assert finished["error"].startswith("this driver was compiled for Spark 3.5")
+
+
+def test_a_value_that_is_no_version_is_not_repeated() -> None:
+    assert target_problem("\x1b[2J4.2") == "etlc compiles drivers for Spark 3.5, 4.0, 4.1, 4.2"
+
+
+def test_a_driver_on_a_line_etlc_does_not_compile_for_says_which_it_does() -> None:
+    with pytest.raises(
+        ConfigurationError, match=r"etlc compiles for Spark 3\.5, 4\.0, 4\.1, 4\.2$"
+    ):
+        check_spark_line("4.2", "3.4.1")
+
+
+def test_etlc_test_refuses_a_local_pyspark_of_another_line_than_the_projects() -> None:
+    from etlc.pipeline_testing import TestRunError, _check_local_spark
+
+    _check_local_spark(spark_target())  # the venv's pyspark is the default line's
+    with pytest.raises(TestRunError, match=r"compiles for Spark 3\.5 .* install pyspark 3\.5"):
+        _check_local_spark(spark_target("3.5"))
+
+
+def test_a_plugin_giving_its_jars_as_a_list_still_works() -> None:
+    from etlc.plugins import MavenArtifact, PluginSpec
+
+    jar = MavenArtifact("com.example", "x", "1")
+    spec = PluginSpec("x", "extract", "m:X", artifacts=[jar])  # type: ignore[arg-type]
+    assert spec.jars(spark_target("3.5")) == (jar,)

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from etlc.connectors import magic_jobs
 
 
@@ -17,8 +19,9 @@ def pending_set(job: Path, task: str, files: list[Path]) -> None:
     target.write_text(json.dumps({"version": 3, "commits": commits}), encoding="utf-8")
 
 
+@pytest.mark.parametrize("job_dir", magic_jobs.JOB_DIRS)  # Hadoop 3.4 on, and 3.3 (Spark 3.5)
 def test_the_files_a_failed_job_made_visible_go_and_nothing_else(
-    spark: Any, tmp_path: Path
+    spark: Any, tmp_path: Path, job_dir: str
 ) -> None:
     table = tmp_path / "orders"
     table.mkdir()
@@ -27,13 +30,14 @@ def test_the_files_a_failed_job_made_visible_go_and_nothing_else(
     visible = table / "part-00002-failed.json"
     visible.write_text("{}\n")
     never = table / "part-00003-failed.json"  # its upload never completed: not there
-    job = table / f"{magic_jobs.JOB_DIR}failed"
+    job = table / f"{job_dir}failed"
     pending_set(job, "task-2", [visible])
     pending_set(job, "task-3", [never])
     dirs = magic_jobs.job_dirs(spark, table.as_uri())
     assert [Path(d.removeprefix("file:")).name for d in dirs] == [job.name]
     assert magic_jobs.remove(spark, dirs.pop()) == [visible.as_uri()]
-    assert sorted(p.name for p in table.iterdir()) == [earlier.name]
+    # Hadoop 3.3's emptied `__magic` may stay: hidden from readers, as `_` names are.
+    assert sorted(p.name for p in table.iterdir() if p.name != "__magic") == [earlier.name]
 
 
 def test_no_job_directory_under_a_new_destination(spark: Any, tmp_path: Path) -> None:

@@ -129,7 +129,7 @@ def test_bounded_retries_and_timeouts_keep_a_dead_endpoint_short() -> None:
     assert int(BOUNDED["attempts.maximum"]) <= 3
     assert int(BOUNDED["retry.limit"]) <= 3
     assert int(BOUNDED["retry.throttle.limit"]) <= 5
-    assert BOUNDED["connection.establish.timeout"] == "5s"
+    assert BOUNDED["connection.establish.timeout"] == "5000"
 
 
 def test_profile_properties_override_per_bucket_but_never_carry_credentials() -> None:

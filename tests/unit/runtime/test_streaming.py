@@ -988,3 +988,10 @@ def test_rows_a_streaming_sink_refuses_go_to_the_dead_letter_log(
     [committed] = events(log_stream, "batch_committed")
     assert committed["dead_lettered"] == 1
     assert (committed["staging_ms"], committed["move_ms"]) == (12, 3)  # where the write went
+
+
+def test_spark_3_5_observes_no_lag_since_it_refuses_the_batch_clock_in_an_observation() -> None:
+    from etlc.runtime.streaming import observes_batch_time
+
+    assert not observes_batch_time("3.5.7")
+    assert observes_batch_time("4.0.0") and observes_batch_time("4.2.0")
