@@ -240,6 +240,7 @@ def render_submit(plan: Plan, out_dir: Path, project: Project | None = None) -> 
     context = {
         "about_driver": comment(f"{plan.name}.py"),
         "about_version": comment(etlc.__version__),
+        "about_spark": comment(f"{plan.spark.shown} (Scala {plan.spark.scala})"),
         "about_source": comment(_source(plan, project)),
         "about_env": comment(f"{project.relative(project.environments)}/<ETLC_ENV>.json"),
         "about_jars": comment(f"<project>/{project.relative(project.jars)}"),
